@@ -1,0 +1,80 @@
+"""inbound_email: SES stores the raw mail in S3 and notifies SNS; this turns it into a ticket message."""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+from typing import Any, cast
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import ValidationError, envelopes, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.config import load_config
+from shared.dal.repository import get_repository
+from shared.errors import InvalidEventError
+from shared.logic.ingest_email import EmailContext, IngestResult, ingest_email
+from shared.models.events import SesNotification
+from shared.observability import logger, metrics, tracer
+from shared.settings import InboundEmailSettings, aws_region, get_settings
+from shared.storage import S3BlobStore
+
+
+@cache
+def _email_context() -> EmailContext:
+    settings = get_settings(InboundEmailSettings)
+    return EmailContext(
+        repository=get_repository(settings.table_name, aws_region()),
+        blobs=S3BlobStore(settings.inbound_bucket),
+        config=load_config(settings.helpdesk_config),
+        support_addresses=settings.support_addresses,
+        support_domain=settings.support_domain,
+    )
+
+
+def _raw_message(notification: SesNotification, ctx: EmailContext) -> bytes:
+    """The raw MIME: from the S3 action's object, or inline for an SNS action."""
+    action = notification.receipt.action
+    if notification.content is not None:
+        if (action.encoding or "").upper() == "BASE64":
+            return base64.b64decode(notification.content)
+        return notification.content.encode("utf-8")
+    if not action.object_key:
+        raise InvalidEventError(f"SES notification {notification.mail.message_id} has no S3 object key")
+    if action.bucket_name and isinstance(ctx.blobs, S3BlobStore) and action.bucket_name != ctx.blobs.bucket:
+        raise InvalidEventError(
+            f"SES notification points at bucket {action.bucket_name}, "
+            f"not the inbound bucket {ctx.blobs.bucket}"
+        )
+    return ctx.blobs.get(action.object_key)
+
+
+def process_notification(notification: SesNotification, ctx: EmailContext) -> IngestResult:
+    logger.append_keys(ses_message_id=notification.mail.message_id)
+    result = ingest_email(notification, _raw_message(notification, ctx), ctx)
+    logger.info(
+        "email ingested",
+        outcome=result.outcome,
+        ticket_id=result.ticket_id,
+        ticket_number=result.ticket_number,
+        reason=result.reason,
+    )
+    metrics.add_metric(name=f"Email{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = cast(
+            "list[SesNotification | None]",
+            parse(event=event, model=SesNotification, envelope=envelopes.SnsEnvelope),
+        )
+    except ValidationError as exc:
+        # Raising makes Lambda retry, then hand the event to the dead-letter queue, where it is kept.
+        raise InvalidEventError(f"not an SES receipt notification delivered by SNS: {exc}") from exc
+    ctx = _email_context()
+    results = [process_notification(notification, ctx) for notification in parsed if notification is not None]
+    return {"results": [r.__dict__ for r in results]}

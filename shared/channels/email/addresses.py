@@ -1,0 +1,177 @@
+"""Reading address headers tolerantly, and choosing the sender the way Zammad does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from shared.channels.email.headers import decode_header_value, decode_raw_text, unfold
+from shared.models.email import EmailAddress
+
+_ADDR_SPEC = re.compile(r'^(?:"[^"]*"|[^\s@<>()",;:\[\]]+)@[^\s@<>()",;]+$')
+_HAS_WORD = re.compile(r"\w")
+_LOOKS_LIKE_EMAIL = re.compile(r".+@.+")
+_NAME_BEFORE_BRACKET = re.compile(r"^(.+?)<((.+?)@(.+?))>")
+
+
+def split_address_list(value: str) -> list[str]:
+    """The mailbox items of an address header, split at top-level commas.
+
+    A piece that holds neither `@` nor `<` is a display name cut at an unquoted comma
+    (`Smith, Karoline <k@example.com>`) and is joined to the next piece.
+    """
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    angle = paren = 0
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or paren):
+            escaped = True
+        elif char == '"' and not paren:
+            quoted = not quoted
+        elif not quoted:
+            if char == "(":
+                paren += 1
+            elif char == ")" and paren:
+                paren -= 1
+            elif char == "<" and not paren:
+                angle += 1
+            elif char == ">" and angle and not paren:
+                angle -= 1
+            elif char in ",;" and not angle and not paren:
+                pieces.append("".join(current))
+                current = []
+                continue
+        current.append(char)
+    pieces.append("".join(current))
+
+    merged: list[str] = []
+    carry = ""
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        text = f"{carry},{piece}" if carry else piece
+        if "@" not in text and "<" not in text:
+            carry = text
+            continue
+        carry = ""
+        merged.append(text.strip())
+    if carry.strip():
+        merged.append(carry.strip())
+    return merged
+
+
+def parse_mailbox(piece: str) -> tuple[str, str]:
+    """(raw display name, raw address) of one mailbox item; either may be ''.
+
+    The address is the last `<...>` outside quotes and comments; without one, the whole item
+    minus comments. The name is the rest, unquoted, or else the first comment.
+    """
+    piece = _strip_group_name(piece.strip())
+    comments: list[str] = []
+    outside: list[str] = []
+    raw: list[str] = []
+    bracket: str | None = None
+    quoted = escaped = False
+    depth = 0
+    index = 0
+    while index < len(piece):
+        char = piece[index]
+        index += 1
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+            continue
+        elif char == '"' and not depth:
+            quoted = not quoted
+            raw.append(char)
+            continue
+        elif not quoted and char == "(":
+            depth += 1
+            if depth == 1:
+                comments.append("")
+                continue
+        elif not quoted and char == ")" and depth:
+            depth -= 1
+            if not depth:
+                continue
+        elif not quoted and not depth and char == "<":
+            end = piece.find(">", index)
+            end = len(piece) if end == -1 else end
+            bracket = piece[index:end]
+            index = end + 1
+            continue
+        if depth:
+            comments[-1] += char
+        else:
+            outside.append(char)
+            raw.append(char)
+
+    first_comment = comments[0].strip() if comments else ""
+    if bracket is not None:
+        return "".join(outside).strip() or first_comment, bracket.strip()
+    bare = "".join(raw).strip("<> \t")
+    tokens = bare.split()
+    with_at = [token for token in tokens if "@" in token]
+    if len(tokens) > 1 and len(with_at) == 1 and '"' not in bare:
+        # `Name name@example.com` without angle brackets.
+        name = " ".join(token for token in tokens if token is not with_at[0])
+        return first_comment or name, with_at[0].strip("<>")
+    return first_comment, bare
+
+
+def _strip_group_name(piece: str) -> str:
+    colon = piece.find(":")
+    if colon > 0 and "<" not in piece[:colon] and "@" not in piece[:colon] and '"' not in piece[:colon]:
+        return piece[colon + 1 :].strip()
+    return piece
+
+
+def parse_address_list(value: str | None, fallback_charset: str | None = None) -> list[EmailAddress]:
+    """Mailboxes of an address header with decoded names; items without an address are left out."""
+    if not value:
+        return []
+    result: list[EmailAddress] = []
+    for piece in split_address_list(unfold(value)):
+        name, address = parse_mailbox(piece)
+        if not _HAS_WORD.search(address):
+            continue
+        result.append(
+            EmailAddress(
+                name=decode_header_value(name, fallback_charset).strip(),
+                address=decode_raw_text(address, fallback_charset).strip(),
+            )
+        )
+    return result
+
+
+def choose_sender(candidates: Sequence[str | None], fallback_charset: str | None = None) -> EmailAddress | None:
+    """The sender address, chosen like Zammad's `Channel::EmailParser.sender_attributes`.
+
+    `candidates` are raw header values in order of preference (each From, then Reply-To,
+    Return-Path, Sender). The first one that holds something like an address wins; a value
+    the address grammar cannot read falls back to `name <local@domain>` matching, then to the
+    whole value. Returns None when no candidate holds an `@`.
+    """
+    decoded = [(raw, decode_header_value(raw, fallback_charset)) for raw in candidates if raw and raw.strip()]
+    chosen = next((pair for pair in decoded if _LOOKS_LIKE_EMAIL.search(pair[1])), None)
+    if chosen is None:
+        return None
+    raw = unfold(chosen[0]).replace("<>", "").strip()
+    for piece in split_address_list(unfold(chosen[0])):
+        name, address = parse_mailbox(piece.replace("<>", ""))
+        address = decode_raw_text(address, fallback_charset).strip()
+        if address and _ADDR_SPEC.match(address):
+            return EmailAddress(name=_clean_name(decode_header_value(name, fallback_charset)), address=address)
+    text = decode_header_value(raw, fallback_charset)
+    match = _NAME_BEFORE_BRACKET.match(text)
+    if match:
+        return EmailAddress(name=_clean_name(match.group(1)), address=match.group(2).strip())
+    return EmailAddress(name=_clean_name(text), address=text)
+
+
+def _clean_name(name: str) -> str:
+    return name.replace('"', "").strip().strip("'").strip()

@@ -1,0 +1,201 @@
+"""PynamoDB item classes of the single tickets table (docs/data-model.md lists every access pattern).
+
+Key layout (pk / sk):
+- `TICKET#<id>` / `TICKET`                 the ticket
+- `TICKET#<id>` / `MSG#<iso time>#<id>`    its messages, in time order
+- `TICKET#<id>` / `EVENT#<iso time>#<id>`  its history
+- `CUSTOMER#<id>` / `CUSTOMER`             a customer
+- `PTR#<kind>#<value>` / `PTR`             a pointer: message reference, inbound dedupe key,
+                                           ticket number or customer identity -> ticket / customer
+- `QUARANTINE#<id>` / `QUARANTINE`         a quarantined inbound message
+- `COUNTER#<name>` / `COUNTER`             atomic counters (ticket numbers)
+GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
+`QUARANTINE` -> quarantine entries by time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+DEFAULT_TABLE_NAME = "helpdesk-tickets"
+
+
+class _Meta:
+    table_name = DEFAULT_TABLE_NAME
+    region = "us-east-1"
+
+
+class Gsi1(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    """Customer -> tickets, and the quarantine list, ordered by time."""
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class PointerItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="PTR")
+    kind = UnicodeAttribute()
+    ticket_id = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    direction = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class TicketItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="TICKET")
+    entity = UnicodeAttribute(default="ticket")
+    id = UnicodeAttribute()
+    number = NumberAttribute()
+    channel = UnicodeAttribute()
+    status = UnicodeAttribute()
+    priority = UnicodeAttribute()
+    subject = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute()
+    team = UnicodeAttribute(null=True)
+    assignee = UnicodeAttribute(null=True)
+    tags = ListAttribute(of=UnicodeAttribute, default=list)
+    flags = ListAttribute(of=UnicodeAttribute, default=list)
+    group_id = UnicodeAttribute(null=True)
+    linked_ticket_id = UnicodeAttribute(null=True)
+    sla = JSONAttribute(null=True)
+    participants = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    last_inbound_at = UnicodeAttribute(null=True)
+    resolved_at = UnicodeAttribute(null=True)
+    closed_at = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_customer = Gsi1()
+
+
+class MessageItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="message")
+    id = UnicodeAttribute()
+    ticket_id = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    at = UnicodeAttribute()
+    author = UnicodeAttribute()
+    external_id = UnicodeAttribute(null=True)
+    provider_id = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(default="")
+    full_text = UnicodeAttribute(null=True)
+    html = UnicodeAttribute(null=True)
+    body_key = UnicodeAttribute(null=True)
+    raw_key = UnicodeAttribute(null=True)
+    automatic = NumberAttribute(default=0)
+    flags = ListAttribute(of=UnicodeAttribute, default=list)
+    attachments = JSONAttribute(null=True)
+    headers = JSONAttribute(null=True)
+
+
+class EventItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="event")
+    at = UnicodeAttribute()
+    type = UnicodeAttribute()
+    data = JSONAttribute(null=True)
+
+
+class CustomerItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="CUSTOMER")
+    entity = UnicodeAttribute(default="customer")
+    id = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    identities = JSONAttribute(null=True)
+    opted_out = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UnicodeAttribute()
+
+
+class QuarantineItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="QUARANTINE")
+    entity = UnicodeAttribute(default="quarantine")
+    id = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    at = UnicodeAttribute()
+    ref = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    raw_key = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)
+    gsi1pk = UnicodeAttribute(default="QUARANTINE")
+    gsi1sk = UnicodeAttribute()
+    listing = Gsi1()
+
+
+class CounterItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="COUNTER")
+    value = NumberAttribute(default=0)
+
+
+ALL_ITEMS: tuple[type[Model], ...] = (
+    PointerItem,
+    TicketItem,
+    MessageItem,
+    EventItem,
+    CustomerItem,
+    QuarantineItem,
+    CounterItem,
+)
+
+
+def bind_table(table_name: str, region: str, host: str | None = None) -> None:
+    """Point every item class at the deployed table (names come from settings, not code)."""
+    for item in ALL_ITEMS:
+        meta: Any = item.Meta
+        if meta.table_name != table_name or meta.region != region or getattr(meta, "host", None) != host:
+            meta.table_name = table_name
+            meta.region = region
+            meta.host = host
+            item._connection = None
+
+
+def reset_connections() -> None:
+    """Drop cached connections (tests and the simulator start fresh moto backends)."""
+    for item in ALL_ITEMS:
+        item._connection = None

@@ -1,0 +1,511 @@
+"""The data-access layer: the only code that talks to DynamoDB (through PynamoDB).
+
+Use cases see `TicketRepository`, a Protocol, and get the DynamoDB implementation from
+`get_repository()`. Every write that must not happen twice is a conditional write inside one
+transaction, so retried deliveries never duplicate a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any, Protocol
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from shared import clock
+from shared.dal.items import (
+    CounterItem,
+    CustomerItem,
+    EventItem,
+    MessageItem,
+    PointerItem,
+    QuarantineItem,
+    TicketItem,
+    bind_table,
+)
+from shared.errors import ConflictError, HelpdeskError
+from shared.ids import new_id
+from shared.models.ticket import (
+    Attachment,
+    Customer,
+    Identity,
+    Message,
+    QuarantineEntry,
+    Sla,
+    Ticket,
+    TicketEvent,
+)
+
+MAX_BATCH_GET = 100
+
+
+class DuplicateError(HelpdeskError):
+    """The inbound message was stored before (its dedupe key or message reference exists)."""
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A lookup key that leads to a ticket or customer: `PTR#<kind>#<value>`."""
+
+    kind: str
+    value: str
+    ticket_id: str | None = None
+    customer_id: str | None = None
+    message_id: str | None = None
+    direction: str | None = None
+
+    @property
+    def key(self) -> str:
+        return pointer_key(self.kind, self.value)
+
+
+def pointer_key(kind: str, value: str) -> str:
+    return f"PTR#{kind}#{value}"
+
+
+@dataclass
+class TicketChanges:
+    """Changes to a ticket made together with a new message (None means unchanged)."""
+
+    status: str | None = None
+    updated_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+    participants: list[str] | None = None
+    flags: list[str] | None = None
+    resolved_at: datetime | None = None
+    clear_resolved_at: bool = False
+    closed_at: datetime | None = None
+    clear_closed_at: bool = False
+
+
+@dataclass
+class NewTicketWrite:
+    ticket: Ticket
+    message: Message
+    events: list[TicketEvent] = field(default_factory=list)
+    pointers: list[Pointer] = field(default_factory=list)
+    new_customer: Customer | None = None
+
+
+@dataclass
+class AppendWrite:
+    ticket_id: str
+    expected_version: int
+    changes: TicketChanges
+    message: Message
+    events: list[TicketEvent] = field(default_factory=list)
+    pointers: list[Pointer] = field(default_factory=list)
+    new_customer: Customer | None = None
+
+
+class TicketRepository(Protocol):
+    def get_pointers(self, pointers: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Pointer]: ...
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+    def next_ticket_number(self, start: int) -> int: ...
+
+    def create_ticket(self, write: NewTicketWrite) -> None: ...
+
+    def append_message(self, write: AppendWrite) -> None: ...
+
+    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None: ...
+
+    def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None: ...
+
+    def list_messages(self, ticket_id: str) -> list[Message]: ...
+
+    def list_events(self, ticket_id: str) -> list[TicketEvent]: ...
+
+    def list_customer_tickets(self, customer_id: str) -> list[Ticket]: ...
+
+    def get_customer(self, customer_id: str) -> Customer | None: ...
+
+
+def _iso(value: datetime | None) -> str | None:
+    return clock.iso(value) if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return clock.parse_iso(value) if value else None
+
+
+def _ticket_pk(ticket_id: str) -> str:
+    return f"TICKET#{ticket_id}"
+
+
+def ticket_to_item(ticket: Ticket) -> TicketItem:
+    return TicketItem(
+        pk=_ticket_pk(ticket.id),
+        sk="TICKET",
+        id=ticket.id,
+        number=ticket.number,
+        channel=ticket.channel.value,
+        status=ticket.status.value,
+        priority=ticket.priority.value,
+        subject=ticket.subject,
+        customer_id=ticket.customer_id,
+        team=ticket.team,
+        assignee=ticket.assignee,
+        tags=list(ticket.tags),
+        flags=list(ticket.flags),
+        group_id=ticket.group_id,
+        linked_ticket_id=ticket.linked_ticket_id,
+        sla=ticket.sla.model_dump(mode="json"),
+        participants=list(ticket.participants),
+        created_at=clock.iso(ticket.created_at),
+        updated_at=clock.iso(ticket.updated_at),
+        last_inbound_at=_iso(ticket.last_inbound_at),
+        resolved_at=_iso(ticket.resolved_at),
+        closed_at=_iso(ticket.closed_at),
+        version=ticket.version,
+        gsi1pk=f"CUSTOMER#{ticket.customer_id}",
+        gsi1sk=f"{clock.iso(ticket.created_at)}#{ticket.id}",
+    )
+
+
+def ticket_from_item(item: TicketItem) -> Ticket:
+    created = _dt(item.created_at)
+    updated = _dt(item.updated_at)
+    assert created is not None
+    assert updated is not None
+    return Ticket(
+        id=item.id,
+        number=int(item.number),
+        channel=item.channel,
+        status=item.status,
+        priority=item.priority,
+        subject=item.subject,
+        customer_id=item.customer_id,
+        team=item.team,
+        assignee=item.assignee,
+        tags=list(item.tags or []),
+        flags=list(item.flags or []),
+        group_id=item.group_id,
+        linked_ticket_id=item.linked_ticket_id,
+        sla=Sla.model_validate(item.sla or {}),
+        participants=list(item.participants or []),
+        created_at=created,
+        updated_at=updated,
+        last_inbound_at=_dt(item.last_inbound_at),
+        resolved_at=_dt(item.resolved_at),
+        closed_at=_dt(item.closed_at),
+        version=int(item.version or 1),
+    )
+
+
+def message_to_item(message: Message) -> MessageItem:
+    return MessageItem(
+        pk=_ticket_pk(message.ticket_id),
+        sk=f"MSG#{clock.iso(message.at)}#{message.id}",
+        id=message.id,
+        ticket_id=message.ticket_id,
+        direction=message.direction.value,
+        channel=message.channel.value,
+        at=clock.iso(message.at),
+        author=message.author,
+        external_id=message.external_id,
+        provider_id=message.provider_id,
+        subject=message.subject,
+        text=message.text,
+        full_text=message.full_text,
+        html=message.html,
+        body_key=message.body_key,
+        raw_key=message.raw_key,
+        automatic=1 if message.automatic else 0,
+        flags=list(message.flags),
+        attachments=[a.model_dump(mode="json") for a in message.attachments],
+        headers=dict(message.headers),
+    )
+
+
+def message_from_item(item: MessageItem) -> Message:
+    at = _dt(item.at)
+    assert at is not None
+    return Message(
+        id=item.id,
+        ticket_id=item.ticket_id,
+        direction=item.direction,
+        channel=item.channel,
+        at=at,
+        author=item.author,
+        external_id=item.external_id,
+        provider_id=item.provider_id,
+        subject=item.subject,
+        text=item.text or "",
+        full_text=item.full_text,
+        html=item.html,
+        body_key=item.body_key,
+        raw_key=item.raw_key,
+        automatic=bool(item.automatic),
+        flags=list(item.flags or []),
+        attachments=[Attachment.model_validate(a) for a in (item.attachments or [])],
+        headers=dict(item.headers or {}),
+    )
+
+
+def event_to_item(ticket_id: str, event: TicketEvent) -> EventItem:
+    return EventItem(
+        pk=_ticket_pk(ticket_id),
+        sk=f"EVENT#{clock.iso(event.at)}#{new_id('evt', event.at)}",
+        at=clock.iso(event.at),
+        type=event.type,
+        data=event.data,
+    )
+
+
+def event_from_item(item: EventItem) -> TicketEvent:
+    at = _dt(item.at)
+    assert at is not None
+    return TicketEvent(at=at, type=item.type, data=dict(item.data or {}))
+
+
+def customer_to_item(customer: Customer) -> CustomerItem:
+    return CustomerItem(
+        pk=f"CUSTOMER#{customer.id}",
+        sk="CUSTOMER",
+        id=customer.id,
+        name=customer.name,
+        identities=[i.model_dump(mode="json") for i in customer.identities],
+        opted_out=list(customer.opted_out),
+        created_at=clock.iso(customer.created_at),
+    )
+
+
+def customer_from_item(item: CustomerItem) -> Customer:
+    created = _dt(item.created_at)
+    assert created is not None
+    return Customer(
+        id=item.id,
+        name=item.name,
+        identities=[Identity.model_validate(i) for i in (item.identities or [])],
+        opted_out=list(item.opted_out or []),
+        created_at=created,
+    )
+
+
+def quarantine_from_item(item: QuarantineItem) -> QuarantineEntry:
+    at = _dt(item.at)
+    assert at is not None
+    return QuarantineEntry(
+        id=item.id,
+        reason=item.reason,
+        at=at,
+        ref=item.ref,
+        channel=item.channel,
+        raw_key=item.raw_key,
+        details=dict(item.details or {}),
+    )
+
+
+def _pointer_item(pointer: Pointer, at: str) -> PointerItem:
+    return PointerItem(
+        pk=pointer.key,
+        sk="PTR",
+        kind=pointer.kind,
+        ticket_id=pointer.ticket_id,
+        customer_id=pointer.customer_id,
+        message_id=pointer.message_id,
+        direction=pointer.direction,
+        created_at=at,
+    )
+
+
+def _cancellation_codes(exc: TransactWriteError) -> list[str | None]:
+    reasons = exc.cancellation_reasons or []
+    return [reason.code if reason is not None else None for reason in reasons]
+
+
+class DynamoRepository:
+    """TicketRepository on the single DynamoDB table."""
+
+    def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
+        bind_table(table_name, region, host)
+        self.table_name = table_name
+
+    @property
+    def connection(self) -> Connection:
+        return TicketItem._get_connection().connection
+
+    # -- reads -------------------------------------------------------------------------------
+    def get_pointers(self, pointers: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Pointer]:
+        """Fetch pointers by (kind, value) in as few BatchGetItem calls as possible (one for <=100)."""
+        wanted = {pointer_key(kind, value): (kind, value) for kind, value in pointers}
+        found: dict[tuple[str, str], Pointer] = {}
+        keys = list(wanted)
+        for start in range(0, len(keys), MAX_BATCH_GET):
+            chunk = [(key, "PTR") for key in keys[start : start + MAX_BATCH_GET]]
+            for item in PointerItem.batch_get(chunk):
+                kind, value = wanted[item.pk]
+                found[(kind, value)] = Pointer(
+                    kind=kind,
+                    value=value,
+                    ticket_id=item.ticket_id,
+                    customer_id=item.customer_id,
+                    message_id=item.message_id,
+                    direction=item.direction,
+                )
+        return found
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        try:
+            return ticket_from_item(TicketItem.get(_ticket_pk(ticket_id), "TICKET"))
+        except TicketItem.DoesNotExist:
+            return None
+
+    def get_customer(self, customer_id: str) -> Customer | None:
+        try:
+            return customer_from_item(CustomerItem.get(f"CUSTOMER#{customer_id}", "CUSTOMER"))
+        except CustomerItem.DoesNotExist:
+            return None
+
+    def list_messages(self, ticket_id: str) -> list[Message]:
+        return [
+            message_from_item(item)
+            for item in MessageItem.query(_ticket_pk(ticket_id), MessageItem.sk.startswith("MSG#"))
+        ]
+
+    def list_events(self, ticket_id: str) -> list[TicketEvent]:
+        return [
+            event_from_item(item)
+            for item in EventItem.query(_ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
+        ]
+
+    def list_customer_tickets(self, customer_id: str) -> list[Ticket]:
+        return [ticket_from_item(item) for item in TicketItem.by_customer.query(f"CUSTOMER#{customer_id}")]
+
+    def list_quarantine(self) -> list[QuarantineEntry]:
+        return [quarantine_from_item(item) for item in QuarantineItem.listing.query("QUARANTINE")]
+
+    def scan_tickets(self) -> list[Ticket]:
+        """Every ticket (a Scan: for the simulator's state and exports, never on a request path)."""
+        tickets = [ticket_from_item(item) for item in TicketItem.scan(TicketItem.entity == "ticket")]
+        return sorted(tickets, key=lambda t: t.number)
+
+    def scan_customers(self) -> list[Customer]:
+        customers = [customer_from_item(i) for i in CustomerItem.scan(CustomerItem.entity == "customer")]
+        return sorted(customers, key=lambda c: (c.created_at, c.id))
+
+    # -- writes ------------------------------------------------------------------------------
+    def next_ticket_number(self, start: int) -> int:
+        """Atomically take the next ticket number (the first one is `start`)."""
+        counter = CounterItem(pk="COUNTER#tickets", sk="COUNTER")
+        try:
+            counter.update(actions=[CounterItem.value.set((CounterItem.value | (start - 1)) + 1)])
+        except UpdateError as exc:
+            raise ConflictError("could not take a ticket number") from exc
+        return int(counter.value)
+
+    def _write(
+        self,
+        puts: Iterable[tuple[Any, Any]],
+        pointers: Sequence[Pointer],
+        at: str,
+        update: tuple[TicketItem, list[Any], Any] | None = None,
+        duplicate_pointer_kinds: frozenset[str] = frozenset({"inbound", "ref"}),
+    ) -> None:
+        operations: list[str] = []
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                for pointer in pointers:
+                    transaction.save(_pointer_item(pointer, at), condition=PointerItem.pk.does_not_exist())
+                    operations.append(pointer.kind)
+                for item, condition in puts:
+                    transaction.save(item, condition=condition)
+                    operations.append("put")
+                if update is not None:
+                    item, actions, condition = update
+                    transaction.update(item, actions=actions, condition=condition)
+                    operations.append("ticket")
+        except TransactWriteError as exc:
+            codes = _cancellation_codes(exc)
+            failed = [operations[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+            if failed and all(kind in duplicate_pointer_kinds for kind in failed):
+                raise DuplicateError(f"already stored ({', '.join(failed)})") from exc
+            raise ConflictError(f"concurrent write ({', '.join(failed) or 'transaction'})") from exc
+
+    def create_ticket(self, write: NewTicketWrite) -> None:
+        at = clock.iso(write.message.at)
+        puts: list[tuple[Any, Any]] = [
+            (ticket_to_item(write.ticket), TicketItem.pk.does_not_exist()),
+            (message_to_item(write.message), None),
+        ]
+        puts += [(event_to_item(write.ticket.id, e), None) for e in write.events]
+        if write.new_customer is not None:
+            puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
+        self._write(puts, write.pointers, at)
+
+    def append_message(self, write: AppendWrite) -> None:
+        at = clock.iso(write.message.at)
+        puts: list[tuple[Any, Any]] = [(message_to_item(write.message), None)]
+        puts += [(event_to_item(write.ticket_id, e), None) for e in write.events]
+        if write.new_customer is not None:
+            puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
+        changes = write.changes
+        actions: list[Any] = [TicketItem.version.set(write.expected_version + 1)]
+        if changes.status is not None:
+            actions.append(TicketItem.status.set(changes.status))
+        if changes.updated_at is not None:
+            actions.append(TicketItem.updated_at.set(clock.iso(changes.updated_at)))
+        if changes.last_inbound_at is not None:
+            actions.append(TicketItem.last_inbound_at.set(clock.iso(changes.last_inbound_at)))
+        if changes.participants is not None:
+            actions.append(TicketItem.participants.set(changes.participants))  # type: ignore[arg-type]
+        if changes.flags is not None:
+            actions.append(TicketItem.flags.set(changes.flags))  # type: ignore[arg-type]
+        if changes.resolved_at is not None:
+            actions.append(TicketItem.resolved_at.set(clock.iso(changes.resolved_at)))
+        elif changes.clear_resolved_at:
+            actions.append(TicketItem.resolved_at.remove())
+        if changes.closed_at is not None:
+            actions.append(TicketItem.closed_at.set(clock.iso(changes.closed_at)))
+        elif changes.clear_closed_at:
+            actions.append(TicketItem.closed_at.remove())
+        target = TicketItem(pk=_ticket_pk(write.ticket_id), sk="TICKET")
+        condition = TicketItem.version == write.expected_version
+        self._write(puts, write.pointers, at, update=(target, actions, condition))
+
+    def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None:
+        """Change a ticket's status (resolved/closed times follow it), if nobody changed it meanwhile."""
+        actions: list[Any] = [
+            TicketItem.status.set(status),
+            TicketItem.updated_at.set(clock.iso(at)),
+            TicketItem.version.set(expected_version + 1),
+        ]
+        if status == "resolved":
+            actions.append(TicketItem.resolved_at.set(clock.iso(at)))
+        if status == "closed":
+            actions.append(TicketItem.closed_at.set(clock.iso(at)))
+        try:
+            TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET").update(
+                actions=actions, condition=TicketItem.version == expected_version
+            )
+        except UpdateError as exc:
+            raise ConflictError(f"ticket {ticket_id} changed meanwhile") from exc
+
+    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
+        item = QuarantineItem(
+            pk=f"QUARANTINE#{entry.id}",
+            sk="QUARANTINE",
+            id=entry.id,
+            reason=entry.reason,
+            at=clock.iso(entry.at),
+            ref=entry.ref,
+            channel=entry.channel.value,
+            raw_key=entry.raw_key,
+            details=entry.details,
+            gsi1pk="QUARANTINE",
+            gsi1sk=f"{clock.iso(entry.at)}#{entry.id}",
+        )
+        self._write([(item, None)], [dedupe], clock.iso(entry.at))
+
+
+@cache
+def get_repository(table_name: str, region: str) -> TicketRepository:
+    """The process-wide repository for a table (cached: connections are reused across invocations)."""
+    return DynamoRepository(table_name, region)

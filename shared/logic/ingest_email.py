@@ -1,0 +1,447 @@
+"""Use case: an email SES received becomes a ticket message, joins its ticket, or is quarantined."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from shared.dal.repository import (
+    AppendWrite,
+    DuplicateError,
+    NewTicketWrite,
+    Pointer,
+    TicketChanges,
+    TicketRepository,
+)
+from shared.errors import ConflictError
+from shared.ids import new_id
+from shared.logic.threading import (
+    Candidate,
+    ThreadDecision,
+    customer_address,
+    decide_thread,
+    normalize_message_id,
+    participants_of,
+    plus_token,
+    reference_chain,
+    subject_token,
+)
+from shared.models.config import HelpdeskConfig
+from shared.models.email import EmailAddress, ParsedEmail
+from shared.models.events import SesNotification
+from shared.models.ticket import (
+    Attachment,
+    Channel,
+    Customer,
+    Direction,
+    Identity,
+    IdentityKind,
+    Message,
+    QuarantineEntry,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from shared.storage import BlobStore
+
+MAX_ATTEMPTS = 4
+PREVIEW_CHARS = 4000
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+Outcome = Literal["created", "threaded", "quarantined", "duplicate"]
+
+
+@dataclass
+class EmailContext:
+    """What the use case needs besides the email: ports and the helpdesk's own addresses."""
+
+    repository: TicketRepository
+    blobs: BlobStore
+    config: HelpdeskConfig
+    support_addresses: list[str]
+    support_domain: str
+
+
+@dataclass
+class IngestResult:
+    outcome: Outcome
+    ticket_id: str | None = None
+    ticket_number: int | None = None
+    message_id: str | None = None
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)
+
+
+def _verdict(notification: SesNotification, name: str) -> str:
+    verdict = getattr(notification.receipt, f"{name}_verdict")
+    return verdict.status if verdict is not None else "PASS"
+
+
+def _quarantine_reason(notification: SesNotification, config: HelpdeskConfig) -> str | None:
+    if config.email.quarantine_virus and _verdict(notification, "virus") == "FAIL":
+        return "virus"
+    if config.email.quarantine_spam and _verdict(notification, "spam") == "FAIL":
+        return "spam"
+    return None
+
+
+def _verdict_flags(notification: SesNotification) -> list[str]:
+    flags = []
+    for name in ("dmarc", "spf", "dkim"):
+        if _verdict(notification, name) == "FAIL":
+            flags.append(f"{name}_fail")
+    return flags
+
+
+def parse_or_fallback(raw: bytes, notification: SesNotification) -> tuple[ParsedEmail, bool]:
+    """Parse the raw MIME; if the parser itself fails, keep what SES told us and flag it unparsed."""
+    from shared.channels.email import parse_email
+
+    try:
+        return parse_email(raw), False
+    except Exception as exc:
+        common = notification.mail.common_headers
+        sender = (common.from_[0] if common.from_ else notification.mail.source) or ""
+        match = re.search(r"[^\s<>\"]+@[^\s<>\"]+", sender)
+        text = raw.decode("utf-8", errors="replace")
+        return (
+            ParsedEmail(
+                message_id=normalize_message_id(common.message_id or ""),
+                subject=common.subject or "",
+                from_=EmailAddress(address=match.group(0)) if match else None,
+                from_header=sender,
+                full_text=text,
+                text=text[:PREVIEW_CHARS],
+                defects=[f"parser failed: {type(exc).__name__}: {exc}"],
+            ),
+            True,
+        )
+
+
+def _attachment_key(ses_id: str, index: int, name: str) -> str:
+    safe = _UNSAFE_NAME.sub("_", name).strip("._") or "file"
+    return f"attachments/{ses_id}/{index:03d}-{safe[:120]}"
+
+
+def _store_attachments(parsed: ParsedEmail, ses_id: str, blobs: BlobStore) -> list[Attachment]:
+    stored = []
+    for index, part in enumerate(parsed.attachments):
+        key = _attachment_key(ses_id, index, part.name)
+        blobs.put(key, part.data, part.content_type, {"name": part.name.encode("utf-8").hex()[:1800]})
+        stored.append(
+            Attachment(
+                name=part.name,
+                content_type=part.content_type,
+                size=part.size,
+                key=key,
+                content_id=part.content_id,
+                inline=part.disposition == "inline",
+            )
+        )
+    return stored
+
+
+def _build_message(
+    parsed: ParsedEmail,
+    notification: SesNotification,
+    ticket_id: str,
+    author: str,
+    attachments: list[Attachment],
+    flags: list[str],
+    ctx: EmailContext,
+) -> Message:
+    at = notification.mail.timestamp
+    ses_id = notification.mail.message_id
+    text: str = parsed.text
+    full_text: str | None = parsed.full_text
+    html: str | None = parsed.html
+    body_key: str | None = None
+    size = len(text.encode()) + len((full_text or "").encode()) + len((html or "").encode())
+    if size > ctx.config.email.max_inline_body_bytes:
+        body_key = f"bodies/{ses_id}.json"
+        body = json.dumps({"text": text, "full_text": full_text, "html": html}).encode()
+        ctx.blobs.put(body_key, body, "application/json")
+        text, full_text, html = text[:PREVIEW_CHARS], None, None
+    headers = dict(parsed.headers)
+    headers["to"] = ", ".join(a.address for a in parsed.to)
+    if parsed.cc:
+        headers["cc"] = ", ".join(a.address for a in parsed.cc)
+    headers["recipients"] = ", ".join(notification.receipt.recipients)
+    return Message(
+        id=new_id("msg", at),
+        ticket_id=ticket_id,
+        direction=Direction.INBOUND,
+        channel=Channel.EMAIL,
+        at=at,
+        author=author,
+        external_id=parsed.message_id,
+        provider_id=ses_id,
+        subject=parsed.subject or None,
+        text=text,
+        full_text=full_text,
+        html=html,
+        body_key=body_key,
+        raw_key=notification.receipt.action.object_key,
+        automatic=parsed.automatic or parsed.bounce,
+        flags=flags,
+        attachments=attachments,
+        headers=headers,
+    )
+
+
+def _pointers_for_message(parsed: ParsedEmail, ses_id: str, ticket_id: str, message_id: str) -> list[Pointer]:
+    pointers = [Pointer("inbound", f"email#{ses_id}", ticket_id=ticket_id, message_id=message_id)]
+    if parsed.message_id:
+        pointers.append(
+            Pointer("ref", parsed.message_id, ticket_id=ticket_id, message_id=message_id, direction="inbound")
+        )
+    return pointers
+
+
+def ingest_email(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
+    """Store one received email exactly once: quarantine, new ticket or message on its ticket.
+
+    Retries on lost races (another delivery or message touching the same ticket or customer);
+    a second delivery of the same SES notification returns `duplicate` and writes nothing.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return _ingest_once(notification, raw, ctx)
+        except DuplicateError as exc:
+            return IngestResult(outcome="duplicate", reason=str(exc))
+        except ConflictError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
+    ses_id = notification.mail.message_id
+    now = notification.mail.timestamp
+    quarantine = _quarantine_reason(notification, ctx.config)
+    parsed, unparsed = parse_or_fallback(raw, notification)
+
+    sender_mailbox = customer_address(parsed)
+    sender = sender_mailbox.normalized if sender_mailbox else None
+    chain = reference_chain(parsed)
+    number_token = subject_token(parsed.subject, ctx.config.email.subject_token_prefix)
+    recipients = [*notification.receipt.recipients, *(a.address for a in [*parsed.to, *parsed.cc])]
+    plus_number = plus_token(recipients, ctx.support_addresses, ctx.support_domain)
+    bounced = [m for m in (normalize_message_id(v) for v in parsed.bounced_message_ids) if m]
+
+    wanted: list[tuple[str, str]] = [("inbound", f"email#{ses_id}")]
+    if parsed.message_id:
+        wanted.append(("ref", parsed.message_id))
+    wanted += [("ref", ref) for _, ref in chain]
+    wanted += [("ref", ref) for ref in bounced]
+    for number in {number_token, plus_number} - {None}:
+        wanted.append(("number", str(number)))
+    if sender:
+        wanted.append(("identity", f"email#{sender}"))
+    found = ctx.repository.get_pointers(list(dict.fromkeys(wanted)))
+
+    if ("inbound", f"email#{ses_id}") in found:
+        return IngestResult(outcome="duplicate", reason="SES notification already processed")
+    own = found.get(("ref", parsed.message_id)) if parsed.message_id else None
+    if own is not None and own.direction == "inbound":
+        return IngestResult(
+            outcome="duplicate", ticket_id=own.ticket_id, reason="Message-ID already received"
+        )
+
+    if quarantine is not None:
+        entry = QuarantineEntry(
+            id=new_id("qtn", now),
+            reason=quarantine,
+            at=now,
+            ref=parsed.message_id or ses_id,
+            channel=Channel.EMAIL,
+            raw_key=notification.receipt.action.object_key,
+            details={
+                "ses_message_id": ses_id,
+                "from": parsed.from_header or notification.mail.source,
+                "subject": parsed.subject,
+                "verdicts": {n: _verdict(notification, n) for n in ("spam", "virus", "spf", "dkim", "dmarc")},
+            },
+        )
+        ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
+        return IngestResult(outcome="quarantined", reason=quarantine)
+
+    candidates: list[Candidate] = []
+    if parsed.bounce:
+        candidates += [
+            Candidate(p.ticket_id, "bounce", ref)
+            for ref in bounced
+            if (p := found.get(("ref", ref))) is not None and p.ticket_id
+        ]
+    candidates += [
+        Candidate(p.ticket_id, method, ref)
+        for method, ref in chain
+        if (p := found.get(("ref", ref))) is not None and p.ticket_id
+    ]
+    for method, number in (("subject-token", number_token), ("plus-address", plus_number)):
+        pointer = found.get(("number", str(number))) if number is not None else None
+        if pointer is not None and pointer.ticket_id:
+            candidates.append(Candidate(pointer.ticket_id, method, str(number)))  # type: ignore[arg-type]
+
+    identity = found.get(("identity", f"email#{sender}")) if sender else None
+    customer_id = identity.customer_id if identity else None
+    tickets: dict[str, Ticket] = {}
+    for candidate_id in dict.fromkeys(c.ticket_id for c in candidates):
+        ticket = ctx.repository.get_ticket(candidate_id)
+        if ticket is not None:
+            tickets[candidate_id] = ticket
+        break  # the strongest candidate decides; weaker ones only matter if it is missing
+    if parsed.bounce:
+        # a bounce comes from a mailer, never from the customer: accept it for our own message
+        decision = (
+            ThreadDecision(candidates[0].ticket_id, "bounce", candidates[0].ref, "bounce of our message")
+            if candidates and candidates[0].method == "bounce" and candidates[0].ticket_id in tickets
+            else ThreadDecision(None, None, None, "bounce of no message of ours")
+        )
+    else:
+        decision = decide_thread(
+            candidates,
+            tickets,
+            sender,
+            customer_id,
+            now,
+            timedelta(days=ctx.config.email.reopen_closed_within_days),
+            automatic=parsed.automatic,
+        )
+
+    if parsed.bounce and decision.ticket_id is None:
+        entry = QuarantineEntry(
+            id=new_id("qtn", now),
+            reason="bounce-unmatched",
+            at=now,
+            ref=parsed.message_id or ses_id,
+            channel=Channel.EMAIL,
+            raw_key=notification.receipt.action.object_key,
+            details={"ses_message_id": ses_id, "from": parsed.from_header, "subject": parsed.subject},
+        )
+        ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
+        return IngestResult(outcome="quarantined", reason="bounce-unmatched")
+
+    flags = _verdict_flags(notification)
+    if unparsed:
+        flags.append("unparsed")
+    if parsed.bounce:
+        flags.append("bounce")
+    elif parsed.automatic:
+        flags.append("automatic")
+    attachments = _store_attachments(parsed, ses_id, ctx.blobs)
+    author = sender or notification.mail.source or "unknown"
+    participants = participants_of(parsed, ctx.support_addresses, ctx.support_domain)
+
+    new_customer: Customer | None = None
+    customer_pointers: list[Pointer] = []
+    if customer_id is None and not parsed.bounce:
+        customer_id = new_id("cus", now)
+        new_customer = Customer(
+            id=customer_id,
+            name=(sender_mailbox.name or None) if sender_mailbox else None,
+            identities=[Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else [],
+            created_at=now,
+        )
+        if sender:
+            customer_pointers.append(Pointer("identity", f"email#{sender}", customer_id=customer_id))
+
+    if decision.ticket_id is not None:
+        ticket = tickets[decision.ticket_id]
+        message = _build_message(parsed, notification, ticket.id, author, attachments, flags, ctx)
+        events = [
+            TicketEvent(
+                at=now,
+                type="message_threaded",
+                data={
+                    "message_id": message.id,
+                    "method": decision.method,
+                    "ref": decision.ref,
+                    "reason": decision.reason,
+                    "automatic": message.automatic,
+                },
+            )
+        ]
+        changes = TicketChanges(updated_at=now)
+        if not message.automatic:
+            changes.last_inbound_at = now
+            merged = list(dict.fromkeys([*ticket.participants, *participants]))
+            if merged != ticket.participants:
+                changes.participants = merged
+        ticket_flags = list(dict.fromkeys([*ticket.flags, *(f for f in flags if f != "automatic")]))
+        if ticket_flags != ticket.flags:
+            changes.flags = ticket_flags
+        if decision.reopen:
+            changes.status = TicketStatus.OPEN.value
+            changes.clear_resolved_at = True
+            changes.clear_closed_at = True
+            events.append(
+                TicketEvent(at=now, type="reopened", data={"from_status": ticket.status.value, "by": author})
+            )
+        ctx.repository.append_message(
+            AppendWrite(
+                ticket_id=ticket.id,
+                expected_version=ticket.version,
+                changes=changes,
+                message=message,
+                events=events,
+                pointers=_pointers_for_message(parsed, ses_id, ticket.id, message.id) + customer_pointers,
+                new_customer=new_customer,
+            )
+        )
+        return IngestResult(
+            outcome="threaded",
+            ticket_id=ticket.id,
+            ticket_number=ticket.number,
+            message_id=message.id,
+            reason=decision.reason,
+            flags=flags,
+        )
+
+    assert customer_id is not None
+    number = ctx.repository.next_ticket_number(ctx.config.tickets.number_start)
+    ticket_id = new_id("tkt", now)
+    message = _build_message(parsed, notification, ticket_id, author, attachments, flags, ctx)
+    ticket = Ticket(
+        id=ticket_id,
+        number=number,
+        channel=Channel.EMAIL,
+        subject=parsed.subject or None,
+        customer_id=customer_id,
+        flags=list(dict.fromkeys(flags)),
+        linked_ticket_id=decision.linked_ticket_id,
+        created_at=now,
+        updated_at=now,
+        last_inbound_at=None if message.automatic else now,
+        participants=participants,
+    )
+    events = [
+        TicketEvent(
+            at=now,
+            type="created",
+            data={"message_id": message.id, "reason": decision.reason, "rejected": decision.rejected},
+        )
+    ]
+    if decision.linked_ticket_id:
+        events.append(TicketEvent(at=now, type="linked", data={"ticket_id": decision.linked_ticket_id}))
+    pointers = [
+        *_pointers_for_message(parsed, ses_id, ticket_id, message.id),
+        Pointer("number", str(number), ticket_id=ticket_id),
+        *customer_pointers,
+    ]
+    ctx.repository.create_ticket(
+        NewTicketWrite(
+            ticket=ticket, message=message, events=events, pointers=pointers, new_customer=new_customer
+        )
+    )
+    return IngestResult(
+        outcome="created",
+        ticket_id=ticket_id,
+        ticket_number=number,
+        message_id=message.id,
+        reason=decision.reason,
+        flags=flags,
+    )

@@ -1,0 +1,167 @@
+"""Tickets, their messages and history, customers and quarantine entries (no I/O).
+
+These are the shapes the rest of the code and the simulator's state use; `shared.dal` maps
+them to DynamoDB items.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    WHATSAPP = "whatsapp"
+    X = "x"
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+
+
+class IdentityKind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    WHATSAPP = "whatsapp"
+    X = "x"
+
+
+class Attachment(BaseModel):
+    """An attachment stored in the inbound bucket."""
+
+    name: str
+    content_type: str
+    size: int
+    key: str | None = None
+    content_id: str | None = None
+    inline: bool = False
+
+
+class SlaTarget(BaseModel):
+    name: Literal["first_response", "next_response", "periodic_update", "resolution"]
+    due_at: datetime | None = None
+    state: Literal["pending", "paused", "met", "breached"] = "pending"
+
+
+class Sla(BaseModel):
+    policy: str | None = None
+    escalation_level: int = 0
+    targets: list[SlaTarget] = Field(default_factory=list)
+
+
+class Ticket(BaseModel):
+    """A conversation with one customer on one channel."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    id: str
+    number: int
+    channel: Channel
+    status: TicketStatus = TicketStatus.NEW
+    priority: Priority = Priority.NORMAL
+    subject: str | None = None
+    customer_id: str
+    team: str | None = None
+    assignee: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    group_id: str | None = None
+    linked_ticket_id: str | None = None
+    sla: Sla = Field(default_factory=Sla)
+    created_at: datetime
+    updated_at: datetime
+    last_inbound_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    participants: list[str] = Field(default_factory=list)
+    """Normalised addresses that took part (From, To, Cc) besides our own."""
+    version: int = 1
+
+
+class Message(BaseModel):
+    """One inbound, outbound or internal message on a ticket."""
+
+    id: str
+    ticket_id: str
+    direction: Direction
+    channel: Channel
+    at: datetime
+    author: str
+    external_id: str | None = None
+    provider_id: str | None = None
+    subject: str | None = None
+    text: str = ""
+    full_text: str | None = None
+    html: str | None = None
+    body_key: str | None = None
+    """S3 key of the full body when it is too large to keep in the item."""
+    raw_key: str | None = None
+    automatic: bool = False
+    flags: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class TicketEvent(BaseModel):
+    """One entry of a ticket's history: created, threaded, reopened, routed, escalated..."""
+
+    at: datetime
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def as_state(self) -> dict[str, Any]:
+        return {"at": self.at, "type": self.type, **self.data}
+
+
+class Identity(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: IdentityKind
+    value: str
+
+
+class Customer(BaseModel):
+    id: str
+    name: str | None = None
+    identities: list[Identity] = Field(default_factory=list)
+    opted_out: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+
+class QuarantineEntry(BaseModel):
+    """An inbound message kept aside instead of becoming a ticket."""
+
+    id: str
+    reason: str
+    at: datetime
+    ref: str
+    channel: Channel
+    raw_key: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)

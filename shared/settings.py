@@ -1,0 +1,66 @@
+"""Function settings: environment variables validated by pydantic at start, read through cached getters.
+
+This is the only module that reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from shared.errors import ConfigError
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], BeforeValidator(_split_csv)]
+
+
+class BaseSettings(BaseModel):
+    """Settings every function has."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    helpdesk_config: str | None = Field(default=None, alias="HELPDESK_CONFIG")
+    """Path of the helpdesk config YAML; the bundled default when unset."""
+
+
+class InboundEmailSettings(BaseSettings):
+    inbound_bucket: str = Field(alias="INBOUND_BUCKET", min_length=1)
+    support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
+    support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+@cache
+def get_settings(kind: type[S]) -> S:
+    """Validate the environment into `kind` once per process; a clear ConfigError when it is wrong."""
+    try:
+        return kind.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid {kind.__name__} from environment: {problems}") from exc
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the simulator change the environment)."""
+    get_settings.cache_clear()
+
+
+def tracing_enabled() -> bool:
+    """Whether X-Ray tracing through Powertools is on (POWERTOOLS_TRACE_DISABLED not truthy)."""
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in {"1", "true", "yes"}
+
+
+def aws_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

@@ -1,0 +1,53 @@
+"""S3 adapter for raw messages, attachments, large bodies and quarantine copies."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.errors import RawMessageNotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class BlobStore(Protocol):
+    def get(self, key: str) -> bytes: ...
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None: ...
+
+
+class S3BlobStore:
+    """BlobStore on one bucket; the boto3 client is injectable for tests."""
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise RawMessageNotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
+        body: Any = response["Body"]
+        data: bytes = body.read()
+        return data
+
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata=metadata or {},
+            ServerSideEncryption="AES256",
+        )

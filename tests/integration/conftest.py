@@ -1,0 +1,158 @@
+"""Moto resources created from template.yaml, and delivery of AWS-shaped events to real handlers."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from shared import clock
+from shared.config import load_config
+from shared.dal.items import reset_connections
+from shared.dal.repository import DynamoRepository, get_repository
+from shared.settings import reset_settings
+from simulator.resources import Deployment, deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+
+
+class FakeLambdaContext:
+    function_name = "helpdesk-inboundemailfunction"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:helpdesk-inboundemailfunction"
+    memory_limit_in_mb = 512
+    aws_request_id = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+    log_group_name = "/aws/lambda/helpdesk-inboundemailfunction"
+    log_stream_name = "2026/03/02/[$LATEST]abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _reset_process_caches() -> None:
+    from functions.inbound_email import app
+
+    app._email_context.cache_clear()
+    get_repository.cache_clear()
+    load_config.cache_clear()
+    reset_settings()
+    reset_connections()
+
+
+@dataclass
+class EmailHarness:
+    """Delivers raw emails the way SES + SNS do, to the real inbound_email handler."""
+
+    deployment: Deployment
+    repository: DynamoRepository
+    deliveries: int = 0
+
+    @property
+    def bucket(self) -> str:
+        return self.deployment.name("InboundMailBucket")
+
+    def notification(
+        self,
+        raw: bytes,
+        *,
+        ses_id: str | None = None,
+        at: str | None = None,
+        recipients: list[str] | None = None,
+        verdicts: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        note = json.loads((EVENTS / "ses_s3_action_notification.json").read_text())
+        if at is None:  # each delivery a minute after the previous one, so messages keep their order
+            self.deliveries += 1
+            at = clock.iso(clock.parse_iso("2026-03-02T09:15:02.412Z") + timedelta(minutes=self.deliveries))
+        ses_id = ses_id or uuid.uuid4().hex
+        note["mail"]["messageId"] = ses_id
+        note["mail"]["timestamp"] = at
+        note["receipt"]["timestamp"] = at
+        note["receipt"]["action"]["bucketName"] = self.bucket
+        note["receipt"]["action"]["objectKey"] = f"raw/{ses_id}"
+        if recipients is not None:
+            note["receipt"]["recipients"] = recipients
+        for name, status in (verdicts or {}).items():
+            note["receipt"][f"{name}Verdict"] = {"status": status}
+            if name == "dmarc" and status == "FAIL":
+                note["receipt"]["dmarcPolicy"] = "reject"
+        boto3.client("s3").put_object(Bucket=self.bucket, Key=f"raw/{ses_id}", Body=raw)
+        return note
+
+    def sns_event(self, notification: dict[str, Any]) -> dict[str, Any]:
+        event = json.loads((EVENTS / "sns_lambda_event.json").read_text())
+        record = copy.deepcopy(event["Records"][0])
+        record["Sns"]["Message"] = json.dumps(notification)
+        ses_id = str((notification.get("mail") or {}).get("messageId", uuid.uuid4().hex))
+        record["Sns"]["MessageId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, ses_id))
+        record["Sns"]["TopicArn"] = self.deployment.name("InboundMailTopic")
+        event["Records"] = [record]
+        return event
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        from functions.inbound_email import app
+
+        result: dict[str, Any] = app.handler(event, FakeLambdaContext())
+        return result
+
+    def deliver(self, raw: bytes, **kwargs: Any) -> dict[str, Any]:
+        """Store the raw mail, notify the handler once, and return its single result."""
+        result = self.invoke(self.sns_event(self.notification(raw, **kwargs)))
+        outcome: dict[str, Any] = result["results"][0]
+        return outcome
+
+
+@pytest.fixture
+def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    with mock_aws():
+        deployed = deploy(ROOT / "template.yaml")
+        for name, value in deployed.functions["InboundEmailFunction"].environment.items():
+            monkeypatch.setenv(name, value)
+        _reset_process_caches()
+        yield deployed
+        _reset_process_caches()
+        clock.set_clock(None)
+
+
+@pytest.fixture
+def email(deployment: Deployment) -> EmailHarness:
+    repository = DynamoRepository(deployment.name("TicketsTable"), "us-east-1")
+    return EmailHarness(deployment=deployment, repository=repository)
+
+
+def mail(
+    *,
+    sender: str = '"Jane Doe" <jane.doe@customer.example>',
+    to: str = "Acme Support <support@support.example.com>",
+    subject: str = "Printer not working",
+    body: str = "Hello,\n\nmy printer shows error E42 since this morning.\n\nJane\n",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    cc: str | None = None,
+) -> bytes:
+    """A small RFC 5322 message for tests."""
+    lines = [
+        f"From: {sender}",
+        f"To: {to}",
+        *([f"Cc: {cc}"] if cc else []),
+        f"Subject: {subject}",
+        "Date: Mon, 02 Mar 2026 09:15:00 +0000",
+        f"Message-ID: {message_id or f'<{uuid.uuid4().hex}@mail.customer.example>'}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        *[f"{name}: {value}" for name, value in (headers or {}).items()],
+        "",
+        body,
+    ]
+    return "\r\n".join(lines).encode("utf-8")
