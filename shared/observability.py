@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
-from shared.settings import tracing_enabled
+from shared.settings import metrics_namespace, tracing_enabled
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,5 +48,5 @@ def _make_tracer() -> TracerPort:
 
 
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace=metrics_namespace())
 tracer = _make_tracer()

@@ -39,6 +39,17 @@ class InboundEmailSettings(BaseSettings):
     support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
 
 
+class InboundSmsSettings(BaseSettings):
+    """inbound_sms needs only the common settings."""
+
+
+class SocialWebhookSettings(BaseSettings):
+    webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", min_length=1)
+    """Secrets Manager secret (JSON: meta_app_secret, meta_verify_token, x_consumer_secret)."""
+    max_body_bytes: int = Field(default=3_500_000, alias="WEBHOOK_MAX_BODY_BYTES", ge=1024)
+    instagram_account_ids: CsvList = Field(default_factory=list, alias="INSTAGRAM_ACCOUNT_IDS")
+
+
 S = TypeVar("S", bound=BaseSettings)
 
 
@@ -64,3 +75,8 @@ def tracing_enabled() -> bool:
 
 def aws_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def metrics_namespace() -> str:
+    """The CloudWatch namespace of our metrics (POWERTOOLS_METRICS_NAMESPACE, default `Helpdesk`)."""
+    return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Helpdesk"

@@ -56,6 +56,7 @@ class PointerItem(Model):
     customer_id = UnicodeAttribute(null=True)
     message_id = UnicodeAttribute(null=True)
     direction = UnicodeAttribute(null=True)
+    last_inbound_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
 
 
@@ -142,6 +143,7 @@ class CustomerItem(Model):
     name = UnicodeAttribute(null=True)
     identities = JSONAttribute(null=True)
     opted_out = ListAttribute(of=UnicodeAttribute, default=list)
+    consent = JSONAttribute(null=True)
     created_at = UnicodeAttribute()
 
 

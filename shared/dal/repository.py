@@ -32,6 +32,7 @@ from shared.errors import ConflictError, HelpdeskError
 from shared.ids import new_id
 from shared.models.ticket import (
     Attachment,
+    ConsentRecord,
     Customer,
     Identity,
     Message,
@@ -58,6 +59,7 @@ class Pointer:
     customer_id: str | None = None
     message_id: str | None = None
     direction: str | None = None
+    last_inbound_at: str | None = None
 
     @property
     def key(self) -> str:
@@ -90,6 +92,10 @@ class NewTicketWrite:
     events: list[TicketEvent] = field(default_factory=list)
     pointers: list[Pointer] = field(default_factory=list)
     new_customer: Customer | None = None
+    upserts: list[Pointer] = field(default_factory=list)
+    """Pointers written whatever they held before (a conversation's current ticket)."""
+    group_members: list[str] = field(default_factory=list)
+    """Other open tickets of the customer that join the new ticket's group (if not in one yet)."""
 
 
 @dataclass
@@ -101,6 +107,7 @@ class AppendWrite:
     events: list[TicketEvent] = field(default_factory=list)
     pointers: list[Pointer] = field(default_factory=list)
     new_customer: Customer | None = None
+    upserts: list[Pointer] = field(default_factory=list)
 
 
 class TicketRepository(Protocol):
@@ -117,6 +124,10 @@ class TicketRepository(Protocol):
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None: ...
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None: ...
+
+    def record_consent(
+        self, customer: Customer, dedupe: Pointer, new_pointers: list[Pointer], exists: bool
+    ) -> None: ...
 
     def list_messages(self, ticket_id: str) -> list[Message]: ...
 
@@ -273,6 +284,7 @@ def customer_to_item(customer: Customer) -> CustomerItem:
         name=customer.name,
         identities=[i.model_dump(mode="json") for i in customer.identities],
         opted_out=list(customer.opted_out),
+        consent=[c.model_dump(mode="json") for c in customer.consent],
         created_at=clock.iso(customer.created_at),
     )
 
@@ -285,6 +297,7 @@ def customer_from_item(item: CustomerItem) -> Customer:
         name=item.name,
         identities=[Identity.model_validate(i) for i in (item.identities or [])],
         opted_out=list(item.opted_out or []),
+        consent=[ConsentRecord.model_validate(c) for c in (item.consent or [])],
         created_at=created,
     )
 
@@ -312,6 +325,7 @@ def _pointer_item(pointer: Pointer, at: str) -> PointerItem:
         customer_id=pointer.customer_id,
         message_id=pointer.message_id,
         direction=pointer.direction,
+        last_inbound_at=pointer.last_inbound_at,
         created_at=at,
     )
 
@@ -349,6 +363,7 @@ class DynamoRepository:
                     customer_id=item.customer_id,
                     message_id=item.message_id,
                     direction=item.direction,
+                    last_inbound_at=item.last_inbound_at,
                 )
         return found
 
@@ -408,6 +423,8 @@ class DynamoRepository:
         at: str,
         update: tuple[TicketItem, list[Any], Any] | None = None,
         duplicate_pointer_kinds: frozenset[str] = frozenset({"inbound", "ref"}),
+        upserts: Sequence[Pointer] = (),
+        extra_updates: Sequence[tuple[Any, list[Any], Any]] = (),
     ) -> None:
         operations: list[str] = []
         try:
@@ -415,6 +432,12 @@ class DynamoRepository:
                 for pointer in pointers:
                     transaction.save(_pointer_item(pointer, at), condition=PointerItem.pk.does_not_exist())
                     operations.append(pointer.kind)
+                for pointer in upserts:
+                    transaction.save(_pointer_item(pointer, at))
+                    operations.append("upsert")
+                for item, actions, condition in extra_updates:
+                    transaction.update(item, actions=actions, condition=condition)
+                    operations.append("update")
                 for item, condition in puts:
                     transaction.save(item, condition=condition)
                     operations.append("put")
@@ -438,7 +461,16 @@ class DynamoRepository:
         puts += [(event_to_item(write.ticket.id, e), None) for e in write.events]
         if write.new_customer is not None:
             puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
-        self._write(puts, write.pointers, at)
+        group_updates = [
+            (
+                TicketItem(pk=_ticket_pk(member), sk="TICKET"),
+                [TicketItem.group_id.set(write.ticket.group_id)],
+                TicketItem.pk.exists(),
+            )
+            for member in write.group_members
+            if write.ticket.group_id
+        ]
+        self._write(puts, write.pointers, at, upserts=write.upserts, extra_updates=group_updates)
 
     def append_message(self, write: AppendWrite) -> None:
         at = clock.iso(write.message.at)
@@ -468,7 +500,7 @@ class DynamoRepository:
             actions.append(TicketItem.closed_at.remove())
         target = TicketItem(pk=_ticket_pk(write.ticket_id), sk="TICKET")
         condition = TicketItem.version == write.expected_version
-        self._write(puts, write.pointers, at, update=(target, actions, condition))
+        self._write(puts, write.pointers, at, update=(target, actions, condition), upserts=write.upserts)
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None:
         """Change a ticket's status (resolved/closed times follow it), if nobody changed it meanwhile."""
@@ -487,6 +519,15 @@ class DynamoRepository:
             )
         except UpdateError as exc:
             raise ConflictError(f"ticket {ticket_id} changed meanwhile") from exc
+
+    def record_consent(
+        self, customer: Customer, dedupe: Pointer, new_pointers: list[Pointer], exists: bool
+    ) -> None:
+        """Store a customer's consent change once (keyed by the provider's message id)."""
+        at = clock.iso(customer.consent[-1].at) if customer.consent else clock.iso(customer.created_at)
+        item = customer_to_item(customer)
+        condition = CustomerItem.pk.exists() if exists else CustomerItem.pk.does_not_exist()
+        self._write([(item, condition)], [dedupe, *new_pointers], at)
 
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
         item = QuarantineItem(

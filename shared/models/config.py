@@ -25,7 +25,16 @@ class EmailConfig(_Strict):
     """Message bodies larger than this are kept in S3, with a preview in the table."""
 
 
+class ChatConfig(_Strict):
+    reopen_resolved_within_hours: float = Field(default=72, ge=0)
+    """An SMS or social message to a conversation resolved at most this long ago reopens its ticket;
+    later ones (and any after closing) open a new ticket, linked to the old one."""
+    default_sms_region: str | None = Field(default=None, min_length=2, max_length=2)
+    """ISO country whose national format is accepted for SMS numbers without a country code."""
+
+
 class HelpdeskConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)

@@ -62,6 +62,9 @@ class Attachment(BaseModel):
     key: str | None = None
     content_id: str | None = None
     inline: bool = False
+    url: str | None = None
+    """Where the provider keeps it (social CDN links expire), when not stored by us."""
+    media_id: str | None = None
 
 
 class SlaTarget(BaseModel):
@@ -147,11 +150,22 @@ class Identity(BaseModel):
     value: str
 
 
+class ConsentRecord(BaseModel):
+    """One consent change a customer made, e.g. SMS STOP or START, with when and how."""
+
+    at: datetime
+    channel: str
+    action: Literal["opt_out", "opt_in", "help"]
+    keyword: str
+
+
 class Customer(BaseModel):
     id: str
     name: str | None = None
     identities: list[Identity] = Field(default_factory=list)
     opted_out: list[str] = Field(default_factory=list)
+    """Channels the customer opted out of (e.g. `sms`): nothing automatic is sent there."""
+    consent: list[ConsentRecord] = Field(default_factory=list)
     created_at: datetime
 
 

@@ -40,9 +40,16 @@ class FakeLambdaContext:
 
 
 def _reset_process_caches() -> None:
+    from aws_lambda_powertools.utilities import parameters
+
     from functions.inbound_email import app
+    from functions.inbound_sms import app as sms_app
+    from functions.social_webhook import app as webhook_app
 
     app._email_context.cache_clear()
+    sms_app._chat_context.cache_clear()
+    webhook_app._chat_context.cache_clear()
+    parameters.clear_caches()
     get_repository.cache_clear()
     load_config.cache_clear()
     reset_settings()
@@ -116,8 +123,9 @@ class EmailHarness:
 def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     with mock_aws():
         deployed = deploy(ROOT / "template.yaml")
-        for name, value in deployed.functions["InboundEmailFunction"].environment.items():
-            monkeypatch.setenv(name, value)
+        for function in ("InboundSmsFunction", "SocialWebhookFunction", "InboundEmailFunction"):
+            for name, value in deployed.functions[function].environment.items():
+                monkeypatch.setenv(name, value)
         _reset_process_caches()
         yield deployed
         _reset_process_caches()

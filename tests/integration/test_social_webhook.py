@@ -1,0 +1,200 @@
+"""social_webhook end to end: API Gateway HTTP API v2 events from Meta and X into the real handler."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.social_webhook import app
+from shared.dal.repository import DynamoRepository
+from simulator.resources import Deployment
+from tests.integration.conftest import FakeLambdaContext
+
+WEBHOOKS = Path(__file__).resolve().parents[1] / "events" / "webhooks"
+META_SECRET = "test-meta-app-secret"
+X_SECRET = "test-x-consumer-secret"
+
+
+@pytest.fixture
+def repo(deployment: Deployment) -> DynamoRepository:
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=deployment.name("WebhookSecret"),
+        SecretString=json.dumps(
+            {
+                "meta_app_secret": META_SECRET,
+                "meta_verify_token": "test-meta-verify-token",
+                "x_consumer_secret": X_SECRET,
+            }
+        ),
+    )
+    return DynamoRepository(deployment.name("TicketsTable"), "us-east-1")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((WEBHOOKS / name).read_text())
+    return event
+
+
+def call(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = app.handler(event, FakeLambdaContext())
+    return response
+
+
+def meta_post(body_file: str, *, body: bytes | None = None, signature: str | None = None) -> dict[str, Any]:
+    event = fixture("apigw_v2_meta_messenger_post.json")
+    raw = body if body is not None else (WEBHOOKS / body_file).read_bytes()
+    event["body"] = raw.decode("utf-8")
+    digest = hmac.new(META_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    event["headers"]["x-hub-signature-256"] = signature or f"sha256={digest}"
+    event["headers"]["content-length"] = str(len(raw))
+    return event
+
+
+def x_post(body_file: str) -> dict[str, Any]:
+    event = fixture("apigw_v2_x_dm_post.json")
+    raw = (WEBHOOKS / body_file).read_bytes()
+    event["body"] = raw.decode("utf-8")
+    digest = base64.b64encode(hmac.new(X_SECRET.encode(), raw, hashlib.sha256).digest()).decode()
+    event["headers"]["x-twitter-webhooks-signature"] = f"sha256={digest}"
+    return event
+
+
+def test_meta_verification_echoes_the_challenge(repo: DynamoRepository) -> None:
+    response = call(fixture("apigw_v2_meta_verify_get.json"))
+    assert (response["statusCode"], response["body"]) == (200, "1158201444")
+    assert response["headers"]["Content-Type"] == "text/plain"
+
+
+def test_meta_verification_with_wrong_token_is_refused(repo: DynamoRepository) -> None:
+    event = fixture("apigw_v2_meta_verify_get.json")
+    event["queryStringParameters"]["hub.verify_token"] = "guess"
+    assert call(event)["statusCode"] == 403
+
+
+def test_x_crc_answers_with_the_response_token(repo: DynamoRepository) -> None:
+    response = call(fixture("apigw_v2_x_crc_get.json"))
+    expected = json.loads((WEBHOOKS / "x_signatures.json").read_text())["crc"]["response_token"]
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"response_token": expected}
+
+
+def test_messenger_message_opens_a_ticket(repo: DynamoRepository) -> None:
+    response = call(fixture("apigw_v2_meta_messenger_post.json"))
+    assert response["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    assert ticket.channel == "messenger"
+    [message] = repo.list_messages(ticket.id)
+    assert "café" in message.text
+
+
+def test_bad_signature_is_refused_and_nothing_is_stored(repo: DynamoRepository) -> None:
+    assert call(fixture("apigw_v2_meta_bad_signature_post.json"))["statusCode"] == 401
+    assert repo.scan_tickets() == []
+
+
+def test_re_serialised_body_fails_the_signature(repo: DynamoRepository) -> None:
+    event = fixture("apigw_v2_meta_messenger_post.json")
+    event["body"] = json.dumps(json.loads(event["body"]), ensure_ascii=False)
+    assert call(event)["statusCode"] == 401
+
+
+def test_replayed_delivery_is_stored_once(repo: DynamoRepository) -> None:
+    event = fixture("apigw_v2_meta_messenger_post.json")
+    assert [call(dict(event))["statusCode"] for _ in range(3)] == [200, 200, 200]
+    [ticket] = repo.scan_tickets()
+    assert len(repo.list_messages(ticket.id)) == 1
+
+
+def test_batched_delivery_stores_every_message(repo: DynamoRepository) -> None:
+    body = json.loads((WEBHOOKS / "meta_messenger_batch.body").read_text())
+    expected = sum(
+        1
+        for entry in body["entry"]
+        for item in [*entry.get("messaging", []), *entry.get("standby", [])]
+        if "message" in item and not item["message"].get("is_echo")
+    )
+    response = call(meta_post("meta_messenger_batch.body"))
+    assert response["statusCode"] == 200
+    stored = sum(len(repo.list_messages(t.id)) for t in repo.scan_tickets())
+    assert stored == expected
+
+
+def test_echo_of_our_own_send_is_ignored(repo: DynamoRepository) -> None:
+    response = call(meta_post("meta_messenger_echo.body"))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["ignored"] >= 1
+    assert repo.scan_tickets() == []
+
+
+def test_whatsapp_and_sms_from_one_phone_are_one_customer(repo: DynamoRepository) -> None:
+    call(meta_post("meta_whatsapp_text.body"))
+    [ticket] = repo.scan_tickets()
+    customer = repo.get_customer(ticket.customer_id)
+    assert customer is not None
+    phone = next(i.value for i in customer.identities if i.kind == "phone")
+
+    from functions.inbound_sms import app as sms_app
+    from tests.integration.test_inbound_sms import sms_event
+
+    sms_app.handler(
+        sms_event("Also writing by SMS", sender=phone, at="2099-01-01T00:00:00.000Z"), FakeLambdaContext()
+    )
+    whatsapp, sms = sorted(repo.scan_tickets(), key=lambda t: t.channel, reverse=True)
+    assert sms.channel == "sms"
+    assert sms.customer_id == whatsapp.customer_id
+    assert sms.group_id is not None
+    assert repo.get_ticket(whatsapp.id).group_id == sms.group_id  # type: ignore[union-attr]
+
+
+def test_public_comment_becomes_a_ticket_flagged_public(repo: DynamoRepository) -> None:
+    call(meta_post("meta_page_comment.body"))
+    [ticket] = repo.scan_tickets()
+    assert "public" in ticket.flags
+
+
+def test_malformed_json_with_a_valid_signature_is_kept_in_quarantine(repo: DynamoRepository) -> None:
+    response = call(meta_post("", body=b'{"object": "page", "entry": [ broken'))
+    assert response["statusCode"] == 200
+    [entry] = repo.list_quarantine()
+    assert entry.reason == "malformed-json"
+    assert "broken" in entry.details["raw"]
+
+
+def test_unknown_object_is_quarantined(repo: DynamoRepository) -> None:
+    call(meta_post("", body=b'{"object": "permissions", "entry": []}'))
+    assert [q.reason for q in repo.list_quarantine()] == ["unsupported-object"]
+
+
+def test_oversized_body_is_refused(repo: DynamoRepository, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.settings import reset_settings
+
+    monkeypatch.setenv("WEBHOOK_MAX_BODY_BYTES", "2048")
+    reset_settings()
+    response = call(meta_post("", body=b'{"object": "page", "entry": []' + b" " * 4096 + b"}"))
+    assert response["statusCode"] == 413
+
+
+def test_x_direct_message_opens_a_ticket_and_own_echo_is_ignored(repo: DynamoRepository) -> None:
+    assert call(x_post("x_dm_event.body"))["statusCode"] == 200
+    assert call(x_post("x_dm_own_echo.body"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    assert ticket.channel == "x"
+
+
+def test_write_failure_asks_the_platform_to_retry(
+    repo: DynamoRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.errors import ConflictError
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise ConflictError("simulated write failure")
+
+    monkeypatch.setattr(app, "ingest_message", failing)
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 500
