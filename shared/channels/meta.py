@@ -955,6 +955,8 @@ def _guard(batch: ChannelBatch, where: str, parse: Callable[..., None], *args: A
     """Run one item's parser; an item that cannot be used is listed as ignored with its reason."""
     try:
         parse(*args)
+    except ValidationError as exc:  # a value our models refuse (e.g. an empty id): never fail the batch
+        _ignore_error(batch, where, exc)
     except _SkipItemError as skip:
         _ignore(batch, skip.reason, where, skip.detail)
 
@@ -1020,3 +1022,9 @@ def _now() -> datetime:
     from shared import clock
 
     return clock.now()
+
+
+def _ignore_error(batch: ChannelBatch, where: str, exc: ValidationError) -> None:
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+    loc = ".".join(str(part) for part in first["loc"])
+    batch.ignored.append(IgnoredItem(reason="malformed", where=where, detail=f"{loc}: {first['msg']}"))

@@ -380,6 +380,8 @@ def _guard(batch: XBatch, where: str, parse: Callable[..., None], *args: Any) ->
     """Run one item's parser; an item that cannot be used is listed as ignored with its reason."""
     try:
         parse(*args)
+    except ValidationError as exc:  # a value our models refuse (e.g. an empty id): never fail the batch
+        _ignore_error(batch, where, exc)
     except _SkipItemError as skip:
         batch.ignored.append(IgnoredItem(reason=skip.reason, where=where, detail=skip.detail))
 
@@ -393,3 +395,9 @@ def _parse(model: type[_M], value: Any, name: str) -> _M:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in first["loc"])
         raise _SkipItemError("malformed", f"{name}: {loc}: {first['msg']}") from exc
+
+
+def _ignore_error(batch: ChannelBatch, where: str, exc: ValidationError) -> None:
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+    loc = ".".join(str(part) for part in first["loc"])
+    batch.ignored.append(IgnoredItem(reason="malformed", where=where, detail=f"{loc}: {first['msg']}"))
