@@ -22,7 +22,7 @@ from shared.channels import meta, x
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.errors import HelpdeskError, InvalidEventError
-from shared.logic.ingest_message import ChatContext, ingest_message
+from shared.logic.ingest_message import ChatContext, ingest_message, record_receipt
 from shared.logic.quarantine import quarantine_input
 from shared.models.inbound import ChannelBatch
 from shared.models.ticket import Channel
@@ -77,12 +77,14 @@ def _store(batch: ChannelBatch, platform: str) -> Response[str]:
             result = ingest_message(message, ctx)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             metrics.add_metric(name=f"Social{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+        receipts = [record_receipt(receipt, ctx) for receipt in batch.receipts]
     except HelpdeskError:
         logger.exception("webhook message not stored; asking the platform to retry")
         return _json(500, {"error": "temporary failure, retry"})
-    for receipt in batch.receipts:
-        # Outbound messages are recorded from the outbound issue on; until then receipts are logged.
-        logger.info("delivery receipt", channel=receipt.channel.value, status=receipt.status.value)
+    for receipt, outcome in zip(batch.receipts, receipts, strict=True):
+        logger.info(
+            "delivery receipt", channel=receipt.channel.value, status=receipt.status.value, outcome=outcome
+        )
     logger.info("webhook stored", platform=platform, outcomes=outcomes, ignored=batch.ignored_reasons())
     return _json(200, {"stored": outcomes, "receipts": len(batch.receipts), "ignored": batch.ignored_count})
 

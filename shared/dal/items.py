@@ -144,6 +144,8 @@ class CustomerItem(Model):
     identities = JSONAttribute(null=True)
     opted_out = ListAttribute(of=UnicodeAttribute, default=list)
     consent = JSONAttribute(null=True)
+    merged_into = UnicodeAttribute(null=True)
+    merges = JSONAttribute(null=True)
     created_at = UnicodeAttribute()
 
 

@@ -35,6 +35,7 @@ from shared.models.ticket import (
     ConsentRecord,
     Customer,
     Identity,
+    MergeRecord,
     Message,
     QuarantineEntry,
     Sla,
@@ -128,6 +129,12 @@ class TicketRepository(Protocol):
     def record_consent(
         self, customer: Customer, dedupe: Pointer, new_pointers: list[Pointer], exists: bool
     ) -> None: ...
+
+    def save_merge(
+        self, customers: list[Customer], identity_owner: dict[str, str], ticket_owner: dict[str, str]
+    ) -> None: ...
+
+    def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None: ...
 
     def list_messages(self, ticket_id: str) -> list[Message]: ...
 
@@ -285,6 +292,8 @@ def customer_to_item(customer: Customer) -> CustomerItem:
         identities=[i.model_dump(mode="json") for i in customer.identities],
         opted_out=list(customer.opted_out),
         consent=[c.model_dump(mode="json") for c in customer.consent],
+        merged_into=customer.merged_into,
+        merges=[m.model_dump(mode="json") for m in customer.merges],
         created_at=clock.iso(customer.created_at),
     )
 
@@ -298,6 +307,8 @@ def customer_from_item(item: CustomerItem) -> Customer:
         identities=[Identity.model_validate(i) for i in (item.identities or [])],
         opted_out=list(item.opted_out or []),
         consent=[ConsentRecord.model_validate(c) for c in (item.consent or [])],
+        merged_into=item.merged_into,
+        merges=[MergeRecord.model_validate(m) for m in (item.merges or [])],
         created_at=created,
     )
 
@@ -528,6 +539,33 @@ class DynamoRepository:
         item = customer_to_item(customer)
         condition = CustomerItem.pk.exists() if exists else CustomerItem.pk.does_not_exist()
         self._write([(item, condition)], [dedupe, *new_pointers], at)
+
+    def save_merge(
+        self, customers: list[Customer], identity_owner: dict[str, str], ticket_owner: dict[str, str]
+    ) -> None:
+        """Save merged/unmerged customers, re-point identities and move tickets, in one transaction."""
+        at = clock.iso(clock.now())
+        puts = [(customer_to_item(c), CustomerItem.pk.exists()) for c in customers]
+        upserts = [
+            Pointer("identity", key, customer_id=customer_id) for key, customer_id in identity_owner.items()
+        ]
+        moves = [
+            (
+                TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET"),
+                [
+                    TicketItem.customer_id.set(customer_id),
+                    TicketItem.gsi1pk.set(f"CUSTOMER#{customer_id}"),
+                ],
+                TicketItem.pk.exists(),
+            )
+            for ticket_id, customer_id in ticket_owner.items()
+        ]
+        self._write(puts, [], at, upserts=upserts, extra_updates=moves)
+
+    def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None:
+        """Append history entries to a ticket once (keyed by `dedupe`)."""
+        at = clock.iso(events[0].at) if events else clock.iso(clock.now())
+        self._write([(event_to_item(ticket_id, e), None) for e in events], [dedupe], at)
 
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
         item = QuarantineItem(

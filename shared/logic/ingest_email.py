@@ -18,6 +18,7 @@ from shared.dal.repository import (
 )
 from shared.errors import ConflictError
 from shared.ids import new_id
+from shared.logic.customers import suggestion_event
 from shared.logic.threading import (
     Candidate,
     ThreadDecision,
@@ -349,6 +350,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         if sender:
             customer_pointers.append(Pointer("identity", f"email#{sender}", customer_id=customer_id))
 
+    known = [Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else []
     if decision.ticket_id is not None:
         ticket = tickets[decision.ticket_id]
         message = _build_message(parsed, notification, ticket.id, author, attachments, flags, ctx)
@@ -365,6 +367,9 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 },
             )
         ]
+        suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
+        if suggested is not None:
+            events.append(suggested)
         changes = TicketChanges(updated_at=now)
         if not message.automatic:
             changes.last_inbound_at = now
@@ -427,6 +432,9 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     ]
     if decision.linked_ticket_id:
         events.append(TicketEvent(at=now, type="linked", data={"ticket_id": decision.linked_ticket_id}))
+    suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
+    if suggested is not None:
+        events.append(suggested)
     pointers = [
         *_pointers_for_message(parsed, ses_id, ticket_id, message.id),
         Pointer("number", str(number), ticket_id=ticket_id),

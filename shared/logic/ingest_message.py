@@ -16,9 +16,10 @@ from shared.dal.repository import (
 )
 from shared.errors import ConflictError
 from shared.ids import new_id
+from shared.logic.customers import identity_key, suggestion_event
 from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
 from shared.models.config import HelpdeskConfig
-from shared.models.inbound import ConsentAction, ConsentEvent, InboundMessage
+from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
 from shared.models.ticket import (
     Attachment,
     ConsentRecord,
@@ -37,11 +38,6 @@ OPEN_STATUSES = {TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, Tick
 class ChatContext:
     repository: TicketRepository
     config: HelpdeskConfig
-
-
-def identity_key(kind: str, value: str) -> str:
-    """The pointer value of a customer identity, e.g. `phone#+14255550182`."""
-    return f"{kind}#{value}"
 
 
 def _attachments(message: InboundMessage) -> list[Attachment]:
@@ -164,6 +160,9 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
                 data={"message_id": message.id, "method": "conversation", "reason": reason},
             )
         ]
+        suggested = suggestion_event(message.text, [inbound.sender] if inbound.sender else [], now)
+        if suggested is not None:
+            events.append(suggested)
         changes = TicketChanges(updated_at=now, last_inbound_at=now)
         if reopen:
             changes.status = TicketStatus.OPEN.value
@@ -229,6 +228,9 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         events.append(TicketEvent(at=now, type="linked", data={"ticket_id": current.id}))
     if group_id:
         events.append(TicketEvent(at=now, type="grouped", data={"group_id": group_id, "with": group_members}))
+    suggested = suggestion_event(message.text, [inbound.sender] if inbound.sender else [], now)
+    if suggested is not None:
+        events.append(suggested)
     ctx.repository.create_ticket(
         NewTicketWrite(
             ticket=ticket,
@@ -299,3 +301,35 @@ def _consent_once(event: ConsentEvent, ctx: ChatContext) -> ConsentResult:
     updated = customer.model_copy(update={"opted_out": opted_out, "consent": [*customer.consent, record]})
     ctx.repository.record_consent(updated, Pointer("inbound", event.dedupe_key), new_pointers, exists)
     return ConsentResult(outcome=event.action.value, customer_id=updated.id, opted_out=opted_out)
+
+
+def record_receipt(receipt: DeliveryReceipt, ctx: ChatContext) -> str:
+    """Record a provider's delivery/read/failure report on the ticket of the message(s) it concerns.
+
+    Returns `recorded`, `duplicate` or `unmatched` (a receipt for a message we do not know).
+    """
+    wanted = [("ref", f"{receipt.channel.value}:{mid}") for mid in receipt.message_ids]
+    if not receipt.message_ids and receipt.customer:  # a watermark covers the conversation's messages
+        wanted.append(("conversation", f"{receipt.channel.value}:{receipt.account}:{receipt.customer}"))
+    found = ctx.repository.get_pointers(wanted)
+    ticket_ids = [
+        p.ticket_id for p in found.values() if p.ticket_id and (p.kind != "ref" or p.direction == "outbound")
+    ]
+    if not ticket_ids:
+        return "unmatched"
+    event = TicketEvent(
+        at=receipt.at,
+        type="delivery_status",
+        data={
+            "channel": receipt.channel.value,
+            "status": receipt.status.value,
+            "message_ids": receipt.message_ids,
+            "watermark": clock.iso(receipt.watermark) if receipt.watermark else None,
+            "errors": [e.model_dump(mode="json") for e in receipt.errors],
+        },
+    )
+    try:
+        ctx.repository.add_events(ticket_ids[0], [event], Pointer("inbound", f"receipt#{receipt.dedupe_key}"))
+    except DuplicateError:
+        return "duplicate"
+    return "recorded"

@@ -159,6 +159,19 @@ class ConsentRecord(BaseModel):
     keyword: str
 
 
+class MergeRecord(BaseModel):
+    """A merge of one customer into another, with what moved, so it can be undone."""
+
+    id: str
+    source_id: str
+    identities: list[Identity]
+    ticket_ids: list[str]
+    at: datetime
+    by: str
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+
 class Customer(BaseModel):
     id: str
     name: str | None = None
@@ -166,6 +179,10 @@ class Customer(BaseModel):
     opted_out: list[str] = Field(default_factory=list)
     """Channels the customer opted out of (e.g. `sms`): nothing automatic is sent there."""
     consent: list[ConsentRecord] = Field(default_factory=list)
+    merged_into: str | None = None
+    """Set on a customer merged into another; its identities and tickets moved there."""
+    merges: list[MergeRecord] = Field(default_factory=list)
+    """Customers merged into this one (undoable)."""
     created_at: datetime
 
 

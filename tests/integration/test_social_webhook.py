@@ -198,3 +198,29 @@ def test_write_failure_asks_the_platform_to_retry(
 
     monkeypatch.setattr(app, "ingest_message", failing)
     assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 500
+
+
+def test_delivery_receipt_is_recorded_on_the_ticket_of_our_message(repo: DynamoRepository) -> None:
+    from shared.channels.meta import parse_meta_payload
+    from shared.dal.repository import Pointer
+
+    # Given a WhatsApp ticket and a message we sent on it (outbound messages come with a later issue)
+    call(meta_post("meta_whatsapp_text.body"))
+    [ticket] = repo.scan_tickets()
+    receipt_body = json.loads((WEBHOOKS / "meta_whatsapp_status.body").read_text())
+    [receipt] = parse_meta_payload(receipt_body).receipts[:1]
+    ours = Pointer("ref", f"whatsapp:{receipt.message_ids[0]}", ticket_id=ticket.id, direction="outbound")
+    repo._write([], [ours], "2026-03-02")
+
+    # When the status webhook arrives twice
+    for _ in range(2):
+        assert call(meta_post("meta_whatsapp_status.body"))["statusCode"] == 200
+
+    # Then the status is in the ticket's history once
+    statuses = [e for e in repo.list_events(ticket.id) if e.type == "delivery_status"]
+    assert [e.data["status"] for e in statuses] == [receipt.status.value]
+
+
+def test_receipt_for_an_unknown_message_changes_nothing(repo: DynamoRepository) -> None:
+    assert call(meta_post("meta_whatsapp_status.body"))["statusCode"] == 200
+    assert repo.scan_tickets() == []
