@@ -149,11 +149,34 @@ def _create_rule(stack: Stack, logical_id: str, props: dict[str, Any]) -> None:
     stack.physical[logical_id] = rule["Name"]
 
 
+def _create_secret(stack: Stack, logical_id: str, props: dict[str, Any]) -> None:
+    import json
+    import secrets
+
+    name = props.get("Name") or _physical_name(logical_id)
+    value = props.get("SecretString")
+    generate = props.get("GenerateSecretString")
+    if value is None and generate:
+        template = json.loads(generate.get("SecretStringTemplate") or "{}")
+        template[generate["GenerateStringKey"]] = secrets.token_hex(16)
+        value = json.dumps(template)
+    client = boto3.client("secretsmanager", region_name=REGION)
+    arn = client.create_secret(Name=name, SecretString=value or "")["ARN"]
+    stack.physical[logical_id] = arn
+
+
+def _record_http_api(stack: Stack, logical_id: str, props: dict[str, Any]) -> None:
+    """HTTP APIs are not created: the simulator delivers API Gateway v2 events to handlers directly."""
+    stack.physical[logical_id] = f"{logical_id.lower()[:10]:0<10}"
+
+
 _CREATORS: dict[str, Callable[[Stack, str, dict[str, Any]], None]] = {
     "AWS::DynamoDB::Table": _create_table,
     "AWS::S3::Bucket": _create_bucket,
     "AWS::SNS::Topic": _create_topic,
     "AWS::SQS::Queue": _create_queue,
+    "AWS::SecretsManager::Secret": _create_secret,
+    "AWS::Serverless::HttpApi": _record_http_api,
     "AWS::SES::ReceiptRuleSet": _create_rule_set,
     "AWS::SES::ReceiptRule": _create_rule,
 }

@@ -267,10 +267,11 @@ def message_from_item(item: MessageItem) -> Message:
     )
 
 
-def event_to_item(ticket_id: str, event: TicketEvent) -> EventItem:
+def event_to_item(ticket_id: str, event: TicketEvent, index: int = 0) -> EventItem:
+    """An event item; `index` keeps events written together at one instant in their order."""
     return EventItem(
         pk=_ticket_pk(ticket_id),
-        sk=f"EVENT#{clock.iso(event.at)}#{new_id('evt', event.at)}",
+        sk=f"EVENT#{clock.iso(event.at)}#{index:03d}#{new_id('evt', event.at)}",
         at=clock.iso(event.at),
         type=event.type,
         data=event.data,
@@ -469,7 +470,7 @@ class DynamoRepository:
             (ticket_to_item(write.ticket), TicketItem.pk.does_not_exist()),
             (message_to_item(write.message), None),
         ]
-        puts += [(event_to_item(write.ticket.id, e), None) for e in write.events]
+        puts += [(event_to_item(write.ticket.id, e, i), None) for i, e in enumerate(write.events)]
         if write.new_customer is not None:
             puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
         group_updates = [
@@ -486,7 +487,7 @@ class DynamoRepository:
     def append_message(self, write: AppendWrite) -> None:
         at = clock.iso(write.message.at)
         puts: list[tuple[Any, Any]] = [(message_to_item(write.message), None)]
-        puts += [(event_to_item(write.ticket_id, e), None) for e in write.events]
+        puts += [(event_to_item(write.ticket_id, e, i), None) for i, e in enumerate(write.events)]
         if write.new_customer is not None:
             puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
         changes = write.changes
@@ -565,7 +566,7 @@ class DynamoRepository:
     def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None:
         """Append history entries to a ticket once (keyed by `dedupe`)."""
         at = clock.iso(events[0].at) if events else clock.iso(clock.now())
-        self._write([(event_to_item(ticket_id, e), None) for e in events], [dedupe], at)
+        self._write([(event_to_item(ticket_id, e, i), None) for i, e in enumerate(events)], [dedupe], at)
 
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
         item = QuarantineItem(

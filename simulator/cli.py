@@ -1,0 +1,144 @@
+"""`helpdesk simulate SCENARIO.jsonl`: run the helpdesk on a scenario, locally, and write the final state.
+
+Exit codes: 0 done; 1 the simulation failed; 2 the input is wrong (scenario, config, template
+settings the simulator cannot run), reported before any step runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from shared.errors import ConfigError
+from simulator.clock import ScheduleError
+from simulator.lambda_runtime import SimulationError, UnsupportedError
+from simulator.progress import Progress
+from simulator.runner import DEFAULT_TEMPLATE, Options, Simulation
+from simulator.scenario import ScenarioError, load_scenario, parse_at
+from simulator.streams import PumpLimitError, StreamConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _until(value: str) -> datetime:
+    try:
+        return parse_at(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace('"at"', "--until")) from None
+
+
+def _parameter(value: str) -> tuple[str, str]:
+    name, sep, setting = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"template parameters are Name=Value, got {value!r}")
+    return name, setting
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="helpdesk", description="The helpdesk's command line.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    simulate = commands.add_parser(
+        "simulate",
+        help="run a scenario on a local simulation of the stack (moto, no AWS account)",
+        description="Deploy the template on moto, deliver each step as AWS would, write the final state.",
+    )
+    simulate.add_argument("scenario", type=Path, help="the scenario, JSON Lines (docs/simulator.md)")
+    simulate.add_argument(
+        "--config", type=Path, help="helpdesk config YAML given to the functions (HELPDESK_CONFIG)"
+    )
+    simulate.add_argument(
+        "--out", type=Path, default=Path("state.json"), help="where to write the state (state.json)"
+    )
+    simulate.add_argument("--until", type=_until, help="run until this ISO 8601 time (with zone)")
+    simulate.add_argument(
+        "--template", type=Path, default=DEFAULT_TEMPLATE, help="the SAM template (the repo's)"
+    )
+    simulate.add_argument(
+        "--parameter",
+        "-p",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter override (repeatable)",
+    )
+    simulate.add_argument("--logs", type=Path, help="write the functions' own log output to this file")
+    simulate.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    simulate.add_argument("--strict", action="store_true", help="exit 1 if any event ended in a dead letter")
+    return parser
+
+
+def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        err.write(f"error: {exc.render()}\n")
+        return EXIT_BAD_INPUT
+    if not args.template.is_file():
+        err.write(f"error: template not found: {args.template}\n")
+        return EXIT_BAD_INPUT
+    if args.config is not None and not args.config.is_file():
+        err.write(f"error: helpdesk config not found: {args.config}\n")
+        return EXIT_BAD_INPUT
+    progress = Progress(out, quiet=args.quiet)
+    if args.logs is not None:
+        args.logs.parent.mkdir(parents=True, exist_ok=True)
+    logs = args.logs.open("w", encoding="utf-8") if args.logs else None
+    try:
+        simulation = Simulation(
+            scenario,
+            Options(
+                template=args.template.resolve(),
+                config=args.config,
+                parameters=dict(args.parameter),
+                until=args.until,
+                logs=logs,
+            ),
+            progress,
+        )
+        state = simulation.run()
+    except ScenarioError as exc:
+        err.write(f"error: {exc.render()}\n")
+        return EXIT_BAD_INPUT
+    except (ConfigError, ScheduleError, StreamConfigError, UnsupportedError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except (SimulationError, PumpLimitError) as exc:
+        err.write(f"error: the simulation failed: {exc}\n")
+        return EXIT_FAILED
+    finally:
+        if logs is not None:
+            logs.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    progress.summary(state, simulation.function_stats(), str(args.out))
+    if args.strict and state["report"]["dead_letters"]:
+        err.write(f"error: {state['report']['dead_letters']} event(s) ended in dead letters (--strict)\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Entry point of the `helpdesk` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "simulate":
+        return simulate(args, out or sys.stdout, err or sys.stderr)
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_BAD_INPUT  # pragma: no cover
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

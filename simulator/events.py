@@ -1,0 +1,423 @@
+"""AWS-shaped payloads the simulator delivers, built the way the services build them.
+
+- SES receipt: the raw MIME as SES stores it (CRLF, with the headers SES adds) and the receipt
+  notification (`mail`, `receipt`) for an S3 or SNS action;
+- SNS: the Lambda event wrapping one notification;
+- DynamoDB Streams: a `get_records` record turned into what Lambda delivers;
+- schedules: EventBridge "Scheduled Event" and EventBridge Scheduler input with its placeholders;
+- Lambda: a context object, and the records async invocations and stream mappings send to destinations.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.headerregistry import Address
+from email.message import Message as CompatMessage
+from email.policy import compat32
+from email.policy import default as default_policy
+from email.utils import getaddresses
+from typing import Any
+
+from shared import clock as shared_clock
+from simulator.template import ACCOUNT_ID, REGION
+
+SES_HEADER_LIMIT = 10 * 1024
+_SES_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_NAMESPACE = uuid.UUID("6f1d3c52-8a1b-4f0e-9d55-2c7e0b1a9e41")
+
+
+def iso_ms(moment: datetime) -> str:
+    """`2025-01-14T10:15:02.412Z`, the timestamp format AWS events use."""
+    return shared_clock.iso(moment)
+
+
+def stable_uuid(*parts: object) -> str:
+    """A UUID derived from `parts`: the same inputs give the same id (deterministic runs)."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+
+
+def ses_message_id(seed: bytes) -> str:
+    """An SES-like message id (40 lower-case letters and digits), derived from `seed`."""
+    digest = hashlib.sha256(seed).digest() + hashlib.sha256(b"ses" + seed).digest()
+    return "".join(_SES_ALPHABET[b % len(_SES_ALPHABET)] for b in digest[:40])
+
+
+# -- SES ----------------------------------------------------------------------------------------
+def to_crlf(raw: bytes) -> bytes:
+    """Line ends as SMTP delivers them (SES stores what it received)."""
+    return re.sub(rb"(?<!\r)\n", b"\r\n", raw.replace(b"\r\r\n", b"\r\n"))
+
+
+def _compat(raw: bytes) -> CompatMessage:
+    return message_from_bytes(raw, policy=compat32)
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n(?=[ \t])", "", value)
+
+
+def _addresses(values: list[str]) -> list[str]:
+    return [address for _, address in getaddresses(values) if address]
+
+
+def envelope_sender(raw: bytes) -> str:
+    """The envelope MAIL FROM: Return-Path when present (`<>` for bounces gives ""), else From."""
+    message = _compat(raw)
+    return_path = message.get("Return-Path")
+    if return_path is not None:
+        found = _addresses([_unfold(str(return_path))])
+        return found[0] if found else ""
+    found = _addresses([_unfold(str(v)) for v in message.get_all("From", [])])
+    return found[0] if found else ""
+
+
+def header_recipients(raw: bytes) -> list[str]:
+    """The To and Cc addresses of the message, in order, without duplicates."""
+    message = _compat(raw)
+    values = [_unfold(str(v)) for name in ("To", "Cc") for v in message.get_all(name, [])]
+    return list(dict.fromkeys(_addresses(values)))
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    spam: str = "PASS"
+    virus: str = "PASS"
+    spf: str = "PASS"
+    dkim: str = "PASS"
+    dmarc: str = "PASS"
+    dmarc_policy: str = "none"
+    """Reported (as SES does) only when DMARC fails."""
+
+
+def ses_stored_message(
+    raw: bytes, ses_id: str, at: datetime, recipients: list[str], verdicts: Verdicts
+) -> bytes:
+    """The object SES writes to S3: the received message with SES's trace and verdict headers on top."""
+    message = to_crlf(raw)
+    sender = envelope_sender(message)
+    domain = sender.rpartition("@")[2] or "unknown"
+    when = at.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000 (UTC)")
+    lines = []
+    if _compat(message).get("Return-Path") is None:
+        lines.append(f"Return-Path: <{sender}>")
+    lines += [
+        f"Received: from mail.{domain} (mail.{domain} [203.0.113.25])\r\n"
+        f" by inbound-smtp.{REGION}.amazonaws.com with SMTP id {ses_id}\r\n"
+        f" for {', '.join(recipients)};\r\n {when}",
+        f"X-SES-Spam-Verdict: {verdicts.spam}",
+        f"X-SES-Virus-Verdict: {verdicts.virus}",
+        f"Received-SPF: {verdicts.spf.lower()} (spfCheck: domain of {domain} designates 203.0.113.25 as "
+        f"permitted sender) client-ip=203.0.113.25; envelope-from={sender}; helo=mail.{domain};",
+        f"Authentication-Results: amazonses.com;\r\n spf={verdicts.spf.lower()} (spfCheck: {sender});\r\n"
+        f" dkim={verdicts.dkim.lower()} header.i=@{domain};\r\n"
+        f" dmarc={verdicts.dmarc.lower()} header.from={domain};",
+        "X-SES-RECEIPT: "
+        + base64.b64encode(hashlib.sha256(b"receipt" + ses_id.encode()).digest() * 2).decode(),
+        "X-SES-DKIM-SIGNATURE: a=rsa-sha256; q=dns/txt; c=relaxed/simple; s=ug7nbtf4gccmlpwj322ax3p6ow6yfsug;"
+        f" d=amazonses.com; t={int(at.timestamp())}; h=X-SES-RECEIPT:Date:From:To:Subject:Message-ID;"
+        " bh=" + base64.b64encode(hashlib.sha256(message).digest()).decode() + ";",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8") + message
+
+
+def _common_headers(raw: bytes, source: str) -> dict[str, Any]:
+    parsed = message_from_bytes(raw, policy=default_policy)
+    common: dict[str, Any] = {"returnPath": source}
+
+    def address_list(name: str) -> list[str] | None:
+        values = parsed.get_all(name)
+        if not values:
+            return None
+        result: list[str] = []
+        for value in values:
+            try:
+                addresses: tuple[Address, ...] = value.addresses
+                result += [str(address) for address in addresses]
+            except (AttributeError, ValueError, TypeError):
+                result.append(_unfold(str(value)))
+        return result
+
+    for key, name in (
+        ("from", "From"),
+        ("sender", "Sender"),
+        ("replyTo", "Reply-To"),
+        ("to", "To"),
+        ("cc", "Cc"),
+        ("bcc", "Bcc"),
+    ):
+        found = address_list(name)
+        if found is not None:
+            common[key] = found
+    for key, name in (("date", "Date"), ("messageId", "Message-ID"), ("subject", "Subject")):
+        try:
+            value = parsed.get(name)
+        except (ValueError, TypeError, IndexError):
+            value = _compat(raw).get(name)
+        if value is not None:
+            common[key] = _unfold(str(value)).strip()
+    return common
+
+
+def ses_mail(stored: bytes, ses_id: str, at: datetime) -> dict[str, Any]:
+    """The notification's `mail` object for a stored message."""
+    message = _compat(stored)
+    source = envelope_sender(stored)
+    headers: list[dict[str, str]] = []
+    size = 0
+    truncated = False
+    for name, value in message.items():
+        entry = {"name": name, "value": _unfold(str(value))}
+        size += len(name) + len(entry["value"]) + 4
+        if size > SES_HEADER_LIMIT:
+            truncated = True
+            break
+        headers.append(entry)
+    return {
+        "timestamp": iso_ms(at),
+        "source": source,
+        "messageId": ses_id,
+        "destination": header_recipients(stored),
+        "headersTruncated": truncated,
+        "headers": headers,
+        "commonHeaders": _common_headers(stored, source),
+    }
+
+
+def ses_receipt(
+    at: datetime,
+    recipients: list[str],
+    verdicts: Verdicts,
+    action: dict[str, Any],
+    processing_ms: int,
+) -> dict[str, Any]:
+    receipt: dict[str, Any] = {
+        "timestamp": iso_ms(at),
+        "processingTimeMillis": processing_ms,
+        "recipients": recipients,
+        "spamVerdict": {"status": verdicts.spam},
+        "virusVerdict": {"status": verdicts.virus},
+        "spfVerdict": {"status": verdicts.spf},
+        "dkimVerdict": {"status": verdicts.dkim},
+        "dmarcVerdict": {"status": verdicts.dmarc},
+    }
+    if verdicts.dmarc == "FAIL":
+        receipt["dmarcPolicy"] = verdicts.dmarc_policy
+    receipt["action"] = action
+    return receipt
+
+
+def ses_notification(
+    mail: dict[str, Any], receipt: dict[str, Any], content: str | None = None
+) -> dict[str, Any]:
+    """The JSON SES publishes to a topic: `content` only for an SNS action."""
+    notification: dict[str, Any] = {"notificationType": "Received", "mail": mail, "receipt": receipt}
+    if content is not None:
+        notification["content"] = content
+    return notification
+
+
+# -- SNS ----------------------------------------------------------------------------------------
+def sns_lambda_event(
+    topic_arn: str,
+    subscription_id: str,
+    message: str,
+    at: datetime,
+    message_id: str,
+    subject: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The event SNS gives a subscribed Lambda function for one notification."""
+    region = topic_arn.split(":")[3]
+    subscription_arn = f"{topic_arn}:{subscription_id}"
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": message_id,
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": iso_ms(at),
+                    "SignatureVersion": "1",
+                    "Signature": base64.b64encode(hashlib.sha256(message.encode()).digest() * 8).decode(),
+                    "SigningCertUrl": f"https://sns.{region}.amazonaws.com/"
+                    "SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+                    "UnsubscribeUrl": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe"
+                    f"&SubscriptionArn={subscription_arn}",
+                    "MessageAttributes": dict(attributes or {}),
+                },
+            }
+        ]
+    }
+
+
+# -- DynamoDB Streams ---------------------------------------------------------------------------
+def stream_record(record: Mapping[str, Any], stream_arn: str, created: datetime) -> dict[str, Any]:
+    """A `get_records` record as Lambda delivers it: with eventSourceARN and epoch-second times."""
+    shaped: dict[str, Any] = json.loads(json.dumps(record, default=str))
+    shaped["eventVersion"] = "1.1"
+    shaped["eventSourceARN"] = stream_arn
+    shaped.setdefault("awsRegion", stream_arn.split(":")[3])
+    shaped["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
+    return shaped
+
+
+# -- schedules ----------------------------------------------------------------------------------
+def scheduled_event(rule_arn: str, at: datetime) -> dict[str, Any]:
+    """What an EventBridge schedule rule delivers (SAM `Type: Schedule` without Input)."""
+    return {
+        "version": "0",
+        "id": stable_uuid(rule_arn, at.isoformat()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": rule_arn.split(":")[3],
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def scheduler_input(template: str | None, schedule_arn: str, at: datetime, attempt: int = 1) -> Any:
+    """EventBridge Scheduler's payload: Input with its `<aws.scheduler.*>` placeholders filled in."""
+    if template is None:
+        return {}
+    values = {
+        "<aws.scheduler.schedule-arn>": schedule_arn,
+        "<aws.scheduler.scheduled-time>": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": stable_uuid(schedule_arn, at.isoformat()),
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    text = template
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+# -- Lambda -------------------------------------------------------------------------------------
+@dataclass
+class LambdaContext:
+    """The context object Lambda passes to a Python handler (the attributes Powertools reads)."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: int = 3
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    started: float = 0.0
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        import time
+
+        elapsed = (time.monotonic() - self.started) if self.started else 0.0
+        return max(0, int(self.timeout_seconds * 1000 - elapsed * 1000))
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+
+
+def error_payload(error: BaseException) -> dict[str, Any]:
+    """The responsePayload Lambda records for an unhandled Python exception."""
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": "",
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
+
+
+def async_destination_record(
+    *,
+    function_name: str,
+    request_id: str,
+    at: datetime,
+    payload: Any,
+    attempts: int,
+    error: BaseException | None,
+    response: Any = None,
+) -> dict[str, Any]:
+    """The invocation record an asynchronous invocation sends to its OnFailure / OnSuccess destination."""
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if error is not None:
+        response_context["functionError"] = "Unhandled"
+        response_payload: Any = {**error_payload(error), "requestId": request_id}
+    else:
+        response_payload = response
+    return {
+        "version": "1.0",
+        "timestamp": iso_ms(at),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"{function_arn(function_name)}:$LATEST",
+            "condition": "RetriesExhausted" if error is not None else "Success",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": payload,
+        "responseContext": response_context,
+        "responsePayload": response_payload,
+    }
+
+
+def stream_failure_record(
+    *,
+    function_name: str,
+    request_id: str,
+    at: datetime,
+    records: list[dict[str, Any]],
+    shard_id: str,
+    stream_arn: str,
+    attempts: int,
+    function_error: bool,
+    condition: str = "RetryAttemptsExhausted",
+) -> dict[str, Any]:
+    """What a stream event source mapping sends to its OnFailure destination: batch metadata, no payload."""
+    first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+
+    def when(value: Any) -> str:
+        return iso_ms(datetime.fromtimestamp(float(value), UTC))
+
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if function_error:
+        response_context["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn(function_name),
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "responseContext": response_context,
+        "version": "1.0",
+        "timestamp": iso_ms(at),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": when(first["ApproximateCreationDateTime"]),
+            "approximateArrivalOfLastRecord": when(last["ApproximateCreationDateTime"]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }

@@ -1,0 +1,137 @@
+"""What the simulator prints: a line per step while it runs, and a summary table at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+from simulator.scenario import Step
+
+MAX_TICKET_ROWS = 60
+
+
+@dataclass
+class StepOutcome:
+    """How a step went, in a few words for the progress line."""
+
+    summary: str
+    details: list[str] = field(default_factory=list)
+    scheduled: int = 0
+    """Scheduled invocations fired while the clock moved to this step."""
+    stream_invocations: int = 0
+    failed: bool = False
+
+
+def _clip(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+class Progress:
+    """Writes progress to `out` (stdout); `quiet` keeps only the summary."""
+
+    def __init__(self, out: TextIO, quiet: bool = False) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.total = 0
+
+    def _print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def start(self, scenario: str, steps: list[Step], template: str, functions: dict[str, list[str]]) -> None:
+        self.total = len(steps)
+        if self.quiet:
+            return
+        first, last = steps[0].at, steps[-1].at
+        self._print(f"Simulating {scenario}: {len(steps)} steps, {_when(first)} to {_when(last)}")
+        described = ", ".join(
+            f"{name} ({', '.join(kinds) or 'no triggers'})" for name, kinds in functions.items()
+        )
+        self._print(f"Template {template}: {described or 'no functions'}")
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self._print(f"  {text}")
+
+    def step(self, step: Step, outcome: StepOutcome) -> None:
+        if self.quiet:
+            return
+        width = len(str(self.total))
+        extras = []
+        if outcome.scheduled:
+            extras.append(f"{outcome.scheduled} scheduled run{'s' if outcome.scheduled != 1 else ''} before")
+        if outcome.stream_invocations:
+            extras.append(
+                f"{outcome.stream_invocations} stream batch{'es' if outcome.stream_invocations != 1 else ''}"
+            )
+        tail = f"  [{'; '.join(extras)}]" if extras else ""
+        mark = "!" if outcome.failed else " "
+        self._print(
+            f"{mark}[{step.number:>{width}}/{self.total}] {_when(step.at)}  line {step.line:<4} "
+            f"{step.kind:<6} {outcome.summary}{tail}"
+        )
+        for detail in outcome.details:
+            self._print(f"{' ' * (width * 2 + 5)}{detail}")
+
+    def summary(
+        self, state: dict[str, Any], stats: dict[str, tuple[int, int, float]], out_path: str | None
+    ) -> None:
+        """The tickets table and the totals; `stats` is function -> (invocations, errors, total ms)."""
+        report = state["report"]
+        tickets = state["tickets"]
+        self._print()
+        self._print("Tickets")
+        header = f"  {'#':>4}  {'status':<8} {'priority':<8} {'msgs':>4}  {'flags':<22} subject"
+        self._print(header)
+        self._print("  " + "-" * (len(header) + 20))
+        for ticket in tickets[:MAX_TICKET_ROWS]:
+            flags = ",".join(ticket["flags"]) + (" linked" if ticket.get("linked_ticket_id") else "")
+            self._print(
+                f"  {ticket['number']:>4}  {ticket['status']:<8} {ticket['priority']:<8} "
+                f"{len(ticket['messages']):>4}  "
+                f"{_clip(flags, 22):<22} {_clip(ticket['subject'], 60)}"
+            )
+        if len(tickets) > MAX_TICKET_ROWS:
+            self._print(f"  … and {len(tickets) - MAX_TICKET_ROWS} more")
+        self._print()
+        self._print("Summary")
+
+        def counts(values: dict[str, int]) -> str:
+            shown = [f"{key} {n}" for key, n in values.items() if n]
+            return ", ".join(shown) or "-"
+
+        t, m = report["tickets"], report["messages"]
+        rows = [
+            ("tickets", f"{t['total']}  ({counts(t['by_status'])}; {t['linked']} linked)"),
+            ("channels", counts(t["by_channel"])),
+            (
+                "messages",
+                f"{m['total']}  ({counts(m['by_direction'])}; {m['automatic']} automatic, "
+                f"{m['attachments']} attachments)",
+            ),
+            ("customers", str(report["customers"])),
+            ("quarantine", f"{report['quarantine']['total']}  ({counts(report['quarantine']['by_reason'])})"),
+            ("outbound", f"{report['outbound']['total']}"),
+            ("dead letters", str(report["dead_letters"])),
+        ]
+        for name, (invocations, errors, total_ms) in stats.items():
+            if not invocations:
+                continue
+            average = total_ms / invocations if invocations else 0.0
+            rows.append((name, f"{invocations} invocations, {errors} errors, {average:.0f} ms average"))
+        if out_path:
+            rows.append(("state", out_path))
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            self._print(f"  {name:<{width}}  {value}")
+        if report["dead_letters"]:
+            self._print()
+            self._print(
+                f'  ! {report["dead_letters"]} event(s) failed and went to dead letters (see "dead_letters")'
+            )

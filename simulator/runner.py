@@ -1,0 +1,349 @@
+"""One simulation: the template deployed on moto, the scenario's steps delivered in time order.
+
+Before anything runs, the scenario is checked for steps the simulator cannot handle yet, the
+helpdesk config is validated and the template's schedules, stream mappings and receipt rules are
+read; any problem stops the run there. Then, for each step, the clock moves to its `at` (firing
+the scheduled functions due on the way), the step's input is delivered as AWS would deliver it,
+and DynamoDB stream records are pumped to their consumers after every invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from shared.config import load_config
+from shared.dal.items import reset_connections
+from shared.dal.repository import DynamoRepository, get_repository
+from shared.settings import reset_settings
+from simulator.clock import ScheduledTrigger, SimClock, Timetable
+from simulator.events import Verdicts, scheduled_event, scheduler_input
+from simulator.lambda_runtime import (
+    LOG_SINK,
+    AsyncOutcome,
+    LambdaRuntime,
+    SimulationError,
+    UnsupportedError,
+    simulated_account,
+)
+from simulator.progress import Progress, StepOutcome
+from simulator.resources import Deployment, deploy
+from simulator.scenario import EmailStep, Scenario, Step, refuse_unsupported
+from simulator.ses import SesReceiver
+from simulator.state import build_state
+from simulator.streams import StreamPump
+from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
+
+SUPPORTED_STEPS = ("email", "tick")
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+@dataclass
+class Options:
+    template: Path = DEFAULT_TEMPLATE
+    config: Path | None = None
+    """The helpdesk config the functions get through HELPDESK_CONFIG (the bundled default when None)."""
+    parameters: dict[str, str] = field(default_factory=dict)
+    until: datetime | None = None
+    """Run until this time: later steps are not run, schedules fire up to it."""
+    logs: TextIO | None = None
+    """Where the functions' own output (Powertools logs, metrics) goes; discarded when None."""
+
+
+def reset_application_caches() -> None:
+    """Forget what the application cached in this process (a new simulation is a new account)."""
+    load_config.cache_clear()
+    reset_settings()
+    get_repository.cache_clear()
+    reset_connections()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    for name in [m for m in sys.modules if m.startswith("_sim_")]:
+        del sys.modules[name]  # handler modules: fresh module-level caches, like a cold start
+
+
+def validate_config(path: Path | None) -> None:
+    """Load the helpdesk config once so a bad file stops the run before it starts (ConfigError)."""
+
+    load_config.cache_clear()
+    load_config(str(path) if path else None)
+    load_config.cache_clear()
+
+
+def _sum_results(outcome: AsyncOutcome) -> list[str]:
+    """The email function's results ({"results": [{outcome, ticket_number, reason}]}) in words."""
+    if not outcome.ok:
+        error = outcome.last.error
+        return [f"failed after {len(outcome.attempts)} attempts: {type(error).__name__}: {error}"]
+    response = outcome.last.response
+    results = response.get("results") if isinstance(response, dict) else None
+    if not isinstance(results, list):
+        return ["ok"]
+    words = []
+    for result in results:
+        text = str(result.get("outcome", "ok"))
+        if result.get("ticket_number") is not None:
+            text += f" #{result['ticket_number']}"
+        if result.get("reason"):
+            text += f" ({result['reason']})"
+        words.append(text)
+    return words or ["ok"]
+
+
+class Simulation:
+    """Runs one scenario against one template; `run()` returns the final state."""
+
+    def __init__(self, scenario: Scenario, options: Options, progress: Progress) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.progress = progress
+        self.ses_rejections: list[dict[str, Any]] = []
+        self.not_run: list[dict[str, Any]] = []
+        self.fired: list[dict[str, Any]] = []
+        self._stream_invocations = 0
+
+    def run(self) -> dict[str, Any]:
+        refuse_unsupported(self.scenario, SUPPORTED_STEPS)
+        steps = self.scenario.steps
+        start = steps[0].at
+        if self.options.until is not None and self.options.until < start:
+            raise UnsupportedError(
+                f"--until {self.options.until.isoformat()} is before the first step ({start.isoformat()})"
+            )
+        with simulated_account():
+            validate_config(self.options.config)
+            with mock_aws():
+                reset_application_caches()
+                clock = SimClock(start)
+                clock.install()
+                LOG_SINK.target = self.options.logs
+                try:
+                    return self._run(clock, steps)
+                finally:
+                    clock.uninstall()
+                    LOG_SINK.target = None
+
+    def _run(self, clock: SimClock, steps: list[Step]) -> dict[str, Any]:
+        deployment = deploy(self.options.template, self.options.parameters)
+        extra_env = {"HELPDESK_CONFIG": str(self.options.config.resolve())} if self.options.config else {}
+        self.runtime = LambdaRuntime(deployment.functions, clock.now, extra_env)
+        self.pump = StreamPump(deployment.functions, self.runtime, clock.now)
+        self.runtime.after_attempt = self._pump
+        self.ses = SesReceiver(self.runtime, clock.now)
+        self.timetable = Timetable(deployment.functions, clock.now())
+        self.clock = clock
+        self.progress.start(
+            str(self.scenario.path),
+            steps,
+            str(self.options.template),
+            {name: [t.type for t in spec.triggers] for name, spec in deployment.functions.items()},
+        )
+        ignored = sorted(
+            {
+                f"{name}.{t.name} ({t.type})"
+                for name, spec in deployment.functions.items()
+                for t in spec.triggers
+                if t.type not in {"SNS", "DynamoDB", "Schedule", "ScheduleV2"}
+            }
+        )
+        if ignored:
+            self.progress.note(f"triggers no step drives yet: {', '.join(ignored)}")
+        until = self.options.until
+        for step in steps:
+            if until is not None and step.at > until:
+                self.not_run.append(
+                    {"step": step.number, "line": step.line, "kind": step.kind, "at": step.at}
+                )
+                continue
+            self._stream_invocations = 0
+            scheduled = self._advance(step.at)
+            self.runtime.step = (step.number, step.line)
+            outcome = self._run_step(step)
+            outcome.scheduled = scheduled
+            outcome.stream_invocations = self._stream_invocations
+            self.progress.step(step, outcome)
+        self.runtime.step = None
+        if until is not None:
+            scheduled = self._advance(until)
+            self.progress.note(f"clock moved to --until {until.isoformat()} ({scheduled} scheduled runs)")
+        if self.not_run:
+            self.progress.note(f"{len(self.not_run)} step(s) after --until were not run")
+        return self._state(deployment)
+
+    # -- time --------------------------------------------------------------------------------
+    def _pump(self) -> None:
+        self._stream_invocations += self.pump.pump()
+
+    def _advance(self, target: datetime) -> int:
+        """Move the clock to `target`, firing the schedules due on the way; returns how many fired."""
+        count = 0
+        saved_step = self.runtime.step
+        self.runtime.step = None
+        for moment, entry in self.timetable.due(target):
+            self.clock.set(moment)
+            self._fire(moment, entry)
+            count += 1
+        self.clock.set(target)
+        self.runtime.step = saved_step
+        return count
+
+    def _fire(self, moment: datetime, entry: ScheduledTrigger) -> None:
+        props = entry.trigger.properties
+        default_name = f"{STACK_NAME}-{entry.function.logical_id}{entry.trigger.name}".lower()
+        name = str(props.get("Name") or default_name)
+        if entry.kind == "Schedule":
+            rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}"
+            text = props.get("Input")
+            event: Any = json.loads(text) if isinstance(text, str) else scheduled_event(rule_arn, moment)
+        else:
+            group = str(props.get("GroupName") or "default")
+            arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/{group}/{name}"
+            text = props.get("Input")
+            event = scheduler_input(text if isinstance(text, str) else None, arn, moment)
+        outcome = self.runtime.invoke_async(
+            entry.function, event, source=f"{entry.kind} {entry.trigger.name}"
+        )
+        self.fired.append(
+            {
+                "at": moment,
+                "function": entry.function.logical_id,
+                "trigger": entry.trigger.name,
+                "ok": outcome.ok,
+                "attempts": len(outcome.attempts),
+            }
+        )
+
+    # -- steps -------------------------------------------------------------------------------
+    def _run_step(self, step: Step) -> StepOutcome:
+        if step.kind == "email":
+            return self._email(step, step.spec)
+        if step.kind == "tick":
+            return StepOutcome(summary="clock moved")
+        raise SimulationError(f"line {step.line}: step kind {step.kind!r} is not supported yet")
+
+    def _email(self, step: Step, spec: EmailStep) -> StepOutcome:
+        if spec.file is not None:
+            raw = self.scenario.resolve(spec.file).read_bytes()
+            label = spec.file
+        else:
+            assert spec.raw is not None
+            raw = spec.raw.encode("utf-8")
+            label = "raw MIME"
+        recipients = list(spec.recipients) if spec.recipients else self.ses.default_recipients(raw)
+        verdicts = Verdicts(**spec.verdicts.model_dump())
+        receipt = self.ses.receive(raw, recipients, verdicts, seed=f"{self.scenario.path.name}:{step.line}")
+        if receipt.rejected:
+            self.ses_rejections.append(
+                {
+                    "step": step.number,
+                    "line": step.line,
+                    "at": step.at,
+                    "recipients": recipients,
+                    "reason": receipt.rejected,
+                }
+            )
+            return StepOutcome(summary=f"{label}: rejected by SES: {receipt.rejected}", failed=True)
+        parts: list[str] = []
+        failed = False
+        for delivery in range(1, spec.deliveries + 1):
+            deliveries = self.ses.notify(receipt, delivery)
+            for item in deliveries:
+                words = "; ".join(_sum_results(item.outcome))
+                failed = failed or not item.outcome.ok
+                prefix = f"delivery {delivery}: " if spec.deliveries > 1 else ""
+                parts.append(prefix + words)
+        if not receipt.notifications:
+            parts.append(f"stored as {', '.join(receipt.stored) or 'nothing'} (no notification)")
+        elif not parts:
+            parts.append("no function subscribes to the notification topic")
+        summary = f"{label} -> {parts[0]}"
+        return StepOutcome(summary=summary, details=parts[1:], failed=failed)
+
+    # -- state -------------------------------------------------------------------------------
+    def _state(self, deployment: Deployment) -> dict[str, Any]:
+        table = next(
+            (
+                f.environment["TABLE_NAME"]
+                for f in deployment.functions.values()
+                if "TABLE_NAME" in f.environment
+            ),
+            None,
+        )
+        if table is None:
+            tables = list(deployment.stack.of_type("AWS::DynamoDB::Table"))
+            if len(tables) != 1:
+                raise SimulationError(
+                    "cannot tell which table holds the tickets (no function sets TABLE_NAME)"
+                )
+            table = deployment.name(tables[0])
+        repository = DynamoRepository(table, REGION)
+        buckets = list(
+            dict.fromkeys(
+                [
+                    f.environment["INBOUND_BUCKET"]
+                    for f in deployment.functions.values()
+                    if "INBOUND_BUCKET" in f.environment
+                ]
+                + [deployment.name(b) for b in deployment.stack.of_type("AWS::S3::Bucket")]
+            )
+        )
+        s3 = boto3.client("s3", region_name=REGION)
+
+        def read_body(key: str) -> bytes | None:
+            for bucket in buckets:
+                try:
+                    body: Any = s3.get_object(Bucket=bucket, Key=key)["Body"]
+                    data: bytes = body.read()
+                    return data
+                except ClientError:
+                    continue
+            return None
+
+        dead_letters = [d.as_state() for d in self.runtime.dead_letters]
+        dead_letters += [
+            {
+                "function": d.consumer,
+                "source": "DynamoDB stream",
+                "condition": "RetryAttemptsExhausted",
+                "attempts": d.attempts,
+                "error_type": d.error_type,
+                "error_message": d.error_message,
+                "destination": d.destination,
+                "records": [r["dynamodb"]["SequenceNumber"] for r in d.records],
+            }
+            for d in self.pump.discarded
+        ]
+        extras: dict[str, Any] = {
+            "dead_letters": dead_letters,
+            "ses_rejections": self.ses_rejections,
+            "scheduled_runs": self.fired,
+            "simulation": {
+                "scenario": str(self.scenario.path),
+                "template": str(self.options.template),
+                "config": str(self.options.config) if self.options.config else None,
+                "started_at": self.scenario.steps[0].at,
+                "ended_at": self.clock.now(),
+                "steps": len(self.scenario.steps),
+                "steps_not_run": self.not_run,
+                "invocations": {
+                    name: {"invocations": s.invocations, "errors": s.errors}
+                    for name, s in self.runtime.stats.items()
+                },
+                "stream_consumers": {
+                    c.label: {"batches": c.batches, "delivered": c.delivered, "filtered_out": c.dropped}
+                    for c in self.pump.consumers
+                },
+            },
+        }
+        return build_state(repository, read_body, extras=extras)
+
+    def function_stats(self) -> dict[str, tuple[int, int, float]]:
+        return {name: (s.invocations, s.errors, s.total_ms) for name, s in self.runtime.stats.items()}

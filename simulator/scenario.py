@@ -1,0 +1,316 @@
+"""Scenario files: JSON Lines, one step a line, in time order (docs/simulator.md describes the format).
+
+Parsing validates everything before anything runs: each line is a JSON object with an `at` (ISO 8601
+with a zone) and exactly one step key, steps are in non-decreasing time order, and each step's value
+has the shape its kind needs. Problems are collected and reported together, each naming its line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
+
+from shared.models.ticket import Channel, Priority, TicketStatus
+
+VerdictStatus = Literal["PASS", "FAIL", "GRAY", "PROCESSING_FAILED"]
+MAX_DELIVERIES = 50
+
+NonEmpty = Annotated[StrictStr, Field(min_length=1)]
+Ref = Annotated[StrictInt, Field(ge=1)] | NonEmpty
+"""A ticket number, or the external id of any message of the ticket."""
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Verdicts(_Step):
+    """SES receipt verdicts; anything not given is PASS."""
+
+    spam: VerdictStatus = "PASS"
+    virus: VerdictStatus = "PASS"
+    spf: VerdictStatus = "PASS"
+    dkim: VerdictStatus = "PASS"
+    dmarc: VerdictStatus = "PASS"
+
+
+class EmailStep(_Step):
+    file: NonEmpty | None = None
+    raw: NonEmpty | None = None
+    recipients: (
+        Annotated[list[Annotated[NonEmpty, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)] | None
+    ) = None
+    verdicts: Verdicts = Field(default_factory=Verdicts)
+    deliveries: Annotated[StrictInt, Field(ge=1, le=MAX_DELIVERIES)] = 1
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EmailStep:
+        if (self.file is None) == (self.raw is None):
+            raise ValueError('give exactly one of "file" (a path to a .eml file) or "raw" (the MIME text)')
+        return self
+
+
+class SmsStep(_Step):
+    originationNumber: NonEmpty  # noqa: N815 - the AWS field names, as delivered
+    destinationNumber: NonEmpty  # noqa: N815
+    messageKeyword: StrictStr = ""  # noqa: N815
+    messageBody: StrictStr  # noqa: N815
+    inboundMessageId: NonEmpty  # noqa: N815
+    previousPublishedMessageId: StrictStr | None = None  # noqa: N815
+    deliveries: Annotated[StrictInt, Field(ge=1, le=MAX_DELIVERIES)] = 1
+
+
+class WebhookStep(_Step):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    path: Annotated[StrictStr, Field(pattern=r"^/")]
+    query: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    body: StrictStr = ""
+
+
+class AgentStep(_Step):
+    id: NonEmpty
+    status: Literal["online", "away", "offline"]
+
+
+class ReplyStep(_Step):
+    ticket: Ref
+    agent: NonEmpty
+    text: NonEmpty
+    channel: Channel | None = None
+
+
+class NoteStep(_Step):
+    ticket: Ref
+    agent: NonEmpty
+    text: NonEmpty
+
+
+class UpdateStep(_Step):
+    ticket: Ref
+    agent: NonEmpty
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    assignee: StrictStr | None = None
+    tags_add: list[NonEmpty] | None = None
+    tags_remove: list[NonEmpty] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateStep:
+        changes = ("status", "priority", "assignee", "tags_add", "tags_remove")
+        if not any(name in self.model_fields_set for name in changes):
+            raise ValueError(f"an update changes at least one of: {', '.join(changes)}")
+        return self
+
+
+class TickStep(_Step):
+    """Only moves the clock."""
+
+
+STEP_MODELS: dict[str, type[_Step]] = {
+    "email": EmailStep,
+    "sms": SmsStep,
+    "webhook": WebhookStep,
+    "agent": AgentStep,
+    "reply": ReplyStep,
+    "note": NoteStep,
+    "update": UpdateStep,
+    "tick": TickStep,
+}
+STEP_KINDS = tuple(STEP_MODELS)
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    message: str
+    kind: str | None = None
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.message
+        where = f"line {self.line}" + (f" ({self.kind} step)" if self.kind else "")
+        return f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """The scenario cannot run: each problem names its line (and the step kind when known)."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.source}: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        return "\n".join([head, *(f"  {problem}" for problem in self.problems)])
+
+
+@dataclass(frozen=True)
+class Step:
+    """One validated scenario step."""
+
+    number: int
+    """1-based position among the steps."""
+    line: int
+    """Line of the scenario file it came from."""
+    at: datetime
+    """When it happens (aware, UTC)."""
+    kind: str
+    spec: Any
+    """The step's validated value: an EmailStep, TickStep, ..."""
+
+
+@dataclass
+class Scenario:
+    path: Path
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path of the scenario (e.g. an email file), relative to the scenario file."""
+        return (self.base_dir / relative).resolve()
+
+
+def parse_at(value: Any) -> datetime:
+    """An ISO 8601 timestamp with a zone, as aware UTC; ValueError says what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError(f'"at" must be an ISO 8601 string with a zone, got {json.dumps(value)}')
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f'"at" is not an ISO 8601 timestamp: {value!r}') from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f'"at" needs a zone (e.g. "Z" or "+02:00"): {value!r}')
+    return parsed.astimezone(UTC)
+
+
+def _format_validation(exc: ValidationError) -> list[str]:
+    messages = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        messages.append(f"{location}: {message}" if location else message)
+    return messages
+
+
+def _parse_line(
+    number: int, line_no: int, text: str, scenario: Scenario
+) -> tuple[Step | None, list[Problem]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [Problem(line_no, f"not valid JSON: {exc.msg} (column {exc.colno})")]
+    if not isinstance(data, dict):
+        return None, [Problem(line_no, f"a step is a JSON object, got {type(data).__name__}")]
+    kinds = [key for key in data if key in STEP_MODELS]
+    unknown = [key for key in data if key not in STEP_MODELS and key != "at"]
+    problems: list[Problem] = []
+    kind = kinds[0] if len(kinds) == 1 else None
+    if unknown:
+        problems.append(
+            Problem(
+                line_no,
+                f'unknown key(s) {", ".join(map(repr, unknown))}; a step has "at" and one of: '
+                f"{', '.join(STEP_KINDS)}",
+                kind,
+            )
+        )
+    if not kinds and not unknown:
+        problems.append(Problem(line_no, f"no step key; give one of: {', '.join(STEP_KINDS)}"))
+    elif len(kinds) > 1:
+        problems.append(Problem(line_no, f"exactly one step key per line, got {', '.join(kinds)}"))
+    at: datetime | None = None
+    if "at" not in data:
+        problems.append(Problem(line_no, 'missing "at" (an ISO 8601 timestamp with a zone)', kind))
+    else:
+        try:
+            at = parse_at(data["at"])
+        except ValueError as exc:
+            problems.append(Problem(line_no, str(exc), kind))
+    spec: Any = None
+    if kind is not None:
+        value = data[kind]
+        if not isinstance(value, dict):
+            problems.append(
+                Problem(line_no, f"the {kind} value must be a JSON object, got {json.dumps(value)}", kind)
+            )
+        else:
+            try:
+                spec = STEP_MODELS[kind].model_validate(value)
+            except ValidationError as exc:
+                problems += [Problem(line_no, message, kind) for message in _format_validation(exc)]
+    if isinstance(spec, EmailStep) and spec.file is not None:
+        path = scenario.resolve(spec.file)
+        if not path.is_file():
+            problems.append(Problem(line_no, f"email file not found: {spec.file} (looked for {path})", kind))
+    if problems or at is None or kind is None:
+        return None, problems
+    return Step(number=number, line=line_no, at=at, kind=kind, spec=spec), []
+
+
+def parse_scenario_text(text: str, path: Path) -> Scenario:
+    """Validate scenario text (`path` anchors relative file names and names the source in errors)."""
+    scenario = Scenario(path=path)
+    problems: list[Problem] = []
+    previous: Step | None = None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        step, line_problems = _parse_line(len(scenario.steps) + 1, line_no, line, scenario)
+        problems += line_problems
+        if step is None:
+            continue
+        if previous is not None and step.at < previous.at:
+            problems.append(
+                Problem(
+                    line_no,
+                    f"at {step.at.isoformat()} is earlier than the previous step's "
+                    f"(line {previous.line}, {previous.at.isoformat()}); steps must be in time order",
+                    step.kind,
+                )
+            )
+        scenario.steps.append(step)
+        previous = step
+    if not scenario.steps and not problems:
+        problems.append(Problem(1, "the scenario has no steps"))
+    if problems:
+        raise ScenarioError(str(path), problems)
+    return scenario
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file; ScenarioError lists every problem with its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(
+            str(path), [Problem(0, f"cannot read the scenario: {exc.strerror or exc}")]
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), [Problem(0, f"the scenario is not UTF-8: {exc}")]) from exc
+    return parse_scenario_text(text, path.resolve())
+
+
+def refuse_unsupported(scenario: Scenario, supported: tuple[str, ...]) -> None:
+    """Raise ScenarioError naming every step whose kind the simulator cannot run yet."""
+    problems = [
+        Problem(
+            step.line,
+            f'step kind "{step.kind}" is not supported yet: the simulator runs only '
+            f"{', '.join(supported)} steps for now (nothing was run)",
+            step.kind,
+        )
+        for step in scenario.steps
+        if step.kind not in supported
+    ]
+    if problems:
+        raise ScenarioError(str(scenario.path), problems)

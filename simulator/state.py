@@ -1,0 +1,216 @@
+"""The simulation's final state: one JSON object read back from the deployed table and bucket.
+
+The keys SIMULATOR.md requires are always present; extras (created/updated times, participants,
+linked tickets, message subjects and flags, dead letters, the run's statistics) come alongside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
+
+from shared import clock
+from shared.models.ticket import (
+    Channel,
+    Customer,
+    Direction,
+    Message,
+    Priority,
+    QuarantineEntry,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+REQUIRED_KEYS = ("tickets", "customers", "outbound", "quarantine", "webhook_responses", "report")
+
+
+class StateSource(Protocol):
+    """The repository reads the state needs (DynamoRepository has them)."""
+
+    def scan_tickets(self) -> list[Ticket]: ...
+
+    def list_messages(self, ticket_id: str) -> list[Message]: ...
+
+    def list_events(self, ticket_id: str) -> list[TicketEvent]: ...
+
+    def scan_customers(self) -> list[Customer]: ...
+
+    def list_quarantine(self) -> list[QuarantineEntry]: ...
+
+
+BodyReader = Callable[[str], bytes | None]
+"""Reads an object of the inbound bucket by key (None when it is not there)."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: datetimes as ISO 8601 UTC, enums as their values."""
+    if isinstance(value, datetime):
+        return clock.iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return clock.iso(value) if value is not None else None
+
+
+def message_state(message: Message, read_body: BodyReader) -> dict[str, Any]:
+    text, html = message.text, message.html
+    if message.body_key:
+        stored = read_body(message.body_key)
+        if stored is not None:
+            body = json.loads(stored)
+            text, html = body.get("text", text), body.get("html", html)
+    return {
+        "id": message.id,
+        "direction": message.direction.value,
+        "channel": message.channel.value,
+        "at": clock.iso(message.at),
+        "author": message.author,
+        "external_id": message.external_id,
+        "text": text,
+        "html": html,
+        "automatic": message.automatic,
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "inline": a.inline,
+                "content_id": a.content_id,
+            }
+            for a in message.attachments
+        ],
+        "subject": message.subject,
+        "flags": list(message.flags),
+        "provider_id": message.provider_id,
+    }
+
+
+def ticket_state(
+    ticket: Ticket, messages: list[Message], events: list[TicketEvent], read_body: BodyReader
+) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "number": ticket.number,
+        "channel": ticket.channel.value,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "subject": ticket.subject,
+        "customer_id": ticket.customer_id,
+        "team": ticket.team,
+        "assignee": ticket.assignee,
+        "tags": list(ticket.tags),
+        "flags": list(ticket.flags),
+        "group_id": ticket.group_id,
+        "sla": {
+            "policy": ticket.sla.policy,
+            "escalation_level": ticket.sla.escalation_level,
+            "targets": [
+                {"name": t.name, "due_at": _iso(t.due_at), "state": t.state} for t in ticket.sla.targets
+            ],
+        },
+        "messages": [message_state(m, read_body) for m in sorted(messages, key=lambda m: (m.at, m.id))],
+        "events": [jsonable(e.as_state()) for e in sorted(events, key=lambda e: e.at)],
+        "linked_ticket_id": ticket.linked_ticket_id,
+        "participants": list(ticket.participants),
+        "created_at": clock.iso(ticket.created_at),
+        "updated_at": clock.iso(ticket.updated_at),
+    }
+
+
+def customer_state(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "identities": [{"kind": i.kind.value, "value": i.value} for i in customer.identities],
+        "opted_out": list(customer.opted_out),
+        "created_at": clock.iso(customer.created_at),
+    }
+
+
+def quarantine_state(entry: QuarantineEntry) -> dict[str, Any]:
+    return {
+        "reason": entry.reason,
+        "at": clock.iso(entry.at),
+        "ref": entry.ref,
+        "id": entry.id,
+        "channel": entry.channel.value,
+        "details": jsonable(entry.details),
+    }
+
+
+def _counts(values: list[str], keys: list[str]) -> dict[str, int]:
+    counted = Counter(values)
+    result = {key: counted.get(key, 0) for key in keys}
+    result.update({key: n for key, n in counted.items() if key not in result})
+    return result
+
+
+def build_report(state: dict[str, Any]) -> dict[str, Any]:
+    """Counts over the state: tickets by status, channel and priority, messages, quarantine, outbound."""
+    tickets = state["tickets"]
+    messages = [m for t in tickets for m in t["messages"]]
+    return {
+        "tickets": {
+            "total": len(tickets),
+            "by_status": _counts([t["status"] for t in tickets], [s.value for s in TicketStatus]),
+            "by_channel": _counts([t["channel"] for t in tickets], [c.value for c in Channel]),
+            "by_priority": _counts([t["priority"] for t in tickets], [p.value for p in Priority]),
+            "linked": sum(1 for t in tickets if t.get("linked_ticket_id")),
+        },
+        "messages": {
+            "total": len(messages),
+            "by_direction": _counts([m["direction"] for m in messages], [d.value for d in Direction]),
+            "automatic": sum(1 for m in messages if m["automatic"]),
+            "with_attachments": sum(1 for m in messages if m["attachments"]),
+            "attachments": sum(len(m["attachments"]) for m in messages),
+        },
+        "customers": len(state["customers"]),
+        "quarantine": {
+            "total": len(state["quarantine"]),
+            "by_reason": dict(Counter(q["reason"] for q in state["quarantine"])),
+        },
+        "outbound": {
+            "total": len(state["outbound"]),
+            "by_kind": dict(Counter(o["kind"] for o in state["outbound"])),
+        },
+        "webhook_responses": len(state["webhook_responses"]),
+        "dead_letters": len(state.get("dead_letters", [])),
+    }
+
+
+def build_state(
+    repository: StateSource,
+    read_body: BodyReader,
+    *,
+    outbound: list[dict[str, Any]] | None = None,
+    webhook_responses: list[dict[str, Any]] | None = None,
+    extras: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The state document: tickets with their messages and history, customers, quarantine, report."""
+    tickets = [
+        ticket_state(t, repository.list_messages(t.id), repository.list_events(t.id), read_body)
+        for t in repository.scan_tickets()
+    ]
+    state: dict[str, Any] = {
+        "tickets": tickets,
+        "customers": [customer_state(c) for c in repository.scan_customers()],
+        # Nothing sends yet: the outbox arrives with the acknowledgement and reply issues.
+        "outbound": list(outbound or []),
+        "quarantine": [quarantine_state(q) for q in sorted(repository.list_quarantine(), key=lambda q: q.at)],
+        "webhook_responses": list(webhook_responses or []),
+    }
+    state.update(jsonable(extras or {}))
+    state["report"] = build_report(state)
+    return state

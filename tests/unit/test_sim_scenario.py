@@ -1,0 +1,169 @@
+"""Scenario files: validation before anything runs, with errors naming line and step."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from simulator.scenario import EmailStep, ScenarioError, TickStep, load_scenario, parse_at, refuse_unsupported
+
+
+def write(tmp_path: Path, *lines: object) -> Path:
+    path = tmp_path / "scenario.jsonl"
+    path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_valid_scenario_is_parsed_in_order_with_utc_times(tmp_path: Path) -> None:
+    (tmp_path / "mails").mkdir()
+    (tmp_path / "mails" / "a.eml").write_text("From: a@b.example\n\nhi\n")
+    path = write(
+        tmp_path,
+        {"at": "2025-03-11T09:00:00+01:00", "email": {"file": "mails/a.eml", "verdicts": {"spam": "FAIL"}}},
+        "",
+        {"at": "2025-03-11T08:00:00Z", "tick": {}},
+        {"at": "2025-03-11T08:30:00Z", "email": {"raw": "From: x@y.example\r\n\r\nhello", "deliveries": 3}},
+    )
+    scenario = load_scenario(path)
+    assert [(s.number, s.line, s.kind) for s in scenario.steps] == [
+        (1, 1, "email"),
+        (2, 3, "tick"),
+        (3, 4, "email"),
+    ]
+    first = scenario.steps[0]
+    assert first.at == datetime(2025, 3, 11, 8, 0, tzinfo=UTC)
+    assert isinstance(first.spec, EmailStep)
+    assert first.spec.verdicts.spam == "FAIL"
+    assert first.spec.verdicts.dkim == "PASS"
+    assert scenario.resolve(first.spec.file or "") == (tmp_path / "mails" / "a.eml").resolve()
+    assert isinstance(scenario.steps[1].spec, TickStep)
+    assert scenario.steps[2].spec.deliveries == 3
+
+
+def test_at_needs_a_zone_and_order_is_non_decreasing(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {"at": "2025-03-11T09:00:00", "tick": {}},
+        {"at": "2025-03-11T10:00:00Z", "tick": {}},
+        {"at": "2025-03-11T09:59:59Z", "tick": {}},
+        {"at": "2025-03-11", "tick": {}},
+        {"at": "tomorrow", "tick": {}},
+        {"tick": {}},
+    )
+    found = problems(path)
+    assert found[0].startswith('line 1 (tick step): "at" needs a zone')
+    assert any(p.startswith("line 3 (tick step): at 2025-03-11T09:59:59+00:00 is earlier") for p in found)
+    assert any(p.startswith('line 4 (tick step): "at" needs a zone') for p in found)
+    assert any(p.startswith('line 5 (tick step): "at" is not an ISO 8601') for p in found)
+    assert any(p.startswith('line 6 (tick step): missing "at"') for p in found)
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"at": "2025-03-11T09:00:00Z"}, "no step key"),
+        ({"at": "2025-03-11T09:00:00Z", "tick": {}, "email": {"raw": "x"}}, "exactly one step key"),
+        ({"at": "2025-03-11T09:00:00Z", "mail": {"raw": "x"}}, "unknown key(s) 'mail'"),
+        ({"at": "2025-03-11T09:00:00Z", "tick": []}, "must be a JSON object"),
+        ({"at": "2025-03-11T09:00:00Z", "tick": {"when": 1}}, "(tick step): when: Extra inputs"),
+        ({"at": "2025-03-11T09:00:00Z", "email": {}}, 'give exactly one of "file"'),
+        (
+            {"at": "2025-03-11T09:00:00Z", "email": {"raw": "x", "file": "y.eml"}},
+            'give exactly one of "file"',
+        ),
+        (
+            {"at": "2025-03-11T09:00:00Z", "email": {"file": "missing.eml"}},
+            "email file not found: missing.eml",
+        ),
+        (
+            {"at": "2025-03-11T09:00:00Z", "email": {"raw": "x", "deliveries": 0}},
+            "deliveries: Input should be greater",
+        ),
+        (
+            {"at": "2025-03-11T09:00:00Z", "email": {"raw": "x", "deliveries": "2"}},
+            "deliveries: Input should be a valid integer",
+        ),
+        ({"at": "2025-03-11T09:00:00Z", "email": {"raw": "x", "verdicts": {"spam": "BAD"}}}, "verdicts.spam"),
+        ({"at": "2025-03-11T09:00:00Z", "email": {"raw": "x", "recipients": ["nobody"]}}, "recipients.0"),
+        ({"at": "2025-03-11T09:00:00Z", "update": {"ticket": 1, "agent": "ana"}}, "changes at least one"),
+        ({"at": "2025-03-11T09:00:00Z", "reply": {"ticket": 0, "agent": "ana", "text": "hi"}}, "ticket"),
+        ({"at": "2025-03-11T09:00:00Z", "agent": {"id": "ana", "status": "busy"}}, "status"),
+        ({"at": "2025-03-11T09:00:00Z", "webhook": {"method": "POST", "path": "webhooks/meta"}}, "path"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "a step is a JSON object"),
+    ],
+)
+def test_each_bad_step_is_reported_with_its_line(tmp_path: Path, step: object, problem: str) -> None:
+    path = write(tmp_path, {"at": "2025-03-11T08:00:00Z", "tick": {}}, step)
+    found = problems(path)
+    assert len(found) >= 1
+    assert found[0].startswith("line 2")
+    assert problem in found[0]
+
+
+def test_all_problems_are_reported_together(tmp_path: Path) -> None:
+    path = write(tmp_path, {"at": "x", "tick": {}}, {"at": "2025-03-11T08:00:00Z", "nope": {}})
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    rendered = caught.value.render()
+    assert "2 problems" in rendered
+    assert "line 1" in rendered
+    assert "line 2" in rendered
+
+
+def test_an_empty_or_missing_scenario_is_an_error(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "")) == ["line 1: the scenario has no steps"]
+    assert problems(tmp_path / "absent.jsonl")[0].startswith("cannot read the scenario")
+
+
+def test_steps_of_every_kind_validate_but_unsupported_kinds_are_refused(tmp_path: Path) -> None:
+    # Given a scenario with every step kind of the format
+    path = write(
+        tmp_path,
+        {"at": "2025-03-11T08:00:00Z", "email": {"raw": "From: a@b.example\n\nhi"}},
+        {
+            "at": "2025-03-11T08:01:00Z",
+            "sms": {
+                "originationNumber": "+14255550182",
+                "destinationNumber": "+12125550101",
+                "messageBody": "hi",
+                "inboundMessageId": "abc",
+            },
+        },
+        {"at": "2025-03-11T08:02:00Z", "webhook": {"method": "POST", "path": "/webhooks/meta", "body": "{}"}},
+        {"at": "2025-03-11T08:03:00Z", "agent": {"id": "ana", "status": "online"}},
+        {"at": "2025-03-11T08:04:00Z", "reply": {"ticket": 1, "agent": "ana", "text": "Hello"}},
+        {"at": "2025-03-11T08:05:00Z", "note": {"ticket": "<a@b.example>", "agent": "ana", "text": "fyi"}},
+        {"at": "2025-03-11T08:06:00Z", "update": {"ticket": 1, "agent": "ana", "status": "pending"}},
+        {"at": "2025-03-11T08:07:00Z", "tick": {}},
+    )
+    scenario = load_scenario(path)
+    # When the simulator checks what it supports
+    with pytest.raises(ScenarioError) as caught:
+        refuse_unsupported(scenario, ("email", "tick"))
+    # Then every other kind is named with its line, and said to be unsupported yet
+    found = [str(p) for p in caught.value.problems]
+    assert [p.split(":")[0] for p in found] == [
+        "line 2 (sms step)",
+        "line 3 (webhook step)",
+        "line 4 (agent step)",
+        "line 5 (reply step)",
+        "line 6 (note step)",
+        "line 7 (update step)",
+    ]
+    assert all("is not supported yet" in p for p in found)
+
+
+def test_parse_at_converts_offsets_to_utc() -> None:
+    assert parse_at("2025-03-11T10:00:00+02:00") == datetime(2025, 3, 11, 8, tzinfo=UTC)
+    with pytest.raises(ValueError, match="needs a zone"):
+        parse_at("2025-03-11T10:00:00")
