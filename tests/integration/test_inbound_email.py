@@ -98,7 +98,9 @@ def test_reply_threads_by_in_reply_to_then_by_references(email: EmailHarness) ->
     assert (second["outcome"], second["ticket_number"]) == ("threaded", 1)
     ticket = _only_ticket(email)
     assert len(email.repository.list_messages(ticket.id)) == 3
-    methods = [e.data.get("method") for e in email.repository.list_events(ticket.id) if e.type == "message_threaded"]
+    methods = [
+        e.data.get("method") for e in email.repository.list_events(ticket.id) if e.type == "message_threaded"
+    ]
     assert methods == ["in-reply-to", "references"]
 
 
@@ -150,7 +152,9 @@ def test_reply_to_resolved_ticket_reopens_it(email: EmailHarness) -> None:
     ticket = _only_ticket(email)
     email.repository.set_status(ticket.id, "resolved", ticket.created_at, ticket.version)
 
-    result = email.deliver(mail(body="Broken again", headers={"In-Reply-To": "<first@mail.customer.example>"}))
+    result = email.deliver(
+        mail(body="Broken again", headers={"In-Reply-To": "<first@mail.customer.example>"})
+    )
 
     assert result["outcome"] == "threaded"
     reopened = _only_ticket(email)
@@ -229,7 +233,10 @@ def test_auto_reply_is_marked_automatic_and_does_not_reopen(email: EmailHarness)
 
 def test_newsletter_opens_ticket_flagged_automatic(email: EmailHarness) -> None:
     email.deliver(
-        mail(sender="News <news@vendor.example>", headers={"List-Id": "<news.vendor.example>", "Precedence": "bulk"})
+        mail(
+            sender="News <news@vendor.example>",
+            headers={"List-Id": "<news.vendor.example>", "Precedence": "bulk"},
+        )
     )
     ticket = _only_ticket(email)
     assert "automatic" in ticket.flags
@@ -273,7 +280,9 @@ def test_bounce_of_our_message_is_attached_to_its_ticket(email: EmailHarness) ->
     email.deliver(mail())
     ticket = _only_ticket(email)
     ours = "<0100019462b1c3d4-reply-000000@email.amazonses.com>"
-    email.repository._write([], [Pointer("ref", ours, ticket_id=ticket.id, direction="outbound")], "2026-03-02")
+    email.repository._write(
+        [], [Pointer("ref", ours, ticket_id=ticket.id, direction="outbound")], "2026-03-02"
+    )
 
     # When its bounce comes back
     result = email.deliver(BOUNCE.replace("{ours}", ours).encode())
@@ -316,7 +325,9 @@ def test_large_body_is_kept_in_s3_with_a_preview(email: EmailHarness) -> None:
     [message] = email.repository.list_messages(_only_ticket(email).id)
     assert message.body_key is not None
     assert message.text.startswith("Long log follows.")
-    stored = json.loads(boto3.client("s3").get_object(Bucket=email.bucket, Key=message.body_key)["Body"].read())
+    stored = json.loads(
+        boto3.client("s3").get_object(Bucket=email.bucket, Key=message.body_key)["Body"].read()
+    )
     assert stored["full_text"].count("line of a very long log output") == 5000
 
 

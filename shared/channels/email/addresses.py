@@ -11,6 +11,7 @@ from shared.models.email import EmailAddress
 _ADDR_SPEC = re.compile(r'^(?:"[^"]*"|[^\s@<>()",;:\[\]]+)@[^\s@<>()",;]+$')
 _HAS_WORD = re.compile(r"\w")
 _LOOKS_LIKE_EMAIL = re.compile(r".+@.+")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _NAME_BEFORE_BRACKET = re.compile(r"^(.+?)<((.+?)@(.+?))>")
 
 
@@ -148,29 +149,59 @@ def parse_address_list(value: str | None, fallback_charset: str | None = None) -
     return result
 
 
-def choose_sender(candidates: Sequence[str | None], fallback_charset: str | None = None) -> EmailAddress | None:
+def choose_sender(
+    candidates: Sequence[str | None], fallback_charset: str | None = None
+) -> EmailAddress | None:
     """The sender address, chosen like Zammad's `Channel::EmailParser.sender_attributes`.
 
     `candidates` are raw header values in order of preference (each From, then Reply-To,
-    Return-Path, Sender). The first one that holds something like an address wins; a value
-    the address grammar cannot read falls back to `name <local@domain>` matching, then to the
-    whole value. Returns None when no candidate holds an `@`.
+    Return-Path, Sender). The first one holding something like `x@y` wins, else the first
+    non-empty one. Its first well-formed mailbox is the sender; a value the address grammar
+    cannot read falls back to `name <local@domain>` matching, then to the whole value. A
+    local part without domain (`MAILER-DAEMON`) is kept. Returns None when nothing usable is found.
     """
-    decoded = [(raw, decode_header_value(raw, fallback_charset)) for raw in candidates if raw and raw.strip()]
-    chosen = next((pair for pair in decoded if _LOOKS_LIKE_EMAIL.search(pair[1])), None)
+    present = [raw for raw in candidates if raw and raw.strip()]
+    chosen = next(
+        (raw for raw in present if _LOOKS_LIKE_EMAIL.search(decode_header_value(raw, fallback_charset))), None
+    )
     if chosen is None:
-        return None
-    raw = unfold(chosen[0]).replace("<>", "").strip()
-    for piece in split_address_list(unfold(chosen[0])):
-        name, address = parse_mailbox(piece.replace("<>", ""))
+        return _local_only_sender(present, fallback_charset)
+    for piece in split_address_list(unfold(chosen)):
+        piece = piece.replace("<>", "")
+        name, address = parse_mailbox(piece)
         address = decode_raw_text(address, fallback_charset).strip()
-        if address and _ADDR_SPEC.match(address):
-            return EmailAddress(name=_clean_name(decode_header_value(name, fallback_charset)), address=address)
-    text = decode_header_value(raw, fallback_charset)
+        if _has_stray_bracket(piece):
+            break  # `"name"@example.com>`: not a mailbox, use the whole value like Zammad
+        if _ADDR_SPEC.match(address):
+            return EmailAddress(
+                name=_clean_name(decode_header_value(name, fallback_charset)), address=address
+            )
+        if address.startswith('"') and address.endswith('"') and "@" in address:
+            return EmailAddress(name="", address=address)  # `"user@example.com"`, kept as written
+    text = decode_header_value(unfold(chosen).replace("<>", ""), fallback_charset).strip()
     match = _NAME_BEFORE_BRACKET.match(text)
     if match:
         return EmailAddress(name=_clean_name(match.group(1)), address=match.group(2).strip())
     return EmailAddress(name=_clean_name(text), address=text)
+
+
+def _has_stray_bracket(piece: str) -> bool:
+    outside_quotes = re.sub(r'"[^"]*"', "", piece)
+    return outside_quotes.count("<") != outside_quotes.count(">")
+
+
+def _local_only_sender(present: list[str], fallback_charset: str | None) -> EmailAddress | None:
+    """`MAILER-DAEMON (Mail Delivery System)`: a sender with a local part only."""
+    if not present:
+        return None
+    for piece in split_address_list(unfold(present[0])):
+        name, address = parse_mailbox(piece)
+        address = decode_raw_text(address, fallback_charset).strip()
+        if _LOCAL_PART.match(address):
+            return EmailAddress(
+                name=_clean_name(decode_header_value(name, fallback_charset)), address=address
+            )
+    return None
 
 
 def _clean_name(name: str) -> str:

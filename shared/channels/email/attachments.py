@@ -47,14 +47,22 @@ _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 _MAX_NAME_LENGTH = 200
 
 
-def collect_attachments(parts: Iterable[Message], fallback_charset: str | None) -> tuple[list[ParsedAttachment], list[str]]:
-    """Every given part as an attachment with decoded data and a unique name, plus defects."""
+def collect_attachments(
+    parts: Iterable[Message], raw_bodies: dict[int, bytes], fallback_charset: str | None
+) -> tuple[list[ParsedAttachment], list[str]]:
+    """Every given part as an attachment with decoded data and a unique name, plus defects.
+
+    `raw_bodies` (from `mime.raw_bodies`) gives attached messages and reports byte for byte.
+    """
     attachments: list[ParsedAttachment] = []
     defects: list[str] = []
     taken: set[str] = set()
     for part in parts:
         mime_type = mime.content_type(part)
-        if mime_type == "message/rfc822":
+        raw_body = raw_bodies.get(id(part))
+        if part.get_content_maintype() == "message" and raw_body is not None:
+            data = mime.decode_transfer(raw_body, mime.transfer_encoding(part))
+        elif mime_type == "message/rfc822":
             inner = mime.subpart_message(part)
             data = mime.message_bytes(inner) if inner is not None else b""
         elif part.get_content_maintype() == "message":
@@ -98,7 +106,9 @@ def _name_for(part: Message, mime_type: str, fallback_charset: str | None) -> st
         return _safe(match.group(1))
     if mime_type == "message/rfc822":
         inner = mime.subpart_message(part)
-        subject = decode_header_value(first_header(inner, "Subject"), fallback_charset) if inner is not None else ""
+        subject = (
+            decode_header_value(first_header(inner, "Subject"), fallback_charset) if inner is not None else ""
+        )
         description = decode_header_value(first_header(part, "Content-Description"), fallback_charset)
         return _safe(f"{subject.strip() or description.strip() or 'message'}.eml")
     made_up = _NAME_BY_TYPE.get(mime_type)

@@ -77,7 +77,9 @@ def select_body(message: Message, leaves: list[Message], fallback_charset: str |
     return body
 
 
-def _text_with_inline_images(leaves: list[Message], text_parts: list[Message], texts: list[str]) -> str | None:
+def _text_with_inline_images(
+    leaves: list[Message], text_parts: list[Message], texts: list[str]
+) -> str | None:
     """Text parts as HTML with `<img src="cid:...">` for inline images, in part order; None without any."""
     text_by_part = {id(part): text for part, text in zip(text_parts, texts, strict=True)}
     pieces: list[str] = []

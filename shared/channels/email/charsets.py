@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 
 # Labels seen in real mail that Python does not know, or knows under a narrower codec than the
 # sender's software used (mail clients write GBK bytes and call them gb2312, and so on).
@@ -43,16 +44,19 @@ _ALIASES: dict[str, str] = {
 # Labels that say nothing about the bytes.
 _MEANINGLESS = frozenset({"", "unknown", "unknown-8bit", "x-unknown", "default", "charset", "x-user-defined"})
 
+# ISO-2022-JP with Microsoft's extensions (CP50221), which Python has no codec for.
+_ISO2022JP_CP932 = "x-iso2022-jp-cp932"
 # Codecs tried in turn for a label; later ones are supersets or vendor variants.
 _VARIANTS: dict[str, tuple[str, ...]] = {
-    "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", _ISO2022JP_CP932 := "x-iso2022-jp-cp932"),
+    "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", _ISO2022JP_CP932),
     "cp1252": ("cp1252", "latin-1"),
 }
 
 # Candidates for bytes in an unknown charset, in order of preference on a tie.
 _GUESSES = ("cp1252", "gb18030", "cp932", "big5hkscs", "cp949", "cp1251")
 _GUESS_SAMPLE = 16_384
-_MOSTLY_RIGHT = 4  # at most one replacement per this many non-ASCII bytes
+_MOSTLY_RIGHT = 4  # at most one stray byte per this many non-ASCII bytes
+_STRAY = re.compile("[\udc80-\udcff]+")
 
 
 def codec_for(charset: str | None) -> str | None:
@@ -64,9 +68,11 @@ def codec_for(charset: str | None) -> str | None:
     if label in _MEANINGLESS:
         return None
     label = _ALIASES.get(label, label)
+    if not label.isascii() or len(label) > 40:
+        return None
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):
         return None
 
 
@@ -77,6 +83,12 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
     the text was read another way (UTF-8, or the most plausible of a few common charsets).
     """
     codec = codec_for(charset)
+    if codec and _single_byte(codec) and not data.isascii():
+        # UTF-8 labelled as Latin-1 is common; Latin-1 text that is valid UTF-8 is not.
+        try:
+            return data.decode("utf-8"), f"charset-mismatch:{codec}"
+        except UnicodeDecodeError:
+            pass
     for name in _VARIANTS.get(codec, (codec,)) if codec else ():
         try:
             return _decode(data, name), None
@@ -87,12 +99,23 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
         return data.decode("utf-8"), defect
     except UnicodeDecodeError:
         pass
-    if codec and codec != "ascii" and not _single_byte(codec):
-        # A multi-byte charset with a few broken sequences: keep the declared reading.
-        text = data.decode(codec, errors="replace")
-        if text.count("\ufffd") * _MOSTLY_RIGHT < sum(1 for byte in data if byte > 0x7F):
-            return text, f"charset-errors:{codec}"
+    for name in ([codec] if codec and codec != "ascii" and not _single_byte(codec) else []) + (
+        ["utf-8"] if codec != "utf-8" else []
+    ):
+        # A multi-byte text with a few stray bytes (often Latin-1 typed into UTF-8): keep the
+        # reading and take each stray byte as Windows-1252.
+        try:
+            text = data.decode(name, errors="surrogateescape")
+        except UnicodeDecodeError:  # stateful codecs (UTF-7, ISO-2022) cannot always resume
+            continue
+        stray = sum(len(run) for run in _STRAY.findall(text))
+        if stray * _MOSTLY_RIGHT < sum(1 for byte in data if byte > 0x7F):
+            return _STRAY.sub(_as_cp1252, text), f"charset-errors:{name}"
     return guess_decode(data, codec), defect
+
+
+def _as_cp1252(match: re.Match[str]) -> str:
+    return bytes(ord(char) - 0xDC00 for char in match.group()).decode("cp1252", errors="replace")
 
 
 def guess_decode(data: bytes, hint: str | None = None) -> str:

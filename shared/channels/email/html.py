@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import textwrap
+from functools import lru_cache
 from typing import Any
 
 # Remote images are not loaded: their address moves to `data-remote-src` (a UI may offer to
@@ -12,7 +14,9 @@ REMOTE_SRC_ATTRIBUTE = "data-remote-src"
 _REMOTE_MARK = "x-remote-blocked:"
 _REMOTE_SRC = re.compile(r'(<img(?: [^\s="]+="[^"]*")*?) src="' + re.escape(_REMOTE_MARK) + r'([^"]*)"')
 _URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "cid", "data", _REMOTE_MARK.rstrip(":")})
-_DROPPED_WITH_CONTENT = frozenset({"script", "style", "title", "head", "noscript", "template", "object", "iframe"})
+_DROPPED_WITH_CONTENT = frozenset(
+    {"script", "style", "title", "head", "noscript", "template", "object", "iframe"}
+)
 _EXTRA_TAGS = frozenset({"font", "u", "center", "big", "small", "address"})
 _EXTRA_ATTRIBUTES: dict[str, set[str]] = {
     "*": {"dir", "lang", "title"},
@@ -27,6 +31,7 @@ _EXTRA_ATTRIBUTES: dict[str, set[str]] = {
     "p": {"align"},
 }
 _VISIBLE_IMAGE = re.compile(r'<img[^>]* src="(?:cid:|data:image/)', re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
@@ -37,9 +42,9 @@ def _filter_attribute(tag: str, name: str, value: str) -> str | None:
         if tag == "img" and name == "src":
             if lowered.startswith(("http:", "https:", "//")):
                 return _REMOTE_MARK + value.strip()
-            if lowered.startswith("data:") and not lowered.startswith("data:image/"):
-                return None
-            return value
+            if lowered.startswith(("cid:", "data:image/", _REMOTE_MARK)):
+                return value
+            return None
         if lowered.startswith("data:"):
             return None
     return value
@@ -62,14 +67,18 @@ def sanitize_html(source: str) -> str:
         attributes=attributes,
         attribute_filter=_filter_attribute,
         url_schemes=set(_URL_SCHEMES),
+        url_relative="deny",
         strip_comments=True,
     )
-    return _REMOTE_SRC.sub(lambda m: f'{m.group(1)} {REMOTE_SRC_ATTRIBUTE}="{m.group(2)}"', cleaned)
+    return _REMOTE_SRC.sub(lambda m: f'{m.group(1)} {REMOTE_SRC_ATTRIBUTE}="{m.group(2)}"', cleaned).strip()
 
 
 def has_visible_content(sanitized: str) -> bool:
-    """Whether sanitised HTML shows any text or an embedded (cid:/data:) image."""
-    return bool(_VISIBLE_IMAGE.search(sanitized)) or bool(html_to_text(sanitized).strip())
+    """Whether sanitised HTML (as `sanitize_html` returns it) shows text or an embedded image."""
+    if _VISIBLE_IMAGE.search(sanitized):
+        return True
+    # The sanitiser's output is well-formed, so removing tags leaves exactly the text nodes.
+    return bool(html_lib.unescape(_TAG.sub("", sanitized)).strip())
 
 
 def html_to_text(source: str) -> str:
@@ -77,27 +86,40 @@ def html_to_text(source: str) -> str:
     if not source.strip():
         return ""
     try:
-        from inscriptis import get_text
-        from inscriptis.model.config import ParserConfig
+        from inscriptis import get_text  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - inscriptis is a declared dependency
         return _strip_tags(source)
     try:
-        text: Any = get_text(source, ParserConfig(display_links=False, display_images=False))
+        text: Any = get_text(source, _inscriptis_config())
     except Exception:  # inscriptis/lxml reject some broken documents
         return _strip_tags(source)
     return _tidy(str(text))
+
+
+@lru_cache(maxsize=1)
+def _inscriptis_config() -> Any:
+    from inscriptis.css_profiles import CSS_PROFILES  # type: ignore[import-untyped]
+    from inscriptis.html_properties import Display  # type: ignore[import-untyped]
+    from inscriptis.model.config import ParserConfig  # type: ignore[import-untyped]
+    from inscriptis.model.html_element import HtmlElement  # type: ignore[import-untyped]
+
+    css = dict(CSS_PROFILES["strict"])
+    css["hr"] = HtmlElement(display=Display.block, margin_before=1, margin_after=1)  # a quote often follows
+    return ParserConfig(css=css, display_links=False, display_images=False)
 
 
 def _strip_tags(source: str) -> str:
     import nh3
 
     text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|tr|li|h[1-6])>", "\n", source)
-    return _tidy(html_lib.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style", "head"})))
+    return _tidy(
+        html_lib.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style", "head"}))
+    )
 
 
 def _tidy(text: str) -> str:
     text = _TRAILING_SPACE.sub("\n", text.replace("\r\n", "\n").replace("\xa0", " "))
-    return _BLANK_LINES.sub("\n\n", text).strip("\n")
+    return textwrap.dedent(_BLANK_LINES.sub("\n\n", text)).strip("\n")
 
 
 def text_to_html(text: str) -> str:

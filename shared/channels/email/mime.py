@@ -19,6 +19,8 @@ _MAX_JUNK_LINES = 5
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _CRLF = re.compile(r"\r\n?")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+_KNOWN_ENCODINGS = frozenset({"7bit", "8bit", "binary", "base64", "quoted-printable"})
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def repair_raw(raw: bytes) -> tuple[bytes, list[str]]:
@@ -36,7 +38,11 @@ def repair_raw(raw: bytes) -> tuple[bytes, list[str]]:
     lines = raw.splitlines(keepends=True)
     if lines and not _HEADER_LINE.match(lines[0]):
         for index in range(1, min(len(lines), _MAX_JUNK_LINES + 1)):
-            if _HEADER_LINE.match(lines[index]) and index + 1 < len(lines) and _HEADER_LINE.match(lines[index + 1]):
+            if (
+                _HEADER_LINE.match(lines[index])
+                and index + 1 < len(lines)
+                and _HEADER_LINE.match(lines[index + 1])
+            ):
                 defects.append("junk-before-headers")
                 lines = lines[index:]
                 break
@@ -44,11 +50,16 @@ def repair_raw(raw: bytes) -> tuple[bytes, list[str]]:
     end = next((i for i, line in enumerate(lines) if not line.strip(b"\r\n")), len(lines))
     last_header = max((i for i in range(end) if _HEADER_LINE.match(lines[i])), default=-1)
     repaired = False
-    for index in range(1, last_header):
+    for index in range(1, end):
         line = lines[index]
-        if not _HEADER_LINE.match(line) and line[:1] not in (b" ", b"\t"):
+        if _HEADER_LINE.match(line) or line[:1] in (b" ", b"\t"):
+            continue
+        # Inside the header block, or right after a value that announces more (`...;`).
+        if index < last_header or lines[index - 1].rstrip().endswith((b";", b",")):
             lines[index] = b" " + line
             repaired = True
+        else:
+            break
     if repaired:
         defects.append("header-continuation-without-whitespace")
     return b"".join(lines), defects
@@ -64,18 +75,27 @@ def content_type(part: Message) -> str:
     return part.get_content_type()
 
 
-def leaf_parts(message: Message) -> list[Message]:
-    """All non-multipart parts in document order; attached messages are leaves, not opened."""
-    leaves: list[Message] = []
+def all_parts(message: Message) -> list[Message]:
+    """The message and every part below it in document order; attached messages are not opened."""
+    parts: list[Message] = []
     stack = [message]
     while stack:
         part = stack.pop()
+        parts.append(part)
         payload = part.get_payload()
         if part.get_content_maintype() == "multipart" and isinstance(payload, list):
             stack.extend(reversed([sub for sub in payload if isinstance(sub, Message)]))
-        else:
-            leaves.append(part)
-    return leaves
+    return parts
+
+
+def is_container(part: Message) -> bool:
+    """Whether the part is a multipart with sub-parts (as opposed to a leaf)."""
+    return part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), list)
+
+
+def leaf_parts(message: Message) -> list[Message]:
+    """All non-multipart parts in document order; attached messages are leaves, not opened."""
+    return [part for part in all_parts(message) if not is_container(part)]
 
 
 def part_charset(part: Message) -> str | None:
@@ -88,27 +108,42 @@ def content_type_param(part: Message, name: str) -> str | None:
     return parse_params(first_header(part, "Content-Type"))[1].get(name) or None
 
 
+def transfer_encoding(part: Message) -> str:
+    """The part's Content-Transfer-Encoding in lower case ('' when absent)."""
+    return decode_raw_text(first_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+
+
+def decode_transfer(data: bytes, encoding: str) -> bytes:
+    """Raw body bytes with a base64 or quoted-printable transfer encoding undone."""
+    if encoding == "base64":
+        return _b64decode(data, [])
+    if encoding == "quoted-printable":
+        import quopri
+
+        return quopri.decodestring(data)
+    return data
+
+
 def part_bytes(part: Message) -> tuple[bytes, list[str]]:
     """The part body with its Content-Transfer-Encoding undone, plus defects."""
     defects: list[str] = []
-    encoding = decode_raw_text(first_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+    encoding = transfer_encoding(part)
     payload = part.get_payload()
     if encoding in ("x-uuencode", "uuencode", "x-uue", "uue") and isinstance(payload, str):
         return _uudecode(decode_raw_to_bytes(payload)), defects
     if encoding == "base64" and isinstance(payload, str):
         return _b64decode(decode_raw_to_bytes(payload), defects), defects
+    decoded: object = None
     try:
-        data = part.get_payload(decode=True)
+        decoded = part.get_payload(decode=True)
     except Exception:  # the stdlib decoders raise assorted errors on broken input
         defects.append("undecodable-payload")
-        data = None
-    if data is None:
-        payload = part.get_payload()
+    if isinstance(decoded, bytes):
+        data = decoded
+    else:
         data = decode_raw_to_bytes(payload) if isinstance(payload, str) else b""
-    if encoding and encoding not in ("7bit", "8bit", "binary", "base64", "quoted-printable"):
-        if not encoding.startswith("x-"):
-            defects.append(f"unknown-transfer-encoding:{encoding[:30]}")
-    defects.extend(f"{type(defect).__name__}" for defect in part.defects)
+    if encoding and encoding not in _KNOWN_ENCODINGS and not encoding.startswith("x-"):
+        defects.append(f"unknown-transfer-encoding:{encoding[:30]}")
     return data, defects
 
 
@@ -132,6 +167,7 @@ def decode_raw_to_bytes(payload: str) -> bytes:
 
 
 def _uudecode(data: bytes) -> bytes:
+    """uuencoded lines decoded; the `begin`/`end` lines are optional."""
     out = bytearray()
     for line in data.splitlines():
         stripped = line.strip()
@@ -202,6 +238,64 @@ def subpart_message(part: Message) -> Message | None:
     return None
 
 
+def raw_bodies(raw: bytes, message: Message) -> dict[int, bytes]:
+    """The undecoded body bytes of each leaf part, by `id(part)`, cut from the raw message.
+
+    Attached messages and delivery reports are kept byte for byte this way (the stdlib tree
+    cannot give them back unchanged). Subtrees whose raw layout does not match the parsed tree
+    are left out; callers fall back to re-serialising those parts.
+    """
+    bodies: dict[int, bytes] = {}
+    stack: list[tuple[Message, bytes]] = [(message, _after_headers(raw))]
+    while stack:
+        part, region = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            boundary = part.get_boundary()
+            subparts = [sub for sub in payload if isinstance(sub, Message)]
+            pieces = _split_multipart(region, boundary) if boundary else []
+            if len(pieces) == len(subparts):
+                stack.extend(
+                    (sub, _after_headers(piece)) for sub, piece in zip(subparts, pieces, strict=True)
+                )
+        else:
+            bodies[id(part)] = region
+    return bodies
+
+
+def _after_headers(data: bytes) -> bytes:
+    """The body of a raw entity: what follows the first empty line."""
+    if data.startswith((b"\r\n", b"\n")):
+        return data[2:] if data.startswith(b"\r\n") else data[1:]
+    match = _BLANK_LINE.search(data)
+    return data[match.end() :] if match else b""
+
+
+def _split_multipart(region: bytes, boundary: str) -> list[bytes]:
+    """The raw parts (headers and body) between the delimiter lines of a multipart body."""
+    delimiter = re.compile(
+        rb"^--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"(--)?[ \t]*(?:\r\n|\r|\n|$)",
+        re.M,
+    )
+    pieces: list[bytes] = []
+    start: int | None = None
+    for match in delimiter.finditer(region):
+        if start is not None:
+            # The line break before a delimiter belongs to the delimiter (RFC 2046).
+            end = match.start()
+            if region.endswith(b"\r\n", start, end):
+                end -= 2
+            elif region.endswith((b"\n", b"\r"), start, end):
+                end -= 1
+            pieces.append(region[start:end])
+        if match.group(1):
+            return pieces
+        start = match.end()
+    if start is not None:
+        pieces.append(region[start:])
+    return pieces
+
+
 def message_bytes(message: Message) -> bytes:
     """The message serialised again, as close to its original bytes as the parsed tree allows."""
     buffer = BytesIO()
@@ -210,10 +304,10 @@ def message_bytes(message: Message) -> bytes:
 
 
 class _RawHeaderGenerator(BytesGenerator):
-    """Writes header fields exactly as read (no added space after an empty value, no refolding)."""
+    """Writes header fields as read (no space added after an empty value, no refolding)."""
 
     def _write_headers(self, msg: Message) -> None:
+        linesep = self.policy.linesep if self.policy else "\n"
         for name, value in msg.raw_items():
-            self.write(f"{name}:{' ' if value else ''}{value}")
-            self.write(self._NL)
-        self.write(self._NL)
+            self.write(f"{name}:{' ' if value else ''}{value}{linesep}")
+        self.write(linesep)

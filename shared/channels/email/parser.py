@@ -11,7 +11,14 @@ from shared.channels.email import mime
 from shared.channels.email.addresses import choose_sender, parse_address_list
 from shared.channels.email.attachments import collect_attachments
 from shared.channels.email.body import select_body
-from shared.channels.email.headers import decode_header_value, first_header, header_values, message_ids, unfold
+from shared.channels.email.charsets import decode_bytes
+from shared.channels.email.headers import (
+    decode_header_value,
+    first_header,
+    header_values,
+    message_ids,
+    unfold,
+)
 from shared.channels.email.loops import automatic_reason
 from shared.channels.email.quotes import visible_text
 from shared.models.email import ParsedEmail
@@ -56,13 +63,27 @@ def parse_email(raw: bytes) -> ParsedEmail:
     try:
         return _parse(data)
     except Exception as error:  # a last line of defence: a mail must never stop the pipeline
-        return ParsedEmail(defects=[f"parser-error:{type(error).__name__}"], full_text="", text="")
+        return _degraded(data, f"parser-error:{type(error).__name__}")
+
+
+def _degraded(raw: bytes, defect: str) -> ParsedEmail:
+    """What can still be read when the full parse failed: subject, sender and the raw body as text."""
+    head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    text = decode_bytes(rest, None)[0]
+    try:
+        message = mime.parse_message(head + b"\n\n")
+        subject = decode_header_value(first_header(message, "Subject"))
+        sender = choose_sender([*header_values(message, "From"), first_header(message, "Reply-To")])
+    except Exception:  # nothing more to recover
+        subject, sender = "", None
+    return ParsedEmail(subject=subject, from_=sender, text=text, full_text=text, defects=[defect])
 
 
 def _parse(raw: bytes) -> ParsedEmail:
     repaired, defects = mime.repair_raw(raw)
     message = mime.parse_message(repaired)
-    defects.extend(type(defect).__name__ for defect in message.defects)
+    for part in mime.all_parts(message):
+        defects.extend(type(defect).__name__ for defect in part.defects)
     leaves = mime.leaf_parts(message)
     charset = _first_charset(leaves)
 
@@ -85,7 +106,7 @@ def _parse(raw: bytes) -> ParsedEmail:
     defects.extend(body.defects)
     used = {id(part) for part in body.used}
     attachments, attachment_defects = collect_attachments(
-        [part for part in leaves if id(part) not in used], charset
+        [part for part in leaves if id(part) not in used], mime.raw_bodies(repaired, message), charset
     )
     defects.extend(attachment_defects)
 
@@ -94,7 +115,8 @@ def _parse(raw: bytes) -> ParsedEmail:
         for name in KEPT_HEADERS
         if (value := header(name)) is not None
     }
-    subject = decode_header_value(header("Subject"), charset).replace("\x00", "")
+    # Raw whitespace around the value is dropped; spaces inside encoded words are kept.
+    subject = decode_header_value(unfold(header("Subject") or "").strip(), charset).replace("\x00", "")
     is_report = mime.content_type(message) == "multipart/report" or any(
         mime.content_type(part) == "message/delivery-status" for part in leaves
     )
@@ -180,12 +202,14 @@ def _is_bounce(message: Message, leaves: list[Message], headers: dict[str, str],
     if headers.get("x-failed-recipients"):
         return True
     local_part = (sender or "").rsplit("@", 1)[0].lower()
-    has_original = any(mime.content_type(part) in ("message/rfc822", "text/rfc822-headers") for part in leaves)
+    has_original = any(
+        mime.content_type(part) in ("message/rfc822", "text/rfc822-headers") for part in leaves
+    )
     return local_part in _BOUNCE_SENDERS and has_original
 
 
 def _bounced_ids(leaves: list[Message], in_reply_to: list[str], references: list[str]) -> list[str]:
-    """Message-IDs of the returned original (attached message or headers), else the DSN's own threading ids."""
+    """Message-IDs of the returned original (attached message or headers), else the DSN's threading ids."""
     found: list[str] = []
     for part in leaves:
         mime_type = mime.content_type(part)

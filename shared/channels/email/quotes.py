@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 _MAX_HEADER_LINE = 300
+_WRAP_WIDTH = 60  # quoted lines this long may have been wrapped by the sender's client
 
 # "On <date>, <name> wrote:" and its translations (the verb ends the header).
 _WROTE_END = re.compile(
@@ -18,7 +19,8 @@ _WROTE_END = re.compile(
     re.IGNORECASE,
 )
 # Localised Gmail headers without a verb: "<date>, <name> <address>:".
-_ADDRESS_COLON_END = re.compile(r"(?:<\s*[^<>\s]*@[^<>]*>|\(\s*[^()\s]*@[^()]*\))\s*:\s*$")
+_ADDRESS_COLON_END = re.compile(r"(?:<\s*+[^<>\s@]*+@[^<>]*+>|\(\s*+[^()\s@]*+@[^()]*+\))\s*+:\s*+$")
+_VERB_TAIL = 48
 _DIGIT = re.compile(r"\d")
 _QUOTED_COLON = re.compile(r"^\s*>\s*:\s*$")  # "<address\n>:" wrapped by Gmail
 
@@ -40,7 +42,7 @@ _HEADER_BLOCK_WINDOW = 6
 
 # "-----Original Message-----" and its relatives.
 _ORIGINAL_MESSAGE = re.compile(
-    r"^\s*-{2,}\s*(?:original\s+message|message\s+d'origine|ursprüngliche\s+nachricht|messaggio\s+originale"
+    r"^\s*+-{2,}+\s*+(?:original\s+message|message\s+d'origine|ursprüngliche\s+nachricht|messaggio\s+originale"
     r"|mensaje\s+original|mensagem\s+original|oorspronkelijk\s+bericht|oprindelig\s+(?:besked|meddelelse)"
     r"|opprinnelig\s+melding|ursprungligt\s+meddelande|alkuperäinen\s+viesti|wiadomość\s+oryginalna"
     r"|původní\s+zpráva|исходное\s+сообщение|原始邮件|元のメッセージ|reply\s+message|forwarded\s+message"
@@ -80,10 +82,10 @@ def visible_text(text: str) -> str:
         after_quote = _skip_quoted_block(lines, end + 1) if kind == "wrote" else None
         rest = _trim(_cut_signature(lines[after_quote:])) if after_quote is not None else []
         if _has_text(rest):
-            if not _has_text(body) and not any(_is_quoted(line) for line in rest):
-                body = rest  # written under the quote (bottom-posted)
-            else:
-                body = lines  # written between quoted lines: keep them for context
+            # Written under the quote (bottom-posted): only the new text. Written between quoted
+            # lines: keep the quotes for context.
+            bottom_posted = not _has_text(body) and not any(_is_quoted(line) for line in rest)
+            body = rest if bottom_posted else lines
     body = _trim(_cut_signature(body))
     result = "\n".join(body).strip("\n")
     return result if result.strip() else normalized.strip("\n")
@@ -103,15 +105,16 @@ def _skip_quoted_block(lines: list[str], index: int) -> int | None:
         index += 1
     if index >= len(lines) or not _is_quoted(lines[index]):
         return None
-    previous_quoted = False
+    previous_long_quote = False
     while index < len(lines):
         line = lines[index]
         if _is_quoted(line):
-            previous_quoted = True
+            previous_long_quote = len(line.rstrip()) >= _WRAP_WIDTH
         elif not line.strip():
-            previous_quoted = False
-        elif not previous_quoted:
-            break  # an unquoted line right under a quoted one is a wrapped quote line
+            previous_long_quote = False
+        elif not previous_long_quote:
+            break
+        # else: an unquoted line right under a long quoted one is the rest of a wrapped quote line
         index += 1
     return index
 
@@ -119,9 +122,9 @@ def _skip_quoted_block(lines: list[str], index: int) -> int | None:
 def _is_wrote_header(text: str) -> bool:
     if len(text) > _MAX_HEADER_LINE or not (_DIGIT.search(text) or "@" in text):
         return False
-    if _WROTE_END.search(text):
+    if _WROTE_END.search(text[-_VERB_TAIL:]):  # the verb ends the line: look at the tail only
         return True
-    return bool(_DIGIT.search(text)) and bool(_ADDRESS_COLON_END.search(text))
+    return text.rstrip().endswith(":") and bool(_DIGIT.search(text)) and bool(_ADDRESS_COLON_END.search(text))
 
 
 def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
@@ -146,6 +149,8 @@ def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
                 if _starts_header(lines[following]) and _is_wrote_header(lines[following]):
                     break  # the next line is a complete header of its own
                 joined = f"{joined} {lines[following].strip()}"
+                if len(joined) > _MAX_HEADER_LINE:
+                    break
                 if _is_wrote_header(joined):
                     return index, following, "wrote"
     return None
@@ -230,7 +235,11 @@ def _trim(lines: list[str]) -> list[str]:
             changed = True
             continue
         footer = next(
-            (i for i in range(end - 1, max(end - 8, -1), -1) if len(lines[i]) < 200 and _UNDERSCORES.match(lines[i])),
+            (
+                i
+                for i in range(end - 1, max(end - 8, -1), -1)
+                if len(lines[i]) < 200 and _UNDERSCORES.match(lines[i])
+            ),
             None,
         )
         if footer is not None:
