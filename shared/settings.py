@@ -43,6 +43,10 @@ class InboundSmsSettings(BaseSettings):
     """inbound_sms needs only the common settings."""
 
 
+class RouteTicketSettings(BaseSettings):
+    """route_ticket needs only the common settings."""
+
+
 class SocialWebhookSettings(BaseSettings):
     webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", min_length=1)
     """Secrets Manager secret (JSON: meta_app_secret, meta_verify_token, x_consumer_secret)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
@@ -81,7 +82,15 @@ class TicketItem(Model):
     group_id = UnicodeAttribute(null=True)
     linked_ticket_id = UnicodeAttribute(null=True)
     sla = JSONAttribute(null=True)
+    sla_policy = UnicodeAttribute(null=True)
     participants = ListAttribute(of=UnicodeAttribute, default=list)
+    inbox = UnicodeAttribute(null=True)
+    preview = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    skills = ListAttribute(of=UnicodeAttribute, default=list)
+    load_holder = UnicodeAttribute(null=True)
+    load_stale = BooleanAttribute(null=True)
+    queued_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     last_inbound_at = UnicodeAttribute(null=True)
@@ -146,6 +155,8 @@ class CustomerItem(Model):
     consent = JSONAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)
     merges = JSONAttribute(null=True)
+    tier = UnicodeAttribute(null=True)
+    fields = JSONAttribute(null=True)
     created_at = UnicodeAttribute()
 
 
@@ -168,6 +179,41 @@ class QuarantineItem(Model):
     listing = Gsi1()
 
 
+class AgentItem(Model):
+    """An agent's live state: presence and open tickets per capacity group (claimed atomically)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="AGENT")
+    entity = UnicodeAttribute(default="agent")
+    id = UnicodeAttribute()
+    presence = UnicodeAttribute(default="offline")
+    teams = ListAttribute(of=UnicodeAttribute, default=list)
+    load_email = NumberAttribute(default=0)
+    load_sms = NumberAttribute(default=0)
+    load_social = NumberAttribute(default=0)
+    last_assigned_at = UnicodeAttribute(default="")
+    presence_changed_at = UnicodeAttribute(null=True)
+
+
+class QueueItem(Model):
+    """A ticket waiting for an agent of a team: sorted by priority rank, then waiting time."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="queue")
+    ticket_id = UnicodeAttribute()
+    team = UnicodeAttribute()
+    priority = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    queued_at = UnicodeAttribute()
+
+
 class CounterItem(Model):
     class Meta(_Meta):
         pass
@@ -185,6 +231,8 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     CustomerItem,
     QuarantineItem,
     CounterItem,
+    AgentItem,
+    QueueItem,
 )
 
 

@@ -19,12 +19,14 @@ from pynamodb.transactions import TransactWrite
 
 from shared import clock
 from shared.dal.items import (
+    AgentItem,
     CounterItem,
     CustomerItem,
     EventItem,
     MessageItem,
     PointerItem,
     QuarantineItem,
+    QueueItem,
     TicketItem,
     bind_table,
 )
@@ -111,6 +113,52 @@ class AppendWrite:
     upserts: list[Pointer] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class AgentLive:
+    """An agent's stored live state (None fields: never stored yet)."""
+
+    id: str
+    presence: str | None
+    load: dict[str, int]
+    last_assigned_at: str
+    teams: list[str]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    team: str
+    ticket_id: str
+    priority: str
+    channel: str
+    queued_at: datetime
+    key: str
+
+
+@dataclass
+class RoutingChanges:
+    """Ticket fields a routing decision sets."""
+
+    team: str
+    priority: str
+    tags: list[str]
+    skills: list[str]
+    sla_policy: str | None = None
+    language: str | None = None
+
+
+class ClaimLostError(HelpdeskError):
+    """The agent's capacity or presence changed before the claim: try the next candidate."""
+
+
+class AlreadyRoutedError(HelpdeskError):
+    """The ticket was assigned meanwhile (a re-delivered record or a manual assignment)."""
+
+
+def queue_key(priority: str, queued_at: datetime, ticket_id: str) -> str:
+    rank = {"urgent": 0, "high": 1, "normal": 2, "low": 3}.get(priority, 2)
+    return f"{rank}#{clock.iso(queued_at)}#{ticket_id}"
+
+
 class TicketRepository(Protocol):
     def get_pointers(self, pointers: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Pointer]: ...
 
@@ -135,6 +183,38 @@ class TicketRepository(Protocol):
     ) -> None: ...
 
     def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None: ...
+
+    def get_agents(self, agent_ids: Sequence[str]) -> dict[str, AgentLive]: ...
+
+    def set_presence(self, agent_id: str, presence: str, teams: list[str], at: datetime) -> None: ...
+
+    def claim(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        group: str,
+        capacity: int | None,
+        changes: RoutingChanges,
+        events: list[TicketEvent],
+        at: datetime,
+        dequeue: QueueEntry | None = None,
+    ) -> None: ...
+
+    def enqueue(
+        self, ticket_id: str, channel: str, changes: RoutingChanges, events: list[TicketEvent], at: datetime
+    ) -> QueueEntry: ...
+
+    def release(
+        self, ticket_id: str, agent_id: str, group: str, events: list[TicketEvent], at: datetime
+    ) -> None: ...
+
+    def clear_stale(self, ticket_id: str) -> None: ...
+
+    def list_queue(self, team: str, limit: int = 25) -> list[QueueEntry]: ...
+
+    def move_queued(
+        self, entry: QueueEntry, to_team: str, events: list[TicketEvent], at: datetime
+    ) -> QueueEntry: ...
 
     def list_messages(self, ticket_id: str) -> list[Message]: ...
 
@@ -175,7 +255,14 @@ def ticket_to_item(ticket: Ticket) -> TicketItem:
         group_id=ticket.group_id,
         linked_ticket_id=ticket.linked_ticket_id,
         sla=ticket.sla.model_dump(mode="json"),
+        sla_policy=ticket.sla.policy,
         participants=list(ticket.participants),
+        inbox=ticket.inbox,
+        preview=ticket.preview,
+        language=ticket.language,
+        skills=list(ticket.skills),
+        load_holder=ticket.load_holder,
+        queued_at=_iso(ticket.queued_at),
         created_at=clock.iso(ticket.created_at),
         updated_at=clock.iso(ticket.updated_at),
         last_inbound_at=_iso(ticket.last_inbound_at),
@@ -206,8 +293,16 @@ def ticket_from_item(item: TicketItem) -> Ticket:
         flags=list(item.flags or []),
         group_id=item.group_id,
         linked_ticket_id=item.linked_ticket_id,
-        sla=Sla.model_validate(item.sla or {}),
+        sla=Sla.model_validate(
+            {**(item.sla or {}), "policy": item.sla_policy or (item.sla or {}).get("policy")}
+        ),
         participants=list(item.participants or []),
+        inbox=item.inbox,
+        preview=item.preview or "",
+        language=item.language,
+        skills=list(item.skills or []),
+        load_holder=item.load_holder,
+        queued_at=_dt(item.queued_at),
         created_at=created,
         updated_at=updated,
         last_inbound_at=_dt(item.last_inbound_at),
@@ -294,6 +389,8 @@ def customer_to_item(customer: Customer) -> CustomerItem:
         opted_out=list(customer.opted_out),
         consent=[c.model_dump(mode="json") for c in customer.consent],
         merged_into=customer.merged_into,
+        tier=customer.tier,
+        fields=dict(customer.fields),
         merges=[m.model_dump(mode="json") for m in customer.merges],
         created_at=clock.iso(customer.created_at),
     )
@@ -309,6 +406,8 @@ def customer_from_item(item: CustomerItem) -> Customer:
         opted_out=list(item.opted_out or []),
         consent=[ConsentRecord.model_validate(c) for c in (item.consent or [])],
         merged_into=item.merged_into,
+        tier=item.tier,
+        fields=dict(item.fields or {}),
         merges=[MergeRecord.model_validate(m) for m in (item.merges or [])],
         created_at=created,
     )
@@ -438,6 +537,8 @@ class DynamoRepository:
         upserts: Sequence[Pointer] = (),
         extra_updates: Sequence[tuple[Any, list[Any], Any]] = (),
     ) -> None:
+        # PynamoDB sends puts before updates: `operations` names each item in that order, so a
+        # cancellation reason can be traced to the item it concerns.
         operations: list[str] = []
         try:
             with TransactWrite(connection=self.connection) as transaction:
@@ -447,12 +548,12 @@ class DynamoRepository:
                 for pointer in upserts:
                     transaction.save(_pointer_item(pointer, at))
                     operations.append("upsert")
-                for item, actions, condition in extra_updates:
-                    transaction.update(item, actions=actions, condition=condition)
-                    operations.append("update")
                 for item, condition in puts:
                     transaction.save(item, condition=condition)
                     operations.append("put")
+                for item, actions, condition in extra_updates:
+                    transaction.update(item, actions=actions, condition=condition)
+                    operations.append("update")
                 if update is not None:
                     item, actions, condition = update
                     transaction.update(item, actions=actions, condition=condition)
@@ -525,6 +626,8 @@ class DynamoRepository:
             actions.append(TicketItem.resolved_at.set(clock.iso(at)))
         if status == "closed":
             actions.append(TicketItem.closed_at.set(clock.iso(at)))
+        if status in {"resolved", "closed"}:
+            actions.append(TicketItem.load_stale.set(True))  # the router gives the agent's capacity back
         try:
             TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET").update(
                 actions=actions, condition=TicketItem.version == expected_version
@@ -568,6 +671,239 @@ class DynamoRepository:
         at = clock.iso(events[0].at) if events else clock.iso(clock.now())
         self._write([(event_to_item(ticket_id, e, i), None) for i, e in enumerate(events)], [dedupe], at)
 
+    # -- routing ---------------------------------------------------------------------------------
+    def get_agents(self, agent_ids: Sequence[str]) -> dict[str, AgentLive]:
+        """Live state of these agents (one BatchGetItem per 100); agents never stored are absent."""
+        found: dict[str, AgentLive] = {}
+        ids = list(dict.fromkeys(agent_ids))
+        for start in range(0, len(ids), MAX_BATCH_GET):
+            keys = [(f"AGENT#{agent_id}", "AGENT") for agent_id in ids[start : start + MAX_BATCH_GET]]
+            for item in AgentItem.batch_get(keys):
+                found[item.id] = AgentLive(
+                    id=item.id,
+                    presence=item.presence,
+                    load={
+                        "email": int(item.load_email or 0),
+                        "sms": int(item.load_sms or 0),
+                        "social": int(item.load_social or 0),
+                    },
+                    last_assigned_at=item.last_assigned_at or "",
+                    teams=[str(t) for t in (item.teams or [])],
+                )
+        return found
+
+    def set_presence(self, agent_id: str, presence: str, teams: list[str], at: datetime) -> None:
+        AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT").update(
+            actions=[
+                AgentItem.id.set(agent_id),
+                AgentItem.entity.set("agent"),
+                AgentItem.presence.set(presence),
+                AgentItem.teams.set(teams),  # type: ignore[arg-type]
+                AgentItem.presence_changed_at.set(clock.iso(at)),
+            ]
+        )
+
+    @staticmethod
+    def _load_attribute(group: str) -> Any:
+        return {"email": AgentItem.load_email, "sms": AgentItem.load_sms, "social": AgentItem.load_social}[
+            group
+        ]
+
+    def _routing_actions(self, changes: RoutingChanges, at: datetime) -> list[Any]:
+        actions: list[Any] = [
+            TicketItem.team.set(changes.team),
+            TicketItem.priority.set(changes.priority),
+            TicketItem.tags.set(changes.tags),  # type: ignore[arg-type]
+            TicketItem.skills.set(changes.skills),  # type: ignore[arg-type]
+            TicketItem.updated_at.set(clock.iso(at)),
+        ]
+        if changes.language is not None:
+            actions.append(TicketItem.language.set(changes.language))
+        return actions
+
+    def claim(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        group: str,
+        capacity: int | None,
+        changes: RoutingChanges,
+        events: list[TicketEvent],
+        at: datetime,
+        dequeue: QueueEntry | None = None,
+    ) -> None:
+        """Assign atomically: the agent's load grows only while under capacity and online
+        (capacity None: a manual assignment, no limit), and only an unassigned ticket is taken."""
+        load = self._load_attribute(group)
+        agent_condition = AgentItem.pk.exists()
+        if capacity is not None:
+            agent_condition = (AgentItem.presence == "online") & ((load < capacity) | load.does_not_exist())
+        agent_update = (
+            AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT"),
+            [load.set((load | 0) + 1), AgentItem.last_assigned_at.set(clock.iso(at))],
+            agent_condition,
+        )
+        ticket_actions = [
+            *self._routing_actions(changes, at),
+            TicketItem.assignee.set(agent_id),
+            TicketItem.load_holder.set(agent_id),
+            TicketItem.queued_at.remove(),
+        ]
+        if changes.sla_policy is not None:
+            ticket_actions.append(TicketItem.sla_policy.set(changes.sla_policy))
+        ticket_condition = TicketItem.pk.exists() & (
+            TicketItem.assignee.does_not_exist() if capacity is not None else TicketItem.pk.exists()
+        )
+        # PynamoDB sends deletes, then puts, then updates: `operations` follows that order.
+        operations = [
+            *(["queue"] if dequeue is not None else []),
+            *(["event"] * len(events)),
+            "agent",
+            "ticket",
+        ]
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.update(agent_update[0], actions=agent_update[1], condition=agent_update[2])
+                transaction.update(
+                    TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET"),
+                    actions=ticket_actions,
+                    condition=ticket_condition,
+                )
+                for index, event in enumerate(events):
+                    transaction.save(event_to_item(ticket_id, event, index))
+                if dequeue is not None:
+                    transaction.delete(
+                        QueueItem(pk=f"QUEUE#{dequeue.team}", sk=dequeue.key), condition=QueueItem.pk.exists()
+                    )
+        except TransactWriteError as exc:
+            codes = _cancellation_codes(exc)
+            failed = {operations[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+            if "ticket" in failed or "queue" in failed:
+                raise AlreadyRoutedError(f"ticket {ticket_id} was routed meanwhile") from exc
+            if "agent" in failed:
+                raise ClaimLostError(f"agent {agent_id} is no longer free") from exc
+            raise ConflictError(f"claim of {ticket_id} by {agent_id} failed") from exc
+
+    def enqueue(
+        self, ticket_id: str, channel: str, changes: RoutingChanges, events: list[TicketEvent], at: datetime
+    ) -> QueueEntry:
+        entry = QueueEntry(
+            team=changes.team,
+            ticket_id=ticket_id,
+            priority=changes.priority,
+            channel=channel,
+            queued_at=at,
+            key=queue_key(changes.priority, at, ticket_id),
+        )
+        queue = QueueItem(
+            pk=f"QUEUE#{entry.team}",
+            sk=entry.key,
+            ticket_id=ticket_id,
+            team=entry.team,
+            priority=entry.priority,
+            channel=channel,
+            queued_at=clock.iso(at),
+        )
+        ticket_actions = [*self._routing_actions(changes, at), TicketItem.queued_at.set(clock.iso(at))]
+        if changes.sla_policy is not None:
+            ticket_actions.append(TicketItem.sla_policy.set(changes.sla_policy))
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.save(queue)
+                transaction.update(
+                    TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET"),
+                    actions=ticket_actions,
+                    condition=TicketItem.assignee.does_not_exist() & TicketItem.queued_at.does_not_exist(),
+                )
+                for index, event in enumerate(events):
+                    transaction.save(event_to_item(ticket_id, event, index))
+        except TransactWriteError as exc:
+            raise AlreadyRoutedError(f"ticket {ticket_id} was routed meanwhile") from exc
+        return entry
+
+    def release(
+        self, ticket_id: str, agent_id: str, group: str, events: list[TicketEvent], at: datetime
+    ) -> None:
+        """Give back the capacity a ticket held, once (the ticket's holder is cleared in the same write)."""
+        load = self._load_attribute(group)
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.update(
+                    AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT"),
+                    actions=[load.set(load - 1)],
+                    condition=load > 0,
+                )
+                transaction.update(
+                    TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET"),
+                    actions=[TicketItem.load_holder.remove(), TicketItem.load_stale.remove()],
+                    condition=TicketItem.load_holder == agent_id,
+                )
+                for index, event in enumerate(events):
+                    transaction.save(event_to_item(ticket_id, event, index))
+        except TransactWriteError as exc:
+            raise AlreadyRoutedError(f"load of {ticket_id} was released before") from exc
+
+    def clear_stale(self, ticket_id: str) -> None:
+        try:
+            TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET").update(
+                actions=[TicketItem.load_stale.remove()], condition=TicketItem.pk.exists()
+            )
+        except UpdateError as exc:
+            raise ConflictError(f"ticket {ticket_id} is gone") from exc
+
+    def list_queue(self, team: str, limit: int = 25) -> list[QueueEntry]:
+        """The team's waiting tickets, most urgent first, then longest waiting."""
+        return [
+            QueueEntry(
+                team=item.team,
+                ticket_id=item.ticket_id,
+                priority=item.priority,
+                channel=item.channel,
+                queued_at=clock.parse_iso(item.queued_at),
+                key=item.sk,
+            )
+            for item in QueueItem.query(f"QUEUE#{team}", limit=limit)
+        ]
+
+    def move_queued(
+        self, entry: QueueEntry, to_team: str, events: list[TicketEvent], at: datetime
+    ) -> QueueEntry:
+        """Move a waiting ticket to another team's queue, keeping its priority and waiting time."""
+        moved = QueueEntry(
+            team=to_team,
+            ticket_id=entry.ticket_id,
+            priority=entry.priority,
+            channel=entry.channel,
+            queued_at=entry.queued_at,
+            key=entry.key,
+        )
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.delete(
+                    QueueItem(pk=f"QUEUE#{entry.team}", sk=entry.key), condition=QueueItem.pk.exists()
+                )
+                transaction.save(
+                    QueueItem(
+                        pk=f"QUEUE#{to_team}",
+                        sk=entry.key,
+                        ticket_id=entry.ticket_id,
+                        team=to_team,
+                        priority=entry.priority,
+                        channel=entry.channel,
+                        queued_at=clock.iso(entry.queued_at),
+                    )
+                )
+                transaction.update(
+                    TicketItem(pk=_ticket_pk(entry.ticket_id), sk="TICKET"),
+                    actions=[TicketItem.team.set(to_team), TicketItem.updated_at.set(clock.iso(at))],
+                    condition=TicketItem.assignee.does_not_exist(),
+                )
+                for index, event in enumerate(events):
+                    transaction.save(event_to_item(entry.ticket_id, event, index))
+        except TransactWriteError as exc:
+            raise AlreadyRoutedError(f"ticket {entry.ticket_id} left the queue meanwhile") from exc
+        return moved
+
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
         item = QuarantineItem(
             pk=f"QUARANTINE#{entry.id}",
@@ -589,3 +925,8 @@ class DynamoRepository:
 def get_repository(table_name: str, region: str) -> TicketRepository:
     """The process-wide repository for a table (cached: connections are reused across invocations)."""
     return DynamoRepository(table_name, region)
+
+
+def ticket_from_stream_image(image: dict[str, Any]) -> Ticket:
+    """A ticket from a DynamoDB stream record's NewImage/OldImage (typed AttributeValue JSON)."""
+    return ticket_from_item(TicketItem.from_raw_data(image))

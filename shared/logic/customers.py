@@ -8,6 +8,7 @@ from datetime import datetime
 from shared.dal.repository import TicketRepository
 from shared.errors import HelpdeskError
 from shared.ids import new_id
+from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Customer, Identity, IdentityKind, MergeRecord, TicketEvent
 
 MAX_SCANNED_CHARS = 5000
@@ -128,3 +129,18 @@ def unmerge_customers(
         dict.fromkeys(record.ticket_ids, source.id),
     )
     return undone
+
+
+def customer_attributes(
+    identities: list[Identity], config: HelpdeskConfig
+) -> tuple[str | None, dict[str, str]]:
+    """Tier and custom fields the config's customer rules give to a customer with these identities."""
+    tier: str | None = None
+    fields: dict[str, str] = {}
+    values = {i.value.lower() for i in identities}
+    domains = {v.rpartition("@")[2] for v in values if "@" in v}
+    for rule in config.customers:
+        if values & {v.lower() for v in rule.identities} or domains & {d.lower() for d in rule.email_domains}:
+            tier = rule.tier or tier
+            fields.update(rule.fields)
+    return tier, fields

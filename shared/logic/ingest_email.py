@@ -18,12 +18,13 @@ from shared.dal.repository import (
 )
 from shared.errors import ConflictError
 from shared.ids import new_id
-from shared.logic.customers import suggestion_event
+from shared.logic.customers import customer_attributes, suggestion_event
 from shared.logic.threading import (
     Candidate,
     ThreadDecision,
     customer_address,
     decide_thread,
+    is_ours,
     normalize_message_id,
     participants_of,
     plus_token,
@@ -120,6 +121,19 @@ def parse_or_fallback(raw: bytes, notification: SesNotification) -> tuple[Parsed
             ),
             True,
         )
+
+
+PREVIEW_FOR_RULES = 1000
+
+
+def _inbox(notification: SesNotification, parsed: ParsedEmail, ctx: EmailContext) -> str:
+    """Which of our addresses the customer wrote to (plus tags removed)."""
+    candidates = [*notification.receipt.recipients, *(a.address for a in [*parsed.to, *parsed.cc])]
+    for address in candidates:
+        local, _, host = address.strip().lower().partition("@")
+        if host and is_ours(address, ctx.support_addresses, ctx.support_domain):
+            return f"{local.partition('+')[0]}@{host}"
+    return ctx.support_addresses[0].lower()
 
 
 def _attachment_key(ses_id: str, index: int, name: str) -> str:
@@ -341,10 +355,14 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     customer_pointers: list[Pointer] = []
     if customer_id is None and not parsed.bounce:
         customer_id = new_id("cus", now)
+        identities = [Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else []
+        tier, fields = customer_attributes(identities, ctx.config)
         new_customer = Customer(
             id=customer_id,
             name=(sender_mailbox.name or None) if sender_mailbox else None,
-            identities=[Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else [],
+            identities=identities,
+            tier=tier,
+            fields=fields,
             created_at=now,
         )
         if sender:
@@ -422,6 +440,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         updated_at=now,
         last_inbound_at=None if message.automatic else now,
         participants=participants,
+        inbox=_inbox(notification, parsed, ctx),
+        preview=parsed.text[:PREVIEW_FOR_RULES],
     )
     events = [
         TicketEvent(

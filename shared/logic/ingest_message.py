@@ -16,7 +16,7 @@ from shared.dal.repository import (
 )
 from shared.errors import ConflictError
 from shared.ids import new_id
-from shared.logic.customers import identity_key, suggestion_event
+from shared.logic.customers import customer_attributes, identity_key, suggestion_event
 from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
@@ -103,10 +103,14 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
     if customer_id is None:
         customer_id = current.customer_id if current else new_id("cus", now)
         if current is None:
+            identities = [inbound.sender] if inbound.sender else []
+            tier, fields = customer_attributes(identities, ctx.config)
             new_customer = Customer(
                 id=customer_id,
                 name=inbound.sender_name,
-                identities=[inbound.sender] if inbound.sender else [],
+                identities=identities,
+                tier=tier,
+                fields=fields,
                 created_at=now,
             )
         if sender_key:
@@ -219,6 +223,8 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         flags=flags,
         group_id=group_id,
         linked_ticket_id=current.id if current is not None else None,
+        inbox=inbound.recipient,
+        preview=message.text[:1000],
         created_at=now,
         updated_at=now,
         last_inbound_at=now,

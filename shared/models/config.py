@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+ChannelName = Literal["email", "sms", "messenger", "instagram", "whatsapp", "x"]
+CapacityGroup = Literal["email", "sms", "social"]
+PriorityName = Literal["low", "normal", "high", "urgent"]
+
+
+DEFAULT_CAPACITY: dict[CapacityGroup, int] = {"email": 10, "sms": 5, "social": 5}
 
 
 class _Strict(BaseModel):
@@ -33,8 +45,166 @@ class ChatConfig(_Strict):
     """ISO country whose national format is accepted for SMS numbers without a country code."""
 
 
+class CalendarConfig(_Strict):
+    """Open hours in a time zone; no `hours` means open around the clock."""
+
+    timezone: str = "UTC"
+    hours: dict[str, list[str]] | None = None
+    """Per weekday (mon..sun) a list of `HH:MM-HH:MM` intervals; an end before the start runs
+    past midnight."""
+    holidays: list[date] = Field(default_factory=list)
+    holiday_country: str | None = Field(default=None, min_length=2, max_length=3)
+    holiday_subdivision: str | None = None
+
+
+class TeamConfig(_Strict):
+    id: str = Identifier
+    name: str | None = None
+    strategy: Literal["least_loaded", "round_robin", "sticky"] = "least_loaded"
+    """How a free agent is chosen; `sticky` prefers the customer's last or current agent, then
+    least loaded."""
+    calendar: str = "default"
+    fallback_team: str | None = None
+    overflow_after_minutes: int | None = Field(default=None, ge=1)
+    """A ticket waiting this long in the queue moves to `fallback_team`."""
+    lead: str | None = None
+    """The agent told about escalations."""
+
+
+class AgentConfig(_Strict):
+    id: str = Identifier
+    name: str | None = None
+    email: str | None = None
+    teams: list[str] = Field(min_length=1)
+    skills: list[str] = Field(default_factory=list)
+    capacity: dict[CapacityGroup, int] = Field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    """How many open tickets of each channel group the agent holds at most."""
+    calendar: str | None = None
+    """Working calendar; outside it the agent gets no new tickets even when online."""
+    default_presence: Literal["online", "away", "offline"] = "offline"
+    """Presence assumed until the agent first sets one (the bundled demo config starts agents online)."""
+
+
+class CustomerAttributeRule(_Strict):
+    """Sets attributes (tier, custom fields) on customers whose identity matches, at ingestion."""
+
+    email_domains: list[str] = Field(default_factory=list)
+    identities: list[str] = Field(default_factory=list)
+    """Exact identity values (lower-cased email, E.164 phone, platform ids)."""
+    tier: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class PriorContacts(_Strict):
+    min: int = Field(ge=0)
+    days: int = Field(default=30, ge=1)
+
+
+class RuleCondition(_Strict):
+    """All given conditions must hold (an empty condition matches everything)."""
+
+    channel: list[ChannelName] | None = None
+    inbox: list[str] | None = None
+    """The address, number, page or account the message came to."""
+    keywords: list[str] | None = None
+    """Any of these words in the subject or body (case-insensitive, whole words)."""
+    subject_matches: str | None = None
+    body_matches: str | None = None
+    tags: list[str] | None = None
+    """Any of these tags set at ingestion."""
+    language: list[str] | None = None
+    customer_tier: list[str] | None = None
+    customer_fields: dict[str, list[str]] | None = None
+    prior_contacts: PriorContacts | None = None
+    business_hours: Literal["in", "out"] | None = None
+    calendar: str = "default"
+    public: bool | None = None
+
+    @field_validator("subject_matches", "body_matches")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        return value
+
+
+class RuleAction(_Strict):
+    team: str | None = None
+    priority: PriorityName | None = None
+    tags: list[str] = Field(default_factory=list)
+    skills: list[str] = Field(default_factory=list)
+    sla_policy: str | None = None
+    fallback_team: str | None = None
+
+
+class RoutingRule(_Strict):
+    name: str = Field(min_length=1)
+    weight: int = 0
+    """Rules are tried by weight (highest first), then in the order written; the first match wins."""
+    when: RuleCondition = Field(default_factory=RuleCondition)
+    then: RuleAction
+
+
+class RoutingConfig(_Strict):
+    default_team: str | None = None
+    """Team of tickets no rule matches (the first team when unset)."""
+    rules: list[RoutingRule] = Field(default_factory=list)
+
+
 class HelpdeskConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
+    calendars: dict[str, CalendarConfig] = Field(default_factory=lambda: {"default": CalendarConfig()})
+    teams: list[TeamConfig] = Field(default_factory=list)
+    agents: list[AgentConfig] = Field(default_factory=list)
+    customers: list[CustomerAttributeRule] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> HelpdeskConfig:
+        problems: list[str] = []
+        team_ids = [t.id for t in self.teams]
+        if len(set(team_ids)) != len(team_ids):
+            problems.append("teams: duplicate team id")
+        agent_ids = [a.id for a in self.agents]
+        if len(set(agent_ids)) != len(agent_ids):
+            problems.append("agents: duplicate agent id")
+        if "default" not in self.calendars:
+            problems.append("calendars: a calendar named 'default' is required")
+        for team in self.teams:
+            if team.calendar not in self.calendars:
+                problems.append(f"teams.{team.id}.calendar: unknown calendar {team.calendar!r}")
+            if team.fallback_team is not None and team.fallback_team not in team_ids:
+                problems.append(f"teams.{team.id}.fallback_team: unknown team {team.fallback_team!r}")
+            if team.lead is not None and team.lead not in agent_ids:
+                problems.append(f"teams.{team.id}.lead: unknown agent {team.lead!r}")
+        for agent in self.agents:
+            problems += [
+                f"agents.{agent.id}.teams: unknown team {t!r}" for t in agent.teams if t not in team_ids
+            ]
+            if agent.calendar is not None and agent.calendar not in self.calendars:
+                problems.append(f"agents.{agent.id}.calendar: unknown calendar {agent.calendar!r}")
+        if self.routing.default_team is not None and self.routing.default_team not in team_ids:
+            problems.append(f"routing.default_team: unknown team {self.routing.default_team!r}")
+        for rule in self.routing.rules:
+            for name in (rule.then.team, rule.then.fallback_team):
+                if name is not None and name not in team_ids:
+                    problems.append(f"routing.rules.{rule.name}: unknown team {name!r}")
+            if rule.when.calendar not in self.calendars:
+                problems.append(
+                    f"routing.rules.{rule.name}.when.calendar: unknown calendar {rule.when.calendar!r}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def team(self, team_id: str) -> TeamConfig | None:
+        return next((t for t in self.teams if t.id == team_id), None)
+
+    def agent(self, agent_id: str) -> AgentConfig | None:
+        return next((a for a in self.agents if a.id == agent_id), None)

@@ -105,6 +105,16 @@ class Ticket(BaseModel):
     closed_at: datetime | None = None
     participants: list[str] = Field(default_factory=list)
     """Normalised addresses that took part (From, To, Cc) besides our own."""
+    inbox: str | None = None
+    """Where the customer wrote to: our address, SMS number, page or account id."""
+    preview: str = ""
+    """The start of the first message, for rules and lists."""
+    language: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    """Skills an agent needs to take the ticket (set by routing rules)."""
+    load_holder: str | None = None
+    """The agent whose capacity this ticket currently counts against."""
+    queued_at: datetime | None = None
     version: int = 1
 
 
@@ -179,6 +189,9 @@ class Customer(BaseModel):
     opted_out: list[str] = Field(default_factory=list)
     """Channels the customer opted out of (e.g. `sms`): nothing automatic is sent there."""
     consent: list[ConsentRecord] = Field(default_factory=list)
+    tier: str | None = None
+    """e.g. `vip`: set by the config's customer rules or by agents; routing rules can use it."""
+    fields: dict[str, str] = Field(default_factory=dict)
     merged_into: str | None = None
     """Set on a customer merged into another; its identities and tickets moved there."""
     merges: list[MergeRecord] = Field(default_factory=list)

@@ -1,0 +1,91 @@
+"""route_ticket: the tickets table's stream (filtered) routes new tickets, gives capacity back and
+drains queues; a one-minute schedule moves tickets waiting too long to their fallback team."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import clock
+from shared.config import load_config
+from shared.dal.repository import get_repository, ticket_from_stream_image
+from shared.language import detect_language
+from shared.logic.route_ticket import (
+    RouteOutcome,
+    RoutingContext,
+    on_presence,
+    overflow_queues,
+    release_load,
+    route_new_ticket,
+)
+from shared.observability import logger, metrics, tracer
+from shared.settings import RouteTicketSettings, aws_region, get_settings
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@cache
+def _routing_context() -> RoutingContext:
+    settings = get_settings(RouteTicketSettings)
+    return RoutingContext(
+        repository=get_repository(settings.table_name, aws_region()),
+        config=load_config(settings.helpdesk_config),
+        detect_language=detect_language,
+    )
+
+
+def _report(outcomes: list[RouteOutcome]) -> None:
+    for outcome in outcomes:
+        logger.info(
+            "routing",
+            ticket_id=outcome.ticket_id,
+            outcome=outcome.outcome,
+            team=outcome.team,
+            agent=outcome.agent,
+        )
+        metrics.add_metric(
+            name=f"Routing{outcome.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1
+        )
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    """One stream record: a new ticket, a ticket whose capacity must be given back, or an agent online."""
+    ctx = _routing_context()
+    raw: dict[str, Any] = record.raw_event["dynamodb"]
+    sort_key = raw["Keys"]["sk"]["S"]
+    image = raw.get("NewImage") or {}
+    now = clock.now()
+    if sort_key == "TICKET" and image:
+        ticket = ticket_from_stream_image(image)
+        logger.append_keys(ticket_id=ticket.id)
+        if record.event_name == DynamoDBRecordEventName.INSERT:
+            _report([route_new_ticket(ticket, ctx, now)])
+        elif image.get("load_stale", {}).get("BOOL"):
+            _report(release_load(ticket, ctx, now))
+    elif sort_key == "AGENT" and image.get("presence", {}).get("S") == "online":
+        _report(on_presence(image["id"]["S"], ctx, now))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    # The schedule: queue overflow to fallback teams.
+    outcomes = overflow_queues(_routing_context(), clock.now())
+    _report(outcomes)
+    return {
+        "overflowed": sum(1 for o in outcomes if o.outcome == "overflowed"),
+        "assigned": sum(1 for o in outcomes if o.outcome == "assigned"),
+    }

@@ -1,0 +1,358 @@
+"""Use cases of route_ticket: route new tickets, drain queues, give capacity back, overflow.
+
+Every assignment is an atomic claim (see TicketRepository.claim): capacity is never exceeded,
+and a ticket is never assigned twice, however many routers run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.dal.repository import (
+    AgentLive,
+    AlreadyRoutedError,
+    ClaimLostError,
+    QueueEntry,
+    RoutingChanges,
+    TicketRepository,
+)
+from shared.errors import ConflictError
+from shared.logic.routing import (
+    AgentState,
+    TicketFacts,
+    capacity_group,
+    match_rule,
+    rank_agents,
+)
+from shared.models.config import HelpdeskConfig, TeamConfig
+from shared.models.ticket import Ticket, TicketEvent
+
+MAX_CLAIM_ATTEMPTS = 5
+OPEN = {"new", "open", "pending", "on_hold"}
+
+
+@dataclass
+class RoutingContext:
+    repository: TicketRepository
+    config: HelpdeskConfig
+    detect_language: Callable[[str], str | None] = lambda text: None
+
+
+@dataclass
+class RouteOutcome:
+    ticket_id: str
+    outcome: str
+    """assigned, queued, already, no_team, released, overflowed."""
+    team: str | None = None
+    agent: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _needs(config: HelpdeskConfig, attribute: str) -> bool:
+    return any(getattr(rule.when, attribute) is not None for rule in config.routing.rules)
+
+
+def _states(config: HelpdeskConfig, live: dict[str, AgentLive]) -> dict[str, AgentState]:
+    states: dict[str, AgentState] = {}
+    for agent in config.agents:
+        stored = live.get(agent.id)
+        states[agent.id] = AgentState(
+            id=agent.id,
+            presence=(stored.presence if stored and stored.presence else agent.default_presence),
+            load=dict(stored.load) if stored else {},
+            last_assigned_at=stored.last_assigned_at if stored else "",
+        )
+    return states
+
+
+def _team(config: HelpdeskConfig, team_id: str | None) -> TeamConfig | None:
+    if team_id is not None:
+        return config.team(team_id)
+    if config.routing.default_team is not None:
+        return config.team(config.routing.default_team)
+    return config.teams[0] if config.teams else None
+
+
+def _sticky(ticket: Ticket, others: list[Ticket]) -> list[str]:
+    """The agents holding the customer's other open tickets of the same group, then recent agents."""
+    same_group = [
+        t.assignee
+        for t in others
+        if t.assignee and t.status in OPEN and ticket.group_id and t.group_id == ticket.group_id
+    ]
+    recent = [t.assignee for t in sorted(others, key=lambda t: t.updated_at, reverse=True) if t.assignee]
+    return list(dict.fromkeys([a for a in [*same_group, *recent] if a]))
+
+
+def _try_claims(
+    ticket: Ticket,
+    candidates: list[str],
+    changes: RoutingChanges,
+    event_data: dict[str, Any],
+    ctx: RoutingContext,
+    now: datetime,
+    states: dict[str, AgentState],
+    stored: set[str],
+    dequeue: QueueEntry | None = None,
+) -> RouteOutcome | None:
+    group = capacity_group(ticket.channel.value)
+    for agent_id in candidates[:MAX_CLAIM_ATTEMPTS]:
+        agent = ctx.config.agent(agent_id)
+        if agent is None:
+            continue
+        capacity = agent.capacity.get(group, 0)  # type: ignore[call-overload]
+        event = TicketEvent(at=now, type="routed", data={**event_data, "agent": agent_id})
+        try:
+            if agent_id not in stored:  # first assignment ever: store the presence the config assumes
+                ctx.repository.set_presence(agent_id, states[agent_id].presence, agent.teams, now)
+                stored.add(agent_id)
+            ctx.repository.claim(ticket.id, agent_id, group, capacity, changes, [event], now, dequeue)
+        except ClaimLostError:
+            event_data.setdefault("lost_claims", []).append(agent_id)
+            continue
+        except AlreadyRoutedError:
+            return RouteOutcome(ticket.id, "already", changes.team)
+        state = states[agent_id]
+        load = dict(state.load)
+        load[group] = load.get(group, 0) + 1
+        states[agent_id] = AgentState(
+            id=agent_id, presence=state.presence, load=load, last_assigned_at=now.isoformat()
+        )
+        return RouteOutcome(ticket.id, "assigned", changes.team, agent_id, event.data)
+    return None
+
+
+def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> RouteOutcome:
+    """Apply the first matching rule, then give the ticket to the best free agent or queue it."""
+    if ticket.assignee is not None or ticket.queued_at is not None:
+        return RouteOutcome(ticket.id, "already", ticket.team, ticket.assignee)
+    config = ctx.config
+    customer = None
+    if _needs(config, "customer_tier") or _needs(config, "customer_fields"):
+        customer = ctx.repository.get_customer(ticket.customer_id)
+    others: list[Ticket] = []
+    if (
+        _needs(config, "prior_contacts")
+        or ticket.group_id
+        or any(t.strategy == "sticky" for t in config.teams)
+    ):
+        others = [t for t in ctx.repository.list_customer_tickets(ticket.customer_id) if t.id != ticket.id]
+    language = ticket.language
+    if language is None and _needs(config, "language"):
+        language = ctx.detect_language(f"{ticket.subject or ''}\n{ticket.preview}")
+    facts = TicketFacts(
+        channel=ticket.channel.value,
+        inbox=ticket.inbox,
+        subject=ticket.subject or "",
+        body=ticket.preview,
+        tags=tuple(ticket.tags),
+        language=language,
+        public="public" in ticket.flags,
+        customer_tier=customer.tier if customer else None,
+        customer_fields=dict(customer.fields) if customer else {},
+        prior_contact_times=tuple(t.created_at for t in others if t.created_at < ticket.created_at),
+        now=now,
+    )
+    match = match_rule(facts, config)
+    action = match.rule.then if match.rule else None
+    team = _team(config, action.team if action else None)
+    event_data: dict[str, Any] = {
+        "rule": match.rule.name if match.rule else None,
+        "reasons": match.reasons,
+        "rules_tried": match.tried,
+    }
+    if team is None:
+        ctx.repository.add_events(
+            ticket.id,
+            [
+                TicketEvent(
+                    at=now, type="queued", data={**event_data, "team": None, "why": "no team configured"}
+                )
+            ],
+            _once(ticket.id, "no-team"),
+        )
+        return RouteOutcome(ticket.id, "no_team")
+    changes = RoutingChanges(
+        team=team.id,
+        priority=(action.priority if action and action.priority else ticket.priority.value),
+        tags=list(dict.fromkeys([*ticket.tags, *(action.tags if action else [])])),
+        skills=list(action.skills) if action else [],
+        sla_policy=action.sla_policy if action else None,
+        language=language,
+    )
+    live = ctx.repository.get_agents([a.id for a in config.agents if team.id in a.teams])
+    states = _states(config, live)
+    candidates = rank_agents(
+        team, config, states, ticket.channel.value, changes.skills, _sticky(ticket, others), now
+    )
+    event_data.update({"team": team.id, "strategy": team.strategy, "considered": candidates.considered})
+    assigned = _try_claims(ticket, candidates.ordered, changes, event_data, ctx, now, states, set(live))
+    if assigned is not None:
+        return assigned
+    try:
+        entry = ctx.repository.enqueue(
+            ticket.id,
+            ticket.channel.value,
+            changes,
+            [TicketEvent(at=now, type="queued", data={**event_data, "why": "no free agent"})],
+            now,
+        )
+    except AlreadyRoutedError:
+        return RouteOutcome(ticket.id, "already", team.id)
+    return RouteOutcome(ticket.id, "queued", team.id, details={"queue_key": entry.key})
+
+
+def _once(ticket_id: str, what: str) -> Any:
+    from shared.dal.repository import Pointer
+
+    return Pointer("inbound", f"routing#{ticket_id}#{what}")
+
+
+def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
+    """Give queued tickets of a team, most urgent and longest waiting first, to agents now free."""
+    team = ctx.config.team(team_id)
+    if team is None:
+        return []
+    outcomes: list[RouteOutcome] = []
+    live = ctx.repository.get_agents([a.id for a in ctx.config.agents if team_id in a.teams])
+    states, stored = _states(ctx.config, live), set(live)
+    for entry in ctx.repository.list_queue(team_id):
+        ticket = ctx.repository.get_ticket(entry.ticket_id)
+        if ticket is None:
+            continue
+        others: list[Ticket] = []
+        if team.strategy == "sticky" or ticket.group_id:
+            others = [
+                t for t in ctx.repository.list_customer_tickets(ticket.customer_id) if t.id != ticket.id
+            ]
+        candidates = rank_agents(
+            team, ctx.config, states, ticket.channel.value, ticket.skills, _sticky(ticket, others), now
+        )
+        if not candidates.ordered:
+            if not any(
+                c["skipped"] is None or "lacks skills" in str(c["skipped"]) for c in candidates.considered
+            ):
+                break  # nobody of the team is free: later tickets cannot be placed either
+            continue
+        changes = RoutingChanges(
+            team=team_id,
+            priority=ticket.priority.value,
+            tags=list(ticket.tags),
+            skills=list(ticket.skills),
+            language=ticket.language,
+        )
+        waited = (now - entry.queued_at).total_seconds()
+        data = {
+            "team": team_id,
+            "strategy": team.strategy,
+            "from_queue": True,
+            "waited_seconds": waited,
+            "considered": candidates.considered,
+            "rule": None,
+            "reasons": ["queue drained"],
+        }
+        outcome = _try_claims(
+            ticket, candidates.ordered, changes, data, ctx, now, states, stored, dequeue=entry
+        )
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def release_load(ticket: Ticket, ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
+    """Give back capacity held by a resolved, closed or reassigned ticket, count a manual
+    assignee, and let the freed agent take queued work."""
+    outcomes: list[RouteOutcome] = []
+    holder = ticket.load_holder
+    group = capacity_group(ticket.channel.value)
+    open_now = ticket.status.value in OPEN
+    if holder is not None and (not open_now or ticket.assignee != holder):
+        why = f"ticket {ticket.status.value}" if not open_now else f"reassigned to {ticket.assignee}"
+        try:
+            ctx.repository.release(
+                ticket.id,
+                holder,
+                group,
+                [TicketEvent(at=now, type="load_released", data={"agent": holder, "why": why})],
+                now,
+            )
+            outcomes.append(RouteOutcome(ticket.id, "released", ticket.team, holder))
+        except AlreadyRoutedError:
+            pass
+        holder = None
+    if open_now and ticket.assignee is not None and ticket.assignee != holder:
+        changes = RoutingChanges(
+            team=ticket.team or "",
+            priority=ticket.priority.value,
+            tags=list(ticket.tags),
+            skills=list(ticket.skills),
+        )
+        event = TicketEvent(
+            at=now,
+            type="routed",
+            data={
+                "agent": ticket.assignee,
+                "manual": True,
+                "team": ticket.team,
+                "reasons": ["manual assignment wins over rules"],
+            },
+        )
+        try:
+            agent = ctx.config.agent(ticket.assignee)
+            if agent is not None and ticket.assignee not in ctx.repository.get_agents([ticket.assignee]):
+                ctx.repository.set_presence(ticket.assignee, agent.default_presence, agent.teams, now)
+            ctx.repository.claim(ticket.id, ticket.assignee, group, None, changes, [event], now)
+        except (ClaimLostError, AlreadyRoutedError):
+            pass
+    else:
+        with contextlib.suppress(ConflictError):  # the ticket is gone: nothing left to clear
+            ctx.repository.clear_stale(ticket.id)
+    freed = ticket.load_holder
+    agent = ctx.config.agent(freed) if freed else None
+    for team_id in agent.teams if agent else []:
+        outcomes += drain_team(team_id, ctx, now)
+    return outcomes
+
+
+def on_presence(agent_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
+    """An agent came online: drain the queues of their teams."""
+    agent = ctx.config.agent(agent_id)
+    outcomes: list[RouteOutcome] = []
+    for team_id in agent.teams if agent else []:
+        outcomes += drain_team(team_id, ctx, now)
+    return outcomes
+
+
+def overflow_queues(ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
+    """Move tickets waiting longer than their team's overflow time to its fallback team."""
+    outcomes: list[RouteOutcome] = []
+    for team in ctx.config.teams:
+        if team.fallback_team is None or team.overflow_after_minutes is None:
+            continue
+        limit = now - timedelta(minutes=team.overflow_after_minutes)
+        moved = False
+        for entry in ctx.repository.list_queue(team.id, limit=100):
+            if entry.queued_at > limit:
+                continue
+            event = TicketEvent(
+                at=now,
+                type="queued",
+                data={
+                    "team": team.fallback_team,
+                    "from_team": team.id,
+                    "why": f"overflow after {team.overflow_after_minutes} min",
+                },
+            )
+            try:
+                ctx.repository.move_queued(entry, team.fallback_team, [event], now)
+            except AlreadyRoutedError:
+                continue
+            moved = True
+            outcomes.append(RouteOutcome(entry.ticket_id, "overflowed", team.fallback_team))
+        if moved:
+            outcomes += drain_team(team.fallback_team, ctx, now)
+    return outcomes

@@ -1,0 +1,230 @@
+"""Routing decisions: which rule applies to a ticket, and which agents may take it, in what order.
+
+Pure functions over plain data. The route_ticket use case loads the data, calls these, and
+claims the first candidate with an atomic conditional write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.logic.calendar import Calendar, build_calendar
+from shared.models.config import AgentConfig, CalendarConfig, HelpdeskConfig, RoutingRule, TeamConfig
+
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+SOCIAL = {"messenger", "instagram", "whatsapp", "x"}
+
+
+def capacity_group(channel: str) -> str:
+    """The capacity bucket a channel counts against: email, sms or social."""
+    return "social" if channel in SOCIAL else channel
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What rules may look at, gathered from the ticket, its first message and its customer."""
+
+    channel: str
+    inbox: str | None = None
+    subject: str = ""
+    body: str = ""
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    public: bool = False
+    customer_tier: str | None = None
+    customer_fields: dict[str, str] = field(default_factory=dict)
+    prior_contact_times: tuple[datetime, ...] = ()
+    """Creation times of the customer's earlier tickets."""
+    now: datetime | None = None
+
+
+@dataclass
+class RuleMatch:
+    rule: RoutingRule | None
+    reasons: list[str]
+    tried: list[dict[str, str]]
+
+
+_CALENDARS: dict[str, Calendar] = {}
+
+
+def _calendar(config: CalendarConfig) -> Calendar:
+    key = config.model_dump_json()
+    if key not in _CALENDARS:
+        _CALENDARS[key] = build_calendar(
+            config.timezone,
+            config.hours,
+            list(config.holidays),
+            config.holiday_country,
+            config.holiday_subdivision,
+        )
+    return _CALENDARS[key]
+
+
+def calendar_for(config: HelpdeskConfig, name: str) -> Calendar:
+    return _calendar(config.calendars[name])
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _check_rule(rule: RoutingRule, facts: TicketFacts, config: HelpdeskConfig) -> tuple[bool, list[str]]:
+    """Whether every condition of the rule holds, with a reason per condition (or the failing one)."""
+    when = rule.when
+    reasons: list[str] = []
+    checks: list[tuple[str, Callable[[], bool]]] = []
+    if when.channel is not None:
+        checks.append((f"channel {facts.channel} in {when.channel}", lambda: facts.channel in when.channel))  # type: ignore[operator]
+    if when.inbox is not None:
+        inboxes = [i.lower() for i in when.inbox]
+        checks.append(
+            (f"inbox {facts.inbox} in {when.inbox}", lambda: (facts.inbox or "").lower() in inboxes)
+        )
+    if when.keywords is not None:
+        wanted = {k.lower() for k in when.keywords}
+
+        def keyword_hit() -> bool:
+            return bool(wanted & _words(f"{facts.subject} {facts.body}"))
+
+        checks.append((f"keyword of {when.keywords}", keyword_hit))
+    if when.subject_matches is not None:
+        pattern = when.subject_matches
+        checks.append(
+            (f"subject matches /{pattern}/", lambda: re.search(pattern, facts.subject, re.I) is not None)
+        )
+    if when.body_matches is not None:
+        body_pattern = when.body_matches
+        checks.append(
+            (f"body matches /{body_pattern}/", lambda: re.search(body_pattern, facts.body, re.I) is not None)
+        )
+    if when.tags is not None:
+        checks.append((f"tag of {when.tags}", lambda: bool(set(when.tags or ()) & set(facts.tags))))
+    if when.language is not None:
+        languages = when.language
+        checks.append((f"language {facts.language} in {languages}", lambda: facts.language in languages))
+    if when.customer_tier is not None:
+        tiers = when.customer_tier
+        checks.append(
+            (f"customer tier {facts.customer_tier} in {tiers}", lambda: facts.customer_tier in tiers)
+        )
+    if when.customer_fields is not None:
+        fields_wanted = when.customer_fields
+        checks.append(
+            (
+                f"customer fields {fields_wanted}",
+                lambda: all(facts.customer_fields.get(k) in v for k, v in fields_wanted.items()),
+            )
+        )
+    if when.prior_contacts is not None and facts.now is not None:
+        prior = when.prior_contacts
+        since = facts.now - timedelta(days=prior.days)
+        count = sum(1 for t in facts.prior_contact_times if t >= since)
+        checks.append(
+            (f"{count} prior contacts in {prior.days} days >= {prior.min}", lambda: count >= prior.min)
+        )
+    if when.business_hours is not None and facts.now is not None:
+        now = facts.now
+        open_now = calendar_for(config, when.calendar).is_open(now)
+        wanted_open = when.business_hours == "in"
+        checks.append(
+            (
+                f"{'in' if open_now else 'out of'} business hours ({when.calendar})",
+                lambda: open_now == wanted_open,
+            )
+        )
+    if when.public is not None:
+        checks.append((f"public={facts.public}", lambda: facts.public == when.public))
+    for reason, check in checks:
+        if not check():
+            return False, [f"not {reason}"]
+        reasons.append(reason)
+    return True, reasons or ["matches everything"]
+
+
+def ordered_rules(rules: list[RoutingRule]) -> list[RoutingRule]:
+    """Rules in evaluation order: highest weight first, then as written."""
+    return [rule for _, _, rule in sorted((-r.weight, i, r) for i, r in enumerate(rules))]
+
+
+def match_rule(facts: TicketFacts, config: HelpdeskConfig) -> RuleMatch:
+    """The first rule (by weight, then order) whose conditions all hold."""
+    tried: list[dict[str, str]] = []
+    for rule in ordered_rules(config.routing.rules):
+        ok, reasons = _check_rule(rule, facts, config)
+        if ok:
+            return RuleMatch(rule=rule, reasons=reasons, tried=tried)
+        tried.append({"rule": rule.name, "why_not": reasons[0]})
+    return RuleMatch(rule=None, reasons=["no rule matched: default team"], tried=tried)
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """An agent's live state: presence, open tickets per capacity group, when last given one."""
+
+    id: str
+    presence: str = "offline"
+    load: dict[str, int] = field(default_factory=dict)
+    last_assigned_at: str = ""
+
+
+@dataclass
+class Candidates:
+    ordered: list[str]
+    considered: list[dict[str, Any]]
+
+
+def rank_agents(
+    team: TeamConfig,
+    config: HelpdeskConfig,
+    states: dict[str, AgentState],
+    channel: str,
+    skills: list[str],
+    sticky: list[str],
+    now: datetime,
+) -> Candidates:
+    """Agents of the team who may take a ticket now, best first, and why each other one was skipped.
+
+    Skills filter first; then presence, working hours and free capacity; then the team's strategy:
+    `sticky` puts the customer's current or last agents first, `least_loaded` orders by load
+    relative to capacity, `round_robin` by who was given a ticket longest ago.
+    """
+    group = capacity_group(channel)
+    considered: list[dict[str, Any]] = []
+    eligible: list[tuple[AgentConfig, AgentState]] = []
+    for agent in (a for a in config.agents if team.id in a.teams):
+        state = states.get(agent.id, AgentState(id=agent.id))
+        capacity = agent.capacity.get(group, 0)  # type: ignore[call-overload]
+        load = state.load.get(group, 0)
+        skipped = None
+        if missing := [s for s in skills if s not in agent.skills]:
+            skipped = f"lacks skills {missing}"
+        elif state.presence != "online":
+            skipped = f"presence {state.presence}"
+        elif agent.calendar is not None and not calendar_for(config, agent.calendar).is_open(now):
+            skipped = f"outside working hours ({agent.calendar})"
+        elif load >= capacity:
+            skipped = f"at capacity ({load}/{capacity} {group})"
+        considered.append({"agent": agent.id, "load": f"{load}/{capacity}", "skipped": skipped})
+        if skipped is None:
+            eligible.append((agent, state))
+
+    def least_loaded(item: tuple[AgentConfig, AgentState]) -> tuple[float, str, str]:
+        agent, state = item
+        capacity = agent.capacity.get(group, 0) or 1  # type: ignore[call-overload]
+        return (state.load.get(group, 0) / capacity, state.last_assigned_at, agent.id)
+
+    def round_robin(item: tuple[AgentConfig, AgentState]) -> tuple[str, str]:
+        return (item[1].last_assigned_at, item[0].id)
+
+    if team.strategy == "round_robin":
+        eligible.sort(key=round_robin)
+    else:
+        eligible.sort(key=least_loaded)
+    if team.strategy == "sticky" and sticky:
+        eligible.sort(key=lambda item: sticky.index(item[0].id) if item[0].id in sticky else len(sticky))
+    return Candidates(ordered=[agent.id for agent, _ in eligible], considered=considered)
