@@ -20,6 +20,7 @@ from simulator.lambda_runtime import SimulationError, UnsupportedError
 from simulator.progress import Progress
 from simulator.runner import DEFAULT_TEMPLATE, Options, Simulation
 from simulator.scenario import ScenarioError, load_scenario, parse_at
+from simulator.secret_values import SecretsFileError, load_secrets_file
 from simulator.streams import PumpLimitError, StreamConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a template parameter override (repeatable)",
     )
+    simulate.add_argument(
+        "--secrets",
+        type=Path,
+        metavar="FILE.json",
+        help="values for the template's secrets: a JSON object of logical id -> value "
+        "(default: WebhookSecret holds the test values of tests/events/webhooks)",
+    )
     simulate.add_argument("--logs", type=Path, help="write the functions' own log output to this file")
     simulate.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     simulate.add_argument("--strict", action="store_true", help="exit 1 if any event ended in a dead letter")
@@ -92,6 +100,11 @@ def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.config is not None and not args.config.is_file():
         err.write(f"error: helpdesk config not found: {args.config}\n")
         return EXIT_BAD_INPUT
+    try:
+        secrets = load_secrets_file(args.secrets) if args.secrets is not None else {}
+    except SecretsFileError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
     progress = Progress(out, quiet=args.quiet)
     if args.logs is not None:
         args.logs.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +118,7 @@ def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 parameters=dict(args.parameter),
                 until=args.until,
                 logs=logs,
+                secrets=secrets,
             ),
             progress,
         )

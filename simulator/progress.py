@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -26,6 +27,13 @@ class StepOutcome:
 def _clip(text: str | None, width: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _statuses(responses: list[dict[str, Any]]) -> str:
+    """`12  (200: 10, 401: 1, 404: 1)`: webhook responses by status code."""
+    counted = Counter(int(r["status"]) for r in responses)
+    by_status = ", ".join(f"{status}: {n}" for status, n in sorted(counted.items()))
+    return f"{len(responses)}  ({by_status})" if responses else "0"
 
 
 def _when(moment: datetime) -> str:
@@ -87,15 +95,22 @@ class Progress:
         tickets = state["tickets"]
         self._print()
         self._print("Tickets")
-        header = f"  {'#':>4}  {'status':<8} {'priority':<8} {'msgs':>4}  {'flags':<22} subject"
+        header = (
+            f"  {'#':>4}  {'channel':<9} {'status':<8} {'priority':<8} {'msgs':>4}  {'flags':<22} "
+            "subject (or first message)"
+        )
         self._print(header)
-        self._print("  " + "-" * (len(header) + 20))
+        self._print("  " + "-" * (len(header) + 14))
         for ticket in tickets[:MAX_TICKET_ROWS]:
             flags = ",".join(ticket["flags"]) + (" linked" if ticket.get("linked_ticket_id") else "")
+            flags += " grouped" if ticket.get("group_id") else ""
+            subject = ticket["subject"]
+            if not subject and ticket["messages"]:
+                subject = f'"{ticket["messages"][0]["text"]}"'
             self._print(
-                f"  {ticket['number']:>4}  {ticket['status']:<8} {ticket['priority']:<8} "
-                f"{len(ticket['messages']):>4}  "
-                f"{_clip(flags, 22):<22} {_clip(ticket['subject'], 60)}"
+                f"  {ticket['number']:>4}  {ticket['channel']:<9} {ticket['status']:<8} "
+                f"{ticket['priority']:<8} {len(ticket['messages']):>4}  "
+                f"{_clip(flags.strip(), 22):<22} {_clip(subject, 60)}"
             )
         if len(tickets) > MAX_TICKET_ROWS:
             self._print(f"  … and {len(tickets) - MAX_TICKET_ROWS} more")
@@ -118,6 +133,7 @@ class Progress:
             ("customers", str(report["customers"])),
             ("quarantine", f"{report['quarantine']['total']}  ({counts(report['quarantine']['by_reason'])})"),
             ("outbound", f"{report['outbound']['total']}"),
+            ("webhooks", _statuses(state["webhook_responses"])),
             ("dead letters", str(report["dead_letters"])),
         ]
         for name, (invocations, errors, total_ms) in stats.items():

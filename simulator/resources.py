@@ -186,6 +186,10 @@ _ORDER = list(_CREATORS)
 def deploy(template_path: Path, parameters: dict[str, Any] | None = None) -> Deployment:
     """Create every supported resource of the template on moto (call inside `mock_aws`)."""
     stack = Stack.load(template_path, parameters)
+    for logical_id, spec in stack.resources.items():
+        if spec.get("Type") not in _CREATORS:
+            # not created on moto (user pools, alarms, policies...): a name, so references resolve
+            stack.physical.setdefault(logical_id, _physical_name(logical_id))
     for kind in _ORDER:
         for logical_id, spec in stack.of_type(kind).items():
             props = stack.resolve(spec.get("Properties") or {})

@@ -27,6 +27,16 @@ from shared.dal.repository import DynamoRepository, get_repository
 from shared.settings import reset_settings
 from simulator.clock import ScheduledTrigger, SimClock, Timetable
 from simulator.events import Verdicts, scheduled_event, scheduler_input
+from simulator.http_api import (
+    NOT_FOUND,
+    HttpApis,
+    Request,
+    Response,
+    http_api_event,
+    read_response,
+    request_id,
+    summarize_body,
+)
 from simulator.lambda_runtime import (
     LOG_SINK,
     AsyncOutcome,
@@ -37,13 +47,25 @@ from simulator.lambda_runtime import (
 )
 from simulator.progress import Progress, StepOutcome
 from simulator.resources import Deployment, deploy
-from simulator.scenario import EmailStep, Scenario, Step, refuse_unsupported
+from simulator.scenario import (
+    EmailStep,
+    Scenario,
+    ScenarioError,
+    SmsStep,
+    Step,
+    WebhookStep,
+    refuse_unsupported,
+)
+from simulator.secret_values import apply_secrets
 from simulator.ses import SesReceiver
+from simulator.sms import SmsReceiver
+from simulator.sns import SnsTopics
 from simulator.state import build_state
 from simulator.streams import StreamPump
 from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
-SUPPORTED_STEPS = ("email", "tick")
+SUPPORTED_STEPS = ("email", "sms", "webhook", "tick")
+DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi"}
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
@@ -57,6 +79,8 @@ class Options:
     """Run until this time: later steps are not run, schedules fire up to it."""
     logs: TextIO | None = None
     """Where the functions' own output (Powertools logs, metrics) goes; discarded when None."""
+    secrets: dict[str, Any] = field(default_factory=dict)
+    """Values for the template's secrets by logical id (--secrets), over the defaults of secret_values."""
 
 
 def reset_application_caches() -> None:
@@ -79,7 +103,10 @@ def validate_config(path: Path | None) -> None:
 
 
 def _sum_results(outcome: AsyncOutcome) -> list[str]:
-    """The email function's results ({"results": [{outcome, ticket_number, reason}]}) in words."""
+    """A function's results ({"results": [{outcome, ticket_number, reason}]}) in words.
+
+    The email and SMS functions answer that way; an SMS consent keyword is `consent:<action>`.
+    """
     if not outcome.ok:
         error = outcome.last.error
         return [f"failed after {len(outcome.attempts)} attempts: {type(error).__name__}: {error}"]
@@ -89,7 +116,7 @@ def _sum_results(outcome: AsyncOutcome) -> list[str]:
         return ["ok"]
     words = []
     for result in results:
-        text = str(result.get("outcome", "ok"))
+        text = str(result.get("outcome", "ok")).replace(":", " ", 1)
         if result.get("ticket_number") is not None:
             text += f" #{result['ticket_number']}"
         if result.get("reason"):
@@ -108,6 +135,7 @@ class Simulation:
         self.ses_rejections: list[dict[str, Any]] = []
         self.not_run: list[dict[str, Any]] = []
         self.fired: list[dict[str, Any]] = []
+        self.webhook_responses: list[dict[str, Any]] = []
         self._stream_invocations = 0
 
     def run(self) -> dict[str, Any]:
@@ -133,11 +161,25 @@ class Simulation:
 
     def _run(self, clock: SimClock, steps: list[Step]) -> dict[str, Any]:
         deployment = deploy(self.options.template, self.options.parameters)
+        secrets = apply_secrets(deployment.stack, self.options.secrets)
         extra_env = {"HELPDESK_CONFIG": str(self.options.config.resolve())} if self.options.config else {}
         self.runtime = LambdaRuntime(deployment.functions, clock.now, extra_env)
         self.pump = StreamPump(deployment.functions, self.runtime, clock.now)
         self.runtime.after_attempt = self._pump
-        self.ses = SesReceiver(self.runtime, clock.now)
+        self.topics = SnsTopics(self.runtime, clock.now)
+        self.ses = SesReceiver(self.runtime, clock.now, self.topics)
+        self.sms = SmsReceiver(deployment.stack, self.topics)
+        self.http = HttpApis(deployment)
+        kinds = {step.kind for step in steps}
+        if "sms" in kinds:
+            self.sms.check()
+        if "webhook" in kinds:
+            requests = [
+                (s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, WebhookStep)
+            ]
+            problems = self.http.check(requests)
+            if problems:
+                raise ScenarioError(str(self.scenario.path), problems)
         self.timetable = Timetable(deployment.functions, clock.now())
         self.clock = clock
         self.progress.start(
@@ -151,11 +193,13 @@ class Simulation:
                 f"{name}.{t.name} ({t.type})"
                 for name, spec in deployment.functions.items()
                 for t in spec.triggers
-                if t.type not in {"SNS", "DynamoDB", "Schedule", "ScheduleV2"}
+                if t.type not in DRIVEN_TRIGGERS
             }
         )
         if ignored:
             self.progress.note(f"triggers no step drives yet: {', '.join(ignored)}")
+        for name, origin in secrets.items():
+            self.progress.note(f"secret {name}: {origin}")
         until = self.options.until
         for step in steps:
             if until is not None and step.at > until:
@@ -225,6 +269,10 @@ class Simulation:
     def _run_step(self, step: Step) -> StepOutcome:
         if step.kind == "email":
             return self._email(step, step.spec)
+        if step.kind == "sms":
+            return self._sms(step, step.spec)
+        if step.kind == "webhook":
+            return self._webhook(step, step.spec)
         if step.kind == "tick":
             return StepOutcome(summary="clock moved")
         raise SimulationError(f"line {step.line}: step kind {step.kind!r} is not supported yet")
@@ -266,6 +314,75 @@ class Simulation:
             parts.append("no function subscribes to the notification topic")
         summary = f"{label} -> {parts[0]}"
         return StepOutcome(summary=summary, details=parts[1:], failed=failed)
+
+    def _sms(self, step: Step, spec: SmsStep) -> StepOutcome:
+        fields = spec.model_dump(exclude_unset=True, exclude={"deliveries"})
+        preview = " ".join(spec.messageBody.split())
+        preview = preview if len(preview) <= 40 else preview[:39] + "…"
+        label = f'{spec.originationNumber} "{preview}"'
+        deliveries = self.sms.receive(
+            fields, seed=f"{self.scenario.path.name}:{step.line}", deliveries=spec.deliveries
+        )
+        parts: list[str] = []
+        failed = False
+        for delivery in deliveries:
+            prefix = f"delivery {delivery.number}: " if spec.deliveries > 1 else ""
+            for item in delivery.deliveries:
+                failed = failed or not item.outcome.ok
+                parts.append(prefix + "; ".join(_sum_results(item.outcome)))
+        if not parts:
+            parts.append("no function subscribes to the two-way SMS topic")
+        return StepOutcome(summary=f"{label} -> {parts[0]}", details=parts[1:], failed=failed)
+
+    def _webhook(self, step: Step, spec: WebhookStep) -> StepOutcome:
+        request = Request(spec.method, spec.path, dict(spec.query), dict(spec.headers), spec.body)
+        response = self._request(step, request)
+        self.webhook_responses.append(
+            {
+                "step": step.line,
+                "status": response.status,
+                "body": response.body,
+                "at": step.at,
+                "method": request.method,
+                "path": request.path,
+                "route": response.route.key if response.route else None,
+                "function": response.route.function.logical_id if response.route else None,
+                "headers": response.headers,
+            }
+        )
+        label = f"{request.method} {request.path}"
+        if response.route is None:
+            return StepOutcome(summary=f"{label} -> {response.status} no route matches ({response.body})")
+        if response.error is not None:
+            error = f"{type(response.error).__name__}: {response.error}"
+            return StepOutcome(
+                summary=f"{label} -> {response.status} (the function failed: {error})", failed=True
+            )
+        words = summarize_body(response.body)
+        return StepOutcome(
+            summary=f"{label} -> {response.status}" + (f" {words}" if words else ""),
+            failed=response.status >= 500,
+        )
+
+    def _request(self, step: Step, request: Request) -> Response:
+        """One HTTP request through API Gateway: route, v2 event, synchronous invocation, response."""
+        found = self.http.route(request.method, request.path)
+        if found is None:
+            status, body = NOT_FOUND
+            return Response(status, body, {"content-type": "application/json"}, None)
+        route, parameters = found
+        event = http_api_event(
+            request,
+            route_key=route.key,
+            api_id=route.api_id,
+            at=step.at,
+            request_id=request_id(f"{self.scenario.path.name}:{step.line}"),
+            path_parameters=parameters,
+        )
+        invocation = self.runtime.invoke(route.function, event, source=f"HttpApi {route.trigger}")
+        self._pump()
+        status, body, headers = read_response(invocation)
+        return Response(status, body, headers, route, invocation)
 
     # -- state -------------------------------------------------------------------------------
     def _state(self, deployment: Deployment) -> dict[str, Any]:
@@ -343,7 +460,7 @@ class Simulation:
                 },
             },
         }
-        return build_state(repository, read_body, extras=extras)
+        return build_state(repository, read_body, webhook_responses=self.webhook_responses, extras=extras)
 
     def function_stats(self) -> dict[str, tuple[int, int, float]]:
         return {name: (s.invocations, s.errors, s.total_ms) for name, s in self.runtime.stats.items()}

@@ -8,12 +8,22 @@ has the shape its kind needs. Problems are collected and reported together, each
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.models.ticket import Channel, Priority, TicketStatus
 
@@ -56,21 +66,54 @@ class EmailStep(_Step):
 
 
 class SmsStep(_Step):
+    """An inbound SMS: the JSON AWS End User Messaging publishes, as given (numbers are not checked here:
+    the application decides what a bad number means)."""
+
     originationNumber: NonEmpty  # noqa: N815 - the AWS field names, as delivered
     destinationNumber: NonEmpty  # noqa: N815
-    messageKeyword: StrictStr = ""  # noqa: N815
+    messageKeyword: StrictStr | None = None  # noqa: N815
     messageBody: StrictStr  # noqa: N815
     inboundMessageId: NonEmpty  # noqa: N815
     previousPublishedMessageId: StrictStr | None = None  # noqa: N815
+    mediaUrls: list[NonEmpty] | None = None  # noqa: N815 - MMS media (not a documented inbound field)
     deliveries: Annotated[StrictInt, Field(ge=1, le=MAX_DELIVERIES)] = 1
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
 class WebhookStep(_Step):
+    """An HTTP request to the template's HTTP API: the body is the exact text sent (sign it as is)."""
+
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    path: Annotated[StrictStr, Field(pattern=r"^/")]
-    query: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    path: StrictStr
+    query: dict[NonEmpty, StrictStr] = Field(default_factory=dict)
     headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     body: StrictStr = ""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f'the path starts with "/", e.g. "/webhooks/meta", got {value!r}')
+        if "?" in value or "#" in value:
+            raise ValueError('give query parameters in "query", not in the path')
+        if any(char.isspace() for char in value):
+            raise ValueError(f"the path has a space in it: {value!r}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not _HEADER_NAME.match(name)]
+        if bad:
+            raise ValueError(f"not a header name: {', '.join(map(repr, bad))}")
+        seen: dict[str, str] = {}
+        for name in value:
+            if name.lower() in seen:
+                raise ValueError(f"header {name!r} is given twice (as {seen[name.lower()]!r} too)")
+            seen[name.lower()] = name
+        return value
 
 
 class AgentStep(_Step):

@@ -4,7 +4,7 @@ For each mail: the rules whose recipients match (in order, enabled ones), and th
 S3 action stores the message at `<prefix><SES message id>` and notifies its topic; an SNS action
 publishes the message inline; AddHeader adds a header for the following actions; Stop ends the
 rule set. The notifications go to every function subscribed to the topic (`Type: SNS`), as
-asynchronous invocations.
+asynchronous invocations (simulator/sns.py).
 """
 
 from __future__ import annotations
@@ -26,32 +26,13 @@ from simulator.events import (
     ses_notification,
     ses_receipt,
     ses_stored_message,
-    sns_lambda_event,
     stable_uuid,
 )
-from simulator.filters import FilterPatternError, matches, parse_pattern
-from simulator.lambda_runtime import AsyncOutcome, LambdaRuntime, UnsupportedError
-from simulator.resources import FunctionSpec
+from simulator.lambda_runtime import LambdaRuntime, UnsupportedError
+from simulator.sns import Delivery, SnsTopics
 from simulator.template import REGION
 
 _SIMULATED_ACTIONS = {"S3Action", "SNSAction", "AddHeaderAction", "StopAction"}
-
-
-@dataclass
-class Subscriber:
-    function: FunctionSpec
-    trigger: str
-    filter_policy: dict[str, Any] | None = None
-    scope: str = "MessageAttributes"
-
-
-@dataclass
-class Delivery:
-    """One notification delivered to one function, and how the invocation ended."""
-
-    function: str
-    topic_arn: str
-    outcome: AsyncOutcome
 
 
 @dataclass
@@ -89,39 +70,13 @@ def _recipient_matches(recipient: str, patterns: list[str]) -> bool:
 class SesReceiver:
     """The deployment's active receipt rule set, applied to raw messages."""
 
-    def __init__(self, runtime: LambdaRuntime, now: Callable[[], datetime]) -> None:
+    def __init__(self, runtime: LambdaRuntime, now: Callable[[], datetime], topics: SnsTopics) -> None:
         self.runtime = runtime
         self.now = now
+        self.topics = topics
         self.ses = boto3.client("ses", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.rules = self._active_rules()
-        self.subscribers: dict[str, list[Subscriber]] = {}
-        for function in runtime.functions.values():
-            for trigger in function.triggers:
-                if trigger.type != "SNS":
-                    continue
-                props = trigger.properties
-                if props.get("SqsSubscription"):
-                    raise UnsupportedError(
-                        f"{function.logical_id} event {trigger.name}: SqsSubscription is not simulated yet"
-                    )
-                policy = props.get("FilterPolicy")
-                try:
-                    parsed = (
-                        parse_pattern(policy, f"{function.logical_id} event {trigger.name} FilterPolicy")
-                        if policy
-                        else None
-                    )
-                except FilterPatternError as exc:
-                    raise UnsupportedError(str(exc)) from None
-                self.subscribers.setdefault(str(props.get("Topic")), []).append(
-                    Subscriber(
-                        function,
-                        trigger.name,
-                        parsed,
-                        str(props.get("FilterPolicyScope") or "MessageAttributes"),
-                    )
-                )
 
     def _active_rules(self) -> list[dict[str, Any]]:
         sets = self.ses.list_receipt_rule_sets().get("RuleSets", [])
@@ -239,24 +194,11 @@ class SesReceiver:
     def _notify(
         self, topic_arn: str, notification: dict[str, Any], ses_id: str, delivery: int
     ) -> list[Delivery]:
-        message = json.dumps(notification)
         # A notification delivered again keeps its SNS message id: that is what a redelivery looks like.
-        sns_id = stable_uuid("sns", topic_arn, ses_id)
-        deliveries: list[Delivery] = []
-        for subscriber in self.subscribers.get(topic_arn, []):
-            if subscriber.filter_policy is not None:
-                subject = notification if subscriber.scope == "MessageBody" else {}
-                if not matches(subscriber.filter_policy, subject):
-                    continue
-            event = sns_lambda_event(
-                topic_arn,
-                stable_uuid("subscription", topic_arn, subscriber.function.logical_id),
-                message,
-                self.now(),
-                sns_id,
-                subject="Amazon SES Email Receipt Notification",
-            )
-            source = f"SNS {subscriber.trigger}" + (f" (delivery {delivery})" if delivery > 1 else "")
-            outcome = self.runtime.invoke_async(subscriber.function, event, source)
-            deliveries.append(Delivery(subscriber.function.logical_id, topic_arn, outcome))
-        return deliveries
+        return self.topics.publish(
+            topic_arn,
+            json.dumps(notification),
+            stable_uuid("sns", topic_arn, ses_id),
+            subject="Amazon SES Email Receipt Notification",
+            delivery=delivery,
+        )

@@ -135,6 +135,10 @@ def customer_state(customer: Customer) -> dict[str, Any]:
         "name": customer.name,
         "identities": [{"kind": i.kind.value, "value": i.value} for i in customer.identities],
         "opted_out": list(customer.opted_out),
+        "consent": [
+            {"at": clock.iso(c.at), "channel": c.channel, "action": c.action, "keyword": c.keyword}
+            for c in customer.consent
+        ],
         "created_at": clock.iso(customer.created_at),
     }
 
@@ -209,7 +213,7 @@ def build_state(
         # Nothing sends yet: the outbox arrives with the acknowledgement and reply issues.
         "outbound": list(outbound or []),
         "quarantine": [quarantine_state(q) for q in sorted(repository.list_quarantine(), key=lambda q: q.at)],
-        "webhook_responses": list(webhook_responses or []),
+        "webhook_responses": jsonable(list(webhook_responses or [])),
     }
     state.update(jsonable(extras or {}))
     state["report"] = build_report(state)

@@ -32,6 +32,15 @@ def _chat_context() -> ChatContext:
     )
 
 
+def _inbound_message_id(raw: str) -> str | None:
+    """The SMS's own id when the payload is readable enough to have one."""
+    try:
+        value = json.loads(raw).get("inboundMessageId")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def process_record(notification: SnsNotificationModel, ctx: ChatContext) -> dict[str, Any]:
     """One SNS notification: a message, a consent keyword, or a quarantined payload."""
     logger.append_keys(sns_message_id=notification.MessageId)
@@ -44,14 +53,15 @@ def process_record(notification: SnsNotificationModel, ctx: ChatContext) -> dict
         )
     except (InvalidPhoneNumberError, InvalidEventError, ValueError) as exc:
         reason = "invalid-phone-number" if isinstance(exc, InvalidPhoneNumberError) else "malformed-sms"
+        ref = _inbound_message_id(raw) or notification.MessageId
         kept = quarantine_input(
             ctx.repository,
             channel=Channel.SMS,
             reason=reason,
-            ref=notification.MessageId,
+            ref=ref,
             at=notification.Timestamp,
             raw=raw,
-            dedupe_key=f"sns:{notification.MessageId}",
+            dedupe_key=f"sms:{ref}",
             details={"error": str(exc)},
         )
         logger.warning("SMS quarantined", reason=reason, error=str(exc), first_time=kept)

@@ -146,6 +146,19 @@ class RoutingChanges:
     language: str | None = None
 
 
+@dataclass
+class TicketUpdate:
+    """An agent's change to a ticket (None: unchanged)."""
+
+    status: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    unassign: bool = False
+    tags: list[str] | None = None
+    load_stale: bool = False
+    """Capacity accounting must follow (assignee or status changed): route_ticket picks it up."""
+
+
 class ClaimLostError(HelpdeskError):
     """The agent's capacity or presence changed before the claim: try the next candidate."""
 
@@ -173,6 +186,10 @@ class TicketRepository(Protocol):
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None: ...
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None: ...
+
+    def update_ticket(
+        self, ticket: Ticket, changes: TicketUpdate, events: list[TicketEvent], at: datetime
+    ) -> None: ...
 
     def record_consent(
         self, customer: Customer, dedupe: Pointer, new_pointers: list[Pointer], exists: bool
@@ -211,6 +228,8 @@ class TicketRepository(Protocol):
     def clear_stale(self, ticket_id: str) -> None: ...
 
     def list_queue(self, team: str, limit: int = 25) -> list[QueueEntry]: ...
+
+    def drop_queued(self, entry: QueueEntry) -> None: ...
 
     def move_queued(
         self, entry: QueueEntry, to_team: str, events: list[TicketEvent], at: datetime
@@ -577,8 +596,27 @@ class DynamoRepository:
         group_updates = [
             (
                 TicketItem(pk=_ticket_pk(member), sk="TICKET"),
-                [TicketItem.group_id.set(write.ticket.group_id)],
+                [
+                    TicketItem.group_id.set(write.ticket.group_id),
+                    TicketItem.version.set(TicketItem.version + 1),
+                    TicketItem.updated_at.set(at),
+                ],
                 TicketItem.pk.exists(),
+            )
+            for member in write.group_members
+            if write.ticket.group_id
+        ]
+        puts += [
+            (
+                event_to_item(
+                    member,
+                    TicketEvent(
+                        at=write.message.at,
+                        type="grouped",
+                        data={"group_id": write.ticket.group_id, "with": [write.ticket.id]},
+                    ),
+                ),
+                None,
             )
             for member in write.group_members
             if write.ticket.group_id
@@ -614,6 +652,40 @@ class DynamoRepository:
         target = TicketItem(pk=_ticket_pk(write.ticket_id), sk="TICKET")
         condition = TicketItem.version == write.expected_version
         self._write(puts, write.pointers, at, update=(target, actions, condition), upserts=write.upserts)
+
+    def update_ticket(
+        self, ticket: Ticket, changes: TicketUpdate, events: list[TicketEvent], at: datetime
+    ) -> None:
+        """Apply an agent's change if the ticket is still at the version the agent saw."""
+        actions: list[Any] = [
+            TicketItem.updated_at.set(clock.iso(at)),
+            TicketItem.version.set(ticket.version + 1),
+        ]
+        if changes.status is not None:
+            actions.append(TicketItem.status.set(changes.status))
+            if changes.status == "resolved":
+                actions.append(TicketItem.resolved_at.set(clock.iso(at)))
+            elif changes.status == "closed":
+                actions.append(TicketItem.closed_at.set(clock.iso(at)))
+            else:
+                actions += [TicketItem.resolved_at.remove(), TicketItem.closed_at.remove()]
+        if changes.priority is not None:
+            actions.append(TicketItem.priority.set(changes.priority))
+        if changes.assignee is not None:
+            actions.append(TicketItem.assignee.set(changes.assignee))
+        elif changes.unassign:
+            actions.append(TicketItem.assignee.remove())
+        if changes.tags is not None:
+            actions.append(TicketItem.tags.set(changes.tags))  # type: ignore[arg-type]
+        if changes.load_stale:
+            actions.append(TicketItem.load_stale.set(True))
+        target = TicketItem(pk=_ticket_pk(ticket.id), sk="TICKET")
+        self._write(
+            [(event_to_item(ticket.id, e, i), None) for i, e in enumerate(events)],
+            [],
+            clock.iso(at),
+            update=(target, actions, TicketItem.version == ticket.version),
+        )
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None:
         """Change a ticket's status (resolved/closed times follow it), if nobody changed it meanwhile."""
@@ -864,6 +936,10 @@ class DynamoRepository:
             )
             for item in QueueItem.query(f"QUEUE#{team}", limit=limit)
         ]
+
+    def drop_queued(self, entry: QueueEntry) -> None:
+        """Forget a queue entry whose ticket no longer waits (assigned by hand, resolved...)."""
+        QueueItem(pk=f"QUEUE#{entry.team}", sk=entry.key).delete()
 
     def move_queued(
         self, entry: QueueEntry, to_team: str, events: list[TicketEvent], at: datetime

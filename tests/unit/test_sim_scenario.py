@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from simulator.scenario import EmailStep, ScenarioError, TickStep, load_scenario, parse_at, refuse_unsupported
+from simulator.runner import SUPPORTED_STEPS
+from simulator.scenario import (
+    EmailStep,
+    ScenarioError,
+    SmsStep,
+    TickStep,
+    WebhookStep,
+    load_scenario,
+    parse_at,
+    refuse_unsupported,
+)
 
 
 def write(tmp_path: Path, *lines: object) -> Path:
@@ -98,6 +108,97 @@ def test_at_needs_a_zone_and_order_is_non_decreasing(tmp_path: Path) -> None:
         ({"at": "2025-03-11T09:00:00Z", "reply": {"ticket": 0, "agent": "ana", "text": "hi"}}, "ticket"),
         ({"at": "2025-03-11T09:00:00Z", "agent": {"id": "ana", "status": "busy"}}, "status"),
         ({"at": "2025-03-11T09:00:00Z", "webhook": {"method": "POST", "path": "webhooks/meta"}}, "path"),
+        (
+            {"at": "2025-03-11T09:00:00Z", "webhook": {"method": "GET", "path": "/webhooks/x?crc_token=1"}},
+            'path: give query parameters in "query"',
+        ),
+        (
+            {"at": "2025-03-11T09:00:00Z", "webhook": {"method": "post", "path": "/x"}},
+            "method: Input should be",
+        ),
+        ({"at": "2025-03-11T09:00:00Z", "webhook": {"path": "/x"}}, "method: Field required"),
+        (
+            {"at": "2025-03-11T09:00:00Z", "webhook": {"method": "GET", "path": "/x", "query": {"n": 1}}},
+            "query.n: Input should be a valid string",
+        ),
+        (
+            {"at": "2025-03-11T09:00:00Z", "webhook": {"method": "POST", "path": "/x", "body": {"a": 1}}},
+            "body: Input should be a valid string",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "webhook": {"method": "POST", "path": "/x", "headers": {"X-Sig": "a", "x-sig": "b"}},
+            },
+            "header 'x-sig' is given twice",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "webhook": {"method": "POST", "path": "/x", "headers": {"X Sig": "a"}},
+            },
+            "not a header name: 'X Sig'",
+        ),
+        (
+            {"at": "2025-03-11T09:00:00Z", "webhook": {"method": "POST", "path": "/x", "signature": "s"}},
+            "signature: Extra inputs are not permitted",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "sms": {"destinationNumber": "+1", "messageBody": "hi", "inboundMessageId": "a"},
+            },
+            "originationNumber: Field required",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "sms": {
+                    "originationNumber": "+1",
+                    "destinationNumber": "+2",
+                    "messageBody": "hi",
+                    "inboundMessageId": "",
+                },
+            },
+            "inboundMessageId: String should have at least 1 character",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "sms": {
+                    "originationNumber": 14255550182,
+                    "destinationNumber": "+2",
+                    "messageBody": "hi",
+                    "inboundMessageId": "a",
+                },
+            },
+            "originationNumber: Input should be a valid string",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "sms": {
+                    "originationNumber": "+1",
+                    "destinationNumber": "+2",
+                    "messageBody": "hi",
+                    "inboundMessageId": "a",
+                    "deliveries": 51,
+                },
+            },
+            "deliveries: Input should be less than or equal to 50",
+        ),
+        (
+            {
+                "at": "2025-03-11T09:00:00Z",
+                "sms": {
+                    "originationNumber": "+1",
+                    "destinationNumber": "+2",
+                    "body": "hi",
+                    "inboundMessageId": "a",
+                },
+            },
+            "messageBody: Field required",
+        ),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "a step is a JSON object"),
     ],
@@ -161,6 +262,91 @@ def test_steps_of_every_kind_validate_but_unsupported_kinds_are_refused(tmp_path
         "line 7 (update step)",
     ]
     assert all("is not supported yet" in p for p in found)
+
+
+def test_sms_steps_keep_what_they_give_and_leave_number_checks_to_the_application(tmp_path: Path) -> None:
+    # Given an SMS from a number no phone could have, and one with every field and two deliveries
+    path = write(
+        tmp_path,
+        {
+            "at": "2025-03-11T08:00:00Z",
+            "sms": {
+                "originationNumber": "not-a-number",
+                "destinationNumber": "+12125550101",
+                "messageBody": "hi",
+                "inboundMessageId": "a",
+            },
+        },
+        {
+            "at": "2025-03-11T08:01:00Z",
+            "sms": {
+                "originationNumber": "+14255550182",
+                "destinationNumber": "+12125550101",
+                "messageKeyword": "JOIN",
+                "messageBody": "",
+                "inboundMessageId": "b",
+                "previousPublishedMessageId": "wJalrXUtnFEMI",
+                "mediaUrls": ["https://media.example/1.jpg"],
+                "deliveries": 2,
+            },
+        },
+    )
+    # When it is loaded
+    first, second = load_scenario(path).steps
+    # Then both are valid steps, and only the fields given are kept for the message
+    assert isinstance(first.spec, SmsStep)
+    assert first.spec.model_dump(exclude_unset=True) == {
+        "originationNumber": "not-a-number",
+        "destinationNumber": "+12125550101",
+        "messageBody": "hi",
+        "inboundMessageId": "a",
+    }
+    assert second.spec.deliveries == 2
+    assert second.spec.mediaUrls == ["https://media.example/1.jpg"]
+
+
+def test_webhook_steps_default_to_no_query_headers_or_body(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, {"at": "2025-03-11T08:00:00Z", "webhook": {"method": "GET", "path": "/webhooks/meta"}}
+    )
+    (step,) = load_scenario(path).steps
+    assert isinstance(step.spec, WebhookStep)
+    assert (step.spec.query, step.spec.headers, step.spec.body) == ({}, {}, "")
+
+
+def test_the_simulator_runs_sms_and_webhook_steps_and_refuses_the_agent_kinds(tmp_path: Path) -> None:
+    # Given a scenario with every step kind of the format
+    path = write(
+        tmp_path,
+        {"at": "2025-03-11T08:00:00Z", "email": {"raw": "From: a@b.example\n\nhi"}},
+        {
+            "at": "2025-03-11T08:01:00Z",
+            "sms": {
+                "originationNumber": "+14255550182",
+                "destinationNumber": "+12125550101",
+                "messageBody": "hi",
+                "inboundMessageId": "abc",
+            },
+        },
+        {"at": "2025-03-11T08:02:00Z", "webhook": {"method": "POST", "path": "/webhooks/meta", "body": "{}"}},
+        {"at": "2025-03-11T08:03:00Z", "agent": {"id": "ana", "status": "online"}},
+        {"at": "2025-03-11T08:04:00Z", "reply": {"ticket": 1, "agent": "ana", "text": "Hello"}},
+        {"at": "2025-03-11T08:05:00Z", "note": {"ticket": 1, "agent": "ana", "text": "fyi"}},
+        {"at": "2025-03-11T08:06:00Z", "update": {"ticket": 1, "agent": "ana", "priority": "high"}},
+        {"at": "2025-03-11T08:07:00Z", "tick": {}},
+    )
+    # When checked against what the simulator supports
+    with pytest.raises(ScenarioError) as caught:
+        refuse_unsupported(load_scenario(path), SUPPORTED_STEPS)
+    # Then only the agent-side kinds are refused, each with its line
+    found = [str(p) for p in caught.value.problems]
+    assert [p.split(":")[0] for p in found] == [
+        "line 4 (agent step)",
+        "line 5 (reply step)",
+        "line 6 (note step)",
+        "line 7 (update step)",
+    ]
+    assert "the simulator runs only email, sms, webhook, tick steps for now" in found[0]
 
 
 def test_parse_at_converts_offsets_to_utc() -> None:
