@@ -43,6 +43,12 @@ class InboundSmsSettings(BaseSettings):
     """inbound_sms needs only the common settings."""
 
 
+class AgentApiSettings(BaseSettings):
+    agent_id_claim: str = Field(default="custom:agent_id", alias="AGENT_ID_CLAIM")
+    """JWT claim holding the agent id (the token's `sub` when absent)."""
+    supervisor_group: str = Field(default="supervisors", alias="SUPERVISOR_GROUP")
+
+
 class RouteTicketSettings(BaseSettings):
     """route_ticket needs only the common settings."""
 

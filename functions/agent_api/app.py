@@ -1,0 +1,133 @@
+"""agent_api: the HTTP API the hosted agent UI talks to (JWT-authorised through API Gateway)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, UnauthorizedError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from shared import clock
+from shared.config import load_config
+from shared.dal.repository import get_repository
+from shared.errors import ConflictError, TicketNotFoundError
+from shared.logic.agent_actions import (
+    AgentContext,
+    InvalidRequestError,
+    PermissionDeniedError,
+    PresenceRequest,
+    TicketChangeRequest,
+    resolve_ticket,
+    set_presence,
+    update_ticket,
+)
+from shared.observability import logger, metrics, tracer
+from shared.settings import AgentApiSettings, aws_region, get_settings
+
+app = APIGatewayHttpResolver()
+
+
+@cache
+def _agent_context() -> AgentContext:
+    settings = get_settings(AgentApiSettings)
+    return AgentContext(
+        repository=get_repository(settings.table_name, aws_region()),
+        config=load_config(settings.helpdesk_config),
+    )
+
+
+def _caller() -> tuple[str, bool]:
+    """The calling agent's id and whether they are a supervisor, from the JWT the API checked."""
+    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {})
+    claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    settings = get_settings(AgentApiSettings)
+    agent_id = claims.get(settings.agent_id_claim) or claims.get("sub")
+    if not agent_id:
+        raise UnauthorizedError("no agent identity in the token")
+    groups = claims.get("cognito:groups") or claims.get("groups") or ""
+    if isinstance(groups, str):
+        groups = groups.strip("[]").replace(",", " ").split()
+    return str(agent_id), settings.supervisor_group in groups
+
+
+def _body(model: type[PresenceRequest] | type[TicketChangeRequest]) -> Any:
+    try:
+        return model.model_validate_json(app.current_event.decoded_body or "{}")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadRequestError(problems) from exc
+
+
+def _ticket_json(ref: str) -> dict[str, Any]:
+    ctx = _agent_context()
+    ticket = resolve_ticket(ref, ctx.repository)
+    return {
+        "ticket": ticket.model_dump(mode="json"),
+        "messages": [
+            m.model_dump(mode="json", exclude={"full_text"}) for m in ctx.repository.list_messages(ticket.id)
+        ],
+        "events": [e.model_dump(mode="json") for e in ctx.repository.list_events(ticket.id)],
+    }
+
+
+@app.put("/agents/<agent_id>/presence")
+def put_presence(agent_id: str) -> dict[str, Any]:
+    actor, supervisor = _caller()
+    request = _body(PresenceRequest)
+    set_presence(agent_id, request, actor, supervisor, _agent_context(), clock.now())
+    logger.info("presence", agent=agent_id, status=request.status, by=actor)
+    return {"agent": agent_id, "status": request.status}
+
+
+@app.get("/tickets/<ref>")
+def get_ticket(ref: str) -> dict[str, Any]:
+    _caller()
+    return _ticket_json(ref)
+
+
+@app.patch("/tickets/<ref>")
+def patch_ticket(ref: str) -> dict[str, Any]:
+    actor, _ = _caller()
+    ticket = update_ticket(ref, _body(TicketChangeRequest), actor, _agent_context(), clock.now())
+    logger.info("ticket updated", ticket_id=ticket.id, by=actor)
+    return {"ticket": ticket.model_dump(mode="json")}
+
+
+def _error(status: int, message: str) -> Response[str]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message": message})
+    )
+
+
+@app.exception_handler(TicketNotFoundError)  # type: ignore[untyped-decorator]
+def _not_found(exc: TicketNotFoundError) -> Response[str]:
+    return _error(404, str(exc))
+
+
+@app.exception_handler(PermissionDeniedError)  # type: ignore[untyped-decorator]
+def _forbidden(exc: PermissionDeniedError) -> Response[str]:
+    return _error(403, str(exc))
+
+
+@app.exception_handler(InvalidRequestError)  # type: ignore[untyped-decorator]
+def _invalid(exc: InvalidRequestError) -> Response[str]:
+    return _error(400, str(exc))
+
+
+@app.exception_handler(ConflictError)  # type: ignore[untyped-decorator]
+def _conflict(exc: ConflictError) -> Response[str]:
+    return _error(409, "the ticket changed meanwhile; reload and retry")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,126 @@
+"""What agents do through the API: set their presence, change tickets (status, priority,
+assignee, tags). Every change is recorded on the ticket with who made it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.dal.repository import TicketRepository, TicketUpdate
+from shared.errors import HelpdeskError, TicketNotFoundError
+from shared.models.config import HelpdeskConfig
+from shared.models.ticket import Channel, Ticket, TicketEvent
+
+RELEASING = {"resolved", "closed"}
+
+
+class PermissionDeniedError(HelpdeskError):
+    """The caller may not do this (unknown agent, someone else's presence)."""
+
+
+class InvalidRequestError(HelpdeskError):
+    """The request names something that does not exist or cannot be done."""
+
+
+class PresenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["online", "away", "offline"]
+
+
+class TicketChangeRequest(BaseModel):
+    """An agent's change to a ticket; absent fields stay as they are. `assignee: ""` unassigns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["new", "open", "pending", "on_hold", "resolved", "closed"] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    assignee: str | None = None
+    tags_add: list[str] = Field(default_factory=list)
+    tags_remove: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class AgentContext:
+    repository: TicketRepository
+    config: HelpdeskConfig
+
+
+def resolve_ticket(ref: str, repository: TicketRepository) -> Ticket:
+    """A ticket by number (`42`, `#42`) or by the external id of any of its messages."""
+    value = ref.strip().lstrip("#")
+    wanted: list[tuple[str, str]] = []
+    if value.isdigit():
+        wanted.append(("number", str(int(value))))
+    wanted.append(("ref", ref.strip()))
+    wanted += [("ref", f"{channel.value}:{ref.strip()}") for channel in Channel if channel != Channel.EMAIL]
+    found = repository.get_pointers(wanted)
+    for key in wanted:
+        pointer = found.get(key)
+        if pointer is not None and pointer.ticket_id:
+            ticket = repository.get_ticket(pointer.ticket_id)
+            if ticket is not None:
+                return ticket
+    raise TicketNotFoundError(f"no ticket with number or message id {ref!r}")
+
+
+def _known_agent(agent_id: str, config: HelpdeskConfig) -> None:
+    if config.agent(agent_id) is None:
+        raise PermissionDeniedError(f"{agent_id!r} is not an agent of this helpdesk")
+
+
+def set_presence(
+    agent_id: str, request: PresenceRequest, actor: str, supervisor: bool, ctx: AgentContext, now: datetime
+) -> None:
+    """Set an agent's presence (their own, or anyone's for a supervisor); online drains their queues."""
+    _known_agent(actor, ctx.config)
+    agent = ctx.config.agent(agent_id)
+    if agent is None:
+        raise InvalidRequestError(f"unknown agent {agent_id!r}")
+    if actor != agent_id and not supervisor:
+        raise PermissionDeniedError("only supervisors may set another agent's presence")
+    ctx.repository.set_presence(agent_id, request.status, list(agent.teams), now)
+
+
+def update_ticket(
+    ref: str, request: TicketChangeRequest, actor: str, ctx: AgentContext, now: datetime
+) -> Ticket:
+    """Apply an agent's change; a manual assignee wins over routing, and capacity follows it."""
+    _known_agent(actor, ctx.config)
+    ticket = resolve_ticket(ref, ctx.repository)
+    changes = TicketUpdate()
+    recorded: dict[str, object] = {}
+    if request.status is not None and request.status != ticket.status.value:
+        changes.status = request.status
+        recorded["status"] = [ticket.status.value, request.status]
+    if request.priority is not None and request.priority != ticket.priority.value:
+        changes.priority = request.priority
+        recorded["priority"] = [ticket.priority.value, request.priority]
+    if request.assignee is not None and request.assignee != (ticket.assignee or ""):
+        if request.assignee == "":
+            changes.unassign = True
+        else:
+            if ctx.config.agent(request.assignee) is None:
+                raise InvalidRequestError(f"unknown agent {request.assignee!r}")
+            changes.assignee = request.assignee
+        recorded["assignee"] = [ticket.assignee, request.assignee or None]
+    tags = [t for t in ticket.tags if t not in request.tags_remove]
+    tags += [t for t in request.tags_add if t not in tags]
+    if tags != ticket.tags:
+        changes.tags = tags
+        recorded["tags"] = [ticket.tags, tags]
+    if not recorded:
+        return ticket
+    changes.load_stale = bool(ticket.load_holder) and (
+        "assignee" in recorded or (changes.status is not None and changes.status in RELEASING)
+    )
+    if changes.assignee is not None and not ticket.load_holder:
+        changes.load_stale = True  # the new assignee's capacity must count this ticket
+    event = TicketEvent(at=now, type="updated", data={"by": actor, "changes": recorded})
+    ctx.repository.update_ticket(ticket, changes, [event], now)
+    updated = ctx.repository.get_ticket(ticket.id)
+    assert updated is not None
+    return updated
