@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from urllib.parse import unquote
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -67,7 +68,7 @@ def _body(model: type[PresenceRequest] | type[TicketChangeRequest]) -> Any:
 
 def _ticket_json(ref: str) -> dict[str, Any]:
     ctx = _agent_context()
-    ticket = resolve_ticket(ref, ctx.repository)
+    ticket = resolve_ticket(unquote(ref), ctx.repository)
     return {
         "ticket": ticket.model_dump(mode="json"),
         "messages": [
@@ -95,7 +96,7 @@ def get_ticket(ref: str) -> dict[str, Any]:
 @app.patch("/tickets/<ref>")
 def patch_ticket(ref: str) -> dict[str, Any]:
     actor, _ = _caller()
-    ticket = update_ticket(ref, _body(TicketChangeRequest), actor, _agent_context(), clock.now())
+    ticket = update_ticket(unquote(ref), _body(TicketChangeRequest), actor, _agent_context(), clock.now())
     logger.info("ticket updated", ticket_id=ticket.id, by=actor)
     return {"ticket": ticket.model_dump(mode="json")}
 
