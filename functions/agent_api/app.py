@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, UnauthorizedError
