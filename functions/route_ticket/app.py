@@ -79,9 +79,12 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+        response: dict[str, Any] = dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
         )
+        return response
     # The schedule: queue overflow to fallback teams.
     outcomes = overflow_queues(_routing_context(), clock.now())
     _report(outcomes)

@@ -63,7 +63,8 @@ _RubyYamlLoader.add_multi_constructor(
     "!ruby/hash:", lambda loader, _suffix, node: loader.construct_mapping(node, deep=True)
 )
 _RubyYamlLoader.add_constructor(
-    "!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node))
+    "!binary",
+    lambda loader, node: base64.b64decode(loader.construct_scalar(node)),  # type: ignore[arg-type]
 )
 
 ZAMMAD_FIELDS = ("from_email", "from_display_name", "subject", "content_type", "body", "attachments")

@@ -301,14 +301,14 @@ def test_bounce_of_unknown_message_is_quarantined(email: EmailHarness) -> None:
 
 def test_attachments_are_stored_in_s3_with_name_type_and_size(email: EmailHarness) -> None:
     raw = (
-        "From: Jane <jane.doe@customer.example>\r\nTo: support@support.example.com\r\n"
-        "Subject: Invoice\r\nMessage-ID: <att@customer.example>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="m"\r\n\r\n'
-        "--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the invoice attached.\r\n"
-        '--m\r\nContent-Type: application/pdf; name="invoice.pdf"\r\n'
-        'Content-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-        "JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n--m--\r\n"
-    ).encode()
+        b"From: Jane <jane.doe@customer.example>\r\nTo: support@support.example.com\r\n"
+        b"Subject: Invoice\r\nMessage-ID: <att@customer.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="m"\r\n\r\n'
+        b"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the invoice attached.\r\n"
+        b'--m\r\nContent-Type: application/pdf; name="invoice.pdf"\r\n'
+        b'Content-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        b"JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n--m--\r\n"
+    )
     email.deliver(raw)
     [message] = email.repository.list_messages(_only_ticket(email).id)
     [attachment] = message.attachments

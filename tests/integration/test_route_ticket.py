@@ -190,7 +190,7 @@ def test_many_routers_racing_for_few_agents_never_exceed_capacity(
     from botocore.client import BaseClient
 
     request_lock = threading.Lock()
-    original = BaseClient._make_api_call
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private botocore hook, patched for this test
 
     def atomic_call(self, operation_name, api_params):  # type: ignore[no-untyped-def]
         with request_lock:

@@ -9,6 +9,7 @@ import pytest
 from shared.config import parse_config
 from shared.errors import ConfigError
 from shared.logic.routing import AgentState, TicketFacts, capacity_group, match_rule, rank_agents
+from shared.models.config import TeamConfig
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, 10:00 UTC
 
@@ -55,6 +56,12 @@ routing:
 )
 
 
+def team(name: str) -> TeamConfig:
+    found = CONFIG.team(name)
+    assert found is not None
+    return found
+
+
 def facts(**values: object) -> TicketFacts:
     base: dict[str, object] = {"channel": "email", "now": NOW}
     base.update(values)
@@ -96,26 +103,28 @@ def states(**presence: str) -> dict[str, AgentState]:
 def test_least_loaded_orders_by_load_relative_to_capacity() -> None:
     live = states(alice="online", bob="online")
     live["alice"] = AgentState(id="alice", presence="online", load={"email": 1})
-    ranked = rank_agents(CONFIG.team("support"), CONFIG, live, "email", [], [], NOW)  # type: ignore[arg-type]
+    ranked = rank_agents(team("support"), CONFIG, live, "email", [], [], NOW)
     assert ranked.ordered == ["bob", "alice"]
 
 
 def test_skills_presence_and_capacity_filter_with_reasons() -> None:
     live = states(alice="online", bob="away")
     live["alice"] = AgentState(id="alice", presence="online", load={"sms": 1})
-    ranked = rank_agents(CONFIG.team("support"), CONFIG, live, "sms", [], [], NOW)  # type: ignore[arg-type]
+    ranked = rank_agents(team("support"), CONFIG, live, "sms", [], [], NOW)
     assert ranked.ordered == []
     assert {c["agent"]: c["skipped"] for c in ranked.considered} == {
         "alice": "at capacity (1/1 sms)",
         "bob": "presence away",
     }
-    german = rank_agents(CONFIG.team("support"), CONFIG, states(alice="online", bob="online"), "email", ["de"], [], NOW)  # type: ignore[arg-type]
+    german = rank_agents(
+        team("support"), CONFIG, states(alice="online", bob="online"), "email", ["de"], [], NOW
+    )
     assert german.ordered == ["alice"]
     assert german.considered[1]["skipped"] == "lacks skills ['de']"
 
 
 def test_working_calendar_keeps_agents_out_of_hours() -> None:
-    ranked = rank_agents(CONFIG.team("billing"), CONFIG, states(carol="online", dave="online"), "email", [], [], NOW)  # type: ignore[arg-type]
+    ranked = rank_agents(team("billing"), CONFIG, states(carol="online", dave="online"), "email", [], [], NOW)
     assert ranked.ordered == ["carol"]
     assert ranked.considered[1]["skipped"] == "outside working hours (night)"
 
@@ -126,18 +135,20 @@ def test_round_robin_takes_who_waited_longest() -> None:
         "dave": AgentState(id="dave", presence="online", last_assigned_at="2026-03-02T09:00:00"),
     }
     night = NOW.replace(hour=20)
-    ranked = rank_agents(CONFIG.team("billing"), CONFIG, live, "email", [], [], night)  # type: ignore[arg-type]
+    ranked = rank_agents(team("billing"), CONFIG, live, "email", [], [], night)
     assert ranked.ordered == ["dave", "carol"]
 
 
 def test_sticky_prefers_the_customers_agent_when_free() -> None:
     live = states(alice="online", carol="online")
     live["carol"] = AgentState(id="carol", presence="online", load={"email": 2})
-    ranked = rank_agents(CONFIG.team("vip"), CONFIG, live, "email", [], ["carol"], NOW)  # type: ignore[arg-type]
+    ranked = rank_agents(team("vip"), CONFIG, live, "email", [], ["carol"], NOW)
     assert ranked.ordered == ["carol", "alice"]
 
 
-@pytest.mark.parametrize(("channel", "group"), [("email", "email"), ("sms", "sms"), ("whatsapp", "social"), ("x", "social")])
+@pytest.mark.parametrize(
+    ("channel", "group"), [("email", "email"), ("sms", "sms"), ("whatsapp", "social"), ("x", "social")]
+)
 def test_capacity_groups(channel: str, group: str) -> None:
     assert capacity_group(channel) == group
 
@@ -147,8 +158,14 @@ def test_capacity_groups(channel: str, group: str) -> None:
     [
         ("teams: [{id: a}]\nagents: [{id: x, teams: [b]}]", "agents.x.teams: unknown team 'b'"),
         ("teams: [{id: a, fallback_team: z}]", "teams.a.fallback_team: unknown team 'z'"),
-        ("teams: [{id: a}]\nrouting: {rules: [{name: r, then: {team: q}}]}", "routing.rules.r: unknown team 'q'"),
-        ("routing: {rules: [{name: r, when: {subject_matches: '('}, then: {}}]}", "invalid regular expression"),
+        (
+            "teams: [{id: a}]\nrouting: {rules: [{name: r, then: {team: q}}]}",
+            "routing.rules.r: unknown team 'q'",
+        ),
+        (
+            "routing: {rules: [{name: r, when: {subject_matches: '('}, then: {}}]}",
+            "invalid regular expression",
+        ),
         ("teams: [{id: a}, {id: a}]", "duplicate team id"),
         ("teams: [{id: 'Bad Id'}]", "String should match pattern"),
     ],

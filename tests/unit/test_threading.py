@@ -58,7 +58,11 @@ def test_message_ids_are_normalised_with_angle_brackets(raw: str, expected: str 
 
 def test_reference_chain_is_in_reply_to_then_references_newest_first_without_repeats() -> None:
     parsed = ParsedEmail(in_reply_to=["<c@x>"], references=["<a@x>", "<b@x>", "<c@x>"])
-    assert reference_chain(parsed) == [("in-reply-to", "<c@x>"), ("references", "<b@x>"), ("references", "<a@x>")]
+    assert reference_chain(parsed) == [
+        ("in-reply-to", "<c@x>"),
+        ("references", "<b@x>"),
+        ("references", "<a@x>"),
+    ]
 
 
 def test_reference_chain_is_bounded() -> None:
@@ -118,7 +122,10 @@ def test_customer_is_single_reply_to_else_from() -> None:
 def test_participants_exclude_our_addresses_and_repeat_nobody() -> None:
     parsed = ParsedEmail(
         from_=EmailAddress(address="Jane@customer.example"),
-        to=[EmailAddress(address="support@support.example.com"), EmailAddress(address="jane@customer.example")],
+        to=[
+            EmailAddress(address="support@support.example.com"),
+            EmailAddress(address="jane@customer.example"),
+        ],
         cc=[EmailAddress(address="bob@customer.example")],
     )
     assert participants_of(parsed, SUPPORT, DOMAIN) == ["jane@customer.example", "bob@customer.example"]
@@ -156,18 +163,26 @@ def test_automatic_message_joins_but_never_reopens() -> None:
 
 def test_participant_who_is_not_the_customer_may_join() -> None:
     decision = decide(
-        [Candidate("tkt_1", "in-reply-to", "<a@x>")], {"tkt_1": ticket()}, sender="bob@customer.example", customer=None
+        [Candidate("tkt_1", "in-reply-to", "<a@x>")],
+        {"tkt_1": ticket()},
+        sender="bob@customer.example",
+        customer=None,
     )
     assert decision.ticket_id == "tkt_1"
 
 
 def test_stranger_does_not_join_and_the_new_ticket_is_linked() -> None:
     decision = decide(
-        [Candidate("tkt_1", "references", "<a@x>")], {"tkt_1": ticket()}, sender="deals@news.example", customer=None
+        [Candidate("tkt_1", "references", "<a@x>")],
+        {"tkt_1": ticket()},
+        sender="deals@news.example",
+        customer=None,
     )
     assert decision.ticket_id is None
     assert decision.linked_ticket_id == "tkt_1"
-    assert decision.rejected == [{"ticket_id": "tkt_1", "method": "references", "why": "sender-not-participant"}]
+    assert decision.rejected == [
+        {"ticket_id": "tkt_1", "method": "references", "why": "sender-not-participant"}
+    ]
 
 
 def test_closed_ticket_reopens_within_window_else_new_linked_ticket() -> None:

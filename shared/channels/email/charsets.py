@@ -119,11 +119,11 @@ def _as_cp1252(match: re.Match[str]) -> str:
 
 
 def guess_decode(data: bytes, hint: str | None = None) -> str:
-    """Non-UTF-8 bytes of unknown charset read with the most plausible common charset.
+    """Non-UTF-8 bytes of unknown charset, read with the most plausible of a few common charsets.
 
-    Each candidate is scored by the share of non-ASCII bytes that end up in characters typical
-    for it (Latin letters, common Chinese/Japanese/Korean characters, Cyrillic); `hint` wins ties.
+    Candidates are Windows-1252, GB18030, CP932, Big5, CP949 and Windows-1251; `hint` wins ties.
     """
+    # Score: the share of non-ASCII bytes that land in characters typical for the candidate.
     sample = data[:_GUESS_SAMPLE]
     high = sum(1 for byte in sample if byte > 0x7F)
     order = ([hint] if hint and hint in _GUESSES else []) + [name for name in _GUESSES if name != hint]

@@ -45,10 +45,8 @@ def decode_raw_text(value: str, fallback_charset: str | None = None) -> str:
 def decode_header_value(value: str | None, fallback_charset: str | None = None) -> str:
     """A header value as readable text: unfolded, encoded words and raw 8-bit bytes decoded.
 
-    Surrounding whitespace is kept (subjects keep it, as other helpdesks do); callers strip.
-
-    Adjacent encoded words in the same charset are joined before decoding, so multi-byte
-    characters split across words survive; whitespace between encoded words is dropped.
+    Whitespace between encoded words is dropped (RFC 2047); surrounding whitespace is kept
+    for the caller to strip or not (subjects keep the spaces of their encoded words).
     """
     if not value:
         return ""
@@ -77,6 +75,7 @@ def decode_header_value(value: str | None, fallback_charset: str | None = None) 
         data = _decode_word(match.group(2), match.group(3))
         if pending_charset is not None and charset != pending_charset:
             flush()
+        # Words in one charset are decoded together: senders split multi-byte characters.
         pending_charset = charset
         pending += data
         position = match.end()

@@ -86,7 +86,7 @@ def html_to_text(source: str) -> str:
     if not source.strip():
         return ""
     try:
-        from inscriptis import get_text  # type: ignore[import-untyped]
+        from inscriptis import get_text
     except ImportError:  # pragma: no cover - inscriptis is a declared dependency
         return _strip_tags(source)
     try:
@@ -98,10 +98,10 @@ def html_to_text(source: str) -> str:
 
 @lru_cache(maxsize=1)
 def _inscriptis_config() -> Any:
-    from inscriptis.css_profiles import CSS_PROFILES  # type: ignore[import-untyped]
-    from inscriptis.html_properties import Display  # type: ignore[import-untyped]
-    from inscriptis.model.config import ParserConfig  # type: ignore[import-untyped]
-    from inscriptis.model.html_element import HtmlElement  # type: ignore[import-untyped]
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.html_properties import Display
+    from inscriptis.model.config import ParserConfig
+    from inscriptis.model.html_element import HtmlElement
 
     css = dict(CSS_PROFILES["strict"])
     css["hr"] = HtmlElement(display=Display.block, margin_before=1, margin_after=1)  # a quote often follows
