@@ -154,6 +154,53 @@ class RoutingConfig(_Strict):
     rules: list[RoutingRule] = Field(default_factory=list)
 
 
+class SlaTargetConfig(_Strict):
+    minutes: int = Field(gt=0)
+    business: bool = True
+    """Counted in the policy calendar's open hours (True) or around the clock (False)."""
+
+
+class SlaCondition(_Strict):
+    channel: list[ChannelName] | None = None
+    public: bool | None = None
+    priority: list[PriorityName] | None = None
+    team: list[str] | None = None
+    customer_tier: list[str] | None = None
+
+
+class EscalationStep(_Strict):
+    """What happens at an escalation level: reached at a target's warning, at its breach, or later."""
+
+    level: int = Field(ge=1)
+    at: Literal["warning", "breach"] = "breach"
+    after_minutes: int = Field(default=0, ge=0)
+    """Wait this long after the warning or breach (calendar minutes) before this level."""
+    notify: list[Literal["assignee", "team_lead", "team"]] = Field(default_factory=list)
+    raise_priority: bool = False
+    reassign_team: str | None = None
+
+
+class SlaPolicyConfig(_Strict):
+    name: str = Field(min_length=1)
+    when: SlaCondition = Field(default_factory=SlaCondition)
+    calendar: str | None = None
+    """The calendar business time counts in (the ticket team's calendar when unset)."""
+    first_response: SlaTargetConfig | None = None
+    next_response: SlaTargetConfig | None = None
+    periodic_update: SlaTargetConfig | None = None
+    resolution: SlaTargetConfig | None = None
+    warning_at: float = Field(default=0.8, gt=0, lt=1)
+    """Fraction of a target's time after which it is in warning."""
+    escalation: list[EscalationStep] = Field(default_factory=list)
+
+
+class SlaConfig(_Strict):
+    policies: list[SlaPolicyConfig] = Field(default_factory=list)
+    """First match wins (a rule's `sla_policy` names one directly)."""
+    sweep_shards: int = Field(default=4, ge=1, le=64)
+    """Partitions of the due-deadline index, so no partition gets hot."""
+
+
 class HelpdeskConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
@@ -164,6 +211,7 @@ class HelpdeskConfig(_Strict):
     agents: list[AgentConfig] = Field(default_factory=list)
     customers: list[CustomerAttributeRule] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
 
     @model_validator(mode="after")
     def _references(self) -> HelpdeskConfig:
@@ -199,9 +247,22 @@ class HelpdeskConfig(_Strict):
                 problems.append(
                     f"routing.rules.{rule.name}.when.calendar: unknown calendar {rule.when.calendar!r}"
                 )
+        policy_names = [p.name for p in self.sla.policies]
+        for policy in self.sla.policies:
+            if policy.calendar is not None and policy.calendar not in self.calendars:
+                problems.append(f"sla.policies.{policy.name}.calendar: unknown calendar {policy.calendar!r}")
+            for step in policy.escalation:
+                if step.reassign_team is not None and step.reassign_team not in team_ids:
+                    problems.append(f"sla.policies.{policy.name}.escalation: unknown team {step.reassign_team!r}")
+        for rule in self.routing.rules:
+            if rule.then.sla_policy is not None and rule.then.sla_policy not in policy_names:
+                problems.append(f"routing.rules.{rule.name}.sla_policy: unknown SLA policy {rule.then.sla_policy!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def sla_policy(self, name: str) -> SlaPolicyConfig | None:
+        return next((p for p in self.sla.policies if p.name == name), None)
 
     def team(self, team_id: str) -> TeamConfig | None:
         return next((t for t in self.teams if t.id == team_id), None)

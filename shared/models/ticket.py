@@ -67,16 +67,35 @@ class Attachment(BaseModel):
     media_id: str | None = None
 
 
+TargetName = Literal["first_response", "next_response", "periodic_update", "resolution"]
+
+
 class SlaTarget(BaseModel):
-    name: Literal["first_response", "next_response", "periodic_update", "resolution"]
+    """One clock of a ticket's SLA: when it is due, when it warns, and what became of it."""
+
+    name: TargetName
     due_at: datetime | None = None
     state: Literal["pending", "paused", "met", "breached"] = "pending"
+    warn_at: datetime | None = None
+    started_at: datetime | None = None
+    minutes: int = 0
+    business: bool = True
+    remaining_seconds: float | None = None
+    """Business or calendar seconds left when paused (the clock resumes from here)."""
+    warned_at: datetime | None = None
+    met_at: datetime | None = None
+    breached_at: datetime | None = None
 
 
 class Sla(BaseModel):
     policy: str | None = None
+    calendar: str | None = None
     escalation_level: int = 0
     targets: list[SlaTarget] = Field(default_factory=list)
+    paused_at: datetime | None = None
+
+    def target(self, name: str) -> SlaTarget | None:
+        return next((t for t in self.targets if t.name == name), None)
 
 
 class Ticket(BaseModel):
