@@ -49,6 +49,10 @@ class AgentApiSettings(BaseSettings):
     supervisor_group: str = Field(default="supervisors", alias="SUPERVISOR_GROUP")
 
 
+class SlaSweeperSettings(BaseSettings):
+    escalation_topic_arn: str = Field(alias="ESCALATION_TOPIC_ARN", min_length=1)
+
+
 class RouteTicketSettings(BaseSettings):
     """route_ticket needs only the common settings."""
 

@@ -46,6 +46,17 @@ class Gsi1(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class SlaDueIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    """Sparse: tickets with an SLA deadline still to come, by shard, ordered by that deadline."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class PointerItem(Model):
     class Meta(_Meta):
         pass
@@ -100,6 +111,9 @@ class TicketItem(Model):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_customer = Gsi1()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    sla_due = SlaDueIndex()
 
 
 class MessageItem(Model):

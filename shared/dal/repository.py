@@ -86,6 +86,7 @@ class TicketChanges:
     clear_resolved_at: bool = False
     closed_at: datetime | None = None
     clear_closed_at: bool = False
+    sla: SlaWrite | None = None
 
 
 @dataclass
@@ -134,6 +135,39 @@ class QueueEntry:
     key: str
 
 
+@dataclass(frozen=True)
+class SlaWrite:
+    """A ticket's new SLA and its next deadline (None: nothing left to watch)."""
+
+    sla: Sla
+    deadline: datetime | None
+    shards: int
+
+
+def sla_shard(ticket_id: str, shards: int) -> int:
+    """The due-index partition of a ticket (stable, spreads tickets evenly)."""
+    import zlib
+
+    return zlib.crc32(ticket_id.encode()) % max(shards, 1)
+
+
+def _sla_actions(ticket_id: str, write: SlaWrite | None) -> list[Any]:
+    if write is None:
+        return []
+    actions: list[Any] = [
+        TicketItem.sla.set(write.sla.model_dump(mode="json")),
+        TicketItem.sla_policy.set(write.sla.policy) if write.sla.policy else TicketItem.sla_policy.remove(),
+    ]
+    if write.deadline is None:
+        actions += [TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove()]
+    else:
+        actions += [
+            TicketItem.gsi2pk.set(f"SLADUE#{sla_shard(ticket_id, write.shards)}"),
+            TicketItem.gsi2sk.set(f"{clock.iso(write.deadline)}#{ticket_id}"),
+        ]
+    return actions
+
+
 @dataclass
 class RoutingChanges:
     """Ticket fields a routing decision sets."""
@@ -144,6 +178,7 @@ class RoutingChanges:
     skills: list[str]
     sla_policy: str | None = None
     language: str | None = None
+    sla: SlaWrite | None = None
 
 
 @dataclass
@@ -157,6 +192,10 @@ class TicketUpdate:
     tags: list[str] | None = None
     load_stale: bool = False
     """Capacity accounting must follow (assignee or status changed): route_ticket picks it up."""
+    sla: SlaWrite | None = None
+    team: str | None = None
+    queue: QueueEntry | None = None
+    """Put the ticket in this queue (escalation to another team)."""
 
 
 class ClaimLostError(HelpdeskError):
@@ -190,6 +229,8 @@ class TicketRepository(Protocol):
     def update_ticket(
         self, ticket: Ticket, changes: TicketUpdate, events: list[TicketEvent], at: datetime
     ) -> None: ...
+
+    def due_tickets(self, shard: int, now: datetime, limit: int = 100) -> list[Ticket]: ...
 
     def record_consent(
         self, customer: Customer, dedupe: Pointer, new_pointers: list[Pointer], exists: bool
@@ -649,6 +690,7 @@ class DynamoRepository:
             actions.append(TicketItem.closed_at.set(clock.iso(changes.closed_at)))
         elif changes.clear_closed_at:
             actions.append(TicketItem.closed_at.remove())
+        actions += _sla_actions(write.ticket_id, changes.sla)
         target = TicketItem(pk=_ticket_pk(write.ticket_id), sk="TICKET")
         condition = TicketItem.version == write.expected_version
         self._write(puts, write.pointers, at, update=(target, actions, condition), upserts=write.upserts)
@@ -679,13 +721,38 @@ class DynamoRepository:
             actions.append(TicketItem.tags.set(changes.tags))  # type: ignore[arg-type]
         if changes.load_stale:
             actions.append(TicketItem.load_stale.set(True))
+        if changes.team is not None:
+            actions.append(TicketItem.team.set(changes.team))
+        actions += _sla_actions(ticket.id, changes.sla)
+        puts: list[tuple[Any, Any]] = [(event_to_item(ticket.id, e, i), None) for i, e in enumerate(events)]
+        if changes.queue is not None:
+            entry = changes.queue
+            actions.append(TicketItem.queued_at.set(clock.iso(entry.queued_at)))
+            puts.append(
+                (
+                    QueueItem(
+                        pk=f"QUEUE#{entry.team}",
+                        sk=entry.key,
+                        ticket_id=entry.ticket_id,
+                        team=entry.team,
+                        priority=entry.priority,
+                        channel=entry.channel,
+                        queued_at=clock.iso(entry.queued_at),
+                    ),
+                    None,
+                )
+            )
         target = TicketItem(pk=_ticket_pk(ticket.id), sk="TICKET")
-        self._write(
-            [(event_to_item(ticket.id, e, i), None) for i, e in enumerate(events)],
-            [],
-            clock.iso(at),
-            update=(target, actions, TicketItem.version == ticket.version),
-        )
+        self._write(puts, [], clock.iso(at), update=(target, actions, TicketItem.version == ticket.version))
+
+    def due_tickets(self, shard: int, now: datetime, limit: int = 100) -> list[Ticket]:
+        """Tickets of one due-index shard whose next SLA deadline has come (reads only those)."""
+        return [
+            ticket_from_item(item)
+            for item in TicketItem.sla_due.query(
+                f"SLADUE#{shard}", TicketItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
+            )
+        ]
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None:
         """Change a ticket's status (resolved/closed times follow it), if nobody changed it meanwhile."""
@@ -781,7 +848,7 @@ class DynamoRepository:
             group
         ]
 
-    def _routing_actions(self, changes: RoutingChanges, at: datetime) -> list[Any]:
+    def _routing_actions(self, ticket_id: str, changes: RoutingChanges, at: datetime) -> list[Any]:
         actions: list[Any] = [
             TicketItem.team.set(changes.team),
             TicketItem.priority.set(changes.priority),
@@ -791,7 +858,7 @@ class DynamoRepository:
         ]
         if changes.language is not None:
             actions.append(TicketItem.language.set(changes.language))
-        return actions
+        return actions + _sla_actions(ticket_id, changes.sla)
 
     def claim(
         self,
@@ -816,12 +883,12 @@ class DynamoRepository:
             agent_condition,
         )
         ticket_actions = [
-            *self._routing_actions(changes, at),
+            *self._routing_actions(ticket_id, changes, at),
             TicketItem.assignee.set(agent_id),
             TicketItem.load_holder.set(agent_id),
             TicketItem.queued_at.remove(),
         ]
-        if changes.sla_policy is not None:
+        if changes.sla_policy is not None and changes.sla is None:
             ticket_actions.append(TicketItem.sla_policy.set(changes.sla_policy))
         ticket_condition = TicketItem.pk.exists() & (
             TicketItem.assignee.does_not_exist() if capacity is not None else TicketItem.pk.exists()
@@ -876,8 +943,11 @@ class DynamoRepository:
             channel=channel,
             queued_at=clock.iso(at),
         )
-        ticket_actions = [*self._routing_actions(changes, at), TicketItem.queued_at.set(clock.iso(at))]
-        if changes.sla_policy is not None:
+        ticket_actions = [
+            *self._routing_actions(ticket_id, changes, at),
+            TicketItem.queued_at.set(clock.iso(at)),
+        ]
+        if changes.sla_policy is not None and changes.sla is None:
             ticket_actions.append(TicketItem.sla_policy.set(changes.sla_policy))
         try:
             with TransactWrite(connection=self.connection) as transaction:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.dal.repository import TicketRepository, TicketUpdate
 from shared.errors import HelpdeskError, TicketNotFoundError
+from shared.logic.sla_service import after_change
 from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Channel, Ticket, TicketEvent
 
@@ -119,6 +120,7 @@ def update_ticket(
     )
     if changes.assignee is not None and not ticket.load_holder:
         changes.load_stale = True  # the new assignee's capacity must count this ticket
+    changes.sla = after_change(ctx.config, ticket, changes.status, changes.priority, now)
     event = TicketEvent(at=now, type="updated", data={"by": actor, "changes": recorded})
     ctx.repository.update_ticket(ticket, changes, [event], now)
     updated = ctx.repository.get_ticket(ticket.id)

@@ -19,6 +19,7 @@ from shared.dal.repository import (
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic.customers import customer_attributes, suggestion_event
+from shared.logic.sla_service import after_customer_message
 from shared.logic.threading import (
     Candidate,
     ThreadDecision,
@@ -397,6 +398,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         ticket_flags = list(dict.fromkeys([*ticket.flags, *(f for f in flags if f != "automatic")]))
         if ticket_flags != ticket.flags:
             changes.flags = ticket_flags
+        if not message.automatic:
+            changes.sla = after_customer_message(ctx.config, ticket, now)
         if decision.reopen:
             changes.status = TicketStatus.OPEN.value
             changes.clear_resolved_at = True

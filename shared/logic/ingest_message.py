@@ -18,6 +18,7 @@ from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic.customers import customer_attributes, identity_key, suggestion_event
 from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
+from shared.logic.sla_service import after_customer_message
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
 from shared.models.ticket import (
@@ -167,7 +168,9 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         suggested = suggestion_event(message.text, [inbound.sender] if inbound.sender else [], now)
         if suggested is not None:
             events.append(suggested)
-        changes = TicketChanges(updated_at=now, last_inbound_at=now)
+        changes = TicketChanges(
+            updated_at=now, last_inbound_at=now, sla=after_customer_message(ctx.config, current, now)
+        )
         if reopen:
             changes.status = TicketStatus.OPEN.value
             changes.clear_resolved_at = True

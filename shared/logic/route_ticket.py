@@ -28,6 +28,7 @@ from shared.logic.routing import (
     match_rule,
     rank_agents,
 )
+from shared.logic.sla_service import plan_for
 from shared.models.config import HelpdeskConfig, TeamConfig
 from shared.models.ticket import Ticket, TicketEvent
 
@@ -132,7 +133,8 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
         return RouteOutcome(ticket.id, "already", ticket.team, ticket.assignee)
     config = ctx.config
     customer = None
-    if _needs(config, "customer_tier") or _needs(config, "customer_fields"):
+    sla_by_tier = any(p.when.customer_tier is not None for p in config.sla.policies)
+    if _needs(config, "customer_tier") or _needs(config, "customer_fields") or sla_by_tier:
         customer = ctx.repository.get_customer(ticket.customer_id)
     others: list[Ticket] = []
     if (
@@ -183,6 +185,9 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
         skills=list(action.skills) if action else [],
         sla_policy=action.sla_policy if action else None,
         language=language,
+    )
+    changes.sla = plan_for(
+        config, ticket, team.id, changes.priority, customer.tier if customer else None, changes.sla_policy
     )
     live = ctx.repository.get_agents([a.id for a in config.agents if team.id in a.teams])
     states = _states(config, live)

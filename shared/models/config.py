@@ -253,10 +253,14 @@ class HelpdeskConfig(_Strict):
                 problems.append(f"sla.policies.{policy.name}.calendar: unknown calendar {policy.calendar!r}")
             for step in policy.escalation:
                 if step.reassign_team is not None and step.reassign_team not in team_ids:
-                    problems.append(f"sla.policies.{policy.name}.escalation: unknown team {step.reassign_team!r}")
+                    problems.append(
+                        f"sla.policies.{policy.name}.escalation: unknown team {step.reassign_team!r}"
+                    )
         for rule in self.routing.rules:
             if rule.then.sla_policy is not None and rule.then.sla_policy not in policy_names:
-                problems.append(f"routing.rules.{rule.name}.sla_policy: unknown SLA policy {rule.then.sla_policy!r}")
+                problems.append(
+                    f"routing.rules.{rule.name}.sla_policy: unknown SLA policy {rule.then.sla_policy!r}"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

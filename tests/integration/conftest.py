@@ -48,6 +48,11 @@ def _reset_process_caches() -> None:
 
     app._email_context.cache_clear()
     sms_app._chat_context.cache_clear()
+    from functions.agent_api import app as agent_app
+    from functions.sla_sweeper import app as sweeper_app
+
+    agent_app._agent_context.cache_clear()
+    sweeper_app._sweep_context.cache_clear()
     webhook_app._chat_context.cache_clear()
     parameters.clear_caches()
     get_repository.cache_clear()
@@ -123,7 +128,13 @@ class EmailHarness:
 def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     with mock_aws():
         deployed = deploy(ROOT / "template.yaml")
-        for function in ("InboundSmsFunction", "SocialWebhookFunction", "InboundEmailFunction"):
+        for function in (
+            "SlaSweeperFunction",
+            "AgentApiFunction",
+            "InboundSmsFunction",
+            "SocialWebhookFunction",
+            "InboundEmailFunction",
+        ):
             for name, value in deployed.functions[function].environment.items():
                 monkeypatch.setenv(name, value)
         _reset_process_caches()

@@ -27,6 +27,9 @@ agents:
   - {id: bob, teams: [support], capacity: {email: 2, sms: 1, social: 1}}
   - {id: carol, teams: [billing, vip], capacity: {email: 3, sms: 1, social: 1}}
   - {id: dave, teams: [billing], calendar: night, capacity: {email: 3, sms: 1, social: 1}}
+sla:
+  policies:
+    - {name: billing, first_response: {minutes: 60}}
 routing:
   default_team: support
   rules:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -46,7 +46,9 @@ sla:
         - {level: 3, at: breach, after_minutes: 60, reassign_team: escalations}
 """
 )
-BERLIN = build_calendar("Europe/Berlin", {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}, [date(2026, 12, 25)])
+BERLIN = build_calendar(
+    "Europe/Berlin", {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}, [date(2026, 12, 25)]
+)
 EMAIL = CONFIG.sla_policy("email")
 assert EMAIL is not None
 
@@ -193,7 +195,12 @@ def test_resolution_meets_the_resolution_target() -> None:
 
 
 def test_raised_priority() -> None:
-    assert [sla.raised(p) for p in ("low", "normal", "high", "urgent")] == ["normal", "high", "urgent", "urgent"]
+    assert [sla.raised(p) for p in ("low", "normal", "high", "urgent")] == [
+        "normal",
+        "high",
+        "urgent",
+        "urgent",
+    ]
 
 
 def test_unknown_references_in_sla_config_are_errors() -> None:

@@ -1,0 +1,64 @@
+"""sla_sweeper: every minute, record due SLA warnings and breaches and escalate, reading only due tickets."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import clock
+from shared.config import load_config
+from shared.dal.repository import get_repository
+from shared.logic.route_ticket import RoutingContext, drain_team
+from shared.logic.sla_service import SweepContext, sweep
+from shared.notify import SnsNotifier
+from shared.observability import logger, metrics, tracer
+from shared.settings import SlaSweeperSettings, aws_region, get_settings
+
+
+@cache
+def _sweep_context() -> SweepContext:
+    settings = get_settings(SlaSweeperSettings)
+    return SweepContext(
+        repository=get_repository(settings.table_name, aws_region()),
+        config=load_config(settings.helpdesk_config),
+        notifier=SnsNotifier(settings.escalation_topic_arn),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ctx = _sweep_context()
+    now = clock.now()
+    result = sweep(ctx, now)
+    # tickets escalated to another team wait in its queue: give them to free agents now
+    for team in set(result.reassigned_teams):
+        drain_team(team, RoutingContext(repository=ctx.repository, config=ctx.config), now)
+    for name, value in (
+        ("SlaTicketsRead", result.read),
+        ("SlaWarnings", result.warnings),
+        ("SlaBreaches", result.breaches),
+        ("SlaEscalations", result.escalations),
+        ("SlaSkippedConcurrent", result.skipped),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    logger.info(
+        "sla sweep",
+        read=result.read,
+        warnings=result.warnings,
+        breaches=result.breaches,
+        escalations=result.escalations,
+        skipped=result.skipped,
+        scheduled_time=event.get("scheduledTime"),
+    )
+    return {
+        "read": result.read,
+        "warnings": result.warnings,
+        "breaches": result.breaches,
+        "escalations": result.escalations,
+        "skipped": result.skipped,
+    }

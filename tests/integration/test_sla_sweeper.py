@@ -1,0 +1,227 @@
+"""SLA end to end with time travel: targets planned at routing, sweeps that escalate once, pauses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns import sns_backends
+
+from shared import clock
+from shared.config import load_config
+from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
+from shared.logic.route_ticket import RoutingContext, route_new_ticket
+from shared.logic.sla_service import SweepContext, sweep
+from shared.notify import SnsNotifier
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, _reset_process_caches, mail
+
+MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Europe/Berlin 10:00, inside business hours
+
+CONFIG = """
+calendars:
+  default: {timezone: UTC}
+  berlin: {timezone: Europe/Berlin, hours: {mon: ["09:00-17:00"], tue: ["09:00-17:00"], wed: ["09:00-17:00"], thu: ["09:00-17:00"], fri: ["09:00-17:00"]}}
+teams:
+  - {id: support, calendar: berlin, lead: lena}
+  - {id: escalations, calendar: berlin}
+agents:
+  - {id: alice, teams: [support], default_presence: online}
+  - {id: lena, teams: [support], default_presence: away}
+  - {id: eric, teams: [escalations], default_presence: online}
+sla:
+  sweep_shards: 3
+  policies:
+    - name: email
+      when: {channel: [email]}
+      first_response: {minutes: 60}
+      resolution: {minutes: 480}
+      warning_at: 0.5
+      escalation:
+        - {level: 1, at: warning, notify: [assignee]}
+        - {level: 2, at: breach, notify: [assignee, team_lead], raise_priority: true}
+        - {level: 3, at: breach, after_minutes: 30, reassign_team: escalations}
+"""
+
+
+@pytest.fixture
+def helpdesk(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmailHarness]:
+    path = tmp_path / "helpdesk.yaml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
+    _reset_process_caches()
+    from functions.sla_sweeper import app
+
+    app._sweep_context.cache_clear()
+    yield email
+    app._sweep_context.cache_clear()
+
+
+def contexts(email: EmailHarness) -> tuple[RoutingContext, SweepContext]:
+    config = load_config(str(Path(__import__("os").environ["HELPDESK_CONFIG"])))
+    topic = email.deployment.name("EscalationTopic")
+    return (
+        RoutingContext(repository=email.repository, config=config),
+        SweepContext(repository=email.repository, config=config, notifier=SnsNotifier(topic)),
+    )
+
+
+def routed_ticket(email: EmailHarness, at: datetime = MONDAY_9):
+    routing, _ = contexts(email)
+    result = email.deliver(mail(), at=clock.iso(at))
+    ticket = email.repository.get_ticket(result["ticket_id"])
+    assert ticket is not None
+    route_new_ticket(ticket, routing, at)
+    routed = email.repository.get_ticket(ticket.id)
+    assert routed is not None
+    return routed
+
+
+def published() -> list[dict]:
+    topics = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].topics
+    return [
+        json.loads(m[1])
+        for t in topics.values()
+        if t.name.endswith("escalationtopic")
+        for m in t.sent_notifications
+    ]
+
+
+def types(email: EmailHarness, ticket_id: str) -> list[str]:
+    return [e.type for e in email.repository.list_events(ticket_id)]
+
+
+def test_routing_plans_targets_in_business_hours(helpdesk: EmailHarness) -> None:
+    ticket = routed_ticket(helpdesk)
+    assert ticket.sla.policy == "email"
+    first = ticket.sla.target("first_response")
+    assert first is not None
+    assert (first.due_at, first.warn_at) == (MONDAY_9 + timedelta(hours=1), MONDAY_9 + timedelta(minutes=30))
+    late = routed_ticket(helpdesk, datetime(2026, 3, 6, 15, 30, tzinfo=UTC))  # Friday 16:30 Berlin
+    first = late.sla.target("first_response")
+    assert first is not None
+    assert first.due_at == datetime(2026, 3, 9, 8, 30, tzinfo=UTC)  # Monday 09:30 Berlin
+
+
+def test_sweeper_warns_breaches_and_escalates_each_level_once(helpdesk: EmailHarness) -> None:
+    ticket = routed_ticket(helpdesk)
+    _, ctx = contexts(helpdesk)
+
+    assert sweep(ctx, MONDAY_9 + timedelta(minutes=10)).read == 0  # nothing due: nothing read
+
+    warned = sweep(ctx, MONDAY_9 + timedelta(minutes=31))
+    assert (warned.read, warned.warnings, warned.escalations) == (1, 1, 1)
+    assert published()[-1]["notify"] == ["alice"]
+
+    breached = sweep(ctx, MONDAY_9 + timedelta(minutes=61))
+    assert (breached.breaches, breached.escalations) == (1, 1)
+    after_breach = helpdesk.repository.get_ticket(ticket.id)
+    assert after_breach is not None
+    assert after_breach.priority == "high"
+    assert after_breach.sla.escalation_level == 2
+    assert published()[-1]["notify"] == ["alice", "lena"]
+
+    assert sweep(ctx, MONDAY_9 + timedelta(minutes=70)).read == 0  # level 3 waits 30 minutes
+
+    reassigned = sweep(ctx, MONDAY_9 + timedelta(minutes=91))
+    assert reassigned.escalations == 1
+    final = helpdesk.repository.get_ticket(ticket.id)
+    assert final is not None
+    assert (final.team, final.assignee, final.sla.escalation_level) == ("escalations", None, 3)
+    assert [e.ticket_id for e in helpdesk.repository.list_queue("escalations")] == [ticket.id]
+    assert types(helpdesk, ticket.id).count("escalated") == 3
+    assert sweep(ctx, MONDAY_9 + timedelta(hours=5)).escalations == 0
+    assert len(published()) == 2
+
+
+def test_overlapping_sweeps_escalate_once(helpdesk: EmailHarness) -> None:
+    ticket = routed_ticket(helpdesk)
+    _, ctx = contexts(helpdesk)
+    stale = (
+        helpdesk.repository.due_tickets(0, MONDAY_9 + timedelta(minutes=31))
+        + helpdesk.repository.due_tickets(1, MONDAY_9 + timedelta(minutes=31))
+        + helpdesk.repository.due_tickets(2, MONDAY_9 + timedelta(minutes=31))
+    )
+    assert [t.id for t in stale] == [ticket.id]
+    first = sweep(ctx, MONDAY_9 + timedelta(minutes=31))
+    from shared.logic.sla_service import SweepResult, sweep_ticket
+
+    second = SweepResult()
+    sweep_ticket(stale[0], ctx, MONDAY_9 + timedelta(minutes=31), second)  # a second run with the same read
+    assert (first.escalations, second.escalations, second.skipped) == (1, 0, 1)
+    assert types(helpdesk, ticket.id).count("sla_warning") == 1
+    assert len(published()) == 1
+
+
+def test_pending_pauses_the_clock_and_the_customer_reply_resumes_it(helpdesk: EmailHarness) -> None:
+    ticket = routed_ticket(helpdesk)
+    routing, ctx = contexts(helpdesk)
+    agents = AgentContext(repository=helpdesk.repository, config=routing.config)
+    update_ticket(
+        str(ticket.number),
+        TicketChangeRequest(status="pending"),
+        "alice",
+        agents,
+        MONDAY_9 + timedelta(minutes=20),
+    )
+    assert sweep(ctx, MONDAY_9 + timedelta(hours=6)).read == 0  # paused: nothing due
+
+    # the customer answers on Tuesday 09:00 Berlin: 40 business minutes were left
+    tuesday = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    helpdesk.deliver(mail(subject=f"Re: [#{ticket.number}] Printer not working"), at=clock.iso(tuesday))
+    resumed = helpdesk.repository.get_ticket(ticket.id)
+    assert resumed is not None
+    assert resumed.status == "open"
+    first = resumed.sla.target("first_response")
+    assert first is not None
+    assert (first.state, first.due_at) == ("pending", tuesday + timedelta(minutes=40))
+
+
+def test_urgent_priority_replans_and_resolution_meets_target(
+    helpdesk: EmailHarness, tmp_path: Path, monkeypatch
+) -> None:
+    config = CONFIG.replace(
+        "    - name: email\n",
+        "    - name: urgent\n      when: {priority: [urgent]}\n      first_response: {minutes: 15, business: false}\n      resolution: {minutes: 120, business: false}\n    - name: email\n",
+    )
+    path = tmp_path / "urgent.yaml"
+    path.write_text(config)
+    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
+    ticket = routed_ticket(helpdesk)
+    routing, _ = contexts(helpdesk)
+    agents = AgentContext(repository=helpdesk.repository, config=routing.config)
+    urgent = update_ticket(
+        str(ticket.number),
+        TicketChangeRequest(priority="urgent"),
+        "alice",
+        agents,
+        MONDAY_9 + timedelta(minutes=5),
+    )
+    first = urgent.sla.target("first_response")
+    assert first is not None
+    assert (urgent.sla.policy, first.due_at) == ("urgent", MONDAY_9 + timedelta(minutes=15))
+    resolved = update_ticket(
+        str(ticket.number),
+        TicketChangeRequest(status="resolved"),
+        "alice",
+        agents,
+        MONDAY_9 + timedelta(minutes=50),
+    )
+    resolution = resolved.sla.target("resolution")
+    assert resolution is not None
+    assert resolution.state == "met"
+
+
+def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
+    from functions.sla_sweeper import app
+
+    routed_ticket(helpdesk)
+    clock.set_clock(lambda: MONDAY_9 + timedelta(minutes=61))
+    result = app.handler(
+        {"scheduledTime": "2026-03-02T10:01:00Z", "executionId": "x", "attemptNumber": "1"},
+        FakeLambdaContext(),
+    )
+    assert result == {"read": 1, "warnings": 0, "breaches": 1, "escalations": 2, "skipped": 0}
