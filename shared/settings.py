@@ -44,9 +44,16 @@ class InboundSmsSettings(BaseSettings):
 
 
 class AgentApiSettings(BaseSettings):
+    support_domain: str = Field(default="localhost", alias="SUPPORT_DOMAIN")
+    support_addresses: CsvList = Field(default_factory=list, alias="SUPPORT_ADDRESSES")
     agent_id_claim: str = Field(default="custom:agent_id", alias="AGENT_ID_CLAIM")
     """JWT claim holding the agent id (the token's `sub` when absent)."""
     supervisor_group: str = Field(default="supervisors", alias="SUPERVISOR_GROUP")
+
+
+class AutoFollowupSettings(BaseSettings):
+    support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
+    support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
 
 
 class SlaSweeperSettings(BaseSettings):

@@ -22,11 +22,13 @@ from shared.logic.agent_actions import (
     InvalidRequestError,
     PermissionDeniedError,
     PresenceRequest,
+    ReplyRequest,
     TicketChangeRequest,
     resolve_ticket,
     set_presence,
     update_ticket,
 )
+from shared.logic.outbound import OutboundContext, add_note, agent_reply
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 
@@ -56,7 +58,7 @@ def _caller() -> tuple[str, bool]:
     return str(agent_id), settings.supervisor_group in groups
 
 
-def _body(model: type[PresenceRequest] | type[TicketChangeRequest]) -> Any:
+def _body(model: type[PresenceRequest] | type[TicketChangeRequest] | type[ReplyRequest]) -> Any:
     try:
         return model.model_validate_json(app.current_event.decoded_body or "{}")
     except ValidationError as exc:
@@ -104,6 +106,50 @@ def patch_ticket(ref: str) -> dict[str, Any]:
 def _error(status: int, message: str) -> Response[str]:
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message": message})
+    )
+
+
+def _outbound_context() -> OutboundContext:
+    settings = get_settings(AgentApiSettings)
+    ctx = _agent_context()
+    return OutboundContext(
+        repository=ctx.repository,
+        config=ctx.config,
+        support_addresses=settings.support_addresses,
+        support_domain=settings.support_domain,
+    )
+
+
+@app.post("/tickets/<ref>/replies")
+def post_reply(ref: str) -> Response[str]:
+    """Queue a public reply; auto_followup sends it once. An Idempotency-Key header makes retries safe."""
+    actor, _ = _caller()
+    request = _body(ReplyRequest)
+    ctx = _outbound_context()
+    ticket = resolve_ticket(unquote(ref), ctx.repository)
+    key = app.current_event.headers.get("idempotency-key")
+    outbound = agent_reply(
+        ticket, request.text, actor, ctx, clock.now(), key=f"reply#{actor}#{key}" if key else None
+    )
+    logger.info("reply queued", ticket_id=ticket.id, key=outbound.key, by=actor)
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(
+            {"key": outbound.key, "channel": outbound.channel, "to": outbound.to, "status": "queued"}
+        ),
+    )
+
+
+@app.post("/tickets/<ref>/notes")
+def post_note(ref: str) -> Response[str]:
+    actor, _ = _caller()
+    request = _body(ReplyRequest)
+    ctx = _outbound_context()
+    ticket = resolve_ticket(unquote(ref), ctx.repository)
+    note = add_note(ticket, request.text, actor, ctx, clock.now())
+    return Response(
+        status_code=201, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message_id": note.id})
     )
 
 

@@ -35,6 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = _sweep_context()
     now = clock.now()
     result = sweep(ctx, now)
+    retried = ctx.repository.requeue_due_outbound(now)  # outbound messages whose retry time has come
     # tickets escalated to another team wait in its queue: give them to free agents now
     for team in set(result.reassigned_teams):
         drain_team(team, RoutingContext(repository=ctx.repository, config=ctx.config), now)
@@ -56,6 +57,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         scheduled_time=event.get("scheduledTime"),
     )
     return {
+        "outbound_retried": retried,
         "read": result.read,
         "warnings": result.warnings,
         "breaches": result.breaches,

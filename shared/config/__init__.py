@@ -24,12 +24,17 @@ def parse_config(text: str, source: str = "<config>") -> HelpdeskConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping, got {type(data).__name__}")
     try:
-        return HelpdeskConfig.model_validate(data)
+        config = HelpdeskConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from exc
+    from shared.logic.templates import validate_templates
+
+    if template_problems := validate_templates():
+        raise ConfigError(f"{source}: templates: {'; '.join(template_problems)}")
+    return config
 
 
 @cache

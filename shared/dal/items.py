@@ -228,6 +228,35 @@ class QueueItem(Model):
     queued_at = UnicodeAttribute()
 
 
+class OutboxItem(Model):
+    """An outbound message, recorded before it is sent (its key makes every send happen once)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="OUTBOX")
+    entity = UnicodeAttribute(default="outbox")
+    key = UnicodeAttribute()
+    status = UnicodeAttribute()
+    ticket_id = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    body = JSONAttribute()
+    """The whole OutboundMessage as JSON."""
+    attempts = NumberAttribute(default=0)
+    provider_id = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(default="OUTBOX")
+    gsi1sk = UnicodeAttribute()
+    listing = Gsi1()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    retries = SlaDueIndex()
+    """Sparse: messages waiting for another try, by retry time."""
+
+
 class CounterItem(Model):
     class Meta(_Meta):
         pass
@@ -247,6 +276,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     CounterItem,
     AgentItem,
     QueueItem,
+    OutboxItem,
 )
 
 

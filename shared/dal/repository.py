@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from shared.dal.items import (
     CustomerItem,
     EventItem,
     MessageItem,
+    OutboxItem,
     PointerItem,
     QuarantineItem,
     QueueItem,
@@ -32,6 +33,7 @@ from shared.dal.items import (
 )
 from shared.errors import ConflictError, HelpdeskError
 from shared.ids import new_id
+from shared.models.outbound import OutboundMessage
 from shared.models.ticket import (
     Attachment,
     ConsentRecord,
@@ -63,6 +65,8 @@ class Pointer:
     message_id: str | None = None
     direction: str | None = None
     last_inbound_at: str | None = None
+    created_at: str | None = None
+    """When the pointer was (last) written; set by the store."""
 
     @property
     def key(self) -> str:
@@ -231,6 +235,32 @@ class TicketRepository(Protocol):
     ) -> None: ...
 
     def due_tickets(self, shard: int, now: datetime, limit: int = 100) -> list[Ticket]: ...
+
+    def put_outbound(self, message: OutboundMessage, guards: list[Pointer]) -> bool: ...
+
+    def get_outbound(self, key: str) -> OutboundMessage | None: ...
+
+    def start_sending(self, key: str) -> bool: ...
+
+    def outbound_sent(
+        self,
+        message: OutboundMessage,
+        stored: Message | None,
+        pointers: list[Pointer],
+        events: list[TicketEvent],
+        ticket: Ticket | None,
+        sla: SlaWrite | None,
+    ) -> None: ...
+
+    def outbound_failed(
+        self, message: OutboundMessage, error: str, permanent: bool, events: list[TicketEvent]
+    ) -> None: ...
+
+    def list_outbound(self) -> list[OutboundMessage]: ...
+
+    def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int: ...
+
+    def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None: ...
 
     def record_consent(
         self, customer: Customer, dedupe: Pointer, new_pointers: list[Pointer], exists: bool
@@ -535,6 +565,7 @@ class DynamoRepository:
                     message_id=item.message_id,
                     direction=item.direction,
                     last_inbound_at=item.last_inbound_at,
+                    created_at=item.created_at,
                 )
         return found
 
@@ -1050,6 +1081,149 @@ class DynamoRepository:
             raise AlreadyRoutedError(f"ticket {entry.ticket_id} left the queue meanwhile") from exc
         return moved
 
+    # -- outbox ------------------------------------------------------------------------------
+    def put_outbound(self, message: OutboundMessage, guards: list[Pointer]) -> bool:
+        """Record a message to send, once per key; `guards` (e.g. last automatic message) are upserted."""
+        item = OutboxItem(
+            pk=f"OUTBOX#{message.key}",
+            sk="OUTBOX",
+            key=message.key,
+            status=message.status,
+            ticket_id=message.ticket_id,
+            channel=message.channel,
+            kind=message.kind,
+            created_at=clock.iso(message.created_at),
+            body=message.model_dump(mode="json"),
+            gsi1pk="OUTBOX",
+            gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
+        )
+        try:
+            self._write(
+                [(item, OutboxItem.pk.does_not_exist())],
+                [],
+                clock.iso(message.created_at),
+                upserts=guards,
+                duplicate_pointer_kinds=frozenset({"put"}),
+            )
+        except DuplicateError:
+            return False
+        return True
+
+    def get_outbound(self, key: str) -> OutboundMessage | None:
+        try:
+            item = OutboxItem.get(f"OUTBOX#{key}", "OUTBOX")
+        except OutboxItem.DoesNotExist:
+            return None
+        return _outbound_from_item(item)
+
+    def start_sending(self, key: str) -> bool:
+        """Take a pending message for sending (False: another delivery of the record took it)."""
+        try:
+            OutboxItem(pk=f"OUTBOX#{key}", sk="OUTBOX").update(
+                actions=[
+                    OutboxItem.status.set("sending"),
+                    OutboxItem.attempts.set((OutboxItem.attempts | 0) + 1),
+                ],
+                condition=OutboxItem.status == "pending",
+            )
+        except UpdateError:
+            return False
+        return True
+
+    def outbound_sent(
+        self,
+        message: OutboundMessage,
+        stored: Message | None,
+        pointers: list[Pointer],
+        events: list[TicketEvent],
+        ticket: Ticket | None,
+        sla: SlaWrite | None,
+    ) -> None:
+        """Mark sent and keep the message on its ticket (with its ids, for threading and receipts)."""
+        at = clock.iso(message.created_at)
+        outbox = (
+            OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
+            [
+                OutboxItem.status.set("sent"),
+                OutboxItem.provider_id.set(message.provider_id or ""),
+                OutboxItem.body.set(message.model_dump(mode="json")),
+            ],
+            OutboxItem.status == "sending",
+        )
+        puts: list[tuple[Any, Any]] = []
+        if stored is not None:
+            puts.append((message_to_item(stored), None))
+        if ticket is not None:
+            puts += [(event_to_item(ticket.id, e, i), None) for i, e in enumerate(events)]
+        update = None
+        if ticket is not None and sla is not None:
+            update = (
+                TicketItem(pk=_ticket_pk(ticket.id), sk="TICKET"),
+                [TicketItem.version.set(ticket.version + 1), *_sla_actions(ticket.id, sla)],
+                TicketItem.version == ticket.version,
+            )
+        self._write(puts, [], at, update=update, upserts=pointers, extra_updates=[outbox])
+
+    def outbound_failed(
+        self, message: OutboundMessage, error: str, permanent: bool, events: list[TicketEvent]
+    ) -> None:
+        """Back to pending for another try, or failed for good (then flagged on the ticket)."""
+        status = "failed" if permanent else "retry"
+        puts: list[tuple[Any, Any]] = []
+        if message.ticket_id:
+            puts = [(event_to_item(message.ticket_id, e, i), None) for i, e in enumerate(events)]
+        actions: list[Any] = [OutboxItem.status.set(status), OutboxItem.error.set(error[:1000])]
+        if not permanent:  # back off: 2, 4, 8... minutes, picked up by the sweeper's retry pass
+            retry_at = clock.now() + timedelta(minutes=2 ** max(message.attempts, 1))
+            actions += [
+                OutboxItem.gsi2pk.set("OUTBOXRETRY"),
+                OutboxItem.gsi2sk.set(f"{clock.iso(retry_at)}#{message.key}"),
+            ]
+        outbox = (
+            OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
+            actions,
+            OutboxItem.status == "sending",
+        )
+        extra: list[tuple[Any, list[Any], Any]] = [outbox]
+        if permanent and message.ticket_id:
+            extra.append(
+                (
+                    TicketItem(pk=_ticket_pk(message.ticket_id), sk="TICKET"),
+                    [TicketItem.flags.set(TicketItem.flags.append(["delivery_failed"]))],
+                    TicketItem.pk.exists(),
+                )
+            )
+        self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
+
+    def list_outbound(self) -> list[OutboundMessage]:
+        return [_outbound_from_item(item) for item in OutboxItem.listing.query("OUTBOX")]
+
+    def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int:
+        """Put messages whose retry time has come back to pending (the stream sends them again)."""
+        count = 0
+        for item in OutboxItem.retries.query(
+            "OUTBOXRETRY", OutboxItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
+        ):
+            try:
+                OutboxItem(pk=item.pk, sk="OUTBOX").update(
+                    actions=[
+                        OutboxItem.status.set("pending"),
+                        OutboxItem.gsi2pk.remove(),
+                        OutboxItem.gsi2sk.remove(),
+                    ],
+                    condition=OutboxItem.status == "retry",
+                )
+                count += 1
+            except UpdateError:
+                continue
+        return count
+
+    def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None:
+        """Store a message that changes nothing else on the ticket (an internal note)."""
+        puts: list[tuple[Any, Any]] = [(message_to_item(message), None)]
+        puts += [(event_to_item(ticket_id, e, i), None) for i, e in enumerate(events)]
+        self._write(puts, [], clock.iso(message.at))
+
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
         item = QuarantineItem(
             pk=f"QUARANTINE#{entry.id}",
@@ -1076,3 +1250,15 @@ def get_repository(table_name: str, region: str) -> TicketRepository:
 def ticket_from_stream_image(image: dict[str, Any]) -> Ticket:
     """A ticket from a DynamoDB stream record's NewImage/OldImage (typed AttributeValue JSON)."""
     return ticket_from_item(TicketItem.from_raw_data(image))
+
+
+def _outbound_from_item(item: OutboxItem) -> OutboundMessage:
+    message = OutboundMessage.model_validate(item.body or {})
+    return message.model_copy(
+        update={
+            "status": item.status if item.status != "sending" else "pending",
+            "provider_id": item.provider_id,
+            "error": item.error,
+            "attempts": int(item.attempts or 0),
+        }
+    )

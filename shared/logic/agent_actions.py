@@ -32,6 +32,14 @@ class PresenceRequest(BaseModel):
     status: Literal["online", "away", "offline"]
 
 
+class ReplyRequest(BaseModel):
+    """An agent's public reply (sent on the ticket's channel) or internal note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=100_000)
+
+
 class TicketChangeRequest(BaseModel):
     """An agent's change to a ticket; absent fields stay as they are. `assignee: ""` unassigns."""
 

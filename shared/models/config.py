@@ -201,6 +201,18 @@ class SlaConfig(_Strict):
     """Partitions of the due-deadline index, so no partition gets hot."""
 
 
+class FollowupConfig(_Strict):
+    acknowledge: bool = True
+    """Acknowledge each new ticket with its number and when we will answer."""
+    min_interval_minutes: int = Field(default=60, ge=0)
+    """No automatic message to a customer who got one within this many minutes (loop guard)."""
+    default_language: str = Field(default="en", min_length=2, max_length=5)
+    sms_quiet_hours: str | None = "21:00-08:00"
+    """No automatic SMS in these local hours of the customer (when their time zone is known)."""
+    from_address: str | None = None
+    """Email sender of automatic and agent mail (the first support address when unset)."""
+
+
 class HelpdeskConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
@@ -212,6 +224,7 @@ class HelpdeskConfig(_Strict):
     customers: list[CustomerAttributeRule] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     sla: SlaConfig = Field(default_factory=SlaConfig)
+    followups: FollowupConfig = Field(default_factory=FollowupConfig)
 
     @model_validator(mode="after")
     def _references(self) -> HelpdeskConfig:

@@ -52,6 +52,9 @@ def _reset_process_caches() -> None:
     from functions.sla_sweeper import app as sweeper_app
 
     agent_app._agent_context.cache_clear()
+    from functions.auto_followup import app as followup_app
+
+    followup_app._outbound_context.cache_clear()
     sweeper_app._sweep_context.cache_clear()
     webhook_app._chat_context.cache_clear()
     parameters.clear_caches()
@@ -129,6 +132,7 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     with mock_aws():
         deployed = deploy(ROOT / "template.yaml")
         for function in (
+            "AutoFollowupFunction",
             "SlaSweeperFunction",
             "AgentApiFunction",
             "InboundSmsFunction",

@@ -217,8 +217,10 @@ def test_many_routers_racing_for_few_agents_never_exceed_capacity(
     assert sorted(t.assignee for t in assigned) == ["alice", "bob"]
 
 
-def _stream_event(deployment: Deployment, iterator: dict[str, str]) -> dict[str, Any]:
-    """New stream records, filtered by route_ticket's template filters, shaped as Lambda sends them."""
+def _stream_event(
+    deployment: Deployment, iterator: dict[str, str], function: str = "RouteTicketFunction"
+) -> dict[str, Any]:
+    """New stream records, filtered by the function's template filters, shaped as Lambda sends them."""
     streams = boto3.client("dynamodbstreams")
     arn = deployment.stack.get_att("TicketsTable", "StreamArn")
     if "it" not in iterator:
@@ -228,7 +230,7 @@ def _stream_event(deployment: Deployment, iterator: dict[str, str]) -> dict[str,
         )["ShardIterator"]
     response = streams.get_records(ShardIterator=iterator["it"])
     iterator["it"] = response["NextShardIterator"]
-    trigger = next(t for t in deployment.functions["RouteTicketFunction"].triggers if t.type == "DynamoDB")
+    trigger = next(t for t in deployment.functions[function].triggers if t.type == "DynamoDB")
     patterns = [parse_pattern(f["Pattern"]) for f in trigger.properties["FilterCriteria"]["Filters"]]
     records = [stream_record(r, arn, clock.now()) for r in response["Records"]]
     return {"Records": [r for r in records if matches_any(patterns, r)]}

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.sns import sns_backends
+from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+from moto.sns import sns_backends  # type: ignore[attr-defined]
 
 from shared import clock
 from shared.config import load_config
@@ -224,4 +224,11 @@ def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
         {"scheduledTime": "2026-03-02T10:01:00Z", "executionId": "x", "attemptNumber": "1"},
         FakeLambdaContext(),
     )
-    assert result == {"read": 1, "warnings": 0, "breaches": 1, "escalations": 2, "skipped": 0}
+    assert result == {
+        "outbound_retried": 0,
+        "read": 1,
+        "warnings": 0,
+        "breaches": 1,
+        "escalations": 2,
+        "skipped": 0,
+    }

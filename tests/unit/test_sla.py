@@ -10,6 +10,7 @@ from shared.config import parse_config
 from shared.logic import sla
 from shared.logic.calendar import build_calendar
 from shared.logic.sla import SlaFacts
+from shared.models.config import SlaPolicyConfig
 
 CONFIG = parse_config(
     """
@@ -49,8 +50,9 @@ sla:
 BERLIN = build_calendar(
     "Europe/Berlin", {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}, [date(2026, 12, 25)]
 )
-EMAIL = CONFIG.sla_policy("email")
-assert EMAIL is not None
+_EMAIL = CONFIG.sla_policy("email")
+assert _EMAIL is not None
+EMAIL: SlaPolicyConfig = _EMAIL
 
 
 def utc(text: str) -> datetime:

@@ -1,0 +1,67 @@
+"""auto_followup: the tickets stream (filtered) acknowledges new tickets and sends the outbox, once."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import clock
+from shared.channels.outbound import SesEmailSender, SnsSmsSender
+from shared.config import load_config
+from shared.dal.repository import get_repository, ticket_from_stream_image
+from shared.language import detect_language
+from shared.logic.outbound import OutboundContext, acknowledge, send_outbound
+from shared.observability import logger, metrics, tracer
+from shared.settings import AutoFollowupSettings, aws_region, get_settings
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@cache
+def _outbound_context() -> OutboundContext:
+    settings = get_settings(AutoFollowupSettings)
+    return OutboundContext(
+        repository=get_repository(settings.table_name, aws_region()),
+        config=load_config(settings.helpdesk_config),
+        support_addresses=settings.support_addresses,
+        support_domain=settings.support_domain,
+        senders={"email": SesEmailSender(aws_region()), "sms": SnsSmsSender()},
+        detect_language=detect_language,
+    )
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    ctx = _outbound_context()
+    raw: dict[str, Any] = record.raw_event["dynamodb"]
+    sort_key = raw["Keys"]["sk"]["S"]
+    image = raw.get("NewImage") or {}
+    now = clock.now()
+    if sort_key == "TICKET" and record.event_name == DynamoDBRecordEventName.INSERT and image:
+        ticket = ticket_from_stream_image(image)
+        outbound, why = acknowledge(ticket, ctx, now)
+        logger.info("acknowledgement", ticket_id=ticket.id, queued=outbound is not None, why=why)
+        metrics.add_metric(name="AckQueued" if outbound else "AckSuppressed", unit=MetricUnit.Count, value=1)
+    elif sort_key == "OUTBOX" and image.get("status", {}).get("S") == "pending":
+        outcome = send_outbound(image["key"]["S"], ctx, now)
+        logger.info("outbound", key=image["key"]["S"], outcome=outcome)
+        metrics.add_metric(name=f"Outbound{outcome.title()}", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )
+    return response

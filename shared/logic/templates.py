@@ -1,0 +1,96 @@
+"""Message templates: jinja2 in a sandbox, strict about undefined variables, per kind and language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ConfigError
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "followups"
+DEFAULT_LANGUAGE = "en"
+TIME_FORMATS = {
+    "en": "%a %d %b, %H:%M",
+    "de": "%d.%m., %H:%M Uhr",
+    "fr": "le %d/%m à %H:%M",
+    "es": "el %d/%m a las %H:%M",
+}
+BY = {"en": "by {when}", "de": "bis {when}", "fr": "d'ici {when}", "es": "antes de {when}"}
+FROM = {"en": "from {when}", "de": "ab {when}", "fr": "à partir de {when}", "es": "a partir de {when}"}
+
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "customer_name": "Sam",
+    "ticket": {"number": 1, "subject": "Example", "channel": "email"},
+    "expected": "by Mon 02 Mar, 12:00",
+    "closed_now": False,
+    "opens_at": "",
+}
+
+
+@cache
+def _environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    # The sandbox keeps operator-edited templates away from Python internals; StrictUndefined
+    # turns a misspelt variable into an error (found at validation, not at send time).
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@cache
+def _catalogue(language: str) -> dict[str, dict[str, str]]:
+    import yaml
+
+    path = TEMPLATE_DIR / f"{language}.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(kind): {str(k): str(v) for k, v in parts.items()} for kind, parts in data.items()}
+
+
+def languages() -> list[str]:
+    return sorted(p.stem for p in TEMPLATE_DIR.glob("*.yaml"))
+
+
+def render(kind: str, part: str, language: str | None, context: dict[str, Any]) -> str:
+    """Render part (`subject`, `email`, `short`) of a kind's template in the language, else English."""
+    for lang in (language or DEFAULT_LANGUAGE, DEFAULT_LANGUAGE):
+        source = _catalogue(lang).get(kind, {}).get(part)
+        if source is not None:
+            return str(_environment().from_string(source).render(**context)).strip()
+    raise ConfigError(f"no template {kind}.{part} in {language} or {DEFAULT_LANGUAGE}")
+
+
+def render_html(text: str) -> str:
+    """A plain HTML rendering of a text message (escaped; paragraphs and line breaks kept)."""
+    from markupsafe import escape
+
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    body = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    return f'<!DOCTYPE html><html><body style="font-family: sans-serif">{body}</body></html>'
+
+
+def expected_phrase(language: str | None, due: datetime, timezone: str, from_time: bool = False) -> str:
+    """`by Mon 02 Mar, 12:00` in the customer's language, in the calendar's time zone."""
+    from zoneinfo import ZoneInfo
+
+    lang = language if language in TIME_FORMATS else DEFAULT_LANGUAGE
+    when = due.astimezone(ZoneInfo(timezone)).strftime(TIME_FORMATS[lang])
+    return (FROM if from_time else BY)[lang].format(when=when)
+
+
+def validate_templates() -> list[str]:
+    """Render every template with sample values; the problems found (syntax, undefined variables)."""
+    from jinja2 import TemplateError
+
+    problems: list[str] = []
+    for language in languages():
+        for kind, parts in _catalogue(language).items():
+            for part, source in parts.items():
+                try:
+                    _environment().from_string(source).render(**SAMPLE_CONTEXT)
+                except TemplateError as exc:
+                    problems.append(f"{language}.{kind}.{part}: {exc}")
+    return problems
