@@ -58,6 +58,8 @@ class AutoFollowupSettings(BaseSettings):
 
 class SlaSweeperSettings(BaseSettings):
     escalation_topic_arn: str = Field(alias="ESCALATION_TOPIC_ARN", min_length=1)
+    support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
+    support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
 
 
 class RouteTicketSettings(BaseSettings):

@@ -28,7 +28,7 @@ from shared.logic.agent_actions import (
     set_presence,
     update_ticket,
 )
-from shared.logic.outbound import OutboundContext, add_note, agent_reply
+from shared.logic.outbound import OutboundContext, add_note, agent_reply, on_resolution
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 
@@ -98,9 +98,14 @@ def get_ticket(ref: str) -> dict[str, Any]:
 @app.patch("/tickets/<ref>")
 def patch_ticket(ref: str) -> dict[str, Any]:
     actor, _ = _caller()
-    ticket = update_ticket(unquote(ref), _body(TicketChangeRequest), actor, _agent_context(), clock.now())
-    logger.info("ticket updated", ticket_id=ticket.id, by=actor)
-    return {"ticket": ticket.model_dump(mode="json")}
+    request = _body(TicketChangeRequest)
+    now = clock.now()
+    ticket = update_ticket(unquote(ref), request, actor, _agent_context(), now)
+    followups: list[str] = []
+    if request.status == "resolved" and ticket.status.value == "resolved":
+        followups = on_resolution(ticket, _outbound_context(), now)  # survey and transcript, once
+    logger.info("ticket updated", ticket_id=ticket.id, by=actor, followups=followups)
+    return {"ticket": ticket.model_dump(mode="json"), "followups": followups}
 
 
 def _error(status: int, message: str) -> Response[str]:

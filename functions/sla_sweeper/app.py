@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
+from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, drain_team
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
@@ -21,10 +22,18 @@ from shared.settings import SlaSweeperSettings, aws_region, get_settings
 @cache
 def _sweep_context() -> SweepContext:
     settings = get_settings(SlaSweeperSettings)
+    repository = get_repository(settings.table_name, aws_region())
+    config = load_config(settings.helpdesk_config)
     return SweepContext(
-        repository=get_repository(settings.table_name, aws_region()),
-        config=load_config(settings.helpdesk_config),
+        repository=repository,
+        config=config,
         notifier=SnsNotifier(settings.escalation_topic_arn),
+        outbound=OutboundContext(
+            repository=repository,
+            config=config,
+            support_addresses=settings.support_addresses,
+            support_domain=settings.support_domain,
+        ),
     )
 
 
@@ -58,6 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     return {
         "outbound_retried": retried,
+        "followups": result.followups,
         "read": result.read,
         "warnings": result.warnings,
         "breaches": result.breaches,

@@ -19,6 +19,7 @@ from shared.dal.repository import (
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic.customers import customer_attributes, suggestion_event
+from shared.logic.outbound import csat_rating
 from shared.logic.sla_service import after_customer_message
 from shared.logic.threading import (
     Candidate,
@@ -400,7 +401,10 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
             changes.flags = ticket_flags
         if not message.automatic:
             changes.sla = after_customer_message(ctx.config, ticket, now)
-        if decision.reopen:
+        rating = csat_rating(parsed.text) if ticket.status == TicketStatus.RESOLVED else None
+        if rating is not None:
+            events.append(TicketEvent(at=now, type="csat", data={"rating": rating, "message_id": message.id}))
+        if decision.reopen and rating is None:
             changes.status = TicketStatus.OPEN.value
             changes.clear_resolved_at = True
             changes.clear_closed_at = True

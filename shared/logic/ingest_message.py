@@ -18,6 +18,7 @@ from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic.customers import customer_attributes, identity_key, suggestion_event
 from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
+from shared.logic.outbound import csat_rating
 from shared.logic.sla_service import after_customer_message
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
@@ -171,7 +172,10 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         changes = TicketChanges(
             updated_at=now, last_inbound_at=now, sla=after_customer_message(ctx.config, current, now)
         )
-        if reopen:
+        rating = csat_rating(message.text) if current.status == TicketStatus.RESOLVED else None
+        if rating is not None:
+            events.append(TicketEvent(at=now, type="csat", data={"rating": rating, "message_id": message.id}))
+        if reopen and rating is None:
             changes.status = TicketStatus.OPEN.value
             changes.clear_resolved_at = True
             events.append(TicketEvent(at=now, type="reopened", data={"from_status": current.status.value}))

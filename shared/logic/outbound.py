@@ -6,6 +6,7 @@ by auto_followup from the stream, once. Automatic messages pass the loop guards 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from shared.logic import templates
 from shared.logic.calendar import parse_interval
 from shared.logic.sla_service import after_agent_reply, policy_calendar
 from shared.models.config import HelpdeskConfig
-from shared.models.outbound import OutboundMessage
+from shared.models.outbound import OutboundKind, OutboundMessage
 from shared.models.ticket import Customer, Direction, Message, Ticket, TicketEvent
 
 SHORT_CHANNELS = {"sms", "messenger", "instagram", "whatsapp", "x"}
@@ -76,19 +77,25 @@ def _addressing(ticket: Ticket, messages: list[Message], ctx: OutboundContext) -
 
 
 def _guard(
-    ticket: Ticket, customer: Customer | None, last_auto: Pointer | None, ctx: OutboundContext, now: datetime
+    ticket: Ticket,
+    customer: Customer | None,
+    last_auto: Pointer | None,
+    ctx: OutboundContext,
+    now: datetime,
+    kind: str = "ack",
 ) -> str | None:
     """Why an automatic message must not go out, or None."""
     if {"automatic", "bounce"} & set(ticket.flags):
         return "the customer's message was automatic (auto-reply, list or bounce)"
-    if customer is not None and ticket.channel.value in customer.opted_out:
+    if customer is not None and ticket.channel.value in customer.opted_out and kind != "transcript":
         return f"the customer opted out of {ticket.channel.value}"
     interval = timedelta(minutes=ctx.config.followups.min_interval_minutes)
-    if (
+    recent = bool(
         last_auto is not None
         and last_auto.created_at
         and now - clock.parse_iso(last_auto.created_at) < interval
-    ):
+    )
+    if recent and kind in ("ack", "update", "reminder", "ooo"):  # answers to an agent's action always go out
         return "the customer got an automatic message less than the minimum interval ago"
     quiet = ctx.config.followups.sms_quiet_hours
     zone = customer.fields.get("timezone") if customer is not None else None
@@ -108,44 +115,67 @@ def acknowledge(ticket: Ticket, ctx: OutboundContext, now: datetime) -> tuple[Ou
     customer's language and business-hours aware; or say why none goes out."""
     if not ctx.config.followups.acknowledge:
         return None, "acknowledgements are off"
+    queued, why = queue_automatic(ticket, "ack", f"ack#{ticket.id}", ctx, now)
+    return queued, "already acknowledged" if why == "already queued" else why
+
+
+def queue_automatic(
+    ticket: Ticket,
+    kind: OutboundKind,
+    key: str,
+    ctx: OutboundContext,
+    now: datetime,
+    due: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+    to_email: str | None = None,
+) -> tuple[OutboundMessage | None, str]:
+    """Queue an automatic message of `kind` on the ticket's channel (or by email to `to_email`),
+    after the loop guards; suppressed ones are recorded with the reason."""
     customer = ctx.repository.get_customer(ticket.customer_id)
     found = ctx.repository.get_pointers([("lastauto", ticket.customer_id)])
     messages = ctx.repository.list_messages(ticket.id)
-    key = f"ack#{ticket.id}"
-    reason = _guard(ticket, customer, found.get(("lastauto", ticket.customer_id)), ctx, now)
+    reason = _guard(ticket, customer, found.get(("lastauto", ticket.customer_id)), ctx, now, kind)
     addressing = _addressing(ticket, messages, ctx)
+    if to_email is not None:
+        addressing = {
+            "to": to_email,
+            "channel": "email",
+            "from_address": _from_address(ctx),
+            "reply_to": _plus_address(ctx, ticket.number),
+            "subject": _subject(ticket, ctx),
+        }
     if not addressing["to"]:
         reason = reason or "no address to answer to"
     language = ticket.language
     if language is None and ctx.detect_language is not None:
         language = ctx.detect_language(f"{ticket.subject or ''}\n{ticket.preview}")
     language = language or ctx.config.followups.default_language
-    context = _ack_context(ticket, customer, language, ctx, now)
-    short = ticket.channel.value in SHORT_CHANNELS
-    text = templates.render("ack", "short" if short else "email", language, context)
+    context = {**_ack_context(ticket, customer, language, ctx, now, due), **(extra or {})}
+    short = addressing["channel"] in SHORT_CHANNELS
+    text = templates.render(kind, "short" if short else "email", language, context)
     outbound = OutboundMessage(
         key=key,
         ticket_id=ticket.id,
-        kind="ack",
+        kind=kind,
         text=text,
         html=None if short else templates.render_html(text),
         created_at=now,
         automatic=True,
         status="suppressed" if reason else "pending",
         error=reason,
-        segments=segments(text)[1] if ticket.channel.value == "sms" else None,
+        segments=segments(text)[1] if addressing["channel"] == "sms" else None,
         **{
             **addressing,
-            "subject": templates.render("ack", "subject", language, context) if not short else None,
+            "subject": templates.render(kind, "subject", language, context) if not short else None,
         },
     )
     guards = [] if reason else [Pointer("lastauto", ticket.customer_id, customer_id=ticket.customer_id)]
     if not ctx.repository.put_outbound(outbound, guards):
-        return None, "already acknowledged"
+        return None, "already queued"
     if reason:
         ctx.repository.add_events(
             ticket.id,
-            [TicketEvent(at=now, type="followup_suppressed", data={"kind": "ack", "why": reason})],
+            [TicketEvent(at=now, type="followup_suppressed", data={"kind": kind, "why": reason})],
             Pointer("inbound", f"suppressed#{key}"),
         )
         return None, reason
@@ -153,7 +183,12 @@ def acknowledge(ticket: Ticket, ctx: OutboundContext, now: datetime) -> tuple[Ou
 
 
 def _ack_context(
-    ticket: Ticket, customer: Customer | None, language: str, ctx: OutboundContext, now: datetime
+    ticket: Ticket,
+    customer: Customer | None,
+    language: str,
+    ctx: OutboundContext,
+    now: datetime,
+    due_at: datetime | None = None,
 ) -> dict[str, Any]:
     facts = sla_math.SlaFacts(
         ticket.channel.value, "public" in ticket.flags, ticket.priority.value, ticket.team, None
@@ -163,7 +198,9 @@ def _ack_context(
     timezone = ctx.config.calendars[name].timezone
     closed_now = not calendar.is_open(now)
     first = policy.first_response if policy is not None else None
-    if first is not None:
+    if due_at is not None:
+        expected = templates.expected_phrase(language, due_at, timezone)
+    elif first is not None:
         due = sla_math.start_target(
             "first_response", first, now, calendar, policy.warning_at if policy else 0.8
         )
@@ -177,6 +214,7 @@ def _ack_context(
         "expected": expected,
         "closed_now": closed_now,
         "opens_at": templates.expected_phrase(language, opens, timezone, from_time=True) if opens else "",
+        "transcript": "",
     }
 
 
@@ -283,3 +321,49 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
             if attempt == 2:
                 raise
     return "sent"
+
+
+def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[str]:
+    """After resolution: the satisfaction survey and, for SMS and social conversations, a transcript
+    by email when we know the customer's address. Returns what was queued or why not."""
+    results: list[str] = []
+    if ctx.config.followups.csat:
+        _, why = queue_automatic(ticket, "csat", f"csat#{ticket.id}#{ticket.resolved_at or now}", ctx, now)
+        results.append(f"csat: {why}")
+    if ctx.config.followups.transcripts and ticket.channel.value != "email":
+        customer = ctx.repository.get_customer(ticket.customer_id)
+        address = (
+            next((i.value for i in customer.identities if i.kind.value == "email"), None)
+            if customer
+            else None
+        )
+        if address is None:
+            results.append("transcript: no email address known")
+        else:
+            lines = [
+                f"{m.at.strftime('%Y-%m-%d %H:%M')} {m.author}: {m.text}"
+                for m in ctx.repository.list_messages(ticket.id)
+                if m.direction != Direction.NOTE
+            ]
+            _, why = queue_automatic(
+                ticket,
+                "transcript",
+                f"transcript#{ticket.id}#{now.isoformat()}",
+                ctx,
+                now,
+                extra={"transcript": "\n".join(lines)},
+                to_email=address,
+            )
+            results.append(f"transcript: {why}")
+    return results
+
+
+_RATING = re.compile(
+    r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|sterne?|étoiles?|estrellas?))?\s*(?:[-–,:;.!]|\n|$)", re.IGNORECASE
+)
+
+
+def csat_rating(text: str) -> int | None:
+    """The 1-5 rating at the start of a customer's reply to the satisfaction survey, if any."""
+    match = _RATING.match(text or "")
+    return int(match.group(1)) if match else None

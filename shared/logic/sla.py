@@ -243,6 +243,7 @@ def next_deadline(sla: Sla, policy: SlaPolicyConfig | None = None) -> datetime |
             times.append(target.warn_at)
         if target.due_at is not None:
             times.append(target.due_at)
+    times += [moment for moment in (sla.reminder_at, sla.auto_resolve_at) if moment is not None]
     for step in policy.escalation if policy is not None else []:
         if step.level <= sla.escalation_level:
             continue

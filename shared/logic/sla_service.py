@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.dal.repository import QueueEntry, SlaWrite, TicketRepository, TicketUpdate, queue_key
@@ -62,11 +62,12 @@ def _write(config: HelpdeskConfig, ticket: Ticket, updated: Sla) -> SlaWrite | N
 
 
 def after_customer_message(config: HelpdeskConfig, ticket: Ticket, now: datetime) -> SlaWrite | None:
-    """A customer wrote: paused clocks resume and the next-response clock starts."""
-    if not ticket.sla.policy:
-        return None
+    """A customer wrote: paused clocks resume, the next-response clock starts, reminders stop."""
     policy, calendar = _context(config, ticket)
-    return _write(config, ticket, sla_math.on_customer_message(ticket.sla, policy, now, calendar))
+    updated = ticket.sla.model_copy(update={"reminder_at": None, "auto_resolve_at": None})
+    if ticket.sla.policy:
+        updated = sla_math.on_customer_message(updated, policy, now, calendar)
+    return _write(config, ticket, updated)
 
 
 def after_agent_reply(config: HelpdeskConfig, ticket: Ticket, now: datetime) -> SlaWrite | None:
@@ -80,18 +81,23 @@ def after_agent_reply(config: HelpdeskConfig, ticket: Ticket, now: datetime) -> 
 def after_change(
     config: HelpdeskConfig, ticket: Ticket, status: str | None, priority: str | None, now: datetime
 ) -> SlaWrite | None:
-    """Status or priority changed: pending pauses, leaving pending resumes, resolving meets the
-    resolution target, a priority that selects another policy (e.g. urgent) re-plans."""
-    if not ticket.sla.policy:
-        return None
+    """Status or priority changed: pending pauses the clocks and schedules the reminder, leaving
+    pending resumes them, resolving meets the resolution target, a priority that selects another
+    policy (e.g. urgent) re-plans."""
     _, calendar = _context(config, ticket)
     updated = ticket.sla
     if status == "pending":
-        updated = sla_math.pause(updated, now, calendar)
-    elif status in ("resolved", "closed"):
-        updated = sla_math.on_resolved(updated, now)
+        reminder = now + timedelta(hours=config.followups.pending_reminder_hours)
+        updated = updated.model_copy(update={"reminder_at": reminder, "auto_resolve_at": None})
     elif status is not None:
-        updated = sla_math.resume(updated, now, calendar)
+        updated = updated.model_copy(update={"reminder_at": None, "auto_resolve_at": None})
+    if ticket.sla.policy:
+        if status == "pending":
+            updated = sla_math.pause(updated, now, calendar)
+        elif status in ("resolved", "closed"):
+            updated = sla_math.on_resolved(updated, now)
+        elif status is not None:
+            updated = sla_math.resume(updated, now, calendar)
     if priority is not None:
         facts = sla_math.SlaFacts(ticket.channel.value, "public" in ticket.flags, priority, ticket.team, None)
         chosen = sla_math.select_policy(config, facts)
@@ -107,6 +113,8 @@ class SweepContext:
     repository: TicketRepository
     config: HelpdeskConfig
     notifier: Notifier
+    outbound: Any = None
+    """An OutboundContext for time-based follow-ups (periodic update, reminder, auto-resolve)."""
 
 
 @dataclass
@@ -118,6 +126,7 @@ class SweepResult:
     skipped: int = 0
     notifications: list[dict[str, Any]] = field(default_factory=list)
     reassigned_teams: list[str] = field(default_factory=list)
+    followups: int = 0
 
 
 def _recipients(config: HelpdeskConfig, ticket: Ticket, who: list[str]) -> list[str]:
@@ -194,12 +203,47 @@ def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: Sweep
             actions.append(f"reassigned to team {step.reassign_team}")
         events.append(TicketEvent(at=now, type="escalated", data={"level": level, "actions": actions}))
         updated = updated.model_copy(update={"escalation_level": level})
+    followups: list[tuple[str, str, datetime | None]] = []
+    for item in due:
+        target = ticket.sla.target(item.target)
+        if item.target == "periodic_update" and item.kind == "breach" and target is not None:
+            next_update = now + timedelta(minutes=target.minutes)
+            followups.append(("update", f"update#{ticket.id}#{target.started_at}", next_update))
+    pending = ticket.status.value == "pending"
+    if updated.reminder_at is not None and updated.reminder_at <= now:
+        resolve_at = now + timedelta(hours=config.followups.pending_auto_resolve_hours)
+        if pending:
+            followups.append(
+                ("reminder", f"reminder#{ticket.id}#{updated.reminder_at.isoformat()}", resolve_at)
+            )
+            events.append(
+                TicketEvent(at=now, type="reminder_due", data={"auto_resolve_at": resolve_at.isoformat()})
+            )
+        updated = updated.model_copy(
+            update={"reminder_at": None, "auto_resolve_at": resolve_at if pending else None}
+        )
+    elif (resolving := updated.auto_resolve_at) is not None and resolving <= now:
+        if pending:
+            change.status = "resolved"
+            change.load_stale = bool(ticket.load_holder)
+            updated = sla_math.on_resolved(updated, now)
+            events.append(
+                TicketEvent(at=now, type="auto_resolved", data={"why": "no answer from the customer"})
+            )
+            followups.append(("auto_resolve", f"auto_resolve#{ticket.id}#{resolving.isoformat()}", None))
+        updated = updated.model_copy(update={"auto_resolve_at": None})
     change.sla = SlaWrite(updated, sla_math.next_deadline(updated, policy), config.sla.sweep_shards)
     try:
         ctx.repository.update_ticket(ticket, change, events, now)
     except ConflictError:
         result.skipped += 1  # another sweep (or an agent) changed the ticket first: it is handled there
         return
+    if ctx.outbound is not None:
+        from shared.logic.outbound import queue_automatic
+
+        for kind, key, moment in followups:
+            queue_automatic(ticket, kind, key, ctx.outbound, now, due=moment)  # type: ignore[arg-type]
+            result.followups += 1
     for note in notes:
         ctx.notifier.notify(f"Ticket #{ticket.number}: SLA escalation level {note['level']}", note)
     result.notifications += notes

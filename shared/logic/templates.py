@@ -26,6 +26,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "expected": "by Mon 02 Mar, 12:00",
     "closed_now": False,
     "opens_at": "",
+    "transcript": "Customer: Hello\nAlice: Hi!",
 }
 
 

@@ -211,6 +211,14 @@ class FollowupConfig(_Strict):
     """No automatic SMS in these local hours of the customer (when their time zone is known)."""
     from_address: str | None = None
     """Email sender of automatic and agent mail (the first support address when unset)."""
+    pending_reminder_hours: float = Field(default=48, gt=0)
+    """A ticket pending on the customer this long gets a reminder..."""
+    pending_auto_resolve_hours: float = Field(default=72, gt=0)
+    """...and is resolved (with a notice) this long after the reminder."""
+    csat: bool = True
+    """Ask for a 1-5 rating when a ticket is resolved; a reply with the number is recorded."""
+    transcripts: bool = True
+    """Email SMS and social conversations to the customer on resolution, when we know their address."""
 
 
 class HelpdeskConfig(_Strict):

@@ -93,6 +93,10 @@ class Sla(BaseModel):
     escalation_level: int = 0
     targets: list[SlaTarget] = Field(default_factory=list)
     paused_at: datetime | None = None
+    reminder_at: datetime | None = None
+    """When a ticket pending on the customer gets its reminder."""
+    auto_resolve_at: datetime | None = None
+    """When a ticket still pending after the reminder is resolved."""
 
     def target(self, name: str) -> SlaTarget | None:
         return next((t for t in self.targets if t.name == name), None)

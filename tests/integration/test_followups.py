@@ -1,0 +1,181 @@
+"""Time-based follow-ups with time travel: periodic updates, reminders, auto-resolve, surveys, transcripts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from shared.config import load_config
+from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
+from shared.logic.outbound import OutboundContext, csat_rating, on_resolution, send_outbound
+from shared.logic.route_ticket import RoutingContext, route_new_ticket
+from shared.logic.sla_service import SweepContext, sweep
+from shared.notify import SnsNotifier
+from tests.integration.conftest import EmailHarness, _reset_process_caches, mail
+
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+CONFIG = """
+teams: [{id: support}]
+agents: [{id: alice, teams: [support], default_presence: online}]
+sla:
+  policies:
+    - name: email
+      when: {channel: [email]}
+      first_response: {minutes: 600, business: false}
+      periodic_update: {minutes: 60, business: false}
+followups: {min_interval_minutes: 0, pending_reminder_hours: 24, pending_auto_resolve_hours: 48}
+"""
+
+
+@pytest.fixture
+def desk(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "helpdesk.yaml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
+    _reset_process_caches()
+    boto3.client("ses").verify_domain_identity(Domain="support.example.com")
+    config = load_config(str(path))
+    outbound = OutboundContext(
+        repository=email.repository,
+        config=config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+    )
+    sweeper = SweepContext(
+        repository=email.repository,
+        config=config,
+        notifier=SnsNotifier(email.deployment.name("EscalationTopic")),
+        outbound=outbound,
+    )
+    routing = RoutingContext(repository=email.repository, config=config)
+    agents = AgentContext(repository=email.repository, config=config)
+    return email, outbound, sweeper, routing, agents
+
+
+def new_routed(email: EmailHarness, routing: RoutingContext, **kwargs):
+    result = email.deliver(mail(**kwargs), at="2026-03-02T12:00:00.000Z")
+    ticket = email.repository.get_ticket(result["ticket_id"])
+    assert ticket is not None
+    route_new_ticket(ticket, routing, NOON)
+    routed = email.repository.get_ticket(ticket.id)
+    assert routed is not None
+    return routed
+
+
+def kinds(email: EmailHarness) -> list[tuple[str, str]]:
+    return [(o.kind, o.status) for o in email.repository.list_outbound()]
+
+
+def test_periodic_update_goes_out_when_no_agent_replied_in_time(desk) -> None:
+    email, _, sweeper, routing, _ = desk
+    new_routed(email, routing)
+    assert sweep(sweeper, NOON + timedelta(minutes=30)).followups == 0
+    assert sweep(sweeper, NOON + timedelta(minutes=61)).followups == 1
+    assert ("update", "pending") in kinds(email)
+    assert sweep(sweeper, NOON + timedelta(minutes=90)).followups == 0  # once per update period
+
+
+def test_pending_gets_a_reminder_then_is_auto_resolved_with_a_notice(desk) -> None:
+    email, _, sweeper, routing, agents = desk
+    ticket = new_routed(email, routing)
+    update_ticket(str(ticket.number), TicketChangeRequest(status="pending"), "alice", agents, NOON)
+
+    sweep(sweeper, NOON + timedelta(hours=23))
+    assert "reminder" not in [k for k, _ in kinds(email)]
+    sweep(sweeper, NOON + timedelta(hours=24, minutes=1))
+    assert ("reminder", "pending") in kinds(email)
+    reminded = email.repository.get_ticket(ticket.id)
+    assert reminded is not None
+    assert reminded.status == "pending"
+
+    sweep(sweeper, NOON + timedelta(hours=72, minutes=2))
+    resolved = email.repository.get_ticket(ticket.id)
+    assert resolved is not None
+    assert resolved.status == "resolved"
+    assert ("auto_resolve", "pending") in kinds(email)
+    assert "auto_resolved" in [e.type for e in email.repository.list_events(ticket.id)]
+
+
+def test_customer_answer_cancels_the_reminder(desk) -> None:
+    email, _, sweeper, routing, agents = desk
+    ticket = new_routed(email, routing, message_id="<q1@mail.customer.example>")
+    update_ticket(str(ticket.number), TicketChangeRequest(status="pending"), "alice", agents, NOON)
+    email.deliver(
+        mail(body="Here is the log you asked for.", headers={"In-Reply-To": "<q1@mail.customer.example>"}),
+        at="2026-03-02T15:00:00.000Z",
+    )
+    sweep(sweeper, NOON + timedelta(hours=30))
+    assert "reminder" not in [k for k, _ in kinds(email)]
+    assert email.repository.get_ticket(ticket.id).status == "open"  # type: ignore[union-attr]
+
+
+def test_resolution_sends_a_survey_and_the_rating_is_recorded(desk) -> None:
+    email, outbound, _, routing, agents = desk
+    ticket = new_routed(email, routing, message_id="<q2@mail.customer.example>")
+    resolved = update_ticket(
+        str(ticket.number), TicketChangeRequest(status="resolved"), "alice", agents, NOON
+    )
+    assert on_resolution(resolved, outbound, NOON) == ["csat: queued"]
+    assert on_resolution(resolved, outbound, NOON) == ["csat: already queued"]
+    survey = next(o for o in email.repository.list_outbound() if o.kind == "csat")
+    outbound.senders["email"] = __import__(
+        "shared.channels.outbound", fromlist=["SesEmailSender"]
+    ).SesEmailSender("us-east-1")
+    assert send_outbound(survey.key, outbound, NOON) == "sent"
+    sent = [m for m in email.repository.list_messages(ticket.id) if m.direction == "outbound"][-1]
+
+    email.deliver(
+        mail(body="5 - thanks, great help!", headers={"In-Reply-To": sent.external_id or ""}),
+        at="2026-03-02T13:00:00.000Z",
+    )
+    after = email.repository.get_ticket(ticket.id)
+    assert after is not None
+    assert after.status == "resolved"  # a rating does not reopen
+    [rating] = [e.data for e in email.repository.list_events(ticket.id) if e.type == "csat"]
+    assert rating["rating"] == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("5", 5),
+        ("4/5", 4),
+        ("3 stars", 3),
+        ("1.", 1),
+        ("5 - great", 5),
+        ("3 people broke it", None),
+        ("5\nthanks", 5),
+        ("10", None),
+        ("It broke again", None),
+    ],
+)
+def test_csat_rating_parsing(text: str, rating: int | None) -> None:
+    assert csat_rating(text) == rating
+
+
+def test_sms_conversation_transcript_goes_to_the_known_email_address(desk) -> None:
+    email, outbound, _, _, agents = desk
+    from functions.inbound_sms import app as sms_app
+    from shared.logic.customers import merge_customers
+    from tests.integration.conftest import FakeLambdaContext
+    from tests.integration.test_inbound_sms import sms_event
+
+    email.deliver(mail(sender="jane.doe@customer.example", subject="hello"))
+    sms = sms_app.handler(sms_event("Is my parcel coming?"), FakeLambdaContext())["results"][0]
+    sms_ticket = email.repository.get_ticket(sms["ticket_id"])
+    assert sms_ticket is not None
+    by_email = next(
+        c for c in email.repository.scan_customers() if c.identities and c.identities[0].kind == "email"
+    )
+    merge_customers(email.repository, sms_ticket.customer_id, by_email.id, by="alice", at=NOON)
+
+    resolved = update_ticket(
+        str(sms_ticket.number), TicketChangeRequest(status="resolved"), "alice", agents, NOON
+    )
+    assert on_resolution(resolved, outbound, NOON) == ["csat: queued", "transcript: queued"]
+    transcript = next(o for o in email.repository.list_outbound() if o.kind == "transcript")
+    assert (transcript.channel, transcript.to) == ("email", "jane.doe@customer.example")
+    assert "Is my parcel coming?" in transcript.text
