@@ -54,6 +54,8 @@ class AgentApiSettings(BaseSettings):
 class AutoFollowupSettings(BaseSettings):
     support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
     support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
+    outbound_secret_name: str | None = Field(default=None, alias="OUTBOUND_SECRET_NAME")
+    """Secrets Manager secret with meta_page_tokens, whatsapp_token and x_bearer_token."""
 
 
 class SlaSweeperSettings(BaseSettings):

@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clock
-from shared.channels.outbound import SesEmailSender, SnsSmsSender
+from shared.channels.outbound import Sender, SesEmailSender, SnsSmsSender
+from shared.channels.social_outbound import secret_token_provider, social_senders
 from shared.config import load_config
 from shared.dal.repository import get_repository, ticket_from_stream_image
 from shared.language import detect_language
@@ -28,12 +29,15 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 @cache
 def _outbound_context() -> OutboundContext:
     settings = get_settings(AutoFollowupSettings)
+    senders: dict[str, Sender] = {"email": SesEmailSender(aws_region()), "sms": SnsSmsSender()}
+    if settings.outbound_secret_name:
+        senders.update(social_senders(secret_token_provider(settings.outbound_secret_name)))
     return OutboundContext(
         repository=get_repository(settings.table_name, aws_region()),
         config=load_config(settings.helpdesk_config),
         support_addresses=settings.support_addresses,
         support_domain=settings.support_domain,
-        senders={"email": SesEmailSender(aws_region()), "sms": SnsSmsSender()},
+        senders=senders,
         detect_language=detect_language,
     )
 

@@ -73,6 +73,8 @@ def _addressing(ticket: Ticket, messages: list[Message], ctx: OutboundContext) -
         )
     else:
         fields["from_address"] = ticket.inbox
+        if ticket.last_inbound_at is not None:  # Meta's messaging window counts from it
+            fields["headers"] = {"last_inbound_at": clock.iso(ticket.last_inbound_at)}
     return fields
 
 
@@ -146,6 +148,12 @@ def queue_automatic(
         }
     if not addressing["to"]:
         reason = reason or "no address to answer to"
+    if addressing["channel"] in {"messenger", "instagram", "whatsapp"} and reason is None:
+        from shared.channels.social_outbound import messaging_window
+
+        window = messaging_window(addressing["channel"], ticket.last_inbound_at, now, automatic=True)
+        if not window.allowed:
+            reason = window.reason
     language = ticket.language
     if language is None and ctx.detect_language is not None:
         language = ctx.detect_language(f"{ticket.subject or ''}\n{ticket.preview}")

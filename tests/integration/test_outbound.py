@@ -247,3 +247,49 @@ def test_auto_followup_handler_acknowledges_from_the_stream(
         assert app.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     assert len(sent_mail()) == 1
     assert json.loads(json.dumps([o.status for o in email.repository.list_outbound()])) == ["sent"]
+
+
+def test_messenger_reply_uses_the_send_api_inside_the_window_and_acks_respect_it(
+    email: EmailHarness, outbound
+) -> None:
+    from shared.channels.social_outbound import HttpResponse, social_senders
+    from tests.integration.test_social_webhook import META_SECRET, call, fixture
+
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=email.deployment.name("WebhookSecret"),
+        SecretString=json.dumps(
+            {"meta_app_secret": META_SECRET, "meta_verify_token": "t", "x_consumer_secret": "x"}
+        ),
+    )
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 200
+    [ticket] = email.repository.scan_tickets()
+    assert ticket.last_inbound_at is not None
+    requests: list[Any] = []
+
+    def graph(request):  # a fake Graph API
+        requests.append(request)
+        return HttpResponse(
+            200, json.dumps({"recipient_id": "7392015648120394", "message_id": "m_sent_1"}).encode()
+        )
+
+    outbound.senders.update(social_senders(lambda channel, account: "page-token", transport=graph))
+    now = ticket.last_inbound_at + timedelta(hours=2)
+    from shared import clock
+
+    clock.set_clock(lambda: now)
+    reply = agent_reply(ticket, "Your order ships today.", "alice", outbound, now)
+    outcome = send_outbound(reply.key, outbound, now)
+    assert outcome == "sent", [e.data for e in email.repository.list_events(ticket.id)]
+    body = json.loads(requests[0].body)
+    assert (body["recipient"]["id"], body["messaging_type"], body["message"]["text"]) == (
+        "7392015648120394",
+        "RESPONSE",
+        "Your order ships today.",
+    )
+    assert requests[0].headers["Authorization"] == "Bearer page-token"
+
+    # two days later an automatic message may not go out on Messenger any more
+    later = ticket.last_inbound_at + timedelta(days=2)
+    queued, why = acknowledge(ticket, outbound, later)
+    assert queued is None
+    assert "24" in why
