@@ -68,6 +68,19 @@ HANDLERS = [
         "app",
         {"WEBHOOK_SECRET_NAME": "helpdesk-webhooks"},
     ),
+    Handler("RouteTicketFunction", "functions/route_ticket", "app"),
+    Handler(
+        "AgentApiFunction",
+        "functions/agent_api",
+        "app",
+        {"AGENT_ID_CLAIM": "custom:agent_id", "SUPERVISOR_GROUP": "supervisors"},
+    ),
+    Handler(
+        "SlaSweeperFunction",
+        "functions/sla_sweeper",
+        "app",
+        {"ESCALATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:helpdesk-escalationtopic"},
+    ),
 ]
 
 FLOOR = "import boto3\nboto3.client('dynamodb')"

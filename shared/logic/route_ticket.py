@@ -198,6 +198,32 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
     assigned = _try_claims(ticket, candidates.ordered, changes, event_data, ctx, now, states, set(live))
     if assigned is not None:
         return assigned
+    fallback = config.team(action.fallback_team) if action and action.fallback_team else None
+    if fallback is not None and fallback.id != team.id:
+        # the rule's fallback team takes the ticket at once when its own team has nobody free
+        live_fallback = ctx.repository.get_agents([a.id for a in config.agents if fallback.id in a.teams])
+        fallback_states = _states(config, live_fallback)
+        ranked = rank_agents(
+            fallback,
+            config,
+            fallback_states,
+            ticket.channel.value,
+            changes.skills,
+            _sticky(ticket, others),
+            now,
+        )
+        moved = RoutingChanges(**{**changes.__dict__, "team": fallback.id})
+        data = {
+            **event_data,
+            "team": fallback.id,
+            "fallback_from": team.id,
+            "considered_fallback": ranked.considered,
+        }
+        assigned = _try_claims(
+            ticket, ranked.ordered, moved, data, ctx, now, fallback_states, set(live_fallback)
+        )
+        if assigned is not None:
+            return assigned
     try:
         entry = ctx.repository.enqueue(
             ticket.id,
@@ -227,7 +253,8 @@ def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOu
     states, stored = _states(ctx.config, live), set(live)
     for entry in ctx.repository.list_queue(team_id):
         ticket = ctx.repository.get_ticket(entry.ticket_id)
-        if ticket is None:
+        if ticket is None or ticket.assignee is not None or ticket.status.value not in OPEN:
+            ctx.repository.drop_queued(entry)  # assigned by hand or resolved while waiting
             continue
         others: list[Ticket] = []
         if team.strategy == "sticky" or ticket.group_id:

@@ -170,6 +170,8 @@ def test_capacity_groups(channel: str, group: str) -> None:
             "invalid regular expression",
         ),
         ("teams: [{id: a}, {id: a}]", "duplicate team id"),
+        ("calendars: {default: {timezone: Mars/Base}}", "calendars.default: unknown time zone"),
+        ("calendars: {default: {hours: {mon: ['9-5']}}}", "calendars.default: interval"),
         ("teams: [{id: 'Bad Id'}]", "String should match pattern"),
     ],
 )
