@@ -24,6 +24,7 @@ from shared.logic.agent_actions import (
     PresenceRequest,
     ReplyRequest,
     TicketChangeRequest,
+    require_agent,
     resolve_ticket,
     set_presence,
     update_ticket,
@@ -131,6 +132,7 @@ def post_reply(ref: str) -> Response[str]:
     actor, _ = _caller()
     request = _body(ReplyRequest)
     ctx = _outbound_context()
+    require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     key = app.current_event.headers.get("idempotency-key")
     outbound = agent_reply(
@@ -151,6 +153,7 @@ def post_note(ref: str) -> Response[str]:
     actor, _ = _caller()
     request = _body(ReplyRequest)
     ctx = _outbound_context()
+    require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(

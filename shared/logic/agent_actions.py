@@ -76,6 +76,11 @@ def resolve_ticket(ref: str, repository: TicketRepository) -> Ticket:
     raise TicketNotFoundError(f"no ticket with number or message id {ref!r}")
 
 
+def require_agent(agent_id: str, config: HelpdeskConfig) -> None:
+    """Refuse callers who are not agents of this helpdesk (a valid token is not enough)."""
+    _known_agent(agent_id, config)
+
+
 def _known_agent(agent_id: str, config: HelpdeskConfig) -> None:
     if config.agent(agent_id) is None:
         raise PermissionDeniedError(f"{agent_id!r} is not an agent of this helpdesk")

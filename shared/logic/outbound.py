@@ -105,7 +105,10 @@ def _guard(
         from zoneinfo import ZoneInfo
 
         start, end = parse_interval(quiet)
-        local = now.astimezone(ZoneInfo(zone)).time()
+        try:
+            local = now.astimezone(ZoneInfo(zone)).time()
+        except (ValueError, KeyError):  # an unknown zone on the customer: quiet hours cannot apply
+            return None
         in_quiet = (start <= local or local < end) if end <= start else (start <= local < end)
         if in_quiet:
             return "SMS quiet hours in the customer's time zone"
@@ -233,7 +236,9 @@ def agent_reply(
     messages = ctx.repository.list_messages(ticket.id)
     addressing = _addressing(ticket, messages, ctx)
     if not addressing["to"]:
-        raise ConflictError(f"ticket {ticket.number} has no customer message to answer")
+        from shared.logic.agent_actions import InvalidRequestError
+
+        raise InvalidRequestError(f"ticket {ticket.number} has no customer message to answer")
     short = ticket.channel.value in SHORT_CHANNELS
     outbound = OutboundMessage(
         key=key or new_id("out", now),
@@ -356,7 +361,7 @@ def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[s
             _, why = queue_automatic(
                 ticket,
                 "transcript",
-                f"transcript#{ticket.id}#{now.isoformat()}",
+                f"transcript#{ticket.id}#{ticket.resolved_at or now}",
                 ctx,
                 now,
                 extra={"transcript": "\n".join(lines)},
@@ -367,7 +372,8 @@ def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[s
 
 
 _RATING = re.compile(
-    r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|sterne?|étoiles?|estrellas?))?\s*(?:[-–,:;.!]|\n|$)", re.IGNORECASE
+    r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|sterne?|étoiles?|estrellas?))?\s*(?:[-–,:;!]|\.?\s*(?:\n|$))",
+    re.IGNORECASE,
 )
 
 

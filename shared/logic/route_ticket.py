@@ -253,8 +253,13 @@ def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOu
     states, stored = _states(ctx.config, live), set(live)
     for entry in ctx.repository.list_queue(team_id):
         ticket = ctx.repository.get_ticket(entry.ticket_id)
-        if ticket is None or ticket.assignee is not None or ticket.status.value not in OPEN:
-            ctx.repository.drop_queued(entry)  # assigned by hand or resolved while waiting
+        if (
+            ticket is None
+            or ticket.assignee is not None
+            or ticket.status.value not in OPEN
+            or ticket.team != team_id
+        ):
+            ctx.repository.drop_queued(entry)  # assigned by hand, resolved or moved while waiting
             continue
         others: list[Ticket] = []
         if team.strategy == "sticky" or ticket.group_id:

@@ -226,6 +226,7 @@ def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
     )
     assert result == {
         "outbound_retried": 0,
+        "followups": 0,
         "read": 1,
         "warnings": 0,
         "breaches": 1,
