@@ -5,9 +5,13 @@ path variables and a greedy `{name+}`, `ANY` for every method), or the `$default
 both are left out. A request goes to the route API Gateway would pick: a full match first (a
 specific method before `ANY`, more literal segments before path variables), then a greedy path,
 then `$default`; none gives API Gateway's `404 {"message":"Not Found"}`. The function is invoked
-synchronously with the v2 event and its answer is read the way API Gateway reads it. A route the
-simulator cannot serve (an authorizer, payload format 1.0, the same route on two APIs) refuses
-only the steps that would take it.
+synchronously with the v2 event and its answer is read the way API Gateway reads it.
+
+A route behind a JWT authorizer gets what API Gateway passes on once it has validated a token:
+the token's claims in `requestContext.authorizer.jwt`. Only agent-side steps carry an identity
+(a `Caller`); a request without one is answered 401 without calling the function. A route the
+simulator cannot serve (a Lambda or IAM authorizer, required scopes, payload format 1.0, the same
+route on two APIs) refuses only the steps that would take it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from simulator.lambda_runtime import Invocation, UnsupportedError
 from simulator.resources import Deployment, FunctionSpec
@@ -32,10 +36,53 @@ IMPLICIT_API = "ServerlessHttpApi"
 DEFAULT_SOURCE_IP = "203.0.113.10"
 """The caller's address in `requestContext.http.sourceIp` (a documentation address, RFC 5737)."""
 NOT_FOUND = (404, '{"message":"Not Found"}')
+UNAUTHORIZED = (401, '{"message":"Unauthorized"}')
+SUPERVISOR_GROUP = "supervisors"
+"""The user pool group a supervisor's token names in `cognito:groups`."""
 INTERNAL_ERROR = (500, '{"message":"Internal Server Error"}')
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+AGENT_ROUTES = {"agent": "PUT /agents/{agent_id}/presence", "update": "PATCH /tickets/{ref}"}
+"""The agent API's routes the agent-side steps call."""
 
 _VARIABLE = re.compile(r"^\{([A-Za-z0-9_.-]+)(\+?)\}$")
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A JWT authorizer of an HTTP API (the only kind the simulator serves)."""
+
+    name: str
+    identity_source: str = "$request.header.Authorization"
+
+    @property
+    def header(self) -> str:
+        """The request header the token comes in (Authorization unless IdentitySource names another)."""
+        prefix = "$request.header."
+        source = self.identity_source
+        return source[len(prefix) :] if source.startswith(prefix) else "Authorization"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends an agent-side request: an agent signed in to the user pool, as their token says."""
+
+    agent: str
+    supervisor: bool = False
+
+    def claims(self) -> dict[str, str]:
+        """The token's claims as API Gateway passes them on (values are strings, groups `[a b]`)."""
+        claims = {"sub": self.agent, "custom:agent_id": self.agent}
+        if self.supervisor:
+            claims["cognito:groups"] = f"[{SUPERVISOR_GROUP}]"
+        return claims
+
+    def token(self) -> str:
+        """A JWT-shaped bearer token with the claims (unsigned: nothing in the simulation checks it)."""
+
+        def part(value: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+        return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(self.claims())}.simulated"
 
 
 @dataclass(frozen=True)
@@ -53,7 +100,9 @@ class Route:
     path: str | None
     """None for the `$default` route."""
     refusals: tuple[str, ...] = ()
-    """Why the simulator cannot serve the route (a webhook step taking it is refused)."""
+    """Why the simulator cannot serve the route (a step taking it is refused)."""
+    authorizer: Authorizer | None = None
+    """The JWT authorizer protecting the route, if any."""
 
     @property
     def key(self) -> str:
@@ -84,7 +133,8 @@ class Route:
         found = re.fullmatch(pattern, path)
         if found is None:
             return None
-        return {name: found.group(f"v{i}") for i, name in enumerate(names, start=1)}
+        # API Gateway decodes request parameters; rawPath keeps what the client sent.
+        return {name: unquote(found.group(f"v{i}")) for i, name in enumerate(names, start=1)}
 
     def rank(self) -> tuple[int, int, int, int]:
         """Lower is more specific: full match, then greedy, then $default; a method before ANY."""
@@ -131,14 +181,11 @@ class HttpApis:
         """Template settings no route can be made of (a Method without a Path, ...)."""
         apis = deployment.stack.of_type("AWS::Serverless::HttpApi")
         by_physical = {deployment.stack.physical.get(name, name): name for name in apis}
-        default_authorizers = {
-            name: ((spec.get("Properties") or {}).get("Auth") or {}).get("DefaultAuthorizer")
-            for name, spec in apis.items()
-        }
+        self.auth = {name: (spec.get("Properties") or {}).get("Auth") or {} for name, spec in apis.items()}
         for function in deployment.functions.values():
             for trigger in function.triggers:
                 if trigger.type == "HttpApi":
-                    self._add(function, trigger.name, trigger.properties, by_physical, default_authorizers)
+                    self._add(function, trigger.name, trigger.properties, by_physical)
         by_key: dict[str, list[Route]] = {}
         for route in self.routes:
             by_key.setdefault(route.key, []).append(route)
@@ -159,7 +206,6 @@ class HttpApis:
         trigger: str,
         props: dict[str, Any],
         by_physical: dict[str, str],
-        default_authorizers: dict[str, Any],
     ) -> None:
         where = f"{function.logical_id} event {trigger}"
         api_id = str(props.get("ApiId") or IMPLICIT_API.lower())
@@ -181,16 +227,46 @@ class HttpApis:
         version = str(props.get("PayloadFormatVersion") or "2.0")
         if version != "2.0":
             refusals.append(f"{where}: PayloadFormatVersion {version} is not simulated (only 2.0)")
-        authorizer = (props.get("Auth") or {}).get("Authorizer") or default_authorizers.get(api)
-        if authorizer not in (None, "NONE"):
-            refusals.append(
-                f"{where}: the route is protected by the authorizer {authorizer}, which is not simulated"
-            )
+        authorizer, refusal = self._authorizer(where, api, props.get("Auth") or {})
+        if refusal:
+            refusals.append(refusal)
         path_text = str(path) if path is not None else None
-        self.routes.append(Route(function, trigger, api, api_id, upper, path_text, tuple(refusals)))
+        self.routes.append(
+            Route(function, trigger, api, api_id, upper, path_text, tuple(refusals), authorizer)
+        )
 
-    def check(self, requests: Sequence[tuple[int, str, str]]) -> list[Problem]:
-        """Problems of the webhook steps' requests (line, method, path): routes they take it cannot serve.
+    def _authorizer(
+        self, where: str, api: str, route_auth: dict[str, Any]
+    ) -> tuple[Authorizer | None, str | None]:
+        """The route's JWT authorizer, or why the simulator cannot serve the route's authorization."""
+        api_auth = self.auth.get(api) or {}
+        name = route_auth.get("Authorizer") or api_auth.get("DefaultAuthorizer")
+        if name in (None, "NONE"):
+            return None, None
+        if name == "AWS_IAM":
+            return None, f"{where}: the route needs IAM authorization (AWS_IAM), which is not simulated"
+        spec = (api_auth.get("Authorizers") or {}).get(name)
+        if not isinstance(spec, dict):
+            return None, f"{where}: the authorizer {name} is not one of the API's Auth.Authorizers"
+        if "JwtConfiguration" not in spec:
+            return (
+                None,
+                f"{where}: the route is protected by the Lambda authorizer {name}, which is not simulated",
+            )
+        scopes = route_auth.get("AuthorizationScopes") or api_auth.get("DefaultAuthorizationScopes")
+        if scopes:
+            return None, (
+                f"{where}: the route requires the scopes {', '.join(map(str, scopes))}, "
+                "which simulated tokens do not carry"
+            )
+        source = spec.get("IdentitySource") or "$request.header.Authorization"
+        return Authorizer(str(name), str(source)), None
+
+    def check(
+        self, requests: Sequence[tuple[int, str, str]], kind: str = "webhook", *, need_route: bool = False
+    ) -> list[Problem]:
+        """Problems of the steps' requests (line, method, path): routes they take it cannot serve, and
+        with `need_route` (agent-side steps, which expect the agent API) requests no route takes.
 
         Raises UnsupportedError when the template's HTTP API events cannot be read at all.
         """
@@ -200,7 +276,16 @@ class HttpApis:
         for line, method, path in requests:
             found = self.route(method, path)
             if found is not None:
-                problems += [Problem(line, reason, "webhook") for reason in found[0].refusals]
+                problems += [Problem(line, reason, kind) for reason in found[0].refusals]
+            elif need_route:
+                problems.append(
+                    Problem(
+                        line,
+                        f"no route of the template's HTTP APIs takes {method} {path}: "
+                        f"{kind} steps need the agent API ({AGENT_ROUTES.get(kind, 'its routes')})",
+                        kind,
+                    )
+                )
         return problems
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -225,8 +310,10 @@ def http_api_event(
     request_id: str,
     path_parameters: Mapping[str, str] | None = None,
     source_ip: str = DEFAULT_SOURCE_IP,
+    claims: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The API Gateway HTTP API event (payload format 2.0) for a request received at `at`."""
+    """The API Gateway HTTP API event (payload format 2.0) for a request received at `at`; `claims`
+    are those of the token a JWT authorizer validated."""
     domain = f"{api_id}.execute-api.{REGION}.amazonaws.com"
     epoch_ms = int(at.timestamp() * 1000)
     body = request.body.encode("utf-8")
@@ -257,9 +344,11 @@ def http_api_event(
     event["headers"] = dict(sorted(headers.items()))
     if request.query:
         event["queryStringParameters"] = dict(request.query)
+    context: dict[str, Any] = {"accountId": ACCOUNT_ID, "apiId": api_id}
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
     event["requestContext"] = {
-        "accountId": ACCOUNT_ID,
-        "apiId": api_id,
+        **context,
         "domainName": domain,
         "domainPrefix": api_id,
         "http": {

@@ -30,7 +30,7 @@ def _clip(text: str | None, width: int) -> str:
 
 
 def _statuses(responses: list[dict[str, Any]]) -> str:
-    """`12  (200: 10, 401: 1, 404: 1)`: webhook responses by status code."""
+    """`12  (200: 10, 401: 1, 404: 1)`: HTTP responses by status code."""
     counted = Counter(int(r["status"]) for r in responses)
     by_status = ", ".join(f"{status}: {n}" for status, n in sorted(counted.items()))
     return f"{len(responses)}  ({by_status})" if responses else "0"
@@ -96,8 +96,8 @@ class Progress:
         self._print()
         self._print("Tickets")
         header = (
-            f"  {'#':>4}  {'channel':<9} {'status':<8} {'priority':<8} {'msgs':>4}  {'flags':<22} "
-            "subject (or first message)"
+            f"  {'#':>4}  {'channel':<9} {'status':<8} {'priority':<8} {'team':<10} {'assignee':<10} "
+            f"{'msgs':>4}  {'flags':<16} subject (or first message)"
         )
         self._print(header)
         self._print("  " + "-" * (len(header) + 14))
@@ -109,11 +109,13 @@ class Progress:
                 subject = f'"{ticket["messages"][0]["text"]}"'
             self._print(
                 f"  {ticket['number']:>4}  {ticket['channel']:<9} {ticket['status']:<8} "
-                f"{ticket['priority']:<8} {len(ticket['messages']):>4}  "
-                f"{_clip(flags.strip(), 22):<22} {_clip(subject, 60)}"
+                f"{ticket['priority']:<8} {_clip(ticket.get('team') or '-', 10):<10} "
+                f"{_clip(ticket.get('assignee') or '-', 10):<10} {len(ticket['messages']):>4}  "
+                f"{_clip(flags.strip(), 16):<16} {_clip(subject, 50)}"
             )
         if len(tickets) > MAX_TICKET_ROWS:
             self._print(f"  … and {len(tickets) - MAX_TICKET_ROWS} more")
+        self._agents(state.get("agents") or [])
         self._print()
         self._print("Summary")
 
@@ -123,7 +125,11 @@ class Progress:
 
         t, m = report["tickets"], report["messages"]
         rows = [
-            ("tickets", f"{t['total']}  ({counts(t['by_status'])}; {t['linked']} linked)"),
+            (
+                "tickets",
+                f"{t['total']}  ({counts(t['by_status'])}; {t['linked']} linked; "
+                f"{t.get('assigned', 0)} assigned)",
+            ),
             ("channels", counts(t["by_channel"])),
             (
                 "messages",
@@ -134,6 +140,7 @@ class Progress:
             ("quarantine", f"{report['quarantine']['total']}  ({counts(report['quarantine']['by_reason'])})"),
             ("outbound", f"{report['outbound']['total']}"),
             ("webhooks", _statuses(state["webhook_responses"])),
+            ("agent API", _statuses(state.get("api_responses") or [])),
             ("dead letters", str(report["dead_letters"])),
         ]
         for name, (invocations, errors, total_ms) in stats.items():
@@ -146,8 +153,38 @@ class Progress:
         width = max(len(name) for name, _ in rows)
         for name, value in rows:
             self._print(f"  {name:<{width}}  {value}")
+        refused = [r for r in state.get("api_responses") or [] if not 200 <= int(r["status"]) < 300]
+        if refused:
+            self._print()
+            self._print(f'  ! {len(refused)} agent API request(s) not done (see "api_responses"):')
+            for response in refused:
+                self._print(
+                    f"    line {response['step']}: {response['method']} {response['path']} -> "
+                    f"{response['status']} {_clip(response['body'], 70)}"
+                )
         if report["dead_letters"]:
             self._print()
             self._print(
                 f'  ! {report["dead_letters"]} event(s) failed and went to dead letters (see "dead_letters")'
+            )
+
+    def _agents(self, agents: list[dict[str, Any]]) -> None:
+        """Agents with their presence and load against capacity, per channel group."""
+        if not agents:
+            return
+        self._print()
+        self._print("Agents")
+        header = f"  {'agent':<12} {'presence':<8}  {'email':>6} {'sms':>6} {'social':>6}  teams"
+        self._print(header)
+        self._print("  " + "-" * (len(header) + 10))
+        for agent in agents:
+            capacity = agent.get("capacity") or {}
+
+            def load(group: str, agent: dict[str, Any] = agent, capacity: dict[str, Any] = capacity) -> str:
+                held = agent["load"].get(group, 0)
+                return f"{held}/{capacity[group]}" if group in capacity else str(held)
+
+            self._print(
+                f"  {_clip(agent['id'], 12):<12} {agent['presence']:<8}  {load('email'):>6} {load('sms'):>6} "
+                f"{load('social'):>6}  {', '.join(agent.get('teams') or []) or '-'}"
             )

@@ -15,20 +15,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from shared.clock import iso as clock_iso
 from shared.config import load_config
 from shared.dal.items import reset_connections
 from shared.dal.repository import DynamoRepository, get_repository
+from shared.models.config import HelpdeskConfig
+from shared.models.ticket import TicketEvent
 from shared.settings import reset_settings
+from simulator.activity import Activity
 from simulator.clock import ScheduledTrigger, SimClock, Timetable
 from simulator.events import Verdicts, scheduled_event, scheduler_input
 from simulator.http_api import (
     NOT_FOUND,
+    UNAUTHORIZED,
+    Caller,
     HttpApis,
     Request,
     Response,
@@ -48,11 +55,13 @@ from simulator.lambda_runtime import (
 from simulator.progress import Progress, StepOutcome
 from simulator.resources import Deployment, deploy
 from simulator.scenario import (
+    AgentStep,
     EmailStep,
     Scenario,
     ScenarioError,
     SmsStep,
     Step,
+    UpdateStep,
     WebhookStep,
     refuse_unsupported,
 )
@@ -60,11 +69,13 @@ from simulator.secret_values import apply_secrets
 from simulator.ses import SesReceiver
 from simulator.sms import SmsReceiver
 from simulator.sns import SnsTopics
-from simulator.state import build_state
+from simulator.state import agents_state, build_state, read_agent_items
 from simulator.streams import StreamPump
 from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
-SUPPORTED_STEPS = ("email", "sms", "webhook", "tick")
+SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "update", "tick")
+AGENT_UI = "helpdesk-agent-ui (simulated)"
+"""The User-Agent of agent-side requests."""
 DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi"}
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -94,12 +105,58 @@ def reset_application_caches() -> None:
         del sys.modules[name]  # handler modules: fresh module-level caches, like a cold start
 
 
-def validate_config(path: Path | None) -> None:
+def validate_config(path: Path | None) -> HelpdeskConfig:
     """Load the helpdesk config once so a bad file stops the run before it starts (ConfigError)."""
 
     load_config.cache_clear()
-    load_config(str(path) if path else None)
+    config = load_config(str(path) if path else None)
     load_config.cache_clear()
+    return config
+
+
+def agent_request(spec: AgentStep) -> Request:
+    """`PUT /agents/{id}/presence`: the agent sets their own presence."""
+    return Request(
+        "PUT",
+        f"/agents/{quote(spec.id, safe='')}/presence",
+        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
+        body=json.dumps({"status": spec.status}),
+    )
+
+
+def update_request(spec: UpdateStep) -> Request:
+    """`PATCH /tickets/{REF}` with the step's changes; the REF goes URL-encoded, as the UI sends it."""
+    return Request(
+        "PATCH",
+        f"/tickets/{quote(str(spec.ticket), safe='')}",
+        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
+        body=json.dumps(spec.changes()),
+    )
+
+
+def _change_words(spec: UpdateStep) -> str:
+    words = []
+    for name, value in spec.changes().items():
+        if name == "tags_add":
+            words += [f"+{tag}" for tag in value]
+        elif name == "tags_remove":
+            words += [f"-{tag}" for tag in value]
+        elif name == "assignee" and value == "":
+            words.append("unassign")
+        else:
+            words.append(f"{name} {value}")
+    return ", ".join(words)
+
+
+def _message(body: str) -> str:
+    """The `message` of an API error body, else the body in a few words."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return summarize_body(body)
 
 
 def _sum_results(outcome: AsyncOutcome) -> list[str]:
@@ -136,7 +193,9 @@ class Simulation:
         self.not_run: list[dict[str, Any]] = []
         self.fired: list[dict[str, Any]] = []
         self.webhook_responses: list[dict[str, Any]] = []
+        self.api_responses: list[dict[str, Any]] = []
         self._stream_invocations = 0
+        self.config: HelpdeskConfig | None = None
 
     def run(self) -> dict[str, Any]:
         refuse_unsupported(self.scenario, SUPPORTED_STEPS)
@@ -147,7 +206,7 @@ class Simulation:
                 f"--until {self.options.until.isoformat()} is before the first step ({start.isoformat()})"
             )
         with simulated_account():
-            validate_config(self.options.config)
+            self.config = validate_config(self.options.config)
             with mock_aws():
                 reset_application_caches()
                 clock = SimClock(start)
@@ -173,15 +232,23 @@ class Simulation:
         kinds = {step.kind for step in steps}
         if "sms" in kinds:
             self.sms.check()
+        problems = []
         if "webhook" in kinds:
             requests = [
                 (s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, WebhookStep)
             ]
-            problems = self.http.check(requests)
-            if problems:
-                raise ScenarioError(str(self.scenario.path), problems)
+            problems += self.http.check(requests)
+        for kind, build in (("agent", agent_request), ("update", update_request)):
+            if kind in kinds:
+                made = [(s.line, build(s.spec)) for s in steps if s.kind == kind]
+                problems += self.http.check(
+                    [(line, r.method, r.path) for line, r in made], kind, need_route=True
+                )
+        if problems:
+            raise ScenarioError(str(self.scenario.path), sorted(problems, key=lambda p: p.line))
         self.timetable = Timetable(deployment.functions, clock.now())
         self.clock = clock
+        self.activity = Activity(self.pump)
         self.progress.start(
             str(self.scenario.path),
             steps,
@@ -213,11 +280,14 @@ class Simulation:
             outcome = self._run_step(step)
             outcome.scheduled = scheduled
             outcome.stream_invocations = self._stream_invocations
+            outcome.details += [f"routing: {line}" for line in self.activity.since_last()]
             self.progress.step(step, outcome)
         self.runtime.step = None
         if until is not None:
             scheduled = self._advance(until)
             self.progress.note(f"clock moved to --until {until.isoformat()} ({scheduled} scheduled runs)")
+            for line in self.activity.since_last():
+                self.progress.note(f"routing: {line}")
         if self.not_run:
             self.progress.note(f"{len(self.not_run)} step(s) after --until were not run")
         return self._state(deployment)
@@ -273,6 +343,10 @@ class Simulation:
             return self._sms(step, step.spec)
         if step.kind == "webhook":
             return self._webhook(step, step.spec)
+        if step.kind == "agent":
+            return self._agent(step, step.spec)
+        if step.kind == "update":
+            return self._update(step, step.spec)
         if step.kind == "tick":
             return StepOutcome(summary="clock moved")
         raise SimulationError(f"line {step.line}: step kind {step.kind!r} is not supported yet")
@@ -364,13 +438,71 @@ class Simulation:
             failed=response.status >= 500,
         )
 
-    def _request(self, step: Step, request: Request) -> Response:
-        """One HTTP request through API Gateway: route, v2 event, synchronous invocation, response."""
+    def _agent(self, step: Step, spec: AgentStep) -> StepOutcome:
+        caller = Caller(spec.id, spec.supervisor)
+        label = f"{spec.id} {spec.status}" + (" (supervisor)" if spec.supervisor else "")
+        return self._api_call(step, agent_request(spec), caller, label, {"agent": spec.id})
+
+    def _update(self, step: Step, spec: UpdateStep) -> StepOutcome:
+        caller = Caller(spec.agent, spec.supervisor)
+        ticket = f"#{spec.ticket}" if isinstance(spec.ticket, int) else spec.ticket
+        by = f"by {spec.agent}" + (" (supervisor)" if spec.supervisor else "")
+        label = f"{ticket} {_change_words(spec)} {by}"
+        return self._api_call(
+            step, update_request(spec), caller, label, {"agent": spec.agent, "ticket": spec.ticket}
+        )
+
+    def _api_call(
+        self, step: Step, request: Request, caller: Caller, label: str, extras: dict[str, Any]
+    ) -> StepOutcome:
+        """An agent-side request to the agent API, recorded in `api_responses`."""
+        response = self._request(step, request, caller)
+        self.api_responses.append(
+            {
+                "step": step.line,
+                "status": response.status,
+                "body": response.body,
+                "at": step.at,
+                "kind": step.kind,
+                **extras,
+                "supervisor": caller.supervisor,
+                "method": request.method,
+                "path": request.path,
+                "route": response.route.key if response.route else None,
+                "function": response.route.function.logical_id if response.route else None,
+                "headers": response.headers,
+            }
+        )
+        if response.error is not None:
+            error = f"{type(response.error).__name__}: {response.error}"
+            return StepOutcome(
+                summary=f"{label} -> {response.status} (the function failed: {error})", failed=True
+            )
+        if 200 <= response.status < 300:
+            return StepOutcome(summary=f"{label} -> {response.status}")
+        return StepOutcome(
+            summary=f"{label} -> {response.status} refused: {_message(response.body)}", failed=True
+        )
+
+    def _request(self, step: Step, request: Request, caller: Caller | None = None) -> Response:
+        """One HTTP request through API Gateway: route, authorizer, v2 event, synchronous invocation.
+
+        On a route behind a JWT authorizer, a request with a caller carries its token and the event
+        its claims; one without a caller is answered 401, as API Gateway answers a missing or
+        invalid token (the simulator cannot verify a token a webhook step brings).
+        """
         found = self.http.route(request.method, request.path)
         if found is None:
             status, body = NOT_FOUND
             return Response(status, body, {"content-type": "application/json"}, None)
         route, parameters = found
+        authorizer = route.authorizer
+        if authorizer is not None and caller is None:
+            status, body = UNAUTHORIZED
+            return Response(status, body, {"content-type": "application/json"}, route)
+        if caller is not None:
+            header = authorizer.header if authorizer is not None else "Authorization"
+            request.headers[header] = f"Bearer {caller.token()}"
         event = http_api_event(
             request,
             route_key=route.key,
@@ -378,6 +510,7 @@ class Simulation:
             at=step.at,
             request_id=request_id(f"{self.scenario.path.name}:{step.line}"),
             path_parameters=parameters,
+            claims=caller.claims() if caller is not None and authorizer is not None else None,
         )
         invocation = self.runtime.invoke(route.function, event, source=f"HttpApi {route.trigger}")
         self._pump()
@@ -438,7 +571,10 @@ class Simulation:
             }
             for d in self.pump.discarded
         ]
+        assert self.config is not None
         extras: dict[str, Any] = {
+            "api_responses": self.api_responses,
+            "agents": agents_state(self.config, read_agent_items(table, REGION)),
             "dead_letters": dead_letters,
             "ses_rejections": self.ses_rejections,
             "scheduled_runs": self.fired,
@@ -460,7 +596,19 @@ class Simulation:
                 },
             },
         }
-        return build_state(repository, read_body, webhook_responses=self.webhook_responses, extras=extras)
+        self.activity.since_last()  # records of the last pump: events written then are ranked too
+
+        def event_rank(ticket_id: str, event: TicketEvent) -> int:
+            return self.activity.rank(ticket_id, clock_iso(event.at), event.type, event.data)
+
+        return build_state(
+            repository,
+            read_body,
+            webhook_responses=self.webhook_responses,
+            extras=extras,
+            event_rank=event_rank,
+            message_rank=self.activity.message_rank,
+        )
 
     def function_stats(self) -> dict[str, tuple[int, int, float]]:
         return {name: (s.invocations, s.errors, s.total_ms) for name, s in self.runtime.stats.items()}

@@ -18,6 +18,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -31,7 +33,20 @@ VerdictStatus = Literal["PASS", "FAIL", "GRAY", "PROCESSING_FAILED"]
 MAX_DELIVERIES = 50
 
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
-Ref = Annotated[StrictInt, Field(ge=1)] | NonEmpty
+
+
+def _ref(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError(
+        "give a ticket number (1 or more) or the external id of one of its messages "
+        f'(e.g. 3 or "<abc@mail.example>"), got {json.dumps(value)}'
+    )
+
+
+Ref = Annotated[int | str, PlainValidator(_ref)]
 """A ticket number, or the external id of any message of the ticket."""
 
 
@@ -117,8 +132,12 @@ class WebhookStep(_Step):
 
 
 class AgentStep(_Step):
+    """An agent sets their own presence through the agent API."""
+
     id: NonEmpty
     status: Literal["online", "away", "offline"]
+    supervisor: StrictBool = False
+    """The agent's token says they are in the supervisors group."""
 
 
 class ReplyStep(_Step):
@@ -134,9 +153,16 @@ class NoteStep(_Step):
     text: NonEmpty
 
 
+UPDATE_FIELDS = ("status", "priority", "assignee", "tags_add", "tags_remove")
+
+
 class UpdateStep(_Step):
+    """An agent changes a ticket through the agent API (`assignee: ""` unassigns)."""
+
     ticket: Ref
     agent: NonEmpty
+    supervisor: StrictBool = False
+    """The agent's token says they are in the supervisors group."""
     status: TicketStatus | None = None
     priority: Priority | None = None
     assignee: StrictStr | None = None
@@ -145,10 +171,20 @@ class UpdateStep(_Step):
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateStep:
-        changes = ("status", "priority", "assignee", "tags_add", "tags_remove")
-        if not any(name in self.model_fields_set for name in changes):
-            raise ValueError(f"an update changes at least one of: {', '.join(changes)}")
+        given = [name for name in UPDATE_FIELDS if name in self.model_fields_set]
+        nulls = [name for name in given if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(
+                f"{', '.join(nulls)}: null is not a change; give a value or leave the key out "
+                '(`"assignee": ""` unassigns)'
+            )
+        if not given:
+            raise ValueError(f"an update changes at least one of: {', '.join(UPDATE_FIELDS)}")
         return self
+
+    def changes(self) -> dict[str, Any]:
+        """The request body: only the changes the step gives, as JSON values."""
+        return self.model_dump(mode="json", include=set(UPDATE_FIELDS), exclude_unset=True)
 
 
 class TickStep(_Step):

@@ -1,7 +1,8 @@
 """The simulation's final state: one JSON object read back from the deployed table and bucket.
 
 The keys SIMULATOR.md requires are always present; extras (created/updated times, participants,
-linked tickets, message subjects and flags, dead letters, the run's statistics) come alongside.
+linked tickets, message subjects and flags, agents' presence and load, agent API responses, dead
+letters, the run's statistics) come alongside.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+
 from shared import clock
+from shared.models.config import HelpdeskConfig
 from shared.models.ticket import (
     Channel,
     Customer,
@@ -27,6 +32,8 @@ from shared.models.ticket import (
 )
 
 REQUIRED_KEYS = ("tickets", "customers", "outbound", "quarantine", "webhook_responses", "report")
+LOAD_GROUPS = ("email", "sms", "social")
+"""The capacity groups an agent's load is counted in."""
 
 
 class StateSource(Protocol):
@@ -45,6 +52,18 @@ class StateSource(Protocol):
 
 BodyReader = Callable[[str], bytes | None]
 """Reads an object of the inbound bucket by key (None when it is not there)."""
+EventRank = Callable[[str, TicketEvent], int]
+"""Where an event of a ticket (by id) was written among the ticket's events."""
+MessageRank = Callable[[str], int]
+"""Where a message (by id) was written among the messages."""
+
+
+def _unranked(ticket_id: str, event: TicketEvent) -> int:
+    return 0
+
+
+def _unranked_message(message_id: str) -> int:
+    return 0
 
 
 def jsonable(value: Any) -> Any:
@@ -98,8 +117,20 @@ def message_state(message: Message, read_body: BodyReader) -> dict[str, Any]:
 
 
 def ticket_state(
-    ticket: Ticket, messages: list[Message], events: list[TicketEvent], read_body: BodyReader
+    ticket: Ticket,
+    messages: list[Message],
+    events: list[TicketEvent],
+    read_body: BodyReader,
+    event_rank: EventRank = _unranked,
+    message_rank: MessageRank = _unranked_message,
 ) -> dict[str, Any]:
+    # What was written at one instant keeps its order; a ticket's creation comes first.
+    def order(event: TicketEvent) -> tuple[datetime, int, bool]:
+        return (event.at, event_rank(ticket.id, event), event.type != "created")
+
+    def message_order(message: Message) -> tuple[datetime, int, str]:
+        return (message.at, message_rank(message.id), message.id)
+
     return {
         "id": ticket.id,
         "number": ticket.number,
@@ -120,8 +151,8 @@ def ticket_state(
                 {"name": t.name, "due_at": _iso(t.due_at), "state": t.state} for t in ticket.sla.targets
             ],
         },
-        "messages": [message_state(m, read_body) for m in sorted(messages, key=lambda m: (m.at, m.id))],
-        "events": [jsonable(e.as_state()) for e in sorted(events, key=lambda e: e.at)],
+        "messages": [message_state(m, read_body) for m in sorted(messages, key=message_order)],
+        "events": [jsonable(e.as_state()) for e in sorted(events, key=order)],
         "linked_ticket_id": ticket.linked_ticket_id,
         "participants": list(ticket.participants),
         "created_at": clock.iso(ticket.created_at),
@@ -154,6 +185,66 @@ def quarantine_state(entry: QuarantineEntry) -> dict[str, Any]:
     }
 
 
+def read_agent_items(table_name: str, region: str | None = None) -> list[dict[str, Any]]:
+    """The agents' live items of the table (`AGENT#<id>` / `AGENT`) as plain values."""
+    client = boto3.client("dynamodb", region_name=region)
+    deserializer = TypeDeserializer()
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(
+        TableName=table_name,
+        FilterExpression="sk = :agent AND begins_with(pk, :prefix)",
+        ExpressionAttributeValues={":agent": {"S": "AGENT"}, ":prefix": {"S": "AGENT#"}},
+    ):
+        for raw in page.get("Items", []):
+            item = {name: deserializer.deserialize(value) for name, value in raw.items()}
+            items.append(item)
+    return items
+
+
+def _number(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def agents_state(config: HelpdeskConfig, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every agent of the config, then any other agent the table knows: presence (the config's
+    `default_presence` until one is stored) and open tickets per capacity group."""
+    stored = {str(item.get("id") or str(item["pk"]).split("#", 1)[-1]): item for item in items}
+    agents: list[dict[str, Any]] = []
+    for agent in config.agents:
+        item = stored.pop(agent.id, None) or {}
+        agents.append(
+            {
+                "id": agent.id,
+                "presence": item.get("presence") or agent.default_presence,
+                "load": {group: _number(item.get(f"load_{group}")) for group in LOAD_GROUPS},
+                "name": agent.name,
+                "teams": list(agent.teams),
+                "skills": list(agent.skills),
+                "capacity": {group: agent.capacity.get(group, 0) for group in LOAD_GROUPS},  # type: ignore[call-overload]
+                "last_assigned_at": item.get("last_assigned_at") or None,
+                "presence_changed_at": item.get("presence_changed_at"),
+            }
+        )
+    for agent_id, item in sorted(stored.items()):
+        agents.append(
+            {
+                "id": agent_id,
+                "presence": item.get("presence") or "offline",
+                "load": {group: _number(item.get(f"load_{group}")) for group in LOAD_GROUPS},
+                "name": None,
+                "teams": [str(t) for t in item.get("teams") or []],
+                "skills": [],
+                "capacity": None,  # not an agent of the config (any more)
+                "last_assigned_at": item.get("last_assigned_at") or None,
+                "presence_changed_at": item.get("presence_changed_at"),
+            }
+        )
+    return agents
+
+
 def _counts(values: list[str], keys: list[str]) -> dict[str, int]:
     counted = Counter(values)
     result = {key: counted.get(key, 0) for key in keys}
@@ -172,6 +263,8 @@ def build_report(state: dict[str, Any]) -> dict[str, Any]:
             "by_channel": _counts([t["channel"] for t in tickets], [c.value for c in Channel]),
             "by_priority": _counts([t["priority"] for t in tickets], [p.value for p in Priority]),
             "linked": sum(1 for t in tickets if t.get("linked_ticket_id")),
+            "by_team": dict(Counter(t["team"] or "none" for t in tickets)),
+            "assigned": sum(1 for t in tickets if t["assignee"]),
         },
         "messages": {
             "total": len(messages),
@@ -190,6 +283,11 @@ def build_report(state: dict[str, Any]) -> dict[str, Any]:
             "by_kind": dict(Counter(o["kind"] for o in state["outbound"])),
         },
         "webhook_responses": len(state["webhook_responses"]),
+        "api_responses": len(state.get("api_responses", [])),
+        "agents": {
+            "total": len(state.get("agents", [])),
+            "by_presence": dict(Counter(a["presence"] for a in state.get("agents", []))),
+        },
         "dead_letters": len(state.get("dead_letters", [])),
     }
 
@@ -201,10 +299,22 @@ def build_state(
     outbound: list[dict[str, Any]] | None = None,
     webhook_responses: list[dict[str, Any]] | None = None,
     extras: dict[str, Any] | None = None,
+    event_rank: EventRank = _unranked,
+    message_rank: MessageRank = _unranked_message,
 ) -> dict[str, Any]:
-    """The state document: tickets with their messages and history, customers, quarantine, report."""
+    """The state document: tickets with their messages and history, customers, quarantine, report.
+
+    `event_rank` and `message_rank` order what was written at the same instant (see activity.py).
+    """
     tickets = [
-        ticket_state(t, repository.list_messages(t.id), repository.list_events(t.id), read_body)
+        ticket_state(
+            t,
+            repository.list_messages(t.id),
+            repository.list_events(t.id),
+            read_body,
+            event_rank,
+            message_rank,
+        )
         for t in repository.scan_tickets()
     ]
     state: dict[str, Any] = {

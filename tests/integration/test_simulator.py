@@ -33,6 +33,11 @@ class Run:
         return next(t for t in self.state["tickets"] if t["number"] == number)
 
 
+def inbound(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """The customer's messages of a ticket (acknowledgements and replies left out)."""
+    return [m for m in ticket["messages"] if m["direction"] == "inbound"]
+
+
 def simulate(*args: str | Path, out_file: Path) -> Run:
     out, err = io.StringIO(), io.StringIO()
     code = main(["simulate", *map(str, args), "--out", str(out_file)], out=out, err=err)
@@ -101,25 +106,44 @@ def test_tickets_quarantine_and_report_counts(day: Run) -> None:
     assert report["tickets"]["total"] == 11
     assert report["tickets"]["by_status"]["new"] == 11
     assert report["tickets"]["by_channel"]["email"] == 11
-    assert report["messages"]["total"] == 16
+    assert report["messages"]["by_direction"]["inbound"] == 16
     assert report["customers"] == 11
     assert [q["reason"] for q in day.state["quarantine"]] == ["spam", "bounce-unmatched"]
     assert report["quarantine"]["by_reason"] == {"spam": 1, "bounce-unmatched": 1}
     assert [t["number"] for t in day.state["tickets"]] == list(range(1, 12))
 
 
+def test_the_bundled_config_routes_every_ticket_to_an_online_agent(day: Run) -> None:
+    # Given the bundled config: team support, alice, bob and carol online by default
+    tickets = day.state["tickets"]
+    # Then every ticket went to support and to one of them, evenly (least loaded), none queued
+    assert {t["team"] for t in tickets} == {"support"}
+    held = {a["id"]: a["load"]["email"] for a in day.state["agents"]}
+    assert held == {
+        agent: sum(1 for t in tickets if t["assignee"] == agent) for agent in ("alice", "bob", "carol")
+    }
+    assert sorted(held.values()) == [3, 4, 4]
+    assert {a["presence"] for a in day.state["agents"]} == {"online"}
+    for ticket in tickets:
+        (routed,) = [e for e in ticket["events"] if e["type"] == "routed"]
+        assert (routed["team"], routed["agent"]) == ("support", ticket["assignee"])
+        assert ticket["events"][0]["type"] == "created"
+    assert "routing: #1 -> alice (support)" in day.out
+    assert day.state["api_responses"] == []
+
+
 def test_follow_ups_thread_into_the_right_tickets(day: Run) -> None:
     printer = day.ticket("Printer shows Error E-22")
     assert printer["number"] == 1
-    assert [m["external_id"] for m in printer["messages"]] == [
+    assert [m["external_id"] for m in inbound(printer)] == [
         "<BN8PR04MB6212C1E0A3F4D9B2E7C4A1F2B3D4@BN8PR04MB6212.namprd04.prod.outlook.example>",
         "<BN8PR04MB6212E77D09B1C4A3F8D2E6A9C0B1@BN8PR04MB6212.namprd04.prod.outlook.example>",
         "<7F3B21C4-96AE-4D0B-B5E8-2C1A9D04E6F7@acme-corp.example>",
     ]
-    assert "Original Message" not in printer["messages"][1]["text"]  # the quoted original is cut
+    assert "Original Message" not in inbound(printer)[1]["text"]  # the quoted original is cut
     methods = [e["method"] for e in printer["events"] if e["type"] == "message_threaded"]
     assert methods == ["in-reply-to", "subject-token"]
-    assert [len(day.ticket(s)["messages"]) for s in ("Commande CMD-58213", "No puedo acceder")] == [2, 2]
+    assert [len(inbound(day.ticket(s))) for s in ("Commande CMD-58213", "No puedo acceder")] == [2, 2]
     assert [
         e["method"] for e in day.ticket("No puedo acceder")["events"] if e["type"] == "message_threaded"
     ] == ["references"]
@@ -141,7 +165,7 @@ def test_automatic_mail_is_flagged(day: Run) -> None:
     assert "automatic" in newsletter["flags"]
     assert newsletter["messages"][0]["automatic"] is True
     invoice = day.ticket("Frage zur Rechnung")
-    out_of_office = invoice["messages"][1]
+    out_of_office = inbound(invoice)[1]
     assert out_of_office["automatic"] is True
     assert "automatic" in out_of_office["flags"]
     assert "automatic" not in invoice["flags"]  # an auto-reply does not mark the customer's ticket
@@ -168,7 +192,7 @@ def test_attachments_are_listed_with_their_sizes(day: Run) -> None:
 
 def test_a_duplicate_delivery_is_stored_once(day: Run) -> None:
     refund = day.ticket("Refund for returned chair")
-    assert len(refund["messages"]) == 1
+    assert len(inbound(refund)) == 1
     assert "delivery 2: duplicate" in day.out
 
 

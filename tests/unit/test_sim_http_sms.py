@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 from moto import mock_aws
 
 from simulator.http_api import (
+    Authorizer,
+    Caller,
     HttpApis,
     Request,
     http_api_event,
@@ -81,6 +84,15 @@ Resources:
           Jwt:
             IdentitySource: $request.header.Authorization
             JwtConfiguration: {issuer: "https://issuer.example", audience: [app]}
+  Custom:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Gate
+        Authorizers:
+          Gate:
+            FunctionArn: arn:aws:lambda:us-east-1:123456789012:function:gate
+            AuthorizerPayloadFormatVersion: "2.0"
   SmsReader:
     Type: AWS::Serverless::Function
     Properties:
@@ -127,6 +139,16 @@ Resources:
         Open:
           Type: HttpApi
           Properties: {ApiId: !Ref Protected, Method: GET, Path: /open, Auth: {Authorizer: NONE}}
+        Scoped:
+          Type: HttpApi
+          Properties:
+            ApiId: !Ref Protected
+            Method: GET
+            Path: /scoped
+            Auth: {AuthorizationScopes: [tickets.read]}
+        Gated:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Custom, Method: GET, Path: /gated}
   Fallback:
     Type: AWS::Serverless::Function
     Properties:
@@ -282,7 +304,8 @@ def test_without_a_default_route_an_unknown_path_has_no_route(sim: Sim) -> None:
 
 
 def test_only_steps_taking_a_route_the_simulator_cannot_serve_are_refused(sim: Sim) -> None:
-    # Given a route declared on two APIs, one protected by a JWT authorizer, one on payload format 1.0
+    # Given a route declared on two APIs, one on payload format 1.0, one behind a Lambda authorizer,
+    # one requiring scopes, and one behind a JWT authorizer (which the simulator serves)
     web = sim.deployment.functions["Web"]
     web.triggers.append(Trigger(name="Copy", type="HttpApi", properties={"Method": "GET", "Path": "/"}))
     web.triggers[0].properties["PayloadFormatVersion"] = "1.0"
@@ -295,21 +318,54 @@ def test_only_steps_taking_a_route_the_simulator_cannot_serve_are_refused(sim: S
             (3, "GET", "/open"),
             (4, "GET", "/items/7"),
             (5, "GET", "/x"),
+            (6, "GET", "/gated"),
+            (7, "GET", "/scoped"),
         ]
     )
     # Then each step taking an unservable route is refused with its line, the others are not
     found = [str(p) for p in problems]
     assert [p.split(":")[0] for p in found] == [
         "line 1 (webhook step)",
-        "line 2 (webhook step)",
         "line 4 (webhook step)",
+        "line 6 (webhook step)",
+        "line 7 (webhook step)",
     ]
     assert (
         "route 'GET /' is declared on more than one API (Web.Root on Api, Web.Copy on ServerlessHttpApi)"
         in found[0]
     )
-    assert "protected by the authorizer Jwt, which is not simulated" in found[1]
-    assert "PayloadFormatVersion 1.0 is not simulated" in found[2]
+    assert "PayloadFormatVersion 1.0 is not simulated" in found[1]
+    assert "protected by the Lambda authorizer Gate, which is not simulated" in found[2]
+    assert "requires the scopes tickets.read, which simulated tokens do not carry" in found[3]
+
+
+def test_jwt_routes_know_their_authorizer_and_none_turns_it_off(sim: Sim) -> None:
+    apis = HttpApis(sim.deployment)
+    private, _ = apis.route("GET", "/private") or (None, None)
+    open_route, _ = apis.route("GET", "/open") or (None, None)
+    assert private is not None
+    assert open_route is not None
+    assert private.authorizer == Authorizer("Jwt", "$request.header.Authorization")
+    assert private.authorizer.header == "Authorization"
+    assert private.refusals == ()
+    assert open_route.authorizer is None
+
+
+def test_agent_side_steps_need_a_route(sim: Sim) -> None:
+    apis = HttpApis(sim.deployment)
+    apis.routes = [r for r in apis.routes if r.path is not None]  # no $default route
+    problems = apis.check([(3, "PUT", "/agents/ana/presence")], "agent", need_route=True)
+    assert [str(p) for p in problems] == [
+        "line 3 (agent step): no route of the template's HTTP APIs takes PUT /agents/ana/presence: "
+        "agent steps need the agent API (PUT /agents/{agent_id}/presence)"
+    ]
+    assert apis.check([(3, "GET", "/nowhere")]) == []  # a webhook step without a route gets a 404
+
+
+def test_path_parameters_are_decoded_and_the_raw_path_is_kept(sim: Sim) -> None:
+    found = HttpApis(sim.deployment).route("GET", "/items/%3Cab%2Bc%40mail.example%3E")
+    assert found is not None
+    assert found[1] == {"id": "<ab+c@mail.example>"}
 
 
 def test_http_api_events_no_route_can_be_made_of_are_refused(sim: Sim) -> None:
@@ -375,6 +431,38 @@ def test_headers_are_lower_cased_and_api_gateway_adds_its_own() -> None:
     assert event["isBase64Encoded"] is False
     assert event["requestContext"]["timeEpoch"] == int(NOW.timestamp() * 1000)
     APIGatewayProxyEventV2Model.model_validate(event)
+
+
+def test_a_jwt_caller_s_claims_are_in_the_request_context() -> None:
+    # Given a supervisor signed in as "ana", and an agent who is not one
+    supervisor, agent = Caller("ana", supervisor=True), Caller("bo")
+    # When API Gateway passes a validated token's claims on
+    event = http_api_event(
+        Request("PUT", "/agents/ana/presence", body='{"status": "online"}'),
+        route_key="PUT /agents/{agent_id}/presence",
+        api_id="agentapi01",
+        at=NOW,
+        request_id="r",
+        path_parameters={"agent_id": "ana"},
+        claims=supervisor.claims(),
+    )
+    # Then they are under requestContext.authorizer.jwt, without scopes, as strings
+    assert event["requestContext"]["authorizer"] == {
+        "jwt": {
+            "claims": {"sub": "ana", "custom:agent_id": "ana", "cognito:groups": "[supervisors]"},
+            "scopes": None,
+        }
+    }
+    assert agent.claims() == {"sub": "bo", "custom:agent_id": "bo"}
+    APIGatewayProxyEventV2Model.model_validate(event)
+    # And the bearer token carries the same claims (unsigned)
+    payload = agent.token().split(".")[1]
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) == agent.claims()
+
+
+def test_a_request_without_claims_has_no_authorizer_context() -> None:
+    event = http_api_event(Request("GET", "/x"), route_key="GET /x", api_id="a", at=NOW, request_id="r")
+    assert "authorizer" not in event["requestContext"]
 
 
 def test_a_request_without_body_or_query_leaves_them_out() -> None:

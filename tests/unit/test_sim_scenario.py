@@ -10,10 +10,12 @@ import pytest
 
 from simulator.runner import SUPPORTED_STEPS
 from simulator.scenario import (
+    AgentStep,
     EmailStep,
     ScenarioError,
     SmsStep,
     TickStep,
+    UpdateStep,
     WebhookStep,
     load_scenario,
     parse_at,
@@ -314,7 +316,7 @@ def test_webhook_steps_default_to_no_query_headers_or_body(tmp_path: Path) -> No
     assert (step.spec.query, step.spec.headers, step.spec.body) == ({}, {}, "")
 
 
-def test_the_simulator_runs_sms_and_webhook_steps_and_refuses_the_agent_kinds(tmp_path: Path) -> None:
+def test_the_simulator_runs_agent_and_update_steps_and_refuses_replies_and_notes(tmp_path: Path) -> None:
     # Given a scenario with every step kind of the format
     path = write(
         tmp_path,
@@ -338,15 +340,96 @@ def test_the_simulator_runs_sms_and_webhook_steps_and_refuses_the_agent_kinds(tm
     # When checked against what the simulator supports
     with pytest.raises(ScenarioError) as caught:
         refuse_unsupported(load_scenario(path), SUPPORTED_STEPS)
-    # Then only the agent-side kinds are refused, each with its line
+    # Then only replies and notes are refused, each with its line
     found = [str(p) for p in caught.value.problems]
-    assert [p.split(":")[0] for p in found] == [
-        "line 4 (agent step)",
-        "line 5 (reply step)",
-        "line 6 (note step)",
-        "line 7 (update step)",
-    ]
-    assert "the simulator runs only email, sms, webhook, tick steps for now" in found[0]
+    assert [p.split(":")[0] for p in found] == ["line 5 (reply step)", "line 6 (note step)"]
+    assert "the simulator runs only email, sms, webhook, agent, update, tick steps for now" in found[0]
+
+
+AT = "2025-03-11T09:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"agent": {"id": "ana"}}, "status: Field required"),
+        ({"agent": {"id": "", "status": "online"}}, "id: String should have at least 1 character"),
+        (
+            {"agent": {"id": "ana", "status": "Online"}},
+            "status: Input should be 'online', 'away' or 'offline'",
+        ),
+        (
+            {"agent": {"id": "ana", "status": "online", "supervisor": "yes"}},
+            "supervisor: Input should be a valid boolean",
+        ),
+        ({"agent": {"id": "ana", "status": "online", "by": "bo"}}, "by: Extra inputs are not permitted"),
+        ({"agent": {"id": 7, "status": "online"}}, "id: Input should be a valid string"),
+        ({"update": {"agent": "ana", "status": "open"}}, "ticket: Field required"),
+        ({"update": {"ticket": 1, "status": "open"}}, "agent: Field required"),
+        (
+            {"update": {"ticket": 0, "agent": "ana", "status": "open"}},
+            "ticket: give a ticket number (1 or more) or the external id of one of its messages",
+        ),
+        (
+            {"update": {"ticket": "", "agent": "ana", "status": "open"}},
+            'ticket: give a ticket number (1 or more) or the external id of one of its messages (e.g. 3 or "<abc@mail.example>"), got ""',
+        ),
+        ({"update": {"ticket": 1, "agent": "ana", "status": "done"}}, "status: Input should be"),
+        ({"update": {"ticket": 1, "agent": "ana", "priority": "critical"}}, "priority: Input should be"),
+        (
+            {"update": {"ticket": 1, "agent": "ana", "assignee": 5}},
+            "assignee: Input should be a valid string",
+        ),
+        (
+            {"update": {"ticket": 1, "agent": "ana", "tags_add": "vip"}},
+            "tags_add: Input should be a valid list",
+        ),
+        (
+            {"update": {"ticket": 1, "agent": "ana", "tags_remove": [""]}},
+            "tags_remove.0: String should have at least 1",
+        ),
+        ({"update": {"ticket": 1, "agent": "ana", "status": None}}, "status: null is not a change"),
+        (
+            {"update": {"ticket": 1, "agent": "ana", "supervisor": True}},
+            "changes at least one of: status, priority",
+        ),
+        ({"update": {"ticket": 1, "agent": "ana", "note": "x", "status": "open"}}, "note: Extra inputs"),
+    ],
+)
+def test_agent_and_update_steps_are_validated(tmp_path: Path, step: dict[str, object], problem: str) -> None:
+    found = problems(write(tmp_path, {"at": AT, **step}))
+    kind = next(iter(step))
+    assert found[0].startswith(f"line 1 ({kind} step): ")
+    assert any(problem in p for p in found), found
+
+
+def test_agent_and_update_steps_keep_only_the_changes_they_give(tmp_path: Path) -> None:
+    # Given a presence change by a supervisor, and updates by number and by Message-ID
+    path = write(
+        tmp_path,
+        {"at": AT, "agent": {"id": "ana", "status": "away", "supervisor": True}},
+        {"at": AT, "update": {"ticket": 3, "agent": "sam", "assignee": "", "tags_add": ["vip"]}},
+        {
+            "at": AT,
+            "update": {
+                "ticket": "<a/b@mail.example>",
+                "agent": "ana",
+                "status": "resolved",
+                "priority": "high",
+            },
+        },
+    )
+    # When it is loaded
+    presence, unassign, resolve = load_scenario(path).steps
+    # Then the steps keep who acts and whether they supervise, and the request bodies only the changes
+    assert isinstance(presence.spec, AgentStep)
+    assert (presence.spec.id, presence.spec.status, presence.spec.supervisor) == ("ana", "away", True)
+    assert isinstance(unassign.spec, UpdateStep)
+    assert isinstance(resolve.spec, UpdateStep)
+    assert (unassign.spec.agent, unassign.spec.supervisor) == ("sam", False)
+    assert unassign.spec.changes() == {"assignee": "", "tags_add": ["vip"]}
+    assert resolve.spec.ticket == "<a/b@mail.example>"
+    assert resolve.spec.changes() == {"status": "resolved", "priority": "high"}
 
 
 def test_parse_at_converts_offsets_to_utc() -> None:
