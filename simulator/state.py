@@ -320,11 +320,41 @@ def build_state(
     state: dict[str, Any] = {
         "tickets": tickets,
         "customers": [customer_state(c) for c in repository.scan_customers()],
-        # Nothing sends yet: the outbox arrives with the acknowledgement and reply issues.
-        "outbound": list(outbound or []),
+        "outbound": list(outbound) if outbound is not None else _outbox_state(repository),
         "quarantine": [quarantine_state(q) for q in sorted(repository.list_quarantine(), key=lambda q: q.at)],
         "webhook_responses": jsonable(list(webhook_responses or [])),
     }
     state.update(jsonable(extras or {}))
     state["report"] = build_report(state)
     return state
+
+
+def _outbox_state(repository: object) -> list[dict[str, Any]]:
+    """Every message in the outbox, in time order: sent ones, and those suppressed or failed with why."""
+    list_outbound = getattr(repository, "list_outbound", None)
+    if list_outbound is None:
+        return []
+    return [
+        jsonable(
+            {
+                "channel": o.channel,
+                "to": o.to,
+                "ticket_id": o.ticket_id,
+                "at": o.created_at,
+                "kind": o.kind,
+                "subject": o.subject,
+                "text": o.text,
+                "headers": {
+                    **o.headers,
+                    **({"In-Reply-To": o.in_reply_to} if o.in_reply_to else {}),
+                    **({"Reply-To": o.reply_to} if o.reply_to else {}),
+                },
+                "status": o.status,
+                "automatic": o.automatic,
+                "author": o.author,
+                "provider_id": o.provider_id,
+                "error": o.error,
+            }
+        )
+        for o in sorted(list_outbound(), key=lambda o: o.created_at)
+    ]

@@ -96,7 +96,10 @@ def test_state_has_the_documented_shape(day: Run) -> None:
         "attachments",
     } <= set(message)
     assert message["at"].endswith("Z")
-    assert day.state["outbound"] == []  # nothing sends yet
+    acks = [o for o in day.state["outbound"] if o["kind"] == "ack"]
+    assert acks  # new tickets are acknowledged through the outbox
+    assert all(o["channel"] == "email" and o["status"] in {"sent", "suppressed"} for o in acks)
+    assert any(o["status"] == "suppressed" for o in acks)  # e.g. the newsletter gets none
     assert day.state["webhook_responses"] == []
     assert day.state["dead_letters"] == []
 
