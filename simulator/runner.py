@@ -457,6 +457,7 @@ class Simulation:
     ) -> StepOutcome:
         """An agent-side request to the agent API, recorded in `api_responses`."""
         response = self._request(step, request, caller)
+        error = f"{type(response.error).__name__}: {response.error}" if response.error is not None else None
         self.api_responses.append(
             {
                 "step": step.line,
@@ -471,10 +472,10 @@ class Simulation:
                 "route": response.route.key if response.route else None,
                 "function": response.route.function.logical_id if response.route else None,
                 "headers": response.headers,
+                "error": error,
             }
         )
-        if response.error is not None:
-            error = f"{type(response.error).__name__}: {response.error}"
+        if error is not None:
             return StepOutcome(
                 summary=f"{label} -> {response.status} (the function failed: {error})", failed=True
             )

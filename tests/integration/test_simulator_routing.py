@@ -294,6 +294,7 @@ def test_presence_steps_go_to_the_agent_api_as_the_agent(day: Run) -> None:
         "PUT /agents/{agent_id}/presence",
     )
     assert (response["status"], json.loads(response["body"])) == (200, {"agent": "alice", "status": "online"})
+    assert response["error"] is None
     assert re.search(r"line 20 +agent +alice away -> 200", day.out)
 
 

@@ -374,6 +374,8 @@ AT = "2025-03-11T09:00:00Z"
             {"update": {"ticket": "", "agent": "ana", "status": "open"}},
             'ticket: give a ticket number (1 or more) or the external id of one of its messages (e.g. 3 or "<abc@mail.example>"), got ""',
         ),
+        ({"update": {"ticket": True, "agent": "ana", "status": "open"}}, "ticket: give a ticket number"),
+        ({"update": {"ticket": "  ", "agent": "ana", "status": "open"}}, "ticket: give a ticket number"),
         ({"update": {"ticket": 1, "agent": "ana", "status": "done"}}, "status: Input should be"),
         ({"update": {"ticket": 1, "agent": "ana", "priority": "critical"}}, "priority: Input should be"),
         (
