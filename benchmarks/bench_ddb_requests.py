@@ -27,7 +27,6 @@ import io
 import json
 import os
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,26 +42,12 @@ BUDGET = 3
 META_APP_SECRET = "test-meta-app-secret"  # noqa: S105
 REGION = "us-east-1"
 
-# Set before anything reads them: a fresh process, no real credentials, no tracing.
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "HelpdeskBench",
-        "POWERTOOLS_SERVICE_NAME": "helpdesk-bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
-os.environ.pop("AWS_PROFILE", None)
-warnings.filterwarnings("ignore", message="No application metrics to publish")
-os.environ.pop("AWS_ENDPOINT_URL", None)
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks._offline import use_offline_aws  # noqa: E402
+
+use_offline_aws()  # before anything reads the environment
 
 import boto3  # noqa: E402
 from botocore.client import BaseClient  # noqa: E402

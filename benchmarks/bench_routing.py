@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import random
 import sys
 import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,26 +50,12 @@ REQUEST_TARGET = 4
 RULES = 200
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday inside the default calendar's hours
 
-# Set before anything reads them: a fresh process, no real credentials, no tracing.
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "HelpdeskBench",
-        "POWERTOOLS_SERVICE_NAME": "helpdesk-bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
-os.environ.pop("AWS_PROFILE", None)
-os.environ.pop("AWS_ENDPOINT_URL", None)
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks._offline import use_offline_aws  # noqa: E402
+
+use_offline_aws()  # before anything reads the environment
 
 from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
