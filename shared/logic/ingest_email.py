@@ -399,12 +399,13 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         ticket_flags = list(dict.fromkeys([*ticket.flags, *(f for f in flags if f != "automatic")]))
         if ticket_flags != ticket.flags:
             changes.flags = ticket_flags
-        if not message.automatic:
-            changes.sla = after_customer_message(ctx.config, ticket, now)
         rating = csat_rating(parsed.text) if ticket.status == TicketStatus.RESOLVED else None
+        reopens = decision.reopen and rating is None
+        if not message.automatic:
+            changes.sla = after_customer_message(ctx.config, ticket, now, reopens=reopens)
         if rating is not None:
             events.append(TicketEvent(at=now, type="csat", data={"rating": rating, "message_id": message.id}))
-        if decision.reopen and rating is None:
+        if reopens:
             changes.status = TicketStatus.OPEN.value
             changes.clear_resolved_at = True
             changes.clear_closed_at = True

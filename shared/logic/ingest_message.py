@@ -169,13 +169,16 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         suggested = suggestion_event(message.text, [inbound.sender] if inbound.sender else [], now)
         if suggested is not None:
             events.append(suggested)
-        changes = TicketChanges(
-            updated_at=now, last_inbound_at=now, sla=after_customer_message(ctx.config, current, now)
-        )
         rating = csat_rating(message.text) if current.status == TicketStatus.RESOLVED else None
+        reopens = reopen and rating is None
+        changes = TicketChanges(
+            updated_at=now,
+            last_inbound_at=now,
+            sla=after_customer_message(ctx.config, current, now, reopens=reopens),
+        )
         if rating is not None:
             events.append(TicketEvent(at=now, type="csat", data={"rating": rating, "message_id": message.id}))
-        if reopen and rating is None:
+        if reopens:
             changes.status = TicketStatus.OPEN.value
             changes.clear_resolved_at = True
             events.append(TicketEvent(at=now, type="reopened", data={"from_status": current.status.value}))

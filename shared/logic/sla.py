@@ -181,18 +181,19 @@ def _warning_fraction(target: SlaTarget) -> float:
     return (target.warn_at - target.started_at).total_seconds() / whole if whole > 0 else 0.8
 
 
-def on_resolved(sla: Sla, now: datetime) -> Sla:
-    """Resolution meets the resolution target; other running clocks stop."""
+def on_resolved(sla: Sla, now: datetime, calendar: Calendar) -> Sla:
+    """Resolution meets the resolution target; other running clocks stop as in `pause`, keeping the
+    time they had left, so that a reopened ticket resumes them where they stopped."""
+    stopped = pause(sla, now, calendar)
     targets = []
-    for target in sla.targets:
-        if target.state in ("pending", "paused"):
-            state = "met" if target.name == "resolution" else "paused"
+    for target in stopped.targets:
+        if target.name == "resolution" and target.state in ("pending", "paused"):
             targets.append(
-                target.model_copy(update={"state": state, "met_at": now if state == "met" else None})
+                target.model_copy(update={"state": "met", "met_at": now, "remaining_seconds": None})
             )
         else:
             targets.append(target)
-    return sla.model_copy(update={"targets": targets})
+    return stopped.model_copy(update={"targets": targets})
 
 
 @dataclass(frozen=True)

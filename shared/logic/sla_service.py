@@ -61,8 +61,15 @@ def _write(config: HelpdeskConfig, ticket: Ticket, updated: Sla) -> SlaWrite | N
     return SlaWrite(updated, sla_math.next_deadline(updated, policy), config.sla.sweep_shards)
 
 
-def after_customer_message(config: HelpdeskConfig, ticket: Ticket, now: datetime) -> SlaWrite | None:
-    """A customer wrote: paused clocks resume, the next-response clock starts, reminders stop."""
+def after_customer_message(
+    config: HelpdeskConfig, ticket: Ticket, now: datetime, reopens: bool = False
+) -> SlaWrite | None:
+    """A customer wrote: paused clocks resume, the next-response clock starts, reminders stop.
+
+    On a resolved or closed ticket the clocks move only if the message reopens it (a reply to the
+    satisfaction survey, say, does not): then they resume with the time they had left."""
+    if ticket.status.value in ("resolved", "closed") and not reopens:
+        return None
     policy, calendar = _context(config, ticket)
     updated = ticket.sla.model_copy(update={"reminder_at": None, "auto_resolve_at": None})
     if ticket.sla.policy:
@@ -79,7 +86,12 @@ def after_agent_reply(config: HelpdeskConfig, ticket: Ticket, now: datetime) -> 
 
 
 def after_change(
-    config: HelpdeskConfig, ticket: Ticket, status: str | None, priority: str | None, now: datetime
+    config: HelpdeskConfig,
+    ticket: Ticket,
+    status: str | None,
+    priority: str | None,
+    now: datetime,
+    customer_tier: str | None = None,
 ) -> SlaWrite | None:
     """Status or priority changed: pending pauses the clocks and schedules the reminder, leaving
     pending resumes them, resolving meets the resolution target, a priority that selects another
@@ -95,11 +107,13 @@ def after_change(
         if status == "pending":
             updated = sla_math.pause(updated, now, calendar)
         elif status in ("resolved", "closed"):
-            updated = sla_math.on_resolved(updated, now)
+            updated = sla_math.on_resolved(updated, now, calendar)
         elif status is not None:
             updated = sla_math.resume(updated, now, calendar)
     if priority is not None:
-        facts = sla_math.SlaFacts(ticket.channel.value, "public" in ticket.flags, priority, ticket.team, None)
+        facts = sla_math.SlaFacts(
+            ticket.channel.value, "public" in ticket.flags, priority, ticket.team, customer_tier
+        )
         chosen = sla_math.select_policy(config, facts)
         if chosen is not None and chosen.name != updated.policy:
             chosen_calendar, name = policy_calendar(config, chosen, ticket.team)
@@ -145,7 +159,7 @@ def _recipients(config: HelpdeskConfig, ticket: Ticket, who: list[str]) -> list[
 def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: SweepResult) -> None:
     """Record due warnings and breaches of one ticket and take the escalation steps now reached."""
     config = ctx.config
-    policy, _ = _context(config, ticket)
+    policy, calendar = _context(config, ticket)
     due = sla_math.due_now(ticket.sla, now)
     updated = sla_math.record(ticket.sla, due, now)
     events = [
@@ -226,7 +240,7 @@ def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: Sweep
         if pending:
             change.status = "resolved"
             change.load_stale = bool(ticket.load_holder)
-            updated = sla_math.on_resolved(updated, now)
+            updated = sla_math.on_resolved(updated, now, calendar)
             events.append(
                 TicketEvent(at=now, type="auto_resolved", data={"why": "no answer from the customer"})
             )

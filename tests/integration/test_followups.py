@@ -136,6 +136,31 @@ def test_resolution_sends_a_survey_and_the_rating_is_recorded(desk) -> None:
     assert after.status == "resolved"  # a rating does not reopen
     [rating] = [e.data for e in email.repository.list_events(ticket.id) if e.type == "csat"]
     assert rating["rating"] == 5
+    assert [t.name for t in after.sla.targets if t.state == "pending"] == []  # no clock runs again
+
+
+def test_a_reopened_ticket_resumes_its_first_response_clock(desk) -> None:
+    email, _, sweeper, routing, agents = desk
+    ticket = new_routed(email, routing, message_id="<q3@mail.customer.example>")  # due 22:00 (600 min)
+    update_ticket(  # resolved unanswered two hours in: eight hours of the target are left
+        str(ticket.number), TicketChangeRequest(status="resolved"), "alice", agents, NOON + timedelta(hours=2)
+    )
+    email.deliver(
+        mail(body="It is broken again.", headers={"In-Reply-To": "<q3@mail.customer.example>"}),
+        at="2026-03-03T09:00:00.000Z",
+    )
+    reopened = email.repository.get_ticket(ticket.id)
+    assert reopened is not None
+    assert reopened.status == "open"
+    first = reopened.sla.target("first_response")
+    assert first is not None
+    assert (first.state, first.due_at) == ("pending", datetime(2026, 3, 3, 17, 0, tzinfo=UTC))
+    sweep(sweeper, datetime(2026, 3, 3, 16, 59, tzinfo=UTC))
+    sweep(sweeper, datetime(2026, 3, 3, 17, 1, tzinfo=UTC))
+    breaches = [e.data for e in email.repository.list_events(ticket.id) if e.type == "sla_breached"]
+    assert [(b["target"], b["due_at"]) for b in breaches if b["target"] == "first_response"] == [
+        ("first_response", "2026-03-03T17:00:00+00:00")
+    ]
 
 
 @pytest.mark.parametrize(

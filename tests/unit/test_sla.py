@@ -189,11 +189,41 @@ def test_urgent_priority_replans_running_targets() -> None:
 
 def test_resolution_meets_the_resolution_target() -> None:
     planned = sla.plan(EMAIL, utc("2026-03-02T08:00:00"), BERLIN, "berlin")
-    resolved = sla.on_resolved(planned, utc("2026-03-02T12:00:00"))
+    resolved = sla.on_resolved(planned, utc("2026-03-02T12:00:00"), BERLIN)
     resolution = resolved.target("resolution")
     assert resolution is not None
     assert resolution.state == "met"
     assert sla.next_deadline(resolved) is None
+
+
+def test_reopening_a_resolved_ticket_resumes_its_clocks_with_the_time_left() -> None:
+    # Monday 09:00 Berlin (08:00Z): first response due 10:00Z; resolved unanswered at 09:00Z.
+    planned = sla.plan(EMAIL, utc("2026-03-02T08:00:00"), BERLIN, "berlin")
+    resolved = sla.on_resolved(planned, utc("2026-03-02T09:00:00"), BERLIN)
+    first = resolved.target("first_response")
+    assert first is not None
+    assert (first.state, first.remaining_seconds) == ("paused", 3600.0)
+    assert sla.due_now(resolved, utc("2026-03-09T09:00:00")) == []  # nothing runs while resolved
+    # The customer writes again on Tuesday 10:00 Berlin: the hour left runs from then.
+    reopened = sla.on_customer_message(resolved, EMAIL, utc("2026-03-03T09:00:00"), BERLIN)
+    first = reopened.target("first_response")
+    resolution = reopened.target("resolution")
+    assert first is not None
+    assert resolution is not None
+    assert (first.state, first.due_at) == ("pending", utc("2026-03-03T10:00:00"))
+    assert resolution.state == "met"  # kept as it was met; the reopen is an event of its own
+    assert sla.next_deadline(reopened) is not None
+
+
+def test_reopening_after_an_answer_starts_the_next_response_clock() -> None:
+    planned = sla.plan(EMAIL, utc("2026-03-02T08:00:00"), BERLIN, "berlin")
+    answered = sla.on_agent_reply(planned, EMAIL, utc("2026-03-02T08:30:00"), BERLIN)
+    resolved = sla.on_resolved(answered, utc("2026-03-02T09:00:00"), BERLIN)
+    reopened = sla.on_customer_message(resolved, EMAIL, utc("2026-03-03T09:00:00"), BERLIN)
+    following = reopened.target("next_response")
+    assert following is not None
+    # 240 business minutes from Tuesday 10:00 Berlin: 14:00 Berlin, 13:00Z
+    assert (following.state, following.due_at) == ("pending", utc("2026-03-03T13:00:00"))
 
 
 def test_raised_priority() -> None:
@@ -212,3 +242,29 @@ def test_unknown_references_in_sla_config_are_errors() -> None:
         parse_config("sla: {policies: [{name: p, calendar: nope}]}")
     with pytest.raises(ConfigError, match="unknown SLA policy 'gold'"):
         parse_config("teams: [{id: a}]\nrouting: {rules: [{name: r, then: {team: a, sla_policy: gold}}]}")
+
+
+def test_a_priority_change_reselects_the_policy_with_the_customers_tier() -> None:
+    from shared.logic.sla_service import after_change
+    from shared.models.ticket import Channel, Priority, Ticket
+
+    created = utc("2026-03-02T08:00:00")
+    urgent = CONFIG.sla_policy("urgent")
+    assert urgent is not None
+    ticket = Ticket(
+        id="tkt_1",
+        number=1,
+        channel=Channel.EMAIL,
+        priority=Priority.URGENT,
+        customer_id="cus_1",
+        team="support",
+        sla=sla.plan(urgent, created, sla.ALWAYS_OPEN, None),
+        created_at=created,
+        updated_at=created,
+    )
+    lowered = utc("2026-03-02T08:10:00")
+    vip = after_change(CONFIG, ticket, None, "normal", lowered, customer_tier="vip")
+    anyone = after_change(CONFIG, ticket, None, "normal", lowered)
+    assert vip is not None
+    assert anyone is not None
+    assert (vip.sla.policy, anyone.sla.policy) == ("vip-email", "email")
