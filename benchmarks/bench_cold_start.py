@@ -81,6 +81,16 @@ HANDLERS = [
         "app",
         {"ESCALATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:helpdesk-escalationtopic"},
     ),
+    Handler(
+        "AutoFollowupFunction",
+        "functions/auto_followup",
+        "app",
+        {
+            "SUPPORT_DOMAIN": "support.example.com",
+            "SUPPORT_ADDRESSES": "support@support.example.com",
+            "OUTBOUND_SECRET_NAME": "helpdesk-webhooks",
+        },
+    ),
 ]
 
 FLOOR = "import boto3\nboto3.client('dynamodb')"

@@ -12,9 +12,10 @@
    holds one lock (as tests/integration/test_route_ticket.py does). Routers still interleave
    between their reads and their conditional writes, so they race for the same agents exactly as
    they would against DynamoDB, and lose claims. moto's transactions are made to roll back item by
-   item (`item_level_rollback`): its own rollback copies the whole table for every item, which would
-   make the burst take hours. Wall time is reported, but it measures moto behind that lock more than
-   it measures routing; the router's own CPU per decision, outside AWS calls, is reported apart.
+   item (`item_level_rollback`, benchmarks/_offline.py): its own rollback copies the whole table for
+   every item, which would make the burst take hours. Wall time is reported, but it measures moto
+   behind that lock more than it measures routing; the router's own CPU per decision, outside AWS
+   calls, is reported apart.
 
 2. **Rules.** `time.process_time` of `shared.logic.routing.match_rule` over the same ticket facts
    with 200 generated rules (most tickets match late or not at all) against a baseline of the same
@@ -53,7 +54,7 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday inside the default cal
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._offline import use_offline_aws  # noqa: E402
+from benchmarks._offline import item_level_rollback, use_offline_aws  # noqa: E402
 
 use_offline_aws()  # before anything reads the environment
 
@@ -145,59 +146,6 @@ class AtomicCounter:
             yield self.local.requests
         finally:
             self.local.requests = None
-
-
-@contextlib.contextmanager
-def item_level_rollback() -> Iterator[None]:
-    """Make moto's TransactWriteItems keep its all-or-nothing result at a cost independent of the
-    table's size.
-
-    moto deep-copies the whole table for every item of a transaction, to roll back if one fails:
-    a 1,000-ticket burst becomes quadratic (hours). Here only the items the transaction names are
-    copied first, and put back when it fails, which leaves the table as moto's own rollback would
-    (stream records of a cancelled transaction are kept; nothing here reads the stream).
-    """
-    import copy
-    import types
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def transact(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved: list[tuple[Any, Any, Any, Any]] = []
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            table = backend.get_table(op["TableName"])
-            key = op.get("Key") or op["Item"]
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-        try:
-            original(backend, transact_items)
-        except Exception:
-            for table, hash_key, range_key, before in reversed(saved):
-                if range_key is None:
-                    table.items.pop(hash_key, None)
-                    if before is not None:
-                        table.items[hash_key] = before
-                else:
-                    table.items[hash_key].pop(range_key, None)
-                    if before is not None:
-                        table.items[hash_key][range_key] = before
-            raise
-
-    shim = types.SimpleNamespace(deepcopy=deepcopy)
-    with (
-        mock.patch.object(models, "copy", shim),
-        mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact),
-    ):
-        yield
 
 
 def new_tickets(repository: DynamoRepository, count: int, first: int = 1) -> list[Ticket]:

@@ -26,7 +26,7 @@ due tickets (breach recorded, escalation taken, deadline removed from the index,
 added), so before each sweep the items the previous one put are deleted and the due tickets are
 written back as loaded. moto deep-copies the whole table for every TransactWriteItems (to roll
 back), which would make each of the sweep's 50 writes cost in proportion to the table; the
-benchmark uses `item_level_rollback` from bench_routing, which keeps the all-or-nothing result
+benchmark uses `item_level_rollback` from benchmarks/_offline.py, which keeps the all-or-nothing result
 but copies only the items a transaction names.
 
 Counted at the botocore client (`BaseClient._make_api_call`, which PynamoDB's client also goes
@@ -96,7 +96,7 @@ sla:
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._offline import use_offline_aws  # noqa: E402
+from benchmarks._offline import item_level_rollback, use_offline_aws  # noqa: E402
 
 use_offline_aws()  # before anything reads the environment
 
@@ -104,7 +104,6 @@ import boto3  # noqa: E402
 from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from benchmarks.bench_routing import item_level_rollback  # noqa: E402
 from shared import clock  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.logic import sla as sla_math  # noqa: E402
