@@ -17,9 +17,11 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.errors import ConflictError, TicketNotFoundError
+from shared.language import detect_language
 from shared.logic.agent_actions import (
     AgentContext,
     InvalidRequestError,
+    NoteRequest,
     PermissionDeniedError,
     PresenceRequest,
     ReplyRequest,
@@ -59,7 +61,9 @@ def _caller() -> tuple[str, bool]:
     return str(agent_id), settings.supervisor_group in groups
 
 
-def _body(model: type[PresenceRequest] | type[TicketChangeRequest] | type[ReplyRequest]) -> Any:
+def _body(
+    model: type[PresenceRequest] | type[TicketChangeRequest] | type[ReplyRequest] | type[NoteRequest],
+) -> Any:
     try:
         return model.model_validate_json(app.current_event.decoded_body or "{}")
     except ValidationError as exc:
@@ -86,8 +90,9 @@ def put_presence(agent_id: str) -> dict[str, Any]:
     actor, supervisor = _caller()
     request = _body(PresenceRequest)
     set_presence(agent_id, request, actor, supervisor, _agent_context(), clock.now())
-    logger.info("presence", agent=agent_id, status=request.status, by=actor)
-    return {"agent": agent_id, "status": request.status}
+    until = clock.iso(request.until) if request.until else None
+    logger.info("presence", agent=agent_id, status=request.status, until=until, by=actor)
+    return {"agent": agent_id, "status": request.status, **({"until": until} if until else {})}
 
 
 @app.get("/tickets/<ref>")
@@ -123,12 +128,14 @@ def _outbound_context() -> OutboundContext:
         config=ctx.config,
         support_addresses=settings.support_addresses,
         support_domain=settings.support_domain,
+        detect_language=detect_language,  # survey and transcript in the customer's language
     )
 
 
 @app.post("/tickets/<ref>/replies")
 def post_reply(ref: str) -> Response[str]:
-    """Queue a public reply; auto_followup sends it once. An Idempotency-Key header makes retries safe."""
+    """Queue a public reply, on the ticket's channel or another of the customer's (`channel`);
+    auto_followup sends it once. An Idempotency-Key header makes retries safe."""
     actor, _ = _caller()
     request = _body(ReplyRequest)
     ctx = _outbound_context()
@@ -136,14 +143,33 @@ def post_reply(ref: str) -> Response[str]:
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     key = app.current_event.headers.get("idempotency-key")
     outbound = agent_reply(
-        ticket, request.text, actor, ctx, clock.now(), key=f"reply#{actor}#{key}" if key else None
+        ticket,
+        request.text,
+        actor,
+        ctx,
+        clock.now(),
+        key=f"reply#{actor}#{key}" if key else None,
+        channel=request.channel,
     )
-    logger.info("reply queued", ticket_id=ticket.id, key=outbound.key, by=actor)
+    logger.info(
+        "reply queued",
+        ticket_id=ticket.id,
+        key=outbound.key,
+        by=actor,
+        channel=outbound.channel,
+        template=outbound.template,
+    )
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(
-            {"key": outbound.key, "channel": outbound.channel, "to": outbound.to, "status": "queued"}
+            {
+                "key": outbound.key,
+                "channel": outbound.channel,
+                "to": outbound.to,
+                "status": "queued",
+                "template": outbound.template,
+            }
         ),
     )
 
@@ -151,7 +177,7 @@ def post_reply(ref: str) -> Response[str]:
 @app.post("/tickets/<ref>/notes")
 def post_note(ref: str) -> Response[str]:
     actor, _ = _caller()
-    request = _body(ReplyRequest)
+    request = _body(NoteRequest)
     ctx = _outbound_context()
     require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)

@@ -1,4 +1,5 @@
-"""auto_followup: the tickets stream (filtered) acknowledges new tickets and sends the outbox, once."""
+"""auto_followup: the tickets stream (filtered) acknowledges new tickets, tells customers who write
+while their agent is away when to expect an answer, and sends the outbox, once."""
 
 from __future__ import annotations
 
@@ -17,24 +18,38 @@ from shared import clock
 from shared.channels.outbound import Sender, SesEmailSender, SnsSmsSender
 from shared.channels.social_outbound import secret_token_provider, social_senders
 from shared.config import load_config
-from shared.dal.repository import get_repository, ticket_from_stream_image
+from shared.dal.repository import get_repository, message_from_stream_image, ticket_from_stream_image
 from shared.language import detect_language
+from shared.logic.out_of_office import on_customer_message
 from shared.logic.outbound import OutboundContext, acknowledge, send_outbound
+from shared.models.config import HelpdeskConfig
 from shared.observability import logger, metrics, tracer
 from shared.settings import AutoFollowupSettings, aws_region, get_settings
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
+def sms_sender(config: HelpdeskConfig) -> Sender:
+    """SNS Publish, or End User Messaging SendTextMessage, as the config's `outbound.sms_sender` says."""
+    if config.outbound.sms_sender == "end_user_messaging":
+        from shared.channels.eum import EumSmsSender
+
+        return EumSmsSender(
+            configuration_set=config.outbound.sms_configuration_set, max_price=config.outbound.sms_max_price
+        )
+    return SnsSmsSender()
+
+
 @cache
 def _outbound_context() -> OutboundContext:
     settings = get_settings(AutoFollowupSettings)
-    senders: dict[str, Sender] = {"email": SesEmailSender(aws_region()), "sms": SnsSmsSender()}
+    config = load_config(settings.helpdesk_config)
+    senders: dict[str, Sender] = {"email": SesEmailSender(aws_region()), "sms": sms_sender(config)}
     if settings.outbound_secret_name:
         senders.update(social_senders(secret_token_provider(settings.outbound_secret_name)))
     return OutboundContext(
         repository=get_repository(settings.table_name, aws_region()),
-        config=load_config(settings.helpdesk_config),
+        config=config,
         support_addresses=settings.support_addresses,
         support_domain=settings.support_domain,
         senders=senders,
@@ -53,6 +68,13 @@ def record_handler(record: DynamoDBRecord) -> None:
         outbound, why = acknowledge(ticket, ctx, now)
         logger.info("acknowledgement", ticket_id=ticket.id, queued=outbound is not None, why=why)
         metrics.add_metric(name="AckQueued" if outbound else "AckSuppressed", unit=MetricUnit.Count, value=1)
+    elif sort_key.startswith("MSG#") and record.event_name == DynamoDBRecordEventName.INSERT and image:
+        message = message_from_stream_image(image)
+        outbound, why = on_customer_message(message, ctx, now)
+        logger.info("out of office", ticket_id=message.ticket_id, queued=outbound is not None, why=why)
+        metrics.add_metric(
+            name="OutOfOfficeQueued" if outbound else "OutOfOfficeSkipped", unit=MetricUnit.Count, value=1
+        )
     elif sort_key == "OUTBOX" and image.get("status", {}).get("S") == "pending":
         outcome = send_outbound(image["key"]["S"], ctx, now)
         logger.info("outbound", key=image["key"]["S"], outcome=outcome)

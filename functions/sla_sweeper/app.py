@@ -1,4 +1,5 @@
-"""sla_sweeper: every minute, record due SLA warnings and breaches and escalate, reading only due tickets."""
+"""sla_sweeper: every minute, record due SLA warnings and breaches and escalate, reading only due tickets;
+put due outbox retries back to pending, and flag sends that never got a result."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
-from shared.logic.outbound import OutboundContext
+from shared.language import detect_language
+from shared.logic.outbound import OutboundContext, flag_unknown_sends
 from shared.logic.route_ticket import RoutingContext, drain_team
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
@@ -33,6 +35,7 @@ def _sweep_context() -> SweepContext:
             config=config,
             support_addresses=settings.support_addresses,
             support_domain=settings.support_domain,
+            detect_language=detect_language,  # updates and reminders in the customer's language
         ),
     )
 
@@ -45,6 +48,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = clock.now()
     result = sweep(ctx, now)
     retried = ctx.repository.requeue_due_outbound(now)  # outbound messages whose retry time has come
+    unknown = flag_unknown_sends(ctx.repository, ctx.config, now)  # claimed, then no result: for an agent
     # tickets escalated to another team wait in its queue: give them to free agents now
     for team in set(result.reassigned_teams):
         drain_team(team, RoutingContext(repository=ctx.repository, config=ctx.config), now)
@@ -54,6 +58,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ("SlaBreaches", result.breaches),
         ("SlaEscalations", result.escalations),
         ("SlaSkippedConcurrent", result.skipped),
+        ("OutboundRetried", retried),
+        ("OutboundUnknown", unknown),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -63,10 +69,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         breaches=result.breaches,
         escalations=result.escalations,
         skipped=result.skipped,
+        outbound_retried=retried,
+        outbound_unknown=unknown,
         scheduled_time=event.get("scheduledTime"),
     )
     return {
         "outbound_retried": retried,
+        "outbound_unknown": unknown,
         "followups": result.followups,
         "read": result.read,
         "warnings": result.warnings,

@@ -3,7 +3,7 @@
 Key layout (pk / sk):
 - `TICKET#<id>` / `TICKET`                 the ticket
 - `TICKET#<id>` / `MSG#<iso time>#<id>`    its messages, in time order
-- `TICKET#<id>` / `EVENT#<iso time>#<id>`  its history
+- `TICKET#<id>` / `EVENT#<iso time>#<write id>#<index>`  its history
 - `CUSTOMER#<id>` / `CUSTOMER`             a customer
 - `PTR#<kind>#<value>` / `PTR`             a pointer: message reference, inbound dedupe key,
                                            ticket number or customer identity -> ticket / customer
@@ -210,6 +210,10 @@ class AgentItem(Model):
     load_social = NumberAttribute(default=0)
     last_assigned_at = UnicodeAttribute(default="")
     presence_changed_at = UnicodeAttribute(null=True)
+    away_since = UnicodeAttribute(null=True)
+    """When the current absence (away or offline, without coming online between) began."""
+    away_until = UnicodeAttribute(null=True)
+    """When the agent said they would be back (set with an away or offline presence)."""
 
 
 class QueueItem(Model):
@@ -254,7 +258,8 @@ class OutboxItem(Model):
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     retries = SlaDueIndex()
-    """Sparse: messages waiting for another try, by retry time."""
+    """Sparse: messages waiting for another try (`OUTBOXRETRY`, by retry time) and messages being
+    sent (`OUTBOXSENDING`, by claim time, until the result is recorded)."""
 
 
 class CounterItem(Model):

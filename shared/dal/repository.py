@@ -127,6 +127,10 @@ class AgentLive:
     load: dict[str, int]
     last_assigned_at: str
     teams: list[str]
+    away_since: datetime | None = None
+    """When the current absence began (away or offline without coming online since)."""
+    away_until: datetime | None = None
+    """When the agent said they would be back, if they did."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,31 @@ class SlaWrite:
     sla: Sla
     deadline: datetime | None
     shards: int
+
+
+OUTBOX_RETRY = "OUTBOXRETRY"
+"""gsi2 partition of outbox items waiting for another try, by retry time."""
+OUTBOX_SENDING = "OUTBOXSENDING"
+"""gsi2 partition of outbox items claimed for sending and not yet sent or failed, by claim time."""
+
+
+@dataclass(frozen=True)
+class StuckSend:
+    """An outbox message claimed for sending whose result was never recorded."""
+
+    message: OutboundMessage
+    claimed_at: datetime
+    claim: str
+    """The claim's index key: the write that resolves it is conditional on it being unchanged."""
+
+
+def _flag_ticket(ticket_id: str, flag: str) -> tuple[Any, list[Any], Any]:
+    """An update appending `flag` to a ticket's flags (for agents), for a transaction."""
+    return (
+        TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET"),
+        [TicketItem.flags.set(TicketItem.flags.append([flag]))],
+        TicketItem.pk.exists(),
+    )
 
 
 def sla_shard(ticket_id: str, shards: int) -> int:
@@ -240,7 +269,7 @@ class TicketRepository(Protocol):
 
     def get_outbound(self, key: str) -> OutboundMessage | None: ...
 
-    def start_sending(self, key: str) -> bool: ...
+    def start_sending(self, key: str, at: datetime) -> bool: ...
 
     def outbound_sent(
         self,
@@ -260,6 +289,10 @@ class TicketRepository(Protocol):
 
     def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int: ...
 
+    def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]: ...
+
+    def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool: ...
+
     def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None: ...
 
     def record_consent(
@@ -274,7 +307,9 @@ class TicketRepository(Protocol):
 
     def get_agents(self, agent_ids: Sequence[str]) -> dict[str, AgentLive]: ...
 
-    def set_presence(self, agent_id: str, presence: str, teams: list[str], at: datetime) -> None: ...
+    def set_presence(
+        self, agent_id: str, presence: str, teams: list[str], at: datetime, until: datetime | None = None
+    ) -> None: ...
 
     def claim(
         self,
@@ -452,15 +487,23 @@ def message_from_item(item: MessageItem) -> Message:
     )
 
 
-def event_to_item(ticket_id: str, event: TicketEvent, index: int = 0) -> EventItem:
-    """An event item; `index` keeps events written together at one instant in their order."""
-    return EventItem(
-        pk=_ticket_pk(ticket_id),
-        sk=f"EVENT#{clock.iso(event.at)}#{index:03d}#{new_id('evt', event.at)}",
-        at=clock.iso(event.at),
-        type=event.type,
-        data=event.data,
-    )
+def event_items(ticket_id: str, events: Sequence[TicketEvent]) -> list[EventItem]:
+    """Event items of one write. Their sort key is time, then an id of the write, then the position
+    in it: events written together stay together and in order, even when another write records
+    events in the same millisecond."""
+    if not events:
+        return []
+    write_id = new_id("evt", events[0].at)
+    return [
+        EventItem(
+            pk=_ticket_pk(ticket_id),
+            sk=f"EVENT#{clock.iso(event.at)}#{write_id}#{index:03d}",
+            at=clock.iso(event.at),
+            type=event.type,
+            data=event.data,
+        )
+        for index, event in enumerate(events)
+    ]
 
 
 def event_from_item(item: EventItem) -> TicketEvent:
@@ -662,7 +705,7 @@ class DynamoRepository:
             (ticket_to_item(write.ticket), TicketItem.pk.does_not_exist()),
             (message_to_item(write.message), None),
         ]
-        puts += [(event_to_item(write.ticket.id, e, i), None) for i, e in enumerate(write.events)]
+        puts += [(item, None) for item in event_items(write.ticket.id, write.events)]
         if write.new_customer is not None:
             puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
         group_updates = [
@@ -678,27 +721,23 @@ class DynamoRepository:
             for member in write.group_members
             if write.ticket.group_id
         ]
+        grouped = TicketEvent(
+            at=write.message.at,
+            type="grouped",
+            data={"group_id": write.ticket.group_id, "with": [write.ticket.id]},
+        )
         puts += [
-            (
-                event_to_item(
-                    member,
-                    TicketEvent(
-                        at=write.message.at,
-                        type="grouped",
-                        data={"group_id": write.ticket.group_id, "with": [write.ticket.id]},
-                    ),
-                ),
-                None,
-            )
+            (item, None)
             for member in write.group_members
             if write.ticket.group_id
+            for item in event_items(member, [grouped])
         ]
         self._write(puts, write.pointers, at, upserts=write.upserts, extra_updates=group_updates)
 
     def append_message(self, write: AppendWrite) -> None:
         at = clock.iso(write.message.at)
         puts: list[tuple[Any, Any]] = [(message_to_item(write.message), None)]
-        puts += [(event_to_item(write.ticket_id, e, i), None) for i, e in enumerate(write.events)]
+        puts += [(item, None) for item in event_items(write.ticket_id, write.events)]
         if write.new_customer is not None:
             puts.append((customer_to_item(write.new_customer), CustomerItem.pk.does_not_exist()))
         changes = write.changes
@@ -755,7 +794,7 @@ class DynamoRepository:
         if changes.team is not None:
             actions.append(TicketItem.team.set(changes.team))
         actions += _sla_actions(ticket.id, changes.sla)
-        puts: list[tuple[Any, Any]] = [(event_to_item(ticket.id, e, i), None) for i, e in enumerate(events)]
+        puts: list[tuple[Any, Any]] = [(item, None) for item in event_items(ticket.id, events)]
         if changes.queue is not None:
             entry = changes.queue
             actions.append(TicketItem.queued_at.set(clock.iso(entry.queued_at)))
@@ -839,7 +878,7 @@ class DynamoRepository:
     def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None:
         """Append history entries to a ticket once (keyed by `dedupe`)."""
         at = clock.iso(events[0].at) if events else clock.iso(clock.now())
-        self._write([(event_to_item(ticket_id, e, i), None) for i, e in enumerate(events)], [dedupe], at)
+        self._write([(item, None) for item in event_items(ticket_id, events)], [dedupe], at)
 
     # -- routing ---------------------------------------------------------------------------------
     def get_agents(self, agent_ids: Sequence[str]) -> dict[str, AgentLive]:
@@ -859,19 +898,33 @@ class DynamoRepository:
                     },
                     last_assigned_at=item.last_assigned_at or "",
                     teams=[str(t) for t in (item.teams or [])],
+                    # items stored before `away_since` existed: the last change is the best guess
+                    away_since=_dt(item.away_since)
+                    or (_dt(item.presence_changed_at) if item.presence != "online" else None),
+                    away_until=_dt(item.away_until),
                 )
         return found
 
-    def set_presence(self, agent_id: str, presence: str, teams: list[str], at: datetime) -> None:
-        AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT").update(
-            actions=[
-                AgentItem.id.set(agent_id),
-                AgentItem.entity.set("agent"),
-                AgentItem.presence.set(presence),
-                AgentItem.teams.set(teams),  # type: ignore[arg-type]
-                AgentItem.presence_changed_at.set(clock.iso(at)),
-            ]
-        )
+    def set_presence(
+        self, agent_id: str, presence: str, teams: list[str], at: datetime, until: datetime | None = None
+    ) -> None:
+        """Store an agent's presence. An absence starts when they leave `online` and lasts, across
+        away and offline, until they come back online; `until` is when they said they would be back."""
+        actions: list[Any] = [
+            AgentItem.id.set(agent_id),
+            AgentItem.entity.set("agent"),
+            AgentItem.presence.set(presence),
+            AgentItem.teams.set(teams),  # type: ignore[arg-type]
+            AgentItem.presence_changed_at.set(clock.iso(at)),
+        ]
+        if presence == "online":
+            actions += [AgentItem.away_since.remove(), AgentItem.away_until.remove()]
+        else:
+            actions.append(AgentItem.away_since.set(AgentItem.away_since | clock.iso(at)))
+            actions.append(
+                AgentItem.away_until.set(clock.iso(until)) if until else AgentItem.away_until.remove()
+            )
+        AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT").update(actions=actions)
 
     @staticmethod
     def _load_attribute(group: str) -> Any:
@@ -939,8 +992,8 @@ class DynamoRepository:
                     actions=ticket_actions,
                     condition=ticket_condition,
                 )
-                for index, event in enumerate(events):
-                    transaction.save(event_to_item(ticket_id, event, index))
+                for item in event_items(ticket_id, events):
+                    transaction.save(item)
                 if dequeue is not None:
                     transaction.delete(
                         QueueItem(pk=f"QUEUE#{dequeue.team}", sk=dequeue.key), condition=QueueItem.pk.exists()
@@ -988,8 +1041,8 @@ class DynamoRepository:
                     actions=ticket_actions,
                     condition=TicketItem.assignee.does_not_exist() & TicketItem.queued_at.does_not_exist(),
                 )
-                for index, event in enumerate(events):
-                    transaction.save(event_to_item(ticket_id, event, index))
+                for item in event_items(ticket_id, events):
+                    transaction.save(item)
         except TransactWriteError as exc:
             raise AlreadyRoutedError(f"ticket {ticket_id} was routed meanwhile") from exc
         return entry
@@ -1011,8 +1064,8 @@ class DynamoRepository:
                     actions=[TicketItem.load_holder.remove(), TicketItem.load_stale.remove()],
                     condition=TicketItem.load_holder == agent_id,
                 )
-                for index, event in enumerate(events):
-                    transaction.save(event_to_item(ticket_id, event, index))
+                for item in event_items(ticket_id, events):
+                    transaction.save(item)
         except TransactWriteError as exc:
             raise AlreadyRoutedError(f"load of {ticket_id} was released before") from exc
 
@@ -1075,8 +1128,8 @@ class DynamoRepository:
                     actions=[TicketItem.team.set(to_team), TicketItem.updated_at.set(clock.iso(at))],
                     condition=TicketItem.assignee.does_not_exist(),
                 )
-                for index, event in enumerate(events):
-                    transaction.save(event_to_item(entry.ticket_id, event, index))
+                for item in event_items(entry.ticket_id, events):
+                    transaction.save(item)
         except TransactWriteError as exc:
             raise AlreadyRoutedError(f"ticket {entry.ticket_id} left the queue meanwhile") from exc
         return moved
@@ -1116,13 +1169,18 @@ class DynamoRepository:
             return None
         return _outbound_from_item(item)
 
-    def start_sending(self, key: str) -> bool:
-        """Take a pending message for sending (False: another delivery of the record took it)."""
+    def start_sending(self, key: str, at: datetime) -> bool:
+        """Take a pending message for sending (False: another delivery of the record took it).
+
+        The claim is indexed by its time (`OUTBOXSENDING`) until the result is recorded, so the
+        sweeper finds sends that never got one."""
         try:
             OutboxItem(pk=f"OUTBOX#{key}", sk="OUTBOX").update(
                 actions=[
                     OutboxItem.status.set("sending"),
                     OutboxItem.attempts.set((OutboxItem.attempts | 0) + 1),
+                    OutboxItem.gsi2pk.set(OUTBOX_SENDING),
+                    OutboxItem.gsi2sk.set(f"{clock.iso(at)}#{key}"),
                 ],
                 condition=OutboxItem.status == "pending",
             )
@@ -1147,6 +1205,8 @@ class DynamoRepository:
                 OutboxItem.status.set("sent"),
                 OutboxItem.provider_id.set(message.provider_id or ""),
                 OutboxItem.body.set(message.model_dump(mode="json")),
+                OutboxItem.gsi2pk.remove(),
+                OutboxItem.gsi2sk.remove(),
             ],
             OutboxItem.status == "sending",
         )
@@ -1154,7 +1214,7 @@ class DynamoRepository:
         if stored is not None:
             puts.append((message_to_item(stored), None))
         if ticket is not None:
-            puts += [(event_to_item(ticket.id, e, i), None) for i, e in enumerate(events)]
+            puts += [(item, None) for item in event_items(ticket.id, events)]
         update = None
         if ticket is not None and sla is not None:
             update = (
@@ -1171,29 +1231,31 @@ class DynamoRepository:
         status = "failed" if permanent else "retry"
         puts: list[tuple[Any, Any]] = []
         if message.ticket_id:
-            puts = [(event_to_item(message.ticket_id, e, i), None) for i, e in enumerate(events)]
+            puts = [(item, None) for item in event_items(message.ticket_id, events)]
         actions: list[Any] = [OutboxItem.status.set(status), OutboxItem.error.set(error[:1000])]
         if not permanent:  # back off: 2, 4, 8... minutes, picked up by the sweeper's retry pass
             retry_at = clock.now() + timedelta(minutes=2 ** max(message.attempts, 1))
             actions += [
-                OutboxItem.gsi2pk.set("OUTBOXRETRY"),
+                OutboxItem.gsi2pk.set(OUTBOX_RETRY),
                 OutboxItem.gsi2sk.set(f"{clock.iso(retry_at)}#{message.key}"),
             ]
+        else:  # out of the sending index: the result is known
+            actions += [OutboxItem.gsi2pk.remove(), OutboxItem.gsi2sk.remove()]
         outbox = (
             OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
             actions,
             OutboxItem.status == "sending",
         )
         extra: list[tuple[Any, list[Any], Any]] = [outbox]
-        if permanent and message.ticket_id:
-            extra.append(
-                (
-                    TicketItem(pk=_ticket_pk(message.ticket_id), sk="TICKET"),
-                    [TicketItem.flags.set(TicketItem.flags.append(["delivery_failed"]))],
-                    TicketItem.pk.exists(),
-                )
-            )
+        if permanent and message.ticket_id and self._lacks_flag(message.ticket_id, "delivery_failed"):
+            extra.append(_flag_ticket(message.ticket_id, "delivery_failed"))
         self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
+
+    def _lacks_flag(self, ticket_id: str, flag: str) -> bool:
+        """Whether the ticket exists without `flag` (flags are a list: appending twice repeats it).
+        Read only on the rare failure paths; a race at worst repeats the flag, never loses it."""
+        ticket = self.get_ticket(ticket_id)
+        return ticket is not None and flag not in ticket.flags
 
     def list_outbound(self) -> list[OutboundMessage]:
         return [_outbound_from_item(item) for item in OutboxItem.listing.query("OUTBOX")]
@@ -1202,7 +1264,7 @@ class DynamoRepository:
         """Put messages whose retry time has come back to pending (the stream sends them again)."""
         count = 0
         for item in OutboxItem.retries.query(
-            "OUTBOXRETRY", OutboxItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
+            OUTBOX_RETRY, OutboxItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
         ):
             try:
                 OutboxItem(pk=item.pk, sk="OUTBOX").update(
@@ -1218,10 +1280,49 @@ class DynamoRepository:
                 continue
         return count
 
+    def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]:
+        """Messages claimed for sending before `claimed_before` whose result was never recorded."""
+        return [
+            StuckSend(
+                message=_outbound_from_item(item),
+                claimed_at=clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]),
+                claim=str(item.gsi2sk),
+            )
+            for item in OutboxItem.retries.query(
+                OUTBOX_SENDING, OutboxItem.gsi2sk <= f"{clock.iso(claimed_before)}#~", limit=limit
+            )
+        ]
+
+    def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool:
+        """Mark a send without a result failed and flag its ticket `delivery_unknown`, once: False
+        when the claim changed meanwhile (the result came late, or another sweep took it)."""
+        message = stuck.message
+        puts: list[tuple[Any, Any]] = []
+        if message.ticket_id:
+            puts = [(item, None) for item in event_items(message.ticket_id, events)]
+        outbox = (
+            OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
+            [
+                OutboxItem.status.set("failed"),
+                OutboxItem.error.set(error[:1000]),
+                OutboxItem.gsi2pk.remove(),
+                OutboxItem.gsi2sk.remove(),
+            ],
+            (OutboxItem.status == "sending") & (OutboxItem.gsi2sk == stuck.claim),
+        )
+        extra: list[tuple[Any, list[Any], Any]] = [outbox]
+        if message.ticket_id and self._lacks_flag(message.ticket_id, "delivery_unknown"):
+            extra.append(_flag_ticket(message.ticket_id, "delivery_unknown"))
+        try:
+            self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
+        except ConflictError:
+            return False
+        return True
+
     def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None:
         """Store a message that changes nothing else on the ticket (an internal note)."""
         puts: list[tuple[Any, Any]] = [(message_to_item(message), None)]
-        puts += [(event_to_item(ticket_id, e, i), None) for i, e in enumerate(events)]
+        puts += [(item, None) for item in event_items(ticket_id, events)]
         self._write(puts, [], clock.iso(message.at))
 
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
@@ -1250,6 +1351,11 @@ def get_repository(table_name: str, region: str) -> TicketRepository:
 def ticket_from_stream_image(image: dict[str, Any]) -> Ticket:
     """A ticket from a DynamoDB stream record's NewImage/OldImage (typed AttributeValue JSON)."""
     return ticket_from_item(TicketItem.from_raw_data(image))
+
+
+def message_from_stream_image(image: dict[str, Any]) -> Message:
+    """A message from a DynamoDB stream record's NewImage/OldImage (typed AttributeValue JSON)."""
+    return message_from_item(MessageItem.from_raw_data(image))
 
 
 def _outbound_from_item(item: OutboxItem) -> OutboundMessage:

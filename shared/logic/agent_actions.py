@@ -4,10 +4,10 @@ assignee, tags). Every change is recorded on the ticket with who made it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.dal.repository import TicketRepository, TicketUpdate
 from shared.errors import HelpdeskError, TicketNotFoundError
@@ -26,18 +26,48 @@ class InvalidRequestError(HelpdeskError):
     """The request names something that does not exist or cannot be done."""
 
 
+MAX_AWAY_DAYS = 60
+"""How far ahead an agent may say they will be back (a typo in the year should not promise 2036)."""
+
+
 class PresenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["online", "away", "offline"]
+    until: AwareDatetime | None = None
+    """With `away` or `offline`: when the agent will be back (ISO 8601 with a zone, in the future,
+    at most MAX_AWAY_DAYS ahead); out-of-office notices name it."""
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):  # not a Unix timestamp: say the zone
+            raise ValueError("an ISO 8601 date and time with a zone, e.g. 2026-03-09T09:00:00+01:00")
+        return value
+
+
+MAX_TEXT = 50_000
+"""Characters in a reply or note: with the HTML part, even text of three-byte characters keeps the
+outbox item and the stored message under DynamoDB's 400 KB item limit."""
 
 
 class ReplyRequest(BaseModel):
-    """An agent's public reply (sent on the ticket's channel) or internal note."""
+    """An agent's public reply: on the ticket's channel, or on another `channel` of the same customer
+    (e.g. an SMS ticket answered by email)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=100_000)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    channel: str | None = Field(default=None, min_length=1, max_length=20)
+    """email, sms, messenger, instagram, whatsapp or x; the ticket's channel when absent."""
+
+
+class NoteRequest(BaseModel):
+    """An agent's internal note (never sent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class TicketChangeRequest(BaseModel):
@@ -65,6 +95,8 @@ def resolve_ticket(ref: str, repository: TicketRepository) -> Ticket:
     if value.isdigit():
         wanted.append(("number", str(int(value))))
     wanted.append(("ref", ref.strip()))
+    if "@" in value and not value.startswith("<"):  # an email Message-ID typed without its brackets
+        wanted.append(("ref", f"<{value}>"))
     wanted += [("ref", f"{channel.value}:{ref.strip()}") for channel in Channel if channel != Channel.EMAIL]
     found = repository.get_pointers(wanted)
     for key in wanted:
@@ -89,14 +121,23 @@ def _known_agent(agent_id: str, config: HelpdeskConfig) -> None:
 def set_presence(
     agent_id: str, request: PresenceRequest, actor: str, supervisor: bool, ctx: AgentContext, now: datetime
 ) -> None:
-    """Set an agent's presence (their own, or anyone's for a supervisor); online drains their queues."""
+    """Set an agent's presence (their own, or anyone's for a supervisor), away or offline with when
+    they will be back if known; online drains their queues."""
     _known_agent(actor, ctx.config)
     agent = ctx.config.agent(agent_id)
     if agent is None:
         raise InvalidRequestError(f"unknown agent {agent_id!r}")
     if actor != agent_id and not supervisor:
         raise PermissionDeniedError("only supervisors may set another agent's presence")
-    ctx.repository.set_presence(agent_id, request.status, list(agent.teams), now)
+    until = request.until
+    if until is not None:
+        if request.status == "online":
+            raise InvalidRequestError("until: only an away or offline presence has a return time")
+        if until <= now:
+            raise InvalidRequestError(f"until: {until.isoformat()} is not in the future")
+        if until > now + timedelta(days=MAX_AWAY_DAYS):
+            raise InvalidRequestError(f"until: more than {MAX_AWAY_DAYS} days ahead")
+    ctx.repository.set_presence(agent_id, request.status, list(agent.teams), now, until)
 
 
 def update_ticket(
@@ -133,7 +174,11 @@ def update_ticket(
     )
     if changes.assignee is not None and not ticket.load_holder:
         changes.load_stale = True  # the new assignee's capacity must count this ticket
-    changes.sla = after_change(ctx.config, ticket, changes.status, changes.priority, now)
+    tier = None
+    if changes.priority is not None and any(p.when.customer_tier for p in ctx.config.sla.policies):
+        customer = ctx.repository.get_customer(ticket.customer_id)  # the policy may depend on the tier
+        tier = customer.tier if customer is not None else None
+    changes.sla = after_change(ctx.config, ticket, changes.status, changes.priority, now, tier)
     event = TicketEvent(at=now, type="updated", data={"by": actor, "changes": recorded})
     ctx.repository.update_ticket(ticket, changes, [event], now)
     updated = ctx.repository.get_ticket(ticket.id)

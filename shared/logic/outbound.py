@@ -6,6 +6,7 @@ by auto_followup from the stream, once. Automatic messages pass the loop guards 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +15,12 @@ from typing import Any
 from shared import clock
 from shared.channels.outbound import Sender, SendError
 from shared.channels.sms import segments
+from shared.channels.social_outbound import (
+    HEADER_WHATSAPP_TEMPLATE,
+    HEADER_WHATSAPP_TEMPLATE_PARAMS,
+    META_CHANNELS,
+    messaging_window,
+)
 from shared.dal.repository import Pointer, TicketRepository
 from shared.errors import ConflictError
 from shared.ids import new_id
@@ -25,6 +32,8 @@ from shared.models.config import HelpdeskConfig
 from shared.models.outbound import OutboundKind, OutboundMessage
 from shared.models.ticket import Customer, Direction, Message, Ticket, TicketEvent
 
+MAX_SMS_CHARACTERS = 1600
+"""The most one SMS send may carry (SNS Publish and SendTextMessage alike), split into segments."""
 SHORT_CHANNELS = {"sms", "messenger", "instagram", "whatsapp", "x"}
 
 
@@ -91,6 +100,19 @@ def _guard(
         return "the customer's message was automatic (auto-reply, list or bounce)"
     if customer is not None and ticket.channel.value in customer.opted_out and kind != "transcript":
         return f"the customer opted out of {ticket.channel.value}"
+    return passing_guard(ticket, customer, last_auto, ctx, now, kind)
+
+
+def passing_guard(
+    ticket: Ticket,
+    customer: Customer | None,
+    last_auto: Pointer | None,
+    ctx: OutboundContext,
+    now: datetime,
+    kind: str = "ack",
+) -> str | None:
+    """The guards that lift with time: the minimum interval since the customer's last automatic
+    message (`last_auto`), and SMS quiet hours in the customer's time zone. None: they pass."""
     interval = timedelta(minutes=ctx.config.followups.min_interval_minutes)
     recent = bool(
         last_auto is not None
@@ -101,18 +123,21 @@ def _guard(
         return "the customer got an automatic message less than the minimum interval ago"
     quiet = ctx.config.followups.sms_quiet_hours
     zone = customer.fields.get("timezone") if customer is not None else None
-    if ticket.channel.value == "sms" and quiet and zone:
-        from zoneinfo import ZoneInfo
-
-        start, end = parse_interval(quiet)
-        try:
-            local = now.astimezone(ZoneInfo(zone)).time()
-        except (ValueError, KeyError):  # an unknown zone on the customer: quiet hours cannot apply
-            return None
-        in_quiet = (start <= local or local < end) if end <= start else (start <= local < end)
-        if in_quiet:
-            return "SMS quiet hours in the customer's time zone"
+    if ticket.channel.value == "sms" and quiet and zone and in_quiet_hours(quiet, zone, now):
+        return "SMS quiet hours in the customer's time zone"
     return None
+
+
+def in_quiet_hours(quiet: str, zone: str, now: datetime) -> bool:
+    """Whether `now` falls in the `HH:MM-HH:MM` quiet hours in the zone (an unknown zone: never)."""
+    from zoneinfo import ZoneInfo
+
+    start, end = parse_interval(quiet)
+    try:
+        local = now.astimezone(ZoneInfo(zone)).time()
+    except (ValueError, KeyError):  # an unknown zone on the customer: quiet hours cannot apply
+        return False
+    return (start <= local or local < end) if end <= start else (start <= local < end)
 
 
 def acknowledge(ticket: Ticket, ctx: OutboundContext, now: datetime) -> tuple[OutboundMessage | None, str]:
@@ -151,9 +176,7 @@ def queue_automatic(
         }
     if not addressing["to"]:
         reason = reason or "no address to answer to"
-    if addressing["channel"] in {"messenger", "instagram", "whatsapp"} and reason is None:
-        from shared.channels.social_outbound import messaging_window
-
+    if addressing["channel"] in META_CHANNELS and reason is None:
         window = messaging_window(addressing["channel"], ticket.last_inbound_at, now, automatic=True)
         if not window.allowed:
             reason = window.reason
@@ -229,17 +252,168 @@ def _ack_context(
     }
 
 
-def agent_reply(
-    ticket: Ticket, text: str, agent: str, ctx: OutboundContext, now: datetime, key: str | None = None
-) -> OutboundMessage:
-    """Queue an agent's public reply on the ticket's channel (sent once, even if retried)."""
-    messages = ctx.repository.list_messages(ticket.id)
-    addressing = _addressing(ticket, messages, ctx)
-    if not addressing["to"]:
-        from shared.logic.agent_actions import InvalidRequestError
+IDENTITY_KINDS: dict[str, str] = {
+    "email": "email",
+    "sms": "phone",
+    "whatsapp": "phone",
+    "messenger": "messenger",
+    "instagram": "instagram",
+    "x": "x",
+}
+"""The kind of customer identity that addresses a message on each channel."""
 
-        raise InvalidRequestError(f"ticket {ticket.number} has no customer message to answer")
-    short = ticket.channel.value in SHORT_CHANNELS
+
+def _invalid(message: str) -> Exception:
+    from shared.logic.agent_actions import InvalidRequestError  # agent_actions imports the DAL too
+
+    return InvalidRequestError(message)
+
+
+def _topic(ticket: Ticket) -> str:
+    """What the ticket is about, for an email subject: its subject, else its first line."""
+    if ticket.subject:
+        return ticket.subject
+    lines = (ticket.preview or "").strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= 60 else line[:59].rstrip() + "…"
+
+
+def _reply_addressing(
+    ticket: Ticket, channel: str, customer: Customer | None, ctx: OutboundContext
+) -> tuple[dict[str, Any], datetime | None]:
+    """Addressing of an agent's reply on `channel`, and when the customer last wrote there.
+
+    On the ticket's own channel: to the last customer message. By email on another channel's
+    ticket: to the customer's email identity, with the ticket's token in the subject and the
+    plus-addressed Reply-To, so the answer threads back here. On another SMS or social channel: as
+    in the customer's latest conversation there (our number or account, and Meta's window)."""
+    if channel == ticket.channel.value:
+        addressing = _addressing(ticket, ctx.repository.list_messages(ticket.id), ctx)
+        if not addressing["to"]:
+            raise _invalid(f"ticket {ticket.number} has no customer message to answer")
+        return addressing, ticket.last_inbound_at
+    kind = IDENTITY_KINDS[channel]
+    addresses = [i.value for i in customer.identities if i.kind.value == kind] if customer else []
+    if not addresses:
+        raise _invalid(
+            f"the customer of ticket {ticket.number} has no {kind} identity on record, so the reply "
+            f"cannot go by {channel}"
+        )
+    if channel == "email":
+        token = f"[{ctx.config.email.subject_token_prefix}{ticket.number}]"
+        return {
+            "to": addresses[0],
+            "channel": "email",
+            "from_address": _from_address(ctx),
+            "reply_to": _plus_address(ctx, ticket.number),
+            "subject": f"Re: {token} {_topic(ticket)}".strip(),
+        }, None
+    conversations = [
+        t
+        for t in ctx.repository.list_customer_tickets(ticket.customer_id)
+        if t.channel.value == channel and t.inbox and "public" not in t.flags
+    ]
+    latest = max(conversations, key=lambda t: t.last_inbound_at or t.created_at, default=None)
+    if latest is None:
+        ours = "numbers" if channel == "sms" else "accounts"
+        raise _invalid(
+            f"the customer of ticket {ticket.number} has never written to us by {channel}, so we do "
+            f"not know which of our {ours} to answer from"
+        )
+    addressing = _addressing(latest, ctx.repository.list_messages(latest.id), ctx)
+    if not addressing["to"]:
+        raise _invalid(
+            f"the customer's {channel} conversation (ticket {latest.number}) has no address to answer"
+        )
+    return addressing, latest.last_inbound_at
+
+
+def template_parameter(text: str, limit: int) -> str:
+    """The agent's text as a WhatsApp template parameter: one line (parameters may hold no line
+    breaks, tabs or runs of spaces) of at most `limit` characters, cut at a word with an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    if flat[limit - 1] != " " and space > (limit * 2) // 3:  # mid-word: back to a nearby boundary
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _window_check(
+    ticket: Ticket,
+    addressing: dict[str, Any],
+    last_inbound_at: datetime | None,
+    text: str,
+    ctx: OutboundContext,
+    now: datetime,
+) -> tuple[str, str | None]:
+    """The text to send and the WhatsApp template it goes in (None: free-form), or refuse a reply
+    Meta would not deliver: beyond 7 days on Messenger and Instagram, or after 24 hours on WhatsApp
+    without a configured template."""
+    channel = addressing["channel"]
+    if channel not in META_CHANNELS:
+        return text, None
+    if channel != "whatsapp":
+        window = messaging_window(channel, last_inbound_at, now, automatic=False)
+        if not window.allowed:
+            raise _invalid(f"the reply cannot go out on {channel}: {window.reason}")
+        return text, None
+    language = ticket.language or ctx.config.followups.default_language
+    configured = ctx.config.outbound.whatsapp_reply_templates
+    template = configured.get(language) or configured.get(ctx.config.followups.default_language)
+    window = messaging_window(channel, last_inbound_at, now, automatic=False, template=template is not None)
+    if not window.allowed:
+        if last_inbound_at is None:
+            why = "the customer has never written to us on WhatsApp"
+        else:
+            hours = int((now - last_inbound_at).total_seconds() // 3600)
+            why = (
+                f"the customer last wrote {hours} hours ago, outside WhatsApp's 24-hour customer "
+                "service window"
+            )
+        raise _invalid(
+            f"the reply cannot go out on WhatsApp: {why}, so only an approved template may be sent, "
+            f"and none is configured for replies in {language!r} (outbound.whatsapp_reply_templates)"
+        )
+    if window.mode != "template" or template is None:
+        return text, None
+    return template_parameter(text, ctx.config.outbound.whatsapp_reply_text_limit), template
+
+
+def agent_reply(
+    ticket: Ticket,
+    text: str,
+    agent: str,
+    ctx: OutboundContext,
+    now: datetime,
+    key: str | None = None,
+    channel: str | None = None,
+) -> OutboundMessage:
+    """Queue an agent's public reply (sent once, even if retried) on the ticket's channel, or on
+    another `channel` of the same customer; refuse one the channel would not deliver."""
+    wanted = channel or ticket.channel.value
+    if wanted not in IDENTITY_KINDS:
+        raise _invalid(f"unknown channel {wanted!r}: one of {', '.join(IDENTITY_KINDS)}")
+    other = wanted != ticket.channel.value
+    customer = ctx.repository.get_customer(ticket.customer_id) if other or wanted == "sms" else None
+    addressing, last_inbound_at = _reply_addressing(ticket, wanted, customer, ctx)
+    if wanted == "sms" and customer is not None and "sms" in customer.opted_out:
+        raise _invalid("the customer opted out of SMS (STOP); they must opt in (START) before we text them")
+    if wanted == "sms" and len(text) > MAX_SMS_CHARACTERS:
+        raise _invalid(
+            f"an SMS reply has at most {MAX_SMS_CHARACTERS:,} characters (SNS and End User Messaging "
+            f"refuse longer ones); this one has {len(text):,}: shorten it or answer by email"
+        )
+    text, template = _window_check(ticket, addressing, last_inbound_at, text, ctx, now)
+    if template is not None:
+        addressing["headers"] = {
+            **addressing.get("headers", {}),
+            HEADER_WHATSAPP_TEMPLATE: template,
+            HEADER_WHATSAPP_TEMPLATE_PARAMS: json.dumps([text], ensure_ascii=False),
+        }
+    short = wanted in SHORT_CHANNELS
     outbound = OutboundMessage(
         key=key or new_id("out", now),
         ticket_id=ticket.id,
@@ -249,7 +423,8 @@ def agent_reply(
         created_at=now,
         automatic=False,
         author=agent,
-        segments=segments(text)[1] if ticket.channel.value == "sms" else None,
+        segments=segments(text)[1] if wanted == "sms" else None,
+        template=template,
         **addressing,
     )
     ctx.repository.put_outbound(outbound, [])
@@ -275,10 +450,12 @@ def add_note(ticket: Ticket, text: str, agent: str, ctx: OutboundContext, now: d
 def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
     """Send one outbox message through its channel's sender, once; keep it on the ticket.
 
-    Returns sent, failed, retry or skipped (already taken by another delivery of the record).
+    Returns sent, failed, retry or skipped (already taken by another delivery of the record). A
+    transient failure is retried later, up to `outbound.max_send_attempts` attempts in all; then,
+    like a permanent one, it fails for good and flags the ticket.
     """
     message = ctx.repository.get_outbound(key)
-    if message is None or not ctx.repository.start_sending(key):
+    if message is None or not ctx.repository.start_sending(key, now):
         return "skipped"
     sender = ctx.senders.get(message.channel)
     try:
@@ -286,13 +463,17 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
             raise SendError(f"no sender for channel {message.channel} yet", permanent=True)
         provider_id = sender.send(message)
     except SendError as exc:
+        attempt = message.attempts + 1
+        permanent, error = exc.permanent, str(exc)
+        if not permanent and attempt >= ctx.config.outbound.max_send_attempts:
+            permanent, error = True, f"gave up after {attempt} attempts; the last failed with: {exc}"
         event = TicketEvent(
             at=now,
-            type="delivery_failed" if exc.permanent else "delivery_retry",
-            data={"kind": message.kind, "key": key, "error": str(exc), "attempt": message.attempts + 1},
+            type="delivery_failed" if permanent else "delivery_retry",
+            data={"kind": message.kind, "key": key, "error": error, "attempt": attempt},
         )
-        ctx.repository.outbound_failed(message, str(exc), exc.permanent, [event])
-        return "failed" if exc.permanent else "retry"
+        ctx.repository.outbound_failed(message, error, permanent, [event])
+        return "failed" if permanent else "retry"
     sent = message.model_copy(update={"provider_id": provider_id, "status": "sent"})
     stored = Message(
         id=new_id("msg", now),
@@ -307,7 +488,11 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
         text=message.text,
         html=message.html,
         automatic=message.automatic,
-        headers={"kind": message.kind, "to": message.to},
+        headers={
+            "kind": message.kind,
+            "to": message.to,
+            **({"template": message.template} if message.template else {}),
+        },
     )
     ref = provider_id if message.channel == "email" else f"{message.channel}:{provider_id}"
     for attempt in range(3):
@@ -334,6 +519,38 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
             if attempt == 2:
                 raise
     return "sent"
+
+
+def flag_unknown_sends(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> int:
+    """Sends claimed longer than `outbound.sending_timeout_minutes` ago without a result (the
+    sending function died between the claim and the result) become failed, with a
+    `delivery_unknown` event and flag on the ticket for an agent to check. They are not resent: the
+    provider may have delivered them, and no channel lets us ask or resend idempotently (see
+    decisions.md). Returns how many were marked; a send another sweep marked first is not counted."""
+    timeout = config.outbound.sending_timeout_minutes
+    marked = 0
+    for stuck in repository.stuck_sending(now - timedelta(minutes=timeout)):
+        message = stuck.message
+        error = (
+            f"send outcome unknown: claimed for sending at {clock.iso(stuck.claimed_at)} (attempt "
+            f"{message.attempts}) with no result after {timeout} minutes; not resent, since the "
+            f"{message.channel} provider may have delivered it: check with the customer"
+        )
+        event = TicketEvent(
+            at=now,
+            type="delivery_unknown",
+            data={
+                "kind": message.kind,
+                "key": message.key,
+                "error": error,
+                "attempt": message.attempts,
+                "channel": message.channel,
+                "to": message.to,
+            },
+        )
+        if repository.outbound_unknown(stuck, error, [event]):
+            marked += 1
+    return marked
 
 
 def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[str]:
@@ -364,11 +581,31 @@ def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[s
                 f"transcript#{ticket.id}#{ticket.resolved_at or now}",
                 ctx,
                 now,
-                extra={"transcript": "\n".join(lines)},
+                extra={"transcript": transcript_text(lines)},
                 to_email=address,
             )
             results.append(f"transcript: {why}")
     return results
+
+
+TRANSCRIPT_LIMIT = 60_000
+"""Characters of conversation in a transcript: with the HTML part, the outbox item stays well
+under DynamoDB's 400 KB item limit however long the conversation was."""
+
+
+def transcript_text(lines: list[str], limit: int = TRANSCRIPT_LIMIT) -> str:
+    """The conversation's lines, the most recent kept whole when it is too long: earlier lines give
+    way to a `[…]` marker, and a single line longer than the limit is cut at its end."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines):
+        if size + len(line) + 1 > limit:
+            if not kept:  # even the last message alone is too long: keep its beginning
+                kept.append(line[: max(limit - 2, 0)] + " …")
+            return "\n".join(["[…]", *reversed(kept)])
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(reversed(kept))
 
 
 _RATING = re.compile(

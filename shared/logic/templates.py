@@ -19,6 +19,8 @@ TIME_FORMATS = {
 }
 BY = {"en": "by {when}", "de": "bis {when}", "fr": "d'ici {when}", "es": "antes de {when}"}
 FROM = {"en": "from {when}", "de": "ab {when}", "fr": "à partir de {when}", "es": "a partir de {when}"}
+CONTRACTIONS = {"fr": (("de le ", "du "),), "es": (("de el ", "del "),)}
+"""The article of the time format meets the preposition: `à partir du 02/03`, `antes del 02/03`."""
 
 SAMPLE_CONTEXT: dict[str, Any] = {
     "customer_name": "Sam",
@@ -27,7 +29,11 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "closed_now": False,
     "opens_at": "",
     "transcript": "Customer: Hello\nAlice: Hi!",
+    "agent_name": "Alice",
+    "agent_back": False,
 }
+"""Every variable a template may use, with sample values (out-of-office notices: `agent_name`, the
+assignee's display name or "", and `agent_back`, true when `expected` is when they are back)."""
 
 
 @cache
@@ -79,19 +85,42 @@ def expected_phrase(language: str | None, due: datetime, timezone: str, from_tim
 
     lang = language if language in TIME_FORMATS else DEFAULT_LANGUAGE
     when = due.astimezone(ZoneInfo(timezone)).strftime(TIME_FORMATS[lang])
-    return (FROM if from_time else BY)[lang].format(when=when)
+    phrase = (FROM if from_time else BY)[lang].format(when=when)
+    for separate, contracted in CONTRACTIONS.get(lang, ()):
+        phrase = phrase.replace(separate, contracted)
+    return phrase
+
+
+def _sample_contexts() -> list[dict[str, Any]]:
+    """The sample values, then the same with every flag flipped and every text empty, so both
+    branches of an `{% if %}` on a flag and the fallback of an `or` are rendered too."""
+    flipped = {
+        name: (not value) if isinstance(value, bool) else "" if isinstance(value, str) else value
+        for name, value in SAMPLE_CONTEXT.items()
+    }
+    return [SAMPLE_CONTEXT, flipped]
 
 
 def validate_templates() -> list[str]:
-    """Render every template with sample values; the problems found (syntax, undefined variables)."""
+    """Render every template with sample values; the problems found (syntax, undefined variables,
+    and parts English has that a language lacks)."""
     from jinja2 import TemplateError
 
     problems: list[str] = []
+    english = _catalogue(DEFAULT_LANGUAGE)
     for language in languages():
-        for kind, parts in _catalogue(language).items():
+        catalogue = _catalogue(language)
+        for kind, parts in english.items():  # a missing part would go out in English
+            problems += [
+                f"{language}.{kind}.{part}: missing (the English text would be sent)"
+                for part in parts
+                if part not in catalogue.get(kind, {})
+            ]
+        for kind, parts in catalogue.items():
             for part, source in parts.items():
                 try:
-                    _environment().from_string(source).render(**SAMPLE_CONTEXT)
+                    for context in _sample_contexts():
+                        _environment().from_string(source).render(**context)
                 except TemplateError as exc:
                     problems.append(f"{language}.{kind}.{part}: {exc}")
     return problems

@@ -219,6 +219,48 @@ class FollowupConfig(_Strict):
     """Ask for a 1-5 rating when a ticket is resolved; a reply with the number is recorded."""
     transcripts: bool = True
     """Email SMS and social conversations to the customer on resolution, when we know their address."""
+    out_of_office: bool = True
+    """Tell a customer who writes while their ticket's agent is away when to expect an answer
+    (once per absence and ticket)."""
+
+
+WHATSAPP_TEMPLATE = re.compile(r"^[a-z0-9_]{1,512}:[a-z]{2,3}(_[A-Za-z0-9]{2,8})?$")
+"""An approved WhatsApp template as `name:language` (the Cloud API's template name and language code)."""
+
+
+class OutboundConfig(_Strict):
+    """How the outbox sends: retries, sends whose outcome is unknown, WhatsApp after 24 hours."""
+
+    max_send_attempts: int = Field(default=8, ge=1, le=20)
+    """A message that still fails transiently after this many attempts fails for good (flagged)."""
+    sending_timeout_minutes: int = Field(default=10, ge=2, le=1440)
+    """A message claimed for sending this long ago without a result is marked failed with an
+    unknown outcome and flagged for an agent (never resent: it may have reached the customer)."""
+    whatsapp_reply_templates: dict[str, str] = Field(default_factory=dict)
+    """Helpdesk language -> approved WhatsApp template `name:language` whose body has one
+    parameter, {{1}}, for the agent's text; used for replies after the 24-hour window."""
+    whatsapp_reply_text_limit: int = Field(default=900, ge=1, le=1024)
+    """Characters of the agent's text put into the template's parameter (longer texts are cut)."""
+    sms_sender: Literal["sns", "end_user_messaging"] = "sns"
+    """How SMS leaves: SNS `Publish`, or AWS End User Messaging `SendTextMessage` (with its
+    configuration sets, delivery events and spend limits)."""
+    sms_configuration_set: str | None = Field(default=None, min_length=1, max_length=256)
+    """End User Messaging configuration set for outbound SMS (its event destinations log deliveries)."""
+    sms_max_price: str | None = Field(default=None, pattern=r"^[0-9]{1,2}(\.[0-9]{1,3})?$")
+    """End User Messaging: the most one SMS part may cost, in US dollars (e.g. "0.05")."""
+
+    @field_validator("whatsapp_reply_templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for language, template in value.items():
+            if not 2 <= len(language) <= 5:
+                raise ValueError(f"{language!r}: a language code of 2 to 5 characters is expected")
+            if not WHATSAPP_TEMPLATE.match(template):
+                raise ValueError(
+                    f"{language}: {template!r} is not 'name:language' (e.g. 'agent_reply:en_US'; "
+                    "the name in lower case letters, digits and underscores)"
+                )
+        return value
 
 
 class HelpdeskConfig(_Strict):
@@ -233,6 +275,7 @@ class HelpdeskConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     followups: FollowupConfig = Field(default_factory=FollowupConfig)
+    outbound: OutboundConfig = Field(default_factory=OutboundConfig)
 
     @model_validator(mode="after")
     def _references(self) -> HelpdeskConfig:

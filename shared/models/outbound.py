@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 OutboundKind = Literal[
     "ack", "update", "ooo", "reminder", "auto_resolve", "csat", "transcript", "reply", "escalation"
 ]
-OutboxStatus = Literal["pending", "sent", "failed", "suppressed"]
+OutboxStatus = Literal["pending", "retry", "sent", "failed", "suppressed"]
 
 
 class OutboundMessage(BaseModel):
@@ -39,3 +39,6 @@ class OutboundMessage(BaseModel):
     provider_id: str | None = None
     error: str | None = None
     segments: int | None = None
+    template: str | None = None
+    """The approved WhatsApp template (`name:language`) the text goes out in, instead of free-form
+    text, when the 24-hour customer service window is closed."""

@@ -103,6 +103,8 @@ def test_ticket_is_found_by_number_or_message_id(api: EmailHarness) -> None:
     assert len(body["messages"]) == 1
     status, body = call("GET", "/tickets/" + quote("<first@mail.customer.example>", safe=""))
     assert (status, body["ticket"]["number"]) == (200, 1)
+    status, body = call("GET", "/tickets/" + quote("first@mail.customer.example", safe=""))
+    assert (status, body["ticket"]["number"]) == (200, 1)  # the Message-ID without its brackets
     assert call("GET", "/tickets/999")[0] == 404
 
 

@@ -171,6 +171,51 @@ def test_sms_reply_goes_from_the_number_the_customer_wrote_to(email: EmailHarnes
     assert sms == [("+14255550182", "It arrives tomorrow.")]
 
 
+def test_sms_reply_through_end_user_messaging_when_the_config_says_so(email: EmailHarness, outbound) -> None:
+    # Given the config's choice of End User Messaging (moto has none: botocore's Stubber checks the
+    # request against the service model and answers it)
+    from botocore.stub import Stubber
+
+    from functions.auto_followup.app import sms_sender
+    from functions.inbound_sms import app as sms_app
+    from shared.channels.eum import EumSmsSender
+    from shared.config import parse_config
+    from tests.integration.test_inbound_sms import sms_event
+
+    assert isinstance(sms_sender(parse_config("teams: [{id: support}]")), SnsSmsSender)
+    chosen = sms_sender(
+        parse_config("outbound: {sms_sender: end_user_messaging, sms_configuration_set: desk}")
+    )
+    assert isinstance(chosen, EumSmsSender)
+    client = boto3.client("pinpoint-sms-voice-v2")
+    outbound.senders["sms"] = EumSmsSender(client, configuration_set=chosen.configuration_set)
+    result = sms_app.handler(sms_event("Where is my parcel?"), FakeLambdaContext())["results"][0]
+    ticket = email.repository.get_ticket(result["ticket_id"])
+    assert ticket is not None
+    reply = agent_reply(ticket, "It arrives tomorrow.", "alice", outbound, MONDAY_10)
+
+    # When the outbox sends it
+    with Stubber(client) as stub:
+        stub.add_response(
+            "send_text_message",
+            {"MessageId": "eum-0001"},
+            {
+                "DestinationPhoneNumber": "+14255550182",
+                "OriginationIdentity": "+12125550101",
+                "MessageBody": "It arrives tomorrow.",
+                "MessageType": "TRANSACTIONAL",
+                "Context": {"outbox_key": reply.key, "ticket_id": ticket.id},
+                "ConfigurationSetName": "desk",
+            },
+        )
+        assert send_outbound(reply.key, outbound, MONDAY_10) == "sent"
+
+    # Then it went from the number the customer wrote to, and the message keeps its provider id
+    sent = [m for m in email.repository.list_messages(ticket.id) if m.direction == "outbound"]
+    assert [(m.text, m.provider_id) for m in sent] == [("It arrives tomorrow.", "eum-0001")]
+    assert sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages == {}  # nothing went through SNS
+
+
 def test_opted_out_sms_customer_gets_no_automatic_message(email: EmailHarness, outbound) -> None:
     from functions.inbound_sms import app as sms_app
     from tests.integration.test_inbound_sms import sms_event
@@ -211,6 +256,46 @@ def test_transient_failure_is_retried_with_backoff(email: EmailHarness, outbound
     assert flaky.calls == 2
 
 
+def test_transient_failures_give_up_after_the_configured_attempts(
+    email: EmailHarness, outbound, tmp_path: Path
+) -> None:
+    from shared import clock
+
+    # Given a provider that keeps throttling and a cap of three attempts
+    (tmp_path / "capped.yaml").write_text(CONFIG + "outbound: {max_send_attempts: 3}\n")
+    outbound.config = load_config(str(tmp_path / "capped.yaml"))
+    throttled = FlakySender(failures=99)
+    outbound.senders["email"] = throttled
+    ticket = ticket_of(email, email.deliver(mail()))
+    reply = agent_reply(ticket, "Hello", "alice", outbound, MONDAY_10)
+
+    # When each retry comes due and fails again
+    outcomes = []
+    for hour in range(4):
+        now = MONDAY_10 + timedelta(hours=hour)
+        clock.set_clock(lambda at=now: at)
+        outcomes.append(send_outbound(reply.key, outbound, now))
+        email.repository.requeue_due_outbound(now + timedelta(hours=1))
+
+    # Then the third attempt gives up: failed for good, flagged for agents like a permanent failure
+    assert outcomes == ["retry", "retry", "failed", "skipped"]
+    assert throttled.calls == 3
+    [item] = email.repository.list_outbound()
+    assert item.status == "failed"
+    assert item.error is not None
+    assert item.error.startswith("gave up after 3 attempts")
+    flagged = email.repository.get_ticket(ticket.id)
+    assert flagged is not None
+    assert "delivery_failed" in flagged.flags
+    events = [e for e in email.repository.list_events(ticket.id) if e.type.startswith("delivery_")]
+    assert [(e.type, e.data["attempt"]) for e in events] == [
+        ("delivery_retry", 1),
+        ("delivery_retry", 2),
+        ("delivery_failed", 3),
+    ]
+    assert "Throttling: slow down" in events[-1].data["error"]
+
+
 def test_permanent_failure_is_flagged_on_the_ticket(email: EmailHarness, outbound) -> None:
     outbound.senders["email"] = FlakySender(failures=9, permanent=True)
     ticket = ticket_of(email, email.deliver(mail()))
@@ -220,6 +305,19 @@ def test_permanent_failure_is_flagged_on_the_ticket(email: EmailHarness, outboun
     assert flagged is not None
     assert "delivery_failed" in flagged.flags
     assert [e.type for e in email.repository.list_events(ticket.id)][-1] == "delivery_failed"
+
+
+def test_a_ticket_is_flagged_once_however_many_messages_fail(email: EmailHarness, outbound) -> None:
+    outbound.senders["email"] = FlakySender(failures=9, permanent=True)
+    ticket = ticket_of(email, email.deliver(mail()))
+    for text in ("Hello", "Are you there?"):
+        reply = agent_reply(ticket, text, "alice", outbound, MONDAY_10)
+        assert send_outbound(reply.key, outbound, MONDAY_10) == "failed"
+    flagged = email.repository.get_ticket(ticket.id)
+    assert flagged is not None
+    assert flagged.flags.count("delivery_failed") == 1
+    failures = [e for e in email.repository.list_events(ticket.id) if e.type == "delivery_failed"]
+    assert len(failures) == 2  # each failure is still in the history
 
 
 def test_note_is_kept_for_agents_and_never_sent(email: EmailHarness, outbound) -> None:

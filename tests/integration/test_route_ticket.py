@@ -218,21 +218,29 @@ def test_many_routers_racing_for_few_agents_never_exceed_capacity(
 
 
 def _stream_event(
-    deployment: Deployment, iterator: dict[str, str], function: str = "RouteTicketFunction"
+    deployment: Deployment, cursor: dict[str, str], function: str = "RouteTicketFunction"
 ) -> dict[str, Any]:
-    """New stream records, filtered by the function's template filters, shaped as Lambda sends them."""
+    """New stream records, filtered by the function's template filters, shaped as Lambda sends them.
+
+    Each read takes a fresh iterator after the last sequence number in `cursor`: moto replaces the
+    stream when a transaction is cancelled, and an older iterator would miss later records."""
     streams = boto3.client("dynamodbstreams")
     arn = deployment.stack.get_att("TicketsTable", "StreamArn")
-    if "it" not in iterator:
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        iterator["it"] = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-    response = streams.get_records(ShardIterator=iterator["it"])
-    iterator["it"] = response["NextShardIterator"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    after = cursor.get("sequence")
+    iterator = (
+        streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after
+        )
+        if after
+        else streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    )["ShardIterator"]
+    raw = streams.get_records(ShardIterator=iterator)["Records"]
+    if raw:
+        cursor["sequence"] = raw[-1]["dynamodb"]["SequenceNumber"]
     trigger = next(t for t in deployment.functions[function].triggers if t.type == "DynamoDB")
     patterns = [parse_pattern(f["Pattern"]) for f in trigger.properties["FilterCriteria"]["Filters"]]
-    records = [stream_record(r, arn, clock.now()) for r in response["Records"]]
+    records = [stream_record(r, arn, clock.now()) for r in raw]
     return {"Records": [r for r in records if matches_any(patterns, r)]}
 
 

@@ -226,6 +226,7 @@ def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
     )
     assert result == {
         "outbound_retried": 0,
+        "outbound_unknown": 0,
         "followups": 0,
         "read": 1,
         "warnings": 0,
@@ -233,3 +234,142 @@ def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
         "escalations": 2,
         "skipped": 0,
     }
+
+
+class CrashingSender:
+    """The function dies while sending (a time-out or crash): no result is ever recorded."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, message: object) -> str:
+        self.calls += 1
+        raise TimeoutError("Task timed out after 60.00 seconds")
+
+
+def sweep_at(moment: datetime) -> dict[str, int]:
+    from functions.sla_sweeper import app
+
+    clock.set_clock(lambda: moment)
+    result: dict[str, int] = app.handler(
+        {"scheduledTime": clock.iso(moment), "executionId": "x", "attemptNumber": "1"}, FakeLambdaContext()
+    )
+    return result
+
+
+def test_send_without_a_result_is_flagged_for_an_agent_not_resent(helpdesk: EmailHarness) -> None:
+    from shared.logic.outbound import OutboundContext, agent_reply, send_outbound
+
+    # Given a reply whose sending function died after claiming it
+    ticket = routed_ticket(helpdesk)
+    _, sweep_ctx = contexts(helpdesk)
+    crashing = CrashingSender()
+    outbound = OutboundContext(
+        repository=helpdesk.repository,
+        config=sweep_ctx.config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+        senders={"email": crashing},
+    )
+    reply = agent_reply(ticket, "Try turning it off and on.", "alice", outbound, MONDAY_9)
+    with pytest.raises(TimeoutError):
+        send_outbound(reply.key, outbound, MONDAY_9)
+
+    # When the sweeper runs before the sending timeout (default 10 minutes), nothing happens
+    assert sweep_at(MONDAY_9 + timedelta(minutes=9))["outbound_unknown"] == 0
+    assert "delivery_unknown" not in types(helpdesk, ticket.id)
+
+    # Then after it the send is failed with an unknown outcome and flagged on the ticket, once
+    assert sweep_at(MONDAY_9 + timedelta(minutes=11))["outbound_unknown"] == 1
+    assert sweep_at(MONDAY_9 + timedelta(minutes=12))["outbound_unknown"] == 0
+    [item] = [o for o in helpdesk.repository.list_outbound() if o.key == reply.key]
+    assert item.status == "failed"
+    assert item.error is not None
+    assert item.error.startswith("send outcome unknown")
+    flagged = helpdesk.repository.get_ticket(ticket.id)
+    assert flagged is not None
+    assert flagged.flags.count("delivery_unknown") == 1
+    [event] = [e for e in helpdesk.repository.list_events(ticket.id) if e.type == "delivery_unknown"]
+    assert (event.data["key"], event.data["attempt"], event.data["to"]) == (
+        reply.key,
+        1,
+        "jane.doe@customer.example",
+    )
+
+    # And it is never sent again, neither by a redelivered stream record nor by a retry
+    assert send_outbound(reply.key, outbound, MONDAY_9 + timedelta(minutes=13)) == "skipped"
+    assert helpdesk.repository.requeue_due_outbound(MONDAY_9 + timedelta(days=1)) == 0
+    assert crashing.calls == 1
+
+
+def test_two_sweeps_racing_for_a_stuck_send_mark_it_once(helpdesk: EmailHarness) -> None:
+    from shared.logic.outbound import OutboundContext, agent_reply, send_outbound
+
+    ticket = routed_ticket(helpdesk)
+    _, sweep_ctx = contexts(helpdesk)
+    outbound = OutboundContext(
+        repository=helpdesk.repository,
+        config=sweep_ctx.config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+        senders={"email": CrashingSender()},
+    )
+    reply = agent_reply(ticket, "Hello", "alice", outbound, MONDAY_9)
+    with pytest.raises(TimeoutError):
+        send_outbound(reply.key, outbound, MONDAY_9)
+
+    # Both sweeps read the stuck send before either writes
+    first = helpdesk.repository.stuck_sending(MONDAY_9 + timedelta(minutes=1))
+    second = helpdesk.repository.stuck_sending(MONDAY_9 + timedelta(minutes=1))
+    assert [s.message.key for s in first] == [s.message.key for s in second] == [reply.key]
+
+    assert helpdesk.repository.outbound_unknown(first[0], "send outcome unknown", []) is True
+    assert helpdesk.repository.outbound_unknown(second[0], "send outcome unknown", []) is False
+    flagged = helpdesk.repository.get_ticket(ticket.id)
+    assert flagged is not None
+    assert flagged.flags.count("delivery_unknown") == 1
+
+
+def test_a_sent_message_is_never_flagged_unknown(helpdesk: EmailHarness) -> None:
+    from shared.logic.outbound import OutboundContext, agent_reply, send_outbound
+
+    class FineSender:
+        def send(self, message: object) -> str:
+            return "<ok@email.amazonses.com>"
+
+    ticket = routed_ticket(helpdesk)
+    _, sweep_ctx = contexts(helpdesk)
+    outbound = OutboundContext(
+        repository=helpdesk.repository,
+        config=sweep_ctx.config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+        senders={"email": FineSender()},
+    )
+    reply = agent_reply(ticket, "Hello", "alice", outbound, MONDAY_9)
+    assert send_outbound(reply.key, outbound, MONDAY_9) == "sent"
+
+    assert sweep_at(MONDAY_9 + timedelta(hours=1))["outbound_unknown"] == 0
+    after = helpdesk.repository.get_ticket(ticket.id)
+    assert after is not None
+    assert "delivery_unknown" not in after.flags
+
+
+def test_the_sweepers_follow_ups_speak_the_customers_language(helpdesk: EmailHarness) -> None:
+    routing, _ = contexts(helpdesk)
+    german = mail(
+        subject="Drucker druckt nicht mehr",
+        body="Guten Tag,\n\nunser Drucker zeigt seit heute Morgen den Fehler E42 und druckt nicht mehr.\n",
+    )
+    ticket = helpdesk.repository.get_ticket(helpdesk.deliver(german, at=clock.iso(MONDAY_9))["ticket_id"])
+    assert ticket is not None
+    route_new_ticket(ticket, routing, MONDAY_9)
+    agents = AgentContext(repository=helpdesk.repository, config=routing.config)
+    update_ticket(str(ticket.number), TicketChangeRequest(status="pending"), "alice", agents, MONDAY_9)
+
+    sweep_at(MONDAY_9 + timedelta(hours=48, minutes=1))  # the default reminder after 48 hours
+
+    [reminder] = [o for o in helpdesk.repository.list_outbound() if o.kind == "reminder"]
+    assert reminder.subject is not None
+    assert "Wir warten auf Ihre Antwort" in reminder.subject
+    assert "brauchen wir noch Ihre Antwort" in reminder.text
