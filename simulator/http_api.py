@@ -41,7 +41,12 @@ SUPERVISOR_GROUP = "supervisors"
 """The user pool group a supervisor's token names in `cognito:groups`."""
 INTERNAL_ERROR = (500, '{"message":"Internal Server Error"}')
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-AGENT_ROUTES = {"agent": "PUT /agents/{agent_id}/presence", "update": "PATCH /tickets/{ref}"}
+AGENT_ROUTES = {
+    "agent": "PUT /agents/{agent_id}/presence",
+    "update": "PATCH /tickets/{ref}",
+    "reply": "POST /tickets/{ref}/replies",
+    "note": "POST /tickets/{ref}/notes",
+}
 """The agent API's routes the agent-side steps call."""
 
 _VARIABLE = re.compile(r"^\{([A-Za-z0-9_.-]+)(\+?)\}$")

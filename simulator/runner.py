@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,8 @@ from simulator.resources import Deployment, deploy
 from simulator.scenario import (
     AgentStep,
     EmailStep,
+    NoteStep,
+    ReplyStep,
     Scenario,
     ScenarioError,
     SmsStep,
@@ -73,7 +76,7 @@ from simulator.state import agents_state, build_state, read_agent_items
 from simulator.streams import StreamPump
 from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
-SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "update", "tick")
+SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "reply", "note", "update", "tick")
 AGENT_UI = "helpdesk-agent-ui (simulated)"
 """The User-Agent of agent-side requests."""
 DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi"}
@@ -120,7 +123,7 @@ def agent_request(spec: AgentStep) -> Request:
         "PUT",
         f"/agents/{quote(spec.id, safe='')}/presence",
         headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
-        body=json.dumps({"status": spec.status}),
+        body=json.dumps(spec.body()),
     )
 
 
@@ -132,6 +135,42 @@ def update_request(spec: UpdateStep) -> Request:
         headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
         body=json.dumps(spec.changes()),
     )
+
+
+def idempotency_key(scenario: Path, line: int) -> str:
+    """The `Idempotency-Key` of a reply step: a UUID derived from the scenario's name and the step's
+    line, so a run sends what an earlier run of the same scenario sent, under the same keys."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"helpdesk-simulator:{scenario.name}:{line}"))
+
+
+def reply_request(spec: ReplyStep, key: str) -> Request:
+    """`POST /tickets/{REF}/replies` with the text (and the channel only when the step gives one), with
+    an `Idempotency-Key` as the agent UI sends it so a retried request is sent once."""
+    return Request(
+        "POST",
+        f"/tickets/{quote(str(spec.ticket), safe='')}/replies",
+        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI, "Idempotency-Key": key},
+        body=json.dumps(spec.body()),
+    )
+
+
+def note_request(spec: NoteStep) -> Request:
+    """`POST /tickets/{REF}/notes` with the text."""
+    return Request(
+        "POST",
+        f"/tickets/{quote(str(spec.ticket), safe='')}/notes",
+        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
+        body=json.dumps(spec.body()),
+    )
+
+
+def _ticket_words(ref: int | str) -> str:
+    return f"#{ref}" if isinstance(ref, int) else ref
+
+
+def _preview(text: str, width: int = 40) -> str:
+    words = " ".join(text.split())
+    return f'"{words}"' if len(words) <= width else f'"{words[: width - 1]}…"'
 
 
 def _change_words(spec: UpdateStep) -> str:
@@ -220,6 +259,7 @@ class Simulation:
 
     def _run(self, clock: SimClock, steps: list[Step]) -> dict[str, Any]:
         deployment = deploy(self.options.template, self.options.parameters)
+        self.deployment = deployment
         secrets = apply_secrets(deployment.stack, self.options.secrets)
         extra_env = {"HELPDESK_CONFIG": str(self.options.config.resolve())} if self.options.config else {}
         self.runtime = LambdaRuntime(deployment.functions, clock.now, extra_env)
@@ -238,9 +278,9 @@ class Simulation:
                 (s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, WebhookStep)
             ]
             problems += self.http.check(requests)
-        for kind, build in (("agent", agent_request), ("update", update_request)):
+        for kind in ("agent", "reply", "note", "update"):
             if kind in kinds:
-                made = [(s.line, build(s.spec)) for s in steps if s.kind == kind]
+                made = [(s.line, self._agent_side_request(s)) for s in steps if s.kind == kind]
                 problems += self.http.check(
                     [(line, r.method, r.path) for line, r in made], kind, need_route=True
                 )
@@ -347,6 +387,10 @@ class Simulation:
             return self._agent(step, step.spec)
         if step.kind == "update":
             return self._update(step, step.spec)
+        if step.kind == "reply":
+            return self._reply(step, step.spec)
+        if step.kind == "note":
+            return self._note(step, step.spec)
         if step.kind == "tick":
             return StepOutcome(summary="clock moved")
         raise SimulationError(f"line {step.line}: step kind {step.kind!r} is not supported yet")
@@ -452,6 +496,53 @@ class Simulation:
             step, update_request(spec), caller, label, {"agent": spec.agent, "ticket": spec.ticket}
         )
 
+    def _agent_side_request(self, step: Step) -> Request:
+        """The agent API request an agent, reply, note or update step makes."""
+        if isinstance(step.spec, AgentStep):
+            return agent_request(step.spec)
+        if isinstance(step.spec, UpdateStep):
+            return update_request(step.spec)
+        if isinstance(step.spec, ReplyStep):
+            return reply_request(step.spec, idempotency_key(self.scenario.path, step.line))
+        if isinstance(step.spec, NoteStep):
+            return note_request(step.spec)
+        raise SimulationError(f"line {step.line}: a {step.kind} step makes no agent API request")
+
+    def _reply(self, step: Step, spec: ReplyStep) -> StepOutcome:
+        key = idempotency_key(self.scenario.path, step.line)
+        on = f" on {spec.channel.value}" if spec.channel is not None else ""
+        label = f"{_ticket_words(spec.ticket)} reply by {spec.agent}{on} {_preview(spec.text)}"
+        extras: dict[str, Any] = {"agent": spec.agent, "ticket": spec.ticket, "idempotency_key": key}
+        if spec.channel is not None:
+            extras["channel"] = spec.channel.value
+        outcome = self._api_call(step, reply_request(spec, key), Caller(spec.agent), label, extras)
+        if not outcome.failed:
+            outcome.summary += self._delivery_words(self.api_responses[-1]["body"])
+        return outcome
+
+    def _note(self, step: Step, spec: NoteStep) -> StepOutcome:
+        label = f"{_ticket_words(spec.ticket)} note by {spec.agent} {_preview(spec.text)}"
+        extras = {"agent": spec.agent, "ticket": spec.ticket}
+        return self._api_call(step, note_request(spec), Caller(spec.agent), label, extras)
+
+    def _delivery_words(self, body: str) -> str:
+        """What became of a queued reply once the streams were pumped (auto_followup sends it):
+        `, sent by email to a@b.example`, `, failed (x to 42): <why>`; empty when it cannot be told."""
+        try:
+            key = json.loads(body).get("key")
+        except (ValueError, AttributeError):
+            return ""
+        table = self._table_name(self.deployment)
+        if not isinstance(key, str) or table is None:
+            return ""
+        message = DynamoRepository(table, REGION).get_outbound(key)
+        if message is None:
+            return ""
+        if message.status == "sent":
+            return f", sent by {message.channel} to {message.to}"
+        reason = f": {message.error}" if message.error else ""
+        return f", {message.status} ({message.channel} to {message.to}){reason}"
+
     def _api_call(
         self, step: Step, request: Request, caller: Caller, label: str, extras: dict[str, Any]
     ) -> StepOutcome:
@@ -519,7 +610,10 @@ class Simulation:
         return Response(status, body, headers, route, invocation)
 
     # -- state -------------------------------------------------------------------------------
-    def _state(self, deployment: Deployment) -> dict[str, Any]:
+    @staticmethod
+    def _table_name(deployment: Deployment) -> str | None:
+        """The table holding the tickets: the one the functions' TABLE_NAME names, or else the
+        template's only table; None when neither tells."""
         table = next(
             (
                 f.environment["TABLE_NAME"]
@@ -530,11 +624,13 @@ class Simulation:
         )
         if table is None:
             tables = list(deployment.stack.of_type("AWS::DynamoDB::Table"))
-            if len(tables) != 1:
-                raise SimulationError(
-                    "cannot tell which table holds the tickets (no function sets TABLE_NAME)"
-                )
-            table = deployment.name(tables[0])
+            table = deployment.name(tables[0]) if len(tables) == 1 else None
+        return table
+
+    def _state(self, deployment: Deployment) -> dict[str, Any]:
+        table = self._table_name(deployment)
+        if table is None:
+            raise SimulationError("cannot tell which table holds the tickets (no function sets TABLE_NAME)")
         repository = DynamoRepository(table, REGION)
         buckets = list(
             dict.fromkeys(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -136,21 +137,64 @@ class AgentStep(_Step):
 
     id: NonEmpty
     status: Literal["online", "away", "offline"]
+    until: NonEmpty | None = None
+    """When an away or offline agent is back (ISO 8601 with a zone): out-of-office notices name it."""
     supervisor: StrictBool = False
     """The agent's token says they are in the supervisors group."""
 
+    @model_validator(mode="after")
+    def _return_time(self) -> AgentStep:
+        if self.until is None:
+            return self
+        if self.status == "online":
+            raise ValueError('"until" is for an away or offline agent: when they are back')
+        try:
+            back = datetime.fromisoformat(self.until)
+        except ValueError:
+            raise ValueError(f'"until": {self.until!r} is not an ISO 8601 time') from None
+        if back.tzinfo is None:
+            raise ValueError(f'"until": {self.until!r} needs a zone (Z or +01:00)')
+        return self
+
+    def body(self) -> dict[str, str]:
+        """The presence request the agent UI sends."""
+        return {"status": self.status, **({"until": self.until} if self.until else {})}
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the text is blank: give what the agent writes")
+    return value
+
+
+Text = Annotated[NonEmpty, AfterValidator(_text)]
+"""What an agent writes: a string with something in it besides whitespace."""
+
 
 class ReplyStep(_Step):
+    """An agent's public reply through the agent API, sent on the ticket's channel (or `channel`)."""
+
     ticket: Ref
     agent: NonEmpty
-    text: NonEmpty
+    text: Text
     channel: Channel | None = None
+    """Another channel of the customer to answer on; the ticket's own when left out."""
+
+    def body(self) -> dict[str, Any]:
+        """The request body: the text, and the channel only when the step gives one."""
+        return self.model_dump(mode="json", include={"text", "channel"}, exclude_none=True)
 
 
 class NoteStep(_Step):
+    """An agent's internal note through the agent API: kept on the ticket, never sent."""
+
     ticket: Ref
     agent: NonEmpty
-    text: NonEmpty
+    text: Text
+
+    def body(self) -> dict[str, Any]:
+        """The request body."""
+        return {"text": self.text}
 
 
 UPDATE_FIELDS = ("status", "priority", "assignee", "tags_add", "tags_remove")

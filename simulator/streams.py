@@ -56,22 +56,35 @@ class StreamLog:
     arn: str
     shard_id: str
     records: list[dict[str, Any]] = field(default_factory=list)
-    _iterator: str | None = None
+    _last_sequence: str | None = None
 
     def read_new(self, client: DynamoDBStreamsClient, now: datetime) -> int:
-        """Append the records written since the last read; returns how many."""
-        if self._iterator is None:
-            self._iterator = client.get_shard_iterator(
+        """Append the records written since the last read; returns how many.
+
+        Each read starts from a fresh iterator after the last sequence number seen, not from the
+        previous read's `NextShardIterator`: moto replaces a table's stream when a transaction is
+        cancelled (it restores a copy of the table), and an iterator taken before never sees the
+        records written after."""
+        if self._last_sequence is None:
+            iterator = client.get_shard_iterator(
                 StreamArn=self.arn, ShardId=self.shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        else:
+            iterator = client.get_shard_iterator(
+                StreamArn=self.arn,
+                ShardId=self.shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=self._last_sequence,
             )["ShardIterator"]
         added = 0
         while True:
-            response = client.get_records(ShardIterator=self._iterator, Limit=1000)
-            self._iterator = response.get("NextShardIterator", self._iterator)
+            response = client.get_records(ShardIterator=iterator, Limit=1000)
+            iterator = response.get("NextShardIterator", iterator)
             batch: list[Any] = list(response.get("Records", []))
             if not batch:
                 return added
             self.records += [stream_record(r, self.arn, now) for r in batch]
+            self._last_sequence = batch[-1]["dynamodb"]["SequenceNumber"]
             added += len(batch)
 
 

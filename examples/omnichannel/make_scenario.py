@@ -43,6 +43,7 @@ JORDAN_X = "3001969357"  # X
 JANE_FB = "5813213455891442"  # comments on the Facebook page
 MALLORY_PSID = "4455667788990011"  # the forged request's sender
 DIEGO_PHONE = "+12065550143"  # his SMS is delivered twice
+ANNA_FOLLOWUP_ID = "<c93d5a70-2f14-4b8e-a6d1-7e0f9b2c4a81@fjord-design.example>"  # emails/02-..., a REF
 
 Step = dict[str, Any]
 
@@ -403,6 +404,40 @@ def steps() -> list[Step]:
                 "path": "/webhooks/tiktok",
                 "headers": {"Content-Type": "application/json"},
                 "body": "{}",
+            },
+        },
+        # Agents answer through the agent API: a reply goes out on the ticket's channel, a note never does.
+        {
+            "at": iso(at("10:38:00")),
+            "reply": {
+                "ticket": 9,
+                "agent": "carol",
+                "text": (
+                    "Hi Diego, yes: order 5602 ships tomorrow. Text us the new address and we'll change it. "
+                    "Carol"
+                ),
+            },
+        },
+        {
+            "at": iso(at("10:42:00")),
+            "note": {
+                "ticket": 1,
+                "agent": "alice",
+                "text": (
+                    "Billing issued INV-20931-C with the VAT number and PO-7781; the old invoice is void."
+                ),
+            },
+        },
+        {
+            "at": iso(at("10:45:00")),
+            "reply": {
+                "ticket": ANNA_FOLLOWUP_ID,
+                "agent": "alice",
+                "text": (
+                    "Hello Anna,\n\nthe corrected invoice INV-20931-C shows your VAT number and the "
+                    "purchase order number PO-7781; our billing team has sent it to your accountant.\n\n"
+                    "Kind regards,\nAlice"
+                ),
             },
         },
         {"at": iso(at("12:00:00")), "tick": {}},

@@ -237,21 +237,6 @@ def write(path: Path, *steps: dict[str, Any] | str) -> Path:
 RAW = "From: Ann <ann@example.org>\r\nTo: support@support.example.com\r\nSubject: Hi\r\n\r\nHello there\r\n"
 
 
-def test_unsupported_steps_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    scenario = write(
-        tmp_path / "s.jsonl",
-        {"at": "2025-03-11T08:00:00Z", "email": {"raw": RAW}},
-        {"at": "2025-03-11T08:01:00Z", "note": {"ticket": 1, "agent": "ana", "text": "Internal"}},
-        {"at": "2025-03-11T08:02:00Z", "reply": {"ticket": 1, "agent": "ana", "text": "Hello"}},
-    )
-    run = simulate(scenario, out_file=tmp_path / "state.json")
-    assert run.code == 2
-    assert 'line 2 (note step): step kind "note" is not supported yet' in run.err
-    assert 'line 3 (reply step): step kind "reply" is not supported yet' in run.err
-    assert run.out == ""
-    assert not (tmp_path / "state.json").exists()
-
-
 def test_bad_order_and_missing_zone_exit_2(tmp_path: Path) -> None:
     scenario = write(
         tmp_path / "s.jsonl",

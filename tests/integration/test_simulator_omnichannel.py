@@ -8,6 +8,7 @@ import hmac
 import importlib.util
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_the_example_runs_every_step_without_dead_letters(day: Run) -> None:
     assert day.code == 0, day.err
     assert day.err == ""
-    assert sum(1 for line in day.out.splitlines() if "/21] 2025-03-12" in line) == 21
+    assert sum(1 for line in day.out.splitlines() if "/24] 2025-03-12" in line) == 24
     assert day.state["dead_letters"] == []
     assert "secret WebhookSecret: default test values" in day.out
 
@@ -228,6 +229,53 @@ def test_the_emails_thread_into_one_ticket(day: Run) -> None:
     (email,) = day.tickets("email")
     assert email["subject"] == "Invoice INV-20931 is missing our VAT number"
     assert len(inbound(email)) == 2
+
+
+def test_agents_answer_on_the_tickets_channel_and_notes_stay_internal(day: Run) -> None:
+    # Given carol's reply to Diego's SMS (line 21), alice's note on Anna's ticket (line 22) and her reply
+    # to Anna, named by the Message-ID of Anna's follow-up (line 23)
+    assert [(r["step"], r["kind"], r["agent"], r["status"]) for r in day.state["api_responses"]] == [
+        (21, "reply", "carol", 202),
+        (22, "note", "alice", 201),
+        (23, "reply", "alice", 202),
+    ]
+    replies = {o["to"]: o for o in day.state["outbound"] if o["kind"] == "reply"}
+    assert set(replies) == {"+12065550143", "anna.berg@fjord-design.example"}
+    # Then Diego's answer went by SMS, in time for the 30-minute first response
+    diego = day.by_number(9)
+    sms_reply = replies["+12065550143"]
+    assert (sms_reply["channel"], sms_reply["status"], sms_reply["author"], sms_reply["ticket_id"]) == (
+        "sms",
+        "sent",
+        "carol",
+        diego["id"],
+    )
+    targets = {t["name"]: t["state"] for t in diego["sla"]["targets"]}
+    assert targets["first_response"] == "met"
+    # And Anna's by email, threaded under her follow-up, after the note that was never sent
+    (email,) = day.tickets("email")
+    email_reply = replies["anna.berg@fjord-design.example"]
+    assert (email_reply["channel"], email_reply["status"], email_reply["ticket_id"]) == (
+        "email",
+        "sent",
+        email["id"],
+    )
+    assert (
+        email_reply["headers"]["In-Reply-To"] == "<c93d5a70-2f14-4b8e-a6d1-7e0f9b2c4a81@fjord-design.example>"
+    )
+    assert [m["direction"] for m in email["messages"]] == [
+        "inbound",
+        "outbound",
+        "inbound",
+        "note",
+        "outbound",
+    ]
+    (note,) = [m for m in email["messages"] if m["direction"] == "note"]
+    assert note["author"] == "alice"
+    assert all(o["text"] != note["text"] for o in day.state["outbound"])
+    assert {t["name"]: t["state"] for t in email["sla"]["targets"]}["first_response"] == "met"
+    assert re.search(r"line 21 +reply +#9 reply by carol .* -> 202, sent by sms to \+12065550143", day.out)
+    assert re.search(r"line 22 +note +#1 note by alice .* -> 201", day.out)
 
 
 def test_the_committed_scenario_is_what_the_generator_writes(tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from simulator.runner import SUPPORTED_STEPS
+from simulator.runner import SUPPORTED_STEPS, idempotency_key, note_request, reply_request
 from simulator.scenario import (
     AgentStep,
     EmailStep,
+    NoteStep,
+    ReplyStep,
     ScenarioError,
     SmsStep,
     TickStep,
@@ -316,7 +318,7 @@ def test_webhook_steps_default_to_no_query_headers_or_body(tmp_path: Path) -> No
     assert (step.spec.query, step.spec.headers, step.spec.body) == ({}, {}, "")
 
 
-def test_the_simulator_runs_agent_and_update_steps_and_refuses_replies_and_notes(tmp_path: Path) -> None:
+def test_the_simulator_runs_every_step_kind_of_the_format(tmp_path: Path) -> None:
     # Given a scenario with every step kind of the format
     path = write(
         tmp_path,
@@ -337,13 +339,10 @@ def test_the_simulator_runs_agent_and_update_steps_and_refuses_replies_and_notes
         {"at": "2025-03-11T08:06:00Z", "update": {"ticket": 1, "agent": "ana", "priority": "high"}},
         {"at": "2025-03-11T08:07:00Z", "tick": {}},
     )
-    # When checked against what the simulator supports
-    with pytest.raises(ScenarioError) as caught:
-        refuse_unsupported(load_scenario(path), SUPPORTED_STEPS)
-    # Then only replies and notes are refused, each with its line
-    found = [str(p) for p in caught.value.problems]
-    assert [p.split(":")[0] for p in found] == ["line 5 (reply step)", "line 6 (note step)"]
-    assert "the simulator runs only email, sms, webhook, agent, update, tick steps for now" in found[0]
+    scenario = load_scenario(path)
+    # When checked against what the simulator supports, nothing is refused
+    refuse_unsupported(scenario, SUPPORTED_STEPS)
+    assert set(SUPPORTED_STEPS) == {step.kind for step in scenario.steps}
 
 
 AT = "2025-03-11T09:00:00Z"
@@ -396,6 +395,12 @@ AT = "2025-03-11T09:00:00Z"
             "changes at least one of: status, priority",
         ),
         ({"update": {"ticket": 1, "agent": "ana", "note": "x", "status": "open"}}, "note: Extra inputs"),
+        (
+            {"agent": {"id": "ana", "status": "online", "until": "2025-03-12T09:00:00Z"}},
+            '"until" is for an away or offline agent',
+        ),
+        ({"agent": {"id": "ana", "status": "away", "until": "tomorrow"}}, "is not an ISO 8601 time"),
+        ({"agent": {"id": "ana", "status": "away", "until": "2025-03-12T09:00:00"}}, "needs a zone"),
     ],
 )
 def test_agent_and_update_steps_are_validated(tmp_path: Path, step: dict[str, object], problem: str) -> None:
@@ -438,3 +443,112 @@ def test_parse_at_converts_offsets_to_utc() -> None:
     assert parse_at("2025-03-11T10:00:00+02:00") == datetime(2025, 3, 11, 8, tzinfo=UTC)
     with pytest.raises(ValueError, match="needs a zone"):
         parse_at("2025-03-11T10:00:00")
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"reply": {"agent": "ana", "text": "hi"}}, "ticket: Field required"),
+        ({"reply": {"ticket": 1, "text": "hi"}}, "agent: Field required"),
+        (
+            {"reply": {"ticket": 1, "agent": "", "text": "hi"}},
+            "agent: String should have at least 1 character",
+        ),
+        ({"reply": {"ticket": 1, "agent": "ana"}}, "text: Field required"),
+        (
+            {"reply": {"ticket": 1, "agent": "ana", "text": ""}},
+            "text: String should have at least 1 character",
+        ),
+        ({"reply": {"ticket": 1, "agent": "ana", "text": " \n\t "}}, "text: the text is blank"),
+        ({"reply": {"ticket": 1, "agent": "ana", "text": 5}}, "text: Input should be a valid string"),
+        ({"reply": {"ticket": 0, "agent": "ana", "text": "hi"}}, "ticket: give a ticket number (1 or more)"),
+        ({"reply": {"ticket": [1], "agent": "ana", "text": "hi"}}, "ticket: give a ticket number"),
+        (
+            {"reply": {"ticket": 1, "agent": "ana", "text": "hi", "channel": "fax"}},
+            "channel: Input should be 'email', 'sms'",
+        ),
+        (
+            {"reply": {"ticket": 1, "agent": "ana", "text": "hi", "supervisor": True}},
+            "supervisor: Extra inputs are not permitted",
+        ),
+        ({"note": {"agent": "ana", "text": "fyi"}}, "ticket: Field required"),
+        ({"note": {"ticket": 1, "text": "fyi"}}, "agent: Field required"),
+        (
+            {"note": {"ticket": 1, "agent": "ana", "text": ""}},
+            "text: String should have at least 1 character",
+        ),
+        ({"note": {"ticket": 1, "agent": "ana", "text": "   "}}, "text: the text is blank"),
+        ({"note": {"ticket": "", "agent": "ana", "text": "fyi"}}, "ticket: give a ticket number"),
+        (
+            {"note": {"ticket": 1, "agent": "ana", "text": "fyi", "channel": "email"}},
+            "channel: Extra inputs are not permitted",
+        ),
+        ({"note": "fyi"}, 'the note value must be a JSON object, got "fyi"'),
+    ],
+)
+def test_reply_and_note_steps_are_validated(tmp_path: Path, step: dict[str, object], problem: str) -> None:
+    found = problems(write(tmp_path, {"at": AT, "tick": {}}, {"at": AT, **step}))
+    kind = next(iter(step))
+    assert found[0].startswith(f"line 2 ({kind} step): ")
+    assert any(problem in p for p in found), found
+
+
+def test_reply_and_note_steps_keep_who_writes_what_where(tmp_path: Path) -> None:
+    # Given replies by number and by Message-ID (one on another channel) and a note by an SMS id
+    path = write(
+        tmp_path,
+        {"at": AT, "reply": {"ticket": 3, "agent": "ana", "text": "Hello Jane,\n\ndone.\n"}},
+        {"at": AT, "reply": {"ticket": "<a/b@mail.example>", "agent": "bo", "text": "Hi", "channel": "sms"}},
+        {"at": AT, "note": {"ticket": "3f1c9a52-sms", "agent": "ana", "text": "  called her  "}},
+    )
+    # When it is loaded
+    reply, other_channel, note = load_scenario(path).steps
+    # Then the texts are kept as written, and the request bodies carry a channel only when one is given
+    assert isinstance(reply.spec, ReplyStep)
+    assert isinstance(other_channel.spec, ReplyStep)
+    assert isinstance(note.spec, NoteStep)
+    assert (reply.spec.ticket, reply.spec.agent, reply.spec.channel) == (3, "ana", None)
+    assert reply.spec.body() == {"text": "Hello Jane,\n\ndone.\n"}
+    assert other_channel.spec.body() == {"text": "Hi", "channel": "sms"}
+    assert (note.spec.ticket, note.spec.agent) == ("3f1c9a52-sms", "ana")
+    assert note.spec.body() == {"text": "  called her  "}
+
+
+def test_replies_and_notes_are_agent_api_requests() -> None:
+    # Given a reply by Message-ID on another channel, and a note by number
+    reply = ReplyStep.model_validate(
+        {"ticket": "<a/b@mail.example>", "agent": "bo", "text": "Hi", "channel": "sms"}
+    )
+    note = NoteStep.model_validate({"ticket": 3, "agent": "ana", "text": "fyi"})
+    # When they are made into requests
+    posted = reply_request(reply, "key-1")
+    noted = note_request(note)
+    # Then the REF goes URL-encoded into the agent API's paths, with the JSON body and the UI's headers
+    assert (posted.method, posted.path) == ("POST", "/tickets/%3Ca%2Fb%40mail.example%3E/replies")
+    assert json.loads(posted.body) == {"text": "Hi", "channel": "sms"}
+    assert posted.headers["Idempotency-Key"] == "key-1"
+    assert posted.headers["Content-Type"] == "application/json"
+    assert posted.headers["User-Agent"] == "helpdesk-agent-ui (simulated)"
+    assert (noted.method, noted.path, json.loads(noted.body)) == ("POST", "/tickets/3/notes", {"text": "fyi"})
+    assert "Idempotency-Key" not in noted.headers
+
+
+def test_a_reply_s_idempotency_key_depends_only_on_the_scenario_and_the_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "day.jsonl"
+    key = idempotency_key(scenario, 7)
+    assert key == idempotency_key(tmp_path / "elsewhere" / "day.jsonl", 7)  # the same run, the same keys
+    assert key != idempotency_key(scenario, 8)
+    assert key != idempotency_key(tmp_path / "other.jsonl", 7)
+    assert len(key) == 36
+    assert key.count("-") == 4  # a UUID, as the agent UI sends
+
+
+def test_an_away_agent_step_sends_its_return_time() -> None:
+    from simulator.runner import agent_request
+
+    away = AgentStep(id="ana", status="away", until="2025-03-12T09:00:00+01:00")
+    assert json.loads(agent_request(away).body) == {
+        "status": "away",
+        "until": "2025-03-12T09:00:00+01:00",
+    }
+    assert json.loads(agent_request(AgentStep(id="ana", status="online")).body) == {"status": "online"}

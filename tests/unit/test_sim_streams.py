@@ -193,3 +193,30 @@ def test_mapping_settings_the_simulator_cannot_run_are_refused(stack: Stack) -> 
     with pytest.raises(StreamConfigError, match="FilteredConsumer event T filter 1"):
         consumer_for(function, Trigger("T", "DynamoDB", bad), stream)
     assert consumer_for(function, Trigger("T", "DynamoDB", {"Stream": arn, "Enabled": False}), stream) is None
+
+
+def test_records_written_after_a_cancelled_transaction_still_reach_the_consumers(stack: Stack) -> None:
+    # Given a record already pumped, then a transaction cancelled by its condition (moto restores a
+    # copy of the table, and with it a new stream), then another write
+    from botocore.exceptions import ClientError
+
+    stack.put("ORDER#1")
+    stack.pump.pump()
+    table = stack.deployment.name("ItemsTable")
+    with pytest.raises(ClientError):
+        boto3.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "ORDER#1"}, "sk": {"S": "ITEM"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            ]
+        )
+    stack.put("ORDER#2")
+    # When the pump runs again
+    stack.pump.pump()
+    # Then the write after the cancelled transaction was delivered, and nothing twice
+    assert records_of(stack.calls("FilteredConsumer")) == [["ORDER#1"], ["ORDER#2"]]
