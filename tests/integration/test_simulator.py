@@ -104,6 +104,20 @@ def test_state_has_the_documented_shape(day: Run) -> None:
     assert day.state["dead_letters"] == []
 
 
+def test_the_day_acknowledges_routes_and_escalates(day: Run) -> None:
+    acks = {o["ticket_id"]: o for o in day.state["outbound"] if o["kind"] == "ack"}
+    assert sorted(o["status"] for o in acks.values()) == ["sent"] * 10 + ["suppressed"]
+    newsletter = day.by_number(6)
+    assert acks[newsletter["id"]]["status"] == "suppressed"  # an automatic sender never gets one
+    german = acks[day.by_number(2)["id"]]
+    assert german["subject"].startswith("[#2] Ihre Nachricht ist bei uns")
+    assert german["headers"]["Reply-To"] == "support+2@support.example.com"
+    for ticket in day.state["tickets"]:
+        first = next(t for t in ticket["sla"]["targets"] if t["name"] == "first_response")
+        assert ticket["assignee"] in {"alice", "bob", "carol"}
+        assert (first["state"], ticket["priority"]) == ("breached", "high")  # nobody answered
+
+
 def test_tickets_quarantine_and_report_counts(day: Run) -> None:
     report = day.state["report"]
     assert report["tickets"]["total"] == 11
