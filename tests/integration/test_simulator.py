@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from simulator.cli import main
 from simulator.state import REQUIRED_KEYS
+from tests.integration.simulator_cli import Run as BaseRun
+from tests.integration.simulator_cli import run_cli, write
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "email-day" / "scenario.jsonl"
@@ -20,17 +19,9 @@ TEST_TEMPLATE = ROOT / "tests" / "events" / "templates" / "streams.yaml"
 
 
 @dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    state: dict[str, Any]
-
+class Run(BaseRun):
     def ticket(self, subject_start: str) -> dict[str, Any]:
         return next(t for t in self.state["tickets"] if (t["subject"] or "").startswith(subject_start))
-
-    def by_number(self, number: int) -> dict[str, Any]:
-        return next(t for t in self.state["tickets"] if t["number"] == number)
 
 
 def inbound(ticket: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,10 +30,7 @@ def inbound(ticket: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def simulate(*args: str | Path, out_file: Path) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["simulate", *map(str, args), "--out", str(out_file)], out=out, err=err)
-    state = json.loads(out_file.read_text(encoding="utf-8")) if out_file.exists() else {}
-    return Run(code, out.getvalue(), err.getvalue(), state)
+    return run_cli(Run, *args, out_file=out_file)
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +229,6 @@ def test_spam_is_quarantined_with_its_verdicts(day: Run) -> None:
 
 
 # -- refusals and errors ------------------------------------------------------------------------
-def write(path: Path, *steps: dict[str, Any] | str) -> Path:
-    path.write_text(
-        "\n".join(s if isinstance(s, str) else json.dumps(s) for s in steps) + "\n", encoding="utf-8"
-    )
-    return path
-
 
 RAW = "From: Ann <ann@example.org>\r\nTo: support@support.example.com\r\nSubject: Hi\r\n\r\nHello there\r\n"
 

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import importlib.util
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from simulator.cli import main
+from tests.integration.simulator_cli import Run as BaseRun
+from tests.integration.simulator_cli import run_cli, write
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "omnichannel"
@@ -27,17 +27,9 @@ TOM_FIRST_MID = "m_OmniTom0000000000000000000000000000001"
 
 
 @dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    state: dict[str, Any]
-
+class Run(BaseRun):
     def tickets(self, channel: str) -> list[dict[str, Any]]:
         return [t for t in self.state["tickets"] if t["channel"] == channel]
-
-    def by_number(self, number: int) -> dict[str, Any]:
-        return next(t for t in self.state["tickets"] if t["number"] == number)
 
     def customer(self, kind: str, value: str) -> dict[str, Any]:
         (found,) = [c for c in self.state["customers"] if {"kind": kind, "value": value} in c["identities"]]
@@ -59,17 +51,7 @@ def inbound(ticket: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def simulate(*args: str | Path, out_file: Path) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["simulate", *map(str, args), "--out", str(out_file)], out=out, err=err)
-    state = json.loads(out_file.read_text(encoding="utf-8")) if out_file.exists() else {}
-    return Run(code, out.getvalue(), err.getvalue(), state)
-
-
-def write(path: Path, *steps: dict[str, Any] | str) -> Path:
-    path.write_text(
-        "\n".join(s if isinstance(s, str) else json.dumps(s) for s in steps) + "\n", encoding="utf-8"
-    )
-    return path
+    return run_cli(Run, *args, out_file=out_file)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ queued in the outbox and sent by auto_followup from the stream, the note kept on
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -13,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from simulator.cli import main
 from simulator.runner import idempotency_key
+from tests.integration.simulator_cli import Run as BaseRun
+from tests.integration.simulator_cli import run_cli, write
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMS_TEMPLATE = ROOT / "tests" / "events" / "templates" / "streams.yaml"
@@ -72,12 +72,7 @@ STEPS: list[dict[str, Any]] = [
 
 
 @dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    state: dict[str, Any]
-
+class Run(BaseRun):
     def ticket(self, number: int) -> dict[str, Any]:
         found: dict[str, Any] = next(t for t in self.state["tickets"] if t["number"] == number)
         return found
@@ -98,15 +93,7 @@ class Run:
 
 
 def simulate(*args: str | Path, out_file: Path) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["simulate", *map(str, args), "--out", str(out_file)], out=out, err=err)
-    state = json.loads(out_file.read_text(encoding="utf-8")) if out_file.exists() else {}
-    return Run(code, out.getvalue(), err.getvalue(), state)
-
-
-def write(path: Path, *steps: dict[str, Any]) -> Path:
-    path.write_text("\n".join(json.dumps(s) for s in steps) + "\n", encoding="utf-8")
-    return path
+    return run_cli(Run, *args, out_file=out_file)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
 from moto.sns import sns_backends  # type: ignore[attr-defined]
 
 from shared import clock
+from shared.channels.outbound import Sender
 from shared.config import load_config
 from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
+from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
@@ -247,6 +249,18 @@ class CrashingSender:
         raise TimeoutError("Task timed out after 60.00 seconds")
 
 
+def sending_with(email: EmailHarness, sender: Sender) -> OutboundContext:
+    """An OutboundContext on the test's config whose email goes through `sender`."""
+    _, sweep_ctx = contexts(email)
+    return OutboundContext(
+        repository=email.repository,
+        config=sweep_ctx.config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+        senders={"email": sender},
+    )
+
+
 def sweep_at(moment: datetime) -> dict[str, int]:
     from functions.sla_sweeper import app
 
@@ -258,19 +272,12 @@ def sweep_at(moment: datetime) -> dict[str, int]:
 
 
 def test_send_without_a_result_is_flagged_for_an_agent_not_resent(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import OutboundContext, agent_reply, send_outbound
+    from shared.logic.outbound import agent_reply, send_outbound
 
     # Given a reply whose sending function died after claiming it
     ticket = routed_ticket(helpdesk)
-    _, sweep_ctx = contexts(helpdesk)
     crashing = CrashingSender()
-    outbound = OutboundContext(
-        repository=helpdesk.repository,
-        config=sweep_ctx.config,
-        support_addresses=["support@support.example.com"],
-        support_domain="support.example.com",
-        senders={"email": crashing},
-    )
+    outbound = sending_with(helpdesk, crashing)
     reply = agent_reply(ticket, "Try turning it off and on.", "alice", outbound, MONDAY_9)
     with pytest.raises(TimeoutError):
         send_outbound(reply.key, outbound, MONDAY_9)
@@ -303,17 +310,10 @@ def test_send_without_a_result_is_flagged_for_an_agent_not_resent(helpdesk: Emai
 
 
 def test_two_sweeps_racing_for_a_stuck_send_mark_it_once(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import OutboundContext, agent_reply, send_outbound
+    from shared.logic.outbound import agent_reply, send_outbound
 
     ticket = routed_ticket(helpdesk)
-    _, sweep_ctx = contexts(helpdesk)
-    outbound = OutboundContext(
-        repository=helpdesk.repository,
-        config=sweep_ctx.config,
-        support_addresses=["support@support.example.com"],
-        support_domain="support.example.com",
-        senders={"email": CrashingSender()},
-    )
+    outbound = sending_with(helpdesk, CrashingSender())
     reply = agent_reply(ticket, "Hello", "alice", outbound, MONDAY_9)
     with pytest.raises(TimeoutError):
         send_outbound(reply.key, outbound, MONDAY_9)
@@ -331,21 +331,14 @@ def test_two_sweeps_racing_for_a_stuck_send_mark_it_once(helpdesk: EmailHarness)
 
 
 def test_a_sent_message_is_never_flagged_unknown(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import OutboundContext, agent_reply, send_outbound
+    from shared.logic.outbound import agent_reply, send_outbound
 
     class FineSender:
         def send(self, message: object) -> str:
             return "<ok@email.amazonses.com>"
 
     ticket = routed_ticket(helpdesk)
-    _, sweep_ctx = contexts(helpdesk)
-    outbound = OutboundContext(
-        repository=helpdesk.repository,
-        config=sweep_ctx.config,
-        support_addresses=["support@support.example.com"],
-        support_domain="support.example.com",
-        senders={"email": FineSender()},
-    )
+    outbound = sending_with(helpdesk, FineSender())
     reply = agent_reply(ticket, "Hello", "alice", outbound, MONDAY_9)
     assert send_outbound(reply.key, outbound, MONDAY_9) == "sent"
 
