@@ -7,6 +7,10 @@ ratios of medians against the target: wall-clock time, and the process's CPU tim
 busy machine disturbs less. Handlers create their AWS clients on first use, so
 the import is the whole cold-start cost of our code.
 
+The libraries every function is built on (pydantic, Powertools, PynamoDB) are timed the same way,
+alone and together on top of the floor, so the report shows how much of each handler's ratio the
+stack takes before our own code runs.
+
 By default this runs the development venv's Python with the repository's sources. With
 `--build-dir .aws-sam/host-build --python python3.12` it runs the built artifacts instead, in a
 clean `-I -S` interpreter with only the function and layer directories on the path (as
@@ -20,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -95,6 +101,21 @@ HANDLERS = [
 
 FLOOR = "import boto3\nboto3.client('dynamodb')"
 
+# The libraries every function is built on, each imported alone on top of the floor, then together:
+# what the stack costs before any of our code runs (reported, not a target).
+_MODEL = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int"
+_POWERTOOLS = (
+    "from aws_lambda_powertools import Logger, Metrics\n"
+    "from aws_lambda_powertools.utilities.batch import BatchProcessor"
+)
+_PYNAMODB = "import pynamodb.connection, pynamodb.models, pynamodb.transactions"
+LIBRARIES = [
+    ("+ pydantic (one model)", f"{FLOOR}\n{_MODEL}"),
+    ("+ Powertools (Logger, Metrics, batch)", f"{FLOOR}\n{_POWERTOOLS}"),
+    ("+ PynamoDB", f"{FLOOR}\n{_PYNAMODB}"),
+    ("+ all three: the stack alone", f"{FLOOR}\n{_MODEL}\n{_POWERTOOLS}\n{_PYNAMODB}"),
+]
+
 # Runs in the fresh interpreter: argv[1] = JSON path entries to prepend, argv[2] = code to time.
 CHILD = """
 import json, sys, time
@@ -119,6 +140,36 @@ def medians_ms(timings: list[Timing]) -> Timing:
     )
 
 
+@dataclass
+class Report:
+    """Prints each case against the floor: milliseconds (wall and CPU), or instructions."""
+
+    base: Timing
+    instructions: bool
+
+    def header(self) -> None:
+        if self.instructions:
+            print(f"  {'':48s}{'instructions':>14s}  ratio to the floor")
+        else:
+            print(f"  {'':48s}{'wall':>9s}{'CPU':>9s}  ratio to the floor (wall / CPU)")
+
+    def line(self, label: str, median: Timing, role: str | None) -> None:
+        wall_ratio, cpu_ratio = median.wall / self.base.wall, median.cpu / self.base.cpu
+        if role == "target":
+            verdict = "within" if max(wall_ratio, cpu_ratio) <= TARGET_RATIO else "over"
+            note = f"  ({verdict} target {TARGET_RATIO}x)"
+        elif role == "reference":
+            note = "  (for reference)"
+        else:
+            note = f"  ({role})" if role else ""
+        if self.instructions:  # medians_ms scaled the counts by 1,000: shown in millions
+            ratio = f"  {cpu_ratio:.2f}x" if role else ""
+            print(f"  {label:48s}{median.cpu / 1e9:10,.0f} M{ratio}{note}")
+            return
+        ratios = f"  {wall_ratio:.2f}x / {cpu_ratio:.2f}x" if role else ""
+        print(f"  {label:48s}{median.wall:7.1f}ms{median.cpu:7.1f}ms{ratios}{note}")
+
+
 class ImportFailedError(Exception):
     """The timed code failed in the fresh interpreter (its last error line is the message)."""
 
@@ -127,6 +178,9 @@ class ImportFailedError(Exception):
 class Runner:
     python: str
     build_dir: Path | None
+    instructions: bool = False
+    """Count the instructions the import executes under valgrind's callgrind instead of timing it:
+    the same count for the same code, however busy the machine is."""
 
     def paths(self, handler: Handler | None) -> list[str]:
         if self.build_dir is None:
@@ -138,9 +192,18 @@ class Runner:
 
     def command(self, paths: list[str], code: str) -> list[str]:
         isolation = ["-I", "-S"] if self.build_dir is not None else ["-I"]
-        return [self.python, *isolation, "-c", CHILD, json.dumps(paths), code]
+        counting = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        return [
+            *(counting if self.instructions else []),
+            self.python,
+            *isolation,
+            "-c",
+            CHILD,
+            json.dumps(paths),
+            code,
+        ]
 
-    def time(self, handler: Handler | None, tracing: bool) -> Timing:
+    def time(self, handler: Handler | None, tracing: bool, code: str | None = None) -> Timing:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -154,7 +217,9 @@ class Runner:
         if handler is not None:
             env.update(handler.environment)
         env["POWERTOOLS_TRACE_DISABLED"] = "false" if tracing else "true"
-        code = f"import {handler.module}" if handler else FLOOR
+        if self.instructions:
+            env["PYTHONHASHSEED"] = "0"  # the same set and dict layouts each run: the same count
+        code = f"import {handler.module}" if handler else (code or FLOOR)
         cwd = ROOT / handler.code_dir if handler else ROOT
         completed = subprocess.run(
             self.command(self.paths(handler), code),
@@ -167,6 +232,12 @@ class Runner:
         if completed.returncode != 0:
             lines = completed.stderr.strip().splitlines()
             raise ImportFailedError(lines[-1] if lines else f"exit code {completed.returncode}")
+        if self.instructions:
+            # the whole interpreter's run, start-up included, as in the floor: differences are imports
+            count = re.search(r"Collected : (\d+)", completed.stderr)
+            if count is None:
+                raise ImportFailedError("callgrind printed no instruction count")
+            return Timing(float(count.group(1)), float(count.group(1)))
         wall, cpu = completed.stdout.strip().splitlines()[-1].split()
         return Timing(float(wall), float(cpu))
 
@@ -176,44 +247,64 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--build-dir", type=Path, default=None, help="measure a sam build output instead")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under valgrind (callgrind), once per case, instead of timing",
+    )
     args = parser.parse_args(argv)
-    runner = Runner(args.python, args.build_dir.resolve() if args.build_dir else None)
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind on the PATH")
+    runner = Runner(args.python, args.build_dir.resolve() if args.build_dir else None, args.instructions)
+    if args.instructions:
+        args.runs = 1  # a count does not vary from run to run
 
     where = f"built artifacts in {args.build_dir}" if args.build_dir else "development sources"
-    print(f"cold start: {where}, python {args.python}, median of {args.runs} fresh processes each")
-    # One untimed round first: it writes bytecode caches (so every timed run starts alike) and
-    # finds combinations that do not import at all, which are reported instead of timed.
-    runner.time(None, tracing=False)
+    measure = (
+        "instructions counted by callgrind, one fresh process each"
+        if args.instructions
+        else f"median of {args.runs} fresh processes each"
+    )
+    print(f"cold start: {where}, python {args.python}, {measure}")
+    # One untimed round first (never under valgrind: it is slow): it writes bytecode caches (so every
+    # measured run starts alike) and finds combinations that do not import at all, which are reported
+    # instead of measured.
+    warm_up = Runner(runner.python, runner.build_dir)
+    warm_up.time(None, tracing=False)
+    for _, code in LIBRARIES:
+        warm_up.time(None, tracing=False, code=code)
     cases = [(handler, tracing) for handler in HANDLERS for tracing in (False, True)]
     failures: dict[tuple[str, bool], str] = {}
     for handler, tracing in cases:
         try:
-            runner.time(handler, tracing)
+            warm_up.time(handler, tracing)
         except ImportFailedError as exc:
             failures[(handler.logical_id, tracing)] = str(exc)
 
     floor: list[Timing] = []
+    libraries: dict[str, list[Timing]] = {}
     samples: dict[tuple[str, bool], list[Timing]] = {}
     for _ in range(args.runs):
         floor.append(runner.time(None, tracing=False))
+        for label, code in LIBRARIES:
+            libraries.setdefault(label, []).append(runner.time(None, tracing=False, code=code))
         for handler, tracing in cases:
             if (handler.logical_id, tracing) not in failures:
                 samples.setdefault((handler.logical_id, tracing), []).append(runner.time(handler, tracing))
 
-    base = medians_ms(floor)
-    print(f"  {'':48s}{'wall':>9s}{'CPU':>9s}  ratio to the floor (wall / CPU)")
-    print(f"  {'floor: import boto3; boto3.client(dynamodb)':48s}{base.wall:7.1f}ms{base.cpu:7.1f}ms")
+    report = Report(medians_ms(floor), args.instructions)
+    report.header()
+    report.line("floor: import boto3; boto3.client(dynamodb)", report.base, None)
+    for label, _ in LIBRARIES:
+        report.line(label, medians_ms(libraries[label]), "libraries only")
     for handler, tracing in cases:
         label = f"{handler.logical_id} ({'tracing on' if tracing else 'tracing off'})"
         if (handler.logical_id, tracing) in failures:
             print(f"  {label:48s} FAILED: {failures[handler.logical_id, tracing]}")
             continue
-        median = medians_ms(samples[(handler.logical_id, tracing)])
-        wall_ratio, cpu_ratio = median.wall / base.wall, median.cpu / base.cpu
-        verdict = "within" if max(wall_ratio, cpu_ratio) <= TARGET_RATIO else "over"
-        target = "for reference" if tracing else f"{verdict} target {TARGET_RATIO}x"
-        ratios = f"{wall_ratio:.2f}x / {cpu_ratio:.2f}x"
-        print(f"  {label:48s}{median.wall:7.1f}ms{median.cpu:7.1f}ms  {ratios}  ({target})")
+        report.line(
+            label, medians_ms(samples[(handler.logical_id, tracing)]), "reference" if tracing else "target"
+        )
     return 0
 
 
