@@ -31,7 +31,7 @@ from shared.logic.agent_actions import (
     set_presence,
     update_ticket,
 )
-from shared.logic.outbound import OutboundContext, add_note, agent_reply, on_resolution
+from shared.logic.outbound import OutboundContext, add_note, agent_reply
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 
@@ -107,11 +107,9 @@ def patch_ticket(ref: str) -> dict[str, Any]:
     request = _body(TicketChangeRequest)
     now = clock.now()
     ticket = update_ticket(unquote(ref), request, actor, _agent_context(), now)
-    followups: list[str] = []
-    if request.status == "resolved" and ticket.status.value == "resolved":
-        followups = on_resolution(ticket, _outbound_context(), now)  # survey and transcript, once
-    logger.info("ticket updated", ticket_id=ticket.id, by=actor, followups=followups)
-    return {"ticket": ticket.model_dump(mode="json"), "followups": followups}
+    # a resolution's survey and transcript are queued by auto_followup from the stream, once
+    logger.info("ticket updated", ticket_id=ticket.id, by=actor)
+    return {"ticket": ticket.model_dump(mode="json")}
 
 
 def _error(status: int, message: str) -> Response[str]:

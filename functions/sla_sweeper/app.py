@@ -13,7 +13,7 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.language import detect_language
-from shared.logic.outbound import OutboundContext, flag_unknown_sends
+from shared.logic.outbound import OutboundContext, flag_unknown_sends, redeliver_pending
 from shared.logic.route_ticket import RoutingContext, drain_team
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
@@ -49,6 +49,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = sweep(ctx, now)
     retried = ctx.repository.requeue_due_outbound(now)  # outbound messages whose retry time has come
     unknown = flag_unknown_sends(ctx.repository, ctx.config, now)  # claimed, then no result: for an agent
+    redelivered, undeliverable = redeliver_pending(ctx.repository, ctx.config, now)  # lost stream records
     # tickets escalated to another team wait in its queue: give them to free agents now
     for team in set(result.reassigned_teams):
         drain_team(team, RoutingContext(repository=ctx.repository, config=ctx.config), now)
@@ -60,6 +61,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ("SlaSkippedConcurrent", result.skipped),
         ("OutboundRetried", retried),
         ("OutboundUnknown", unknown),
+        ("OutboundRedelivered", redelivered),
+        ("OutboundUndeliverable", undeliverable),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -71,11 +74,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         skipped=result.skipped,
         outbound_retried=retried,
         outbound_unknown=unknown,
+        outbound_redelivered=redelivered,
+        outbound_undeliverable=undeliverable,
         scheduled_time=event.get("scheduledTime"),
     )
     return {
         "outbound_retried": retried,
         "outbound_unknown": unknown,
+        "outbound_redelivered": redelivered,
+        "outbound_undeliverable": undeliverable,
         "followups": result.followups,
         "read": result.read,
         "warnings": result.warnings,

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.channels.outbound import SendError
+from shared.channels.outbound import SendError, classify_aws_error, send_client_config
 from shared.models.outbound import OutboundMessage
 
 MAX_BODY = 1600
 """SendTextMessage's `MessageBody` limit, in characters."""
 
-TRANSIENT_CODES = frozenset(
-    {"ThrottlingException", "ServiceQuotaExceededException", "InternalServerException"}
+TRANSIENT_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException"})
+"""Refusals that waiting can lift. `InternalServerException` (500) is not one: the send may have
+gone out, and SendTextMessage takes no idempotency token, so its outcome is unknown."""
+PERMANENT_CODES = frozenset(
+    {"ValidationException", "AccessDeniedException", "ResourceNotFoundException", "ConflictException"}
 )
 
 
 def _error(exc: Exception) -> SendError:
+    """The one place End User Messaging send failures are classified (see classify_aws_error)."""
     response = getattr(exc, "response", {}) or {}
     error = response.get("Error", {})
     code = error.get("Code", type(exc).__name__)
@@ -28,7 +32,7 @@ def _error(exc: Exception) -> SendError:
     detail = f"{code}{f' ({reason})' if reason else ''}: {exc}"
     if code == "ConflictException" and reason == "DESTINATION_PHONE_NUMBER_OPTED_OUT":
         return SendError(f"the number opted out of SMS from us: {detail}", permanent=True)
-    return SendError(detail, permanent=code not in TRANSIENT_CODES)
+    return classify_aws_error(exc, PERMANENT_CODES, TRANSIENT_CODES, detail=detail)
 
 
 class EumSmsSender:
@@ -49,7 +53,7 @@ class EumSmsSender:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("pinpoint-sms-voice-v2")
+            self._client = boto3.client("pinpoint-sms-voice-v2", config=send_client_config())
         return self._client
 
     def send(self, message: OutboundMessage) -> str:

@@ -53,8 +53,9 @@ TEXT_LIMITS: Final[Mapping[str, int]] = {
 }
 """Longest text one message may carry; longer texts are split into up to `max_parts` messages."""
 
-# Meta answers throttling and outages with HTTP 400 and these codes; waiting helps, so they are
-# retried (Graph API error handling; WhatsApp Cloud API error codes).
+# Meta answers throttling and outages with HTTP 400 and these codes, saying to wait and retry, so
+# they are retried (Graph API error handling; WhatsApp Cloud API error codes). With a 5xx status
+# the outcome is unknown whatever the code: the request reached Meta, which may have acted on it.
 META_TRANSIENT_CODES: Final = frozenset(
     {
         1,  # API unknown: possibly a temporary outage
@@ -296,7 +297,13 @@ class HttpResponse:
 
 
 Transport = Callable[[HttpRequest], HttpResponse]
-"""Sends a request and returns the response, whatever its status; raises OSError when no response."""
+"""Sends a request and returns the response, whatever its status. Raises RequestNotSentError when
+the request certainly never reached the provider; any other exception means it may have."""
+
+
+class RequestNotSentError(ConnectionError):
+    """The request never reached the provider (DNS, refused, connect timeout, TLS handshake)."""
+
 
 TokenProvider = Callable[[str, str], str]
 """`(channel, account_id) -> access token`; account_id is the message's from_address (our account)."""
@@ -328,7 +335,9 @@ def urllib_transport(request: HttpRequest) -> HttpResponse:
         with error:
             body = error.read(MAX_RESPONSE_BYTES)
         return HttpResponse(error.code, body, dict(error.headers.items()) if error.headers else {})
-    except http.client.HTTPException as exc:  # a broken response is a connection problem
+    except urllib.error.URLError as exc:  # urllib wraps only failures to connect and send the request
+        raise RequestNotSentError(f"{type(exc.reason).__name__}: {exc.reason}") from exc
+    except http.client.HTTPException as exc:  # a broken response: the request was sent
         raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -448,7 +457,7 @@ class _HttpSender:
     @staticmethod
     def _each(parts: list[str], send_one: Callable[[str], str]) -> str:
         """Send the parts in order; the first part's id names the message. A failure after some
-        parts went out is permanent: a retry would send those parts to the customer twice."""
+        parts went out is not retried: a retry would send those parts to the customer twice."""
         ids: list[str] = []
         for number, part in enumerate(parts, start=1):
             try:
@@ -460,6 +469,7 @@ class _HttpSender:
                     f"part {number} of {len(parts)} failed after parts 1-{number - 1} were delivered "
                     f"(ids {', '.join(ids)}); not retried, so they are not sent twice: {exc}",
                     permanent=True,
+                    unknown=exc.outcome == "unknown",
                 ) from exc
         return ids[0]
 
@@ -478,30 +488,45 @@ class _HttpSender:
         )
         try:
             response = self.transport(request)
-        except TimeoutError as exc:
-            raise SendError(f"{self.provider} did not answer in {self.timeout:g}s", permanent=False) from exc
-        except Exception as exc:  # connection refused, DNS, TLS, reset: worth another try
-            raise SendError(
-                f"{self.provider} could not be reached: {type(exc).__name__}: {_short(str(exc), 200)}",
-                permanent=False,
-            ) from exc
+        except Exception as exc:  # classified: sent or not
+            raise self._no_answer(exc) from exc
         if 200 <= response.status < 300:
             body = response.json()
             if body is None:
                 raise SendError(
                     f"{self.provider} answered HTTP {response.status} without a JSON body; the message "
                     "may have been sent, so it is not retried",
-                    permanent=True,
+                    unknown=True,
                 )
             return body
         raise self._failure(response)
 
-    def _failure(self, response: HttpResponse) -> SendError:
-        transient = response.status == 429 or response.status >= 500
+    def _no_answer(self, exc: Exception) -> SendError:
+        """A request without an answer: retried only when it certainly never left us (DNS,
+        refused, connect timeout, TLS); a read timeout or a dropped connection after the request
+        was sent leaves the outcome unknown, so it is not resent."""
+        import socket
+
+        reason = f"{type(exc).__name__}: {_short(str(exc), 200)}"
+        if isinstance(exc, (RequestNotSentError, ConnectionRefusedError, socket.gaierror)):
+            return SendError(f"{self.provider} could not be reached: {reason}", permanent=False)
+        if isinstance(exc, TimeoutError):
+            return SendError(
+                f"{self.provider} did not answer in {self.timeout:g}s; it may have sent the message, "
+                "so it is not resent",
+                unknown=True,
+            )
         return SendError(
-            f"{self.provider} HTTP {response.status}: {_short(response.body.decode('utf-8', 'replace'))}",
-            permanent=not transient,
+            f"{self.provider} dropped the request after it was sent ({reason}); it may have sent the "
+            "message, so it is not resent",
+            unknown=True,
         )
+
+    def _failure(self, response: HttpResponse) -> SendError:
+        """An HTTP error status: 429 is retried; a 5xx after the request was sent is unknown (the
+        provider may have acted); other statuses were refused for good."""
+        text = f"{self.provider} HTTP {response.status}: {_short(response.body.decode('utf-8', 'replace'))}"
+        return _by_status(response.status, text)
 
     def _id(self, body: Any, *path: str | int) -> str:
         value = body
@@ -515,9 +540,17 @@ class _HttpSender:
             raise SendError(
                 f"{self.provider} accepted the message but its answer has no {'.'.join(map(str, path))}; "
                 "not retried, it may have been sent",
-                permanent=True,
+                unknown=True,
             )
         return value
+
+
+def _by_status(status: int, text: str, retry: bool = False) -> SendError:
+    """The outcome of an HTTP error answer: 429 (or `retry`: the provider said to try again) is
+    retried, a 5xx is unknown, anything else is refused for good."""
+    if status >= 500:
+        return SendError(f"{text} (the provider may have sent it; not resent)", unknown=True)
+    return SendError(text, permanent=not (retry or status == 429))
 
 
 class MetaSender(_HttpSender):
@@ -590,13 +623,8 @@ class MetaSender(_HttpSender):
             text += f" ({details})"
         if error.get("fbtrace_id"):
             text += f" [fbtrace_id {error['fbtrace_id']}]"
-        transient = (
-            response.status == 429
-            or response.status >= 500
-            or code in META_TRANSIENT_CODES
-            or error.get("is_transient") is True
-        )
-        return SendError(f"HTTP {response.status}, {_short(text, 500)}", permanent=not transient)
+        retry = code in META_TRANSIENT_CODES or error.get("is_transient") is True
+        return _by_status(response.status, f"HTTP {response.status}, {_short(text, 500)}", retry)
 
 
 def whatsapp_template(message: OutboundMessage) -> dict[str, Any]:
@@ -666,8 +694,7 @@ class XSender(_HttpSender):
         reset = response.header("x-rate-limit-reset")
         if response.status == 429 and reset:
             text += f" (rate limit resets at epoch {reset})"
-        transient = response.status == 429 or response.status >= 500
-        return SendError(f"X HTTP {response.status}: {_short(text, 500)}", permanent=not transient)
+        return _by_status(response.status, f"X HTTP {response.status}: {_short(text, 500)}")
 
 
 def social_senders(

@@ -250,6 +250,8 @@ class OutboxItem(Model):
     body = JSONAttribute()
     """The whole OutboundMessage as JSON."""
     attempts = NumberAttribute(default=0)
+    redeliveries = NumberAttribute(null=True)
+    """How often the sweeper wrote the pending message again after its stream delivery was lost."""
     provider_id = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute(default="OUTBOX")
@@ -258,8 +260,9 @@ class OutboxItem(Model):
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     retries = SlaDueIndex()
-    """Sparse: messages waiting for another try (`OUTBOXRETRY`, by retry time) and messages being
-    sent (`OUTBOXSENDING`, by claim time, until the result is recorded)."""
+    """Sparse: messages waiting to be sent (`OUTBOXPENDING`, by when they became pending), waiting
+    for another try (`OUTBOXRETRY`, by retry time) and being sent (`OUTBOXSENDING`, by claim time,
+    until the result is recorded)."""
 
 
 class CounterItem(Model):

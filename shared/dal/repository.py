@@ -54,6 +54,10 @@ class DuplicateError(HelpdeskError):
     """The inbound message was stored before (its dedupe key or message reference exists)."""
 
 
+class GuardRaceError(HelpdeskError):
+    """An outbox put lost to a concurrent one: a guard pointer was written since `guard_since`."""
+
+
 @dataclass(frozen=True)
 class Pointer:
     """A lookup key that leads to a ticket or customer: `PTR#<kind>#<value>`."""
@@ -156,6 +160,21 @@ OUTBOX_RETRY = "OUTBOXRETRY"
 """gsi2 partition of outbox items waiting for another try, by retry time."""
 OUTBOX_SENDING = "OUTBOXSENDING"
 """gsi2 partition of outbox items claimed for sending and not yet sent or failed, by claim time."""
+OUTBOX_PENDING = "OUTBOXPENDING"
+"""gsi2 partition of outbox items waiting to be sent, by when they became pending (or were last
+delivered again): one whose stream record Lambda gave up on stays here until the sweeper redelivers
+it."""
+
+
+@dataclass(frozen=True)
+class StalePending:
+    """An outbox message pending since `since` (its stream delivery may have been given up)."""
+
+    message: OutboundMessage
+    since: datetime
+    redeliveries: int
+    index_key: str
+    """Its `OUTBOXPENDING` sort key: the write that takes it is conditional on it being unchanged."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +248,8 @@ class TicketUpdate:
     team: str | None = None
     queue: QueueEntry | None = None
     """Put the ticket in this queue (escalation to another team)."""
+    flags: list[str] | None = None
+    """The ticket's flags for agents, whole (e.g. `needs_attention` added by the sweeper)."""
 
 
 class ClaimLostError(HelpdeskError):
@@ -265,7 +286,9 @@ class TicketRepository(Protocol):
 
     def due_tickets(self, shard: int, now: datetime, limit: int = 100) -> list[Ticket]: ...
 
-    def put_outbound(self, message: OutboundMessage, guards: list[Pointer]) -> bool: ...
+    def put_outbound(
+        self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
+    ) -> bool: ...
 
     def get_outbound(self, key: str) -> OutboundMessage | None: ...
 
@@ -282,7 +305,12 @@ class TicketRepository(Protocol):
     ) -> None: ...
 
     def outbound_failed(
-        self, message: OutboundMessage, error: str, permanent: bool, events: list[TicketEvent]
+        self,
+        message: OutboundMessage,
+        error: str,
+        permanent: bool,
+        events: list[TicketEvent],
+        flag: str = "delivery_failed",
     ) -> None: ...
 
     def list_outbound(self) -> list[OutboundMessage]: ...
@@ -291,7 +319,13 @@ class TicketRepository(Protocol):
 
     def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]: ...
 
+    def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]: ...
+
+    def redeliver_pending(self, stale: StalePending, at: datetime) -> bool: ...
+
     def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool: ...
+
+    def pending_failed(self, stale: StalePending, error: str, events: list[TicketEvent]) -> bool: ...
 
     def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None: ...
 
@@ -793,6 +827,8 @@ class DynamoRepository:
             actions.append(TicketItem.load_stale.set(True))
         if changes.team is not None:
             actions.append(TicketItem.team.set(changes.team))
+        if changes.flags is not None:
+            actions.append(TicketItem.flags.set(changes.flags))  # type: ignore[arg-type]
         actions += _sla_actions(ticket.id, changes.sla)
         puts: list[tuple[Any, Any]] = [(item, None) for item in event_items(ticket.id, events)]
         if changes.queue is not None:
@@ -1135,8 +1171,15 @@ class DynamoRepository:
         return moved
 
     # -- outbox ------------------------------------------------------------------------------
-    def put_outbound(self, message: OutboundMessage, guards: list[Pointer]) -> bool:
-        """Record a message to send, once per key; `guards` (e.g. last automatic message) are upserted."""
+    def put_outbound(
+        self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
+    ) -> bool:
+        """Record a message to send, once per key (False: the key was queued before); `guards`
+        (e.g. the customer's last automatic message) are written in the same transaction.
+
+        With `guard_since`, each guard is written only if it is absent or was written before that
+        time, so of two messages that both read the guard before either wrote it only one is
+        queued: the other raises GuardRaceError. Without it the guards are overwritten."""
         item = OutboxItem(
             pk=f"OUTBOX#{message.key}",
             sk="OUTBOX",
@@ -1147,19 +1190,42 @@ class DynamoRepository:
             kind=message.kind,
             created_at=clock.iso(message.created_at),
             body=message.model_dump(mode="json"),
+            error=message.error,  # why a suppressed one was held back
             gsi1pk="OUTBOX",
             gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
         )
+        if message.status == "pending":  # until a send claims it (see stale_pending)
+            item.gsi2pk = OUTBOX_PENDING
+            item.gsi2sk = f"{clock.iso(message.created_at)}#{message.key}"
+        at = clock.iso(message.created_at)
+        if guard_since is None:
+            try:
+                self._write(
+                    [(item, OutboxItem.pk.does_not_exist())],
+                    [],
+                    at,
+                    upserts=guards,
+                    duplicate_pointer_kinds=frozenset({"put"}),
+                )
+            except DuplicateError:
+                return False
+            return True
+        since = clock.iso(guard_since)
         try:
-            self._write(
-                [(item, OutboxItem.pk.does_not_exist())],
-                [],
-                clock.iso(message.created_at),
-                upserts=guards,
-                duplicate_pointer_kinds=frozenset({"put"}),
-            )
-        except DuplicateError:
-            return False
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.save(item, condition=OutboxItem.pk.does_not_exist())
+                for guard in guards:
+                    transaction.save(
+                        _pointer_item(guard, at),
+                        condition=PointerItem.pk.does_not_exist() | (PointerItem.created_at <= since),
+                    )
+        except TransactWriteError as exc:
+            codes = _cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False
+            if "ConditionalCheckFailed" in codes[1:]:
+                raise GuardRaceError(f"a guard of {message.key} was written after {since}") from exc
+            raise ConflictError(f"concurrent write (outbox {message.key})") from exc
         return True
 
     def get_outbound(self, key: str) -> OutboundMessage | None:
@@ -1225,9 +1291,15 @@ class DynamoRepository:
         self._write(puts, [], at, update=update, upserts=pointers, extra_updates=[outbox])
 
     def outbound_failed(
-        self, message: OutboundMessage, error: str, permanent: bool, events: list[TicketEvent]
+        self,
+        message: OutboundMessage,
+        error: str,
+        permanent: bool,
+        events: list[TicketEvent],
+        flag: str = "delivery_failed",
     ) -> None:
-        """Back to pending for another try, or failed for good (then flagged on the ticket)."""
+        """Back to pending for another try, or failed for good (then `flag` is set on the ticket:
+        delivery_failed, or delivery_unknown when the provider may have delivered it)."""
         status = "failed" if permanent else "retry"
         puts: list[tuple[Any, Any]] = []
         if message.ticket_id:
@@ -1247,8 +1319,8 @@ class DynamoRepository:
             OutboxItem.status == "sending",
         )
         extra: list[tuple[Any, list[Any], Any]] = [outbox]
-        if permanent and message.ticket_id and self._lacks_flag(message.ticket_id, "delivery_failed"):
-            extra.append(_flag_ticket(message.ticket_id, "delivery_failed"))
+        if permanent and message.ticket_id and self._lacks_flag(message.ticket_id, flag):
+            extra.append(_flag_ticket(message.ticket_id, flag))
         self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
 
     def _lacks_flag(self, ticket_id: str, flag: str) -> bool:
@@ -1270,8 +1342,8 @@ class DynamoRepository:
                 OutboxItem(pk=item.pk, sk="OUTBOX").update(
                     actions=[
                         OutboxItem.status.set("pending"),
-                        OutboxItem.gsi2pk.remove(),
-                        OutboxItem.gsi2sk.remove(),
+                        OutboxItem.gsi2pk.set(OUTBOX_PENDING),
+                        OutboxItem.gsi2sk.set(f"{clock.iso(now)}#{item.key}"),
                     ],
                     condition=OutboxItem.status == "retry",
                 )
@@ -1279,6 +1351,36 @@ class DynamoRepository:
             except UpdateError:
                 continue
         return count
+
+    def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]:
+        """Messages pending since before `before`: no delivery of their stream record claimed them."""
+        return [
+            StalePending(
+                message=_outbound_from_item(item),
+                since=clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]),
+                redeliveries=int(item.redeliveries or 0),
+                index_key=str(item.gsi2sk),
+            )
+            for item in OutboxItem.retries.query(
+                OUTBOX_PENDING, OutboxItem.gsi2sk <= f"{clock.iso(before)}#~", limit=limit
+            )
+        ]
+
+    def redeliver_pending(self, stale: StalePending, at: datetime) -> bool:
+        """Write the pending message again (a MODIFY on the stream, which auto_followup's filter
+        passes, so it is sent as a new record), counting the redelivery; False when it was claimed or
+        redelivered meanwhile."""
+        try:
+            OutboxItem(pk=f"OUTBOX#{stale.message.key}", sk="OUTBOX").update(
+                actions=[
+                    OutboxItem.redeliveries.set(stale.redeliveries + 1),
+                    OutboxItem.gsi2sk.set(f"{clock.iso(at)}#{stale.message.key}"),
+                ],
+                condition=(OutboxItem.status == "pending") & (OutboxItem.gsi2sk == stale.index_key),
+            )
+        except UpdateError:
+            return False
+        return True
 
     def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]:
         """Messages claimed for sending before `claimed_before` whose result was never recorded."""
@@ -1296,7 +1398,24 @@ class DynamoRepository:
     def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool:
         """Mark a send without a result failed and flag its ticket `delivery_unknown`, once: False
         when the claim changed meanwhile (the result came late, or another sweep took it)."""
-        message = stuck.message
+        return self._give_up(stuck.message, "sending", stuck.claim, error, events, "delivery_unknown")
+
+    def pending_failed(self, stale: StalePending, error: str, events: list[TicketEvent]) -> bool:
+        """Give up a pending message that was never claimed however often it was delivered again:
+        failed, its ticket flagged `delivery_failed`, once (False: claimed or taken meanwhile)."""
+        return self._give_up(stale.message, "pending", stale.index_key, error, events, "delivery_failed")
+
+    def _give_up(
+        self,
+        message: OutboundMessage,
+        status: str,
+        index_key: str,
+        error: str,
+        events: list[TicketEvent],
+        flag: str,
+    ) -> bool:
+        """Fail a message still in `status` under the gsi2 sort key `index_key`, with its events and
+        the ticket's `flag`, in one transaction."""
         puts: list[tuple[Any, Any]] = []
         if message.ticket_id:
             puts = [(item, None) for item in event_items(message.ticket_id, events)]
@@ -1308,11 +1427,11 @@ class DynamoRepository:
                 OutboxItem.gsi2pk.remove(),
                 OutboxItem.gsi2sk.remove(),
             ],
-            (OutboxItem.status == "sending") & (OutboxItem.gsi2sk == stuck.claim),
+            (OutboxItem.status == status) & (OutboxItem.gsi2sk == index_key),
         )
         extra: list[tuple[Any, list[Any], Any]] = [outbox]
-        if message.ticket_id and self._lacks_flag(message.ticket_id, "delivery_unknown"):
-            extra.append(_flag_ticket(message.ticket_id, "delivery_unknown"))
+        if message.ticket_id and self._lacks_flag(message.ticket_id, flag):
+            extra.append(_flag_ticket(message.ticket_id, flag))
         try:
             self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
         except ConflictError:

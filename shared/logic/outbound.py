@@ -21,7 +21,7 @@ from shared.channels.social_outbound import (
     META_CHANNELS,
     messaging_window,
 )
-from shared.dal.repository import Pointer, TicketRepository
+from shared.dal.repository import GuardRaceError, Pointer, TicketRepository
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic import sla as sla_math
@@ -35,6 +35,10 @@ from shared.models.ticket import Customer, Direction, Message, Ticket, TicketEve
 MAX_SMS_CHARACTERS = 1600
 """The most one SMS send may carry (SNS Publish and SendTextMessage alike), split into segments."""
 SHORT_CHANNELS = {"sms", "messenger", "instagram", "whatsapp", "x"}
+INTERVAL_KINDS = frozenset({"ack", "update", "reminder", "ooo"})
+"""Automatic messages held back within `followups.min_interval_minutes` of the customer's last one;
+the others answer an agent's action or a resolution and always go out."""
+RECENT_AUTOMATIC = "the customer got an automatic message less than the minimum interval ago"
 
 
 @dataclass
@@ -62,7 +66,7 @@ def _last_inbound(messages: list[Message]) -> Message | None:
 
 
 def _subject(ticket: Ticket, ctx: OutboundContext) -> str:
-    token = f"[{ctx.config.email.subject_token_prefix}{ticket.number}]"
+    token = ticket_token(ticket, ctx)
     subject = ticket.subject or ""
     return subject if token in subject else f"Re: {token} {subject}".strip()
 
@@ -119,8 +123,8 @@ def passing_guard(
         and last_auto.created_at
         and now - clock.parse_iso(last_auto.created_at) < interval
     )
-    if recent and kind in ("ack", "update", "reminder", "ooo"):  # answers to an agent's action always go out
-        return "the customer got an automatic message less than the minimum interval ago"
+    if recent and kind in INTERVAL_KINDS:
+        return RECENT_AUTOMATIC
     quiet = ctx.config.followups.sms_quiet_hours
     zone = customer.fields.get("timezone") if customer is not None else None
     if ticket.channel.value == "sms" and quiet and zone and in_quiet_hours(quiet, zone, now):
@@ -180,10 +184,7 @@ def queue_automatic(
         window = messaging_window(addressing["channel"], ticket.last_inbound_at, now, automatic=True)
         if not window.allowed:
             reason = window.reason
-    language = ticket.language
-    if language is None and ctx.detect_language is not None:
-        language = ctx.detect_language(f"{ticket.subject or ''}\n{ticket.preview}")
-    language = language or ctx.config.followups.default_language
+    language = _language(ticket, ctx)
     context = {**_ack_context(ticket, customer, language, ctx, now, due), **(extra or {})}
     short = addressing["channel"] in SHORT_CHANNELS
     text = templates.render(kind, "short" if short else "email", language, context)
@@ -204,7 +205,16 @@ def queue_automatic(
         },
     )
     guards = [] if reason else [Pointer("lastauto", ticket.customer_id, customer_id=ticket.customer_id)]
-    if not ctx.repository.put_outbound(outbound, guards):
+    # the interval guard read above is re-checked in the write, so two automatic messages for one
+    # customer processed at once cannot both pass it
+    since = now - timedelta(minutes=ctx.config.followups.min_interval_minutes)
+    try:
+        queued = ctx.repository.put_outbound(outbound, guards, since if kind in INTERVAL_KINDS else None)
+    except GuardRaceError:
+        reason = RECENT_AUTOMATIC
+        outbound = outbound.model_copy(update={"status": "suppressed", "error": reason})
+        queued = ctx.repository.put_outbound(outbound, [])
+    if not queued:
         return None, "already queued"
     if reason:
         ctx.repository.add_events(
@@ -214,6 +224,20 @@ def queue_automatic(
         )
         return None, reason
     return outbound, "queued"
+
+
+def _language(ticket: Ticket, ctx: OutboundContext) -> str:
+    """The language to write to the customer in: the ticket's, else detected from what they wrote,
+    else the configured default."""
+    language = ticket.language
+    if language is None and ctx.detect_language is not None:
+        language = ctx.detect_language(f"{ticket.subject or ''}\n{ticket.preview}")
+    return str(language or ctx.config.followups.default_language)
+
+
+def ticket_token(ticket: Ticket, ctx: OutboundContext) -> str:
+    """The ticket's token for subjects, e.g. `[#42]` (prefix from `email.subject_token_prefix`)."""
+    return f"[{ctx.config.email.subject_token_prefix}{ticket.number}]"
 
 
 def _ack_context(
@@ -244,7 +268,12 @@ def _ack_context(
     opens = calendar.next_open(now) if closed_now else None
     return {
         "customer_name": (customer.name if customer and customer.name else ""),
-        "ticket": {"number": ticket.number, "subject": ticket.subject or "", "channel": ticket.channel.value},
+        "ticket": {
+            "number": ticket.number,
+            "token": ticket_token(ticket, ctx),
+            "subject": ticket.subject or "",
+            "channel": CHANNEL_NAMES.get(ticket.channel.value, ticket.channel.value),
+        },
         "expected": expected,
         "closed_now": closed_now,
         "opens_at": templates.expected_phrase(language, opens, timezone, from_time=True) if opens else "",
@@ -300,7 +329,7 @@ def _reply_addressing(
             f"cannot go by {channel}"
         )
     if channel == "email":
-        token = f"[{ctx.config.email.subject_token_prefix}{ticket.number}]"
+        token = ticket_token(ticket, ctx)
         return {
             "to": addresses[0],
             "channel": "email",
@@ -360,7 +389,7 @@ def _window_check(
         if not window.allowed:
             raise _invalid(f"the reply cannot go out on {channel}: {window.reason}")
         return text, None
-    language = ticket.language or ctx.config.followups.default_language
+    language = _language(ticket, ctx)
     configured = ctx.config.outbound.whatsapp_reply_templates
     template = configured.get(language) or configured.get(ctx.config.followups.default_language)
     window = messaging_window(channel, last_inbound_at, now, automatic=False, template=template is not None)
@@ -450,9 +479,11 @@ def add_note(ticket: Ticket, text: str, agent: str, ctx: OutboundContext, now: d
 def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
     """Send one outbox message through its channel's sender, once; keep it on the ticket.
 
-    Returns sent, failed, retry or skipped (already taken by another delivery of the record). A
-    transient failure is retried later, up to `outbound.max_send_attempts` attempts in all; then,
-    like a permanent one, it fails for good and flags the ticket.
+    Returns sent, failed, retry, unknown or skipped (already taken by another delivery of the
+    record). A transient failure (nothing was delivered) is retried later, up to
+    `outbound.max_send_attempts` attempts in all; then, like a permanent one, it fails for good and
+    flags the ticket `delivery_failed`. One whose outcome is unknown (the provider may have
+    delivered it) is never resent: it fails and flags the ticket `delivery_unknown`.
     """
     message = ctx.repository.get_outbound(key)
     if message is None or not ctx.repository.start_sending(key, now):
@@ -464,6 +495,9 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
         provider_id = sender.send(message)
     except SendError as exc:
         attempt = message.attempts + 1
+        if exc.outcome == "unknown":
+            _delivery_unknown(message, str(exc), attempt, ctx, now)
+            return "unknown"
         permanent, error = exc.permanent, str(exc)
         if not permanent and attempt >= ctx.config.outbound.max_send_attempts:
             permanent, error = True, f"gave up after {attempt} attempts; the last failed with: {exc}"
@@ -521,6 +555,30 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
     return "sent"
 
 
+def _delivery_unknown(
+    message: OutboundMessage, reason: str, attempt: int, ctx: OutboundContext, now: datetime
+) -> None:
+    """A send whose outcome is unknown (the provider may have delivered it): failed, never resent,
+    with a `delivery_unknown` event and flag on the ticket for an agent to check."""
+    error = (
+        f"send outcome unknown: {reason}; not resent, since the {message.channel} provider may have "
+        "delivered it: check with the customer"
+    )
+    event = TicketEvent(
+        at=now,
+        type="delivery_unknown",
+        data={
+            "kind": message.kind,
+            "key": message.key,
+            "error": error,
+            "attempt": attempt,
+            "channel": message.channel,
+            "to": message.to,
+        },
+    )
+    ctx.repository.outbound_failed(message, error, True, [event], flag="delivery_unknown")
+
+
 def flag_unknown_sends(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> int:
     """Sends claimed longer than `outbound.sending_timeout_minutes` ago without a result (the
     sending function died between the claim and the result) become failed, with a
@@ -553,12 +611,42 @@ def flag_unknown_sends(repository: TicketRepository, config: HelpdeskConfig, now
     return marked
 
 
+def redeliver_pending(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> tuple[int, int]:
+    """Messages still pending `outbound.pending_redelivery_minutes` after they were queued: Lambda
+    gave up on their stream record (its retries or record age ran out, the batch went to the
+    failure queue), so nothing will send them. Each is written again, which the stream delivers as
+    a new record, up to `outbound.max_redeliveries` times; then it fails for good and its ticket is
+    flagged `delivery_failed`. Sending stays once-only: a send starts with the pending→sending
+    claim. Returns (redelivered, failed)."""
+    wait = config.outbound.pending_redelivery_minutes
+    limit = config.outbound.max_redeliveries
+    redelivered = failed = 0
+    for stale in repository.stale_pending(now - timedelta(minutes=wait)):
+        message = stale.message
+        if stale.redeliveries < limit:
+            redelivered += repository.redeliver_pending(stale, now)
+            continue
+        error = (
+            f"never sent: still pending {wait} minutes after each of {limit} redeliveries of its "
+            f"stream record (auto_followup keeps failing on it: see its logs and failure queue)"
+        )
+        event = TicketEvent(
+            at=now,
+            type="delivery_failed",
+            data={"kind": message.kind, "key": message.key, "error": error, "attempt": message.attempts},
+        )
+        failed += repository.pending_failed(stale, error, [event])
+    return redelivered, failed
+
+
 def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[str]:
     """After resolution: the satisfaction survey and, for SMS and social conversations, a transcript
     by email when we know the customer's address. Returns what was queued or why not."""
     results: list[str] = []
+    # the same moment however often the stream delivers the change: keys that never repeat a message
+    finished = clock.iso(ticket.resolved_at or ticket.closed_at or ticket.updated_at)
     if ctx.config.followups.csat:
-        _, why = queue_automatic(ticket, "csat", f"csat#{ticket.id}#{ticket.resolved_at or now}", ctx, now)
+        _, why = queue_automatic(ticket, "csat", f"csat#{ticket.id}#{finished}", ctx, now)
         results.append(f"csat: {why}")
     if ctx.config.followups.transcripts and ticket.channel.value != "email":
         customer = ctx.repository.get_customer(ticket.customer_id)
@@ -570,15 +658,11 @@ def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[s
         if address is None:
             results.append("transcript: no email address known")
         else:
-            lines = [
-                f"{m.at.strftime('%Y-%m-%d %H:%M')} {m.author}: {m.text}"
-                for m in ctx.repository.list_messages(ticket.id)
-                if m.direction != Direction.NOTE
-            ]
+            lines = transcript_lines(ticket, customer, ctx)
             _, why = queue_automatic(
                 ticket,
                 "transcript",
-                f"transcript#{ticket.id}#{ticket.resolved_at or now}",
+                f"transcript#{ticket.id}#{finished}",
                 ctx,
                 now,
                 extra={"transcript": transcript_text(lines)},
@@ -586,6 +670,56 @@ def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[s
             )
             results.append(f"transcript: {why}")
     return results
+
+
+CHANNEL_NAMES = {
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "x": "X",
+    "email": "email",
+}
+"""How templates name a channel (`ticket.channel`): as its makers write it."""
+
+TRANSCRIPT_NAMES = {
+    "en": ("You", "Support team"),
+    "de": ("Sie", "Support-Team"),
+    "fr": ("Vous", "Équipe support"),
+    "es": ("Usted", "Equipo de soporte"),
+}
+"""Per language: how a transcript names the customer when we have no name for them, and automatic
+messages."""
+
+
+def transcript_lines(ticket: Ticket, customer: Customer | None, ctx: OutboundContext) -> list[str]:
+    """The conversation as the customer reads it: local time (the ticket's calendar, zone named), who
+    wrote (the customer's name, the agent's name, or the support team for automatic messages) and
+    what; internal notes left out."""
+    from zoneinfo import ZoneInfo
+
+    facts = sla_math.SlaFacts(
+        ticket.channel.value, "public" in ticket.flags, ticket.priority.value, ticket.team, None
+    )
+    policy = sla_math.select_policy(ctx.config, facts, ticket.sla.policy)
+    _, calendar_name = policy_calendar(ctx.config, policy, ticket.team)
+    zone = ZoneInfo(ctx.config.calendars[calendar_name].timezone)
+    you, team = TRANSCRIPT_NAMES.get(_language(ticket, ctx), TRANSCRIPT_NAMES["en"])
+    customer_name = (customer.name if customer and customer.name else None) or you
+    lines = []
+    for message in ctx.repository.list_messages(ticket.id):
+        if message.direction == Direction.NOTE:
+            continue
+        if message.direction == Direction.INBOUND:
+            who = customer_name
+        elif message.automatic or message.author == "helpdesk":
+            who = team
+        else:
+            agent = ctx.config.agent(message.author)
+            who = agent.name if agent is not None and agent.name else message.author
+        local = message.at.astimezone(zone)
+        lines.append(f"{local.strftime('%Y-%m-%d %H:%M')} {local.tzname()} · {who}: {message.text.strip()}")
+    return lines
 
 
 TRANSCRIPT_LIMIT = 60_000

@@ -115,10 +115,22 @@ def on_agent_reply(sla: Sla, policy: SlaPolicyConfig | None, now: datetime, cale
         if target.name in ("first_response", "next_response") and target.state in ("pending", "paused"):
             met = target.model_copy(update={"state": "met", "met_at": now, "remaining_seconds": None})
             updated = updated.model_copy(update={"targets": _replace(updated, met)})
-    if policy is not None and policy.periodic_update is not None:
-        fresh = start_target("periodic_update", policy.periodic_update, now, calendar, policy.warning_at)
-        updated = updated.model_copy(update={"targets": _replace(updated, fresh)})
-    return updated
+    return restart_periodic_update(updated, policy, now, calendar)
+
+
+def restart_periodic_update(
+    sla: Sla, policy: SlaPolicyConfig | None, now: datetime, calendar: Calendar, keep_breach: bool = False
+) -> Sla:
+    """The periodic update's clock starts again from now (the customer just heard from us), in the
+    policy's (business) time. `keep_breach`: the breach just recorded stays on the restarted clock,
+    so escalation steps after it still come (an automatic update does not answer the customer)."""
+    if policy is None or policy.periodic_update is None:
+        return sla
+    fresh = start_target("periodic_update", policy.periodic_update, now, calendar, policy.warning_at)
+    old = sla.target("periodic_update")
+    if keep_breach and old is not None and old.breached_at is not None:
+        fresh = fresh.model_copy(update={"breached_at": old.breached_at})
+    return sla.model_copy(update={"targets": _replace(sla, fresh)})
 
 
 def on_customer_message(sla: Sla, policy: SlaPolicyConfig | None, now: datetime, calendar: Calendar) -> Sla:

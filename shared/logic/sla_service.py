@@ -14,6 +14,9 @@ from shared.logic.routing import calendar_for
 from shared.models.config import HelpdeskConfig, SlaPolicyConfig
 from shared.models.ticket import Sla, Ticket, TicketEvent
 
+NEEDS_ATTENTION = "needs_attention"
+"""The flag on a ticket an agent must look at: it would otherwise wait on a customer who was never told."""
+
 
 class Notifier(Protocol):
     def notify(self, subject: str, message: dict[str, Any]) -> None: ...
@@ -221,7 +224,12 @@ def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: Sweep
     for item in due:
         target = ticket.sla.target(item.target)
         if item.target == "periodic_update" and item.kind == "breach" and target is not None:
-            next_update = now + timedelta(minutes=target.minutes)
+            if ctx.outbound is None:
+                continue  # no automatic messages: the breach stands until an agent replies
+            # the update promises the next one: its clock restarts now, in the policy's hours
+            updated = sla_math.restart_periodic_update(updated, policy, now, calendar, keep_breach=True)
+            restarted = updated.target("periodic_update")
+            next_update = restarted.due_at if restarted is not None and restarted.due_at else None
             followups.append(("update", f"update#{ticket.id}#{target.started_at}", next_update))
     pending = ticket.status.value == "pending"
     if updated.reminder_at is not None and updated.reminder_at <= now:
@@ -256,8 +264,10 @@ def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: Sweep
         from shared.logic.outbound import queue_automatic
 
         for kind, key, moment in followups:
-            queue_automatic(ticket, kind, key, ctx.outbound, now, due=moment)  # type: ignore[arg-type]
+            queued, why = queue_automatic(ticket, kind, key, ctx.outbound, now, due=moment)  # type: ignore[arg-type]
             result.followups += 1
+            if kind == "reminder" and queued is None and why != "already queued":
+                _cancel_auto_resolve(ticket.id, ctx, why, now)
     for note in notes:
         ctx.notifier.notify(f"Ticket #{ticket.number}: SLA escalation level {note['level']}", note)
     result.notifications += notes
@@ -266,6 +276,27 @@ def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: Sweep
     result.escalations += len(levels)
     if change.team is not None:
         result.reassigned_teams.append(change.team)
+
+
+def _cancel_auto_resolve(ticket_id: str, ctx: SweepContext, why: str, now: datetime) -> None:
+    """The reminder was suppressed (outside Meta's window, an opt-out, ...): the customer was never
+    told, so the ticket must not close on its own. Auto-resolve is called off and the ticket flagged
+    for an agent, if nobody changed it since the sweep's write (else the next sweep sees it)."""
+    ticket = ctx.repository.get_ticket(ticket_id)
+    if ticket is None or ticket.status.value != "pending" or ticket.sla.auto_resolve_at is None:
+        return
+    policy, _ = _context(ctx.config, ticket)
+    updated = ticket.sla.model_copy(update={"auto_resolve_at": None})
+    change = TicketUpdate(
+        sla=SlaWrite(updated, sla_math.next_deadline(updated, policy), ctx.config.sla.sweep_shards),
+        flags=list(dict.fromkeys([*ticket.flags, NEEDS_ATTENTION])),
+    )
+    why = f"the reminder was suppressed: {why}"
+    event = TicketEvent(at=now, type="auto_resolve_cancelled", data={"why": why})
+    try:
+        ctx.repository.update_ticket(ticket, change, [event], now)
+    except ConflictError:
+        return  # changed meanwhile (the customer answered, an agent acted): the next sweep decides
 
 
 def sweep(ctx: SweepContext, now: datetime, per_shard: int = 100) -> SweepResult:

@@ -12,28 +12,37 @@ from shared.errors import ConfigError
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "followups"
 DEFAULT_LANGUAGE = "en"
 TIME_FORMATS = {
-    "en": "%a %d %b, %H:%M",
-    "de": "%d.%m., %H:%M Uhr",
-    "fr": "le %d/%m à %H:%M",
-    "es": "el %d/%m a las %H:%M",
+    "en": "%a %d %b, %H:%M {zone}",
+    "de": "%d.%m. um %H:%M Uhr {zone}",
+    "fr": "le %d/%m à %H:%M {zone}",
+    "es": "el %d/%m a las %H:%M {zone}",
 }
-BY = {"en": "by {when}", "de": "bis {when}", "fr": "d'ici {when}", "es": "antes de {when}"}
-FROM = {"en": "from {when}", "de": "ab {when}", "fr": "à partir de {when}", "es": "a partir de {when}"}
+"""`{zone}`: the time zone's abbreviation at that moment (CET, CEST, UTC), so no reader guesses."""
+BY = {"en": "by {when}", "de": "bis zum {when}", "fr": "d'ici {when}", "es": "antes de {when}"}
+FROM = {"en": "from {when}", "de": "ab dem {when}", "fr": "à partir de {when}", "es": "a partir de {when}"}
 CONTRACTIONS = {"fr": (("de le ", "du "),), "es": (("de el ", "del "),)}
 """The article of the time format meets the preposition: `à partir du 02/03`, `antes del 02/03`."""
 
 SAMPLE_CONTEXT: dict[str, Any] = {
     "customer_name": "Sam",
-    "ticket": {"number": 1, "subject": "Example", "channel": "email"},
-    "expected": "by Mon 02 Mar, 12:00",
-    "closed_now": False,
-    "opens_at": "",
-    "transcript": "Customer: Hello\nAlice: Hi!",
-    "agent_name": "Alice",
-    "agent_back": False,
+    "ticket": {"number": 1, "token": "[#1]", "subject": "Example", "channel": "email"},
+    "expected": "by Mon 02 Mar, 12:00 CET",
+    "closed_now": True,
+    "opens_at": "from Mon 02 Mar, 09:00 CET",
 }
-"""Every variable a template may use, with sample values (out-of-office notices: `agent_name`, the
-assignee's display name or "", and `agent_back`, true when `expected` is when they are back)."""
+"""The variables every kind gets, with sample values (`opens_at` is "" unless `closed_now`)."""
+KIND_CONTEXT: dict[str, dict[str, Any]] = {
+    "transcript": {"transcript": "Customer: Hello\nAlice: Hi!"},
+    "ooo": {"agent_name": "Alice", "agent_back": False},
+}
+"""The variables only some kinds get: the conversation for `transcript`; for out-of-office notices
+`agent_name` (the assignee's display name or "") and `agent_back` (true when `expected` is when
+they are back). A template using another kind's variable fails validation."""
+
+
+def sample_context(kind: str) -> dict[str, Any]:
+    """The variables a template of `kind` is rendered with, with sample values."""
+    return {**SAMPLE_CONTEXT, **KIND_CONTEXT.get(kind, {})}
 
 
 @cache
@@ -80,30 +89,35 @@ def render_html(text: str) -> str:
 
 
 def expected_phrase(language: str | None, due: datetime, timezone: str, from_time: bool = False) -> str:
-    """`by Mon 02 Mar, 12:00` in the customer's language, in the calendar's time zone."""
+    """`by Mon 02 Mar, 12:00 CET` in the customer's language, in the calendar's time zone."""
     from zoneinfo import ZoneInfo
 
     lang = language if language in TIME_FORMATS else DEFAULT_LANGUAGE
-    when = due.astimezone(ZoneInfo(timezone)).strftime(TIME_FORMATS[lang])
+    local = due.astimezone(ZoneInfo(timezone))
+    zone = local.tzname() or timezone
+    if zone[:1] in "+-":  # zones without an abbreviation name their offset: say whose
+        zone = f"UTC{zone}"
+    when = local.strftime(TIME_FORMATS[lang]).format(zone=zone)
     phrase = (FROM if from_time else BY)[lang].format(when=when)
     for separate, contracted in CONTRACTIONS.get(lang, ()):
         phrase = phrase.replace(separate, contracted)
     return phrase
 
 
-def _sample_contexts() -> list[dict[str, Any]]:
-    """The sample values, then the same with every flag flipped and every text empty, so both
-    branches of an `{% if %}` on a flag and the fallback of an `or` are rendered too."""
+def _sample_contexts(kind: str) -> list[dict[str, Any]]:
+    """The kind's sample values, then the same with every flag flipped and every text empty, so
+    both branches of an `{% if %}` on a flag and the fallback of an `or` are rendered too."""
+    sample = sample_context(kind)
     flipped = {
         name: (not value) if isinstance(value, bool) else "" if isinstance(value, str) else value
-        for name, value in SAMPLE_CONTEXT.items()
+        for name, value in sample.items()
     }
-    return [SAMPLE_CONTEXT, flipped]
+    return [sample, flipped]
 
 
 def validate_templates() -> list[str]:
-    """Render every template with sample values; the problems found (syntax, undefined variables,
-    and parts English has that a language lacks)."""
+    """Render every template with the sample values of its kind; the problems found (syntax,
+    variables its kind does not get, and parts English has that a language lacks)."""
     from jinja2 import TemplateError
 
     problems: list[str] = []
@@ -119,7 +133,7 @@ def validate_templates() -> list[str]:
         for kind, parts in catalogue.items():
             for part, source in parts.items():
                 try:
-                    for context in _sample_contexts():
+                    for context in _sample_contexts(kind):
                         _environment().from_string(source).render(**context)
                 except TemplateError as exc:
                     problems.append(f"{language}.{kind}.{part}: {exc}")

@@ -241,6 +241,11 @@ class OutboundConfig(_Strict):
     parameter, {{1}}, for the agent's text; used for replies after the 24-hour window."""
     whatsapp_reply_text_limit: int = Field(default=900, ge=1, le=1024)
     """Characters of the agent's text put into the template's parameter (longer texts are cut)."""
+    pending_redelivery_minutes: int = Field(default=15, ge=5, le=1440)
+    """A message still pending this long after it was queued (or last delivered again) was lost by
+    its stream delivery: the sweeper writes it again so it is sent..."""
+    max_redeliveries: int = Field(default=3, ge=0, le=10)
+    """...at most this often; then it fails for good and its ticket is flagged."""
     sms_sender: Literal["sns", "end_user_messaging"] = "sns"
     """How SMS leaves: SNS `Publish`, or AWS End User Messaging `SendTextMessage` (with its
     configuration sets, delivery events and spend limits)."""

@@ -78,6 +78,30 @@ def test_periodic_update_goes_out_when_no_agent_replied_in_time(desk) -> None:
     assert sweep(sweeper, NOON + timedelta(minutes=90)).followups == 0  # once per update period
 
 
+def test_periodic_updates_go_out_each_period_until_an_agent_replies(desk) -> None:
+    email, outbound, sweeper, routing, _ = desk
+    from shared.logic.outbound import agent_reply
+
+    ticket = new_routed(email, routing)
+    # Given nobody answers, When the sweeper runs every period, Then each period brings an update
+    updates = [sweep(sweeper, NOON + timedelta(minutes=m)).followups for m in (61, 122, 183)]
+    assert updates == [1, 1, 1]
+    texts = [o.text for o in email.repository.list_outbound() if o.kind == "update"]
+    assert "by Mon 02 Mar, 14:01 UTC" in texts[0]  # the promise is the restarted clock's due time
+    assert "by Mon 02 Mar, 15:02 UTC" in texts[1]
+    # When an agent replies, Then no update goes out until a whole period has passed since
+    replied_at = NOON + timedelta(minutes=190)
+    current = email.repository.get_ticket(ticket.id)
+    assert current is not None
+    from shared.channels.outbound import SesEmailSender
+
+    outbound.senders["email"] = SesEmailSender("us-east-1")
+    reply = agent_reply(current, "We found the cause and are fixing it.", "alice", outbound, replied_at)
+    assert send_outbound(reply.key, outbound, replied_at) == "sent"  # sent: the periodic clock restarts
+    assert sweep(sweeper, NOON + timedelta(minutes=244)).followups == 0
+    assert sweep(sweeper, NOON + timedelta(minutes=251)).followups == 1
+
+
 def test_pending_gets_a_reminder_then_is_auto_resolved_with_a_notice(desk) -> None:
     email, _, sweeper, routing, agents = desk
     ticket = new_routed(email, routing)
@@ -203,4 +227,47 @@ def test_sms_conversation_transcript_goes_to_the_known_email_address(desk) -> No
     assert on_resolution(resolved, outbound, NOON) == ["csat: queued", "transcript: queued"]
     transcript = next(o for o in email.repository.list_outbound() if o.kind == "transcript")
     assert (transcript.channel, transcript.to) == ("email", "jane.doe@customer.example")
-    assert "Is my parcel coming?" in transcript.text
+    # each line: local time with its zone, who wrote (by name, never a phone number), what
+    assert "copy of your SMS conversation" in transcript.text
+    assert "2026-03-02 10:00 UTC · You: Is my parcel coming?" in transcript.text
+    assert "+14255550182:" not in transcript.text
+
+
+def test_a_suppressed_reminder_leaves_the_ticket_pending_and_flagged_not_auto_resolved(desk) -> None:
+    email, _, sweeper, _, agents = desk
+    import json
+
+    from tests.integration.test_social_webhook import META_SECRET, call, fixture
+
+    # Given a Messenger ticket put pending an hour after the customer's message
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=email.deployment.name("WebhookSecret"),
+        SecretString=json.dumps(
+            {"meta_app_secret": META_SECRET, "meta_verify_token": "t", "x_consumer_secret": "x"}
+        ),
+    )
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 200
+    [ticket] = email.repository.scan_tickets()
+    assert ticket.last_inbound_at is not None
+    pending_at = ticket.last_inbound_at + timedelta(hours=1)
+    update_ticket(str(ticket.number), TicketChangeRequest(status="pending"), "alice", agents, pending_at)
+
+    # When the reminder comes 24 hours later, outside Meta's 24-hour window
+    sweep(sweeper, pending_at + timedelta(hours=24, minutes=1))
+
+    # Then it is suppressed, the ticket stays pending and flagged, and nothing closes it
+    assert ("reminder", "suppressed") in kinds(email)
+    flagged = email.repository.get_ticket(ticket.id)
+    assert flagged is not None
+    assert (flagged.status, flagged.sla.auto_resolve_at) == ("pending", None)
+    assert "needs_attention" in flagged.flags
+    [cancelled] = [
+        e.data for e in email.repository.list_events(ticket.id) if e.type == "auto_resolve_cancelled"
+    ]
+    assert "24" in cancelled["why"]
+    sweep(sweeper, pending_at + timedelta(hours=80))
+    later = email.repository.get_ticket(ticket.id)
+    assert later is not None
+    assert later.status == "pending"
+    assert "auto_resolve" not in [k for k, _ in kinds(email)]
+    assert "auto_resolved" not in [e.type for e in email.repository.list_events(ticket.id)]

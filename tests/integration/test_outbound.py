@@ -97,8 +97,9 @@ def test_acknowledgement_when_closed_says_when_we_open(email: EmailHarness, outb
     ticket = ticket_of(email, email.deliver(mail(), at="2026-03-07T10:00:00.000Z"))
     queued, _ = acknowledge(ticket, outbound, saturday)
     assert queued is not None
-    assert "not in right now" in queued.text
-    assert "by Mon 09 Mar, 11:00" in queued.text
+    assert "We are closed right now" in queued.text
+    # Saturday: we open Monday at 09:00 Berlin time and answer within two business hours
+    assert "we will answer from Mon 09 Mar, 09:00 CET, by Mon 09 Mar, 11:00 CET at the latest" in queued.text
 
 
 def test_acknowledgement_in_the_customers_language(email: EmailHarness, outbound) -> None:

@@ -229,6 +229,8 @@ def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
     assert result == {
         "outbound_retried": 0,
         "outbound_unknown": 0,
+        "outbound_redelivered": 0,
+        "outbound_undeliverable": 0,
         "followups": 0,
         "read": 1,
         "warnings": 0,
@@ -366,3 +368,65 @@ def test_the_sweepers_follow_ups_speak_the_customers_language(helpdesk: EmailHar
     assert reminder.subject is not None
     assert "Wir warten auf Ihre Antwort" in reminder.subject
     assert "brauchen wir noch Ihre Antwort" in reminder.text
+
+
+def test_a_message_whose_stream_delivery_was_lost_is_delivered_again_and_sent_once(
+    helpdesk: EmailHarness,
+) -> None:
+    # Given an agent's reply whose stream record Lambda gave up on (never handed to auto_followup)
+    from functions.auto_followup import app as followup_app
+    from shared.logic.outbound import agent_reply
+    from tests.integration.test_route_ticket import _stream_event
+
+    ticket = routed_ticket(helpdesk)
+    sent: list[str] = []
+
+    class Recording:
+        def send(self, message: object) -> str:
+            sent.append(getattr(message, "key", ""))
+            return f"<sent-{len(sent)}@email.amazonses.com>"
+
+    reply = agent_reply(ticket, "Fixed it.", "alice", sending_with(helpdesk, Recording()), MONDAY_9)
+    cursor: dict[str, str] = {}
+    _stream_event(helpdesk.deployment, cursor)  # the original record is lost
+
+    # When the sweeper runs: nothing before the redelivery time, then the message is written again
+    assert sweep_at(MONDAY_9 + timedelta(minutes=10))["outbound_redelivered"] == 0
+    assert sweep_at(MONDAY_9 + timedelta(minutes=16))["outbound_redelivered"] == 1
+    assert sweep_at(MONDAY_9 + timedelta(minutes=17))["outbound_redelivered"] == 0  # not twice
+
+    # Then the new stream record reaches auto_followup, which sends it; the index forgets it
+    followup_app._outbound_context.cache_clear()
+    context = followup_app._outbound_context()
+    context.senders["email"] = Recording()
+    event = _stream_event(helpdesk.deployment, cursor, "AutoFollowupFunction")
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]] == [f"OUTBOX#{reply.key}"]
+    assert followup_app.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert followup_app.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}  # redelivered
+    assert sent == [reply.key]
+    assert sweep_at(MONDAY_9 + timedelta(hours=3))["outbound_redelivered"] == 0
+    followup_app._outbound_context.cache_clear()
+
+
+def test_a_message_that_is_never_picked_up_fails_after_the_redeliveries(helpdesk: EmailHarness) -> None:
+    from shared.logic.outbound import agent_reply
+
+    ticket = routed_ticket(helpdesk)
+    reply = agent_reply(ticket, "Fixed it.", "alice", sending_with(helpdesk, CrashingSender()), MONDAY_9)
+
+    counts = [sweep_at(MONDAY_9 + timedelta(minutes=16 * n)) for n in range(1, 6)]
+
+    assert [(c["outbound_redelivered"], c["outbound_undeliverable"]) for c in counts] == [
+        (1, 0),
+        (1, 0),
+        (1, 0),
+        (0, 1),
+        (0, 0),
+    ]
+    [item] = [o for o in helpdesk.repository.list_outbound() if o.key == reply.key]
+    assert item.status == "failed"
+    assert item.error is not None
+    assert item.error.startswith("never sent")
+    flagged = helpdesk.repository.get_ticket(ticket.id)
+    assert flagged is not None
+    assert flagged.flags.count("delivery_failed") == 1

@@ -75,27 +75,27 @@ def test_an_opted_out_number_is_a_permanent_failure(client) -> None:
         )
         with pytest.raises(SendError) as raised:
             EumSmsSender(client).send(sms())
-    assert raised.value.permanent
+    assert raised.value.outcome == "failed"
     assert "opted out" in str(raised.value)
 
 
 @pytest.mark.parametrize(
-    ("code", "permanent"),
+    ("code", "status", "outcome"),
     [
-        ("ThrottlingException", False),
-        ("ServiceQuotaExceededException", False),
-        ("InternalServerException", False),
-        ("ValidationException", True),
-        ("AccessDeniedException", True),
-        ("ResourceNotFoundException", True),
+        ("ThrottlingException", 400, "retry"),
+        ("ServiceQuotaExceededException", 402, "retry"),
+        ("InternalServerException", 500, "unknown"),  # may have been sent: never resent
+        ("ValidationException", 400, "failed"),
+        ("AccessDeniedException", 400, "failed"),
+        ("ResourceNotFoundException", 404, "failed"),
     ],
 )
-def test_failures_are_classified_for_the_outbox(client, code: str, permanent: bool) -> None:
+def test_failures_are_classified_for_the_outbox(client, code: str, status: int, outcome: str) -> None:
     with Stubber(client) as stub:
-        stub.add_client_error("send_text_message", service_error_code=code, http_status_code=400)
+        stub.add_client_error("send_text_message", service_error_code=code, http_status_code=status)
         with pytest.raises(SendError) as raised:
             EumSmsSender(client).send(sms())
-    assert raised.value.permanent is permanent
+    assert raised.value.outcome == outcome
     assert code in str(raised.value)
 
 

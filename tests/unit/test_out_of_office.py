@@ -179,7 +179,12 @@ def context(language: str, *, back: bool, name: str = "Alexandra", number: int =
     return {
         **templates.SAMPLE_CONTEXT,
         "customer_name": "Jane",
-        "ticket": {"number": number, "subject": "Printer not working", "channel": "sms"},
+        "ticket": {
+            "number": number,
+            "token": f"[#{number}]",
+            "subject": "Printer not working",
+            "channel": "sms",
+        },
         "expected": templates.expected_phrase(language, when, "Europe/Berlin"),
         "agent_name": name,
         "agent_back": back,
@@ -214,24 +219,26 @@ def test_the_email_notice_names_the_ticket_the_agent_and_the_return(language: st
 def test_english_wording() -> None:
     back = templates.render("ooo", "email", "en", context("en", back=True, name="Alice", number=42))
     assert (
-        "Alice, who is looking after your request, is out of the office and back by Wed 04 Mar, 10:00."
+        "Alice, who is looking after your request, is out of the office and back by Wed 04 Mar, 10:00 CET."
         in back
     )
     later = templates.render("ooo", "short", "en", context("en", back=False, name="", number=42))
     assert later == (
         "Thanks, your message is on ticket #42. The agent on your ticket is away; we'll answer by Mon 02 Mar, "
-        "14:00. Urgent? Reply and say so and a colleague can help."
+        "14:00 CET. To add anything, just reply."
     )
 
 
 def test_time_phrases_contract_the_article() -> None:
-    assert templates.expected_phrase("fr", WEDNESDAY_9, "UTC", from_time=True) == "à partir du 04/03 à 09:00"
-    assert templates.expected_phrase("es", WEDNESDAY_9, "UTC") == "antes del 04/03 a las 09:00"
+    assert (
+        templates.expected_phrase("fr", WEDNESDAY_9, "UTC", from_time=True) == "à partir du 04/03 à 09:00 UTC"
+    )
+    assert templates.expected_phrase("es", WEDNESDAY_9, "UTC") == "antes del 04/03 a las 09:00 UTC"
     assert (
         templates.expected_phrase("es", WEDNESDAY_9, "UTC", from_time=True)
-        == "a partir del 04/03 a las 09:00"
+        == "a partir del 04/03 a las 09:00 UTC"
     )
-    assert templates.expected_phrase("fr", WEDNESDAY_9, "UTC") == "d'ici le 04/03 à 09:00"
+    assert templates.expected_phrase("fr", WEDNESDAY_9, "UTC") == "d'ici le 04/03 à 09:00 UTC"
 
 
 # -- the presence request's return time ---------------------------------------------------------

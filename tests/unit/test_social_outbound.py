@@ -27,6 +27,7 @@ from shared.channels.social_outbound import (
     HttpRequest,
     HttpResponse,
     MetaSender,
+    RequestNotSentError,
     XSender,
     messaging_window,
     secret_token_provider,
@@ -441,12 +442,12 @@ def test_text_needing_too_many_parts_is_refused():
 
 def test_failure_after_a_part_was_delivered_is_permanent():
     # Given a transient failure on the second of two parts
-    transport = FakeTransport([ok({"message_id": "m_1"}), HttpResponse(503, b"busy")])
+    transport = FakeTransport([ok({"message_id": "m_1"}), HttpResponse(429, b"busy")])
     # When the message is sent
     with pytest.raises(SendError, match="part 2 of 2 failed") as caught:
         meta(transport).send(message("messenger", text="a" * 1500 + " " + "b" * 1500))
     # Then it is not retried, since the first part would reach the customer twice
-    assert caught.value.permanent
+    assert caught.value.outcome == "failed"
     assert "m_1" in str(caught.value)
 
 
@@ -463,28 +464,29 @@ def meta_error(code: int, message: str = "Oops", subcode: int | None = None, **e
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "permanent", "expected"),
+    ("status", "body", "outcome", "expected"),
     [
-        (400, meta_error(100, "Invalid parameter", fbtrace_id="AbC"), True, "error 100: Invalid"),
-        (403, meta_error(10, "Outside of allowed window", 2018278), True, "10/2018278"),
-        (401, meta_error(190, "Error validating access token"), True, "validating access token"),
-        (400, meta_error(131047, "Re-engagement message"), True, "131047"),
-        (400, meta_error(613, "Calls to this api have exceeded the rate limit."), False, "613"),
-        (400, meta_error(4, "Application request limit reached"), False, "limit reached"),
-        (400, meta_error(130429, "Rate limit hit"), False, "130429"),
-        (400, meta_error(131000, "Something went wrong", is_transient=True), False, "131000"),
-        (400, meta_error(9999, "Odd", is_transient=True), False, "9999"),
-        (429, meta_error(80007, "Rate limit issues"), False, "80007"),
-        (500, meta_error(2, "Service temporarily unavailable"), False, "temporarily"),
-        (502, b"<html>Bad gateway</html>", False, "Bad gateway"),
-        (404, b"not json", True, "HTTP 404"),
+        (400, meta_error(100, "Invalid parameter", fbtrace_id="AbC"), "failed", "error 100: Invalid"),
+        (403, meta_error(10, "Outside of allowed window", 2018278), "failed", "10/2018278"),
+        (401, meta_error(190, "Error validating access token"), "failed", "validating access token"),
+        (400, meta_error(131047, "Re-engagement message"), "failed", "131047"),
+        (400, meta_error(613, "Calls to this api have exceeded the rate limit."), "retry", "613"),
+        (400, meta_error(4, "Application request limit reached"), "retry", "limit reached"),
+        (400, meta_error(130429, "Rate limit hit"), "retry", "130429"),
+        (400, meta_error(131000, "Something went wrong", is_transient=True), "retry", "131000"),
+        (400, meta_error(9999, "Odd", is_transient=True), "retry", "9999"),
+        (429, meta_error(80007, "Rate limit issues"), "retry", "80007"),
+        # a 5xx came after Meta had the request: it may have sent it, whatever the code says
+        (500, meta_error(2, "Service temporarily unavailable"), "unknown", "temporarily"),
+        (502, b"<html>Bad gateway</html>", "unknown", "Bad gateway"),
+        (404, b"not json", "failed", "HTTP 404"),
     ],
 )
-def test_meta_errors_are_permanent_or_retried(status, body, permanent, expected):
+def test_meta_errors_are_failed_retried_or_unknown(status, body, outcome, expected):
     transport = FakeTransport([HttpResponse(status, body)])
     with pytest.raises(SendError) as caught:
         meta(transport).send(message("messenger"))
-    assert caught.value.permanent is permanent
+    assert caught.value.outcome == outcome
     assert expected in str(caught.value)
     assert f"HTTP {status}" in str(caught.value)
     assert "SECRET" not in str(caught.value)
@@ -503,46 +505,84 @@ def test_meta_error_message_carries_code_details_and_trace():
 
 
 @pytest.mark.parametrize(
-    ("response", "permanent", "expected"),
+    ("response", "outcome", "expected"),
     [
         (
             ok(
                 {"title": "Forbidden", "detail": "You cannot send messages to this user.", "status": 403}, 403
             ),
-            True,
+            "failed",
             "X HTTP 403: Forbidden; You cannot send messages to this user.",
         ),
-        (ok({"title": "Unauthorized", "status": 401}, 401), True, "Unauthorized"),
-        (ok({"errors": [{"code": 349, "message": "You cannot send messages"}]}, 403), True, "349"),
+        (ok({"title": "Unauthorized", "status": 401}, 401), "failed", "Unauthorized"),
+        (ok({"errors": [{"code": 349, "message": "You cannot send messages"}]}, 403), "failed", "349"),
         (
             ok({"title": "Too Many Requests"}, 429, **{"x-rate-limit-reset": "1736860000"}),
-            False,
+            "retry",
             "resets at epoch 1736860000",
         ),
-        (HttpResponse(503, b"Service Unavailable"), False, "X API HTTP 503"),
+        (HttpResponse(503, b"Service Unavailable"), "unknown", "X API HTTP 503"),
     ],
 )
-def test_x_errors_are_permanent_or_retried(response, permanent, expected):
+def test_x_errors_are_failed_retried_or_unknown(response, outcome, expected):
     transport = FakeTransport([response])
     with pytest.raises(SendError) as caught:
         x_sender(transport).send(message("x"))
-    assert caught.value.permanent is permanent
+    assert caught.value.outcome == outcome
     assert expected in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (TimeoutError("timed out"), "did not answer in 10s"),
         (ConnectionRefusedError(111, "Connection refused"), "could not be reached: ConnectionRefusedError"),
-        (OSError("Name or service not known"), "could not be reached"),
+        (socket.gaierror(-2, "Name or service not known"), "could not be reached"),
+        (RequestNotSentError("TimeoutError: connect timed out"), "could not be reached"),
     ],
 )
-def test_no_answer_is_retried(failure, expected):
-    transport = FakeTransport([failure])
+@pytest.mark.parametrize("sender", [meta, x_sender])
+def test_a_request_that_never_left_is_retried(failure, expected, sender):
+    # Given a provider we could not connect to, When a message is sent
+    channel = "whatsapp" if sender is meta else "x"
     with pytest.raises(SendError, match=expected) as caught:
-        meta(transport).send(message("whatsapp"))
-    assert not caught.value.permanent
+        sender(FakeTransport([failure])).send(message(channel))
+    # Then nothing reached it, so another try is safe
+    assert caught.value.outcome == "retry"
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (TimeoutError("timed out"), "did not answer in 10s"),
+        (ConnectionResetError(104, "Connection reset by peer"), "dropped the request"),
+        (ConnectionError("RemoteDisconnected: Remote end closed connection"), "dropped the request"),
+    ],
+)
+@pytest.mark.parametrize("sender", [meta, x_sender])
+def test_no_answer_after_the_request_was_sent_is_unknown(failure, expected, sender):
+    # Given a request that left but got no answer (read timeout, connection closed after sending)
+    channel = "messenger" if sender is meta else "x"
+    with pytest.raises(SendError, match=expected) as caught:
+        sender(FakeTransport([failure])).send(message(channel))
+    # Then the provider may have delivered it: never resent
+    assert caught.value.outcome == "unknown"
+    assert "not resent" in str(caught.value)
+
+
+@pytest.mark.parametrize("sender", [meta, x_sender])
+def test_throttling_is_retried(sender):
+    channel = "instagram" if sender is meta else "x"
+    answer = HttpResponse(429, meta_error(4, "Application request limit reached"))
+    with pytest.raises(SendError) as caught:
+        sender(FakeTransport([answer])).send(message(channel))
+    assert caught.value.outcome == "retry"
+
+
+def test_an_unknown_part_after_delivered_parts_stays_unknown():
+    transport = FakeTransport([ok({"message_id": "m_1"}), TimeoutError("timed out")])
+    with pytest.raises(SendError, match="part 2 of 2 failed") as caught:
+        meta(transport).send(message("messenger", text="a" * 1500 + " " + "b" * 1500))
+    assert caught.value.outcome == "unknown"
 
 
 @pytest.mark.parametrize(
@@ -552,7 +592,7 @@ def test_no_answer_is_retried(failure, expected):
 def test_success_without_a_message_id_is_not_retried(response):
     with pytest.raises(SendError, match="not retried") as caught:
         meta(FakeTransport([response])).send(message("messenger"))
-    assert caught.value.permanent
+    assert caught.value.outcome == "unknown"
 
 
 def test_token_problems():
@@ -737,7 +777,8 @@ def test_senders_against_a_local_http_server(local_api):
         meta_sender.send(message("messenger").model_copy(update={"to": "1111"}))
     assert not caught.value.permanent
 
-    # A redirect is not followed; a slow answer times out and is retried
+    # A redirect is not followed; a slow answer times out, and since the request arrived (the
+    # server answers it, late) the outcome is unknown: not resent
     count = len(seen)
     with pytest.raises(SendError, match="HTTP 302") as caught:
         meta_sender.send(message("messenger").model_copy(update={"to": "3333"}))
@@ -745,7 +786,7 @@ def test_senders_against_a_local_http_server(local_api):
     impatient = MetaSender(tokens, base_url=f"{base}/v21.0", now=lambda: NOW, timeout=0.2)
     with pytest.raises(SendError, match=r"did not answer in 0.2s") as caught:
         impatient.send(message("messenger").model_copy(update={"to": "2222"}))
-    assert not caught.value.permanent
+    assert caught.value.outcome == "unknown"
 
 
 def test_connection_refused_is_retried(local_api):
@@ -758,4 +799,4 @@ def test_connection_refused_is_retried(local_api):
         # When a message is sent there, Then the failure is worth another try
         with pytest.raises(SendError, match="could not be reached") as caught:
             sender.send(message("messenger"))
-    assert not caught.value.permanent
+    assert caught.value.outcome == "retry"
