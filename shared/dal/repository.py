@@ -1352,18 +1352,26 @@ class DynamoRepository:
                 continue
         return count
 
+    @staticmethod
+    def _indexed_before(partition: str, before: datetime, limit: int) -> list[tuple[OutboxItem, datetime]]:
+        """Outbox items in a gsi2 partition whose indexed time is at or before `before`, with it."""
+        return [
+            (item, clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]))
+            for item in OutboxItem.retries.query(
+                partition, OutboxItem.gsi2sk <= f"{clock.iso(before)}#~", limit=limit
+            )
+        ]
+
     def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]:
         """Messages pending since before `before`: no delivery of their stream record claimed them."""
         return [
             StalePending(
                 message=_outbound_from_item(item),
-                since=clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]),
+                since=since,
                 redeliveries=int(item.redeliveries or 0),
                 index_key=str(item.gsi2sk),
             )
-            for item in OutboxItem.retries.query(
-                OUTBOX_PENDING, OutboxItem.gsi2sk <= f"{clock.iso(before)}#~", limit=limit
-            )
+            for item, since in self._indexed_before(OUTBOX_PENDING, before, limit)
         ]
 
     def redeliver_pending(self, stale: StalePending, at: datetime) -> bool:
@@ -1385,14 +1393,8 @@ class DynamoRepository:
     def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]:
         """Messages claimed for sending before `claimed_before` whose result was never recorded."""
         return [
-            StuckSend(
-                message=_outbound_from_item(item),
-                claimed_at=clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]),
-                claim=str(item.gsi2sk),
-            )
-            for item in OutboxItem.retries.query(
-                OUTBOX_SENDING, OutboxItem.gsi2sk <= f"{clock.iso(claimed_before)}#~", limit=limit
-            )
+            StuckSend(message=_outbound_from_item(item), claimed_at=claimed_at, claim=str(item.gsi2sk))
+            for item, claimed_at in self._indexed_before(OUTBOX_SENDING, claimed_before, limit)
         ]
 
     def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool:

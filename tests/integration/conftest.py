@@ -19,6 +19,7 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.items import reset_connections
 from shared.dal.repository import DynamoRepository, get_repository
+from shared.models.config import HelpdeskConfig
 from shared.settings import reset_settings
 from simulator.resources import Deployment, deploy
 
@@ -37,6 +38,15 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def use_config(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HelpdeskConfig:
+    """Make `text` the helpdesk config every handler loads (`HELPDESK_CONFIG`); returns it parsed."""
+    path = tmp_path / "helpdesk.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
+    _reset_process_caches()
+    return load_config(str(path))
 
 
 def _reset_process_caches() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from functions.agent_api import app
 from shared.dal.items import TicketItem
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, _reset_process_caches, mail
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
 
 CONFIG = """
 teams: [{id: support}]
@@ -23,10 +23,7 @@ agents:
 
 @pytest.fixture
 def api(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmailHarness:
-    path = tmp_path / "helpdesk.yaml"
-    path.write_text(CONFIG)
-    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
-    _reset_process_caches()
+    use_config(CONFIG, tmp_path, monkeypatch)
     app._agent_context.cache_clear()
     return email
 

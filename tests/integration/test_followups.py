@@ -8,13 +8,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from shared.config import load_config
 from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
 from shared.logic.outbound import OutboundContext, csat_rating, on_resolution, send_outbound
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
-from tests.integration.conftest import EmailHarness, _reset_process_caches, mail
+from tests.integration.conftest import EmailHarness, mail, use_config
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -32,12 +31,8 @@ followups: {min_interval_minutes: 0, pending_reminder_hours: 24, pending_auto_re
 
 @pytest.fixture
 def desk(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "helpdesk.yaml"
-    path.write_text(CONFIG)
-    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
-    _reset_process_caches()
+    config = use_config(CONFIG, tmp_path, monkeypatch)
     boto3.client("ses").verify_domain_identity(Domain="support.example.com")
-    config = load_config(str(path))
     outbound = OutboundContext(
         repository=email.repository,
         config=config,

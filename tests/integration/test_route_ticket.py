@@ -26,7 +26,7 @@ from shared.logic.route_ticket import (
 from simulator.events import stream_record
 from simulator.filters import matches_any, parse_pattern
 from simulator.resources import Deployment
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, _reset_process_caches, mail
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -52,14 +52,11 @@ routing:
 
 @pytest.fixture
 def routing(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RoutingContext]:
-    path = tmp_path / "helpdesk.yaml"
-    path.write_text(CONFIG)
-    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
-    _reset_process_caches()
+    config = use_config(CONFIG, tmp_path, monkeypatch)
     from functions.route_ticket import app
 
     app._routing_context.cache_clear()
-    yield RoutingContext(repository=email.repository, config=load_config(str(path)))
+    yield RoutingContext(repository=email.repository, config=config)
     app._routing_context.cache_clear()
 
 

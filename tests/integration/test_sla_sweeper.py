@@ -19,7 +19,7 @@ from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, _reset_process_caches, mail
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
 
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Europe/Berlin 10:00, inside business hours
 
@@ -51,10 +51,7 @@ sla:
 
 @pytest.fixture
 def helpdesk(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmailHarness]:
-    path = tmp_path / "helpdesk.yaml"
-    path.write_text(CONFIG)
-    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
-    _reset_process_caches()
+    use_config(CONFIG, tmp_path, monkeypatch)
     from functions.sla_sweeper import app
 
     app._sweep_context.cache_clear()

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import load_config
 from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
-from tests.integration.conftest import EmailHarness, _reset_process_caches, mail
+from tests.integration.conftest import EmailHarness, mail, use_config
 
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONFIG = """
@@ -27,11 +26,7 @@ sla:
 
 @pytest.fixture
 def contexts(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "helpdesk.yaml"
-    path.write_text(CONFIG)
-    monkeypatch.setenv("HELPDESK_CONFIG", str(path))
-    _reset_process_caches()
-    config = load_config(str(path))
+    config = use_config(CONFIG, tmp_path, monkeypatch)
     return (
         RoutingContext(repository=email.repository, config=config),
         AgentContext(repository=email.repository, config=config),
