@@ -117,24 +117,29 @@ def validate_config(path: Path | None) -> HelpdeskConfig:
     return config
 
 
+def _ui_request(method: str, path: str, body: dict[str, Any], **headers: str) -> Request:
+    """A request as the agent UI sends it: JSON body, its User-Agent, and any `headers`."""
+    return Request(
+        method,
+        path,
+        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI, **headers},
+        body=json.dumps(body),
+    )
+
+
+def _ticket_path(ref: int | str, *rest: str) -> str:
+    """`/tickets/{REF}[/...]`, the REF URL-encoded as the UI sends it."""
+    return "/".join([f"/tickets/{quote(str(ref), safe='')}", *rest])
+
+
 def agent_request(spec: AgentStep) -> Request:
     """`PUT /agents/{id}/presence`: the agent sets their own presence."""
-    return Request(
-        "PUT",
-        f"/agents/{quote(spec.id, safe='')}/presence",
-        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
-        body=json.dumps(spec.body()),
-    )
+    return _ui_request("PUT", f"/agents/{quote(spec.id, safe='')}/presence", spec.body())
 
 
 def update_request(spec: UpdateStep) -> Request:
-    """`PATCH /tickets/{REF}` with the step's changes; the REF goes URL-encoded, as the UI sends it."""
-    return Request(
-        "PATCH",
-        f"/tickets/{quote(str(spec.ticket), safe='')}",
-        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
-        body=json.dumps(spec.changes()),
-    )
+    """`PATCH /tickets/{REF}` with the step's changes only."""
+    return _ui_request("PATCH", _ticket_path(spec.ticket), spec.changes())
 
 
 def idempotency_key(scenario: Path, line: int) -> str:
@@ -146,22 +151,12 @@ def idempotency_key(scenario: Path, line: int) -> str:
 def reply_request(spec: ReplyStep, key: str) -> Request:
     """`POST /tickets/{REF}/replies` with the text (and the channel only when the step gives one), with
     an `Idempotency-Key` as the agent UI sends it so a retried request is sent once."""
-    return Request(
-        "POST",
-        f"/tickets/{quote(str(spec.ticket), safe='')}/replies",
-        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI, "Idempotency-Key": key},
-        body=json.dumps(spec.body()),
-    )
+    return _ui_request("POST", _ticket_path(spec.ticket, "replies"), spec.body(), **{"Idempotency-Key": key})
 
 
 def note_request(spec: NoteStep) -> Request:
     """`POST /tickets/{REF}/notes` with the text."""
-    return Request(
-        "POST",
-        f"/tickets/{quote(str(spec.ticket), safe='')}/notes",
-        headers={"Content-Type": "application/json", "User-Agent": AGENT_UI},
-        body=json.dumps(spec.body()),
-    )
+    return _ui_request("POST", _ticket_path(spec.ticket, "notes"), spec.body())
 
 
 def _ticket_words(ref: int | str) -> str:

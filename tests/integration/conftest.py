@@ -19,6 +19,7 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.items import reset_connections
 from shared.dal.repository import DynamoRepository, get_repository
+from shared.logic.outbound import OutboundContext
 from shared.models.config import HelpdeskConfig
 from shared.settings import reset_settings
 from simulator.resources import Deployment, deploy
@@ -47,6 +48,21 @@ def use_config(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> He
     monkeypatch.setenv("HELPDESK_CONFIG", str(path))
     _reset_process_caches()
     return load_config(str(path))
+
+
+def outbound_context(
+    repository: Any, config: HelpdeskConfig, senders: dict[str, Any] | None = None
+) -> OutboundContext:
+    """The outbound use cases' context for the test stack's support address, sending through
+    `senders` (none: queueing only)."""
+    boto3.client("ses").verify_domain_identity(Domain="support.example.com")
+    return OutboundContext(
+        repository=repository,
+        config=config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+        senders=senders or {},
+    )
 
 
 def _reset_process_caches() -> None:

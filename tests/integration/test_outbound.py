@@ -20,7 +20,7 @@ from shared.config import load_config
 from shared.logic.outbound import OutboundContext, acknowledge, add_note, agent_reply, send_outbound
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.models.outbound import OutboundMessage
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, outbound_context, use_config
 
 MONDAY_10 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 CONFIG = """
@@ -39,14 +39,8 @@ followups: {min_interval_minutes: 60}
 @pytest.fixture
 def outbound(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OutboundContext:
     config = use_config(CONFIG, tmp_path, monkeypatch)
-    boto3.client("ses").verify_domain_identity(Domain="support.example.com")
-    return OutboundContext(
-        repository=email.repository,
-        config=config,
-        support_addresses=["support@support.example.com"],
-        support_domain="support.example.com",
-        senders={"email": SesEmailSender("us-east-1"), "sms": SnsSmsSender()},
-    )
+    senders = {"email": SesEmailSender("us-east-1"), "sms": SnsSmsSender()}
+    return outbound_context(email.repository, config, senders)
 
 
 def sent_mail() -> list[email.message.EmailMessage]:

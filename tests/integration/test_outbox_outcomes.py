@@ -38,7 +38,7 @@ from shared.logic.outbound import (
 )
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import Ticket
-from tests.integration.conftest import EmailHarness, mail, use_config
+from tests.integration.conftest import EmailHarness, mail, outbound_context, use_config
 from tests.unit.test_send_outcomes import FailingClient, service_error
 from tests.unit.test_social_outbound import FakeTransport, meta_error
 
@@ -53,14 +53,7 @@ email: {subject_token_prefix: "HD-"}
 
 @pytest.fixture
 def outbound(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OutboundContext:
-    config = use_config(CONFIG, tmp_path, monkeypatch)
-    boto3.client("ses").verify_domain_identity(Domain="support.example.com")
-    return OutboundContext(
-        repository=email.repository,
-        config=config,
-        support_addresses=["support@support.example.com"],
-        support_domain="support.example.com",
-    )
+    return outbound_context(email.repository, use_config(CONFIG, tmp_path, monkeypatch))
 
 
 def new_ticket(email: EmailHarness, **kwargs: Any) -> Ticket:

@@ -19,7 +19,7 @@ from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, outbound_context, use_config
 
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Europe/Berlin 10:00, inside business hours
 
@@ -251,13 +251,7 @@ class CrashingSender:
 def sending_with(email: EmailHarness, sender: Sender) -> OutboundContext:
     """An OutboundContext on the test's config whose email goes through `sender`."""
     _, sweep_ctx = contexts(email)
-    return OutboundContext(
-        repository=email.repository,
-        config=sweep_ctx.config,
-        support_addresses=["support@support.example.com"],
-        support_domain="support.example.com",
-        senders={"email": sender},
-    )
+    return outbound_context(email.repository, sweep_ctx.config, {"email": sender})
 
 
 def sweep_at(moment: datetime) -> dict[str, int]:
