@@ -23,3 +23,8 @@ class ConflictError(HelpdeskError):
 
 class TicketNotFoundError(HelpdeskError):
     """No ticket has that id, number or message reference."""
+
+
+class PermanentWriteError(HelpdeskError):
+    """A write DynamoDB refused for a reason that no retry can change (an item over 400 KB, a key
+    over its size limit, a value it cannot store). The input is quarantined, never retried."""
