@@ -104,9 +104,12 @@ typecheck: venv
 	$(VENV)/bin/mypy $(PY_PATHS)
 
 # The full log is kept in out/pytest.log so CI can repeat pytest's summary line at its end.
+# Tests run in parallel worker processes (pytest-xdist), a file per worker at a time so module
+# fixtures are built once; PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= auto
 pytest: venv
 	@mkdir -p $(OUT)
-	$(VENV)/bin/python -m pytest | tee $(OUT)/pytest.log
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile | tee $(OUT)/pytest.log
 
 unit: pytest
 
