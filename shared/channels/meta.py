@@ -35,7 +35,9 @@ OBJECT_INSTAGRAM = "instagram"
 OBJECT_WHATSAPP = "whatsapp_business_account"
 SUPPORTED_OBJECTS = (OBJECT_PAGE, OBJECT_INSTAGRAM, OBJECT_WHATSAPP)
 
-_CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]{1,512}$")
+_CHALLENGE = re.compile(r"[0-9]{1,64}")
+"""Meta's `hub.challenge` is "an int you must pass back": nothing else is ever echoed (decision 38)."""
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 _MS_THRESHOLD = 100_000_000_000  # epoch values above this are milliseconds (year 1973 in ms, 5138 in s)
 _MESSAGING_FIELDS = frozenset(
     {"messages", "messaging_postbacks", "message_reactions", "messaging_seen", "message_echoes"}
@@ -63,22 +65,25 @@ def verify_signature(raw_body: bytes, header: str | None, app_secret: str) -> bo
     """Whether `X-Hub-Signature-256` (`sha256=<hex>`) is the app secret's HMAC-SHA256 of the exact body.
 
     The HMAC covers the bytes as received (Meta escapes non-ASCII as `\\uXXXX`), so the body must
-    never be re-serialised before checking. A missing header or empty secret fails.
+    never be re-serialised before checking. A missing header, one that is not 64 hex digits, or an
+    empty secret fails.
     """
     if not header or not app_secret:
         return False
     scheme, _, received = header.strip().partition("=")
-    if scheme.lower() != "sha256" or not received:
+    digest = received.strip().lower()
+    if scheme.lower() != "sha256" or not _HEX_SHA256.fullmatch(digest):
         return False
     expected = hmac.new(app_secret.encode("utf-8"), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, received.strip().lower())
+    return hmac.compare_digest(expected.encode("ascii"), digest.encode("ascii"))
 
 
 def verification_response(query: Mapping[str, str | None] | None, verify_token: str) -> str | None:
     """The challenge to answer Meta's subscribe handshake with, or None to refuse it (403).
 
-    Needs `hub.mode=subscribe` and a `hub.verify_token` equal to ours; the names may also arrive
-    with underscores (`hub_mode`). The challenge is returned as received, for a text/plain body.
+    Needs `hub.mode=subscribe`, a `hub.verify_token` equal to ours (never an empty one) and a
+    challenge of 1 to 64 digits, the only shape Meta sends; the names may also arrive with
+    underscores (`hub_mode`). The challenge is returned as received, for a text/plain body.
     """
     if not query or not verify_token:
         return None
@@ -93,9 +98,9 @@ def verification_response(query: Mapping[str, str | None] | None, verify_token: 
     challenge = param("challenge")
     if param("mode") != "subscribe" or not token:
         return None
-    if not hmac.compare_digest(token.encode("utf-8"), verify_token.encode("utf-8")):
+    if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), verify_token.encode("utf-8")):
         return None
-    if not _CHALLENGE.match(challenge):
+    if not _CHALLENGE.fullmatch(challenge):
         return None
     return challenge
 

@@ -224,3 +224,195 @@ def test_delivery_receipt_is_recorded_on_the_ticket_of_our_message(repo: DynamoR
 def test_receipt_for_an_unknown_message_changes_nothing(repo: DynamoRepository) -> None:
     assert call(meta_post("meta_whatsapp_status.body"))["statusCode"] == 200
     assert repo.scan_tickets() == []
+
+
+# --- issue 10: the webhook is no signing oracle, and unauthenticated garbage is a clear 4xx --------
+
+
+def x_crc(token: str) -> dict[str, Any]:
+    from urllib.parse import urlencode
+
+    event = fixture("apigw_v2_x_crc_get.json")
+    event["queryStringParameters"] = {"crc_token": token}
+    event["rawQueryString"] = urlencode({"crc_token": token})
+    return event
+
+
+def x_post_bytes(raw: bytes, signature: str) -> dict[str, Any]:
+    event = fixture("apigw_v2_x_dm_post.json")
+    event["body"] = raw.decode("utf-8")
+    event["headers"]["x-twitter-webhooks-signature"] = signature
+    event["headers"]["content-length"] = str(len(raw))
+    return event
+
+
+def set_webhook_secret(deployment: Deployment, value: str) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=deployment.name("WebhookSecret"), SecretString=value
+    )
+    parameters.clear_caches()
+
+
+def stored_anything(repo: DynamoRepository) -> bool:
+    return bool(repo.scan_tickets() or repo.list_outbound() or repo.list_quarantine())
+
+
+def test_crc_refuses_a_json_body_as_token_so_a_forged_dm_cannot_be_signed(repo: DynamoRepository) -> None:
+    # Given an attacker's DM "from" a user id they chose, which they want us to sign
+    forged = json.loads((WEBHOOKS / "x_dm_event.body").read_text())
+    forged["direct_message_events"][0]["id"] = "1999999999999999999"
+    forged["direct_message_events"][0]["message_create"]["sender_id"] = "4242424242"
+    forged_body = json.dumps(forged, separators=(",", ":")).encode()
+
+    # When they send it to the CRC endpoint as the crc_token
+    crc = call(x_crc(forged_body.decode()))
+
+    # Then nothing is signed
+    assert crc["statusCode"] == 400
+    assert "sha256=" not in crc["body"]
+    assert "response_token" not in crc["body"]
+
+    # And the forged POST, carrying whatever the CRC answered, is refused and stores nothing
+    stolen = json.loads(crc["body"]).get("response_token", "") if crc["body"].startswith("{") else ""
+    response = call(x_post_bytes(forged_body, stolen))
+    assert response["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "short",
+        "12345678901234567890",  # a bare JSON number
+        "9b4507b3 9040 4669 9ca3 6b94edb50553",
+        "9b4507b3-9040-4669-9ca3-6b94edb50553" * 4,  # over 128 characters
+        "caf\u00e9-9040-4669-9ca3-6b94edb50553",
+        '{"for_user_id":"1"}',
+    ],
+)
+def test_crc_refuses_tokens_not_shaped_like_x_sends_them(repo: DynamoRepository, token: str) -> None:
+    response = call(x_crc(token))
+    assert response["statusCode"] == 400
+    assert "sha256=" not in response["body"]
+
+
+def test_crc_answers_the_published_x_token_shape(repo: DynamoRepository) -> None:
+    token = "9b4507b3-9040-4669-9ca3-6b94edb50553"
+    digest = base64.b64encode(hmac.new(X_SECRET.encode(), token.encode(), hashlib.sha256).digest()).decode()
+    response = call(x_crc(token))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"response_token": f"sha256={digest}"}
+
+
+def test_meta_handshake_echoes_only_a_numeric_challenge(repo: DynamoRepository) -> None:
+    event = fixture("apigw_v2_meta_verify_get.json")
+    event["queryStringParameters"]["hub.challenge"] = '{"object":"page"}'
+    response = call(event)
+    assert response["statusCode"] == 403
+    assert "object" not in response["body"]
+
+
+def test_meta_handshake_with_no_verify_token_configured_echoes_nothing(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(deployment, json.dumps({"meta_app_secret": META_SECRET, "meta_verify_token": ""}))
+    event = fixture("apigw_v2_meta_verify_get.json")
+    event["queryStringParameters"]["hub.verify_token"] = ""
+    response = call(event)
+    assert response["statusCode"] == 503
+    assert "meta_verify_token" in response["body"]
+    assert "1158201444" not in response["body"]
+
+
+@pytest.mark.parametrize("platform", ["meta", "x"])
+def test_non_ascii_signature_header_is_refused(repo: DynamoRepository, platform: str) -> None:
+    if platform == "meta":
+        event = meta_post("meta_messenger_text.body", signature="sha256=caf\u00e9" + "0" * 60)
+    else:
+        event = x_post("x_dm_event.body")
+        event["headers"]["x-twitter-webhooks-signature"] = "sha256=caf\u00e9AAAA"
+    assert call(event)["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+def base64_body(event: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    event["body"] = base64.b64encode(raw).decode("ascii")
+    event["isBase64Encoded"] = True
+    event["headers"]["content-length"] = str(len(raw))
+    return event
+
+
+def test_base64_body_is_verified_over_the_decoded_bytes(repo: DynamoRepository) -> None:
+    raw = (WEBHOOKS / "meta_messenger_text.body").read_bytes()
+    response = call(base64_body(meta_post("meta_messenger_text.body"), raw))
+    assert response["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    assert ticket.channel == "messenger"
+
+
+@pytest.mark.parametrize("platform", ["meta", "x"])
+def test_unsigned_non_utf8_base64_body_is_refused(repo: DynamoRepository, platform: str) -> None:
+    raw = b'{"object": "page", "entry": ["\xff\xfe\xfa"]}'
+    event = meta_post("meta_messenger_text.body") if platform == "meta" else x_post("x_dm_event.body")
+    assert call(base64_body(event, raw))["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+def test_signed_non_utf8_body_is_quarantined_byte_for_byte(repo: DynamoRepository) -> None:
+    raw = b'{"object": "page", "entry": ["\xff\xfe\xfa"]}'
+    digest = hmac.new(META_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    event = base64_body(meta_post("meta_messenger_text.body", signature=f"sha256={digest}"), raw)
+    response = call(event)
+    assert response["statusCode"] == 200
+    [entry] = repo.list_quarantine()
+    assert entry.reason == "malformed-json"
+    assert repo.scan_tickets() == []
+
+
+def test_body_that_is_not_base64_is_refused(repo: DynamoRepository) -> None:
+    event = meta_post("meta_messenger_text.body")
+    event["body"] = "not base64 at all!"
+    event["isBase64Encoded"] = True
+    response = call(event)
+    assert response["statusCode"] == 400
+    assert not stored_anything(repo)
+
+
+@pytest.mark.parametrize(
+    ("secret", "missing"),
+    [
+        (json.dumps({"meta_app_secret": META_SECRET, "x_consumer_secret": ""}), "x_consumer_secret"),
+        ("x_consumer_secret=oops", "JSON"),
+        (json.dumps(["not", "an", "object"]), "JSON"),
+    ],
+)
+def test_x_crc_without_a_usable_secret_names_the_missing_configuration(
+    repo: DynamoRepository, deployment: Deployment, secret: str, missing: str
+) -> None:
+    set_webhook_secret(deployment, secret)
+    response = call(fixture("apigw_v2_x_crc_get.json"))
+    assert response["statusCode"] == 503
+    assert missing in response["body"]
+    assert "sha256=" not in response["body"]
+
+
+def test_x_post_without_a_consumer_secret_is_refused_and_stores_nothing(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(deployment, json.dumps({"meta_app_secret": META_SECRET, "x_consumer_secret": ""}))
+    response = call(fixture("apigw_v2_x_dm_post.json"))
+    assert response["statusCode"] == 503
+    assert "x_consumer_secret" in response["body"]
+    assert not stored_anything(repo)
+
+
+def test_meta_post_while_the_secret_is_not_json_is_refused_and_stores_nothing(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(deployment, "{not json")
+    response = call(fixture("apigw_v2_meta_messenger_post.json"))
+    assert response["statusCode"] == 503
+    assert not stored_anything(repo)

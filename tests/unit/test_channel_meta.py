@@ -142,6 +142,13 @@ def test_http_api_event_body_verifies_with_its_header(name: str) -> None:
     assert parse_meta_payload(json.loads(http["body"])).messages
 
 
+@pytest.mark.parametrize(
+    "header", ["sha256=caf\u00e9" + "0" * 60, "sha256=" + "\u0660" * 64, "sha256=" + "g" * 64, "sha256=abc"]
+)
+def test_header_that_is_not_64_hex_digits_fails_without_error(header: str) -> None:
+    assert not verify_signature(b'{"object":"page","entry":[]}', header, APP_SECRET)
+
+
 def test_http_api_event_with_bad_signature_fails() -> None:
     http = event("apigw_v2_meta_bad_signature_post.json")
     assert not verify_signature(
@@ -196,6 +203,10 @@ def test_handshake_accepts_underscored_names() -> None:
             "hub.verify_token": VERIFY_TOKEN,
         },
         {"hub.mode": "subscribe", "hub.challenge": "1 2", "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": "abc-123", "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": "1" * 65, "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": '{"object":"page"}', "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "caf\u00e9\ud800"},
     ],
 )
 def test_handshake_is_refused(query: dict[str, str] | None) -> None:
