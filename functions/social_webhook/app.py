@@ -26,6 +26,7 @@ from shared.channels import meta, x
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.errors import ConfigError, HelpdeskError, InvalidEventError
+from shared.logic.conversation_notices import record_notice
 from shared.logic.ingest_message import ChatContext, ingest_message, record_receipt
 from shared.logic.quarantine import quarantine_input
 from shared.models.inbound import ChannelBatch
@@ -51,6 +52,14 @@ def _secret(name: str) -> str:
     Raises ConfigError (503) when the secret cannot be read, is not a JSON object, or has no
     non-empty `name`: every route fails closed without it.
     """
+    found = _optional_secret(name)
+    if found is None:
+        raise ConfigError(f"{name} is not set in the webhook secret")
+    return found
+
+
+def _optional_secret(name: str) -> str | None:
+    """One value of the webhook secret, or None when it has no non-empty `name`."""
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters.exceptions import (
         GetParameterError,
@@ -67,9 +76,9 @@ def _secret(name: str) -> str:
     if not isinstance(value, dict):
         raise ConfigError("the webhook secret is not a JSON object")
     found = value.get(name)
-    if not isinstance(found, str) or not found.strip():
-        raise ConfigError(f"{name} is not set in the webhook secret")
-    return found
+    if isinstance(found, int) and not isinstance(found, bool):
+        found = str(found)  # an app id may be written as a number
+    return found if isinstance(found, str) and found.strip() else None
 
 
 @app.exception_handler(ConfigError)  # type: ignore[untyped-decorator]
@@ -124,6 +133,7 @@ def _store(batch: ChannelBatch, platform: str) -> Response[str]:
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             metrics.add_metric(name=f"Social{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
         receipts = [record_receipt(receipt, ctx) for receipt in batch.receipts]
+        notices = [record_notice(notice, ctx.repository) for notice in batch.notices]
     except HelpdeskError:
         logger.exception("webhook message not stored; asking the platform to retry")
         return _json(500, {"error": "temporary failure, retry"})
@@ -131,6 +141,8 @@ def _store(batch: ChannelBatch, platform: str) -> Response[str]:
         logger.info(
             "delivery receipt", channel=receipt.channel.value, status=receipt.status.value, outcome=outcome
         )
+    for notice, notice_outcome in zip(batch.notices, notices, strict=True):
+        logger.info("conversation notice", kind=notice.kind.value, outcome=notice_outcome)
     logger.info("webhook stored", platform=platform, outcomes=outcomes, ignored=batch.ignored_reasons())
     return _json(200, {"stored": outcomes, "receipts": len(batch.receipts), "ignored": batch.ignored_count})
 
@@ -174,7 +186,11 @@ def meta_notification() -> Response[str]:
     try:
         payload = json.loads(raw)
         settings = get_settings(SocialWebhookSettings)
-        batch = meta.parse_meta_payload(payload, instagram_account_ids=settings.instagram_account_ids)
+        batch = meta.parse_meta_payload(
+            payload,
+            instagram_account_ids=settings.instagram_account_ids,
+            app_id=_optional_secret("meta_app_id"),
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _quarantine("meta", "malformed-json", raw, str(exc))
     except meta.UnsupportedPayloadError as exc:

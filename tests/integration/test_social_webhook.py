@@ -20,6 +20,7 @@ from tests.integration.conftest import FakeLambdaContext
 WEBHOOKS = Path(__file__).resolve().parents[1] / "events" / "webhooks"
 META_SECRET = "test-meta-app-secret"
 X_SECRET = "test-x-consumer-secret"
+META_APP_ID = "1517776481860111"  # the app of the echo in meta_messenger_echo.body
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def repo(deployment: Deployment) -> DynamoRepository:
         SecretString=json.dumps(
             {
                 "meta_app_secret": META_SECRET,
+                "meta_app_id": META_APP_ID,
                 "meta_verify_token": "test-meta-verify-token",
                 "x_consumer_secret": X_SECRET,
             }
@@ -416,3 +418,139 @@ def test_meta_post_while_the_secret_is_not_json_is_refused_and_stores_nothing(
     response = call(fixture("apigw_v2_meta_messenger_post.json"))
     assert response["statusCode"] == 503
     assert not stored_anything(repo)
+
+
+# --- issue 11 §8: nothing a customer sends disappears silently --------------------------------------
+
+PAGE_INBOX_APP = "263902037430900"
+PAGE_ID = "102938475610293"
+PSID = "7392015648120394"
+
+
+def meta_json(payload: dict[str, Any]) -> dict[str, Any]:
+    return meta_post("", body=json.dumps(payload).encode("ascii"))
+
+
+def whatsapp_payload(message: dict[str, Any]) -> dict[str, Any]:
+    payload = json.loads((WEBHOOKS / "meta_whatsapp_text.body").read_text())
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    return payload
+
+
+def messenger_payload(sender: str, recipient: str, message: dict[str, Any]) -> dict[str, Any]:
+    item = {"sender": {"id": sender}, "recipient": {"id": recipient}, "timestamp": 1736850302500}
+    return {
+        "object": "page",
+        "entry": [{"id": PAGE_ID, "time": 1736850302871, "messaging": [{**item, "message": message}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "detail"),
+    [
+        (
+            {
+                "type": "unsupported",
+                "errors": [
+                    {
+                        "code": 131051,
+                        "title": "Message type unknown",
+                        "message": "Message type unknown",
+                        "error_data": {"details": "Message type is currently not supported."},
+                    }
+                ],
+            },
+            "131051",
+        ),
+        ({"type": "order", "order": {"catalog_id": "1", "product_items": []}}, "order"),
+    ],
+)
+def test_whatsapp_message_we_cannot_show_is_kept_on_the_ticket_flagged_unsupported(
+    repo: DynamoRepository, message: dict[str, Any], detail: str
+) -> None:
+    # Given a WhatsApp message of a type the helpdesk cannot show
+    wa = {"from": "16505551234", "id": "wamid.UNSUPPORTED1", "timestamp": "1736850102", **message}
+
+    # When Meta delivers it (twice)
+    for _ in range(2):
+        assert call(meta_json(whatsapp_payload(wa)))["statusCode"] == 200
+
+    # Then the customer's ticket has it once, flagged so an agent asks them to resend it
+    [ticket] = repo.scan_tickets()
+    [stored] = repo.list_messages(ticket.id)
+    assert "unsupported" in stored.flags
+    assert "unsupported" in ticket.flags
+    assert detail in json.dumps(stored.headers)
+    assert stored.text
+
+
+def test_instagram_unsend_leaves_an_event_on_the_ticket_of_the_message(repo: DynamoRepository) -> None:
+    # Given a customer's Instagram DM on a ticket
+    assert call(meta_post("meta_instagram_dm.body"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    [message] = repo.list_messages(ticket.id)
+
+    # When the customer unsends it (Meta redelivers the notice too)
+    unsend = json.loads((WEBHOOKS / "meta_instagram_dm.body").read_text())
+    unsend["entry"][0]["messaging"][0]["timestamp"] = 1736851102500
+    unsend["entry"][0]["messaging"][0]["message"] = {"mid": message.external_id, "is_deleted": True}
+    for _ in range(2):
+        assert call(meta_json(unsend))["statusCode"] == 200
+
+    # Then the ticket's history says so, once, naming the message
+    unsent = [e for e in repo.list_events(ticket.id) if e.type == "message_unsent"]
+    assert [(e.data["message_id"], e.data["provider_message_id"]) for e in unsent] == [
+        (message.id, message.external_id)
+    ]
+    assert len(repo.scan_tickets()) == 1
+
+
+def test_reply_sent_from_metas_own_inbox_leaves_an_event_on_the_ticket(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(
+        deployment,
+        json.dumps({"meta_app_secret": META_SECRET, "meta_verify_token": "t", "meta_app_id": META_APP_ID}),
+    )
+    # Given a customer's Messenger conversation
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+
+    # When a person answers from the Page inbox (an echo another app sent), and Meta retries it
+    echo = {
+        "mid": "m_FromPageInbox0001",
+        "is_echo": True,
+        "app_id": int(PAGE_INBOX_APP),
+        "text": "On its way!",
+    }
+    for _ in range(2):
+        assert call(meta_json(messenger_payload(PAGE_ID, PSID, echo)))["statusCode"] == 200
+
+    # Then the reply is in the ticket's history once, with what was said and by which app
+    replies = [e for e in repo.list_events(ticket.id) if e.type == "external_reply"]
+    assert [(e.data["text"], e.data["app_id"], e.data["provider_message_id"]) for e in replies] == [
+        ("On its way!", PAGE_INBOX_APP, "m_FromPageInbox0001")
+    ]
+    assert len(repo.list_messages(ticket.id)) == 1  # it is nobody's customer message
+
+
+def test_echo_of_our_own_send_leaves_no_event(repo: DynamoRepository, deployment: Deployment) -> None:
+    from shared.dal.repository import Pointer
+
+    set_webhook_secret(
+        deployment,
+        json.dumps({"meta_app_secret": META_SECRET, "meta_verify_token": "t", "meta_app_id": META_APP_ID}),
+    )
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    # one echo from our app id, one whose mid is a message we recorded as sent
+    repo._write(
+        [],
+        [Pointer("ref", "messenger:m_OurSend0002", ticket_id=ticket.id, direction="outbound")],
+        "2026-03-02",
+    )
+    ours = {"mid": "m_OurSend0001", "is_echo": True, "app_id": int(META_APP_ID), "text": "Hello"}
+    recorded = {"mid": "m_OurSend0002", "is_echo": True, "app_id": 1, "text": "Hello again"}
+    for echo in (ours, recorded):
+        assert call(meta_json(messenger_payload(PAGE_ID, PSID, echo)))["statusCode"] == 200
+    assert [e for e in repo.list_events(ticket.id) if e.type == "external_reply"] == []
