@@ -149,7 +149,10 @@ def _store(batch: ChannelBatch, platform: str) -> Response[str]:
 
 def _quarantine(platform: str, reason: str, raw: bytes, error: str) -> Response[str]:
     now = clock.now()
-    text = raw.decode("utf-8", errors="replace")
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:  # keep the exact bytes, not a lossy decoding of them
+        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     digest = hashlib.sha256(raw).hexdigest()
     quarantine_input(
         _chat_context().repository,
@@ -159,7 +162,7 @@ def _quarantine(platform: str, reason: str, raw: bytes, error: str) -> Response[
         at=now,
         raw=text,
         dedupe_key=f"{platform}:{digest}",
-        details={"platform": platform, "error": error},
+        details={"platform": platform, "error": error, "raw_encoding": encoding},
     )
     logger.warning("webhook payload quarantined", platform=platform, reason=reason, error=error)
     return _json(200, {"quarantined": reason})

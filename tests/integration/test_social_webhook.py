@@ -371,6 +371,7 @@ def test_signed_non_utf8_body_is_quarantined_byte_for_byte(repo: DynamoRepositor
     assert response["statusCode"] == 200
     [entry] = repo.list_quarantine()
     assert entry.reason == "malformed-json"
+    assert (entry.details["raw_encoding"], base64.b64decode(entry.details["raw"])) == ("base64", raw)
     assert repo.scan_tickets() == []
 
 
@@ -554,3 +555,11 @@ def test_echo_of_our_own_send_leaves_no_event(repo: DynamoRepository, deployment
     for echo in (ours, recorded):
         assert call(meta_json(messenger_payload(PAGE_ID, PSID, echo)))["statusCode"] == 200
     assert [e for e in repo.list_events(ticket.id) if e.type == "external_reply"] == []
+
+
+def test_notices_for_a_conversation_without_a_ticket_create_nothing(repo: DynamoRepository) -> None:
+    unsend = {"mid": "m_NeverSeen0001", "is_deleted": True}
+    reply = {"mid": "m_FromPageInbox0002", "is_echo": True, "app_id": int(PAGE_INBOX_APP), "text": "Hi"}
+    assert call(meta_json(messenger_payload(PSID, PAGE_ID, unsend)))["statusCode"] == 200
+    assert call(meta_json(messenger_payload(PAGE_ID, PSID, reply)))["statusCode"] == 200
+    assert not stored_anything(repo)
