@@ -1,12 +1,16 @@
 """social_webhook: Meta (Messenger, Instagram, WhatsApp) and X webhooks over an HTTP API.
 
 Handshakes are answered, signatures are checked over the exact bytes received, every message
-of a batched delivery is stored once. 200 means stored (or deliberately ignored); 5xx only
-when our write failed, so the platform retries.
+of a batched delivery is stored once. 200 means stored (or deliberately ignored); 4xx for a
+request we refuse (bad signature, malformed handshake or body encoding); 503 naming the missing
+configuration when the webhook secret lacks what a route needs; 500 only when our write failed,
+so the platform retries. Nothing is signed or echoed unless it has the shape the platform sends.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from functools import cache
@@ -21,7 +25,8 @@ from shared import clock
 from shared.channels import meta, x
 from shared.config import load_config
 from shared.dal.repository import get_repository
-from shared.errors import HelpdeskError, InvalidEventError
+from shared.errors import ConfigError, HelpdeskError, InvalidEventError
+from shared.logic.conversation_notices import record_notice
 from shared.logic.ingest_message import ChatContext, ingest_message, record_receipt
 from shared.logic.quarantine import quarantine_input
 from shared.models.inbound import ChannelBatch
@@ -41,15 +46,52 @@ def _chat_context() -> ChatContext:
     )
 
 
-def _secrets() -> dict[str, str]:
-    """The webhook secrets from Secrets Manager (cached for 5 minutes by Powertools)."""
+def _secret(name: str) -> str:
+    """One value of the webhook secret in Secrets Manager (cached for 5 minutes by Powertools).
+
+    Raises ConfigError (503) when the secret cannot be read, is not a JSON object, or has no
+    non-empty `name`: every route fails closed without it.
+    """
+    found = _optional_secret(name)
+    if found is None:
+        raise ConfigError(f"{name} is not set in the webhook secret")
+    return found
+
+
+def _optional_secret(name: str) -> str | None:
+    """One value of the webhook secret, or None when it has no non-empty `name`."""
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import (
+        GetParameterError,
+        TransformParameterError,
+    )
 
     settings = get_settings(SocialWebhookSettings)
-    value: Any = parameters.get_secret(settings.webhook_secret_name, transform="json", max_age=300)
+    try:
+        value: Any = parameters.get_secret(settings.webhook_secret_name, transform="json", max_age=300)
+    except TransformParameterError as exc:
+        raise ConfigError("the webhook secret is not a JSON object") from exc
+    except GetParameterError as exc:
+        raise ConfigError("the webhook secret cannot be read") from exc
     if not isinstance(value, dict):
-        raise InvalidEventError("the webhook secret must be a JSON object")
-    return {str(k): str(v) for k, v in value.items()}
+        raise ConfigError("the webhook secret is not a JSON object")
+    found = value.get(name)
+    if isinstance(found, int) and not isinstance(found, bool):
+        found = str(found)  # an app id may be written as a number
+    return found if isinstance(found, str) and found.strip() else None
+
+
+@app.exception_handler(ConfigError)  # type: ignore[untyped-decorator]
+def _not_configured(exc: ConfigError) -> Response[str]:
+    logger.error("webhook not configured", error=str(exc))
+    metrics.add_metric(name="WebhookNotConfigured", unit=MetricUnit.Count, value=1)
+    return _text(503, f"webhook not configured: {exc}")
+
+
+@app.exception_handler(InvalidEventError)  # type: ignore[untyped-decorator]
+def _refused(exc: InvalidEventError) -> Response[str]:
+    metrics.add_metric(name="WebhookRefused", unit=MetricUnit.Count, value=1)
+    return _text(400, str(exc))
 
 
 def _text(status: int, body: str) -> Response[str]:
@@ -61,12 +103,25 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
 
 
 def _raw_body() -> bytes | None:
-    """The exact bytes received, or None when larger than allowed."""
-    body = app.current_event.decoded_body or ""
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    if len(raw) > get_settings(SocialWebhookSettings).max_body_bytes:
+    """The exact bytes API Gateway received, or None when larger than allowed.
+
+    A body API Gateway base64-encoded (`isBase64Encoded`, for bytes that are not text) is decoded
+    to bytes and never to text: signatures cover bytes. Raises InvalidEventError (400) when such a
+    body is not base64.
+    """
+    event = app.current_event
+    body = event.body or ""
+    limit = get_settings(SocialWebhookSettings).max_body_bytes
+    if len(body) > 2 * limit:  # base64 is 4/3 of the bytes; a text body at most `limit` characters
         return None
-    return raw
+    if event.is_base64_encoded:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidEventError("the body is marked base64 but is not base64") from exc
+    else:
+        raw = body.encode("utf-8", "surrogatepass")  # text the way it came; a lone surrogate fails the HMAC
+    return None if len(raw) > limit else raw
 
 
 def _store(batch: ChannelBatch, platform: str) -> Response[str]:
@@ -78,6 +133,7 @@ def _store(batch: ChannelBatch, platform: str) -> Response[str]:
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             metrics.add_metric(name=f"Social{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
         receipts = [record_receipt(receipt, ctx) for receipt in batch.receipts]
+        notices = [record_notice(notice, ctx.repository) for notice in batch.notices]
     except HelpdeskError:
         logger.exception("webhook message not stored; asking the platform to retry")
         return _json(500, {"error": "temporary failure, retry"})
@@ -85,13 +141,18 @@ def _store(batch: ChannelBatch, platform: str) -> Response[str]:
         logger.info(
             "delivery receipt", channel=receipt.channel.value, status=receipt.status.value, outcome=outcome
         )
+    for notice, notice_outcome in zip(batch.notices, notices, strict=True):
+        logger.info("conversation notice", kind=notice.kind.value, outcome=notice_outcome)
     logger.info("webhook stored", platform=platform, outcomes=outcomes, ignored=batch.ignored_reasons())
     return _json(200, {"stored": outcomes, "receipts": len(batch.receipts), "ignored": batch.ignored_count})
 
 
 def _quarantine(platform: str, reason: str, raw: bytes, error: str) -> Response[str]:
     now = clock.now()
-    text = raw.decode("utf-8", errors="replace")
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:  # keep the exact bytes, not a lossy decoding of them
+        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     digest = hashlib.sha256(raw).hexdigest()
     quarantine_input(
         _chat_context().repository,
@@ -101,7 +162,7 @@ def _quarantine(platform: str, reason: str, raw: bytes, error: str) -> Response[
         at=now,
         raw=text,
         dedupe_key=f"{platform}:{digest}",
-        details={"platform": platform, "error": error},
+        details={"platform": platform, "error": error, "raw_encoding": encoding},
     )
     logger.warning("webhook payload quarantined", platform=platform, reason=reason, error=error)
     return _json(200, {"quarantined": reason})
@@ -110,7 +171,7 @@ def _quarantine(platform: str, reason: str, raw: bytes, error: str) -> Response[
 @app.get("/webhooks/meta")
 def meta_verify() -> Response[str]:
     query = app.current_event.query_string_parameters or {}
-    challenge = meta.verification_response(query, _secrets().get("meta_verify_token", ""))
+    challenge = meta.verification_response(query, _secret("meta_verify_token"))
     if challenge is None:
         return _text(403, "verification failed")
     return _text(200, challenge)
@@ -122,14 +183,18 @@ def meta_notification() -> Response[str]:
     if raw is None:
         return _text(413, "payload too large")
     header = app.current_event.headers.get("x-hub-signature-256")
-    if not meta.verify_signature(raw, header, _secrets().get("meta_app_secret", "")):
+    if not meta.verify_signature(raw, header, _secret("meta_app_secret")):
         metrics.add_metric(name="WebhookBadSignature", unit=MetricUnit.Count, value=1)
         return _text(401, "invalid signature")
     try:
         payload = json.loads(raw)
         settings = get_settings(SocialWebhookSettings)
-        batch = meta.parse_meta_payload(payload, instagram_account_ids=settings.instagram_account_ids)
-    except json.JSONDecodeError as exc:
+        batch = meta.parse_meta_payload(
+            payload,
+            instagram_account_ids=settings.instagram_account_ids,
+            app_id=_optional_secret("meta_app_id"),
+        )
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _quarantine("meta", "malformed-json", raw, str(exc))
     except meta.UnsupportedPayloadError as exc:
         return _quarantine("meta", "unsupported-object", raw, str(exc))
@@ -141,9 +206,10 @@ def meta_notification() -> Response[str]:
 @app.get("/webhooks/x")
 def x_crc() -> Response[str]:
     token = (app.current_event.query_string_parameters or {}).get("crc_token")
-    if not token:
-        return _text(400, "crc_token missing")
-    return _json(200, x.crc_response(token, _secrets().get("x_consumer_secret", "")))
+    if not x.is_crc_token(token):  # refused before the secret is even read: never a signing oracle
+        metrics.add_metric(name="WebhookBadCrcToken", unit=MetricUnit.Count, value=1)
+        return _text(400, "crc_token missing or not shaped like an X CRC token")
+    return _json(200, x.crc_response(str(token), _secret("x_consumer_secret")))
 
 
 @app.post("/webhooks/x")
@@ -152,12 +218,12 @@ def x_notification() -> Response[str]:
     if raw is None:
         return _text(413, "payload too large")
     header = app.current_event.headers.get("x-twitter-webhooks-signature")
-    if not x.verify_signature(raw, header, _secrets().get("x_consumer_secret", "")):
+    if not x.verify_signature(raw, header, _secret("x_consumer_secret")):
         metrics.add_metric(name="WebhookBadSignature", unit=MetricUnit.Count, value=1)
         return _text(401, "invalid signature")
     try:
         batch = x.parse_x_payload(json.loads(raw))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _quarantine("x", "malformed-json", raw, str(exc))
     except InvalidEventError as exc:
         return _quarantine("x", "malformed-payload", raw, str(exc))

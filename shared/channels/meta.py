@@ -19,12 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.errors import InvalidEventError
 from shared.models.inbound import (
     ChannelBatch,
+    ConversationNotice,
     DeliveryReceipt,
     DeliveryStatus,
     IgnoredItem,
     InboundAttachment,
     InboundKind,
     InboundMessage,
+    NoticeKind,
     ReceiptError,
 )
 from shared.models.ticket import Channel, Identity, IdentityKind
@@ -35,13 +37,21 @@ OBJECT_INSTAGRAM = "instagram"
 OBJECT_WHATSAPP = "whatsapp_business_account"
 SUPPORTED_OBJECTS = (OBJECT_PAGE, OBJECT_INSTAGRAM, OBJECT_WHATSAPP)
 
-_CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]{1,512}$")
+_CHALLENGE = re.compile(r"[0-9]{1,64}")
+"""Meta's `hub.challenge` is "an int you must pass back": nothing else is ever echoed (decision 38)."""
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 _MS_THRESHOLD = 100_000_000_000  # epoch values above this are milliseconds (year 1973 in ms, 5138 in s)
 _MESSAGING_FIELDS = frozenset(
     {"messages", "messaging_postbacks", "message_reactions", "messaging_seen", "message_echoes"}
 )
 _WA_MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 _WA_STATUSES = {status.value: status for status in DeliveryStatus}
+_PLATFORM_NAMES = {
+    Channel.MESSENGER: "Messenger",
+    Channel.INSTAGRAM: "Instagram",
+    Channel.WHATSAPP: "WhatsApp",
+}
+UNSUPPORTED_FLAG = "unsupported"
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -63,22 +73,25 @@ def verify_signature(raw_body: bytes, header: str | None, app_secret: str) -> bo
     """Whether `X-Hub-Signature-256` (`sha256=<hex>`) is the app secret's HMAC-SHA256 of the exact body.
 
     The HMAC covers the bytes as received (Meta escapes non-ASCII as `\\uXXXX`), so the body must
-    never be re-serialised before checking. A missing header or empty secret fails.
+    never be re-serialised before checking. A missing header, one that is not 64 hex digits, or an
+    empty secret fails.
     """
     if not header or not app_secret:
         return False
     scheme, _, received = header.strip().partition("=")
-    if scheme.lower() != "sha256" or not received:
+    digest = received.strip().lower()
+    if scheme.lower() != "sha256" or not _HEX_SHA256.fullmatch(digest):
         return False
     expected = hmac.new(app_secret.encode("utf-8"), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, received.strip().lower())
+    return hmac.compare_digest(expected.encode("ascii"), digest.encode("ascii"))
 
 
 def verification_response(query: Mapping[str, str | None] | None, verify_token: str) -> str | None:
     """The challenge to answer Meta's subscribe handshake with, or None to refuse it (403).
 
-    Needs `hub.mode=subscribe` and a `hub.verify_token` equal to ours; the names may also arrive
-    with underscores (`hub_mode`). The challenge is returned as received, for a text/plain body.
+    Needs `hub.mode=subscribe`, a `hub.verify_token` equal to ours (never an empty one) and a
+    challenge of 1 to 64 digits, the only shape Meta sends; the names may also arrive with
+    underscores (`hub_mode`). The challenge is returned as received, for a text/plain body.
     """
     if not query or not verify_token:
         return None
@@ -93,21 +106,27 @@ def verification_response(query: Mapping[str, str | None] | None, verify_token: 
     challenge = param("challenge")
     if param("mode") != "subscribe" or not token:
         return None
-    if not hmac.compare_digest(token.encode("utf-8"), verify_token.encode("utf-8")):
+    if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), verify_token.encode("utf-8")):
         return None
-    if not _CHALLENGE.match(challenge):
+    if not _CHALLENGE.fullmatch(challenge):
         return None
     return challenge
 
 
-def parse_meta_payload(body: Any, *, instagram_account_ids: Collection[str] = ()) -> MetaBatch:
-    """Sort a Meta webhook body into inbound messages, delivery receipts and ignored items.
+def parse_meta_payload(
+    body: Any, *, instagram_account_ids: Collection[str] = (), app_id: str | None = None
+) -> MetaBatch:
+    """Sort a Meta webhook body into inbound messages, delivery receipts, notices and ignored items.
 
     Handles `object` page (Messenger and Page comments), instagram (DMs, comments, @mentions)
     and whatsapp_business_account (messages and statuses), in every entry and every
-    `messaging[]`, `standby[]` and `changes[]` item. Echoes of our own sends, reactions, edits,
-    unknown or malformed items are listed in `ignored` with a reason. Page entries whose id is in
-    `instagram_account_ids` are read as Instagram (the Facebook-Login route may say "page").
+    `messaging[]`, `standby[]` and `changes[]` item. A message the platform could not pass on
+    (WhatsApp `unsupported` or an unknown type, Messenger/Instagram `is_unsupported`) is still a
+    message, flagged `unsupported`. An unsend (`is_deleted`) and an echo of a reply that another
+    app sent (its `app_id` is not our `app_id`, e.g. Meta's own inbox) become notices. Echoes of
+    our own sends, reactions, edits, unknown or malformed items are listed in `ignored` with a
+    reason. Page entries whose id is in `instagram_account_ids` are read as Instagram (the
+    Facebook-Login route may say "page").
     Raises UnsupportedPayloadError for another `object` and MalformedPayloadError when the
     envelope itself is not as documented.
     """
@@ -133,7 +152,7 @@ def parse_meta_payload(body: Any, *, instagram_account_ids: Collection[str] = ()
             continue
         entry_id = _id(entry.get("id"))
         instagram = obj == OBJECT_INSTAGRAM or (entry_id is not None and entry_id in instagram_account_ids)
-        _social_entry(entry, where, Channel.INSTAGRAM if instagram else Channel.MESSENGER, batch)
+        _social_entry(entry, where, Channel.INSTAGRAM if instagram else Channel.MESSENGER, app_id, batch)
     return batch
 
 
@@ -195,6 +214,8 @@ class _Message(_Lenient):
     is_deleted: bool = False
     is_unsupported: bool = False
     is_self: bool = False
+    app_id: str | None = None
+    """On an echo: the app that sent the message."""
 
 
 class _Postback(_Lenient):
@@ -345,6 +366,8 @@ class _WaMessage(_Lenient):
     button: _WaButton | None = None
     context: _WaContext | None = None
     referral: _WaReferral | None = None
+    errors: list[_WaError] = Field(default_factory=list)
+    """On `type: unsupported`: why WhatsApp could not pass the message on (e.g. code 131051)."""
 
 
 class _WaErrorData(_Lenient):
@@ -378,7 +401,17 @@ class _SkipItemError(Exception):
         self.detail = detail
 
 
-def _social_entry(entry: Mapping[str, Any], where: str, channel: Channel, batch: MetaBatch) -> None:
+class _UnsupportedContentError(Exception):
+    """A customer message whose content we cannot read: stored flagged, never dropped."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def _social_entry(
+    entry: Mapping[str, Any], where: str, channel: Channel, app_id: str | None, batch: MetaBatch
+) -> None:
     entry_id = _id(entry.get("id"))
     entry_time = _epoch(entry.get("time"))
     found = False
@@ -390,18 +423,27 @@ def _social_entry(entry: Mapping[str, Any], where: str, channel: Channel, batch:
                 standby = key == "standby"
                 item_where = f"{where}.{key}[{index}]"
                 _guard(
-                    batch, item_where, _messaging_item, item, channel, entry_id, entry_time, standby, batch
+                    batch,
+                    item_where,
+                    _messaging_item,
+                    item,
+                    channel,
+                    entry_id,
+                    entry_time,
+                    standby,
+                    app_id,
+                    batch,
                 )
     changes = entry.get("changes")
     if isinstance(changes, list):
         found = True
         for index, change in enumerate(changes):
             change_where = f"{where}.changes[{index}]"
-            _guard(batch, change_where, _social_change, change, channel, entry_id, entry_time, batch)
+            _guard(batch, change_where, _social_change, change, channel, entry_id, entry_time, app_id, batch)
     elif "field" in entry and "value" in entry:
         # Instagram API with Instagram Login documents comments flat on the entry.
         found = True
-        _guard(batch, where, _social_change, entry, channel, entry_id, entry_time, batch)
+        _guard(batch, where, _social_change, entry, channel, entry_id, entry_time, app_id, batch)
     if not found:
         _ignore(batch, "empty entry", where, "no messaging, standby or changes")
 
@@ -412,6 +454,7 @@ def _messaging_item(
     entry_id: str | None,
     entry_time: datetime | None,
     standby: bool,
+    app_id: str | None,
     batch: MetaBatch,
 ) -> None:
     if not isinstance(item, Mapping):
@@ -420,7 +463,7 @@ def _messaging_item(
     ours = _parse(_Ref, item.get("recipient") or {}, "recipient").id or entry_id
     at = _epoch(item.get("timestamp")) or entry_time
     if "message" in item:
-        _messenger_message(item, channel, sender, ours, at, standby, batch)
+        _messenger_message(item, channel, sender, ours, at, standby, app_id, batch)
     elif "postback" in item:
         _postback(item, channel, sender, ours, at, standby, batch)
     elif "delivery" in item:
@@ -441,20 +484,39 @@ def _messenger_message(
     ours: str | None,
     at: datetime | None,
     standby: bool,
+    app_id: str | None,
     batch: MetaBatch,
 ) -> None:
     message = _parse(_Message, item.get("message"), "message")
     if message.is_echo:
-        raise _SkipItemError("echo", message.mid)
-    if message.is_deleted:
-        raise _SkipItemError("deleted", message.mid)
+        # An echo goes from our account (sender) to the customer (recipient).
+        if app_id is not None and message.app_id == app_id:
+            raise _SkipItemError("echo", message.mid)
+        _external_reply(message, channel, account=sender, customer=ours, at=at, batch=batch)
+        return
     if message.is_self:
         raise _SkipItemError("self test", message.mid)
-    if message.is_unsupported:
-        raise _SkipItemError("unsupported message", message.mid)
     sender, ours, at = _require_parties(sender, ours, at)
+    if message.is_deleted:
+        batch.notices.append(
+            ConversationNotice(
+                kind=NoticeKind.UNSENT,
+                channel=channel,
+                provider_message_id=message.mid,
+                conversation_key=f"{channel.value}:{ours}:{sender}",
+                recipient=ours,
+                at=at,
+            )
+        )
+        return
 
     metadata: dict[str, str] = {}
+    flags: list[str] = []
+    text = message.text or ""
+    if message.is_unsupported:
+        flags.append(UNSUPPORTED_FLAG)
+        metadata["unsupported"] = "is_unsupported"
+        text = text or _unsupported_text(channel)
     if standby:
         metadata["standby"] = "true"
     _referral_metadata(message.referral, metadata)
@@ -474,12 +536,48 @@ def _messenger_message(
             sender=Identity(kind=_identity_kind(channel), value=sender),
             recipient=ours,
             sent_at=at,
-            text=message.text or "",
+            text=text,
             attachments=_attachments(message.attachments),
             quick_reply_payload=message.quick_reply.payload if message.quick_reply else None,
             reply_to=reply_to,
             metadata=metadata,
+            flags=flags,
         )
+    )
+
+
+def _external_reply(
+    message: _Message,
+    channel: Channel,
+    *,
+    account: str | None,
+    customer: str | None,
+    at: datetime | None,
+    batch: MetaBatch,
+) -> None:
+    """An echo of a reply another app sent (Meta's own inbox, a phone): a notice for the ticket."""
+    account, customer, at = _require_parties(account, customer, at)
+    batch.notices.append(
+        ConversationNotice(
+            kind=NoticeKind.EXTERNAL_REPLY,
+            channel=channel,
+            provider_message_id=message.mid,
+            conversation_key=f"{channel.value}:{account}:{customer}",
+            recipient=account,
+            at=at,
+            text=message.text or "",
+            attachments=_attachments(message.attachments),
+            app_id=message.app_id,
+        )
+    )
+
+
+def _unsupported_text(channel: Channel, what: str = "") -> str:
+    """What agents read for a message the platform could not pass on (no digits: nothing to rate)."""
+    kind = f" ({what})" if what else ""
+    return (
+        f"[The customer sent a {_PLATFORM_NAMES.get(channel, channel.value)} message{kind} that the "
+        "platform does not pass on to the helpdesk. Ask them to send it again as text or a photo.]"
     )
 
 
@@ -551,6 +649,7 @@ def _social_change(
     channel: Channel,
     entry_id: str | None,
     entry_time: datetime | None,
+    app_id: str | None,
     batch: MetaBatch,
 ) -> None:
     if not isinstance(change, Mapping):
@@ -561,7 +660,7 @@ def _social_change(
         raise _SkipItemError("malformed", "change without field or value")
     if field in _MESSAGING_FIELDS and "sender" in value:
         # Some Meta tools and products wrap messaging events as changes.
-        _messaging_item(value, channel, entry_id, entry_time, False, batch)
+        _messaging_item(value, channel, entry_id, entry_time, False, app_id, batch)
         return
     if not entry_id:
         raise _SkipItemError("malformed", "entry without id")
@@ -804,8 +903,17 @@ def _wa_message(raw: Any, account: str, names: Mapping[str, str], batch: MetaBat
     message = _parse(_WaMessage, raw, "message")
     phone = _wa_phone(message.from_)
     at = _require_time(_epoch(message.timestamp))
-    text, attachments, quick_reply = _wa_content(message)
     metadata: dict[str, str] = {}
+    flags: list[str] = []
+    try:
+        text, attachments, quick_reply = _wa_content(message)
+    except _UnsupportedContentError as unsupported:
+        flags.append(UNSUPPORTED_FLAG)
+        metadata["unsupported"] = unsupported.what
+        errors = [_wa_error_text(error) for error in message.errors]
+        if errors:
+            metadata["unsupported_errors"] = "; ".join(errors)
+        text, attachments, quick_reply = _unsupported_text(Channel.WHATSAPP, unsupported.what), [], None
     reply_to = None
     if message.context is not None:
         reply_to = message.context.id
@@ -833,8 +941,15 @@ def _wa_message(raw: Any, account: str, names: Mapping[str, str], batch: MetaBat
             quick_reply_payload=quick_reply,
             reply_to=reply_to,
             metadata=metadata,
+            flags=flags,
         )
     )
+
+
+def _wa_error_text(error: _WaError) -> str:
+    parts = [str(part) for part in (error.code, error.title or error.message) if part]
+    details = error.error_data.details if error.error_data else None
+    return " ".join(parts) + (f" ({details})" if details else "")
 
 
 def _wa_content(message: _WaMessage) -> tuple[str, list[InboundAttachment], str | None]:
@@ -883,15 +998,14 @@ def _wa_content(message: _WaMessage) -> tuple[str, list[InboundAttachment], str 
             reply = interactive.button_reply if interactive.type == "button_reply" else None
             reply = reply or (interactive.list_reply if interactive.type == "list_reply" else None)
         if reply is None:
-            detail = interactive.type if interactive else "no interactive object"
-            raise _SkipItemError("unsupported interactive reply", detail)
+            raise _UnsupportedContentError(f"interactive {interactive.type if interactive else ''}".strip())
         return reply.title or "", [], reply.id
     if kind == "button":
         button = message.button or _WaButton()
         return button.text or "", [], button.payload
     if kind == "reaction":
         raise _SkipItemError("reaction", message.id)
-    raise _SkipItemError("unsupported message type", kind)
+    raise _UnsupportedContentError(kind)
 
 
 def _contact_line(contact: Mapping[str, Any]) -> str:

@@ -6,6 +6,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -26,6 +28,8 @@ SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 _ENVELOPE_KEYS = frozenset({"for_user_id", "users", "apps", "user_has_blocked", "is_blocked_by", "source"})
 _EVENT_KEYS = ("direct_message_events", "tweet_create_events")
 _M = TypeVar("_M", bound=BaseModel)
+_CRC_TOKEN = re.compile(r"[A-Za-z0-9_=-]{16,128}")
+"""X's CRC tokens: UUIDs in X's documentation and sample, base64url-like at most (decision 37)."""
 _PHOTO_MIME = {
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
@@ -39,6 +43,10 @@ class MalformedPayloadError(InvalidEventError):
     """An X webhook body without the documented envelope (`for_user_id`)."""
 
 
+class InvalidCrcTokenError(InvalidEventError):
+    """A `crc_token` that is not shaped like the tokens X sends; it is never signed."""
+
+
 class XBatch(ChannelBatch):
     """What one X Account Activity delivery carried for the subscribed account `for_user_id`."""
 
@@ -48,15 +56,29 @@ class XBatch(ChannelBatch):
 def crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
     """The answer to X's challenge-response check: `{"response_token": "sha256=<base64 HMAC>"}`.
 
-    The HMAC-SHA256 of the `crc_token` query parameter, keyed with the app's consumer secret.
-    Raises InvalidEventError when the token is missing.
+    The HMAC-SHA256 of the `crc_token` query parameter, keyed with the app's consumer secret; the
+    same key signs X's POST bodies, so only tokens shaped like X's are signed: 16 to 128
+    characters of `A-Z a-z 0-9 _ - =` that are not themselves a JSON value. No webhook body (a
+    JSON object) can have that shape, so the answer can never pass as a body's signature.
+    Raises InvalidCrcTokenError for any other token, ValueError when the secret is empty.
     """
-    if not isinstance(crc_token, str) or not crc_token:
-        raise InvalidEventError("X CRC request without crc_token")
+    if not is_crc_token(crc_token):
+        raise InvalidCrcTokenError("crc_token is not shaped like an X CRC token")
     if not consumer_secret:
-        raise InvalidEventError("X consumer secret is not configured")
-    digest = hmac.new(consumer_secret.encode("utf-8"), crc_token.encode("utf-8"), hashlib.sha256).digest()
+        raise ValueError("X consumer secret is empty")
+    digest = hmac.new(consumer_secret.encode("utf-8"), crc_token.encode("ascii"), hashlib.sha256).digest()
     return {"response_token": "sha256=" + base64.b64encode(digest).decode("ascii")}
+
+
+def is_crc_token(value: object) -> bool:
+    """Whether `value` has the shape of an X CRC token (see `crc_response`)."""
+    if not isinstance(value, str) or not _CRC_TOKEN.fullmatch(value):
+        return False
+    try:
+        json.loads(value)  # over this alphabet only a bare number, true, false, null or NaN parse
+    except ValueError:
+        return True
+    return False
 
 
 def verify_signature(raw_body: bytes, header: str | None, consumer_secret: str) -> bool:
@@ -65,7 +87,7 @@ def verify_signature(raw_body: bytes, header: str | None, consumer_secret: str) 
     Keyed with the consumer secret, compared in constant time. A missing or undecodable header
     or an empty secret fails.
     """
-    if not header or not consumer_secret:
+    if not header or not consumer_secret or not header.isascii():
         return False
     scheme, _, received = header.strip().partition("=")
     if scheme.lower() != "sha256" or not received:

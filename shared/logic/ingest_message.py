@@ -130,7 +130,7 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         else:
             reason = f"conversation {current.status.value} earlier: new ticket"
 
-    flags = ["public"] if inbound.public else []
+    flags = [*(["public"] if inbound.public else []), *inbound.flags]
     author = inbound.sender.value if inbound.sender else "unknown"
     conversation_pointer = Pointer(
         "conversation",

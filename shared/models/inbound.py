@@ -83,11 +83,51 @@ class InboundMessage(BaseModel):
     public: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)
     """Provider details worth keeping (SMS keyword, media product type, referral, standby...)."""
+    flags: list[str] = Field(default_factory=list)
+    """Flags for the stored message and a ticket it opens, e.g. `unsupported` for a message the
+    platform could not pass on (its text then says so and `metadata` holds the platform's reason)."""
 
     @property
     def dedupe_key(self) -> str:
         """The idempotency key: provider id scoped by channel and our account."""
         return f"{self.channel.value}:{self.recipient}:{self.provider_message_id}"
+
+
+class NoticeKind(StrEnum):
+    """Something that happened in a conversation that is not a customer message."""
+
+    UNSENT = "message_unsent"
+    """The customer took a message back (Instagram unsend: `is_deleted` with the same mid)."""
+    EXTERNAL_REPLY = "external_reply"
+    """A reply to the customer that the helpdesk did not send: someone answered from the
+    platform's own inbox or another app (a Meta echo whose app is not ours)."""
+
+
+class ConversationNotice(BaseModel):
+    """A conversation event agents must see on the ticket, though it is no customer message.
+
+    `conversation_key` is the conversation's key as for `InboundMessage`; `provider_message_id`
+    the platform id of the message concerned (the unsent message, or the external reply).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: NoticeKind
+    channel: Channel
+    provider_message_id: str = Field(min_length=1)
+    conversation_key: str = Field(min_length=1)
+    recipient: str = Field(min_length=1)
+    """Our side: Page id, Instagram account id."""
+    at: AwareDatetime
+    text: str = ""
+    attachments: list[InboundAttachment] = Field(default_factory=list)
+    app_id: str | None = None
+    """For an external reply: the id of the app that sent it, as the platform reports it."""
+
+    @property
+    def dedupe_key(self) -> str:
+        """The idempotency key: what happened to which message, scoped by channel and our account."""
+        return f"{self.kind.value}:{self.channel.value}:{self.recipient}:{self.provider_message_id}"
 
 
 class DeliveryStatus(StrEnum):
@@ -182,10 +222,11 @@ class IgnoredItem(BaseModel):
 
 
 class ChannelBatch(BaseModel):
-    """Everything one webhook delivery carried, sorted into messages, receipts and ignored items."""
+    """Everything one webhook delivery carried, sorted into messages, receipts, notices and ignored items."""
 
     messages: list[InboundMessage] = Field(default_factory=list)
     receipts: list[DeliveryReceipt] = Field(default_factory=list)
+    notices: list[ConversationNotice] = Field(default_factory=list)
     ignored: list[IgnoredItem] = Field(default_factory=list)
 
     @property

@@ -20,6 +20,7 @@ from tests.integration.conftest import FakeLambdaContext
 WEBHOOKS = Path(__file__).resolve().parents[1] / "events" / "webhooks"
 META_SECRET = "test-meta-app-secret"
 X_SECRET = "test-x-consumer-secret"
+META_APP_ID = "1517776481860111"  # the app of the echo in meta_messenger_echo.body
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def repo(deployment: Deployment) -> DynamoRepository:
         SecretString=json.dumps(
             {
                 "meta_app_secret": META_SECRET,
+                "meta_app_id": META_APP_ID,
                 "meta_verify_token": "test-meta-verify-token",
                 "x_consumer_secret": X_SECRET,
             }
@@ -224,3 +226,340 @@ def test_delivery_receipt_is_recorded_on_the_ticket_of_our_message(repo: DynamoR
 def test_receipt_for_an_unknown_message_changes_nothing(repo: DynamoRepository) -> None:
     assert call(meta_post("meta_whatsapp_status.body"))["statusCode"] == 200
     assert repo.scan_tickets() == []
+
+
+# --- issue 10: the webhook is no signing oracle, and unauthenticated garbage is a clear 4xx --------
+
+
+def x_crc(token: str) -> dict[str, Any]:
+    from urllib.parse import urlencode
+
+    event = fixture("apigw_v2_x_crc_get.json")
+    event["queryStringParameters"] = {"crc_token": token}
+    event["rawQueryString"] = urlencode({"crc_token": token})
+    return event
+
+
+def x_post_bytes(raw: bytes, signature: str) -> dict[str, Any]:
+    event = fixture("apigw_v2_x_dm_post.json")
+    event["body"] = raw.decode("utf-8")
+    event["headers"]["x-twitter-webhooks-signature"] = signature
+    event["headers"]["content-length"] = str(len(raw))
+    return event
+
+
+def set_webhook_secret(deployment: Deployment, value: str) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=deployment.name("WebhookSecret"), SecretString=value
+    )
+    parameters.clear_caches()
+
+
+def stored_anything(repo: DynamoRepository) -> bool:
+    return bool(repo.scan_tickets() or repo.list_outbound() or repo.list_quarantine())
+
+
+def test_crc_refuses_a_json_body_as_token_so_a_forged_dm_cannot_be_signed(repo: DynamoRepository) -> None:
+    # Given an attacker's DM "from" a user id they chose, which they want us to sign
+    forged = json.loads((WEBHOOKS / "x_dm_event.body").read_text())
+    forged["direct_message_events"][0]["id"] = "1999999999999999999"
+    forged["direct_message_events"][0]["message_create"]["sender_id"] = "4242424242"
+    forged_body = json.dumps(forged, separators=(",", ":")).encode()
+
+    # When they send it to the CRC endpoint as the crc_token
+    crc = call(x_crc(forged_body.decode()))
+
+    # Then nothing is signed
+    assert crc["statusCode"] == 400
+    assert "sha256=" not in crc["body"]
+    assert "response_token" not in crc["body"]
+
+    # And the forged POST, carrying whatever the CRC answered, is refused and stores nothing
+    stolen = json.loads(crc["body"]).get("response_token", "") if crc["body"].startswith("{") else ""
+    response = call(x_post_bytes(forged_body, stolen))
+    assert response["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "short",
+        "12345678901234567890",  # a bare JSON number
+        "9b4507b3 9040 4669 9ca3 6b94edb50553",
+        "9b4507b3-9040-4669-9ca3-6b94edb50553" * 4,  # over 128 characters
+        "caf\u00e9-9040-4669-9ca3-6b94edb50553",
+        '{"for_user_id":"1"}',
+    ],
+)
+def test_crc_refuses_tokens_not_shaped_like_x_sends_them(repo: DynamoRepository, token: str) -> None:
+    response = call(x_crc(token))
+    assert response["statusCode"] == 400
+    assert "sha256=" not in response["body"]
+
+
+def test_crc_answers_the_published_x_token_shape(repo: DynamoRepository) -> None:
+    token = "9b4507b3-9040-4669-9ca3-6b94edb50553"
+    digest = base64.b64encode(hmac.new(X_SECRET.encode(), token.encode(), hashlib.sha256).digest()).decode()
+    response = call(x_crc(token))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"response_token": f"sha256={digest}"}
+
+
+def test_meta_handshake_echoes_only_a_numeric_challenge(repo: DynamoRepository) -> None:
+    event = fixture("apigw_v2_meta_verify_get.json")
+    event["queryStringParameters"]["hub.challenge"] = '{"object":"page"}'
+    response = call(event)
+    assert response["statusCode"] == 403
+    assert "object" not in response["body"]
+
+
+def test_meta_handshake_with_no_verify_token_configured_echoes_nothing(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(deployment, json.dumps({"meta_app_secret": META_SECRET, "meta_verify_token": ""}))
+    event = fixture("apigw_v2_meta_verify_get.json")
+    event["queryStringParameters"]["hub.verify_token"] = ""
+    response = call(event)
+    assert response["statusCode"] == 503
+    assert "meta_verify_token" in response["body"]
+    assert "1158201444" not in response["body"]
+
+
+@pytest.mark.parametrize("platform", ["meta", "x"])
+def test_non_ascii_signature_header_is_refused(repo: DynamoRepository, platform: str) -> None:
+    if platform == "meta":
+        event = meta_post("meta_messenger_text.body", signature="sha256=caf\u00e9" + "0" * 60)
+    else:
+        event = x_post("x_dm_event.body")
+        event["headers"]["x-twitter-webhooks-signature"] = "sha256=caf\u00e9AAAA"
+    assert call(event)["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+def base64_body(event: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    event["body"] = base64.b64encode(raw).decode("ascii")
+    event["isBase64Encoded"] = True
+    event["headers"]["content-length"] = str(len(raw))
+    return event
+
+
+def test_base64_body_is_verified_over_the_decoded_bytes(repo: DynamoRepository) -> None:
+    raw = (WEBHOOKS / "meta_messenger_text.body").read_bytes()
+    response = call(base64_body(meta_post("meta_messenger_text.body"), raw))
+    assert response["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    assert ticket.channel == "messenger"
+
+
+@pytest.mark.parametrize("platform", ["meta", "x"])
+def test_unsigned_non_utf8_base64_body_is_refused(repo: DynamoRepository, platform: str) -> None:
+    raw = b'{"object": "page", "entry": ["\xff\xfe\xfa"]}'
+    event = meta_post("meta_messenger_text.body") if platform == "meta" else x_post("x_dm_event.body")
+    assert call(base64_body(event, raw))["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+def test_signed_non_utf8_body_is_quarantined_byte_for_byte(repo: DynamoRepository) -> None:
+    raw = b'{"object": "page", "entry": ["\xff\xfe\xfa"]}'
+    digest = hmac.new(META_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    event = base64_body(meta_post("meta_messenger_text.body", signature=f"sha256={digest}"), raw)
+    response = call(event)
+    assert response["statusCode"] == 200
+    [entry] = repo.list_quarantine()
+    assert entry.reason == "malformed-json"
+    assert (entry.details["raw_encoding"], base64.b64decode(entry.details["raw"])) == ("base64", raw)
+    assert repo.scan_tickets() == []
+
+
+def test_body_that_is_not_base64_is_refused(repo: DynamoRepository) -> None:
+    event = meta_post("meta_messenger_text.body")
+    event["body"] = "not base64 at all!"
+    event["isBase64Encoded"] = True
+    response = call(event)
+    assert response["statusCode"] == 400
+    assert not stored_anything(repo)
+
+
+@pytest.mark.parametrize(
+    ("secret", "missing"),
+    [
+        (json.dumps({"meta_app_secret": META_SECRET, "x_consumer_secret": ""}), "x_consumer_secret"),
+        ("x_consumer_secret=oops", "JSON"),
+        (json.dumps(["not", "an", "object"]), "JSON"),
+    ],
+)
+def test_x_crc_without_a_usable_secret_names_the_missing_configuration(
+    repo: DynamoRepository, deployment: Deployment, secret: str, missing: str
+) -> None:
+    set_webhook_secret(deployment, secret)
+    response = call(fixture("apigw_v2_x_crc_get.json"))
+    assert response["statusCode"] == 503
+    assert missing in response["body"]
+    assert "sha256=" not in response["body"]
+
+
+def test_x_post_without_a_consumer_secret_is_refused_and_stores_nothing(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(deployment, json.dumps({"meta_app_secret": META_SECRET, "x_consumer_secret": ""}))
+    response = call(fixture("apigw_v2_x_dm_post.json"))
+    assert response["statusCode"] == 503
+    assert "x_consumer_secret" in response["body"]
+    assert not stored_anything(repo)
+
+
+def test_meta_post_while_the_secret_is_not_json_is_refused_and_stores_nothing(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(deployment, "{not json")
+    response = call(fixture("apigw_v2_meta_messenger_post.json"))
+    assert response["statusCode"] == 503
+    assert not stored_anything(repo)
+
+
+# --- issue 11 §8: nothing a customer sends disappears silently --------------------------------------
+
+PAGE_INBOX_APP = "263902037430900"
+PAGE_ID = "102938475610293"
+PSID = "7392015648120394"
+
+
+def meta_json(payload: dict[str, Any]) -> dict[str, Any]:
+    return meta_post("", body=json.dumps(payload).encode("ascii"))
+
+
+def whatsapp_payload(message: dict[str, Any]) -> dict[str, Any]:
+    payload = json.loads((WEBHOOKS / "meta_whatsapp_text.body").read_text())
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    return payload
+
+
+def messenger_payload(sender: str, recipient: str, message: dict[str, Any]) -> dict[str, Any]:
+    item = {"sender": {"id": sender}, "recipient": {"id": recipient}, "timestamp": 1736850302500}
+    return {
+        "object": "page",
+        "entry": [{"id": PAGE_ID, "time": 1736850302871, "messaging": [{**item, "message": message}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "detail"),
+    [
+        (
+            {
+                "type": "unsupported",
+                "errors": [
+                    {
+                        "code": 131051,
+                        "title": "Message type unknown",
+                        "message": "Message type unknown",
+                        "error_data": {"details": "Message type is currently not supported."},
+                    }
+                ],
+            },
+            "131051",
+        ),
+        ({"type": "order", "order": {"catalog_id": "1", "product_items": []}}, "order"),
+    ],
+)
+def test_whatsapp_message_we_cannot_show_is_kept_on_the_ticket_flagged_unsupported(
+    repo: DynamoRepository, message: dict[str, Any], detail: str
+) -> None:
+    # Given a WhatsApp message of a type the helpdesk cannot show
+    wa = {"from": "16505551234", "id": "wamid.UNSUPPORTED1", "timestamp": "1736850102", **message}
+
+    # When Meta delivers it (twice)
+    for _ in range(2):
+        assert call(meta_json(whatsapp_payload(wa)))["statusCode"] == 200
+
+    # Then the customer's ticket has it once, flagged so an agent asks them to resend it
+    [ticket] = repo.scan_tickets()
+    [stored] = repo.list_messages(ticket.id)
+    assert "unsupported" in stored.flags
+    assert "unsupported" in ticket.flags
+    assert detail in json.dumps(stored.headers)
+    assert stored.text
+
+
+def test_instagram_unsend_leaves_an_event_on_the_ticket_of_the_message(repo: DynamoRepository) -> None:
+    # Given a customer's Instagram DM on a ticket
+    assert call(meta_post("meta_instagram_dm.body"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    [message] = repo.list_messages(ticket.id)
+
+    # When the customer unsends it (Meta redelivers the notice too)
+    unsend = json.loads((WEBHOOKS / "meta_instagram_dm.body").read_text())
+    unsend["entry"][0]["messaging"][0]["timestamp"] = 1736851102500
+    unsend["entry"][0]["messaging"][0]["message"] = {"mid": message.external_id, "is_deleted": True}
+    for _ in range(2):
+        assert call(meta_json(unsend))["statusCode"] == 200
+
+    # Then the ticket's history says so, once, naming the message
+    unsent = [e for e in repo.list_events(ticket.id) if e.type == "message_unsent"]
+    assert [(e.data["message_id"], e.data["provider_message_id"]) for e in unsent] == [
+        (message.id, message.external_id)
+    ]
+    assert len(repo.scan_tickets()) == 1
+
+
+def test_reply_sent_from_metas_own_inbox_leaves_an_event_on_the_ticket(
+    repo: DynamoRepository, deployment: Deployment
+) -> None:
+    set_webhook_secret(
+        deployment,
+        json.dumps({"meta_app_secret": META_SECRET, "meta_verify_token": "t", "meta_app_id": META_APP_ID}),
+    )
+    # Given a customer's Messenger conversation
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+
+    # When a person answers from the Page inbox (an echo another app sent), and Meta retries it
+    echo = {
+        "mid": "m_FromPageInbox0001",
+        "is_echo": True,
+        "app_id": int(PAGE_INBOX_APP),
+        "text": "On its way!",
+    }
+    for _ in range(2):
+        assert call(meta_json(messenger_payload(PAGE_ID, PSID, echo)))["statusCode"] == 200
+
+    # Then the reply is in the ticket's history once, with what was said and by which app
+    replies = [e for e in repo.list_events(ticket.id) if e.type == "external_reply"]
+    assert [(e.data["text"], e.data["app_id"], e.data["provider_message_id"]) for e in replies] == [
+        ("On its way!", PAGE_INBOX_APP, "m_FromPageInbox0001")
+    ]
+    assert len(repo.list_messages(ticket.id)) == 1  # it is nobody's customer message
+
+
+def test_echo_of_our_own_send_leaves_no_event(repo: DynamoRepository, deployment: Deployment) -> None:
+    from shared.dal.repository import Pointer
+
+    set_webhook_secret(
+        deployment,
+        json.dumps({"meta_app_secret": META_SECRET, "meta_verify_token": "t", "meta_app_id": META_APP_ID}),
+    )
+    assert call(fixture("apigw_v2_meta_messenger_post.json"))["statusCode"] == 200
+    [ticket] = repo.scan_tickets()
+    # one echo from our app id, one whose mid is a message we recorded as sent
+    repo._write(
+        [],
+        [Pointer("ref", "messenger:m_OurSend0002", ticket_id=ticket.id, direction="outbound")],
+        "2026-03-02",
+    )
+    ours = {"mid": "m_OurSend0001", "is_echo": True, "app_id": int(META_APP_ID), "text": "Hello"}
+    recorded = {"mid": "m_OurSend0002", "is_echo": True, "app_id": 1, "text": "Hello again"}
+    for echo in (ours, recorded):
+        assert call(meta_json(messenger_payload(PAGE_ID, PSID, echo)))["statusCode"] == 200
+    assert [e for e in repo.list_events(ticket.id) if e.type == "external_reply"] == []
+
+
+def test_notices_for_a_conversation_without_a_ticket_create_nothing(repo: DynamoRepository) -> None:
+    unsend = {"mid": "m_NeverSeen0001", "is_deleted": True}
+    reply = {"mid": "m_FromPageInbox0002", "is_echo": True, "app_id": int(PAGE_INBOX_APP), "text": "Hi"}
+    assert call(meta_json(messenger_payload(PSID, PAGE_ID, unsend)))["statusCode"] == 200
+    assert call(meta_json(messenger_payload(PAGE_ID, PSID, reply)))["statusCode"] == 200
+    assert not stored_anything(repo)

@@ -19,7 +19,7 @@ from shared.channels.meta import (
     verify_signature,
 )
 from shared.errors import HelpdeskError, InvalidEventError
-from shared.models.inbound import DeliveryStatus, InboundKind
+from shared.models.inbound import DeliveryStatus, InboundKind, NoticeKind
 from shared.models.ticket import Channel, IdentityKind
 
 FIXTURES = Path(__file__).resolve().parents[1] / "events" / "webhooks"
@@ -31,6 +31,7 @@ PSID = "7392015648120394"
 IG = "17841405726653026"
 IGSID = "1123581321345589"
 PHONE_NUMBER_ID = "106540352242922"
+OUR_APP_ID = "1517776481860111"
 
 
 def raw(name: str) -> bytes:
@@ -142,6 +143,13 @@ def test_http_api_event_body_verifies_with_its_header(name: str) -> None:
     assert parse_meta_payload(json.loads(http["body"])).messages
 
 
+@pytest.mark.parametrize(
+    "header", ["sha256=caf\u00e9" + "0" * 60, "sha256=" + "\u0660" * 64, "sha256=" + "g" * 64, "sha256=abc"]
+)
+def test_header_that_is_not_64_hex_digits_fails_without_error(header: str) -> None:
+    assert not verify_signature(b'{"object":"page","entry":[]}', header, APP_SECRET)
+
+
 def test_http_api_event_with_bad_signature_fails() -> None:
     http = event("apigw_v2_meta_bad_signature_post.json")
     assert not verify_signature(
@@ -196,6 +204,10 @@ def test_handshake_accepts_underscored_names() -> None:
             "hub.verify_token": VERIFY_TOKEN,
         },
         {"hub.mode": "subscribe", "hub.challenge": "1 2", "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": "abc-123", "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": "1" * 65, "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": '{"object":"page"}', "hub.verify_token": VERIFY_TOKEN},
+        {"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "caf\u00e9\ud800"},
     ],
 )
 def test_handshake_is_refused(query: dict[str, str] | None) -> None:
@@ -257,13 +269,27 @@ def test_postback_without_mid_gets_a_stable_derived_id() -> None:
 
 
 def test_echo_of_our_own_message_is_ignored_and_counted() -> None:
-    batch = parse_meta_payload(body("meta_messenger_echo.body"))
+    batch = parse_meta_payload(body("meta_messenger_echo.body"), app_id=OUR_APP_ID)
     assert only_ignored(batch) == (
         "echo",
         "entry[0].messaging[0]",
         "m_OurReply00000000000000000000000000000004",
     )
     assert batch.ignored_count == 1
+
+
+@pytest.mark.parametrize("app_id", [None, "263902037430900"])
+def test_echo_another_app_sent_is_a_notice_for_the_conversation(app_id: str | None) -> None:
+    # Given an echo whose app is not known to be ours (none configured, or another one)
+    batch = parse_meta_payload(body("meta_messenger_echo.body"), app_id=app_id)
+    # Then it is an external reply in the customer's conversation, with what was said
+    assert (batch.messages, batch.receipts, batch.ignored) == ([], [], [])
+    (notice,) = batch.notices
+    assert notice.kind is NoticeKind.EXTERNAL_REPLY
+    assert notice.conversation_key == f"messenger:{PAGE}:{PSID}"
+    assert (notice.recipient, notice.app_id) == (PAGE, OUR_APP_ID)
+    assert notice.provider_message_id == "m_OurReply00000000000000000000000000000004"
+    assert notice.text == "Sorry about that! Let me check your order."
 
 
 def test_delivery_and_read_become_receipts() -> None:
@@ -354,13 +380,31 @@ def test_referral_is_kept_as_metadata() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("flag", "reason"),
-    [("is_deleted", "deleted"), ("is_unsupported", "unsupported message"), ("is_self", "self test")],
-)
-def test_message_flags_are_ignored(flag: str, reason: str) -> None:
-    batch = parse_meta_payload(messenger(item(message={"mid": "m_1", flag: True})))
-    assert only_ignored(batch)[0] == reason
+def test_self_test_message_is_ignored() -> None:
+    batch = parse_meta_payload(messenger(item(message={"mid": "m_1", "is_self": True})))
+    assert only_ignored(batch)[0] == "self test"
+
+
+def test_unsend_is_a_notice_for_the_message_taken_back() -> None:
+    payload = {"object": "instagram", "entry": [{"id": IG, "time": 1736851102871, "messaging": [
+        {"sender": {"id": IGSID}, "recipient": {"id": IG}, "timestamp": 1736851102500,
+         "message": {"mid": "aWdfZAG1_unsent", "is_deleted": True}}
+    ]}]}  # fmt: skip
+    batch = parse_meta_payload(payload)
+    assert (batch.messages, batch.ignored) == ([], [])
+    (notice,) = batch.notices
+    assert (notice.kind, notice.channel) == (NoticeKind.UNSENT, Channel.INSTAGRAM)
+    assert (notice.provider_message_id, notice.recipient) == ("aWdfZAG1_unsent", IG)
+    assert notice.conversation_key == f"instagram:{IG}:{IGSID}"
+    assert notice.at == datetime(2025, 1, 14, 10, 38, 22, 500000, tzinfo=UTC)
+
+
+def test_message_the_platform_does_not_pass_on_is_kept_flagged() -> None:
+    batch = parse_meta_payload(messenger(item(message={"mid": "m_1", "is_unsupported": True})))
+    (message,) = batch.messages
+    assert message.flags == ["unsupported"]
+    assert message.metadata["unsupported"] == "is_unsupported"
+    assert "Messenger message" in message.text
 
 
 @pytest.mark.parametrize(
@@ -772,12 +816,44 @@ def test_whatsapp_voice_note() -> None:
 
 
 @pytest.mark.parametrize(
+    ("parts", "what", "errors"),
+    [
+        ({"type": "order", "order": {"catalog_id": "1"}}, "order", None),
+        (
+            {
+                "type": "unsupported",
+                "errors": [
+                    {
+                        "code": 131051,
+                        "title": "Message type unknown",
+                        "error_data": {"details": "Message type is currently not supported."},
+                    }
+                ],
+            },
+            "unsupported",
+            "131051 Message type unknown (Message type is currently not supported.)",
+        ),
+        ({"type": "interactive", "interactive": {"type": "nfm_reply"}}, "interactive nfm_reply", None),
+        ({"type": "some_future_type"}, "some_future_type", None),
+    ],
+)
+def test_whatsapp_message_we_cannot_read_is_kept_flagged(
+    parts: dict[str, Any], what: str, errors: str | None
+) -> None:
+    batch = parse_meta_payload(whatsapp(messages=[wa_message(**parts)]))
+    assert batch.ignored == []
+    (message,) = batch.messages
+    assert (message.provider_message_id, message.flags) == ("wamid.TEST1", ["unsupported"])
+    assert message.metadata["unsupported"] == what
+    assert message.metadata.get("unsupported_errors") == errors
+    assert f"WhatsApp message ({what})" in message.text
+    assert not any(ch.isdigit() for ch in message.text)  # never read as a satisfaction rating
+
+
+@pytest.mark.parametrize(
     ("parts", "reason"),
     [
         ({"type": "reaction", "reaction": {"message_id": "wamid.OURS", "emoji": "👍"}}, "reaction"),
-        ({"type": "order", "order": {"catalog_id": "1"}}, "unsupported message type"),
-        ({"type": "unsupported", "errors": [{"code": 131051}]}, "unsupported message type"),
-        ({"type": "interactive", "interactive": {"type": "nfm_reply"}}, "unsupported interactive reply"),
         ({"type": "image"}, "malformed"),
         ({"type": "location", "location": {"name": "Somewhere"}}, "malformed"),
     ],

@@ -14,6 +14,7 @@ from shared.channels.x import (
     MalformedPayloadError,
     XBatch,
     crc_response,
+    is_crc_token,
     parse_x_payload,
     verify_signature,
 )
@@ -75,6 +76,42 @@ def test_crc_for_the_fixture_get_event() -> None:
 def test_crc_needs_a_token_and_a_secret(token: str, secret: str) -> None:
     with pytest.raises(InvalidEventError):
         crc_response(token, secret)
+
+
+def test_crc_with_a_good_token_but_no_secret_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        crc_response("9b4507b3-9040-4669-9ca3-6b94edb50553", "")
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["9b4507b3-9040-4669-9ca3-6b94edb50553", "MTczNjg1MjkwMDAwMA_x-y", "A" * 128, "dGVzdHRva2VuMTIzNDU2Nzg="],
+)
+def test_tokens_shaped_like_x_sends_them_are_crc_tokens(token: str) -> None:
+    assert is_crc_token(token)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "",
+        "A" * 15,
+        "A" * 129,
+        "1234567890123456",  # JSON number
+        "-12345678901234e5",  # JSON number with an exponent
+        '{"for_user_id":"1"}',
+        "[1,2,3,4,5,6,7,8,9]",
+        "9b4507b3+9040+4669+9ca3",
+        "9b4507b3-9040-4669-9ca3-6b94edb5055\u00e9",
+        "9b4507b3-9040-4669-9ca3-6b94edb5055\n",
+    ],
+)
+def test_anything_else_is_no_crc_token(token: str | None) -> None:
+    assert not is_crc_token(token)
+    if token is not None:
+        with pytest.raises(InvalidEventError):
+            crc_response(token, SECRET)
 
 
 # --- signatures ---------------------------------------------------------------------------------
