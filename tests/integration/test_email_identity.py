@@ -301,3 +301,27 @@ def test_malformed_from_naming_a_customer_does_not_join_by_token(desk: EmailHarn
     assert (result["outcome"], result["ticket_number"]) == ("created", 2)
     assert "sender-unverified" in result["reason"]
     assert ticket_of(desk, result).linked_ticket_id == first.id
+
+
+def test_customer_rules_match_either_form_of_an_internationalised_domain(
+    email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given rules written with the Unicode form of a domain and of an address
+    use_config(
+        "customers:\n"
+        "  - {email_domains: [bücher.de], tier: vip}\n"
+        "  - {identities: [anna@café.example], fields: {region: fr}}\n",
+        tmp_path,
+        monkeypatch,
+    )
+
+    # When customers write from the punycode forms
+    vip = email.deliver(mail(sender="jörg@xn--bcher-kva.de"))
+    cafe = email.deliver(mail(sender="anna@xn--caf-dma.example"))
+
+    # Then the rules apply to them
+    jorg = email.repository.get_customer(ticket_of(email, vip).customer_id)
+    anna = email.repository.get_customer(ticket_of(email, cafe).customer_id)
+    assert jorg is not None
+    assert anna is not None
+    assert (jorg.tier, anna.fields) == ("vip", {"region": "fr"})
