@@ -8,6 +8,7 @@ import pytest
 
 from shared.logic.threading import (
     Candidate,
+    Method,
     decide_thread,
     is_ours,
     normalize_message_id,
@@ -194,7 +195,7 @@ def test_closed_ticket_reopens_within_window_else_new_linked_ticket() -> None:
 
 
 @pytest.mark.parametrize("method", ["subject-token", "plus-address"])
-def test_unverified_sender_never_joins_by_a_ticket_number_alone(method: str) -> None:
+def test_unverified_sender_never_joins_by_a_ticket_number_alone(method: Method) -> None:
     # Given mail claiming to be the ticket's own customer, whose From is not authenticated
     decision = decide([Candidate("tkt_1", method, "1")], {"tkt_1": ticket()}, verified=False)
 
