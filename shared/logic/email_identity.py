@@ -34,7 +34,8 @@ _SECOND_LEVEL = frozenset(
 
 @dataclass(frozen=True)
 class Dmarc:
-    """SES's DMARC verdict on the mail's From domain, and that domain's published policy."""
+    """SES's DMARC verdict on the mail's From domain (`NONE` when SES gave none), and that domain's
+    published policy (SES reports it only when the check fails)."""
 
     status: str = "PASS"
     policy: str | None = None
@@ -174,7 +175,10 @@ def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[st
 
     from_address = mailbox.address.strip()
     verified = not dmarc.failed and not flags
-    trust = "DMARC fail" if dmarc.failed else ("malformed From" if flags else f"DMARC {dmarc.status.lower()}")
+    if dmarc.failed or flags:
+        trust = "DMARC fail" if dmarc.failed else "malformed From"
+    else:
+        trust = "no DMARC verdict" if dmarc.status == "NONE" else f"DMARC {dmarc.status.lower()}"
     identity = SenderIdentity(
         customer=mailbox,
         key=address_key(from_address),

@@ -86,7 +86,9 @@ def _verdict(notification: SesNotification, name: str) -> str:
 
 
 def _dmarc(notification: SesNotification) -> Dmarc:
-    return Dmarc(_verdict(notification, "dmarc"), notification.receipt.dmarc_policy)
+    # no verdict is not a pass: a relay is trusted only on an explicit PASS
+    verdict = notification.receipt.dmarc_verdict
+    return Dmarc(verdict.status if verdict is not None else "NONE", notification.receipt.dmarc_policy)
 
 
 def _quarantine_reason(notification: SesNotification, config: HelpdeskConfig) -> str | None:

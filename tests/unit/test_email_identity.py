@@ -139,7 +139,7 @@ def test_a_relay_that_passes_dmarc_speaks_for_its_reply_to_unverified() -> None:
     assert identity.verified is False
 
 
-@pytest.mark.parametrize("status", ["FAIL", "GRAY", "PROCESSING_FAILED"])
+@pytest.mark.parametrize("status", ["FAIL", "GRAY", "PROCESSING_FAILED", "DISABLED", "NONE"])
 def test_a_relay_without_a_dmarc_pass_is_just_a_sender(status: str) -> None:
     identity = resolve_sender(email("noreply@forms.example", "jane@customer.example"), Dmarc(status), RELAYS)
     assert (identity.key, identity.source) == ("noreply@forms.example", "from")
