@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from shared.channels.email.addresses import address_key, ascii_domain
 from shared.dal.repository import TicketRepository
 from shared.errors import HelpdeskError
 from shared.ids import new_id
@@ -137,10 +138,16 @@ def customer_attributes(
     """Tier and custom fields the config's customer rules give to a customer with these identities."""
     tier: str | None = None
     fields: dict[str, str] = {}
-    values = {i.value.lower() for i in identities}
+    values = {_rule_key(i.value) for i in identities}
     domains = {v.rpartition("@")[2] for v in values if "@" in v}
     for rule in config.customers:
-        if values & {v.lower() for v in rule.identities} or domains & {d.lower() for d in rule.email_domains}:
+        wanted = {ascii_domain(d) for d in rule.email_domains}  # `bücher.de` or `xn--bcher-kva.de`
+        if values & {_rule_key(v) for v in rule.identities} or domains & wanted:
             tier = rule.tier or tier
             fields.update(rule.fields)
     return tier, fields
+
+
+def _rule_key(value: str) -> str:
+    """An identity as config rules compare it: emails by `address_key` (IDNA domain), else lower case."""
+    return address_key(value) if "@" in value else value.lower()

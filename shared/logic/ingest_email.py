@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from shared.channels.email.addresses import legacy_keys
 from shared.dal.repository import (
     AppendWrite,
     DuplicateError,
@@ -19,12 +20,12 @@ from shared.dal.repository import (
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic.customers import customer_attributes, suggestion_event
+from shared.logic.email_identity import Dmarc, resolve_sender
 from shared.logic.outbound import csat_rating
 from shared.logic.sla_service import after_customer_message
 from shared.logic.threading import (
     Candidate,
     ThreadDecision,
-    customer_address,
     decide_thread,
     is_ours,
     normalize_message_id,
@@ -84,11 +85,19 @@ def _verdict(notification: SesNotification, name: str) -> str:
     return verdict.status if verdict is not None else "PASS"
 
 
+def _dmarc(notification: SesNotification) -> Dmarc:
+    # no verdict is not a pass: a relay is trusted only on an explicit PASS
+    verdict = notification.receipt.dmarc_verdict
+    return Dmarc(verdict.status if verdict is not None else "NONE", notification.receipt.dmarc_policy)
+
+
 def _quarantine_reason(notification: SesNotification, config: HelpdeskConfig) -> str | None:
     if config.email.quarantine_virus and _verdict(notification, "virus") == "FAIL":
         return "virus"
     if config.email.quarantine_spam and _verdict(notification, "spam") == "FAIL":
         return "spam"
+    if _dmarc(notification).quarantines:
+        return "dmarc"  # a forged From: its domain asks to reject or quarantine such mail
     return None
 
 
@@ -183,6 +192,10 @@ def _build_message(
         ctx.blobs.put(body_key, body, "application/json")
         text, full_text, html = text[:PREVIEW_CHARS], None, None
     headers = dict(parsed.headers)
+    if parsed.from_header:
+        headers["from"] = parsed.from_header
+    if parsed.reply_to:  # shown beside From: where we answer is decided in email_identity
+        headers["reply-to"] = ", ".join(a.address for a in parsed.reply_to)
     headers["to"] = ", ".join(a.address for a in parsed.to)
     if parsed.cc:
         headers["cc"] = ", ".join(a.address for a in parsed.cc)
@@ -241,8 +254,12 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     quarantine = _quarantine_reason(notification, ctx.config)
     parsed, unparsed = parse_or_fallback(raw, notification)
 
-    sender_mailbox = customer_address(parsed)
-    sender = sender_mailbox.normalized if sender_mailbox else None
+    identity = resolve_sender(parsed, _dmarc(notification), ctx.config.email.relay_senders)
+    if identity.source == "relay-reply-to" and (parsed.automatic_reason or "").startswith("sender:"):
+        # a form's `noreply@` address says nothing about the person it writes for
+        parsed = parsed.model_copy(update={"automatic": False, "automatic_reason": None})
+    sender = identity.key
+    sender_keys = [sender, *legacy_keys(sender)] if sender else []
     chain = reference_chain(parsed)
     number_token = subject_token(parsed.subject, ctx.config.email.subject_token_prefix)
     recipients = [*notification.receipt.recipients, *(a.address for a in [*parsed.to, *parsed.cc])]
@@ -256,8 +273,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     wanted += [("ref", ref) for ref in bounced]
     for number in {number_token, plus_number} - {None}:
         wanted.append(("number", str(number)))
-    if sender:
-        wanted.append(("identity", f"email#{sender}"))
+    wanted += [("identity", f"email#{key}") for key in sender_keys]
     found = ctx.repository.get_pointers(list(dict.fromkeys(wanted)))
 
     if ("inbound", f"email#{ses_id}") in found:
@@ -281,6 +297,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 "from": parsed.from_header or notification.mail.source,
                 "subject": parsed.subject,
                 "verdicts": {n: _verdict(notification, n) for n in ("spam", "virus", "spf", "dkim", "dmarc")},
+                "dmarc_policy": notification.receipt.dmarc_policy,
+                "sender": identity.as_event_data(),
             },
         )
         ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
@@ -303,8 +321,11 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         if pointer is not None and pointer.ticket_id:
             candidates.append(Candidate(pointer.ticket_id, method, str(number)))  # type: ignore[arg-type]
 
-    identity = found.get(("identity", f"email#{sender}")) if sender else None
-    customer_id = identity.customer_id if identity else None
+    # the current key first; pointers written before keys used the IDNA form still count
+    owner = next(
+        (p for key in sender_keys if (p := found.get(("identity", f"email#{key}"))) is not None), None
+    )
+    customer_id = owner.customer_id if owner else None
     tickets: dict[str, Ticket] = {}
     for candidate_id in dict.fromkeys(c.ticket_id for c in candidates):
         ticket = ctx.repository.get_ticket(candidate_id)
@@ -327,6 +348,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
             now,
             timedelta(days=ctx.config.email.reopen_closed_within_days),
             automatic=parsed.automatic,
+            verified=identity.verified,
         )
 
     if parsed.bounce and decision.ticket_id is None:
@@ -342,7 +364,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
         return IngestResult(outcome="quarantined", reason="bounce-unmatched")
 
-    flags = _verdict_flags(notification)
+    flags = _verdict_flags(notification) + identity.flags
     if unparsed:
         flags.append("unparsed")
     if parsed.bounce:
@@ -350,7 +372,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     elif parsed.automatic:
         flags.append("automatic")
     attachments = _store_attachments(parsed, ses_id, ctx.blobs)
-    author = sender or notification.mail.source or "unknown"
+    author = identity.answer_to or notification.mail.source or "unknown"
     participants = participants_of(parsed, ctx.support_addresses, ctx.support_domain)
 
     new_customer: Customer | None = None
@@ -361,7 +383,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         tier, fields = customer_attributes(identities, ctx.config)
         new_customer = Customer(
             id=customer_id,
-            name=(sender_mailbox.name or None) if sender_mailbox else None,
+            name=(identity.customer.name or None) if identity.customer else None,
             identities=identities,
             tier=tier,
             fields=fields,
@@ -384,6 +406,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                     "ref": decision.ref,
                     "reason": decision.reason,
                     "automatic": message.automatic,
+                    "sender": identity.as_event_data(),
                 },
             )
         ]
@@ -455,7 +478,12 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         TicketEvent(
             at=now,
             type="created",
-            data={"message_id": message.id, "reason": decision.reason, "rejected": decision.rejected},
+            data={
+                "message_id": message.id,
+                "reason": decision.reason,
+                "rejected": decision.rejected,
+                "sender": identity.as_event_data(),
+            },
         )
     ]
     if decision.linked_ticket_id:

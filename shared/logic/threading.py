@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from shared.models.email import EmailAddress, ParsedEmail
+from shared.channels.email.addresses import address_key
+from shared.models.email import ParsedEmail
 from shared.models.ticket import Ticket, TicketStatus
 
 Method = Literal["in-reply-to", "references", "subject-token", "plus-address", "bounce"]
+
+GUESSABLE: frozenset[str] = frozenset({"subject-token", "plus-address"})
+"""Methods anyone can use who knows (or guesses) a ticket number, unlike a Message-ID of the thread."""
 
 MAX_REFERENCES = 40
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -76,23 +80,12 @@ def is_ours(address: str, support_addresses: Iterable[str], domain: str) -> bool
     return f"{base}@{host}" in {a.lower() for a in support_addresses}
 
 
-def customer_address(parsed: ParsedEmail) -> EmailAddress | None:
-    """The mailbox that speaks for the customer: a single Reply-To (web forms, lists), else From."""
-    if len(parsed.reply_to) == 1 and "@" in parsed.reply_to[0].address:
-        return parsed.reply_to[0]
-    if parsed.from_ is not None and parsed.from_.address:
-        return parsed.from_
-    if parsed.sender is not None and parsed.sender.address:
-        return parsed.sender
-    return None
-
-
 def participants_of(parsed: ParsedEmail, support_addresses: Iterable[str], domain: str) -> list[str]:
-    """Normalised From, Reply-To, To and Cc addresses that are not ours."""
+    """From, Reply-To, To and Cc addresses that are not ours, keyed like identities (`address_key`)."""
     addresses = [*([parsed.from_] if parsed.from_ else []), *parsed.reply_to, *parsed.to, *parsed.cc]
     result: list[str] = []
     for address in addresses:
-        value = address.normalized
+        value = address_key(address.address)
         if "@" in value and not is_ours(value, support_addresses, domain) and value not in result:
             result.append(value)
     return result
@@ -128,12 +121,15 @@ def decide_thread(
     now: datetime,
     reopen_closed_within: timedelta,
     automatic: bool,
+    verified: bool = True,
 ) -> ThreadDecision:
     """Choose the ticket for an inbound email among candidates found in threading order.
 
     A candidate is refused when the sender is neither the ticket's customer nor a participant
-    (guards against newsletters and forwards replying into someone else's ticket), or when the
-    ticket was closed longer ago than the reopen window: then a new ticket is opened, linked to it.
+    (guards against newsletters and forwards replying into someone else's ticket), when an
+    unverified sender (DMARC failed, malformed From, a relay's Reply-To) offers only a subject
+    token or plus-address (ticket numbers are sequential, so easy to guess), or when the ticket was
+    closed longer ago than the reopen window: then a new ticket is opened, linked to it.
     """
     rejected: list[dict[str, str]] = []
     link: str | None = None
@@ -143,8 +139,12 @@ def decide_thread(
             rejected.append({"ticket_id": candidate.ticket_id, "method": candidate.method, "why": "missing"})
             continue
         known = (sender_customer_id is not None and sender_customer_id == ticket.customer_id) or (
-            sender is not None and sender in ticket.participants
+            sender is not None and sender in {address_key(p) for p in ticket.participants}
         )
+        if not verified and candidate.method in GUESSABLE:
+            rejected.append({"ticket_id": ticket.id, "method": candidate.method, "why": "sender-unverified"})
+            link = link or ticket.id
+            continue
         if not known:
             rejected.append(
                 {"ticket_id": ticket.id, "method": candidate.method, "why": "sender-not-participant"}

@@ -35,6 +35,21 @@ class EmailConfig(_Strict):
     quarantine_virus: bool = True
     max_inline_body_bytes: int = Field(default=64_000, ge=1_000, le=300_000)
     """Message bodies larger than this are kept in S3, with a preview in the table."""
+    relay_senders: list[str] = Field(default_factory=list)
+    """Senders that write on behalf of others (web forms, shops): an address `forms@web.example`
+    or a whole domain `@web.example`. Their mail's single Reply-To names the customer and is where
+    we answer, when the mail passes DMARC."""
+
+    @field_validator("relay_senders")
+    @classmethod
+    def _relay_senders(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            _local, at, domain = entry.strip().rpartition("@")
+            if not at or not domain or "." not in domain or any(c.isspace() for c in entry.strip()):
+                raise ValueError(
+                    f"{entry!r} is neither an address (`forms@web.example`) nor a domain (`@web.example`)"
+                )
+        return [entry.strip() for entry in value]
 
 
 class ChatConfig(_Strict):

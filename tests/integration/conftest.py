@@ -110,6 +110,7 @@ class EmailHarness:
         at: str | None = None,
         recipients: list[str] | None = None,
         verdicts: dict[str, str] | None = None,
+        dmarc_policy: str = "reject",
     ) -> dict[str, Any]:
         note = json.loads((EVENTS / "ses_s3_action_notification.json").read_text())
         if at is None:  # each delivery a minute after the previous one, so messages keep their order
@@ -126,7 +127,7 @@ class EmailHarness:
         for name, status in (verdicts or {}).items():
             note["receipt"][f"{name}Verdict"] = {"status": status}
             if name == "dmarc" and status == "FAIL":
-                note["receipt"]["dmarcPolicy"] = "reject"
+                note["receipt"]["dmarcPolicy"] = dmarc_policy  # SES adds it only when DMARC fails
         boto3.client("s3").put_object(Bucket=self.bucket, Key=f"raw/{ses_id}", Body=raw)
         return note
 

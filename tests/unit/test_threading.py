@@ -8,7 +8,7 @@ import pytest
 
 from shared.logic.threading import (
     Candidate,
-    customer_address,
+    Method,
     decide_thread,
     is_ours,
     normalize_message_id,
@@ -111,14 +111,6 @@ def test_our_addresses_include_plus_tags_and_the_whole_domain() -> None:
     assert not is_ours("jane@customer.example", SUPPORT, DOMAIN)
 
 
-def test_customer_is_single_reply_to_else_from() -> None:
-    jane = EmailAddress(name="Jane", address="Jane@Customer.example")
-    form = EmailAddress(address="noreply@forms.example")
-    assert customer_address(ParsedEmail(from_=form, reply_to=[jane])) == jane
-    assert customer_address(ParsedEmail(from_=jane)) == jane
-    assert customer_address(ParsedEmail()) is None
-
-
 def test_participants_exclude_our_addresses_and_repeat_nobody() -> None:
     parsed = ParsedEmail(
         from_=EmailAddress(address="Jane@customer.example"),
@@ -131,8 +123,15 @@ def test_participants_exclude_our_addresses_and_repeat_nobody() -> None:
     assert participants_of(parsed, SUPPORT, DOMAIN) == ["jane@customer.example", "bob@customer.example"]
 
 
-def decide(candidates, tickets, sender="jane@customer.example", customer="cus_jane", automatic=False):
-    return decide_thread(candidates, tickets, sender, customer, NOW, WINDOW, automatic)
+def test_participants_are_keyed_with_the_idna_domain() -> None:
+    parsed = ParsedEmail(from_=EmailAddress(address="Jörg@Bücher.de"))
+    assert participants_of(parsed, SUPPORT, DOMAIN) == ["jörg@xn--bcher-kva.de"]
+
+
+def decide(
+    candidates, tickets, sender="jane@customer.example", customer="cus_jane", automatic=False, verified=True
+):
+    return decide_thread(candidates, tickets, sender, customer, NOW, WINDOW, automatic, verified)
 
 
 def test_no_candidate_means_a_new_ticket() -> None:
@@ -193,3 +192,34 @@ def test_closed_ticket_reopens_within_window_else_new_linked_ticket() -> None:
     fresh = decide([Candidate("tkt_1", "in-reply-to", "<a@x>")], {"tkt_1": old})
     assert (fresh.ticket_id, fresh.linked_ticket_id) == (None, "tkt_1")
     assert "closed-too-long" in fresh.reason
+
+
+@pytest.mark.parametrize("method", ["subject-token", "plus-address"])
+def test_unverified_sender_never_joins_by_a_ticket_number_alone(method: Method) -> None:
+    # Given mail claiming to be the ticket's own customer, whose From is not authenticated
+    decision = decide([Candidate("tkt_1", method, "1")], {"tkt_1": ticket()}, verified=False)
+
+    # Then a guessable number does not let it in: a new ticket, linked, with the reason
+    assert (decision.ticket_id, decision.linked_ticket_id) == (None, "tkt_1")
+    assert decision.rejected == [{"ticket_id": "tkt_1", "method": method, "why": "sender-unverified"}]
+    assert decision.reason == "new ticket: sender-unverified"
+
+
+def test_unverified_sender_joins_by_a_message_id_of_the_thread() -> None:
+    decision = decide(
+        [Candidate("tkt_1", "subject-token", "1"), Candidate("tkt_1", "references", "<a@x>")],
+        {"tkt_1": ticket()},
+        verified=False,
+    )
+    assert (decision.ticket_id, decision.method) == ("tkt_1", "references")
+
+
+def test_participants_stored_in_unicode_form_still_match_the_idna_key() -> None:
+    old = ticket(participants=["jörg@bücher.de"], customer_id="cus_other")
+    decision = decide(
+        [Candidate("tkt_1", "subject-token", "1")],
+        {"tkt_1": old},
+        sender="jörg@xn--bcher-kva.de",
+        customer=None,
+    )
+    assert decision.ticket_id == "tkt_1"

@@ -206,3 +206,87 @@ def _local_only_sender(present: list[str], fallback_charset: str | None) -> Emai
 
 def _clean_name(name: str) -> str:
     return name.replace('"', "").strip().strip("'").strip()
+
+
+def is_addr_spec(address: str) -> bool:
+    """Whether `address` is one plain `local@domain`: no spaces, comments, brackets or second `@`."""
+    return bool(_PLAIN_ADDR_SPEC.match(address))
+
+
+_PLAIN_ADDR_SPEC = re.compile(r'^[^\s@<>()",;:\[\]\\]+@[^\s@<>()",;:\[\]\\]+$')
+
+
+def first_valid_mailbox(value: str) -> EmailAddress | None:
+    """The first mailbox of an address header that the standard library reads as `local@domain`.
+
+    For malformed values the stdlib's RFC 5322 parser (`email.policy.default`) is the reference:
+    `a@x.example b@x.example` gives `a@x.example`, and comments inside an address
+    (`<pete(his account)@silly.test(his host)>`) are dropped, giving `pete@silly.test`.
+    """
+    from email import policy
+
+    try:
+        header = policy.default.header_factory("From", unfold(value).strip())
+        addresses = getattr(header, "addresses", ())
+    except Exception:  # the stdlib parser raises on some garbage (`a@`): then nothing is valid
+        return None
+    for address in addresses:
+        spec = f"{address.username}@{address.domain}"
+        if address.username and address.domain and is_addr_spec(spec):
+            return EmailAddress(name=_clean_name(address.display_name), address=spec)
+    return None
+
+
+def address_domain(address: str) -> str:
+    """The domain of an address, lower case, without a trailing dot ('' without one)."""
+    return address.strip().rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain in its IDNA (punycode) form, `bücher.de` -> `xn--bcher-kva.de`; lower case.
+
+    Uses the standard library's IDNA 2003 codec; a domain it cannot encode (an empty or overlong
+    label) is kept as written, lower-cased.
+    """
+    domain = domain.strip().rstrip(".").lower()
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return domain
+
+
+def unicode_domain(domain: str) -> str:
+    """A domain in its Unicode form, `xn--bcher-kva.de` -> `bücher.de` (as written when undecodable)."""
+    encoded = ascii_domain(domain)
+    if not encoded.isascii():
+        return encoded
+    try:
+        return encoded.encode("ascii").decode("idna").lower()
+    except UnicodeError:
+        return encoded
+
+
+def address_key(address: str) -> str:
+    """An address as identities and participants are keyed: trimmed, lower case, domain in IDNA form.
+
+    `Jörg@Bücher.de` and `jörg@xn--bcher-kva.de` give the same key, `jörg@xn--bcher-kva.de`.
+    """
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    return f"{local.lower()}@{ascii_domain(domain)}"
+
+
+def legacy_keys(address: str) -> list[str]:
+    """Keys an address may have been stored under before keys used the IDNA form (lower case as
+    written: the domain in Unicode or in punycode), the current key excluded."""
+    key = address_key(address)
+    local, _, domain = key.rpartition("@")
+    if not local:
+        return []
+    return [
+        k for k in dict.fromkeys([f"{local}@{unicode_domain(domain)}", address.strip().lower()]) if k != key
+    ]
