@@ -146,3 +146,39 @@ def test_with_no_team_configured_the_sweep_records_it_once(
     assert types(email, ticket_id).count("routed_by_sweep") == 1
     [queued] = [e.data for e in email.repository.list_events(ticket_id) if e.type == "queued"]
     assert (queued["team"], queued["why"]) == (None, "no team configured")
+
+
+def test_a_ticket_that_cannot_be_routed_fails_the_run_without_holding_up_the_others(
+    helpdesk: EmailHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.dal.repository import DynamoRepository
+    from shared.errors import ConflictError
+    from shared.logic.route_ticket import UnroutedSweepError
+
+    # Given two tickets left unrouted, the first of which cannot be written for now
+    stuck = helpdesk.deliver(mail(subject="First"), at=clock.iso(CREATED))["ticket_id"]
+    other = helpdesk.deliver(mail(subject="Second"), at=clock.iso(CREATED + timedelta(seconds=1)))[
+        "ticket_id"
+    ]
+    claim = DynamoRepository.claim
+
+    def failing_for_stuck(self: DynamoRepository, ticket_id: str, *args: Any, **kwargs: Any) -> None:
+        if ticket_id == stuck:
+            raise ConflictError("throttled")
+        claim(self, ticket_id, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoRepository, "claim", failing_for_stuck)
+
+    # When the sweeper runs, the run fails (so the Errors alarm fires), after routing the other one
+    with pytest.raises(UnroutedSweepError, match=stuck):
+        sweep_at(CREATED + timedelta(minutes=6))
+    routed = helpdesk.repository.get_ticket(other)
+    assert routed is not None
+    assert routed.assignee == "alice"
+    assert [t.id for t in helpdesk.repository.unrouted_tickets(CREATED + timedelta(minutes=6))] == [stuck]
+    assert "routed_by_sweep" not in types(helpdesk, stuck)  # nothing half-written
+
+    # Then the next sweep, with the cause gone, routes it once
+    monkeypatch.setattr(DynamoRepository, "claim", claim)
+    assert sweep_at(CREATED + timedelta(minutes=7))["routed_by_sweep"] == 1
+    assert types(helpdesk, stuck).count("routed_by_sweep") == 1
