@@ -1,5 +1,6 @@
 """sla_sweeper: every minute, record due SLA warnings and breaches and escalate, reading only due tickets;
-put due outbox retries back to pending, and flag sends that never got a result."""
+put due outbox retries back to pending, flag sends that never got a result, and route tickets whose
+stream record route_ticket gave up on."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.language import detect_language
 from shared.logic.outbound import OutboundContext, flag_unknown_sends, redeliver_pending
-from shared.logic.route_ticket import RoutingContext, drain_team
+from shared.logic.route_ticket import RoutingContext, drain_team, route_unrouted
 from shared.logic.sla_service import SweepContext, sweep
 from shared.notify import SnsNotifier
 from shared.observability import logger, metrics, tracer
@@ -51,8 +52,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     unknown = flag_unknown_sends(ctx.repository, ctx.config, now)  # claimed, then no result: for an agent
     redelivered, undeliverable = redeliver_pending(ctx.repository, ctx.config, now)  # lost stream records
     # tickets escalated to another team wait in its queue: give them to free agents now
+    routing = RoutingContext(repository=ctx.repository, config=ctx.config, detect_language=detect_language)
     for team in set(result.reassigned_teams):
-        drain_team(team, RoutingContext(repository=ctx.repository, config=ctx.config), now)
+        drain_team(team, routing, now)
+    # last, so a ticket that cannot be routed (the error fails the run) holds up nothing else
+    unrouted = route_unrouted(routing, now)
+    for outcome in unrouted:
+        logger.info(
+            "routed by sweep", ticket_id=outcome.ticket_id, outcome=outcome.outcome, team=outcome.team
+        )
     for name, value in (
         ("SlaTicketsRead", result.read),
         ("SlaWarnings", result.warnings),
@@ -63,6 +71,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ("OutboundUnknown", unknown),
         ("OutboundRedelivered", redelivered),
         ("OutboundUndeliverable", undeliverable),
+        ("RoutedBySweep", len(unrouted)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -76,6 +85,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         outbound_unknown=unknown,
         outbound_redelivered=redelivered,
         outbound_undeliverable=undeliverable,
+        routed_by_sweep=len(unrouted),
         scheduled_time=event.get("scheduledTime"),
     )
     return {
@@ -83,6 +93,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "outbound_unknown": unknown,
         "outbound_redelivered": redelivered,
         "outbound_undeliverable": undeliverable,
+        "routed_by_sweep": len(unrouted),
         "followups": result.followups,
         "read": result.read,
         "warnings": result.warnings,

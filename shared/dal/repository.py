@@ -166,6 +166,13 @@ delivered again): one whose stream record Lambda gave up on stays here until the
 it."""
 
 
+UNROUTED = "UNROUTED"
+"""gsi2 partition of tickets no routing decision has reached yet, by creation time: a ticket enters
+it when it is created and leaves it when it is first routed (its SLA keys replace the entry) or
+settled without a team. One whose stream record route_ticket gave up on stays here until the
+sweeper routes it."""
+
+
 @dataclass(frozen=True)
 class StalePending:
     """An outbox message pending since `since` (its stream delivery may have been given up)."""
@@ -286,6 +293,10 @@ class TicketRepository(Protocol):
 
     def due_tickets(self, shard: int, now: datetime, limit: int = 100) -> list[Ticket]: ...
 
+    def unrouted_tickets(self, created_before: datetime, limit: int = 100) -> list[Ticket]: ...
+
+    def drop_unrouted(self, ticket_id: str) -> bool: ...
+
     def put_outbound(
         self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
     ) -> bool: ...
@@ -394,6 +405,10 @@ def _dt(value: str | None) -> datetime | None:
 
 def _ticket_pk(ticket_id: str) -> str:
     return f"TICKET#{ticket_id}"
+
+
+def _unrouted_key(ticket: Ticket) -> str:
+    return f"{clock.iso(ticket.created_at)}#{ticket.id}"
 
 
 def ticket_to_item(ticket: Ticket) -> TicketItem:
@@ -735,8 +750,11 @@ class DynamoRepository:
 
     def create_ticket(self, write: NewTicketWrite) -> None:
         at = clock.iso(write.message.at)
+        ticket = ticket_to_item(write.ticket)
+        if write.ticket.team is None and write.ticket.assignee is None:
+            ticket.gsi2pk, ticket.gsi2sk = UNROUTED, _unrouted_key(write.ticket)
         puts: list[tuple[Any, Any]] = [
-            (ticket_to_item(write.ticket), TicketItem.pk.does_not_exist()),
+            (ticket, TicketItem.pk.does_not_exist()),
             (message_to_item(write.message), None),
         ]
         puts += [(item, None) for item in event_items(write.ticket.id, write.events)]
@@ -859,6 +877,29 @@ class DynamoRepository:
                 f"SLADUE#{shard}", TicketItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
             )
         ]
+
+    def unrouted_tickets(self, created_before: datetime, limit: int = 100) -> list[Ticket]:
+        """Tickets created at or before `created_before` that no routing decision has reached yet
+        (reads only those: the partition holds tickets between their creation and their routing)."""
+        return [
+            ticket_from_item(item)
+            for item in TicketItem.sla_due.query(
+                UNROUTED, TicketItem.gsi2sk <= f"{clock.iso(created_before)}#~", limit=limit
+            )
+        ]
+
+    def drop_unrouted(self, ticket_id: str) -> bool:
+        """Take a ticket out of the unrouted index; False when it was not in it (any more)."""
+        try:
+            TicketItem(pk=_ticket_pk(ticket_id), sk="TICKET").update(
+                actions=[TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove()],
+                condition=TicketItem.gsi2pk == UNROUTED,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None:
         """Change a ticket's status (resolved/closed times follow it), if nobody changed it meanwhile."""

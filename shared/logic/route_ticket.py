@@ -7,7 +7,7 @@ and a ticket is never assigned twice, however many routers run at once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,11 +16,13 @@ from shared.dal.repository import (
     AgentLive,
     AlreadyRoutedError,
     ClaimLostError,
+    DuplicateError,
     QueueEntry,
     RoutingChanges,
+    SlaWrite,
     TicketRepository,
 )
-from shared.errors import ConflictError
+from shared.errors import ConflictError, HelpdeskError
 from shared.logic.routing import (
     AgentState,
     TicketFacts,
@@ -99,6 +101,7 @@ def _try_claims(
     states: dict[str, AgentState],
     stored: set[str],
     dequeue: QueueEntry | None = None,
+    preface: Sequence[TicketEvent] = (),
 ) -> RouteOutcome | None:
     group = capacity_group(ticket.channel.value)
     for agent_id in candidates[:MAX_CLAIM_ATTEMPTS]:
@@ -111,7 +114,9 @@ def _try_claims(
             if agent_id not in stored:  # first assignment ever: store the presence the config assumes
                 ctx.repository.set_presence(agent_id, states[agent_id].presence, agent.teams, now)
                 stored.add(agent_id)
-            ctx.repository.claim(ticket.id, agent_id, group, capacity, changes, [event], now, dequeue)
+            ctx.repository.claim(
+                ticket.id, agent_id, group, capacity, changes, [*preface, event], now, dequeue
+            )
         except ClaimLostError:
             event_data.setdefault("lost_claims", []).append(agent_id)
             continue
@@ -127,8 +132,12 @@ def _try_claims(
     return None
 
 
-def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> RouteOutcome:
-    """Apply the first matching rule, then give the ticket to the best free agent or queue it."""
+def route_new_ticket(
+    ticket: Ticket, ctx: RoutingContext, now: datetime, preface: Sequence[TicketEvent] = ()
+) -> RouteOutcome:
+    """Apply the first matching rule, then give the ticket to the best free agent or queue it.
+
+    `preface`: events written with the routing decision, before it (why the sweeper routes it)."""
     if ticket.assignee is not None or ticket.queued_at is not None:
         return RouteOutcome(ticket.id, "already", ticket.team, ticket.assignee)
     config = ctx.config
@@ -168,15 +177,21 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
         "rules_tried": match.tried,
     }
     if team is None:
-        ctx.repository.add_events(
-            ticket.id,
-            [
-                TicketEvent(
-                    at=now, type="queued", data={**event_data, "team": None, "why": "no team configured"}
-                )
-            ],
-            _once(ticket.id, "no-team"),
-        )
+        # a redelivered record (or the sweeper after a lost one) finds the decision already recorded
+        with contextlib.suppress(DuplicateError):
+            ctx.repository.add_events(
+                ticket.id,
+                [
+                    *preface,
+                    TicketEvent(
+                        at=now,
+                        type="queued",
+                        data={**event_data, "team": None, "why": "no team configured"},
+                    ),
+                ],
+                _once(ticket.id, "no-team"),
+            )
+        ctx.repository.drop_unrouted(ticket.id)  # decided: nothing for the unrouted sweep to do
         return RouteOutcome(ticket.id, "no_team")
     changes = RoutingChanges(
         team=team.id,
@@ -188,6 +203,10 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
     )
     changes.sla = plan_for(
         config, ticket, team.id, changes.priority, customer.tier if customer else None, changes.sla_policy
+    ) or SlaWrite(  # no policy applies: the write still takes the ticket out of the unrouted index
+        ticket.sla.model_copy(update={"policy": changes.sla_policy or ticket.sla.policy}),
+        None,
+        config.sla.sweep_shards,
     )
     live = ctx.repository.get_agents([a.id for a in config.agents if team.id in a.teams])
     states = _states(config, live)
@@ -195,7 +214,9 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
         team, config, states, ticket.channel.value, changes.skills, _sticky(ticket, others), now
     )
     event_data.update({"team": team.id, "strategy": team.strategy, "considered": candidates.considered})
-    assigned = _try_claims(ticket, candidates.ordered, changes, event_data, ctx, now, states, set(live))
+    assigned = _try_claims(
+        ticket, candidates.ordered, changes, event_data, ctx, now, states, set(live), preface=preface
+    )
     if assigned is not None:
         return assigned
     fallback = config.team(action.fallback_team) if action and action.fallback_team else None
@@ -220,7 +241,15 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
             "considered_fallback": ranked.considered,
         }
         assigned = _try_claims(
-            ticket, ranked.ordered, moved, data, ctx, now, fallback_states, set(live_fallback)
+            ticket,
+            ranked.ordered,
+            moved,
+            data,
+            ctx,
+            now,
+            fallback_states,
+            set(live_fallback),
+            preface=preface,
         )
         if assigned is not None:
             return assigned
@@ -229,7 +258,7 @@ def route_new_ticket(ticket: Ticket, ctx: RoutingContext, now: datetime) -> Rout
             ticket.id,
             ticket.channel.value,
             changes,
-            [TicketEvent(at=now, type="queued", data={**event_data, "why": "no free agent"})],
+            [*preface, TicketEvent(at=now, type="queued", data={**event_data, "why": "no free agent"})],
             now,
         )
     except AlreadyRoutedError:
@@ -392,4 +421,48 @@ def overflow_queues(ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
             outcomes.append(RouteOutcome(entry.ticket_id, "overflowed", team.fallback_team))
         if moved:
             outcomes += drain_team(team.fallback_team, ctx, now)
+    return outcomes
+
+
+class UnroutedSweepError(HelpdeskError):
+    """Routing some tickets the stream left unrouted failed; they stay in the index for the next sweep."""
+
+
+def route_unrouted(ctx: RoutingContext, now: datetime, limit: int = 100) -> list[RouteOutcome]:
+    """Route tickets that no routing decision reached `routing.unrouted_after_minutes` after their
+    creation: route_ticket gave their stream record up (too old, or failed on every retry). Each is
+    routed as route_ticket would have, with a `routed_by_sweep` event saying why, written with the
+    decision; a ticket assigned, queued or closed meanwhile only leaves the index.
+
+    Safe beside a late stream delivery: routing is an atomic claim, so a ticket is routed once."""
+    after = ctx.config.routing.unrouted_after_minutes
+    outcomes: list[RouteOutcome] = []
+    failures: list[tuple[str, Exception]] = []
+    for ticket in ctx.repository.unrouted_tickets(now - timedelta(minutes=after), limit):
+        unrouted = ticket.team is None and ticket.assignee is None and ticket.queued_at is None
+        if unrouted and ticket.status.value in OPEN:
+            waited = now - ticket.created_at
+            why = TicketEvent(
+                at=now,
+                type="routed_by_sweep",
+                data={
+                    "why": f"no routing decision {int(waited.total_seconds() // 60)} minutes after the "
+                    "ticket was created: route_ticket gave its stream record up or never received it",
+                    "created_at": ticket.created_at.isoformat(),
+                    "unrouted_after_minutes": after,
+                },
+            )
+            try:
+                outcomes.append(route_new_ticket(ticket, ctx, now, preface=[why]))
+            except Exception as exc:  # one ticket must not keep the others unrouted
+                failures.append((ticket.id, exc))
+                continue
+        # routed now, or routed or closed meanwhile: nothing left to sweep (a no-op when the
+        # decision's own write already took it out)
+        ctx.repository.drop_unrouted(ticket.id)
+    if failures:
+        ticket_id, first = failures[0]
+        raise UnroutedSweepError(
+            f"{len(failures)} unrouted ticket(s) could not be routed, e.g. {ticket_id}: {first!r}"
+        ) from first
     return outcomes

@@ -167,6 +167,9 @@ class RoutingConfig(_Strict):
     default_team: str | None = None
     """Team of tickets no rule matches (the first team when unset)."""
     rules: list[RoutingRule] = Field(default_factory=list)
+    unrouted_after_minutes: int = Field(default=5, ge=1, le=1440)
+    """The SLA sweeper routes a ticket still without a routing decision this long after it was
+    created (route_ticket gave its stream record up, or never saw it)."""
 
 
 class SlaTargetConfig(_Strict):

@@ -228,6 +228,7 @@ def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
         "outbound_unknown": 0,
         "outbound_redelivered": 0,
         "outbound_undeliverable": 0,
+        "routed_by_sweep": 0,
         "followups": 0,
         "read": 1,
         "warnings": 0,
