@@ -28,6 +28,7 @@ from shared.dal.items import (
     OutboxItem,
     PointerItem,
     QuarantineItem,
+    QuarantinePartItem,
     QueueItem,
     TicketItem,
     bind_table,
@@ -291,7 +292,7 @@ class TicketRepository(Protocol):
 
     def append_message(self, write: AppendWrite) -> None: ...
 
-    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None: ...
+    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None: ...
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None: ...
 
@@ -1507,7 +1508,8 @@ class DynamoRepository:
         puts += [(item, None) for item in event_items(ticket_id, events)]
         self._write(puts, [], clock.iso(message.at))
 
-    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
+    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None:
+        """Keep an entry once (keyed by `dedupe`), with the parts of a raw input too long for it."""
         item = QuarantineItem(
             pk=f"QUARANTINE#{entry.id}",
             sk="QUARANTINE",
@@ -1521,7 +1523,19 @@ class DynamoRepository:
             gsi1pk="QUARANTINE",
             gsi1sk=f"{clock.iso(entry.at)}#{entry.id}",
         )
-        self._write([(item, None)], [dedupe], clock.iso(entry.at))
+        parts = [
+            (QuarantinePartItem(pk=f"QUARANTINE#{entry.id}", sk=f"RAW#{index:03d}", text=text), None)
+            for index, text in enumerate(raw_parts)
+        ]
+        self._write([(item, None), *parts], [dedupe], clock.iso(entry.at))
+
+    def quarantined_raw(self, entry: QuarantineEntry) -> str | None:
+        """The whole raw input of a quarantine entry (joined from its parts when it has them)."""
+        if not entry.details.get("raw_parts"):
+            raw = entry.details.get("raw")
+            return raw if isinstance(raw, str) else None
+        items = QuarantinePartItem.query(f"QUARANTINE#{entry.id}", QuarantinePartItem.sk.startswith("RAW#"))
+        return "".join(item.text for item in items)
 
 
 @cache
