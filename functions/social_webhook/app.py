@@ -69,12 +69,13 @@ def _raw_body() -> bytes | None:
     return raw
 
 
-def _store(batch: ChannelBatch, platform: str) -> Response[str]:
+def _store(batch: ChannelBatch, platform: str, raw: bytes) -> Response[str]:
     ctx = _chat_context()
     outcomes: dict[str, int] = {}
+    body = raw.decode("utf-8", errors="replace")  # kept with a message DynamoDB refuses
     try:
         for message in batch.messages:
-            result = ingest_message(message, ctx)
+            result = ingest_message(message, ctx, raw=body)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             metrics.add_metric(name=f"Social{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
         receipts = [record_receipt(receipt, ctx) for receipt in batch.receipts]
@@ -135,7 +136,7 @@ def meta_notification() -> Response[str]:
         return _quarantine("meta", "unsupported-object", raw, str(exc))
     except InvalidEventError as exc:
         return _quarantine("meta", "malformed-payload", raw, str(exc))
-    return _store(batch, "meta")
+    return _store(batch, "meta", raw)
 
 
 @app.get("/webhooks/x")
@@ -161,7 +162,7 @@ def x_notification() -> Response[str]:
         return _quarantine("x", "malformed-json", raw, str(exc))
     except InvalidEventError as exc:
         return _quarantine("x", "malformed-payload", raw, str(exc))
-    return _store(batch, "x")
+    return _store(batch, "x", raw)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

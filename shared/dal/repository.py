@@ -624,6 +624,18 @@ def _pointer_item(pointer: Pointer, at: str) -> PointerItem:
     )
 
 
+def _never_back(pointer: Pointer) -> Any:
+    """The condition of an upsert carrying `last_inbound_at`: it may only move forward, so a late
+    delivery of an older message loses (ConflictError; the caller re-reads and keeps the later time)."""
+    if pointer.last_inbound_at is None:
+        return None
+    return (
+        PointerItem.pk.does_not_exist()
+        | PointerItem.last_inbound_at.does_not_exist()
+        | (PointerItem.last_inbound_at <= pointer.last_inbound_at)
+    )
+
+
 def _cancellation_codes(exc: TransactWriteError) -> list[str | None]:
     reasons = exc.cancellation_reasons or []
     return [reason.code if reason is not None and reason.code != "None" else None for reason in reasons]
@@ -766,7 +778,7 @@ class DynamoRepository:
                     transaction.save(_pointer_item(pointer, at), condition=PointerItem.pk.does_not_exist())
                     operations.append(pointer.kind)
                 for pointer in upserts:
-                    transaction.save(_pointer_item(pointer, at))
+                    transaction.save(_pointer_item(pointer, at), condition=_never_back(pointer))
                     operations.append("upsert")
                 for item, condition in puts:
                     transaction.save(item, condition=condition)
