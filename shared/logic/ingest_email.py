@@ -163,7 +163,7 @@ def _store_attachments(
         blobs.put(key, part.data, part.content_type, {"name": part.name.encode("utf-8").hex()[:1800]})
         stored.append(
             Attachment(
-                name=bounder.text(part.name, NAME_MAX_BYTES, "headers_truncated"),
+                name=bounder.text(part.name, NAME_MAX_BYTES, "name_truncated"),
                 content_type=part.content_type,
                 size=part.size,
                 key=key,
