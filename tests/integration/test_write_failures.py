@@ -115,6 +115,29 @@ def test_email_with_3000_attachments_stores_the_first_and_lists_the_rest(email: 
     )
 
 
+def test_email_dynamodb_refuses_is_quarantined_once_with_its_raw_mail_in_s3(email: EmailHarness) -> None:
+    # Given an email copied to 12,000 addresses: its ticket (participants) would exceed 400 KB
+    cc = ", ".join(f"person{i:05d}@copied.customer.example" for i in range(12_000))
+    raw = mail(cc=cc)
+    notification = email.notification(raw, ses_id="ses-too-big")
+
+    # When SES delivers it, and Lambda delivers the notification again
+    first = email.invoke(email.sns_event(notification))["results"][0]
+    again = email.invoke(email.sns_event(notification))["results"][0]
+
+    # Then it is quarantined once, with the reason, and its raw mail is still in S3
+    assert (first["outcome"], first["reason"]) == ("quarantined", "write-rejected")
+    assert again["outcome"] == "duplicate"
+    [entry] = email.repository.list_quarantine()
+    assert entry.raw_key == "raw/ses-too-big"
+    assert "Item size" in entry.details["error"]
+    kept = boto3.client("s3").get_object(Bucket=email.bucket, Key=entry.raw_key)["Body"].read()
+    assert kept == raw
+    assert email.repository.scan_tickets() == []
+    # and the refusal was not retried in a loop: it spent one ticket number (taken before the write)
+    assert email.deliver(mail())["ticket_number"] == 2
+
+
 def test_a_different_email_reusing_a_message_id_is_a_new_flagged_message(email: EmailHarness) -> None:
     reused = "<reused@mail.customer.example>"
     first = email.deliver(mail(message_id=reused, body="My printer is broken.\n"))
