@@ -195,6 +195,7 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
     )
     if omitted is not None:
         headers["omitted_attachments"] = omitted
+    external_id, provider_id = bounder.text(inbound.provider_message_id), bounder.text(inbound.dedupe_key)
     flags += bounder.flags
 
     def build_message(ticket_id: str) -> Message:
@@ -205,8 +206,8 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
             channel=inbound.channel,
             at=now,
             author=author,
-            external_id=bounder.text(inbound.provider_message_id),
-            provider_id=bounder.text(inbound.dedupe_key),
+            external_id=external_id,
+            provider_id=provider_id,
             text=text,
             flags=flags,
             attachments=attachments,
