@@ -1,8 +1,8 @@
 """social_webhook: Meta (Messenger, Instagram, WhatsApp) and X webhooks over an HTTP API.
 
 Handshakes are answered, signatures are checked over the exact bytes received, every message
-of a batched delivery is stored once. 200 means stored (or deliberately ignored); 5xx only
-when our write failed, so the platform retries.
+of a batched delivery is stored once. 200 means stored (or deliberately ignored, or quarantined);
+5xx only when a write failed in a way a retry can fix, so the platform retries.
 """
 
 from __future__ import annotations
