@@ -289,3 +289,33 @@ def _conversation_key(repo: DynamoRepository, ticket_id: str) -> str:
 
     [item] = [p for p in PointerItem.scan(PointerItem.kind == "conversation") if p.ticket_id == ticket_id]
     return str(item.pk).removeprefix("PTR#conversation#")
+
+
+# -- the repository ------------------------------------------------------------------------------
+
+
+def test_an_outbound_message_dynamodb_refuses_is_a_permanent_error_not_a_conflict(
+    repo: DynamoRepository,
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.errors import ConflictError, PermanentWriteError
+    from shared.models.outbound import OutboundMessage
+
+    # Given an agent's reply of 50,000 emoji (its outbox item would exceed 400 KB)
+    message = OutboundMessage(
+        key="reply-emoji",
+        channel="email",
+        kind="reply",
+        to="jane.doe@customer.example",
+        text="\U0001f600" * 50_000,
+        automatic=False,
+        created_at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    )
+
+    # When it is queued, then the error says no retry can help (not "changed meanwhile")
+    with pytest.raises(PermanentWriteError) as refused:
+        repo.put_outbound(message, guards=[])
+    assert not isinstance(refused.value, ConflictError)
+    assert "Item size" in str(refused.value)
+    assert repo.get_outbound("reply-emoji") is None
