@@ -73,7 +73,7 @@ def process_record(notification: SnsNotificationModel, ctx: ChatContext) -> dict
         metric = f"SmsConsent{parsed.action.value.title().replace('_', '')}"
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
         return {"outcome": f"consent:{consent.outcome}", "customer_id": consent.customer_id}
-    result = ingest_message(parsed, ctx)
+    result = ingest_message(parsed, ctx, raw=raw)
     logger.info(
         "SMS ingested", outcome=result.outcome, ticket_number=result.ticket_number, reason=result.reason
     )

@@ -1,10 +1,11 @@
 """social_webhook: Meta (Messenger, Instagram, WhatsApp) and X webhooks over an HTTP API.
 
 Handshakes are answered, signatures are checked over the exact bytes received, every message
-of a batched delivery is stored once. 200 means stored (or deliberately ignored); 4xx for a
-request we refuse (bad signature, malformed handshake or body encoding); 503 naming the missing
-configuration when the webhook secret lacks what a route needs; 500 only when our write failed,
-so the platform retries. Nothing is signed or echoed unless it has the shape the platform sends.
+of a batched delivery is stored once. 200 means stored (or deliberately ignored, or quarantined);
+4xx for a request we refuse (bad signature, malformed handshake or body encoding); 503 naming the
+missing configuration when the webhook secret lacks what a route needs; 5xx only when a write
+failed in a way a retry can fix, so the platform retries. Nothing is signed or echoed unless it
+has the shape the platform sends.
 """
 
 from __future__ import annotations
@@ -124,12 +125,13 @@ def _raw_body() -> bytes | None:
     return None if len(raw) > limit else raw
 
 
-def _store(batch: ChannelBatch, platform: str) -> Response[str]:
+def _store(batch: ChannelBatch, platform: str, raw: bytes) -> Response[str]:
     ctx = _chat_context()
     outcomes: dict[str, int] = {}
+    body = raw.decode("utf-8", errors="replace")  # kept with a message DynamoDB refuses
     try:
         for message in batch.messages:
-            result = ingest_message(message, ctx)
+            result = ingest_message(message, ctx, raw=body)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             metrics.add_metric(name=f"Social{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
         receipts = [record_receipt(receipt, ctx) for receipt in batch.receipts]
@@ -200,7 +202,7 @@ def meta_notification() -> Response[str]:
         return _quarantine("meta", "unsupported-object", raw, str(exc))
     except InvalidEventError as exc:
         return _quarantine("meta", "malformed-payload", raw, str(exc))
-    return _store(batch, "meta")
+    return _store(batch, "meta", raw)
 
 
 @app.get("/webhooks/x")
@@ -227,7 +229,7 @@ def x_notification() -> Response[str]:
         return _quarantine("x", "malformed-json", raw, str(exc))
     except InvalidEventError as exc:
         return _quarantine("x", "malformed-payload", raw, str(exc))
-    return _store(batch, "x")
+    return _store(batch, "x", raw)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

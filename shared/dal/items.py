@@ -8,6 +8,7 @@ Key layout (pk / sk):
 - `PTR#<kind>#<value>` / `PTR`             a pointer: message reference, inbound dedupe key,
                                            ticket number or customer identity -> ticket / customer
 - `QUARANTINE#<id>` / `QUARANTINE`         a quarantined inbound message
+- `QUARANTINE#<id>` / `RAW#<nnn>`          the parts of its raw input when too long for the entry
 - `COUNTER#<name>` / `COUNTER`             atomic counters (ticket numbers)
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time.
@@ -193,6 +194,18 @@ class QuarantineItem(Model):
     listing = Gsi1()
 
 
+class QuarantinePartItem(Model):
+    """One part of a quarantined input's raw form, in order (the entry has only its beginning)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="quarantine_part")
+    text = UnicodeAttribute()
+
+
 class AgentItem(Model):
     """An agent's live state: presence and open tickets per capacity group (claimed atomically)."""
 
@@ -281,6 +294,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     EventItem,
     CustomerItem,
     QuarantineItem,
+    QuarantinePartItem,
     CounterItem,
     AgentItem,
     QueueItem,

@@ -7,6 +7,7 @@ transaction, so retried deliveries never duplicate a message.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from shared import clock
@@ -27,11 +28,12 @@ from shared.dal.items import (
     OutboxItem,
     PointerItem,
     QuarantineItem,
+    QuarantinePartItem,
     QueueItem,
     TicketItem,
     bind_table,
 )
-from shared.errors import ConflictError, HelpdeskError
+from shared.errors import ConflictError, HelpdeskError, PermanentWriteError
 from shared.ids import new_id
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import (
@@ -77,7 +79,21 @@ class Pointer:
         return pointer_key(self.kind, self.value)
 
 
+MAX_KEY_VALUE_BYTES = 512
+"""Longest pointer value (UTF-8 bytes) kept readable in its key; DynamoDB allows 2048 for a whole
+partition key. Longer values, and values that are not valid Unicode, are keyed by their SHA-256."""
+
+
 def pointer_key(kind: str, value: str) -> str:
+    """The partition key of a pointer: the value itself while it fits, else its digest (the same
+    value always gives the same key, so lookups find what writes stored)."""
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        encoded = b""
+    if (value and not encoded) or len(encoded) > MAX_KEY_VALUE_BYTES:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"PTR#{kind}#sha256:{digest}"
     return f"PTR#{kind}#{value}"
 
 
@@ -283,7 +299,7 @@ class TicketRepository(Protocol):
 
     def append_message(self, write: AppendWrite) -> None: ...
 
-    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None: ...
+    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None: ...
 
     def set_status(self, ticket_id: str, status: str, at: datetime, expected_version: int) -> None: ...
 
@@ -623,9 +639,56 @@ def _pointer_item(pointer: Pointer, at: str) -> PointerItem:
     )
 
 
+def _never_back(pointer: Pointer) -> Any:
+    """The condition of an upsert carrying `last_inbound_at`: it may only move forward, so a late
+    delivery of an older message loses (ConflictError; the caller re-reads and keeps the later time)."""
+    if pointer.last_inbound_at is None:
+        return None
+    return (
+        PointerItem.pk.does_not_exist()
+        | PointerItem.last_inbound_at.does_not_exist()
+        | (PointerItem.last_inbound_at <= pointer.last_inbound_at)
+    )
+
+
 def _cancellation_codes(exc: TransactWriteError) -> list[str | None]:
     reasons = exc.cancellation_reasons or []
-    return [reason.code if reason is not None else None for reason in reasons]
+    return [reason.code if reason is not None and reason.code != "None" else None for reason in reasons]
+
+
+RETRYABLE_CANCELLATIONS = frozenset(
+    {"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+"""Cancellation reasons another try can get past: a lost race, a conflicting transaction, throttling.
+Every other reason (ValidationError, ItemCollectionSizeLimitExceeded, ...) is permanent."""
+
+PERMANENT_RESPONSE_CODES = frozenset(
+    {"ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"}
+)
+"""Whole-request errors DynamoDB gives for input it will never accept (an item over 400 KB, a key
+over its size limit, a string that is not valid UTF-8)."""
+
+
+def permanent_reason(exc: PynamoDBException) -> str | None:
+    """Why DynamoDB refused a write for good, or None when another try may succeed."""
+    code = exc.cause_response_code
+    if code in PERMANENT_RESPONSE_CODES:
+        return f"{code}: {(exc.cause_response_message or '')[:300]}"
+    if isinstance(exc, TransactWriteError):
+        refused = [
+            f"{reason.code}: {(reason.message or '')[:300]}"
+            for reason in exc.cancellation_reasons or []
+            if reason is not None and reason.code not in (None, "None", *RETRYABLE_CANCELLATIONS)
+        ]
+        if refused:
+            return "; ".join(refused)
+    return None
+
+
+def _raise_if_permanent(exc: PynamoDBException) -> None:
+    reason = permanent_reason(exc)
+    if reason is not None:
+        raise PermanentWriteError(f"DynamoDB refused the write: {reason}") from exc
 
 
 class DynamoRepository:
@@ -707,6 +770,7 @@ class DynamoRepository:
         try:
             counter.update(actions=[CounterItem.value.set((CounterItem.value | (start - 1)) + 1)])
         except UpdateError as exc:
+            _raise_if_permanent(exc)
             raise ConflictError("could not take a ticket number") from exc
         return int(counter.value)
 
@@ -729,7 +793,7 @@ class DynamoRepository:
                     transaction.save(_pointer_item(pointer, at), condition=PointerItem.pk.does_not_exist())
                     operations.append(pointer.kind)
                 for pointer in upserts:
-                    transaction.save(_pointer_item(pointer, at))
+                    transaction.save(_pointer_item(pointer, at), condition=_never_back(pointer))
                     operations.append("upsert")
                 for item, condition in puts:
                     transaction.save(item, condition=condition)
@@ -741,7 +805,10 @@ class DynamoRepository:
                     item, actions, condition = update
                     transaction.update(item, actions=actions, condition=condition)
                     operations.append("ticket")
+        except UnicodeEncodeError as exc:  # a lone surrogate: no encoding can send it
+            raise PermanentWriteError(f"a value is not valid Unicode text: {exc}") from exc
         except TransactWriteError as exc:
+            _raise_if_permanent(exc)
             codes = _cancellation_codes(exc)
             failed = [operations[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
             if failed and all(kind in duplicate_pointer_kinds for kind in failed):
@@ -919,6 +986,7 @@ class DynamoRepository:
                 actions=actions, condition=TicketItem.version == expected_version
             )
         except UpdateError as exc:
+            _raise_if_permanent(exc)
             raise ConflictError(f"ticket {ticket_id} changed meanwhile") from exc
 
     def record_consent(
@@ -1076,6 +1144,7 @@ class DynamoRepository:
                         QueueItem(pk=f"QUEUE#{dequeue.team}", sk=dequeue.key), condition=QueueItem.pk.exists()
                     )
         except TransactWriteError as exc:
+            _raise_if_permanent(exc)
             codes = _cancellation_codes(exc)
             failed = {operations[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
             if "ticket" in failed or "queue" in failed:
@@ -1121,6 +1190,7 @@ class DynamoRepository:
                 for item in event_items(ticket_id, events):
                     transaction.save(item)
         except TransactWriteError as exc:
+            _raise_if_permanent(exc)
             raise AlreadyRoutedError(f"ticket {ticket_id} was routed meanwhile") from exc
         return entry
 
@@ -1144,6 +1214,7 @@ class DynamoRepository:
                 for item in event_items(ticket_id, events):
                     transaction.save(item)
         except TransactWriteError as exc:
+            _raise_if_permanent(exc)
             raise AlreadyRoutedError(f"load of {ticket_id} was released before") from exc
 
     def clear_stale(self, ticket_id: str) -> None:
@@ -1152,6 +1223,7 @@ class DynamoRepository:
                 actions=[TicketItem.load_stale.remove()], condition=TicketItem.pk.exists()
             )
         except UpdateError as exc:
+            _raise_if_permanent(exc)
             raise ConflictError(f"ticket {ticket_id} is gone") from exc
 
     def list_queue(self, team: str, limit: int = 25) -> list[QueueEntry]:
@@ -1208,6 +1280,7 @@ class DynamoRepository:
                 for item in event_items(entry.ticket_id, events):
                     transaction.save(item)
         except TransactWriteError as exc:
+            _raise_if_permanent(exc)
             raise AlreadyRoutedError(f"ticket {entry.ticket_id} left the queue meanwhile") from exc
         return moved
 
@@ -1261,6 +1334,7 @@ class DynamoRepository:
                         condition=PointerItem.pk.does_not_exist() | (PointerItem.created_at <= since),
                     )
         except TransactWriteError as exc:
+            _raise_if_permanent(exc)
             codes = _cancellation_codes(exc)
             if codes and codes[0] == "ConditionalCheckFailed":
                 return False
@@ -1487,7 +1561,8 @@ class DynamoRepository:
         puts += [(item, None) for item in event_items(ticket_id, events)]
         self._write(puts, [], clock.iso(message.at))
 
-    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer) -> None:
+    def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None:
+        """Keep an entry once (keyed by `dedupe`), with the parts of a raw input too long for it."""
         item = QuarantineItem(
             pk=f"QUARANTINE#{entry.id}",
             sk="QUARANTINE",
@@ -1501,7 +1576,19 @@ class DynamoRepository:
             gsi1pk="QUARANTINE",
             gsi1sk=f"{clock.iso(entry.at)}#{entry.id}",
         )
-        self._write([(item, None)], [dedupe], clock.iso(entry.at))
+        parts = [
+            (QuarantinePartItem(pk=f"QUARANTINE#{entry.id}", sk=f"RAW#{index:03d}", text=text), None)
+            for index, text in enumerate(raw_parts)
+        ]
+        self._write([(item, None), *parts], [dedupe], clock.iso(entry.at))
+
+    def quarantined_raw(self, entry: QuarantineEntry) -> str | None:
+        """The whole raw input of a quarantine entry (joined from its parts when it has them)."""
+        if not entry.details.get("raw_parts"):
+            raw = entry.details.get("raw")
+            return raw if isinstance(raw, str) else None
+        items = QuarantinePartItem.query(f"QUARANTINE#{entry.id}", QuarantinePartItem.sk.startswith("RAW#"))
+        return "".join(item.text for item in items)
 
 
 @cache

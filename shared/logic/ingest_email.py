@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,11 +18,22 @@ from shared.dal.repository import (
     TicketChanges,
     TicketRepository,
 )
-from shared.errors import ConflictError
+from shared.errors import ConflictError, PermanentWriteError
 from shared.ids import new_id
+from shared.logic.bounds import (
+    MAX_ATTACHMENTS,
+    NAME_MAX_BYTES,
+    PREVIEW_MAX_BYTES,
+    RULES_PREVIEW_MAX_BYTES,
+    SUBJECT_MAX_BYTES,
+    Bounder,
+    clip,
+    repair,
+)
 from shared.logic.customers import customer_attributes, suggestion_event
 from shared.logic.email_identity import Dmarc, resolve_sender
 from shared.logic.outbound import csat_rating
+from shared.logic.quarantine import quarantine_input
 from shared.logic.sla_service import after_customer_message
 from shared.logic.threading import (
     Candidate,
@@ -134,9 +146,6 @@ def parse_or_fallback(raw: bytes, notification: SesNotification) -> tuple[Parsed
         )
 
 
-PREVIEW_FOR_RULES = 1000
-
-
 def _inbox(notification: SesNotification, parsed: ParsedEmail, ctx: EmailContext) -> str:
     """Which of our addresses the customer wrote to (plus tags removed)."""
     candidates = [*notification.receipt.recipients, *(a.address for a in [*parsed.to, *parsed.cc])]
@@ -152,14 +161,18 @@ def _attachment_key(ses_id: str, index: int, name: str) -> str:
     return f"attachments/{ses_id}/{index:03d}-{safe[:120]}"
 
 
-def _store_attachments(parsed: ParsedEmail, ses_id: str, blobs: BlobStore) -> list[Attachment]:
+def _store_attachments(
+    parsed: ParsedEmail, ses_id: str, blobs: BlobStore, bounder: Bounder
+) -> tuple[list[Attachment], str | None]:
+    """The first MAX_ATTACHMENTS attachments, stored in S3, and the listing of those left out (they
+    stay in the raw mail)."""
     stored = []
-    for index, part in enumerate(parsed.attachments):
+    for index, part in enumerate(parsed.attachments[:MAX_ATTACHMENTS]):
         key = _attachment_key(ses_id, index, part.name)
         blobs.put(key, part.data, part.content_type, {"name": part.name.encode("utf-8").hex()[:1800]})
         stored.append(
             Attachment(
-                name=part.name,
+                name=bounder.text(part.name, NAME_MAX_BYTES, "name_truncated"),
                 content_type=part.content_type,
                 size=part.size,
                 key=key,
@@ -167,7 +180,8 @@ def _store_attachments(parsed: ParsedEmail, ses_id: str, blobs: BlobStore) -> li
                 inline=part.disposition == "inline",
             )
         )
-    return stored
+    omitted = bounder.omitted([part.name for part in parsed.attachments[MAX_ATTACHMENTS:]])
+    return stored, omitted
 
 
 def _build_message(
@@ -178,19 +192,21 @@ def _build_message(
     attachments: list[Attachment],
     flags: list[str],
     ctx: EmailContext,
+    bounder: Bounder,
+    omitted: str | None,
 ) -> Message:
     at = notification.mail.timestamp
     ses_id = notification.mail.message_id
-    text: str = parsed.text
-    full_text: str | None = parsed.full_text
-    html: str | None = parsed.html
+    text: str = bounder.text(parsed.text)
+    full_text: str | None = bounder.text(parsed.full_text)
+    html: str | None = bounder.optional(parsed.html)
     body_key: str | None = None
     size = len(text.encode()) + len((full_text or "").encode()) + len((html or "").encode())
     if size > ctx.config.email.max_inline_body_bytes:
         body_key = f"bodies/{ses_id}.json"
         body = json.dumps({"text": text, "full_text": full_text, "html": html}).encode()
         ctx.blobs.put(body_key, body, "application/json")
-        text, full_text, html = text[:PREVIEW_CHARS], None, None
+        text, full_text, html = clip(text, PREVIEW_MAX_BYTES), None, None
     headers = dict(parsed.headers)
     if parsed.from_header:
         headers["from"] = parsed.from_header
@@ -200,6 +216,9 @@ def _build_message(
     if parsed.cc:
         headers["cc"] = ", ".join(a.address for a in parsed.cc)
     headers["recipients"] = ", ".join(notification.receipt.recipients)
+    headers = bounder.headers(headers)
+    if omitted is not None:
+        headers["omitted_attachments"] = omitted
     return Message(
         id=new_id("msg", at),
         ticket_id=ticket_id,
@@ -207,24 +226,51 @@ def _build_message(
         channel=Channel.EMAIL,
         at=at,
         author=author,
-        external_id=parsed.message_id,
+        external_id=bounder.optional(parsed.message_id),
         provider_id=ses_id,
-        subject=parsed.subject or None,
+        subject=bounder.text(parsed.subject, SUBJECT_MAX_BYTES, "subject_truncated") or None,
         text=text,
         full_text=full_text,
         html=html,
         body_key=body_key,
         raw_key=notification.receipt.action.object_key,
         automatic=parsed.automatic or parsed.bounce,
-        flags=flags,
+        flags=[*flags, *(f for f in bounder.flags if f not in flags)],
         attachments=attachments,
         headers=headers,
     )
 
 
-def _pointers_for_message(parsed: ParsedEmail, ses_id: str, ticket_id: str, message_id: str) -> list[Pointer]:
-    pointers = [Pointer("inbound", f"email#{ses_id}", ticket_id=ticket_id, message_id=message_id)]
-    if parsed.message_id:
+def content_digest(parsed: ParsedEmail) -> str:
+    """What makes two deliveries the same email: its headers of record, bodies and attachments
+    (SES-added trace headers differ between deliveries of one email, so the raw bytes cannot)."""
+    content = {
+        "message_id": parsed.message_id,
+        "from": parsed.from_header,
+        "to": [a.address for a in parsed.to],
+        "cc": [a.address for a in parsed.cc],
+        "date": parsed.date.isoformat() if parsed.date else None,
+        "subject": parsed.subject,
+        "in_reply_to": parsed.in_reply_to,
+        "references": parsed.references,
+        "text": parsed.full_text,
+        "html": parsed.html,
+        "attachments": [[a.name, hashlib.sha256(a.data).hexdigest()] for a in parsed.attachments],
+    }
+    encoded = json.dumps(content, sort_keys=True).encode()  # ASCII: lone surrogates are escaped
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _pointers_for_message(
+    parsed: ParsedEmail, ses_id: str, digest: str, ticket_id: str, message_id: str, reused: bool
+) -> list[Pointer]:
+    """The dedupe keys of the email (its SES delivery, its content) and, unless another message
+    holds it already, its Message-ID reference for threading."""
+    pointers = [
+        Pointer("inbound", f"email#{ses_id}", ticket_id=ticket_id, message_id=message_id),
+        Pointer("inbound", f"email-content#{digest}", ticket_id=ticket_id, message_id=message_id),
+    ]
+    if parsed.message_id and not reused:
         pointers.append(
             Pointer("ref", parsed.message_id, ticket_id=ticket_id, message_id=message_id, direction="inbound")
         )
@@ -235,17 +281,53 @@ def ingest_email(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     """Store one received email exactly once: quarantine, new ticket or message on its ticket.
 
     Retries on lost races (another delivery or message touching the same ticket or customer);
-    a second delivery of the same SES notification returns `duplicate` and writes nothing.
+    a second delivery of the same SES notification, or another delivery of the same content,
+    returns `duplicate` and writes nothing. An email DynamoDB refuses for good is quarantined
+    (`write-rejected`, the raw mail kept in S3) instead of being retried.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
             return _ingest_once(notification, raw, ctx)
         except DuplicateError as exc:
-            return IngestResult(outcome="duplicate", reason=str(exc))
+            # another delivery wrote one of our keys first: the next pass reads what it stored
+            # (the same email: a duplicate; another email with this Message-ID: a new message)
+            if attempt == MAX_ATTEMPTS - 1:
+                return IngestResult(outcome="duplicate", reason=str(exc))
         except ConflictError:
             if attempt == MAX_ATTEMPTS - 1:
                 raise
+        except PermanentWriteError as exc:
+            return _quarantine_refused(notification, raw, exc, ctx)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _quarantine_refused(
+    notification: SesNotification, raw: bytes, error: PermanentWriteError, ctx: EmailContext
+) -> IngestResult:
+    """Keep an email DynamoDB refused: its raw mail stays in S3 (or, from an SNS action, on the entry)."""
+    ses_id = notification.mail.message_id
+    common = notification.mail.common_headers
+    raw_key = notification.receipt.action.object_key
+    kept = quarantine_input(
+        ctx.repository,
+        channel=Channel.EMAIL,
+        reason="write-rejected",
+        ref=ses_id,
+        at=notification.mail.timestamp,
+        raw=None if raw_key else raw.decode("utf-8", errors="replace"),
+        raw_key=raw_key,
+        dedupe_key=f"email#{ses_id}",
+        inbound_key=f"email#{ses_id}",
+        details={
+            "ses_message_id": ses_id,
+            "error": clip(repair(str(error)), 2_000),
+            "from": clip(repair(", ".join(common.from_) or notification.mail.source or ""), NAME_MAX_BYTES),
+            "subject": clip(repair(common.subject or ""), SUBJECT_MAX_BYTES),
+        },
+    )
+    if not kept:
+        return IngestResult(outcome="duplicate", reason="SES notification already quarantined")
+    return IngestResult(outcome="quarantined", reason="write-rejected")
 
 
 def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
@@ -266,7 +348,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     plus_number = plus_token(recipients, ctx.support_addresses, ctx.support_domain)
     bounced = [m for m in (normalize_message_id(v) for v in parsed.bounced_message_ids) if m]
 
-    wanted: list[tuple[str, str]] = [("inbound", f"email#{ses_id}")]
+    digest = content_digest(parsed)
+    wanted: list[tuple[str, str]] = [("inbound", f"email#{ses_id}"), ("inbound", f"email-content#{digest}")]
     if parsed.message_id:
         wanted.append(("ref", parsed.message_id))
     wanted += [("ref", ref) for _, ref in chain]
@@ -278,24 +361,26 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
 
     if ("inbound", f"email#{ses_id}") in found:
         return IngestResult(outcome="duplicate", reason="SES notification already processed")
-    own = found.get(("ref", parsed.message_id)) if parsed.message_id else None
-    if own is not None and own.direction == "inbound":
+    same = found.get(("inbound", f"email-content#{digest}"))
+    if same is not None:
         return IngestResult(
-            outcome="duplicate", ticket_id=own.ticket_id, reason="Message-ID already received"
+            outcome="duplicate", ticket_id=same.ticket_id, reason="same email already received"
         )
+    # A Message-ID another message holds already, with other content: a new message, flagged.
+    reused = parsed.message_id is not None and ("ref", parsed.message_id) in found
 
     if quarantine is not None:
         entry = QuarantineEntry(
             id=new_id("qtn", now),
             reason=quarantine,
             at=now,
-            ref=parsed.message_id or ses_id,
+            ref=clip(repair(parsed.message_id or ses_id), NAME_MAX_BYTES),
             channel=Channel.EMAIL,
             raw_key=notification.receipt.action.object_key,
             details={
                 "ses_message_id": ses_id,
-                "from": parsed.from_header or notification.mail.source,
-                "subject": parsed.subject,
+                "from": clip(repair(parsed.from_header or notification.mail.source or ""), NAME_MAX_BYTES),
+                "subject": clip(repair(parsed.subject), SUBJECT_MAX_BYTES),
                 "verdicts": {n: _verdict(notification, n) for n in ("spam", "virus", "spf", "dkim", "dmarc")},
                 "dmarc_policy": notification.receipt.dmarc_policy,
                 "sender": identity.as_event_data(),
@@ -356,10 +441,14 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
             id=new_id("qtn", now),
             reason="bounce-unmatched",
             at=now,
-            ref=parsed.message_id or ses_id,
+            ref=clip(repair(parsed.message_id or ses_id), NAME_MAX_BYTES),
             channel=Channel.EMAIL,
             raw_key=notification.receipt.action.object_key,
-            details={"ses_message_id": ses_id, "from": parsed.from_header, "subject": parsed.subject},
+            details={
+                "ses_message_id": ses_id,
+                "from": clip(repair(parsed.from_header), NAME_MAX_BYTES),
+                "subject": clip(repair(parsed.subject), SUBJECT_MAX_BYTES),
+            },
         )
         ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
         return IngestResult(outcome="quarantined", reason="bounce-unmatched")
@@ -371,19 +460,23 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         flags.append("bounce")
     elif parsed.automatic:
         flags.append("automatic")
-    attachments = _store_attachments(parsed, ses_id, ctx.blobs)
+    if reused:
+        flags.append("message_id_reused")
+    bounder = Bounder()
+    attachments, omitted = _store_attachments(parsed, ses_id, ctx.blobs, bounder)
     author = identity.answer_to or notification.mail.source or "unknown"
     participants = participants_of(parsed, ctx.support_addresses, ctx.support_domain)
 
     new_customer: Customer | None = None
     customer_pointers: list[Pointer] = []
     if customer_id is None and not parsed.bounce:
+        customer_name = identity.customer.name if identity.customer else None
         customer_id = new_id("cus", now)
         identities = [Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else []
         tier, fields = customer_attributes(identities, ctx.config)
         new_customer = Customer(
             id=customer_id,
-            name=(identity.customer.name or None) if identity.customer else None,
+            name=bounder.optional(customer_name or None, NAME_MAX_BYTES),
             identities=identities,
             tier=tier,
             fields=fields,
@@ -395,7 +488,10 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     known = [Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else []
     if decision.ticket_id is not None:
         ticket = tickets[decision.ticket_id]
-        message = _build_message(parsed, notification, ticket.id, author, attachments, flags, ctx)
+        message = _build_message(
+            parsed, notification, ticket.id, author, attachments, flags, ctx, bounder, omitted
+        )
+        flags = message.flags
         events = [
             TicketEvent(
                 at=now,
@@ -413,8 +509,9 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
         if suggested is not None:
             events.append(suggested)
-        changes = TicketChanges(updated_at=now)
-        if not message.automatic:
+        changes = TicketChanges(updated_at=max(now, ticket.updated_at))
+        if not message.automatic and (ticket.last_inbound_at is None or now > ticket.last_inbound_at):
+            # a late delivery of an older email never moves the time of the latest one back
             changes.last_inbound_at = now
             merged = list(dict.fromkeys([*ticket.participants, *participants]))
             if merged != ticket.participants:
@@ -442,7 +539,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 changes=changes,
                 message=message,
                 events=events,
-                pointers=_pointers_for_message(parsed, ses_id, ticket.id, message.id) + customer_pointers,
+                pointers=_pointers_for_message(parsed, ses_id, digest, ticket.id, message.id, reused)
+                + customer_pointers,
                 new_customer=new_customer,
             )
         )
@@ -458,12 +556,15 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     assert customer_id is not None
     number = ctx.repository.next_ticket_number(ctx.config.tickets.number_start)
     ticket_id = new_id("tkt", now)
-    message = _build_message(parsed, notification, ticket_id, author, attachments, flags, ctx)
+    message = _build_message(
+        parsed, notification, ticket_id, author, attachments, flags, ctx, bounder, omitted
+    )
+    flags = message.flags
     ticket = Ticket(
         id=ticket_id,
         number=number,
         channel=Channel.EMAIL,
-        subject=parsed.subject or None,
+        subject=message.subject,
         customer_id=customer_id,
         flags=list(dict.fromkeys(flags)),
         linked_ticket_id=decision.linked_ticket_id,
@@ -472,7 +573,9 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         last_inbound_at=None if message.automatic else now,
         participants=participants,
         inbox=_inbox(notification, parsed, ctx),
-        preview=parsed.text[:PREVIEW_FOR_RULES],
+        preview=clip(
+            message.text if message.body_key is None else bounder.text(parsed.text), RULES_PREVIEW_MAX_BYTES
+        ),
     )
     events = [
         TicketEvent(
@@ -492,7 +595,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     if suggested is not None:
         events.append(suggested)
     pointers = [
-        *_pointers_for_message(parsed, ses_id, ticket_id, message.id),
+        *_pointers_for_message(parsed, ses_id, digest, ticket_id, message.id, reused),
         Pointer("number", str(number), ticket_id=ticket_id),
         *customer_pointers,
     ]

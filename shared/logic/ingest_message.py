@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,11 +15,21 @@ from shared.dal.repository import (
     TicketChanges,
     TicketRepository,
 )
-from shared.errors import ConflictError
+from shared.errors import ConflictError, PermanentWriteError
 from shared.ids import new_id
+from shared.logic.bounds import (
+    HEADER_VALUE_MAX_BYTES,
+    MAX_ATTACHMENTS,
+    NAME_MAX_BYTES,
+    RULES_PREVIEW_MAX_BYTES,
+    Bounder,
+    clip,
+    repair,
+)
 from shared.logic.customers import customer_attributes, identity_key, suggestion_event
 from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
 from shared.logic.outbound import csat_rating
+from shared.logic.quarantine import quarantine_input
 from shared.logic.sla_service import after_customer_message
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
@@ -42,20 +53,25 @@ class ChatContext:
     config: HelpdeskConfig
 
 
-def _attachments(message: InboundMessage) -> list[Attachment]:
-    return [
+def _attachments(message: InboundMessage, bounder: Bounder) -> tuple[list[Attachment], str | None]:
+    """The first MAX_ATTACHMENTS attachments, and the listing of those left out."""
+    kept = [
         Attachment(
-            name=a.filename or a.title or a.type,
-            content_type=a.mime_type or a.type,
+            name=bounder.text(a.filename or a.title or a.type, NAME_MAX_BYTES, "name_truncated"),
+            content_type=bounder.text(a.mime_type or a.type, NAME_MAX_BYTES, "name_truncated"),
             size=0,
-            url=a.url,
-            media_id=a.media_id,
+            url=bounder.optional(a.url, HEADER_VALUE_MAX_BYTES, "headers_truncated"),
+            media_id=bounder.optional(a.media_id, NAME_MAX_BYTES, "name_truncated"),
         )
-        for a in message.attachments
+        for a in message.attachments[:MAX_ATTACHMENTS]
     ]
+    left = message.attachments[MAX_ATTACHMENTS:]
+    return kept, bounder.omitted([a.filename or a.title or a.url or a.type for a in left])
 
 
 def _text(message: InboundMessage) -> str:
+    """The message's text as the customer sent it (its length is bounded by DynamoDB: a message too
+    long to store is quarantined whole)."""
     if message.text:
         return message.text
     if message.postback_payload:
@@ -64,13 +80,17 @@ def _text(message: InboundMessage) -> str:
     return "\n".join(captions)
 
 
-def ingest_message(message: InboundMessage, ctx: ChatContext) -> IngestResult:
+def ingest_message(message: InboundMessage, ctx: ChatContext, raw: str | None = None) -> IngestResult:
     """Store one SMS or social message exactly once, on its conversation's ticket or a new one.
 
     A message joins the conversation's ticket while it is open; after it is resolved, within
     `chat.reopen_resolved_within_hours` it reopens it; later, or after closing, it opens a new
     ticket linked to the old one. A customer's tickets open at once on several channels share a
     `group_id`.
+
+    A message DynamoDB refuses for good (too large, a value it cannot store) is quarantined
+    (`write-rejected`) with `raw`, the input as received (the SNS message, the webhook body), or
+    else the parsed message; a redelivery of it is then a duplicate.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -80,7 +100,32 @@ def ingest_message(message: InboundMessage, ctx: ChatContext) -> IngestResult:
         except ConflictError:
             if attempt == MAX_ATTEMPTS - 1:
                 raise
+        except PermanentWriteError as exc:
+            return _quarantine_refused(message, raw, exc, ctx)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _quarantine_refused(
+    message: InboundMessage, raw: str | None, error: PermanentWriteError, ctx: ChatContext
+) -> IngestResult:
+    kept = quarantine_input(
+        ctx.repository,
+        channel=message.channel,
+        reason="write-rejected",
+        ref=message.dedupe_key,
+        at=message.sent_at,
+        raw=raw if raw is not None else json.dumps(message.model_dump(mode="json")),
+        dedupe_key=message.dedupe_key,
+        inbound_key=message.dedupe_key,
+        details={
+            "error": clip(repair(str(error)), 2_000),
+            "provider_message_id": clip(repair(message.provider_message_id), NAME_MAX_BYTES),
+            "conversation_key": clip(repair(message.conversation_key), NAME_MAX_BYTES),
+        },
+    )
+    if not kept:
+        return IngestResult(outcome="duplicate", reason="message already quarantined")
+    return IngestResult(outcome="quarantined", reason="write-rejected")
 
 
 def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
@@ -109,7 +154,7 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
             tier, fields = customer_attributes(identities, ctx.config)
             new_customer = Customer(
                 id=customer_id,
-                name=inbound.sender_name,
+                name=clip(repair(inbound.sender_name), NAME_MAX_BYTES) if inbound.sender_name else None,
                 identities=identities,
                 tier=tier,
                 fields=fields,
@@ -130,14 +175,28 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         else:
             reason = f"conversation {current.status.value} earlier: new ticket"
 
+    bounder = Bounder()
     flags = [*(["public"] if inbound.public else []), *inbound.flags]
-    author = inbound.sender.value if inbound.sender else "unknown"
+    author = bounder.text(inbound.sender.value if inbound.sender else "unknown")
+    # the latest message's time, whatever order deliveries come in (the DAL refuses to move it back)
+    latest = clock.iso(now)
+    if conversation is not None and conversation.last_inbound_at and conversation.last_inbound_at > latest:
+        latest = conversation.last_inbound_at
     conversation_pointer = Pointer(
         "conversation",
         inbound.conversation_key,
         customer_id=customer_id,
-        last_inbound_at=clock.iso(now),
+        last_inbound_at=latest,
     )
+    text = bounder.text(_text(inbound))
+    attachments, omitted = _attachments(inbound, bounder)
+    headers = bounder.headers(
+        {k: v for k, v in {**inbound.metadata, "kind": inbound.kind.value}.items() if v}
+    )
+    if omitted is not None:
+        headers["omitted_attachments"] = omitted
+    external_id, provider_id = bounder.text(inbound.provider_message_id), bounder.text(inbound.dedupe_key)
+    flags += bounder.flags
 
     def build_message(ticket_id: str) -> Message:
         return Message(
@@ -147,12 +206,12 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
             channel=inbound.channel,
             at=now,
             author=author,
-            external_id=inbound.provider_message_id,
-            provider_id=inbound.dedupe_key,
-            text=_text(inbound),
+            external_id=external_id,
+            provider_id=provider_id,
+            text=text,
             flags=flags,
-            attachments=_attachments(inbound),
-            headers={k: v for k, v in {**inbound.metadata, "kind": inbound.kind.value}.items() if v},
+            attachments=attachments,
+            headers=headers,
         )
 
     dedupe = Pointer("inbound", inbound.dedupe_key)
@@ -172,8 +231,9 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         rating = csat_rating(message.text) if current.status == TicketStatus.RESOLVED else None
         reopens = reopen and rating is None
         changes = TicketChanges(
-            updated_at=now,
-            last_inbound_at=now,
+            updated_at=max(now, current.updated_at),
+            # a late delivery of an older message never moves the latest time back (Meta's 24 hours)
+            last_inbound_at=now if current.last_inbound_at is None or now > current.last_inbound_at else None,
             sla=after_customer_message(ctx.config, current, now, reopens=reopens),
         )
         if rating is not None:
@@ -234,7 +294,7 @@ def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
         group_id=group_id,
         linked_ticket_id=current.id if current is not None else None,
         inbox=inbound.recipient,
-        preview=message.text[:1000],
+        preview=clip(message.text, RULES_PREVIEW_MAX_BYTES),
         created_at=now,
         updated_at=now,
         last_inbound_at=now,
