@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError, UnauthorizedError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -21,12 +21,13 @@ from shared.language import detect_language
 from shared.logic.agent_actions import (
     AgentContext,
     InvalidRequestError,
+    NotAuthenticatedError,
     NoteRequest,
     PermissionDeniedError,
     PresenceRequest,
     ReplyRequest,
     TicketChangeRequest,
-    require_agent,
+    authenticate,
     resolve_ticket,
     set_presence,
     update_ticket,
@@ -48,17 +49,13 @@ def _agent_context() -> AgentContext:
 
 
 def _caller() -> tuple[str, bool]:
-    """The calling agent's id and whether they are a supervisor, from the JWT the API checked."""
-    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {})
+    """The calling agent's id and whether they are a supervisor, from the JWT the API checked;
+    every route calls this first, so no route answers a caller who is not a configured agent."""
+    context: dict[str, Any] = app.current_event.raw_event.get("requestContext") or {}
     claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
     settings = get_settings(AgentApiSettings)
-    agent_id = claims.get(settings.agent_id_claim) or claims.get("sub")
-    if not agent_id:
-        raise UnauthorizedError("no agent identity in the token")
-    groups = claims.get("cognito:groups") or claims.get("groups") or ""
-    if isinstance(groups, str):
-        groups = groups.strip("[]").replace(",", " ").split()
-    return str(agent_id), settings.supervisor_group in groups
+    caller = authenticate(claims, settings.agent_id_claim, settings.supervisor_group, _agent_context().config)
+    return caller.agent_id, caller.supervisor
 
 
 def _body(
@@ -137,7 +134,6 @@ def post_reply(ref: str) -> Response[str]:
     actor, _ = _caller()
     request = _body(ReplyRequest)
     ctx = _outbound_context()
-    require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     key = app.current_event.headers.get("idempotency-key")
     outbound = agent_reply(
@@ -177,7 +173,6 @@ def post_note(ref: str) -> Response[str]:
     actor, _ = _caller()
     request = _body(NoteRequest)
     ctx = _outbound_context()
-    require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(
@@ -188,6 +183,11 @@ def post_note(ref: str) -> Response[str]:
 @app.exception_handler(TicketNotFoundError)  # type: ignore[untyped-decorator]
 def _not_found(exc: TicketNotFoundError) -> Response[str]:
     return _error(404, str(exc))
+
+
+@app.exception_handler(NotAuthenticatedError)  # type: ignore[untyped-decorator]
+def _unauthenticated(exc: NotAuthenticatedError) -> Response[str]:
+    return _error(401, str(exc))
 
 
 @app.exception_handler(PermissionDeniedError)  # type: ignore[untyped-decorator]

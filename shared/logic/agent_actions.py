@@ -3,9 +3,10 @@ assignee, tags). Every change is recorded on the ticket with who made it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -16,6 +17,11 @@ from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Channel, Ticket, TicketEvent
 
 RELEASING = {"resolved", "closed"}
+
+
+class NotAuthenticatedError(HelpdeskError):
+    """The request names no agent we can trust: no token claims, a token other than an ID token,
+    or an ID token without the agent claim."""
 
 
 class PermissionDeniedError(HelpdeskError):
@@ -108,9 +114,38 @@ def resolve_ticket(ref: str, repository: TicketRepository) -> Ticket:
     raise TicketNotFoundError(f"no ticket with number or message id {ref!r}")
 
 
-def require_agent(agent_id: str, config: HelpdeskConfig) -> None:
-    """Refuse callers who are not agents of this helpdesk (a valid token is not enough)."""
+@dataclass(frozen=True)
+class Caller:
+    """The agent calling the API, as their ID token names them."""
+
+    agent_id: str
+    supervisor: bool
+
+
+def authenticate(
+    claims: Mapping[str, Any], agent_claim: str, supervisor_group: str, config: HelpdeskConfig
+) -> Caller:
+    """The calling agent, from the claims of the token API Gateway's JWT authorizer verified.
+
+    Only a Cognito ID token (`token_use: id`) names an agent: an access token of the same user
+    pool is valid for the authorizer too, but is not issued to say who the agent is. The agent
+    must be in the helpdesk config: one removed from it is refused although their token is valid."""
+    if not claims:
+        raise NotAuthenticatedError("no token: sign in and send the ID token as a Bearer token")
+    if claims.get("token_use") != "id":
+        raise NotAuthenticatedError(
+            f"this API takes an ID token (token_use id), not token_use {claims.get('token_use')!r}"
+        )
+    agent_id = claims.get(agent_claim)
+    if not isinstance(agent_id, str) or not agent_id:
+        raise NotAuthenticatedError(
+            f"the ID token has no {agent_claim} claim: the user is not set up as an agent"
+        )
     _known_agent(agent_id, config)
+    groups = claims.get("cognito:groups") or []
+    if isinstance(groups, str):  # the authorizer flattens lists to "[a b]"
+        groups = groups.strip("[]").replace(",", " ").split()
+    return Caller(agent_id, supervisor_group in groups)
 
 
 def _known_agent(agent_id: str, config: HelpdeskConfig) -> None:

@@ -35,16 +35,27 @@ def call(
     *,
     agent: str = "alice",
     supervisor: bool = False,
+    claims: dict[str, Any] | None = None,
+    authorizer: bool = True,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
 ) -> tuple[int, Any]:
-    claims: dict[str, Any] = {"sub": f"uuid-{agent}", "custom:agent_id": agent, "token_use": "id"}
-    if supervisor:
-        claims["cognito:groups"] = "[supervisors]"
-    event = {
+    """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
+    token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
+    if claims is None:
+        claims = id_token(agent)
+        if supervisor:
+            claims["cognito:groups"] = "[supervisors]"
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"content-type": "application/json", "authorization": "Bearer eyJ..."},
+        "headers": {
+            "content-type": "application/json",
+            "authorization": "Bearer eyJ...",
+            **{name.lower(): value for name, value in (headers or {}).items()},
+        },
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "agentapi01",
@@ -64,12 +75,114 @@ def call(
             "time": "02/Mar/2026:10:00:00 +0000",
             "timeEpoch": 1772445600000,
         },
-        "body": json.dumps(body) if body is not None else None,
+        "body": raw_body if raw_body is not None else json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
     }
+    if not authorizer:
+        del event["requestContext"]["authorizer"]
     app._agent_context.cache_clear()
     response = app.handler(event, FakeLambdaContext())
     return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def id_token(agent: str) -> dict[str, Any]:
+    """The claims of a Cognito ID token of the agent, as the HTTP API's JWT authorizer passes them."""
+    return {
+        "sub": f"uuid-{agent}",
+        "aud": "agentuiclient01",
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool01",
+        "token_use": "id",
+        "auth_time": "1772445000",
+        "exp": "1772448600",
+        "iat": "1772445000",
+        "cognito:username": agent,
+        "email": f"{agent}@company.example",
+        "custom:agent_id": agent,
+    }
+
+
+def access_token(agent: str) -> dict[str, Any]:
+    """An access token of the same user (a pre-token-generation trigger may add the agent claim)."""
+    return {
+        "sub": f"uuid-{agent}",
+        "client_id": "agentuiclient01",
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool01",
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "exp": "1772448600",
+        "iat": "1772445000",
+        "username": agent,
+        "custom:agent_id": agent,
+    }
+
+
+ROUTES = [
+    ("GET", "/tickets/1", None, 200),
+    ("PATCH", "/tickets/1", {"status": "open"}, 200),
+    ("POST", "/tickets/1/replies", {"text": "We are on it."}, 202),
+    ("POST", "/tickets/1/notes", {"text": "Printer model X2."}, 201),
+    ("PUT", "/agents/alice/presence", {"status": "online"}, 200),
+]
+REMOVED = """
+teams: [{id: support}]
+agents:
+  - {id: bob, teams: [support]}
+"""
+
+
+@pytest.mark.parametrize(("method", "path", "body", "ok"), ROUTES)
+@pytest.mark.parametrize(
+    ("caller", "status", "message"),
+    [
+        ("no authorizer", 401, "no token"),
+        ("no claims", 401, "no token"),
+        ("access token", 401, "an ID token"),
+        ("ID token without the agent claim", 401, "custom:agent_id"),
+        ("unknown agent", 403, "'mallory' is not an agent"),
+        ("agent removed from the config", 403, "'alice' is not an agent"),
+        ("agent", None, None),
+    ],
+)
+def test_every_route_needs_an_id_token_of_a_configured_agent(
+    api: EmailHarness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    ok: int,
+    caller: str,
+    status: int | None,
+    message: str | None,
+) -> None:
+    # Given a ticket, and a caller as the JWT authorizer let them through
+    api.deliver(mail())
+    callers: dict[str, dict[str, Any]] = {
+        "no authorizer": {"authorizer": False},
+        "no claims": {"claims": {}},
+        "access token": {"claims": access_token("alice")},
+        "ID token without the agent claim": {
+            "claims": {k: v for k, v in id_token("alice").items() if k != "custom:agent_id"}
+        },
+        "unknown agent": {"agent": "mallory"},
+        "agent removed from the config": {},
+        "agent": {},
+    }
+    kwargs = callers[caller]
+    if caller == "agent removed from the config":
+        use_config(REMOVED, tmp_path, monkeypatch)
+    [ticket] = api.repository.scan_tickets()
+    before = (api.repository.list_events(ticket.id), api.repository.list_outbound())
+    # When it calls the route
+    got, answer = call(method, path, body, **kwargs)
+    # Then anyone but a configured agent with an ID token is refused, with why, and nothing changes
+    if status is None:
+        assert got == ok
+        return
+    assert got == status
+    assert message in answer["message"]
+    assert (api.repository.list_events(ticket.id), api.repository.list_outbound()) == before
+    assert api.repository.get_agents(["alice"]) == {}
 
 
 def test_agent_sets_own_presence(api: EmailHarness) -> None:
