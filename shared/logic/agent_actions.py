@@ -32,6 +32,14 @@ class InvalidRequestError(HelpdeskError):
     """The request names something that does not exist or cannot be done."""
 
 
+class TextTooLargeError(HelpdeskError):
+    """A reply or note longer, in UTF-8 bytes, than the helpdesk can store."""
+
+
+class IdempotencyKeyReusedError(HelpdeskError):
+    """An Idempotency-Key already used for another request on the same ticket by the same agent."""
+
+
 MAX_AWAY_DAYS = 60
 """How far ahead an agent may say they will be back (a typo in the year should not promise 2036)."""
 
@@ -52,9 +60,39 @@ class PresenceRequest(BaseModel):
         return value
 
 
-MAX_TEXT = 50_000
-"""Characters in a reply or note: with the HTML part, even text of three-byte characters keeps the
-outbox item and the stored message under DynamoDB's 400 KB item limit."""
+MAX_TEXT_BYTES = 50_000
+"""A reply's or note's text in UTF-8 bytes (a 4-byte emoji counts 4). The outbox stores the text
+and its HTML as JSON with non-ASCII characters escaped, so a stored byte of text can take up to 7
+bytes of the item (a `"` is `\\"` in the text and `&#34;` in the HTML; a 4-byte character 12 + 12):
+at this limit every text keeps the outbox item, and the message stored when it is sent, under
+DynamoDB's 400 KB item limit with room for the addressing."""
+ALLOWED_CONTROLS = frozenset("\t\n\r")
+MAX_IDEMPOTENCY_KEY = 200
+"""Characters in an Idempotency-Key (a UUID has 36): it becomes part of the outbox item's key."""
+
+
+def check_text(text: str) -> None:
+    """Refuse a reply or note text the helpdesk cannot store or send as written: over
+    MAX_TEXT_BYTES in UTF-8, or with control characters (other than tab and line breaks)."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise TextTooLargeError(
+            f"text: {size:,} bytes in UTF-8, over the limit of {MAX_TEXT_BYTES:,} bytes "
+            "(a character outside ASCII takes 2 to 4): shorten it or attach the rest"
+        )
+    for position, character in enumerate(text):
+        if (character < " " or character == "\x7f") and character not in ALLOWED_CONTROLS:
+            raise InvalidRequestError(
+                f"text: control character U+{ord(character):04X} at position {position}"
+            )
+
+
+def check_idempotency_key(key: str) -> None:
+    """Refuse an Idempotency-Key that is empty, too long or not printable ASCII."""
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not all(" " < c <= "~" for c in key):
+        raise InvalidRequestError(
+            f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, e.g. a UUID"
+        )
 
 
 class ReplyRequest(BaseModel):
@@ -63,7 +101,8 @@ class ReplyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: str = Field(min_length=1)
+    """At most MAX_TEXT_BYTES in UTF-8 (checked by the use case, which answers 413)."""
     channel: str | None = Field(default=None, min_length=1, max_length=20)
     """email, sms, messenger, instagram, whatsapp or x; the ticket's channel when absent."""
 
@@ -73,7 +112,8 @@ class NoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: str = Field(min_length=1)
+    """At most MAX_TEXT_BYTES in UTF-8 (checked by the use case, which answers 413)."""
 
 
 class TicketChangeRequest(BaseModel):

@@ -249,3 +249,118 @@ def test_no_change_writes_nothing(api: EmailHarness) -> None:
     call("PATCH", "/tickets/1", {"status": "new"})
     [ticket] = api.repository.scan_tickets()
     assert [e.type for e in api.repository.list_events(ticket.id)] == ["created"]
+
+
+def test_same_idempotency_key_with_another_body_is_refused_not_faked(api: EmailHarness) -> None:
+    # Given a reply queued under an Idempotency-Key
+    api.deliver(mail())
+    first = call("POST", "/tickets/1/replies", {"text": "Try a restart."}, headers={"Idempotency-Key": "k-1"})
+    assert first[0] == 202
+    # When the key comes again with another text
+    status, body = call(
+        "POST", "/tickets/1/replies", {"text": "Replace the toner."}, headers={"Idempotency-Key": "k-1"}
+    )
+    # Then it is refused, and only the first reply is in the outbox
+    assert status == 422
+    assert "Idempotency-Key" in body["message"]
+    assert [o.text for o in api.repository.list_outbound()] == ["Try a restart."]
+    # And a true retry (same key, same body) answers what was stored, without a second reply
+    retry = call("POST", "/tickets/1/replies", {"text": "Try a restart."}, headers={"Idempotency-Key": "k-1"})
+    assert retry == first
+    assert len(api.repository.list_outbound()) == 1
+
+
+def test_idempotency_key_is_scoped_to_its_ticket_and_caller(api: EmailHarness) -> None:
+    # Given two tickets
+    api.deliver(mail(message_id="<one@mail.customer.example>"))
+    api.deliver(mail(message_id="<two@mail.customer.example>", sender="Bea <bea@other.example>"))
+    key = {"Idempotency-Key": "2b9c7a0e-0d7f-4d0e-9a57-5f3c2d1e0a11"}
+    # When the same key is used on both tickets, and by two agents on one ticket
+    assert call("POST", "/tickets/1/replies", {"text": "Hello"}, headers=key)[0] == 202
+    assert call("POST", "/tickets/2/replies", {"text": "Hello"}, headers=key)[0] == 202
+    assert call("POST", "/tickets/1/replies", {"text": "Hello"}, headers=key, agent="bob")[0] == 202
+    # Then each is its own reply
+    replies = api.repository.list_outbound()
+    tickets = {t.id: t.number for t in api.repository.scan_tickets()}
+    assert sorted((tickets[o.ticket_id or ""], o.author) for o in replies) == [
+        (1, "alice"),
+        (1, "bob"),
+        (2, "alice"),
+    ]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201, "k\u00e9y"])
+def test_unusable_idempotency_key_is_refused(api: EmailHarness, key: str) -> None:
+    api.deliver(mail())
+    status, body = call("POST", "/tickets/1/replies", {"text": "Hello"}, headers={"Idempotency-Key": key})
+    assert status == 400
+    assert "Idempotency-Key" in body["message"]
+    assert api.repository.list_outbound() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("/tickets/1/replies", "\U0001f600" * 50_000),  # 200,000 bytes of emoji
+        ("/tickets/1/notes", "\U0001f600" * 50_000),
+        ("/tickets/1/replies", "x" * 50_001),
+    ],
+)
+def test_text_over_the_byte_limit_is_refused_with_the_limit(api: EmailHarness, path: str, text: str) -> None:
+    # Given a ticket
+    api.deliver(mail())
+    [ticket] = api.repository.scan_tickets()
+    events = api.repository.list_events(ticket.id)
+    # When an agent sends a text over the limit, counted in UTF-8 bytes
+    status, body = call("POST", path, {"text": text})
+    # Then it is refused as too large, saying the limit and the size, and nothing is stored
+    assert status == 413
+    assert "50,000 bytes" in body["message"]
+    assert f"{len(text.encode()):,}" in body["message"]
+    assert api.repository.list_outbound() == []
+    assert api.repository.list_events(ticket.id) == events
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U0001f600" * 12_500,  # 50,000 bytes of 4-byte characters
+        '"' * 50_000,  # the character that grows most when stored (escaped in JSON and HTML)
+        "\u00e9\n\n" * 12_500,  # 2-byte characters and paragraphs
+    ],
+)
+def test_text_at_the_limit_is_stored(api: EmailHarness, text: str) -> None:
+    # Given a ticket
+    api.deliver(mail())
+    # When an agent replies with text of exactly the limit, and notes it too
+    assert call("POST", "/tickets/1/replies", {"text": text})[0] == 202
+    assert call("POST", "/tickets/1/notes", {"text": text})[0] == 201
+    # Then DynamoDB took both
+    [reply] = api.repository.list_outbound()
+    assert reply.text == text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw"),
+    [
+        ("POST", "/tickets/1/replies", '{"text": "broken \\ud800 surrogate"}'),
+        ("POST", "/tickets/1/notes", '{"text": "\\udc00"}'),
+        ("PATCH", "/tickets/1", '{"tags_add": ["\\ud83d"]}'),
+    ],
+)
+def test_lone_surrogates_are_a_clear_client_error(
+    api: EmailHarness, method: str, path: str, raw: str
+) -> None:
+    api.deliver(mail())
+    status, body = call(method, path, raw_body=raw)
+    assert status == 400
+    assert "surrogate" in body["message"]
+    assert api.repository.list_outbound() == []
+
+
+def test_control_characters_in_a_reply_are_refused(api: EmailHarness) -> None:
+    api.deliver(mail())
+    status, body = call("POST", "/tickets/1/replies", {"text": "bell \u0007 here"})
+    assert status == 400
+    assert "U+0007" in body["message"]
+    assert api.repository.list_outbound() == []
