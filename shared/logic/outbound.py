@@ -34,6 +34,7 @@ from shared.logic.agent_actions import (
     check_text,
 )
 from shared.logic.calendar import parse_interval
+from shared.logic.routing import calendar_for
 from shared.logic.sla_service import after_agent_reply, policy_calendar
 from shared.models.config import HelpdeskConfig
 from shared.models.outbound import OutboundKind, OutboundMessage
@@ -192,7 +193,8 @@ def queue_automatic(
         if not window.allowed:
             reason = window.reason
     language = _language(ticket, ctx)
-    context = {**_ack_context(ticket, customer, language, ctx, now, due), **(extra or {})}
+    base, promised = _ack_context(ticket, customer, language, ctx, now, due)
+    context = {**base, **(extra or {})}
     short = addressing["channel"] in SHORT_CHANNELS
     text = templates.render(kind, "short" if short else "email", language, context)
     outbound = OutboundMessage(
@@ -206,6 +208,7 @@ def queue_automatic(
         status="suppressed" if reason else "pending",
         error=reason,
         segments=segments(text)[1] if addressing["channel"] == "sms" else None,
+        promised_due_at=promised if kind == "ack" else None,
         **{
             **addressing,
             "subject": templates.render(kind, "subject", language, context) if not short else None,
@@ -247,6 +250,37 @@ def ticket_token(ticket: Ticket, ctx: OutboundContext) -> str:
     return f"[{ctx.config.email.subject_token_prefix}{ticket.number}]"
 
 
+def promised_due(ticket: Ticket) -> datetime | None:
+    """When the ticket's first response is due as routing planned it (None: no policy sets one)."""
+    first = ticket.sla.target("first_response")
+    return first.due_at if first is not None else None
+
+
+def ready_to_acknowledge(before: Ticket | None, after: Ticket, config: HelpdeskConfig) -> bool:
+    """Whether this write of a ticket (`before` None: its creation) is when to acknowledge it.
+
+    The acknowledgement promises the ticket's first-response due time, which routing plans with the
+    rule's SLA policy, priority and team calendar: so it waits until routing has given the ticket a
+    team. Only a helpdesk without teams, which routing never plans, acknowledges at creation."""
+    if before is None:
+        return not config.teams
+    return before.team is None and after.team is not None
+
+
+def _customer_zone(customer: Customer | None) -> str | None:
+    """The customer's time zone (their `timezone` field), if it is one we know."""
+    from zoneinfo import ZoneInfo
+
+    zone = customer.fields.get("timezone") if customer is not None else None
+    if not zone:
+        return None
+    try:
+        ZoneInfo(zone)
+    except (ValueError, KeyError):
+        return None
+    return zone
+
+
 def _ack_context(
     ticket: Ticket,
     customer: Customer | None,
@@ -254,26 +288,21 @@ def _ack_context(
     ctx: OutboundContext,
     now: datetime,
     due_at: datetime | None = None,
-) -> dict[str, Any]:
-    facts = sla_math.SlaFacts(
-        ticket.channel.value, "public" in ticket.flags, ticket.priority.value, ticket.team, None
-    )
-    policy = sla_math.select_policy(ctx.config, facts, ticket.sla.policy)
-    calendar, name = policy_calendar(ctx.config, policy, ticket.team)
-    timezone = ctx.config.calendars[name].timezone
-    closed_now = not calendar.is_open(now)
-    first = policy.first_response if policy is not None else None
-    if due_at is not None:
-        expected = templates.expected_phrase(language, due_at, timezone)
-    elif first is not None:
-        due = sla_math.start_target(
-            "first_response", first, now, calendar, policy.warning_at if policy else 0.8
-        )
-        expected = templates.expected_phrase(language, due.due_at or now, timezone)
+) -> tuple[dict[str, Any], datetime]:
+    """The template context of an automatic message, and the time its `expected` phrase promises:
+    `due_at`, else the ticket's planned first-response due time, else a day from now. Times are
+    shown in the customer's time zone when known, else in the zone of the ticket's calendar."""
+    policy = ctx.config.sla_policy(ticket.sla.policy) if ticket.sla.policy else None
+    if ticket.sla.calendar and ticket.sla.calendar in ctx.config.calendars:
+        name = ticket.sla.calendar  # the calendar routing planned the SLA in
+        calendar = calendar_for(ctx.config, name)
     else:
-        expected = templates.expected_phrase(language, now + timedelta(days=1), timezone)
+        calendar, name = policy_calendar(ctx.config, policy, ticket.team)
+    timezone = _customer_zone(customer) or ctx.config.calendars[name].timezone
+    closed_now = not calendar.is_open(now)
+    promised = due_at or promised_due(ticket) or now + timedelta(days=1)
     opens = calendar.next_open(now) if closed_now else None
-    return {
+    context = {
         "customer_name": (customer.name if customer and customer.name else ""),
         "ticket": {
             "number": ticket.number,
@@ -281,11 +310,12 @@ def _ack_context(
             "subject": ticket.subject or "",
             "channel": CHANNEL_NAMES.get(ticket.channel.value, ticket.channel.value),
         },
-        "expected": expected,
+        "expected": templates.expected_phrase(language, promised, timezone),
         "closed_now": closed_now,
         "opens_at": templates.expected_phrase(language, opens, timezone, from_time=True) if opens else "",
         "transcript": "",
     }
+    return context, promised
 
 
 IDENTITY_KINDS: dict[str, str] = {
