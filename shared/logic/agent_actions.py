@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.dal.repository import TicketRepository, TicketUpdate
 from shared.errors import HelpdeskError, TicketNotFoundError
@@ -116,6 +116,22 @@ class NoteRequest(BaseModel):
     """At most MAX_TEXT_BYTES in UTF-8 (checked by the use case, which answers 413)."""
 
 
+MAX_TAG = 100
+"""Characters in a tag."""
+MAX_TAGS = 50
+"""Tags on a ticket: with MAX_TAG, the ticket item keeps room under DynamoDB's 400 KB."""
+
+
+def _no_control_characters(tag: str) -> str:
+    for character in tag:
+        if character < " " or character == "\x7f":
+            raise ValueError(f"control character U+{ord(character):04X} in a tag")
+    return tag
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG), AfterValidator(_no_control_characters)]
+
+
 class TicketChangeRequest(BaseModel):
     """An agent's change to a ticket; absent fields stay as they are. `assignee: ""` unassigns."""
 
@@ -124,7 +140,7 @@ class TicketChangeRequest(BaseModel):
     status: Literal["new", "open", "pending", "on_hold", "resolved", "closed"] | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     assignee: str | None = None
-    tags_add: list[str] = Field(default_factory=list)
+    tags_add: list[Tag] = Field(default_factory=list)
     tags_remove: list[str] = Field(default_factory=list)
 
 
@@ -239,6 +255,10 @@ def update_ticket(
         recorded["assignee"] = [ticket.assignee, request.assignee or None]
     tags = [t for t in ticket.tags if t not in request.tags_remove]
     tags += [t for t in request.tags_add if t not in tags]
+    if len(tags) > MAX_TAGS and len(tags) > len(ticket.tags):
+        raise InvalidRequestError(
+            f"tags_add: a ticket has at most {MAX_TAGS} tags; this would make {len(tags)}"
+        )
     if tags != ticket.tags:
         changes.tags = tags
         recorded["tags"] = [ticket.tags, tags]

@@ -364,3 +364,26 @@ def test_control_characters_in_a_reply_are_refused(api: EmailHarness) -> None:
     assert status == 400
     assert "U+0007" in body["message"]
     assert api.repository.list_outbound() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tags_add": ["x" * 101]}, "at most 100 characters"),
+        ({"tags_add": ["\U0001f600" * 1000] * 2}, "at most 100 characters"),
+        ({"tags_add": [f"tag-{i}" for i in range(51)]}, "at most 50 tags"),
+        ({"tags_add": ["bad\ttag"]}, "control character"),
+    ],
+)
+def test_tags_the_ticket_cannot_hold_are_refused_with_the_limit(
+    api: EmailHarness, change: dict[str, Any], message: str
+) -> None:
+    # Given a ticket
+    api.deliver(mail())
+    [ticket] = api.repository.scan_tickets()
+    # When an agent adds tags longer or more numerous than a ticket keeps
+    status, body = call("PATCH", "/tickets/1", change)
+    # Then the change is refused with the limit (not a 409 "changed meanwhile"), and nothing changes
+    assert status == 400
+    assert message in body["message"]
+    assert api.repository.get_ticket(ticket.id) == ticket
