@@ -47,7 +47,7 @@ class AgentApiSettings(BaseSettings):
     support_domain: str = Field(default="localhost", alias="SUPPORT_DOMAIN")
     support_addresses: CsvList = Field(default_factory=list, alias="SUPPORT_ADDRESSES")
     agent_id_claim: str = Field(default="custom:agent_id", alias="AGENT_ID_CLAIM")
-    """JWT claim holding the agent id (the token's `sub` when absent)."""
+    """ID-token claim holding the agent id; a token without it is refused (401)."""
     supervisor_group: str = Field(default="supervisors", alias="SUPERVISOR_GROUP")
 
 

@@ -75,8 +75,8 @@ class Caller:
     supervisor: bool = False
 
     def claims(self) -> dict[str, str]:
-        """The token's claims as API Gateway passes them on (values are strings, groups `[a b]`)."""
-        claims = {"sub": self.agent, "custom:agent_id": self.agent}
+        """The ID token's claims as API Gateway passes them on (values are strings, groups `[a b]`)."""
+        claims = {"sub": self.agent, "custom:agent_id": self.agent, "token_use": "id"}
         if self.supervisor:
             claims["cognito:groups"] = f"[{SUPERVISOR_GROUP}]"
         return claims

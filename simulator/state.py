@@ -354,6 +354,7 @@ def _outbox_state(repository: object) -> list[dict[str, Any]]:
                 "author": o.author,
                 "provider_id": o.provider_id,
                 "error": o.error,
+                "promised_due_at": o.promised_due_at,
             }
         )
         for o in sorted(list_outbound(), key=lambda o: o.created_at)

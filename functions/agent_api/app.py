@@ -8,25 +8,29 @@ from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError, UnauthorizedError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
-from shared.errors import ConflictError, TicketNotFoundError
+from shared.errors import ConflictError, PermanentWriteError, TicketNotFoundError
 from shared.language import detect_language
 from shared.logic.agent_actions import (
     AgentContext,
+    IdempotencyKeyReusedError,
     InvalidRequestError,
+    NotAuthenticatedError,
     NoteRequest,
     PermissionDeniedError,
     PresenceRequest,
     ReplyRequest,
+    TextTooLargeError,
     TicketChangeRequest,
-    require_agent,
+    authenticate,
     resolve_ticket,
     set_presence,
     update_ticket,
@@ -48,17 +52,13 @@ def _agent_context() -> AgentContext:
 
 
 def _caller() -> tuple[str, bool]:
-    """The calling agent's id and whether they are a supervisor, from the JWT the API checked."""
-    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {})
+    """The calling agent's id and whether they are a supervisor, from the JWT the API checked;
+    every route calls this first, so no route answers a caller who is not a configured agent."""
+    context: dict[str, Any] = app.current_event.raw_event.get("requestContext") or {}
     claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
     settings = get_settings(AgentApiSettings)
-    agent_id = claims.get(settings.agent_id_claim) or claims.get("sub")
-    if not agent_id:
-        raise UnauthorizedError("no agent identity in the token")
-    groups = claims.get("cognito:groups") or claims.get("groups") or ""
-    if isinstance(groups, str):
-        groups = groups.strip("[]").replace(",", " ").split()
-    return str(agent_id), settings.supervisor_group in groups
+    caller = authenticate(claims, settings.agent_id_claim, settings.supervisor_group, _agent_context().config)
+    return caller.agent_id, caller.supervisor
 
 
 def _body(
@@ -66,11 +66,21 @@ def _body(
 ) -> Any:
     try:
         return model.model_validate_json(app.current_event.decoded_body or "{}")
+    except UnicodeDecodeError as exc:  # a base64-encoded body that is not UTF-8
+        raise BadRequestError("body: not UTF-8 encoded JSON") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise BadRequestError(problems) from exc
+
+
+def _problem(error: ErrorDetails) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "body"
+    message = error["msg"]
+    if error["type"] == "json_invalid" and "hex escape" in message:
+        # JSON text may name a character by its UTF-16 surrogate pair (\ud83d\ude00); one half
+        # alone is no character at all
+        message += " (a \\uD800-\\uDFFF escape must be a surrogate pair: a lone surrogate is no character)"
+    return f"{where}: {message}"
 
 
 def _ticket_json(ref: str) -> dict[str, Any]:
@@ -137,16 +147,14 @@ def post_reply(ref: str) -> Response[str]:
     actor, _ = _caller()
     request = _body(ReplyRequest)
     ctx = _outbound_context()
-    require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)
-    key = app.current_event.headers.get("idempotency-key")
     outbound = agent_reply(
         ticket,
         request.text,
         actor,
         ctx,
         clock.now(),
-        key=f"reply#{actor}#{key}" if key else None,
+        idempotency_key=app.current_event.headers.get("idempotency-key"),
         channel=request.channel,
     )
     logger.info(
@@ -177,7 +185,6 @@ def post_note(ref: str) -> Response[str]:
     actor, _ = _caller()
     request = _body(NoteRequest)
     ctx = _outbound_context()
-    require_agent(actor, ctx.config)
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(
@@ -190,6 +197,11 @@ def _not_found(exc: TicketNotFoundError) -> Response[str]:
     return _error(404, str(exc))
 
 
+@app.exception_handler(NotAuthenticatedError)  # type: ignore[untyped-decorator]
+def _unauthenticated(exc: NotAuthenticatedError) -> Response[str]:
+    return _error(401, str(exc))
+
+
 @app.exception_handler(PermissionDeniedError)  # type: ignore[untyped-decorator]
 def _forbidden(exc: PermissionDeniedError) -> Response[str]:
     return _error(403, str(exc))
@@ -198,6 +210,25 @@ def _forbidden(exc: PermissionDeniedError) -> Response[str]:
 @app.exception_handler(InvalidRequestError)  # type: ignore[untyped-decorator]
 def _invalid(exc: InvalidRequestError) -> Response[str]:
     return _error(400, str(exc))
+
+
+@app.exception_handler(TextTooLargeError)  # type: ignore[untyped-decorator]
+def _too_large(exc: TextTooLargeError) -> Response[str]:
+    return _error(413, str(exc))
+
+
+@app.exception_handler(IdempotencyKeyReusedError)  # type: ignore[untyped-decorator]
+def _key_reused(exc: IdempotencyKeyReusedError) -> Response[str]:
+    return _error(422, str(exc))
+
+
+@app.exception_handler(PermanentWriteError)  # type: ignore[untyped-decorator]
+def _unstorable(exc: PermanentWriteError) -> Response[str]:
+    # DynamoDB refused the write for good (e.g. an item over 400 KB): retrying cannot help
+    logger.warning("write refused for good", error=str(exc))
+    return _error(
+        422, "the helpdesk cannot store this request as it is (too large or malformed); it was not saved"
+    )
 
 
 @app.exception_handler(ConflictError)  # type: ignore[untyped-decorator]

@@ -21,7 +21,13 @@ from shared.config import load_config
 from shared.dal.repository import get_repository, message_from_stream_image, ticket_from_stream_image
 from shared.language import detect_language
 from shared.logic.out_of_office import on_customer_message
-from shared.logic.outbound import OutboundContext, acknowledge, on_resolution, send_outbound
+from shared.logic.outbound import (
+    OutboundContext,
+    acknowledge,
+    on_resolution,
+    ready_to_acknowledge,
+    send_outbound,
+)
 from shared.models.config import HelpdeskConfig
 from shared.observability import logger, metrics, tracer
 from shared.settings import AutoFollowupSettings, aws_region, get_settings
@@ -64,16 +70,20 @@ def record_handler(record: DynamoDBRecord) -> None:
     sort_key = raw["Keys"]["sk"]["S"]
     image = raw.get("NewImage") or {}
     now = clock.now()
-    if sort_key == "TICKET" and record.event_name == DynamoDBRecordEventName.INSERT and image:
+    if sort_key == "TICKET" and image:
         ticket = ticket_from_stream_image(image)
-        outbound, why = acknowledge(ticket, ctx, now)
-        logger.info("acknowledgement", ticket_id=ticket.id, queued=outbound is not None, why=why)
-        metrics.add_metric(name="AckQueued" if outbound else "AckSuppressed", unit=MetricUnit.Count, value=1)
-    elif sort_key == "TICKET" and record.event_name == DynamoDBRecordEventName.MODIFY and image:
-        before = (raw.get("OldImage") or {}).get("status", {}).get("S")
-        if image.get("status", {}).get("S") in FINISHED and before not in FINISHED:
-            ticket = ticket_from_stream_image(image)  # resolved by an agent, the sweeper or anyone
-            followups = on_resolution(ticket, ctx, now)
+        old_image = raw.get("OldImage")
+        earlier = ticket_from_stream_image(old_image) if old_image else None
+        if record.event_name != DynamoDBRecordEventName.REMOVE and ready_to_acknowledge(
+            earlier, ticket, ctx.config
+        ):  # once routed: the promise is the first-response due time routing planned
+            outbound, why = acknowledge(ticket, ctx, now)
+            logger.info("acknowledgement", ticket_id=ticket.id, queued=outbound is not None, why=why)
+            metrics.add_metric(
+                name="AckQueued" if outbound else "AckSuppressed", unit=MetricUnit.Count, value=1
+            )
+        if earlier is not None and ticket.status.value in FINISHED and earlier.status.value not in FINISHED:
+            followups = on_resolution(ticket, ctx, now)  # resolved by an agent, the sweeper or anyone
             logger.info("resolution follow-ups", ticket_id=ticket.id, followups=followups)
     elif sort_key.startswith("MSG#") and record.event_name == DynamoDBRecordEventName.INSERT and image:
         message = message_from_stream_image(image)

@@ -3,11 +3,12 @@ assignee, tags). Every change is recorded on the ticket with who made it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.dal.repository import TicketRepository, TicketUpdate
 from shared.errors import HelpdeskError, TicketNotFoundError
@@ -18,12 +19,25 @@ from shared.models.ticket import Channel, Ticket, TicketEvent
 RELEASING = {"resolved", "closed"}
 
 
+class NotAuthenticatedError(HelpdeskError):
+    """The request names no agent we can trust: no token claims, a token other than an ID token,
+    or an ID token without the agent claim."""
+
+
 class PermissionDeniedError(HelpdeskError):
     """The caller may not do this (unknown agent, someone else's presence)."""
 
 
 class InvalidRequestError(HelpdeskError):
     """The request names something that does not exist or cannot be done."""
+
+
+class TextTooLargeError(HelpdeskError):
+    """A reply or note longer, in UTF-8 bytes, than the helpdesk can store."""
+
+
+class IdempotencyKeyReusedError(HelpdeskError):
+    """An Idempotency-Key already used for another request on the same ticket by the same agent."""
 
 
 MAX_AWAY_DAYS = 60
@@ -46,9 +60,39 @@ class PresenceRequest(BaseModel):
         return value
 
 
-MAX_TEXT = 50_000
-"""Characters in a reply or note: with the HTML part, even text of three-byte characters keeps the
-outbox item and the stored message under DynamoDB's 400 KB item limit."""
+MAX_TEXT_BYTES = 50_000
+"""A reply's or note's text in UTF-8 bytes (a 4-byte emoji counts 4). The outbox stores the text
+and its HTML as JSON with non-ASCII characters escaped, so a stored byte of text can take up to 7
+bytes of the item (a `"` is `\\"` in the text and `&#34;` in the HTML; a 4-byte character 12 + 12):
+at this limit every text keeps the outbox item, and the message stored when it is sent, under
+DynamoDB's 400 KB item limit with room for the addressing."""
+ALLOWED_CONTROLS = frozenset("\t\n\r")
+MAX_IDEMPOTENCY_KEY = 200
+"""Characters in an Idempotency-Key (a UUID has 36): it becomes part of the outbox item's key."""
+
+
+def check_text(text: str) -> None:
+    """Refuse a reply or note text the helpdesk cannot store or send as written: over
+    MAX_TEXT_BYTES in UTF-8, or with control characters (other than tab and line breaks)."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise TextTooLargeError(
+            f"text: {size:,} bytes in UTF-8, over the limit of {MAX_TEXT_BYTES:,} bytes "
+            "(a character outside ASCII takes 2 to 4): shorten it or attach the rest"
+        )
+    for position, character in enumerate(text):
+        if (character < " " or character == "\x7f") and character not in ALLOWED_CONTROLS:
+            raise InvalidRequestError(
+                f"text: control character U+{ord(character):04X} at position {position}"
+            )
+
+
+def check_idempotency_key(key: str) -> None:
+    """Refuse an Idempotency-Key that is empty, too long or not printable ASCII."""
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not all(" " < c <= "~" for c in key):
+        raise InvalidRequestError(
+            f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, e.g. a UUID"
+        )
 
 
 class ReplyRequest(BaseModel):
@@ -57,7 +101,8 @@ class ReplyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: str = Field(min_length=1)
+    """At most MAX_TEXT_BYTES in UTF-8 (checked by the use case, which answers 413)."""
     channel: str | None = Field(default=None, min_length=1, max_length=20)
     """email, sms, messenger, instagram, whatsapp or x; the ticket's channel when absent."""
 
@@ -67,7 +112,24 @@ class NoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: str = Field(min_length=1)
+    """At most MAX_TEXT_BYTES in UTF-8 (checked by the use case, which answers 413)."""
+
+
+MAX_TAG = 100
+"""Characters in a tag."""
+MAX_TAGS = 50
+"""Tags on a ticket: with MAX_TAG, the ticket item keeps room under DynamoDB's 400 KB."""
+
+
+def _no_control_characters(tag: str) -> str:
+    for character in tag:
+        if character < " " or character == "\x7f":
+            raise ValueError(f"control character U+{ord(character):04X} in a tag")
+    return tag
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG), AfterValidator(_no_control_characters)]
 
 
 class TicketChangeRequest(BaseModel):
@@ -78,7 +140,7 @@ class TicketChangeRequest(BaseModel):
     status: Literal["new", "open", "pending", "on_hold", "resolved", "closed"] | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     assignee: str | None = None
-    tags_add: list[str] = Field(default_factory=list)
+    tags_add: list[Tag] = Field(default_factory=list)
     tags_remove: list[str] = Field(default_factory=list)
 
 
@@ -108,9 +170,38 @@ def resolve_ticket(ref: str, repository: TicketRepository) -> Ticket:
     raise TicketNotFoundError(f"no ticket with number or message id {ref!r}")
 
 
-def require_agent(agent_id: str, config: HelpdeskConfig) -> None:
-    """Refuse callers who are not agents of this helpdesk (a valid token is not enough)."""
+@dataclass(frozen=True)
+class Caller:
+    """The agent calling the API, as their ID token names them."""
+
+    agent_id: str
+    supervisor: bool
+
+
+def authenticate(
+    claims: Mapping[str, Any], agent_claim: str, supervisor_group: str, config: HelpdeskConfig
+) -> Caller:
+    """The calling agent, from the claims of the token API Gateway's JWT authorizer verified.
+
+    Only a Cognito ID token (`token_use: id`) names an agent: an access token of the same user
+    pool is valid for the authorizer too, but is not issued to say who the agent is. The agent
+    must be in the helpdesk config: one removed from it is refused although their token is valid."""
+    if not claims:
+        raise NotAuthenticatedError("no token: sign in and send the ID token as a Bearer token")
+    if claims.get("token_use") != "id":
+        raise NotAuthenticatedError(
+            f"this API takes an ID token (token_use id), not token_use {claims.get('token_use')!r}"
+        )
+    agent_id = claims.get(agent_claim)
+    if not isinstance(agent_id, str) or not agent_id:
+        raise NotAuthenticatedError(
+            f"the ID token has no {agent_claim} claim: the user is not set up as an agent"
+        )
     _known_agent(agent_id, config)
+    groups = claims.get("cognito:groups") or []
+    if isinstance(groups, str):  # the authorizer flattens lists to "[a b]"
+        groups = groups.strip("[]").replace(",", " ").split()
+    return Caller(agent_id, supervisor_group in groups)
 
 
 def _known_agent(agent_id: str, config: HelpdeskConfig) -> None:
@@ -164,6 +255,10 @@ def update_ticket(
         recorded["assignee"] = [ticket.assignee, request.assignee or None]
     tags = [t for t in ticket.tags if t not in request.tags_remove]
     tags += [t for t in request.tags_add if t not in tags]
+    if len(tags) > MAX_TAGS and len(tags) > len(ticket.tags):
+        raise InvalidRequestError(
+            f"tags_add: a ticket has at most {MAX_TAGS} tags; this would make {len(tags)}"
+        )
     if tags != ticket.tags:
         changes.tags = tags
         recorded["tags"] = [ticket.tags, tags]

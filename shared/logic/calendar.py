@@ -7,9 +7,10 @@ normal day and keeps its wall-clock times across the change).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -33,14 +34,29 @@ def parse_interval(text: str) -> tuple[time, time]:
     return start, end
 
 
+@cache
+def country_holidays(country: str, subdivision: str | None = None) -> Container[date]:
+    """A country's (and subdivision's) public holidays of any year: each year is loaded the first
+    time one of its dates is looked up, so a replayed past or a due time after New Year counts too."""
+    import holidays as holiday_data
+
+    try:
+        return holiday_data.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError as exc:
+        raise CalendarError(f"no public holidays known for {country!r}") from exc
+
+
 @dataclass(frozen=True)
 class Calendar:
-    """Open hours per weekday (0 = Monday) in `timezone`, minus holidays (local dates)."""
+    """Open hours per weekday (0 = Monday) in `timezone`, minus holidays (local dates): the listed
+    ones and, with `holiday_country`, that country's public holidays of the year being looked at."""
 
     timezone: str
     weekly: dict[int, tuple[tuple[time, time], ...]] = field(default_factory=dict)
     holidays: frozenset[date] = frozenset()
     always_open: bool = False
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -52,9 +68,17 @@ class Calendar:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def is_holiday(self, day: date) -> bool:
+        """Whether local date `day` is a listed holiday or a public holiday of the calendar's country."""
+        if day in self.holidays:
+            return True
+        return self.holiday_country is not None and day in country_holidays(
+            self.holiday_country, self.holiday_subdivision
+        )
+
     def _day_intervals(self, day: date) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals that start on local date `day`, in UTC."""
-        if day in self.holidays:
+        if self.is_holiday(day):
             return
         zone = self.zone
         for start, end in self.weekly.get(day.weekday(), ()):
@@ -117,23 +141,22 @@ def build_calendar(
     holidays: list[date] | None = None,
     holiday_country: str | None = None,
     holiday_subdivision: str | None = None,
-    years: range | None = None,
 ) -> Calendar:
-    """A Calendar from config values; `holiday_country` adds that country's public holidays."""
+    """A Calendar from config values; `holiday_country` adds that country's public holidays, of
+    whichever year a date falls in."""
     weekly: dict[int, tuple[tuple[time, time], ...]] = {}
     for name, intervals in (hours or {}).items():
         key = name.strip().lower()[:3]
         if key not in WEEKDAYS:
             raise CalendarError(f"unknown weekday {name!r}")
         weekly[WEEKDAYS.index(key)] = tuple(parse_interval(i) for i in intervals)
-    days = set(holidays or [])
     if holiday_country:
-        import holidays as holiday_data
-
-        span = years or range(datetime.now(UTC).year - 1, datetime.now(UTC).year + 3)
-        try:
-            country = holiday_data.country_holidays(holiday_country, subdiv=holiday_subdivision, years=span)
-        except NotImplementedError as exc:
-            raise CalendarError(f"no public holidays known for {holiday_country!r}") from exc
-        days |= set(country.keys())
-    return Calendar(timezone=timezone, weekly=weekly, holidays=frozenset(days), always_open=hours is None)
+        country_holidays(holiday_country, holiday_subdivision)  # an unknown country fails here, not later
+    return Calendar(
+        timezone=timezone,
+        weekly=weekly,
+        holidays=frozenset(holidays or []),
+        always_open=hours is None,
+        holiday_country=holiday_country or None,
+        holiday_subdivision=holiday_subdivision if holiday_country else None,
+    )

@@ -6,6 +6,7 @@ by auto_followup from the stream, once. Automatic messages pass the loop guards 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,7 +27,14 @@ from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic import sla as sla_math
 from shared.logic import templates
+from shared.logic.agent_actions import (
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    check_idempotency_key,
+    check_text,
+)
 from shared.logic.calendar import parse_interval
+from shared.logic.routing import calendar_for
 from shared.logic.sla_service import after_agent_reply, policy_calendar
 from shared.models.config import HelpdeskConfig
 from shared.models.outbound import OutboundKind, OutboundMessage
@@ -185,7 +193,8 @@ def queue_automatic(
         if not window.allowed:
             reason = window.reason
     language = _language(ticket, ctx)
-    context = {**_ack_context(ticket, customer, language, ctx, now, due), **(extra or {})}
+    base, promised = _ack_context(ticket, customer, language, ctx, now, due)
+    context = {**base, **(extra or {})}
     short = addressing["channel"] in SHORT_CHANNELS
     text = templates.render(kind, "short" if short else "email", language, context)
     outbound = OutboundMessage(
@@ -199,6 +208,7 @@ def queue_automatic(
         status="suppressed" if reason else "pending",
         error=reason,
         segments=segments(text)[1] if addressing["channel"] == "sms" else None,
+        promised_due_at=promised if kind == "ack" else None,
         **{
             **addressing,
             "subject": templates.render(kind, "subject", language, context) if not short else None,
@@ -240,6 +250,37 @@ def ticket_token(ticket: Ticket, ctx: OutboundContext) -> str:
     return f"[{ctx.config.email.subject_token_prefix}{ticket.number}]"
 
 
+def promised_due(ticket: Ticket) -> datetime | None:
+    """When the ticket's first response is due as routing planned it (None: no policy sets one)."""
+    first = ticket.sla.target("first_response")
+    return first.due_at if first is not None else None
+
+
+def ready_to_acknowledge(before: Ticket | None, after: Ticket, config: HelpdeskConfig) -> bool:
+    """Whether this write of a ticket (`before` None: its creation) is when to acknowledge it.
+
+    The acknowledgement promises the ticket's first-response due time, which routing plans with the
+    rule's SLA policy, priority and team calendar: so it waits until routing has given the ticket a
+    team. Only a helpdesk without teams, which routing never plans, acknowledges at creation."""
+    if before is None:
+        return not config.teams
+    return before.team is None and after.team is not None
+
+
+def _customer_zone(customer: Customer | None) -> str | None:
+    """The customer's time zone (their `timezone` field), if it is one we know."""
+    from zoneinfo import ZoneInfo
+
+    zone = customer.fields.get("timezone") if customer is not None else None
+    if not zone:
+        return None
+    try:
+        ZoneInfo(zone)
+    except (ValueError, KeyError):
+        return None
+    return zone
+
+
 def _ack_context(
     ticket: Ticket,
     customer: Customer | None,
@@ -247,26 +288,21 @@ def _ack_context(
     ctx: OutboundContext,
     now: datetime,
     due_at: datetime | None = None,
-) -> dict[str, Any]:
-    facts = sla_math.SlaFacts(
-        ticket.channel.value, "public" in ticket.flags, ticket.priority.value, ticket.team, None
-    )
-    policy = sla_math.select_policy(ctx.config, facts, ticket.sla.policy)
-    calendar, name = policy_calendar(ctx.config, policy, ticket.team)
-    timezone = ctx.config.calendars[name].timezone
-    closed_now = not calendar.is_open(now)
-    first = policy.first_response if policy is not None else None
-    if due_at is not None:
-        expected = templates.expected_phrase(language, due_at, timezone)
-    elif first is not None:
-        due = sla_math.start_target(
-            "first_response", first, now, calendar, policy.warning_at if policy else 0.8
-        )
-        expected = templates.expected_phrase(language, due.due_at or now, timezone)
+) -> tuple[dict[str, Any], datetime]:
+    """The template context of an automatic message, and the time its `expected` phrase promises:
+    `due_at`, else the ticket's planned first-response due time, else a day from now. Times are
+    shown in the customer's time zone when known, else in the zone of the ticket's calendar."""
+    policy = ctx.config.sla_policy(ticket.sla.policy) if ticket.sla.policy else None
+    if ticket.sla.calendar and ticket.sla.calendar in ctx.config.calendars:
+        name = ticket.sla.calendar  # the calendar routing planned the SLA in
+        calendar = calendar_for(ctx.config, name)
     else:
-        expected = templates.expected_phrase(language, now + timedelta(days=1), timezone)
+        calendar, name = policy_calendar(ctx.config, policy, ticket.team)
+    timezone = _customer_zone(customer) or ctx.config.calendars[name].timezone
+    closed_now = not calendar.is_open(now)
+    promised = due_at or promised_due(ticket) or now + timedelta(days=1)
     opens = calendar.next_open(now) if closed_now else None
-    return {
+    context = {
         "customer_name": (customer.name if customer and customer.name else ""),
         "ticket": {
             "number": ticket.number,
@@ -274,11 +310,12 @@ def _ack_context(
             "subject": ticket.subject or "",
             "channel": CHANNEL_NAMES.get(ticket.channel.value, ticket.channel.value),
         },
-        "expected": expected,
+        "expected": templates.expected_phrase(language, promised, timezone),
         "closed_now": closed_now,
         "opens_at": templates.expected_phrase(language, opens, timezone, from_time=True) if opens else "",
         "transcript": "",
     }
+    return context, promised
 
 
 IDENTITY_KINDS: dict[str, str] = {
@@ -290,12 +327,6 @@ IDENTITY_KINDS: dict[str, str] = {
     "x": "x",
 }
 """The kind of customer identity that addresses a message on each channel."""
-
-
-def _invalid(message: str) -> Exception:
-    from shared.logic.agent_actions import InvalidRequestError  # agent_actions imports the DAL too
-
-    return InvalidRequestError(message)
 
 
 def _topic(ticket: Ticket) -> str:
@@ -319,12 +350,12 @@ def _reply_addressing(
     if channel == ticket.channel.value:
         addressing = _addressing(ticket, ctx.repository.list_messages(ticket.id), ctx)
         if not addressing["to"]:
-            raise _invalid(f"ticket {ticket.number} has no customer message to answer")
+            raise InvalidRequestError(f"ticket {ticket.number} has no customer message to answer")
         return addressing, ticket.last_inbound_at
     kind = IDENTITY_KINDS[channel]
     addresses = [i.value for i in customer.identities if i.kind.value == kind] if customer else []
     if not addresses:
-        raise _invalid(
+        raise InvalidRequestError(
             f"the customer of ticket {ticket.number} has no {kind} identity on record, so the reply "
             f"cannot go by {channel}"
         )
@@ -345,13 +376,13 @@ def _reply_addressing(
     latest = max(conversations, key=lambda t: t.last_inbound_at or t.created_at, default=None)
     if latest is None:
         ours = "numbers" if channel == "sms" else "accounts"
-        raise _invalid(
+        raise InvalidRequestError(
             f"the customer of ticket {ticket.number} has never written to us by {channel}, so we do "
             f"not know which of our {ours} to answer from"
         )
     addressing = _addressing(latest, ctx.repository.list_messages(latest.id), ctx)
     if not addressing["to"]:
-        raise _invalid(
+        raise InvalidRequestError(
             f"the customer's {channel} conversation (ticket {latest.number}) has no address to answer"
         )
     return addressing, latest.last_inbound_at
@@ -387,7 +418,7 @@ def _window_check(
     if channel != "whatsapp":
         window = messaging_window(channel, last_inbound_at, now, automatic=False)
         if not window.allowed:
-            raise _invalid(f"the reply cannot go out on {channel}: {window.reason}")
+            raise InvalidRequestError(f"the reply cannot go out on {channel}: {window.reason}")
         return text, None
     language = _language(ticket, ctx)
     configured = ctx.config.outbound.whatsapp_reply_templates
@@ -402,7 +433,7 @@ def _window_check(
                 f"the customer last wrote {hours} hours ago, outside WhatsApp's 24-hour customer "
                 "service window"
             )
-        raise _invalid(
+        raise InvalidRequestError(
             f"the reply cannot go out on WhatsApp: {why}, so only an approved template may be sent, "
             f"and none is configured for replies in {language!r} (outbound.whatsapp_reply_templates)"
         )
@@ -411,27 +442,61 @@ def _window_check(
     return template_parameter(text, ctx.config.outbound.whatsapp_reply_text_limit), template
 
 
+def request_digest(text: str, channel: str | None) -> str:
+    """What an agent asked to send, as a digest: a retry with the same Idempotency-Key must match it."""
+    canonical = json.dumps({"text": text, "channel": channel}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def reply_key(ticket: Ticket, agent: str, idempotency_key: str) -> str:
+    """The outbox key of an agent's reply: the client's Idempotency-Key, scoped to its ticket and agent."""
+    return f"reply#{ticket.id}#{agent}#{idempotency_key}"
+
+
+def _retried(earlier: OutboundMessage, digest: str) -> OutboundMessage:
+    if earlier.request_digest != digest:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used for another reply on this ticket: "
+            "send a new key for a new reply"
+        )
+    return earlier
+
+
 def agent_reply(
     ticket: Ticket,
     text: str,
     agent: str,
     ctx: OutboundContext,
     now: datetime,
-    key: str | None = None,
+    idempotency_key: str | None = None,
     channel: str | None = None,
 ) -> OutboundMessage:
-    """Queue an agent's public reply (sent once, even if retried) on the ticket's channel, or on
-    another `channel` of the same customer; refuse one the channel would not deliver."""
+    """Queue an agent's public reply on the ticket's channel, or on another `channel` of the same
+    customer; refuse one the channel would not deliver or the outbox could not store.
+
+    With an `idempotency_key` the reply is queued once: a retry with the same text and channel
+    gets the reply stored the first time, another request with the key is refused."""
+    check_text(text)
+    key = None
+    digest = request_digest(text, channel)
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+        key = reply_key(ticket, agent, idempotency_key)
+        earlier = ctx.repository.get_outbound(key)
+        if earlier is not None:
+            return _retried(earlier, digest)
     wanted = channel or ticket.channel.value
     if wanted not in IDENTITY_KINDS:
-        raise _invalid(f"unknown channel {wanted!r}: one of {', '.join(IDENTITY_KINDS)}")
+        raise InvalidRequestError(f"unknown channel {wanted!r}: one of {', '.join(IDENTITY_KINDS)}")
     other = wanted != ticket.channel.value
     customer = ctx.repository.get_customer(ticket.customer_id) if other or wanted == "sms" else None
     addressing, last_inbound_at = _reply_addressing(ticket, wanted, customer, ctx)
     if wanted == "sms" and customer is not None and "sms" in customer.opted_out:
-        raise _invalid("the customer opted out of SMS (STOP); they must opt in (START) before we text them")
+        raise InvalidRequestError(
+            "the customer opted out of SMS (STOP); they must opt in (START) before we text them"
+        )
     if wanted == "sms" and len(text) > MAX_SMS_CHARACTERS:
-        raise _invalid(
+        raise InvalidRequestError(
             f"an SMS reply has at most {MAX_SMS_CHARACTERS:,} characters (SNS and End User Messaging "
             f"refuse longer ones); this one has {len(text):,}: shorten it or answer by email"
         )
@@ -454,14 +519,20 @@ def agent_reply(
         author=agent,
         segments=segments(text)[1] if wanted == "sms" else None,
         template=template,
+        request_digest=digest,
         **addressing,
     )
-    ctx.repository.put_outbound(outbound, [])
+    if not ctx.repository.put_outbound(outbound, []):  # the same key queued meanwhile
+        earlier = ctx.repository.get_outbound(outbound.key)
+        if earlier is None:
+            raise ConflictError(f"outbox {outbound.key} changed meanwhile")
+        return _retried(earlier, digest)
     return outbound
 
 
 def add_note(ticket: Ticket, text: str, agent: str, ctx: OutboundContext, now: datetime) -> Message:
     """An internal note: on the ticket for agents, never sent, does not satisfy an SLA."""
+    check_text(text)
     note = Message(
         id=new_id("msg", now),
         ticket_id=ticket.id,

@@ -39,6 +39,11 @@ class OutboundMessage(BaseModel):
     provider_id: str | None = None
     error: str | None = None
     segments: int | None = None
+    promised_due_at: datetime | None = None
+    """An acknowledgement: the time it promised an answer by (the ticket's first-response due time)."""
+    request_digest: str | None = None
+    """An agent's reply: the digest of the request (text, channel) that queued it, so a retry under
+    the same Idempotency-Key is told apart from another reply reusing the key."""
     template: str | None = None
     """The approved WhatsApp template (`name:language`) the text goes out in, instead of free-form
     text, when the 24-hour customer service window is closed."""

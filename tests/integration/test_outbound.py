@@ -56,10 +56,19 @@ def ticket_of(harness: EmailHarness, result: dict[str, Any]):
     return ticket
 
 
+def routed(harness: EmailHarness, ticket: Any, outbound: OutboundContext, now: datetime) -> Any:
+    """The ticket as routing leaves it (team, priority, planned SLA): what gets acknowledged."""
+    route_new_ticket(ticket, RoutingContext(repository=harness.repository, config=outbound.config), now)
+    found = harness.repository.get_ticket(ticket.id)
+    assert found is not None
+    return found
+
+
 def test_new_ticket_is_acknowledged_once_with_number_time_and_threading(
     email: EmailHarness, outbound
 ) -> None:
     ticket = ticket_of(email, email.deliver(mail(message_id="<first@mail.customer.example>")))
+    ticket = routed(email, ticket, outbound, MONDAY_10)
     queued, why = acknowledge(ticket, outbound, MONDAY_10)
     assert why == "queued"
     assert queued is not None
@@ -74,7 +83,9 @@ def test_new_ticket_is_acknowledged_once_with_number_time_and_threading(
     assert ack["Reply-To"] == "support+1@support.example.com"
     body = ack.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "ticket #1" in body
-    assert "by Mon 02 Mar, 13:00" in body  # two business hours in Berlin
+    # the ticket's first-response due time: two business hours in Berlin from its creation (10:16 CET)
+    assert "by Mon 02 Mar, 12:16" in body
+    assert queued.promised_due_at == datetime(2026, 3, 2, 11, 16, 2, 412000, tzinfo=UTC)
     stored = email.repository.list_messages(ticket.id)[-1]
     assert (stored.direction, stored.automatic) == ("outbound", True)
 
@@ -86,7 +97,7 @@ def test_new_ticket_is_acknowledged_once_with_number_time_and_threading(
 def test_acknowledgement_when_closed_says_when_we_open(email: EmailHarness, outbound) -> None:
     saturday = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
     ticket = ticket_of(email, email.deliver(mail(), at="2026-03-07T10:00:00.000Z"))
-    queued, _ = acknowledge(ticket, outbound, saturday)
+    queued, _ = acknowledge(routed(email, ticket, outbound, saturday), outbound, saturday)
     assert queued is not None
     assert "We are closed right now" in queued.text
     # Saturday: we open Monday at 09:00 Berlin time and answer within two business hours
@@ -325,13 +336,19 @@ def test_auto_followup_handler_acknowledges_from_the_stream(
     email: EmailHarness, outbound, deployment
 ) -> None:
     from functions.auto_followup import app
+    from functions.route_ticket import app as route_app
     from tests.integration.test_route_ticket import _stream_event
 
     app._outbound_context.cache_clear()
     cursor: dict[str, str] = {}
     _stream_event(deployment, cursor)
+    routing_cursor = dict(cursor)
     email.deliver(mail())
-    for _ in range(2):  # the ticket, then the outbox record it queued
+    # route_ticket reads the same stream: it gives the ticket its team and SLA
+    assert route_app.handler(_stream_event(deployment, routing_cursor), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    for _ in range(2):  # the ticket (acknowledged once routed), then the outbox record it queued
         event = _stream_event(deployment, cursor, "AutoFollowupFunction")
         assert event["Records"]
         assert app.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}

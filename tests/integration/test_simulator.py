@@ -102,6 +102,8 @@ def test_the_day_acknowledges_routes_and_escalates(day: Run) -> None:
     assert german["headers"]["Reply-To"] == "support+2@support.example.com"
     for ticket in day.state["tickets"]:
         first = next(t for t in ticket["sla"]["targets"] if t["name"] == "first_response")
+        # the acknowledgement promised the ticket's own first-response due time
+        assert acks[ticket["id"]]["promised_due_at"] == first["due_at"]
         assert ticket["assignee"] in {"alice", "bob", "carol"}
         assert (first["state"], ticket["priority"]) == ("breached", "high")  # nobody answered
 

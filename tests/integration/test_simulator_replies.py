@@ -133,12 +133,12 @@ def test_an_email_reply_is_sent_threaded_under_the_customers_message(run: Run) -
         ANN_MID,
         "AgentApiFunction",
     )
-    # The request carried a stable Idempotency-Key, which keys the outbox entry
+    # The request carried a stable Idempotency-Key, which keys the outbox entry (with its ticket and agent)
     key = idempotency_key(Path(run.state["simulation"]["scenario"]), 6)
     assert response["idempotency_key"] == key
     answer = json.loads(response["body"])
     assert (answer["key"], answer["channel"], answer["to"], answer["status"]) == (
-        f"reply#alice#{key}",
+        f"reply#{run.ticket(1)['id']}#alice#{key}",
         "email",
         ANN,
         "queued",

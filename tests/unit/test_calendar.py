@@ -65,11 +65,36 @@ def test_add_business_time(calendar, start: str, hours: float, due: str) -> None
 
 
 def test_holiday_on_friday_26th_is_also_skipped_with_country_holidays() -> None:
-    germany = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE", years=range(2026, 2027))
+    germany = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE")
     assert not germany.is_open(utc("2026-12-25T10:00:00"))
     assert not germany.is_open(utc("2026-12-26T10:00:00"))  # a Saturday anyway
     assert not germany.is_open(utc("2026-10-03T10:00:00"))  # German Unity Day (a Saturday in 2026)
     assert not germany.is_open(utc("2026-05-01T08:00:00"))  # Labour Day, a Friday
+
+
+def test_country_holidays_count_in_a_replayed_past_year() -> None:
+    # Given a German calendar built today, and a ticket replayed from 2019
+    germany = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE")
+    # When 3 business hours are added from Tuesday 31 December 2019, 16:00 in Berlin
+    due = germany.add_business_time(utc("2019-12-31T15:00:00"), timedelta(hours=3))
+    # Then New Year's Day 2020 is skipped: 1 hour on the 31st, 2 hours on Thursday the 2nd
+    assert due == utc("2020-01-02T10:00:00")
+    assert not germany.is_open(utc("2019-10-03T10:00:00"))  # German Unity Day 2019, a Thursday
+
+
+def test_country_holidays_count_across_a_new_year_far_from_now() -> None:
+    # Given a German calendar built today
+    germany = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE")
+    # When a due time runs from Monday 31 December 2035, 16:00 in Berlin, into 2036
+    due = germany.add_business_time(utc("2035-12-31T15:00:00"), timedelta(hours=3))
+    # Then New Year's Day 2036 (a Tuesday) is skipped: the due time is Wednesday the 2nd
+    assert due == utc("2036-01-02T10:00:00")
+    assert germany.next_open(utc("2036-01-01T10:00:00")) == utc("2036-01-02T08:00:00")
+
+
+def test_unknown_holiday_country_is_refused() -> None:
+    with pytest.raises(CalendarError, match="no public holidays known"):
+        build_calendar("UTC", WEEKDAYS_9_17, holiday_country="QQ")
 
 
 def test_business_time_between_counts_only_open_time() -> None:

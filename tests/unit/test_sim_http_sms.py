@@ -449,11 +449,16 @@ def test_a_jwt_caller_s_claims_are_in_the_request_context() -> None:
     # Then they are under requestContext.authorizer.jwt, without scopes, as strings
     assert event["requestContext"]["authorizer"] == {
         "jwt": {
-            "claims": {"sub": "ana", "custom:agent_id": "ana", "cognito:groups": "[supervisors]"},
+            "claims": {
+                "sub": "ana",
+                "custom:agent_id": "ana",
+                "token_use": "id",
+                "cognito:groups": "[supervisors]",
+            },
             "scopes": None,
         }
     }
-    assert agent.claims() == {"sub": "bo", "custom:agent_id": "bo"}
+    assert agent.claims() == {"sub": "bo", "custom:agent_id": "bo", "token_use": "id"}
     APIGatewayProxyEventV2Model.model_validate(event)
     # And the bearer token carries the same claims (unsigned)
     payload = agent.token().split(".")[1]

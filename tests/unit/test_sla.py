@@ -10,6 +10,7 @@ from shared.config import parse_config
 from shared.logic import sla
 from shared.logic.calendar import build_calendar
 from shared.logic.sla import SlaFacts
+from shared.logic.sla_service import policy_calendar
 from shared.models.config import SlaPolicyConfig
 
 CONFIG = parse_config(
@@ -102,6 +103,44 @@ def test_plan_across_dst_and_holiday() -> None:
     first = sla.plan(EMAIL, utc("2026-12-24T15:00:00"), BERLIN, "berlin").target("first_response")
     assert first is not None
     assert first.due_at == utc("2026-12-28T09:00:00")
+
+
+GERMAN_HOLIDAYS = parse_config(
+    """
+calendars:
+  default: {timezone: UTC}
+  germany: {timezone: Europe/Berlin, holiday_country: DE, hours: {mon: ["09:00-17:00"], tue: ["09:00-17:00"], wed: ["09:00-17:00"], thu: ["09:00-17:00"], fri: ["09:00-17:00"]}}
+teams: [{id: support, calendar: germany}]
+sla:
+  policies:
+    - name: email
+      when: {channel: [email]}
+      first_response: {minutes: 120}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("created", "due"),
+    [
+        # a replayed ticket of Tuesday 31 December 2019, 16:00 Berlin: New Year's Day 2020 is skipped
+        ("2019-12-31T15:00:00", "2020-01-02T09:00:00"),
+        # Monday 31 December 2035, 16:00 Berlin: New Year's Day 2036 (a Tuesday) is skipped
+        ("2035-12-31T15:00:00", "2036-01-02T09:00:00"),
+        # Thursday 2 October 2031, 16:00 Berlin: German Unity Day, Friday the 3rd, is skipped
+        ("2031-10-02T14:00:00", "2031-10-06T08:00:00"),
+    ],
+)
+def test_country_holidays_count_in_the_year_of_the_due_time(created: str, due: str) -> None:
+    # Given a policy counting in a calendar with the German public holidays
+    policy = GERMAN_HOLIDAYS.sla_policy("email")
+    assert policy is not None
+    calendar, name = policy_calendar(GERMAN_HOLIDAYS, policy, "support")
+    # When a ticket created in a year other than this one is planned
+    first = sla.plan(policy, utc(created), calendar, name).target("first_response")
+    # Then that year's holidays are closed
+    assert first is not None
+    assert first.due_at == utc(due)
 
 
 def test_overnight_shift_calendar() -> None:
