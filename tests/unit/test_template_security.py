@@ -187,17 +187,6 @@ def test_the_key_lets_the_publishing_services_in_and_rotates() -> None:
     assert all(statement["Principal"] != "*" for statement in key["KeyPolicy"]["Statement"])
 
 
-@pytest.mark.parametrize("topic", ["InboundMailTopic", "InboundSmsTopic"])
-def test_inbound_topics_refuse_publishers_that_are_not_aws_services(topic: str) -> None:
-    [policy] = [
-        r["Properties"]["PolicyDocument"]
-        for r in RESOURCES.values()
-        if r["Type"] == "AWS::SNS::TopicPolicy" and refers_to(r["Properties"]["Topics"], topic)
-    ]
-    denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
-    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:PrincipalIsAWSService": "false"}}]
-
-
 def test_inbound_email_trusts_inline_mail_only_when_the_rule_sends_it() -> None:
     # The receipt rule stores mail in S3 and has no SNS action: no topic is trusted for inline mail
     actions = RESOURCES["InboundMailReceiptRule"]["Properties"]["Rule"]["Actions"]
