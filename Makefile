@@ -10,6 +10,10 @@ VENV := .venv
 TOOLS := .venv-tools
 SAM_CLI_VERSION := 1.170.0
 SAM := $(TOOLS)/bin/sam
+# checkov gets a venv of its own: its pinned dependencies conflict with the SAM CLI's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 BUILD_DIR := .aws-sam/build
 HOST_BUILD_DIR := .aws-sam/host-build
 OUT := out
@@ -44,21 +48,21 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
 SAM_MAKE_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES
 
 PY_PATHS := $(wildcard shared functions simulator tests benchmarks scripts)
-TEST_STAGES := lint typecheck pytest validate build check-handlers
+TEST_STAGES := lint typecheck pytest validate checkov build check-handlers
 # check-handlers imports every handler once per line (template parameter overrides, "" = defaults).
 CHECK_HANDLER_PARAMS ?= "" "Tracing=Active"
 
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install tools demo lint typecheck pytest unit validate build host-build \
+.PHONY: help venv install tools demo lint typecheck pytest unit validate checkov checkov-tools build host-build \
 	check-handlers test bench fmt clean distclean pr python312
 
 help:
 	@echo "make demo            install, then run the simulator on examples/email-day (state in $(OUT)/)"
 	@echo "make test            $(TEST_STAGES) (KEEP_GOING=1: run all, then report)"
-	@echo "make install         .venv (project + dev tools) and .venv-tools (SAM CLI $(SAM_CLI_VERSION))"
-	@echo "make lint|typecheck|pytest|validate|build|check-handlers   one stage of make test"
+	@echo "make install         .venv (project + dev tools), .venv-tools (SAM CLI $(SAM_CLI_VERSION)), $(CHECKOV_VENV) (checkov $(CHECKOV_VERSION))"
+	@echo "make lint|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
 	@echo "make bench           run benchmarks/bench_*.py (ratios against a baseline of the same run)"
 	@echo "make fmt             ruff format + ruff check --fix"
 	@echo "make pr              fmt, then test"
@@ -80,9 +84,18 @@ $(TOOLS)/.stamp-sam-$(SAM_CLI_VERSION):
 	@rm -f $(TOOLS)/.stamp-sam-*
 	@touch $@
 
+$(CHECKOV_VENV)/.stamp-checkov-$(CHECKOV_VERSION):
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: no python3.11 or python3 found" >&2; exit 1; }
+	@test -x $(CHECKOV_VENV)/bin/python || $(BOOTSTRAP_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@rm -f $(CHECKOV_VENV)/.stamp-checkov-*
+	@touch $@
+
 venv: $(VENV)/.stamp-install
 tools: $(TOOLS)/.stamp-sam-$(SAM_CLI_VERSION)
-install: venv tools
+checkov-tools: $(CHECKOV_VENV)/.stamp-checkov-$(CHECKOV_VERSION)
+install: venv tools checkov-tools
 
 python312:
 	@test -n "$(PYTHON312)" && "$(PYTHON312)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { \
@@ -115,6 +128,11 @@ unit: pytest
 
 validate: tools
 	$(SAM_ENV) $(SAM) validate --lint
+
+# Security checks of the template, offline (--skip-download: no Prisma Cloud look-ups). Each
+# accepted finding is skipped inline in template.yaml with its reason (README, "Security").
+checkov: checkov-tools
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 build: tools python312
 	PATH="$(PY312_DIR):$$PATH" $(SAM_MAKE_ENV) $(SAM_ENV) $(SAM) build --build-dir $(BUILD_DIR)
@@ -160,7 +178,7 @@ fmt: venv
 
 clean:
 	rm -rf .aws-sam $(OUT) .mypy_cache .ruff_cache .pytest_cache
-	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -path ./$(CHECKOV_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 distclean: clean
-	rm -rf $(VENV) $(TOOLS) *.egg-info
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV_VENV) *.egg-info

@@ -9,7 +9,7 @@ import os
 from functools import cache
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import ConfigError
 
@@ -37,6 +37,14 @@ class InboundEmailSettings(BaseSettings):
     inbound_bucket: str = Field(alias="INBOUND_BUCKET", min_length=1)
     support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
     support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
+    inline_mail_topic_arn: str | None = Field(default=None, alias="INLINE_MAIL_TOPIC_ARN")
+    """Topic of the deployed receipt rule's SNS action, the one source of mail inline in a notification.
+    Empty (the template's S3 rule): inline content is never ingested, it is quarantined."""
+
+    @field_validator("inline_mail_topic_arn", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None
 
 
 class InboundSmsSettings(BaseSettings):
@@ -55,7 +63,8 @@ class AutoFollowupSettings(BaseSettings):
     support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
     support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
     outbound_secret_name: str | None = Field(default=None, alias="OUTBOUND_SECRET_NAME")
-    """Secrets Manager secret with meta_page_tokens, whatsapp_token and x_bearer_token."""
+    """Secrets Manager secret with the sending tokens: meta_page_tokens, whatsapp_token, x_bearer_token
+    (the template's OutboundSecret, readable by auto_followup alone)."""
 
 
 class SlaSweeperSettings(BaseSettings):
@@ -70,7 +79,8 @@ class RouteTicketSettings(BaseSettings):
 
 class SocialWebhookSettings(BaseSettings):
     webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", min_length=1)
-    """Secrets Manager secret (JSON: meta_app_secret, meta_verify_token, x_consumer_secret)."""
+    """Secrets Manager secret with the verification secrets (JSON: meta_app_secret, meta_verify_token,
+    x_consumer_secret; the template's WebhookSecret, readable by social_webhook alone)."""
     max_body_bytes: int = Field(default=3_500_000, alias="WEBHOOK_MAX_BODY_BYTES", ge=1024)
     instagram_account_ids: CsvList = Field(default_factory=list, alias="INSTAGRAM_ACCOUNT_IDS")
 

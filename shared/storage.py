@@ -43,11 +43,17 @@ class S3BlobStore:
         return data
 
     def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        """Store `data`; S3 serves it as a download (`Content-Disposition: attachment`), whatever its type.
+
+        What we store comes from customers (attachments, bodies, quarantined mail): an HTML or SVG
+        file served inline would run in the browser of the agent who opens it.
+        """
         self.client.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=data,
             ContentType=content_type,
+            ContentDisposition="attachment",
             Metadata=metadata or {},
             ServerSideEncryption="AES256",
         )

@@ -200,8 +200,13 @@ def deploy(template_path: Path, parameters: dict[str, Any] | None = None) -> Dep
     stack = Stack.load(template_path, parameters)
     for logical_id, spec in stack.resources.items():
         if spec.get("Type") not in _CREATORS:
-            # not created on moto (user pools, alarms, policies...): a name, so references resolve
-            stack.physical.setdefault(logical_id, _physical_name(logical_id))
+            # not created on moto (user pools, alarms, keys, log groups...): a name and an ARN, so
+            # references resolve
+            name = stack.physical.setdefault(logical_id, _physical_name(logical_id))
+            service = str(spec.get("Type", "")).split("::")[1:2] or ["unknown"]
+            stack.attributes.setdefault(
+                (logical_id, "Arn"), f"arn:aws:{service[0].lower()}:{REGION}:{ACCOUNT_ID}:{name}"
+            )
     for kind in _ORDER:
         for logical_id, spec in stack.of_type(kind).items():
             if spec.get("Condition") and not stack.condition(spec["Condition"]):

@@ -14,6 +14,7 @@ from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.errors import InvalidEventError
 from shared.logic.ingest_email import EmailContext, IngestResult, ingest_email
+from shared.logic.inline_mail import inline_content_refusal, quarantine_inline_content
 from shared.models.events import SesNotification
 from shared.observability import logger, metrics, tracer
 from shared.settings import InboundEmailSettings, aws_region, get_settings
@@ -33,7 +34,7 @@ def _email_context() -> EmailContext:
 
 
 def _raw_message(notification: SesNotification, ctx: EmailContext) -> bytes:
-    """The raw MIME: from the S3 action's object, or inline for an SNS action."""
+    """The raw MIME: from the S3 action's object, or inline for the deployed rule's SNS action."""
     action = notification.receipt.action
     if notification.content is not None:
         if (action.encoding or "").upper() == "BASE64":
@@ -49,9 +50,16 @@ def _raw_message(notification: SesNotification, ctx: EmailContext) -> bytes:
     return ctx.blobs.get(action.object_key)
 
 
-def process_notification(notification: SesNotification, ctx: EmailContext) -> IngestResult:
+def process_notification(
+    notification: SesNotification, ctx: EmailContext, inline_mail_topic_arn: str | None = None
+) -> IngestResult:
     logger.append_keys(ses_message_id=notification.mail.message_id)
-    result = ingest_email(notification, _raw_message(notification, ctx), ctx)
+    refusal = inline_content_refusal(notification, inline_mail_topic_arn)
+    if refusal is not None:
+        logger.warning("inline mail refused, quarantined", why=refusal)
+        result = quarantine_inline_content(notification, ctx, refusal)
+    else:
+        result = ingest_email(notification, _raw_message(notification, ctx), ctx)
     logger.info(
         "email ingested",
         outcome=result.outcome,
@@ -76,5 +84,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Raising makes Lambda retry, then hand the event to the dead-letter queue, where it is kept.
         raise InvalidEventError(f"not an SES receipt notification delivered by SNS: {exc}") from exc
     ctx = _email_context()
-    results = [process_notification(notification, ctx) for notification in parsed if notification is not None]
+    trusted_topic = get_settings(InboundEmailSettings).inline_mail_topic_arn
+    results = [
+        process_notification(notification, ctx, trusted_topic)
+        for notification in parsed
+        if notification is not None
+    ]
     return {"results": [r.__dict__ for r in results]}
