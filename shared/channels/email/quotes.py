@@ -419,7 +419,7 @@ def _trim(lines: list[str]) -> list[str]:
         if changed:
             continue
         last = end - 1
-        if _is_mobile_signature(lines[last]) or _SEPARATOR.match(lines[last]):
+        if _SEPARATOR.match(lines[last]) or _is_mobile_signature(lines[last]):
             end = last
             changed = True
             continue
