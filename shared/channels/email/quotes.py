@@ -235,10 +235,15 @@ def _may_end_header(line: str) -> bool:
     else:
         text = line.rstrip()
         if text.endswith(":"):
-            return True
-        core = text.rstrip("-").rstrip()
-        if core.endswith(":"):
-            core = core[:-1].rstrip()
+            core = text[:-1].rstrip()
+            if not core or core[-1] in ">)":  # `<address>:` (Gmail), maybe wrapped before the colon
+                return True
+        else:
+            core = text.rstrip("-").rstrip()
+            if core.endswith(":"):
+                core = core[:-1].rstrip()
+        if not core:
+            return False
     if core[-9:].isascii():
         return core[-9:].lower().endswith(_ASCII_VERB_ENDINGS)
     return bool(_VERB_END_REVERSED.match(core[-_VERB_TAIL:][::-1]))
@@ -385,11 +390,15 @@ def _cut_signature(lines: list[str]) -> list[str]:
             index
             for index, line in enumerate(lines)
             if (
-                (first := line[:1]) in _SIGNATURE_FIRST_CHARS
-                or first > "\x7f"
-                or (first in _NON_ASCII_WORD_FIRST_CHARS and not line[:8].isascii())
+                _SIGNATURE_DELIMITER.match(line)
+                if (first := line[:1]) == "-"
+                else (
+                    first in _SIGNATURE_FIRST_CHARS
+                    or first > "\x7f"
+                    or (first in _NON_ASCII_WORD_FIRST_CHARS and not line[:8].isascii())
+                )
+                and _is_mobile_signature(line)
             )
-            and (_SIGNATURE_DELIMITER.match(line) or _is_mobile_signature(line))
         ),
         None,
     )
