@@ -129,6 +129,7 @@ _ORIGINAL_MESSAGE = re.compile(
     r"|weitergeleitete\s+nachricht|message\s+transféré|mensaje\s+reenviado)\s*-{2,}\s*$",
     re.IGNORECASE,
 )
+_DASHES_AND_SPACES = "-" + _ASCII_SPACES
 _SEPARATOR = re.compile(r"^\s*(?:[-_=*~—–]\s*){3,}$")
 _UNDERSCORES = re.compile(r"^\s*_{2,}\s*$")
 _SIGNATURE_DELIMITER = re.compile(r"^--[ \t]*$")
@@ -266,13 +267,20 @@ def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
     ends = {
         index
         for index, line in enumerate(lines)
-        if ((end := line[-3:]) in _END_TRIGRAMS or end[-1:] in _HEADER_END_CHARS or not end.isascii())
+        if (
+            (end := line[-3:]) in _END_TRIGRAMS
+            or (end[-1:] in _HEADER_END_CHARS and line.strip(_DASHES_AND_SPACES))  # not only dashes
+            or not end.isascii()
+        )
         and _may_end_header(line)
     }
     separators = {
         index
         for index, line in enumerate(lines)
-        if "--" in line and len(line) <= _MAX_HEADER_LINE and _ORIGINAL_MESSAGE.match(line)
+        if "--" in line
+        and len(line) <= _MAX_HEADER_LINE
+        and line.strip(_DASHES_AND_SPACES)  # words between the dashes
+        and _ORIGINAL_MESSAGE.match(line)
     }
     from_keys, other_keys = _key_lines(lines)
     outlook = {index for index in from_keys if _header_block_follows(other_keys, index)}
@@ -416,6 +424,12 @@ def _trim(lines: list[str]) -> list[str]:
             changed = True
         if not end:
             break
+        # A run of separator lines that cannot end a header goes line by line below; in one go here.
+        while end and _SEPARATOR.match(lines[end - 1]) and not _may_end_header(lines[end - 1]):
+            end -= 1
+            changed = True
+        if changed:
+            continue
         for size in (1, 2, 3) if _may_end_header(lines[end - 1]) else ():
             first = end - size
             if first < 0:
