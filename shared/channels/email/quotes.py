@@ -120,7 +120,9 @@ _FROM_KEY = _key_pattern(_FROM_KEYS)
 _OTHER_KEY = _key_pattern(_OTHER_KEYS)
 _ASCII_FROM_KEYS = _ascii_words(_FROM_KEYS)
 _ASCII_OTHER_KEYS = _ascii_words(_OTHER_KEYS)
-_LONGEST_ASCII_KEY = max(map(len, _ASCII_FROM_KEYS | _ASCII_OTHER_KEYS))
+_LONGEST_ASCII_FROM_KEY = max(map(len, _ASCII_FROM_KEYS))
+if any(" " in key for key in _ASCII_FROM_KEYS):  # `_key_lines` compares From keys as one word
+    raise ValueError("an ASCII From key of several words")
 _HEADER_BLOCK_WINDOW = 6
 
 # "-----Original Message-----" and its relatives.
@@ -330,26 +332,31 @@ def _key_lines(lines: list[str]) -> tuple[list[int], list[int]]:
     header key (`Sent:`, `An:`...), each with its colon (`_FROM_KEY`, `_OTHER_KEY`).
 
     Only lines whose text before the colon is, once lower-cased, one of the keys ASCII text can
-    match (or is not ASCII) are matched against the patterns.
+    match (or is not ASCII) are matched against the patterns. The other keys are looked for only
+    when a From key was found.
     """
-    keys = [
-        (index, " ".join(head.lower().split()) if head.isascii() else None)
+    heads = [
+        (index, line.partition(":")[0].strip(_KEY_DECORATION))
         for index, line in enumerate(lines)
         if ":" in line and len(line) <= _MAX_HEADER_LINE
-        for head in (line.partition(":")[0].strip(_KEY_DECORATION),)
-        if len(head) <= _LONGEST_ASCII_KEY or not head.isascii() or " " in head or "\t" in head
     ]
     from_keys = [
         index
-        for index, key in keys
-        if (key is None or key in _ASCII_FROM_KEYS) and _FROM_KEY.match(lines[index])
+        for index, head in heads
+        if (
+            not head.isascii()
+            # the ASCII From keys are single words
+            or (len(head) <= _LONGEST_ASCII_FROM_KEY and head.lower() in _ASCII_FROM_KEYS)
+        )
+        and _FROM_KEY.match(lines[index])
     ]
     if not from_keys:
         return [], []
     other_keys = [
         index
-        for index, key in keys
-        if (key is None or key in _ASCII_OTHER_KEYS) and _OTHER_KEY.match(lines[index])
+        for index, head in heads
+        if (not head.isascii() or " ".join(head.lower().split()) in _ASCII_OTHER_KEYS)
+        and _OTHER_KEY.match(lines[index])
     ]
     return from_keys, other_keys
 
