@@ -162,6 +162,7 @@ _MOBILE_PREFIX = re.compile(r"^\s*(?:" + "|".join(_MOBILE_PREFIXES) + r")\b", re
 _ASCII_MOBILE_FIRST_WORDS = frozenset(
     prefix.split("\\s+", 1)[0] for prefix in _MOBILE_PREFIXES if prefix.split("\\s+", 1)[0].isascii()
 )
+_MOBILE_MARKS = frozenset(",;!?:")  # a footer is no sentence
 _MOBILE_TRAILER = re.compile(r"\s*(?:<[^<>]*>|\([^()]*\))\s*$")
 _MOBILE_MAX_WORDS = 6
 # First characters of a line that may start a signature: `-`, a space, or the first letter of a
@@ -392,11 +393,13 @@ def _is_mobile_signature(line: str) -> bool:
     words = line.split(None, 1)
     if not words or (words[0].isascii() and words[0].lower() not in _ASCII_MOBILE_FIRST_WORDS):
         return False  # cheaply: no prefix can start this line
+    if line.rstrip()[-1:] not in (">", ")") and not _MOBILE_MARKS.isdisjoint(line):
+        return False  # cheaply: sentence punctuation, and no trailing <...> or (...) that could hold it
     match = _MOBILE_PREFIX.match(line)
     if not match:
         return False
     rest = _MOBILE_TRAILER.sub("", line[match.end() :]).strip().rstrip(".")
-    if any(mark in rest for mark in ",;!?:"):
+    if not _MOBILE_MARKS.isdisjoint(rest):
         return False
     return 0 < len(rest.split()) <= _MOBILE_MAX_WORDS
 
