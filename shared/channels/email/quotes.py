@@ -333,8 +333,8 @@ def _key_lines(lines: list[str]) -> tuple[list[int], list[int]]:
     header key (`Sent:`, `An:`...), each with its colon (`_FROM_KEY`, `_OTHER_KEY`).
 
     Only lines whose text before the colon is, once lower-cased, one of the keys ASCII text can
-    match (or is not ASCII) are matched against the patterns. The other keys are looked for only
-    when a From key was found.
+    match (or is not ASCII) are matched against the patterns. From keys are looked for outside
+    quoted lines only (where `_first_header` looks), the other keys only when a From key was found.
     """
     heads = [
         (index, line.partition(":")[0].strip(_KEY_DECORATION))
@@ -349,6 +349,7 @@ def _key_lines(lines: list[str]) -> tuple[list[int], list[int]]:
             # the ASCII From keys are single words
             or (len(head) <= _LONGEST_ASCII_FROM_KEY and head.lower() in _ASCII_FROM_KEYS)
         )
+        and not _is_quoted(lines[index])  # a quoted block never starts a header
         and _FROM_KEY.match(lines[index])
     ]
     if not from_keys:
