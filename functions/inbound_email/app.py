@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import ValidationError, envelopes, parse
+from aws_lambda_powertools.utilities.parser.models import SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.config import load_config
@@ -76,18 +76,12 @@ def process_notification(
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        parsed = cast(
-            "list[SesNotification | None]",
-            parse(event=event, model=SesNotification, envelope=envelopes.SnsEnvelope),
-        )
-    except ValidationError as exc:
+        records = SnsModel.model_validate(event).Records
+        parsed = [SesNotification.from_sns_message(str(record.Sns.Message)) for record in records]
+    except ValueError as exc:  # pydantic's ValidationError and json's JSONDecodeError included
         # Raising makes Lambda retry, then hand the event to the dead-letter queue, where it is kept.
         raise InvalidEventError(f"not an SES receipt notification delivered by SNS: {exc}") from exc
     ctx = _email_context()
     trusted_topic = get_settings(InboundEmailSettings).inline_mail_topic_arn
-    results = [
-        process_notification(notification, ctx, trusted_topic)
-        for notification in parsed
-        if notification is not None
-    ]
+    results = [process_notification(notification, ctx, trusted_topic) for notification in parsed]
     return {"results": [r.__dict__ for r in results]}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from shared.errors import HelpdeskError
 from shared.models.outbound import OutboundMessage
+from shared.models.text import single_line
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -152,7 +153,7 @@ def build_mime(message: OutboundMessage) -> bytes:
     mime["To"] = message.to
     if message.reply_to:
         mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject or ""
+    mime["Subject"] = single_line(message.subject or "").strip()
     mime["Date"] = formatdate(message.created_at.timestamp(), usegmt=True)
     mime["Message-ID"] = make_msgid(
         domain=(message.from_address or "localhost").rpartition("@")[2] or "localhost"
@@ -190,10 +191,14 @@ class SesEmailSender:
 
     def send(self, message: OutboundMessage) -> str:
         try:
+            raw = build_mime(message)
+        except Exception as exc:  # built here, before any request: nothing left, and it never will
+            raise SendError(f"the email could not be built: {type(exc).__name__}: {exc}") from exc
+        try:
             response: Any = self.client.send_email(
                 FromEmailAddress=message.from_address or "",
                 Destination={"ToAddresses": [message.to]},
-                Content={"Raw": {"Data": build_mime(message)}},
+                Content={"Raw": {"Data": raw}},
             )
         except Exception as exc:  # every client error is classified for the outbox
             raise _classify(exc) from exc

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models.text import OneLine
+
 
 class Channel(StrEnum):
     EMAIL = "email"
@@ -112,7 +114,7 @@ class Ticket(BaseModel):
     channel: Channel
     status: TicketStatus = TicketStatus.NEW
     priority: Priority = Priority.NORMAL
-    subject: str | None = None
+    subject: OneLine | None = None
     customer_id: str
     team: str | None = None
     assignee: str | None = None
@@ -152,7 +154,7 @@ class Message(BaseModel):
     author: str
     external_id: str | None = None
     provider_id: str | None = None
-    subject: str | None = None
+    subject: OneLine | None = None
     text: str = ""
     full_text: str | None = None
     html: str | None = None
@@ -207,7 +209,7 @@ class MergeRecord(BaseModel):
 
 class Customer(BaseModel):
     id: str
-    name: str | None = None
+    name: OneLine | None = None
     identities: list[Identity] = Field(default_factory=list)
     opted_out: list[str] = Field(default_factory=list)
     """Channels the customer opted out of (e.g. `sms`): nothing automatic is sent there."""

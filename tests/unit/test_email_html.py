@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,48 @@ def test_sanitizer_removes_active_content(dangerous: str) -> None:
 def test_remote_images_are_blocked_but_kept_as_data_attribute() -> None:
     cleaned = sanitize_html(
         '<img src="https://tracker.example/p.gif" alt="pixel"><img src="http://x.example/a.png">'
+        '<img src="HTTPS://X.example/B.png">'
     )
-    assert ' src="http' not in cleaned
+    assert " src=" not in cleaned
+    assert f'{REMOTE_SRC_ATTRIBUTE}="HTTPS://X.example/B.png"' in cleaned
     assert f'{REMOTE_SRC_ATTRIBUTE}="https://tracker.example/p.gif"' in cleaned
     assert 'alt="pixel"' in cleaned
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        '<img data-remote-src="javascript:alert(1)" alt="x">',
+        '<img src="cid:logo@example.org" data-remote-src="javascript:alert(1)">',
+        '<img src="https://ok.example/a.png" data-remote-src="javascript:alert(1)">',
+        '<a href="x-remote-blocked:javascript:alert(1)">x</a>',
+        '<a href=" X-Remote-Blocked:javascript:alert(1)">x</a>',
+        '<img src="x-remote-blocked:javascript:alert(1)">',
+        '<blockquote cite="x-remote-blocked:javascript:alert(1)">q</blockquote>',
+        '<img src="x-remote-blocked:data:text/html,evil">',
+    ],
+)
+def test_sender_written_remote_image_markers_are_dropped(attack: str) -> None:
+    # Given HTML whose sender wrote the markers the sanitiser uses for blocked remote images
+    # When it is sanitised
+    cleaned = sanitize_html(f"<p>before</p>{attack}<p>after</p>")
+
+    # Then no marker survives, and no remote address but an http(s) one the sanitiser moved itself
+    lowered = cleaned.lower()
+    assert "javascript:" not in lowered
+    assert "x-remote-blocked" not in lowered
+    assert "data:text" not in lowered
+    for value in re.findall(rf'{REMOTE_SRC_ATTRIBUTE}="([^"]*)"', cleaned):
+        assert value == "https://ok.example/a.png"
+    assert "before" in cleaned
+    assert "after" in cleaned
+
+
+def test_relative_and_other_image_sources_are_dropped_not_marked() -> None:
+    cleaned = sanitize_html(
+        '<img src="//cdn.example/logo.png"><img src="ftp://x.example/a.png"><img src="logo.png">'
+    )
+    assert cleaned == "<img><img><img>"
 
 
 def test_embedded_images_stay_loadable() -> None:

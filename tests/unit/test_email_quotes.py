@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from shared.channels.email import parse_email
+from shared.channels.email import parse_email, quotes
 from shared.channels.email.quotes import visible_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "events" / "emails"
@@ -116,3 +118,86 @@ def test_parse_email_text_is_visible_part_and_full_text_is_everything() -> None:
     assert parsed.text == "Hallo,\n\ndie Lieferung ist angekommen, danke!\n\nViele Grüße\nJörg"
     assert "Ihre Bestellung wurde versandt." in parsed.full_text
     assert "\r" not in parsed.full_text
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # a header wrapped inside a multi-word verb ("a" / "écrit :")
+        ("Merci\n\nLe 3 mars 2025, Support <s@example.com> a\nécrit :\n> vieux\n", "Merci"),
+        ("Ok\n\nON 3 MAR 2025, A <a@example.com> WROTE:\n> old\n", "Ok"),
+        ("Tamam\n\n3 Mart 2025, A <a@example.com> yazdi:\n> eski\n", "Tamam"),  # `ı` matches `i`
+        ("Ok\n\nOn 3 Mar 2025, A <a@example.com> wrote: --\n> old\n", "Ok"),
+        ("Ok\n\nOn 3 Mar 2025, A <a@example.com> wrote:\u00a0\n> old\n", "Ok"),
+        ("好的\n\n在 2025年3月3日，A <a@example.com> 写道:\n> 旧\n", "好的"),
+        ("Ok\n\n*From:* A <a@example.com>\n> *Sent:* Monday\n\nold\n", "Ok"),
+        ("Ok\n\nDe : A <a@example.com>\nMessage   du : lundi\n\nvieux\n", "Ok"),
+        ("Kiitos\n\nLähetetty iPhonesta\n", "Kiitos"),
+        ("Thanks\n\n   Sent from my iPhone\n", "Thanks"),
+        ("Thanks\n\nſent from my iPhone\n", "Thanks"),  # the long s matches `s`
+        ("Thanks\nSent from my fridge, really?\n", "Thanks\nSent from my fridge, really?"),
+    ],
+)
+def test_headers_and_signatures_the_cheap_line_filters_must_not_miss(body: str, expected: str) -> None:
+    assert visible_text(body) == expected
+
+
+class _CountingPattern:
+    """A compiled pattern that counts the calls made to it."""
+
+    def __init__(self, pattern: re.Pattern[str], counter: list[int]) -> None:
+        self._pattern, self._counter = pattern, counter
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._pattern, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._counter[0] += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+PATHOLOGICAL_LINES = [
+    "On " + "a " * 100 + "\n",
+    "From: x\n",
+    "On 1 <" + "x@" * 140 + "\n",
+    "On 1 " + "x" * 280 + "\n",
+    "-" * 100 + "\n",
+    "a wrote\n",
+    "On 1 Jan, A <a@example.com> said\n",
+    "On 1 Jan 2025\nA <a@example.com>\nsaid:\n",
+    "> From: A <a@example.com>\n> Sent: Monday\n> To: B\n",
+    "Subject 1: value at 10:00 from x1@example.com\n",
+    "Sent from my fridge, really?\n",
+    "> old\n-----\n\nOn 1 Jan 2025 A <a@b.example> wrote:\n",
+    ">" * 50 + " deep\n",
+    "1 e\n",
+]
+
+
+@pytest.mark.parametrize("line", PATHOLOGICAL_LINES)
+def test_quote_stripping_work_grows_linearly_with_the_lines(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every pattern of the quote rules counting its calls
+    counter = [0]
+    for name, value in vars(quotes).items():
+        if isinstance(value, re.Pattern):
+            monkeypatch.setattr(quotes, name, _CountingPattern(value, counter))
+
+    def pattern_calls(repeat: int) -> int:
+        counter[0] = 0
+        quotes.visible_text("Hello\n" + line * repeat)
+        return counter[0]
+
+    # When the same pathological body is made twice and four times as long
+    small, double, quadruple = pattern_calls(500), pattern_calls(1000), pattern_calls(2000)
+
+    # Then the pattern work grows at most in proportion, a few calls per line at most
+    lines = 1000 * line.count("\n")
+    assert double <= 2 * small + 50
+    assert quadruple <= 2 * double + 50
+    assert double <= 6 * lines

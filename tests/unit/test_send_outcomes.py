@@ -202,3 +202,24 @@ def test_auto_submitted_says_whether_it_answers_a_message(kind: str, expected: s
 def test_an_agents_reply_is_not_auto_submitted() -> None:
     mime = email.message_from_bytes(build_mime(outbound()), policy=policy.default)
     assert mime["Auto-Submitted"] is None
+
+
+def test_a_message_that_cannot_be_built_fails_for_good_and_is_never_sent() -> None:
+    # Given an email whose header cannot be written (a line break inside the recipient)
+    message = outbound().model_copy(update={"to": "customer@example.com\r\nBcc: victim@example.com"})
+    client = FailingClient(AssertionError("must not be called"))
+
+    # When it is sent
+    with pytest.raises(SendError) as raised:
+        SesEmailSender("us-east-1", client=client).send(message)  # type: ignore[arg-type]
+
+    # Then nothing went out and the failure is permanent, not "may have been sent"
+    assert client.calls == 0
+    assert raised.value.outcome == "failed"
+
+
+@pytest.mark.parametrize("separator", ["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x1c", "\t"])
+def test_a_subject_with_a_line_separator_is_sent_on_one_line(separator: str) -> None:
+    message = outbound().model_copy(update={"subject": f"[#7] Printer{separator}not working"})
+    parsed = email.message_from_bytes(build_mime(message), policy=policy.default)
+    assert parsed["Subject"] == "[#7] Printer not working"

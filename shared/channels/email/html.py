@@ -9,11 +9,16 @@ from functools import lru_cache
 from typing import Any
 
 # Remote images are not loaded: their address moves to `data-remote-src` (a UI may offer to
-# load them); cid: and data:image references stay in `src`.
+# load them); cid: and data:image references stay in `src`. Only the sanitiser writes that
+# attribute and the internal mark below, and only around an http(s) address: the same names
+# written by the sender are dropped (nh3 checks URL schemes before `_filter_attribute` runs,
+# so the mark is not an allowed scheme and a sender's `x-remote-blocked:` link never passes).
 REMOTE_SRC_ATTRIBUTE = "data-remote-src"
 _REMOTE_MARK = "x-remote-blocked:"
-_REMOTE_SRC = re.compile(r'(<img(?: [^\s="]+="[^"]*")*?) src="' + re.escape(_REMOTE_MARK) + r'([^"]*)"')
-_URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "cid", "data", _REMOTE_MARK.rstrip(":")})
+_REMOTE_SRC = re.compile(
+    r'(<img(?: [^\s="]+="[^"]*")*?) src="' + re.escape(_REMOTE_MARK) + r'((?i:https?):[^"]*)"'
+)
+_URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "cid", "data"})
 _DROPPED_WITH_CONTENT = frozenset(
     {"script", "style", "title", "head", "noscript", "template", "object", "iframe"}
 )
@@ -21,7 +26,7 @@ _EXTRA_TAGS = frozenset({"font", "u", "center", "big", "small", "address"})
 _EXTRA_ATTRIBUTES: dict[str, set[str]] = {
     "*": {"dir", "lang", "title"},
     "a": {"href", "name", "title"},
-    "img": {"src", "alt", "width", "height", "title", REMOTE_SRC_ATTRIBUTE},
+    "img": {"src", "alt", "width", "height", "title"},
     "font": {"color", "face", "size"},
     "table": {"border", "cellpadding", "cellspacing", "width", "align", "summary"},
     "td": {"colspan", "rowspan", "align", "valign", "width"},
@@ -39,10 +44,12 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 def _filter_attribute(tag: str, name: str, value: str) -> str | None:
     if name in ("href", "src", "cite"):
         lowered = value.strip().lower()
+        if lowered.startswith(_REMOTE_MARK):  # only ever ours, never the sender's
+            return None
         if tag == "img" and name == "src":
-            if lowered.startswith(("http:", "https:", "//")):
+            if lowered.startswith(("http:", "https:")):
                 return _REMOTE_MARK + value.strip()
-            if lowered.startswith(("cid:", "data:image/", _REMOTE_MARK)):
+            if lowered.startswith(("cid:", "data:image/")):
                 return value
             return None
         if lowered.startswith("data:"):

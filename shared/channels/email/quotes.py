@@ -1,22 +1,63 @@
 """The part of a plain-text reply a reader should see: quoted history and signatures removed.
 
 Line-based and linear in the input size: every rule looks at single lines (or at most three
-joined lines of bounded length), so pathological bodies cannot trigger regex backtracking.
+joined lines of bounded length), so pathological bodies cannot trigger regex backtracking. The
+rules run only on the lines a few string operations per line select (necessary conditions of
+each rule, next to it), so a long body costs little more than splitting it.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from itertools import product
 
 _MAX_HEADER_LINE = 300
 _WRAP_WIDTH = 60  # quoted lines this long may have been wrapped by the sender's client
 
 # "On <date>, <name> wrote:" and its translations (the verb ends the header).
-_WROTE_END = re.compile(
-    r"(?:wrote|writes|schrieb|a\s+écrit|ha\s+scritto|escribió|escreveu|schreef|skrev|kirjoitti"
-    r"|napisał\(a\)|napisała|napisał|napisal|napsal\(a\)|napsala|napsal|írta|yazdı|написал\(а\)"
-    r"|написала|написал|пишет|寫道|写道)\s*:?\s*-*\s*$",
+_WROTE_VERBS = (
+    *("wrote", "writes", "schrieb", r"a\s+écrit", r"ha\s+scritto", "escribió", "escreveu", "schreef"),
+    *("skrev", "kirjoitti", r"napisał\(a\)", "napisała", "napisał", "napisal", r"napsal\(a\)"),
+    *("napsala", "napsal", "írta", "yazdı", r"написал\(а\)", "написала", "написал", "пишет", "寫道", "写道"),
+)
+# The verb ends the header, followed by `\s*:?\s*-*\s*` at most. The rule is read backwards,
+# anchored at the text's last character: one match attempt per text instead of one per position
+# of its tail (`_is_wrote_header`).
+_WROTE_END_REVERSED = re.compile(
+    r"\s*-*\s*:?\s*(?:"
+    + "|".join("".join(reversed(re.findall(r"\\s\+|\\.|.", verb))) for verb in _WROTE_VERBS)
+    + ")",
     re.IGNORECASE,
+)
+# A verb at the end of a line, read backwards; the words after a `\s+` count on their own, since
+# a header wrapped over lines is joined with spaces ("... a" / "écrit :").
+_VERB_END_REVERSED = re.compile(
+    "(?:"
+    + "|".join(
+        "".join(reversed(re.findall(r"\\s\+|\\.|.", part)))
+        for verb in _WROTE_VERBS
+        for part in {verb, verb.rsplit(r"\s+", 1)[-1]}
+    )
+    + ")",
+    re.IGNORECASE,
+)
+# Cheap necessary conditions for a line that may end a quote header, checked on every line so that
+# the rules above only run near likely headers. A line ending in ASCII letters must end with the
+# last three letters of a verb, in any case (`_END_TRIGRAMS`); one ending in `:`, `-`, `)` or a
+# space, or with non-ASCII text at its end, is looked at further (`_may_end_header`). The verbs
+# ASCII text can match are `_ASCII_VERB_ENDINGS` (`ı` matches `i`; `écrit` ends in ASCII `rit`).
+_ASCII_SPACES = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
+_HEADER_END_CHARS = frozenset(":-)" + _ASCII_SPACES)
+_ASCII_VERB_ENDINGS = (
+    *("wrote", "writes", "schrieb", "scritto", "escreveu", "schreef", "skrev", "kirjoitti"),
+    *("napisal", "napsal(a)", "napsala", "napsal", "yazdi"),
+)
+_END_TRIGRAMS = frozenset(
+    "".join(letters)
+    for ending in (*_ASCII_VERB_ENDINGS, "rit", "rta")
+    if ending[-1].isalpha()
+    for letters in product(*((char.lower(), char.upper()) for char in ending[-3:]))
 )
 # Localised Gmail headers without a verb: "<date>, <name> <address>:".
 _ADDRESS_COLON_END = re.compile(r"(?:<\s*+[^<>\s@]*+@[^<>]*+>|\(\s*+[^()\s@]*+@[^()]*+\))\s*+:\s*+$")
@@ -25,19 +66,63 @@ _DIGIT = re.compile(r"\d")
 _QUOTED_COLON = re.compile(r"^\s*>\s*:\s*$")  # "<address\n>:" wrapped by Gmail
 
 # Outlook-style header blocks ("From: ... / Sent: ... / To: ...") in several languages.
-_FROM_KEY = re.compile(
-    r"^[\s>*]*(?:from|von|de|da|van|fra|från|od|от|lähettäjä|feladó|kimden|afzender|remitente"
-    r"|expéditeur|mittente|发件人|寄件人|寄件者|差出人|보낸\s*사람)[\s*]*:",
-    re.IGNORECASE,
+_FROM_KEYS = (
+    *("from", "von", "de", "da", "van", "fra", "från", "od", "от", "lähettäjä", "feladó", "kimden"),
+    *(
+        "afzender",
+        "remitente",
+        "expéditeur",
+        "mittente",
+        "发件人",
+        "寄件人",
+        "寄件者",
+        "差出人",
+        r"보낸\s*사람",
+    ),
 )
-_OTHER_KEY = re.compile(
-    r"^[\s>*]*(?:sent|date|to|subject|cc|bcc|reply-to|gesendet|datum|an|betreff|envoyé(?:\s+le)?|à|a|objet"
-    r"|copie\s+à|message\s+du|inviato|data|oggetto|enviado|fecha|para|asunto|assunto|verzonden|aan"
-    r"|onderwerp|sendt|dato|til|emne|skickat|till|ämne|wysłano|wysłane|do|temat|kopia|kopie"
-    r"|отправлено|дата|кому|тема|копия|lähetetty|vastaanottaja|aihe|päivämäärä|odesláno|komu|předmět"
-    r"|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名)[\s*]*:",
-    re.IGNORECASE,
+_OTHER_KEYS = (
+    *("sent", "date", "to", "subject", "cc", "bcc", "reply-to", "gesendet", "datum", "an", "betreff"),
+    *(r"envoyé(?:\s+le)?", "à", "a", "objet", r"copie\s+à", r"message\s+du", "inviato", "data", "oggetto"),
+    *("enviado", "fecha", "para", "asunto", "assunto", "verzonden", "aan", "onderwerp", "sendt", "dato"),
+    *("til", "emne", "skickat", "till", "ämne", "wysłano", "wysłane", "do", "temat", "kopia", "kopie"),
+    *("отправлено", "дата", "кому", "тема", "копия", "lähetetty", "vastaanottaja", "aihe", "päivämäärä"),
+    *(
+        "odesláno",
+        "komu",
+        "předmět",
+        "发送时间",
+        "收件人",
+        "主题",
+        "日期",
+        "抄送",
+        "送信日時",
+        "宛先",
+        "件名",
+    ),
 )
+
+
+def _key_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"^[\s>*]*(?:" + "|".join(keys) + r")[\s*]*:", re.IGNORECASE)
+
+
+def _ascii_words(fragments: tuple[str, ...]) -> frozenset[str]:
+    """The fragments ASCII text can match, lower-cased, `\\s+` read as one space: none of the
+    non-ASCII ones can (no key or prefix holds `ſ`, `ı` or the Kelvin sign)."""
+    words = {fragment.replace(r"\s+", " ") for fragment in fragments if fragment.isascii()}
+    if not all(re.fullmatch(r"[a-z]+(?:[ -][a-z]+)*", word) for word in words):
+        raise ValueError(f"an ASCII key holds regex syntax this filter cannot read: {sorted(words)}")
+    return frozenset(words)
+
+
+_KEY_DECORATION = _ASCII_SPACES + ">*"  # what may surround a key before its colon
+_FROM_KEY = _key_pattern(_FROM_KEYS)
+_OTHER_KEY = _key_pattern(_OTHER_KEYS)
+_ASCII_FROM_KEYS = _ascii_words(_FROM_KEYS)
+_ASCII_OTHER_KEYS = _ascii_words(_OTHER_KEYS)
+_LONGEST_ASCII_FROM_KEY = max(map(len, _ASCII_FROM_KEYS))
+if any(" " in key for key in _ASCII_FROM_KEYS):  # `_key_lines` compares From keys as one word
+    raise ValueError("an ASCII From key of several words")
 _HEADER_BLOCK_WINDOW = 6
 
 # "-----Original Message-----" and its relatives.
@@ -49,20 +134,43 @@ _ORIGINAL_MESSAGE = re.compile(
     r"|weitergeleitete\s+nachricht|message\s+transféré|mensaje\s+reenviado)\s*-{2,}\s*$",
     re.IGNORECASE,
 )
+_DASHES_AND_SPACES = "-" + _ASCII_SPACES
 _SEPARATOR = re.compile(r"^\s*(?:[-_=*~—–]\s*){3,}$")
 _UNDERSCORES = re.compile(r"^\s*_{2,}\s*$")
 _SIGNATURE_DELIMITER = re.compile(r"^--[ \t]*$")
 
 # "Sent from my iPhone" and other client footers, in several languages.
-_MOBILE_PREFIX = re.compile(
-    r"^\s*(?:sent\s+(?:from|with|using|via|on)|get\s+outlook\s+for|gesendet\s+(?:von|mit)|von\s+meinem"
-    r"|envoyé\s+(?:de|depuis|à\s+partir\s+de|avec)|inviato\s+da|enviado\s+(?:desde|do|de|com)"
-    r"|verzonden\s+(?:met|vanaf|van)|verstuurd\s+(?:met|vanaf|van)|skickat\s+från|sendt\s+fra|lähetetty"
-    r"|wysłane\s+z|odesláno\s+z|отправлено\s+(?:с|из))\b",
-    re.IGNORECASE,
+_MOBILE_PREFIXES = (
+    r"sent\s+(?:from|with|using|via|on)",
+    r"get\s+outlook\s+for",
+    r"gesendet\s+(?:von|mit)",
+    r"von\s+meinem",
+    r"envoyé\s+(?:de|depuis|à\s+partir\s+de|avec)",
+    r"inviato\s+da",
+    r"enviado\s+(?:desde|do|de|com)",
+    r"verzonden\s+(?:met|vanaf|van)",
+    r"verstuurd\s+(?:met|vanaf|van)",
+    r"skickat\s+från",
+    r"sendt\s+fra",
+    "lähetetty",
+    r"wysłane\s+z",
+    r"odesláno\s+z",
+    r"отправлено\s+(?:с|из)",
 )
+_MOBILE_PREFIX = re.compile(r"^\s*(?:" + "|".join(_MOBILE_PREFIXES) + r")\b", re.IGNORECASE)
+# An ASCII line can only start with one of these words (the first word of a prefix).
+_ASCII_MOBILE_FIRST_WORDS = frozenset(
+    prefix.split("\\s+", 1)[0] for prefix in _MOBILE_PREFIXES if prefix.split("\\s+", 1)[0].isascii()
+)
+_MOBILE_MARKS = frozenset(",;!?:")  # a footer is no sentence
 _MOBILE_TRAILER = re.compile(r"\s*(?:<[^<>]*>|\([^()]*\))\s*$")
 _MOBILE_MAX_WORDS = 6
+# First characters of a line that may start a signature: `-`, a space, or the first letter of a
+# `_MOBILE_PREFIX` word that ASCII text can match (both cases; any non-ASCII character is looked at
+# further). `lähetetty`, `wysłane` and `odesláno` start with ASCII letters followed by non-ASCII
+# ones within their first six characters.
+_SIGNATURE_FIRST_CHARS = frozenset("-" + _ASCII_SPACES + "egisvEGISV")
+_NON_ASCII_WORD_FIRST_CHARS = frozenset("lwoLWO")
 
 
 def visible_text(text: str) -> str:
@@ -119,24 +227,82 @@ def _skip_quoted_block(lines: list[str], index: int) -> int | None:
     return index
 
 
+def _may_end_header(line: str) -> bool:
+    """Whether a quote header may end with `line` (necessary for `_is_wrote_header`, not sufficient).
+
+    The verb of `_WROTE_END_REVERSED` must end the line, before `\\s*:?\\s*-*\\s*`; when the last nine
+    characters before those are ASCII (the longest verb text ASCII can match has nine), only the
+    verbs of `_ASCII_VERB_ENDINGS` can.
+    """
+    end = line[-3:]
+    if end in _END_TRIGRAMS:
+        core = line  # ends in ASCII letters: the verb must end the line itself
+    elif end[-1:] not in _HEADER_END_CHARS and end.isascii():
+        return False
+    else:
+        text = line.rstrip()
+        if text.endswith(":"):
+            core = text[:-1].rstrip()
+            if not core or core[-1] in ">)":  # `<address>:` (Gmail), maybe wrapped before the colon
+                return True
+        else:
+            core = text.rstrip("-").rstrip()
+            if core.endswith(":"):
+                core = core[:-1].rstrip()
+        if not core:
+            return False
+    if core[-9:].isascii():
+        return core[-9:].lower().endswith(_ASCII_VERB_ENDINGS)
+    return bool(_VERB_END_REVERSED.match(core[-_VERB_TAIL:][::-1]))
+
+
 def _is_wrote_header(text: str) -> bool:
     if len(text) > _MAX_HEADER_LINE or not (_DIGIT.search(text) or "@" in text):
         return False
-    if _WROTE_END.search(text[-_VERB_TAIL:]):  # the verb ends the line: look at the tail only
+    if _WROTE_END_REVERSED.match(text[-_VERB_TAIL:][::-1]):  # the verb ends the line, in the tail
         return True
     return text.rstrip().endswith(":") and bool(_DIGIT.search(text)) and bool(_ADDRESS_COLON_END.search(text))
 
 
 def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
-    """(first line, last line, kind) of the first quote header outside quoted lines."""
-    for index, line in enumerate(lines):
+    """(first line, last line, kind) of the first quote header outside quoted lines.
+
+    The lines each rule may fire on are found first, with a few string operations per line (see
+    `_may_end_header`); the rules then run on those lines only, in order.
+    """
+    ends = {
+        index
+        for index, line in enumerate(lines)
+        if (
+            (end := line[-3:]) in _END_TRIGRAMS
+            or (end[-1:] in _HEADER_END_CHARS and line.strip(_DASHES_AND_SPACES))  # not only dashes
+            or not end.isascii()
+        )
+        and _may_end_header(line)
+    }
+    separators = {
+        index
+        for index, line in enumerate(lines)
+        if "--" in line
+        and len(line) <= _MAX_HEADER_LINE
+        and line.strip(_DASHES_AND_SPACES)  # words between the dashes
+        and _ORIGINAL_MESSAGE.match(line)
+    }
+    from_keys, other_keys = _key_lines(lines)
+    outlook = {index for index in from_keys if _header_block_follows(other_keys, index)}
+    # A "wrote" header starts on a line with a digit (or `@` when it is one line) and ends on
+    # one of `ends`, at most two lines further.
+    spans = ends.union([end - 1 for end in ends], [end - 2 for end in ends])
+    wrote = {start for start in spans if start >= 0 and ("@" in lines[start] or _DIGIT.search(lines[start]))}
+    for index in sorted(wrote.union(separators, outlook)):
+        line = lines[index]
         if not line.strip() or _is_quoted(line) or len(line) > _MAX_HEADER_LINE:
             continue
-        if _ORIGINAL_MESSAGE.match(line):
+        if index in separators:
             return index, index, "separator"
-        if _FROM_KEY.match(line) and _header_block_follows(lines, index):
+        if index in outlook:
             return _include_lines_above(lines, index), index, "outlook"
-        if _is_wrote_header(line):
+        if index in ends and _is_wrote_header(line):
             return index, index, "wrote"
         if _DIGIT.search(line):
             joined = line.strip()
@@ -146,12 +312,13 @@ def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
                     break
                 if _is_quoted(lines[following]) and not _QUOTED_COLON.match(lines[following]):
                     break
-                if _starts_header(lines[following]) and _is_wrote_header(lines[following]):
+                may_end = following in ends
+                if may_end and _starts_header(lines[following]) and _is_wrote_header(lines[following]):
                     break  # the next line is a complete header of its own
                 joined = f"{joined} {lines[following].strip()}"
                 if len(joined) > _MAX_HEADER_LINE:
                     break
-                if _is_wrote_header(joined):
+                if may_end and _is_wrote_header(joined):
                     return index, following, "wrote"
     return None
 
@@ -161,11 +328,45 @@ def _starts_header(line: str) -> bool:
     return bool(words) and "@" not in words[0] and not words[0].startswith(("<", "("))
 
 
-def _header_block_follows(lines: list[str], index: int) -> bool:
-    for line in lines[index + 1 : index + 1 + _HEADER_BLOCK_WINDOW]:
-        if len(line) <= _MAX_HEADER_LINE and _OTHER_KEY.match(line):
-            return True
-    return False
+def _key_lines(lines: list[str]) -> tuple[list[int], list[int]]:
+    """Indexes of the lines that start with a From key, and of those that start with another
+    header key (`Sent:`, `An:`...), each with its colon (`_FROM_KEY`, `_OTHER_KEY`).
+
+    Only lines whose text before the colon is, once lower-cased, one of the keys ASCII text can
+    match (or is not ASCII) are matched against the patterns. From keys are looked for outside
+    quoted lines only (where `_first_header` looks), the other keys only when a From key was found.
+    """
+    heads = [
+        (index, line.partition(":")[0].strip(_KEY_DECORATION))
+        for index, line in enumerate(lines)
+        if ":" in line and len(line) <= _MAX_HEADER_LINE
+    ]
+    from_keys = [
+        index
+        for index, head in heads
+        if (
+            not head.isascii()
+            # the ASCII From keys are single words
+            or (len(head) <= _LONGEST_ASCII_FROM_KEY and head.lower() in _ASCII_FROM_KEYS)
+        )
+        and not _is_quoted(lines[index])  # a quoted block never starts a header
+        and _FROM_KEY.match(lines[index])
+    ]
+    if not from_keys:
+        return [], []
+    other_keys = [
+        index
+        for index, head in heads
+        if (not head.isascii() or " ".join(head.lower().split()) in _ASCII_OTHER_KEYS)
+        and _OTHER_KEY.match(lines[index])
+    ]
+    return from_keys, other_keys
+
+
+def _header_block_follows(other_keys: list[int], index: int) -> bool:
+    """Whether another header key follows line `index` within the window (`other_keys` sorted)."""
+    following = bisect_right(other_keys, index)
+    return following < len(other_keys) and other_keys[following] <= index + _HEADER_BLOCK_WINDOW
 
 
 def _include_lines_above(lines: list[str], index: int) -> int:
@@ -190,21 +391,40 @@ def _include_lines_above(lines: list[str], index: int) -> int:
 def _is_mobile_signature(line: str) -> bool:
     if len(line) > _MAX_HEADER_LINE:
         return False
+    words = line.split(None, 1)
+    if not words or (words[0].isascii() and words[0].lower() not in _ASCII_MOBILE_FIRST_WORDS):
+        return False  # cheaply: no prefix can start this line
+    if line.rstrip()[-1:] not in (">", ")") and not _MOBILE_MARKS.isdisjoint(line):
+        return False  # cheaply: sentence punctuation, and no trailing <...> or (...) that could hold it
     match = _MOBILE_PREFIX.match(line)
     if not match:
         return False
     rest = _MOBILE_TRAILER.sub("", line[match.end() :]).strip().rstrip(".")
-    if any(mark in rest for mark in ",;!?:"):
+    if not _MOBILE_MARKS.isdisjoint(rest):
         return False
     return 0 < len(rest.split()) <= _MOBILE_MAX_WORDS
 
 
 def _cut_signature(lines: list[str]) -> list[str]:
     """Lines before the first signature delimiter (`-- `) or client footer ("Sent from my ...")."""
-    for index, line in enumerate(lines):
-        if _SIGNATURE_DELIMITER.match(line) or _is_mobile_signature(line):
-            return lines[:index]
-    return lines
+    found = next(
+        (
+            index
+            for index, line in enumerate(lines)
+            if (
+                _SIGNATURE_DELIMITER.match(line)
+                if (first := line[:1]) == "-"
+                else (
+                    first in _SIGNATURE_FIRST_CHARS
+                    or first > "\x7f"
+                    or (first in _NON_ASCII_WORD_FIRST_CHARS and not line[:8].isascii())
+                )
+                and _is_mobile_signature(line)
+            )
+        ),
+        None,
+    )
+    return lines if found is None else lines[:found]
 
 
 def _trim(lines: list[str]) -> list[str]:
@@ -218,7 +438,13 @@ def _trim(lines: list[str]) -> list[str]:
             changed = True
         if not end:
             break
-        for size in (1, 2, 3):
+        # A run of separator lines that cannot end a header goes line by line below; in one go here.
+        while end and _SEPARATOR.match(lines[end - 1]) and not _may_end_header(lines[end - 1]):
+            end -= 1
+            changed = True
+        if changed:
+            continue
+        for size in (1, 2, 3) if _may_end_header(lines[end - 1]) else ():
             first = end - size
             if first < 0:
                 break
@@ -230,7 +456,7 @@ def _trim(lines: list[str]) -> list[str]:
         if changed:
             continue
         last = end - 1
-        if _is_mobile_signature(lines[last]) or _SEPARATOR.match(lines[last]):
+        if _SEPARATOR.match(lines[last]) or _is_mobile_signature(lines[last]):
             end = last
             changed = True
             continue
@@ -238,7 +464,7 @@ def _trim(lines: list[str]) -> list[str]:
             (
                 i
                 for i in range(end - 1, max(end - 8, -1), -1)
-                if len(lines[i]) < 200 and _UNDERSCORES.match(lines[i])
+                if "__" in lines[i] and len(lines[i]) < 200 and _UNDERSCORES.match(lines[i])
             ),
             None,
         )
