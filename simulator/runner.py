@@ -395,11 +395,12 @@ class Simulation:
             raw = self.scenario.resolve(spec.file).read_bytes()
             label = spec.file
         else:
-            assert spec.raw is not None
-            raw = spec.raw.encode("utf-8")
+            message = spec.message()
+            assert message is not None
+            raw = message
             label = "raw MIME"
         recipients = list(spec.recipients) if spec.recipients else self.ses.default_recipients(raw)
-        verdicts = Verdicts(**spec.verdicts.model_dump())
+        verdicts = Verdicts(**spec.verdicts.model_dump(), dmarc_policy=spec.dmarcPolicy or "none")
         receipt = self.ses.receive(raw, recipients, verdicts, seed=f"{self.scenario.path.name}:{step.line}")
         if receipt.rejected:
             self.ses_rejections.append(
@@ -448,7 +449,7 @@ class Simulation:
         return StepOutcome(summary=f"{label} -> {parts[0]}", details=parts[1:], failed=failed)
 
     def _webhook(self, step: Step, spec: WebhookStep) -> StepOutcome:
-        request = Request(spec.method, spec.path, dict(spec.query), dict(spec.headers), spec.body)
+        request = Request(spec.method, spec.path, dict(spec.query), dict(spec.headers), spec.payload())
         response = self._request(step, request)
         self.webhook_responses.append(
             {

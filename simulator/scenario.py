@@ -7,6 +7,8 @@ has the shape its kind needs. Problems are collected and reported together, each
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -34,6 +36,36 @@ VerdictStatus = Literal["PASS", "FAIL", "GRAY", "PROCESSING_FAILED"]
 MAX_DELIVERIES = 50
 
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _any_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"Input should be a valid string, got {json.dumps(value)}")
+    return value
+
+
+def _any_non_empty(value: Any) -> str:
+    if not _any_text(value):
+        raise ValueError("String should have at least 1 character")
+    return str(value)
+
+
+AnyText = Annotated[str, PlainValidator(_any_text)]
+"""Any JSON string, lone surrogates and control characters included (JSON the API receives may carry them)."""
+AnyNonEmpty = Annotated[str, PlainValidator(_any_non_empty)]
+
+
+def utf8_only(value: str, what: str, instead: str) -> str:
+    """`value` when it has a UTF-8 form; otherwise ValueError naming the AWS behaviour it would break."""
+    found = _LONE_SURROGATE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"{what} holds the lone surrogate \\u{ord(found.group()):04x} at character {found.start()}: "
+            f"{instead}"
+        )
+    return value
 
 
 def _ref(value: Any) -> int | str:
@@ -65,20 +97,53 @@ class Verdicts(_Step):
     dmarc: VerdictStatus = "PASS"
 
 
+def _base64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} is not base64 (RFC 4648, with padding): {value[:40]!r}") from None
+
+
 class EmailStep(_Step):
     file: NonEmpty | None = None
-    raw: NonEmpty | None = None
+    raw: AnyNonEmpty | None = None
+    raw_base64: NonEmpty | None = None
+    """The message's exact bytes, base64-encoded (8-bit headers, any charset, anything SMTP carries)."""
     recipients: (
         Annotated[list[Annotated[NonEmpty, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)] | None
     ) = None
     verdicts: Verdicts = Field(default_factory=Verdicts)
+    dmarcPolicy: Literal["none", "quarantine", "reject"] | None = None  # noqa: N815 - SES's receipt field
+    """The sender domain's DMARC policy, which SES reports with a DMARC FAIL."""
     deliveries: Annotated[StrictInt, Field(ge=1, le=MAX_DELIVERIES)] = 1
 
     @model_validator(mode="after")
     def _one_source(self) -> EmailStep:
-        if (self.file is None) == (self.raw is None):
-            raise ValueError('give exactly one of "file" (a path to a .eml file) or "raw" (the MIME text)')
+        if sum(source is not None for source in (self.file, self.raw, self.raw_base64)) != 1:
+            raise ValueError(
+                'give exactly one of "file" (a path to a .eml file), "raw" (the MIME text) or '
+                '"raw_base64" (the message\'s bytes, base64)'
+            )
+        if self.raw is not None:
+            utf8_only(
+                self.raw,
+                "raw",
+                "SMTP carries bytes and this text has no UTF-8 form; give the bytes in raw_base64 or a file",
+            )
+        if self.raw_base64 is not None and not _base64(self.raw_base64, "raw_base64"):
+            raise ValueError("raw_base64 decodes to no bytes: SES receives no empty message")
+        if self.dmarcPolicy is not None and self.verdicts.dmarc != "FAIL":
+            raise ValueError(
+                f'dmarcPolicy needs "verdicts": {{"dmarc": "FAIL"}}: SES reports the policy only for mail '
+                f"that fails DMARC (the DMARC verdict here is {self.verdicts.dmarc})"
+            )
         return self
+
+    def message(self) -> bytes | None:
+        """The message's bytes when the step gives them inline (None for a file)."""
+        if self.raw_base64 is not None:
+            return _base64(self.raw_base64, "raw_base64")
+        return self.raw.encode("utf-8") if self.raw is not None else None
 
 
 class SmsStep(_Step):
@@ -88,7 +153,7 @@ class SmsStep(_Step):
     originationNumber: NonEmpty  # noqa: N815 - the AWS field names, as delivered
     destinationNumber: NonEmpty  # noqa: N815
     messageKeyword: StrictStr | None = None  # noqa: N815
-    messageBody: StrictStr  # noqa: N815
+    messageBody: AnyText  # noqa: N815
     inboundMessageId: NonEmpty  # noqa: N815
     previousPublishedMessageId: StrictStr | None = None  # noqa: N815
     mediaUrls: list[NonEmpty] | None = None  # noqa: N815 - MMS media (not a documented inbound field)
@@ -98,14 +163,11 @@ class SmsStep(_Step):
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class WebhookStep(_Step):
-    """An HTTP request to the template's HTTP API: the body is the exact text sent (sign it as is)."""
-
+class _HttpRequest(_Step):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     path: StrictStr
-    query: dict[NonEmpty, StrictStr] = Field(default_factory=dict)
-    headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    body: StrictStr = ""
+    query: dict[NonEmpty, AnyText] = Field(default_factory=dict)
+    headers: dict[StrictStr, AnyText] = Field(default_factory=dict)
 
     @field_validator("path")
     @classmethod
@@ -125,11 +187,54 @@ class WebhookStep(_Step):
         if bad:
             raise ValueError(f"not a header name: {', '.join(map(repr, bad))}")
         seen: dict[str, str] = {}
-        for name in value:
+        for name, text in value.items():
             if name.lower() in seen:
                 raise ValueError(f"header {name!r} is given twice (as {seen[name.lower()]!r} too)")
             seen[name.lower()] = name
+            if any(char in text for char in "\r\n\0") or _LONE_SURROGATE.search(text):
+                raise ValueError(
+                    f"header {name!r}: a header value cannot hold CR, LF, NUL or a lone surrogate "
+                    "(HTTP forbids them; API Gateway never passes one on)"
+                )
         return value
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            utf8_only(
+                name + text,
+                f"query parameter {name!r}",
+                "a URL is percent-encoded UTF-8: it has no form for it",
+            )
+        return value
+
+
+class WebhookStep(_HttpRequest):
+    """An HTTP request to the template's HTTP API: `body` is the exact text sent (its UTF-8 bytes; sign it
+    as is), `body_base64` the exact bytes (any bytes: binary, another charset)."""
+
+    body: AnyText = ""
+    body_base64: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> WebhookStep:
+        if self.body_base64 is not None:
+            if self.body:
+                raise ValueError('give the body once: as text in "body" or as bytes in "body_base64"')
+            _base64(self.body_base64, "body_base64")
+        utf8_only(
+            self.body,
+            "body",
+            "an HTTP body is bytes and this text has no UTF-8 form; give the bytes in body_base64",
+        )
+        return self
+
+    def payload(self) -> bytes:
+        """The request body's bytes."""
+        if self.body_base64 is not None:
+            return _base64(self.body_base64, "body_base64")
+        return self.body.encode("utf-8")
 
 
 class AgentStep(_Step):
@@ -161,14 +266,18 @@ class AgentStep(_Step):
         return {"status": self.status, **({"until": self.until} if self.until else {})}
 
 
+_BLANK = re.compile(r"[ \t\n\r\f\v\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*")
+
+
 def _text(value: str) -> str:
-    if not value.strip():
+    if _BLANK.fullmatch(value):
         raise ValueError("the text is blank: give what the agent writes")
     return value
 
 
-Text = Annotated[NonEmpty, AfterValidator(_text)]
-"""What an agent writes: a string with something in it besides whitespace."""
+Text = Annotated[AnyNonEmpty, AfterValidator(_text)]
+"""What an agent writes: any JSON string with something besides spaces and line breaks in it (control
+characters and lone surrogates included: JSON the agent API receives may carry them)."""
 
 
 class ReplyStep(_Step):
@@ -210,8 +319,8 @@ class UpdateStep(_Step):
     status: TicketStatus | None = None
     priority: Priority | None = None
     assignee: StrictStr | None = None
-    tags_add: list[NonEmpty] | None = None
-    tags_remove: list[NonEmpty] | None = None
+    tags_add: list[AnyNonEmpty] | None = None
+    tags_remove: list[AnyNonEmpty] | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateStep:
