@@ -111,6 +111,15 @@ def header_recipients(raw: bytes) -> list[str]:
     return list(dict.fromkeys(_addresses(values)))
 
 
+def mime_headers(raw: str | bytes) -> dict[str, str]:
+    """The header section of a message as it was written (unfolded; a repeated name keeps its first value)."""
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+    headers: dict[str, str] = {}
+    for name, value in _compat(data).raw_items():
+        headers.setdefault(header_text(name), header_text(_unfold(value)).strip())
+    return headers
+
+
 @dataclass(frozen=True)
 class Verdicts:
     spam: str = "PASS"

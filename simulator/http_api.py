@@ -73,9 +73,19 @@ class Caller:
 
     agent: str
     supervisor: bool = False
+    given: tuple[tuple[str, str], ...] | None = None
+    """Exact claims (an `api` step's `claims`) instead of those of the agent."""
+
+    @classmethod
+    def with_claims(cls, claims: Mapping[str, str]) -> Caller:
+        """A caller whose token has exactly `claims`."""
+        agent = claims.get("custom:agent_id") or claims.get("sub") or ""
+        return cls(agent, SUPERVISOR_GROUP in claims.get("cognito:groups", ""), tuple(claims.items()))
 
     def claims(self) -> dict[str, str]:
         """The token's claims as API Gateway passes them on (values are strings, groups `[a b]`)."""
+        if self.given is not None:
+            return dict(self.given)
         claims = {"sub": self.agent, "custom:agent_id": self.agent}
         if self.supervisor:
             claims["cognito:groups"] = f"[{SUPERVISOR_GROUP}]"
@@ -85,7 +95,8 @@ class Caller:
         """A JWT-shaped bearer token with the claims (unsigned: nothing in the simulation checks it)."""
 
         def part(value: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+            text = json.dumps(value).encode()  # ASCII: claims with lone surrogates too
+            return base64.urlsafe_b64encode(text).decode().rstrip("=")
 
         return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(self.claims())}.simulated"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.ses.models import RawMessage, ses_backends
 
 from shared.clock import iso as clock_iso
 from shared.config import load_config
@@ -32,7 +34,7 @@ from shared.models.ticket import TicketEvent
 from shared.settings import reset_settings
 from simulator.activity import Activity
 from simulator.clock import ScheduledTrigger, SimClock, Timetable
-from simulator.events import Verdicts, scheduled_event, scheduler_input
+from simulator.events import scheduled_event, scheduler_input
 from simulator.http_api import (
     NOT_FOUND,
     UNAUTHORIZED,
@@ -57,6 +59,7 @@ from simulator.progress import Progress, StepOutcome
 from simulator.resources import Deployment, deploy
 from simulator.scenario import (
     AgentStep,
+    ApiStep,
     EmailStep,
     NoteStep,
     ReplyStep,
@@ -76,7 +79,7 @@ from simulator.state import agents_state, build_state, read_agent_items
 from simulator.streams import StreamPump
 from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
-SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "reply", "note", "update", "tick")
+SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "reply", "note", "update", "api", "tick")
 AGENT_UI = "helpdesk-agent-ui (simulated)"
 """The User-Agent of agent-side requests."""
 DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi"}
@@ -157,6 +160,15 @@ def reply_request(spec: ReplyStep, key: str) -> Request:
 def note_request(spec: NoteStep) -> Request:
     """`POST /tickets/{REF}/notes` with the text."""
     return _ui_request("POST", _ticket_path(spec.ticket, "notes"), spec.body())
+
+
+def sent_mime() -> Callable[[str], str | None]:
+    """The raw MIME of each message sent through SES (moto records raw sends), by the provider id the
+    outbox records for it: `<SES message id@email.amazonses.com>`."""
+    host = "email.amazonses.com" if REGION == "us-east-1" else f"{REGION}.amazonses.com"
+    messages = ses_backends[ACCOUNT_ID][REGION].sent_messages
+    sent: dict[str, str] = {f"<{m.id}@{host}>": m.raw_data for m in messages if isinstance(m, RawMessage)}
+    return sent.get
 
 
 def _ticket_words(ref: int | str) -> str:
@@ -273,6 +285,9 @@ class Simulation:
                 (s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, WebhookStep)
             ]
             problems += self.http.check(requests)
+        if "api" in kinds:
+            calls = [(s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, ApiStep)]
+            problems += self.http.check(calls, "api")
         for kind in ("agent", "reply", "note", "update"):
             if kind in kinds:
                 made = [(s.line, self._agent_side_request(s)) for s in steps if s.kind == kind]
@@ -386,6 +401,8 @@ class Simulation:
             return self._reply(step, step.spec)
         if step.kind == "note":
             return self._note(step, step.spec)
+        if step.kind == "api":
+            return self._api(step, step.spec)
         if step.kind == "tick":
             return StepOutcome(summary="clock moved")
         raise SimulationError(f"line {step.line}: step kind {step.kind!r} is not supported yet")
@@ -400,8 +417,9 @@ class Simulation:
             raw = message
             label = "raw MIME"
         recipients = list(spec.recipients) if spec.recipients else self.ses.default_recipients(raw)
-        verdicts = Verdicts(**spec.verdicts.model_dump(), dmarc_policy=spec.dmarcPolicy or "none")
-        receipt = self.ses.receive(raw, recipients, verdicts, seed=f"{self.scenario.path.name}:{step.line}")
+        receipt = self.ses.receive(
+            raw, recipients, spec.ses_verdicts(), seed=f"{self.scenario.path.name}:{step.line}"
+        )
         if receipt.rejected:
             self.ses_rejections.append(
                 {
@@ -521,6 +539,34 @@ class Simulation:
         extras = {"agent": spec.agent, "ticket": spec.ticket}
         return self._api_call(step, note_request(spec), Caller(spec.agent), label, extras)
 
+    def _api(self, step: Step, spec: ApiStep) -> StepOutcome:
+        """Any agent API request, as the step gives it, from an agent, a token's claims, or nobody."""
+        headers = dict(spec.headers)
+        if spec.body is not None and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+        request = Request(spec.method, spec.path, dict(spec.query), headers, spec.payload())
+        claims = spec.token_claims()
+        caller: Caller | None = None
+        if spec.agent is not None:
+            caller = Caller(spec.agent, spec.supervisor)
+        elif claims is not None:
+            caller = Caller.with_claims(claims)
+        who = (
+            f"as {spec.agent}" + (" (supervisor)" if spec.supervisor else "")
+            if spec.agent is not None
+            else "with the given claims"
+            if claims is not None
+            else "without a token"
+        )
+        extras: dict[str, Any] = {
+            "agent": caller.agent if caller is not None else None,
+            "claims": caller.claims() if caller is not None else None,
+            "query": dict(spec.query),
+            "request_headers": dict(spec.headers),
+        }
+        label = f"{spec.method} {spec.path} {who}"
+        return self._api_call(step, request, caller, label, extras)
+
     def _delivery_words(self, body: str) -> str:
         """What became of a queued reply once the streams were pumped (auto_followup sends it):
         `, sent by email to a@b.example`, `, failed (x to 42): <why>`; empty when it cannot be told."""
@@ -540,7 +586,7 @@ class Simulation:
         return f", {message.status} ({message.channel} to {message.to}){reason}"
 
     def _api_call(
-        self, step: Step, request: Request, caller: Caller, label: str, extras: dict[str, Any]
+        self, step: Step, request: Request, caller: Caller | None, label: str, extras: dict[str, Any]
     ) -> StepOutcome:
         """An agent-side request to the agent API, recorded in `api_responses`."""
         response = self._request(step, request, caller)
@@ -553,7 +599,7 @@ class Simulation:
                 "at": step.at,
                 "kind": step.kind,
                 **extras,
-                "supervisor": caller.supervisor,
+                "supervisor": caller is not None and caller.supervisor,
                 "method": request.method,
                 "path": request.path,
                 "route": response.route.key if response.route else None,
@@ -701,6 +747,7 @@ class Simulation:
             extras=extras,
             event_rank=event_rank,
             message_rank=self.activity.message_rank,
+            sent_mime=sent_mime(),
         )
 
     def function_stats(self) -> dict[str, tuple[int, int, float]]:

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from shared.models.ticket import Channel, Priority, TicketStatus
+from simulator.events import Verdicts as SesVerdicts
 
 VerdictStatus = Literal["PASS", "FAIL", "GRAY", "PROCESSING_FAILED"]
 MAX_DELIVERIES = 50
@@ -139,6 +140,10 @@ class EmailStep(_Step):
             )
         return self
 
+    def ses_verdicts(self) -> SesVerdicts:
+        """The receipt verdicts, with the DMARC policy SES reports when DMARC fails (`none` if not given)."""
+        return SesVerdicts(**self.verdicts.model_dump(), dmarc_policy=self.dmarcPolicy or "none")
+
     def message(self) -> bytes | None:
         """The message's bytes when the step gives them inline (None for a file)."""
         if self.raw_base64 is not None:
@@ -235,6 +240,52 @@ class WebhookStep(_HttpRequest):
         if self.body_base64 is not None:
             return _base64(self.body_base64, "body_base64")
         return self.body.encode("utf-8")
+
+
+ClaimValue = Annotated[StrictStr | list[StrictStr], Field()]
+
+
+class ApiStep(_HttpRequest):
+    """Any request to the agent API (or any route of the template's HTTP APIs): method, path, query,
+    headers, body, and who calls: an agent (`agent`, `supervisor`), a token's exact claims (`claims`),
+    or nobody (neither: no token)."""
+
+    body: Any = None
+    """A JSON value, sent as JSON text (lone surrogates as their escapes); null or left out: no body."""
+    body_base64: StrictStr | None = None
+    """The body's exact bytes, base64-encoded, instead of `body`."""
+    agent: NonEmpty | None = None
+    supervisor: StrictBool = False
+    claims: dict[NonEmpty, ClaimValue] | None = None
+    """The validated token's claims as given (`token_use`, `cognito:groups`, ...); a list is passed on
+    as API Gateway passes an array claim: `[a b]`."""
+
+    @model_validator(mode="after")
+    def _caller_and_body(self) -> ApiStep:
+        if self.agent is not None and self.claims is not None:
+            raise ValueError('give the caller once: "agent" (the usual claims) or "claims" (exact ones)')
+        if self.supervisor and self.agent is None:
+            raise ValueError('"supervisor" is for an "agent" caller; with "claims" give cognito:groups')
+        if self.body_base64 is not None:
+            if self.body is not None:
+                raise ValueError('give the body once: a JSON value in "body" or bytes in "body_base64"')
+            _base64(self.body_base64, "body_base64")
+        return self
+
+    def payload(self) -> bytes:
+        """The request body's bytes: the JSON text of `body` (ASCII, escapes for the rest), or the bytes."""
+        if self.body_base64 is not None:
+            return _base64(self.body_base64, "body_base64")
+        return b"" if self.body is None else json.dumps(self.body).encode("ascii")
+
+    def token_claims(self) -> dict[str, str] | None:
+        """The claims API Gateway passes on (strings; arrays as `[a b]`); None for an unauthenticated call."""
+        if self.claims is None:
+            return None
+        return {
+            name: f"[{' '.join(value)}]" if isinstance(value, list) else value
+            for name, value in self.claims.items()
+        }
 
 
 class AgentStep(_Step):
@@ -352,6 +403,7 @@ STEP_MODELS: dict[str, type[_Step]] = {
     "reply": ReplyStep,
     "note": NoteStep,
     "update": UpdateStep,
+    "api": ApiStep,
     "tick": TickStep,
 }
 STEP_KINDS = tuple(STEP_MODELS)
