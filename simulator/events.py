@@ -90,24 +90,29 @@ def _unfold(value: str) -> str:
 
 
 def _addresses(values: list[str]) -> list[str]:
-    return [header_text(address) for _, address in getaddresses(values) if address]
+    return [address for _, address in getaddresses(values) if address]
+
+
+def _written(message: CompatMessage, name: str) -> list[str]:
+    """Every value of header `name` as written (unfolded, its raw bytes read as UTF-8)."""
+    return [header_text(_unfold(value)) for key, value in message.raw_items() if key.lower() == name.lower()]
 
 
 def envelope_sender(raw: bytes) -> str:
     """The envelope MAIL FROM: Return-Path when present (`<>` for bounces gives ""), else From."""
     message = _compat(raw)
-    return_path = message.get("Return-Path")
-    if return_path is not None:
-        found = _addresses([_unfold(str(return_path))])
+    return_path = _written(message, "Return-Path")
+    if return_path:
+        found = _addresses(return_path[:1])
         return found[0] if found else ""
-    found = _addresses([_unfold(str(v)) for v in message.get_all("From", [])])
+    found = _addresses(_written(message, "From"))
     return found[0] if found else ""
 
 
 def header_recipients(raw: bytes) -> list[str]:
     """The To and Cc addresses of the message, in order, without duplicates."""
     message = _compat(raw)
-    values = [_unfold(str(v)) for name in ("To", "Cc") for v in message.get_all(name, [])]
+    values = [value for name in ("To", "Cc") for value in _written(message, name)]
     return list(dict.fromkeys(_addresses(values)))
 
 
@@ -169,11 +174,7 @@ def _common_headers(raw: bytes, source: str) -> dict[str, Any]:
     common: dict[str, Any] = {"returnPath": source}
 
     def as_written(name: str) -> list[str]:
-        return [
-            header_text(_unfold(value)).strip()
-            for key, value in compat.raw_items()
-            if key.lower() == name.lower()
-        ]
+        return [value.strip() for value in _written(compat, name)]
 
     def address_list(name: str) -> list[str] | None:
         if compat.get(name) is None:
