@@ -480,6 +480,7 @@ class Simulation:
                 "route": response.route.key if response.route else None,
                 "function": response.route.function.logical_id if response.route else None,
                 "headers": response.headers,
+                "error": f"{type(response.error).__name__}: {response.error}" if response.error else None,
             }
         )
         label = f"{request.method} {request.path}"
