@@ -117,7 +117,12 @@ STEPS: list[dict[str, Any]] = [
     {"at": "2025-03-11T08:14:00Z", "api": {"method": "GET", "path": "/tickets/1", "agent": "alice"}},  # 13
     {  # 14: a token of someone who is no agent
         "at": "2025-03-11T08:15:00Z",
-        "api": {"method": "GET", "path": "/tickets/1", "claims": {"sub": "zoe", "token_use": "access"}},
+        "api": {
+            "method": "POST",
+            "path": "/tickets/1/notes",
+            "body": {"text": "let me in"},
+            "claims": {"sub": "zoe", "token_use": "access"},
+        },
     },
     {  # 15, 16: the same reply sent twice under one Idempotency-Key
         "at": "2025-03-11T08:16:00Z",
@@ -251,6 +256,7 @@ def test_the_api_step_calls_any_route_as_anyone_or_no_one(run: Run) -> None:
     assert json.loads(agent["body"])["ticket"]["number"] == 1
     assert stranger["claims"] == {"sub": "zoe", "token_use": "access"}
     assert stranger["status"] == 403, stranger
+    assert "zoe" in json.loads(stranger["body"])["message"]
 
 
 def test_the_api_step_replays_an_idempotency_key(run: Run) -> None:
