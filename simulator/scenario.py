@@ -73,7 +73,7 @@ def _ref(value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
     if isinstance(value, str) and value.strip():
-        return value
+        return utf8_only(value, "the ticket", "it goes into the request path, percent-encoded UTF-8")
     raise ValueError(
         "give a ticket number (1 or more) or the external id of one of its messages "
         f'(e.g. 3 or "<abc@mail.example>"), got {json.dumps(value)}'
@@ -183,7 +183,7 @@ class _HttpRequest(_Step):
             raise ValueError('give query parameters in "query", not in the path')
         if any(char.isspace() for char in value):
             raise ValueError(f"the path has a space in it: {value!r}")
-        return value
+        return utf8_only(value, "the path", "a URL path is percent-encoded UTF-8, which has no form for it")
 
     @field_validator("headers")
     @classmethod

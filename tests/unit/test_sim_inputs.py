@@ -181,6 +181,8 @@ def line(kind: str, value: dict[str, Any]) -> str:
             '"supervisor" is for',
         ),
         ("note", {"ticket": 1, "agent": "a", "text": " \n\t"}, "the text is blank"),
+        ("reply", {"ticket": "<a\ud800>", "agent": "a", "text": "x"}, "goes into the request path"),
+        ("api", {"method": "GET", "path": "/tickets/\udc00"}, "a URL path is percent-encoded UTF-8"),
     ],
 )
 def test_a_step_that_cannot_be_delivered_says_why(kind: str, value: dict[str, Any], why: str) -> None:
