@@ -9,6 +9,7 @@ and DynamoDB stream records are pumped to their consumers after every invocation
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import uuid
@@ -74,7 +75,7 @@ from simulator.scenario import (
 from simulator.secret_values import apply_secrets
 from simulator.ses import SesReceiver
 from simulator.sms import SmsReceiver
-from simulator.sns import SnsTopics
+from simulator.sns import Delivery, SnsTopics
 from simulator.state import agents_state, build_state, read_agent_items
 from simulator.streams import StreamPump
 from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
@@ -228,6 +229,60 @@ def _sum_results(outcome: AsyncOutcome) -> list[str]:
     return words or ["ok"]
 
 
+def delivery_results(delivery: Delivery) -> list[dict[str, Any]]:
+    """How one function took one delivery: each result it answered (`outcome`, `ticket_number`,
+    `reason`), or `failed` with its error once Lambda's retries were spent."""
+    if not delivery.outcome.ok:
+        error = delivery.outcome.last.error
+        reason = f"{type(error).__name__}: {error}"
+        return [{"function": delivery.function, "outcome": "failed", "ticket_number": None, "reason": reason}]
+    response = delivery.outcome.last.response
+    results = response.get("results") if isinstance(response, dict) else None
+    if not isinstance(results, list):
+        return [{"function": delivery.function, "outcome": "ok", "ticket_number": None, "reason": None}]
+    return [
+        {
+            "function": delivery.function,
+            "outcome": str(result.get("outcome", "ok")),
+            "ticket_number": result.get("ticket_number"),
+            "reason": result.get("reason"),
+        }
+        for result in results
+        if isinstance(result, dict)
+    ]
+
+
+def webhook_outcome(response: Response) -> tuple[str, str | None]:
+    """A webhook's end, as its response says: `failed` (a 5xx, with the function's error), `refused`
+    (another status outside 2xx, with the body), `quarantined` when a 2xx body says so, else `stored`
+    (the body says what was stored or ignored)."""
+    if response.error is not None:
+        return "failed", f"{type(response.error).__name__}: {response.error}"
+    if response.status >= 500:
+        return "failed", response.body or str(response.status)
+    if not 200 <= response.status < 300:
+        return "refused", response.body or str(response.status)
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("quarantined"):
+        return "quarantined", str(body["quarantined"])
+    return "stored", response.body or None
+
+
+def input_outcome(results: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """An input's end, from what the functions answered to its first delivery: `failed` (with the
+    error), `quarantined` (with the reason), else `stored` (created, threaded, duplicate, consent)."""
+    for wanted in ("failed", "quarantined"):
+        found = [r for r in results if r["outcome"] == wanted]
+        if found:
+            return wanted, found[0]["reason"] or wanted
+    if not results:
+        return "refused", "no function subscribes to the topic it is published to"
+    return "stored", next((r["reason"] for r in results if r["reason"]), None)
+
+
 class Simulation:
     """Runs one scenario against one template; `run()` returns the final state."""
 
@@ -240,6 +295,8 @@ class Simulation:
         self.fired: list[dict[str, Any]] = []
         self.webhook_responses: list[dict[str, Any]] = []
         self.api_responses: list[dict[str, Any]] = []
+        self.inputs: list[dict[str, Any]] = []
+        """How each email, sms and webhook step's input ended (see `_input`)."""
         self._stream_invocations = 0
         self.config: HelpdeskConfig | None = None
 
@@ -386,6 +443,28 @@ class Simulation:
         )
 
     # -- steps -------------------------------------------------------------------------------
+    def _input(
+        self,
+        step: Step,
+        outcome: str,
+        reason: str | None,
+        deliveries: list[list[dict[str, Any]]] | None = None,
+        **ids: Any,
+    ) -> None:
+        """Record how an inbound input ended: `stored`, `quarantined`, `refused` or `failed`, why, the
+        ids it travelled under and, per delivery, what each function answered."""
+        self.inputs.append(
+            {
+                "step": step.line,
+                "kind": step.kind,
+                "at": step.at,
+                "outcome": outcome,
+                "reason": reason,
+                **ids,
+                "deliveries": deliveries or [],
+            }
+        )
+
     def _run_step(self, step: Step) -> StepOutcome:
         if step.kind == "email":
             return self._email(step, step.spec)
@@ -430,11 +509,14 @@ class Simulation:
                     "reason": receipt.rejected,
                 }
             )
+            self._input(step, "refused", receipt.rejected, ses_message_id=receipt.ses_message_id)
             return StepOutcome(summary=f"{label}: rejected by SES: {receipt.rejected}", failed=True)
         parts: list[str] = []
         failed = False
+        answered: list[list[dict[str, Any]]] = []
         for delivery in range(1, spec.deliveries + 1):
             deliveries = self.ses.notify(receipt, delivery)
+            answered.append([result for item in deliveries for result in delivery_results(item)])
             for item in deliveries:
                 words = "; ".join(_sum_results(item.outcome))
                 failed = failed or not item.outcome.ok
@@ -442,8 +524,12 @@ class Simulation:
                 parts.append(prefix + words)
         if not receipt.notifications:
             parts.append(f"stored as {', '.join(receipt.stored) or 'nothing'} (no notification)")
-        elif not parts:
-            parts.append("no function subscribes to the notification topic")
+            ended: tuple[str, str | None] = ("stored", parts[-1])
+        else:
+            ended = input_outcome(answered[0])
+            if not parts:
+                parts.append("no function subscribes to the notification topic")
+        self._input(step, *ended, answered, ses_message_id=receipt.ses_message_id, stored=receipt.stored)
         summary = f"{label} -> {parts[0]}"
         return StepOutcome(summary=summary, details=parts[1:], failed=failed)
 
@@ -455,6 +541,8 @@ class Simulation:
         deliveries = self.sms.receive(
             fields, seed=f"{self.scenario.path.name}:{step.line}", deliveries=spec.deliveries
         )
+        answered = [[r for item in d.deliveries for r in delivery_results(item)] for d in deliveries]
+        self._input(step, *input_outcome(answered[0]), answered, inbound_message_id=spec.inboundMessageId)
         parts: list[str] = []
         failed = False
         for delivery in deliveries:
@@ -483,6 +571,7 @@ class Simulation:
                 "error": f"{type(response.error).__name__}: {response.error}" if response.error else None,
             }
         )
+        self._input(step, *webhook_outcome(response), body_sha256=hashlib.sha256(request.payload).hexdigest())
         label = f"{request.method} {request.path}"
         if response.route is None:
             return StepOutcome(summary=f"{label} -> {response.status} no route matches ({response.body})")
@@ -714,6 +803,7 @@ class Simulation:
         assert self.config is not None
         extras: dict[str, Any] = {
             "api_responses": self.api_responses,
+            "inputs": self.inputs,
             "agents": agents_state(self.config, read_agent_items(table, REGION)),
             "dead_letters": dead_letters,
             "ses_rejections": self.ses_rejections,

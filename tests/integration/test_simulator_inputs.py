@@ -275,3 +275,16 @@ def test_outbound_mail_lists_the_headers_of_the_message_that_left(run: Run) -> N
     assert ack["headers"]["In-Reply-To"] == "<p1@example.org>"
     assert ack["headers"]["Message-ID"] == ack["provider_id"]
     assert ack["headers"]["To"].endswith("ann@example.org") or "ann@example.org" in ack["headers"]["To"]
+
+
+def test_the_state_says_how_each_inbound_input_ended(run: Run) -> None:
+    inputs = {entry["step"]: entry for entry in run.state["inputs"]}
+    assert sorted(inputs) == [1, 2, 3, 4, 5, 6, 7, 8]  # email, sms and webhook steps
+    printer = inputs[1]
+    assert printer["outcome"] == "stored"
+    assert printer["deliveries"][0][0]["outcome"] == "created"
+    assert printer["deliveries"][0][0]["ticket_number"] == 1
+    assert inputs[7]["outcome"] == "stored"
+    for entry in inputs.values():
+        assert entry["outcome"] in {"stored", "quarantined", "refused", "failed"}
+        assert entry["outcome"] == "stored" or entry["reason"], entry
