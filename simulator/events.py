@@ -54,14 +54,15 @@ def ses_message_id(seed: bytes) -> str:
     return "".join(_SES_ALPHABET[b % len(_SES_ALPHABET)] for b in digest[:40])
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: a JSON string can hold one, UTF-8 cannot."""
 
 
 def utf8_json(value: Any, **options: Any) -> str:
     """JSON text that is valid UTF-8, as AWS services write it: characters as they are, except a lone
     surrogate (a JSON string can hold one), which only its `\\uXXXX` escape can carry."""
     text = json.dumps(value, ensure_ascii=False, **options)
-    return _LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 # -- SES ----------------------------------------------------------------------------------------

@@ -31,14 +31,13 @@ from pydantic import (
 )
 
 from shared.models.ticket import Channel, Priority, TicketStatus
+from simulator.events import LONE_SURROGATE
 from simulator.events import Verdicts as SesVerdicts
 
 VerdictStatus = Literal["PASS", "FAIL", "GRAY", "PROCESSING_FAILED"]
 MAX_DELIVERIES = 50
 
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _any_text(value: Any) -> str:
@@ -60,7 +59,7 @@ AnyNonEmpty = Annotated[str, PlainValidator(_any_non_empty)]
 
 def utf8_only(value: str, what: str, instead: str) -> str:
     """`value` when it has a UTF-8 form; otherwise ValueError naming the AWS behaviour it would break."""
-    found = _LONE_SURROGATE.search(value)
+    found = LONE_SURROGATE.search(value)
     if found is not None:
         raise ValueError(
             f"{what} holds the lone surrogate \\u{ord(found.group()):04x} at character {found.start()}: "
@@ -196,7 +195,7 @@ class _HttpRequest(_Step):
             if name.lower() in seen:
                 raise ValueError(f"header {name!r} is given twice (as {seen[name.lower()]!r} too)")
             seen[name.lower()] = name
-            if any(char in text for char in "\r\n\0") or _LONE_SURROGATE.search(text):
+            if any(char in text for char in "\r\n\0") or LONE_SURROGATE.search(text):
                 raise ValueError(
                     f"header {name!r}: a header value cannot hold CR, LF, NUL or a lone surrogate "
                     "(HTTP forbids them; API Gateway never passes one on)"
