@@ -7,7 +7,6 @@ settings the simulator cannot run), reported before any step runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import TextIO
 
 from shared.errors import ConfigError
 from simulator.clock import ScheduleError
+from simulator.events import utf8_json
 from simulator.lambda_runtime import SimulationError, UnsupportedError
 from simulator.progress import Progress
 from simulator.runner import DEFAULT_TEMPLATE, Options, Simulation
@@ -136,7 +136,7 @@ def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if logs is not None:
             logs.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    args.out.write_text(utf8_json(state, indent=2) + "\n", encoding="utf-8")
     progress.summary(state, simulation.function_stats(), str(args.out))
     if args.strict and state["report"]["dead_letters"]:
         err.write(f"error: {state['report']['dead_letters']} event(s) ended in dead letters (--strict)\n")

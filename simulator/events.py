@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import Message as CompatMessage
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import getaddresses
@@ -42,13 +42,27 @@ def iso_ms(moment: datetime) -> str:
 
 def stable_uuid(*parts: object) -> str:
     """A UUID derived from `parts`: the same inputs give the same id (deterministic runs)."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+    name = "\x1f".join(str(p) for p in parts)
+    # Inputs may hold lone surrogates, which uuid5 cannot encode: their bytes are spelled out instead.
+    name = name.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
+    return str(uuid.uuid5(_NAMESPACE, name))
 
 
 def ses_message_id(seed: bytes) -> str:
     """An SES-like message id (40 lower-case letters and digits), derived from `seed`."""
     digest = hashlib.sha256(seed).digest() + hashlib.sha256(b"ses" + seed).digest()
     return "".join(_SES_ALPHABET[b % len(_SES_ALPHABET)] for b in digest[:40])
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: a JSON string can hold one, UTF-8 cannot."""
+
+
+def utf8_json(value: Any, **options: Any) -> str:
+    """JSON text that is valid UTF-8, as AWS services write it: characters as they are, except a lone
+    surrogate (a JSON string can hold one), which only its `\\uXXXX` escape can carry."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 # -- SES ----------------------------------------------------------------------------------------
@@ -58,7 +72,18 @@ def to_crlf(raw: bytes) -> bytes:
 
 
 def _compat(raw: bytes) -> CompatMessage:
-    return message_from_bytes(raw, policy=compat32)
+    # SES reads the header section only; parsing the body would recurse once per MIME level.
+    return BytesHeaderParser(policy=compat32).parsebytes(raw)
+
+
+def header_text(value: str) -> str:
+    """A header value parsed from bytes, as text SES would publish: raw 8-bit bytes read as UTF-8, and
+    a byte sequence that is not UTF-8 as U+FFFD (SES publishes valid UTF-8 JSON: no lone surrogates)."""
+    try:
+        data = value.encode("utf-8", "surrogateescape")  # the email package's stand-ins for raw bytes
+    except UnicodeEncodeError:
+        data = value.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", "replace")
 
 
 def _unfold(value: str) -> str:
@@ -69,22 +94,36 @@ def _addresses(values: list[str]) -> list[str]:
     return [address for _, address in getaddresses(values) if address]
 
 
+def _written(message: CompatMessage, name: str) -> list[str]:
+    """Every value of header `name` as written (unfolded, its raw bytes read as UTF-8)."""
+    return [header_text(_unfold(value)) for key, value in message.raw_items() if key.lower() == name.lower()]
+
+
 def envelope_sender(raw: bytes) -> str:
     """The envelope MAIL FROM: Return-Path when present (`<>` for bounces gives ""), else From."""
     message = _compat(raw)
-    return_path = message.get("Return-Path")
-    if return_path is not None:
-        found = _addresses([_unfold(str(return_path))])
+    return_path = _written(message, "Return-Path")
+    if return_path:
+        found = _addresses(return_path[:1])
         return found[0] if found else ""
-    found = _addresses([_unfold(str(v)) for v in message.get_all("From", [])])
+    found = _addresses(_written(message, "From"))
     return found[0] if found else ""
 
 
 def header_recipients(raw: bytes) -> list[str]:
     """The To and Cc addresses of the message, in order, without duplicates."""
     message = _compat(raw)
-    values = [_unfold(str(v)) for name in ("To", "Cc") for v in message.get_all(name, [])]
+    values = [value for name in ("To", "Cc") for value in _written(message, name)]
     return list(dict.fromkeys(_addresses(values)))
+
+
+def mime_headers(raw: str | bytes) -> dict[str, str]:
+    """The header section of a message as it was written (unfolded; a repeated name keeps its first value)."""
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+    headers: dict[str, str] = {}
+    for name, value in _compat(data).raw_items():
+        headers.setdefault(header_text(name), header_text(_unfold(value)).strip())
+    return headers
 
 
 @dataclass(frozen=True)
@@ -106,6 +145,7 @@ def ses_stored_message(
     sender = envelope_sender(message)
     domain = sender.rpartition("@")[2] or "unknown"
     when = at.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000 (UTC)")
+    dmarc_policy = f" (p={verdicts.dmarc_policy.upper()})" if verdicts.dmarc == "FAIL" else ""
     lines = []
     if _compat(message).get("Return-Path") is None:
         lines.append(f"Return-Path: <{sender}>")
@@ -119,7 +159,7 @@ def ses_stored_message(
         f"permitted sender) client-ip=203.0.113.25; envelope-from={sender}; helo=mail.{domain};",
         f"Authentication-Results: amazonses.com;\r\n spf={verdicts.spf.lower()} (spfCheck: {sender});\r\n"
         f" dkim={verdicts.dkim.lower()} header.i=@{domain};\r\n"
-        f" dmarc={verdicts.dmarc.lower()} header.from={domain};",
+        f" dmarc={verdicts.dmarc.lower()}{dmarc_policy} header.from={domain};",
         "X-SES-RECEIPT: "
         + base64.b64encode(hashlib.sha256(b"receipt" + ses_id.encode()).digest() * 2).decode(),
         "X-SES-DKIM-SIGNATURE: a=rsa-sha256; q=dns/txt; c=relaxed/simple; s=ug7nbtf4gccmlpwj322ax3p6ow6yfsug;"
@@ -130,20 +170,26 @@ def ses_stored_message(
 
 
 def _common_headers(raw: bytes, source: str) -> dict[str, Any]:
-    parsed = message_from_bytes(raw, policy=default_policy)
+    parsed = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    compat = _compat(raw)
     common: dict[str, Any] = {"returnPath": source}
 
+    def as_written(name: str) -> list[str]:
+        return [value.strip() for value in _written(compat, name)]
+
     def address_list(name: str) -> list[str] | None:
-        values = parsed.get_all(name)
-        if not values:
+        if compat.get(name) is None:
             return None
-        result: list[str] = []
-        for value in values:
-            try:
+        try:
+            values = parsed.get_all(name) or []
+            result: list[str] = []
+            for value in values:
                 addresses: tuple[Address, ...] = value.addresses
-                result += [str(address) for address in addresses]
-            except (AttributeError, ValueError, TypeError):
-                result.append(_unfold(str(value)))
+                result += [header_text(str(address)) for address in addresses]
+        except (AttributeError, ValueError, TypeError, IndexError):
+            # Not a list of addresses Python can rebuild (say, a display name that decodes to CR LF):
+            # SES still reports the header, as it was written.
+            return as_written(name)
         return result
 
     for key, name in (
@@ -158,25 +204,25 @@ def _common_headers(raw: bytes, source: str) -> dict[str, Any]:
         if found is not None:
             common[key] = found
     for key, name in (("date", "Date"), ("messageId", "Message-ID"), ("subject", "Subject")):
+        if compat.get(name) is None:
+            continue
         try:
-            value = parsed.get(name)
-        except (ValueError, TypeError, IndexError):
-            value = _compat(raw).get(name)
-        if value is not None:
-            common[key] = _unfold(str(value)).strip()
+            common[key] = header_text(_unfold(str(parsed.get(name)))).strip()
+        except (ValueError, TypeError, IndexError, AttributeError):
+            common[key] = as_written(name)[0]
     return common
 
 
 def ses_mail(stored: bytes, ses_id: str, at: datetime) -> dict[str, Any]:
-    """The notification's `mail` object for a stored message."""
+    """The notification's `mail` object for a stored message (valid UTF-8 text throughout)."""
     message = _compat(stored)
     source = envelope_sender(stored)
     headers: list[dict[str, str]] = []
     size = 0
     truncated = False
-    for name, value in message.items():
-        entry = {"name": name, "value": _unfold(str(value))}
-        size += len(name) + len(entry["value"]) + 4
+    for name, value in message.raw_items():
+        entry = {"name": header_text(name), "value": header_text(_unfold(value))}
+        size += len(entry["name"].encode()) + len(entry["value"].encode()) + 4
         if size > SES_HEADER_LIMIT:
             truncated = True
             break

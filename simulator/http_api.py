@@ -73,9 +73,19 @@ class Caller:
 
     agent: str
     supervisor: bool = False
+    given: tuple[tuple[str, str], ...] | None = None
+    """Exact claims (an `api` step's `claims`) instead of those of the agent."""
+
+    @classmethod
+    def with_claims(cls, claims: Mapping[str, str]) -> Caller:
+        """A caller whose token has exactly `claims`."""
+        agent = claims.get("custom:agent_id") or claims.get("sub") or ""
+        return cls(agent, SUPERVISOR_GROUP in claims.get("cognito:groups", ""), tuple(claims.items()))
 
     def claims(self) -> dict[str, str]:
-        """The ID token's claims as API Gateway passes them on (values are strings, groups `[a b]`)."""
+        """The token's claims as API Gateway passes them on (values are strings, groups `[a b]`)."""
+        if self.given is not None:
+            return dict(self.given)
         claims = {"sub": self.agent, "custom:agent_id": self.agent, "token_use": "id"}
         if self.supervisor:
             claims["cognito:groups"] = f"[{SUPERVISOR_GROUP}]"
@@ -85,7 +95,8 @@ class Caller:
         """A JWT-shaped bearer token with the claims (unsigned: nothing in the simulation checks it)."""
 
         def part(value: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+            text = json.dumps(value).encode()  # ASCII: claims with lone surrogates too
+            return base64.urlsafe_b64encode(text).decode().rstrip("=")
 
         return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(self.claims())}.simulated"
 
@@ -158,7 +169,13 @@ class Request:
     path: str
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
+    body: str | bytes = ""
+    """Text is sent as its UTF-8 bytes."""
+
+    @property
+    def payload(self) -> bytes:
+        """The body's bytes, as they travel."""
+        return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
 
 
 @dataclass
@@ -321,7 +338,7 @@ def http_api_event(
     are those of the token a JWT authorizer validated."""
     domain = f"{api_id}.execute-api.{REGION}.amazonaws.com"
     epoch_ms = int(at.timestamp() * 1000)
-    body = request.body.encode("utf-8")
+    body = request.payload
     given = {name.lower(): value for name, value in request.headers.items()}
     cookies = [c.strip() for c in given.pop("cookie", "").split(";") if c.strip()]
     forwarded = given.pop("x-forwarded-for", "")
@@ -371,10 +388,27 @@ def http_api_event(
     }
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
+    binary = bool(body) and is_binary(body, headers.get("content-type"))
     if body:
-        event["body"] = request.body
-    event["isBase64Encoded"] = False
+        event["body"] = base64.b64encode(body).decode("ascii") if binary else body.decode("utf-8")
+    event["isBase64Encoded"] = binary
     return event
+
+
+_TEXT_TYPES = re.compile(
+    r"^(text/[^;]+|[^/;]+/([^;]*[+.])?(json|xml|javascript|yaml|x-www-form-urlencoded))\s*(;.*)?$",
+    re.IGNORECASE,
+)
+
+
+def is_binary(body: bytes, content_type: str | None) -> bool:
+    """Whether API Gateway hands the function this body base64-encoded: bytes that are not UTF-8, or a
+    Content-Type that is not a text type (decision 54); text with no Content-Type is passed as text."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return content_type is not None and _TEXT_TYPES.match(content_type.strip()) is None
 
 
 def read_response(invocation: Invocation) -> tuple[int, str, dict[str, str]]:

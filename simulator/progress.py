@@ -49,7 +49,8 @@ class Progress:
         self.total = 0
 
     def _print(self, text: str = "") -> None:
-        self.out.write(text + "\n")
+        # Inputs may hold lone surrogates, which no terminal encoding can write: show their escapes.
+        self.out.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
         self.out.flush()
 
     def start(self, scenario: str, steps: list[Step], template: str, functions: dict[str, list[str]]) -> None:

@@ -9,9 +9,11 @@ and DynamoDB stream records are pumped to their consumers after every invocation
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.ses.models import RawMessage, ses_backends
 
 from shared.clock import iso as clock_iso
 from shared.config import load_config
@@ -32,7 +35,7 @@ from shared.models.ticket import TicketEvent
 from shared.settings import reset_settings
 from simulator.activity import Activity
 from simulator.clock import ScheduledTrigger, SimClock, Timetable
-from simulator.events import Verdicts, scheduled_event, scheduler_input
+from simulator.events import scheduled_event, scheduler_input
 from simulator.http_api import (
     NOT_FOUND,
     UNAUTHORIZED,
@@ -57,6 +60,7 @@ from simulator.progress import Progress, StepOutcome
 from simulator.resources import Deployment, deploy
 from simulator.scenario import (
     AgentStep,
+    ApiStep,
     EmailStep,
     NoteStep,
     ReplyStep,
@@ -71,12 +75,12 @@ from simulator.scenario import (
 from simulator.secret_values import apply_secrets
 from simulator.ses import SesReceiver
 from simulator.sms import SmsReceiver
-from simulator.sns import SnsTopics
+from simulator.sns import Delivery, SnsTopics
 from simulator.state import agents_state, build_state, read_agent_items
 from simulator.streams import StreamPump
 from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
-SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "reply", "note", "update", "tick")
+SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "reply", "note", "update", "api", "tick")
 AGENT_UI = "helpdesk-agent-ui (simulated)"
 """The User-Agent of agent-side requests."""
 DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi"}
@@ -159,6 +163,15 @@ def note_request(spec: NoteStep) -> Request:
     return _ui_request("POST", _ticket_path(spec.ticket, "notes"), spec.body())
 
 
+def sent_mime() -> Callable[[str], str | None]:
+    """The raw MIME of each message sent through SES (moto records raw sends), by the provider id the
+    outbox records for it: `<SES message id@email.amazonses.com>`."""
+    host = "email.amazonses.com" if REGION == "us-east-1" else f"{REGION}.amazonses.com"
+    messages = ses_backends[ACCOUNT_ID][REGION].sent_messages
+    sent: dict[str, str] = {f"<{m.id}@{host}>": m.raw_data for m in messages if isinstance(m, RawMessage)}
+    return sent.get
+
+
 def _ticket_words(ref: int | str) -> str:
     return f"#{ref}" if isinstance(ref, int) else ref
 
@@ -216,6 +229,60 @@ def _sum_results(outcome: AsyncOutcome) -> list[str]:
     return words or ["ok"]
 
 
+def delivery_results(delivery: Delivery) -> list[dict[str, Any]]:
+    """How one function took one delivery: each result it answered (`outcome`, `ticket_number`,
+    `reason`), or `failed` with its error once Lambda's retries were spent."""
+    if not delivery.outcome.ok:
+        error = delivery.outcome.last.error
+        reason = f"{type(error).__name__}: {error}"
+        return [{"function": delivery.function, "outcome": "failed", "ticket_number": None, "reason": reason}]
+    response = delivery.outcome.last.response
+    results = response.get("results") if isinstance(response, dict) else None
+    if not isinstance(results, list):
+        return [{"function": delivery.function, "outcome": "ok", "ticket_number": None, "reason": None}]
+    return [
+        {
+            "function": delivery.function,
+            "outcome": str(result.get("outcome", "ok")),
+            "ticket_number": result.get("ticket_number"),
+            "reason": result.get("reason"),
+        }
+        for result in results
+        if isinstance(result, dict)
+    ]
+
+
+def webhook_outcome(response: Response) -> tuple[str, str | None]:
+    """A webhook's end, as its response says: `failed` (a 5xx, with the function's error), `refused`
+    (another status outside 2xx, with the body), `quarantined` when a 2xx body says so, else `stored`
+    (the body says what was stored or ignored)."""
+    if response.error is not None:
+        return "failed", f"{type(response.error).__name__}: {response.error}"
+    if response.status >= 500:
+        return "failed", response.body or str(response.status)
+    if not 200 <= response.status < 300:
+        return "refused", response.body or str(response.status)
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("quarantined"):
+        return "quarantined", str(body["quarantined"])
+    return "stored", response.body or None
+
+
+def input_outcome(results: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """An input's end, from what the functions answered to its first delivery: `failed` (with the
+    error), `quarantined` (with the reason), else `stored` (created, threaded, duplicate, consent)."""
+    for wanted in ("failed", "quarantined"):
+        found = [r for r in results if r["outcome"] == wanted]
+        if found:
+            return wanted, found[0]["reason"] or wanted
+    if not results:
+        return "refused", "no function subscribes to the topic it is published to"
+    return "stored", next((r["reason"] for r in results if r["reason"]), None)
+
+
 class Simulation:
     """Runs one scenario against one template; `run()` returns the final state."""
 
@@ -228,6 +295,8 @@ class Simulation:
         self.fired: list[dict[str, Any]] = []
         self.webhook_responses: list[dict[str, Any]] = []
         self.api_responses: list[dict[str, Any]] = []
+        self.inputs: list[dict[str, Any]] = []
+        """How each email, sms and webhook step's input ended (see `_input`)."""
         self._stream_invocations = 0
         self.config: HelpdeskConfig | None = None
 
@@ -273,6 +342,9 @@ class Simulation:
                 (s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, WebhookStep)
             ]
             problems += self.http.check(requests)
+        if "api" in kinds:
+            calls = [(s.line, s.spec.method, s.spec.path) for s in steps if isinstance(s.spec, ApiStep)]
+            problems += self.http.check(calls, "api")
         for kind in ("agent", "reply", "note", "update"):
             if kind in kinds:
                 made = [(s.line, self._agent_side_request(s)) for s in steps if s.kind == kind]
@@ -371,6 +443,28 @@ class Simulation:
         )
 
     # -- steps -------------------------------------------------------------------------------
+    def _input(
+        self,
+        step: Step,
+        outcome: str,
+        reason: str | None,
+        deliveries: list[list[dict[str, Any]]] | None = None,
+        **ids: Any,
+    ) -> None:
+        """Record how an inbound input ended: `stored`, `quarantined`, `refused` or `failed`, why, the
+        ids it travelled under and, per delivery, what each function answered."""
+        self.inputs.append(
+            {
+                "step": step.line,
+                "kind": step.kind,
+                "at": step.at,
+                "outcome": outcome,
+                "reason": reason,
+                **ids,
+                "deliveries": deliveries or [],
+            }
+        )
+
     def _run_step(self, step: Step) -> StepOutcome:
         if step.kind == "email":
             return self._email(step, step.spec)
@@ -386,6 +480,8 @@ class Simulation:
             return self._reply(step, step.spec)
         if step.kind == "note":
             return self._note(step, step.spec)
+        if step.kind == "api":
+            return self._api(step, step.spec)
         if step.kind == "tick":
             return StepOutcome(summary="clock moved")
         raise SimulationError(f"line {step.line}: step kind {step.kind!r} is not supported yet")
@@ -395,12 +491,14 @@ class Simulation:
             raw = self.scenario.resolve(spec.file).read_bytes()
             label = spec.file
         else:
-            assert spec.raw is not None
-            raw = spec.raw.encode("utf-8")
+            message = spec.message()
+            assert message is not None
+            raw = message
             label = "raw MIME"
         recipients = list(spec.recipients) if spec.recipients else self.ses.default_recipients(raw)
-        verdicts = Verdicts(**spec.verdicts.model_dump())
-        receipt = self.ses.receive(raw, recipients, verdicts, seed=f"{self.scenario.path.name}:{step.line}")
+        receipt = self.ses.receive(
+            raw, recipients, spec.ses_verdicts(), seed=f"{self.scenario.path.name}:{step.line}"
+        )
         if receipt.rejected:
             self.ses_rejections.append(
                 {
@@ -411,11 +509,14 @@ class Simulation:
                     "reason": receipt.rejected,
                 }
             )
+            self._input(step, "refused", receipt.rejected, ses_message_id=receipt.ses_message_id)
             return StepOutcome(summary=f"{label}: rejected by SES: {receipt.rejected}", failed=True)
         parts: list[str] = []
         failed = False
+        answered: list[list[dict[str, Any]]] = []
         for delivery in range(1, spec.deliveries + 1):
             deliveries = self.ses.notify(receipt, delivery)
+            answered.append([result for item in deliveries for result in delivery_results(item)])
             for item in deliveries:
                 words = "; ".join(_sum_results(item.outcome))
                 failed = failed or not item.outcome.ok
@@ -423,8 +524,12 @@ class Simulation:
                 parts.append(prefix + words)
         if not receipt.notifications:
             parts.append(f"stored as {', '.join(receipt.stored) or 'nothing'} (no notification)")
-        elif not parts:
-            parts.append("no function subscribes to the notification topic")
+            ended: tuple[str, str | None] = ("stored", parts[-1])
+        else:
+            ended = input_outcome(answered[0])
+            if not parts:
+                parts.append("no function subscribes to the notification topic")
+        self._input(step, *ended, answered, ses_message_id=receipt.ses_message_id, stored=receipt.stored)
         summary = f"{label} -> {parts[0]}"
         return StepOutcome(summary=summary, details=parts[1:], failed=failed)
 
@@ -436,6 +541,8 @@ class Simulation:
         deliveries = self.sms.receive(
             fields, seed=f"{self.scenario.path.name}:{step.line}", deliveries=spec.deliveries
         )
+        answered = [[r for item in d.deliveries for r in delivery_results(item)] for d in deliveries]
+        self._input(step, *input_outcome(answered[0]), answered, inbound_message_id=spec.inboundMessageId)
         parts: list[str] = []
         failed = False
         for delivery in deliveries:
@@ -448,7 +555,7 @@ class Simulation:
         return StepOutcome(summary=f"{label} -> {parts[0]}", details=parts[1:], failed=failed)
 
     def _webhook(self, step: Step, spec: WebhookStep) -> StepOutcome:
-        request = Request(spec.method, spec.path, dict(spec.query), dict(spec.headers), spec.body)
+        request = Request(spec.method, spec.path, dict(spec.query), dict(spec.headers), spec.payload())
         response = self._request(step, request)
         self.webhook_responses.append(
             {
@@ -461,8 +568,10 @@ class Simulation:
                 "route": response.route.key if response.route else None,
                 "function": response.route.function.logical_id if response.route else None,
                 "headers": response.headers,
+                "error": f"{type(response.error).__name__}: {response.error}" if response.error else None,
             }
         )
+        self._input(step, *webhook_outcome(response), body_sha256=hashlib.sha256(request.payload).hexdigest())
         label = f"{request.method} {request.path}"
         if response.route is None:
             return StepOutcome(summary=f"{label} -> {response.status} no route matches ({response.body})")
@@ -520,6 +629,34 @@ class Simulation:
         extras = {"agent": spec.agent, "ticket": spec.ticket}
         return self._api_call(step, note_request(spec), Caller(spec.agent), label, extras)
 
+    def _api(self, step: Step, spec: ApiStep) -> StepOutcome:
+        """Any agent API request, as the step gives it, from an agent, a token's claims, or nobody."""
+        headers = dict(spec.headers)
+        if spec.body is not None and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+        request = Request(spec.method, spec.path, dict(spec.query), headers, spec.payload())
+        claims = spec.token_claims()
+        caller: Caller | None = None
+        if spec.agent is not None:
+            caller = Caller(spec.agent, spec.supervisor)
+        elif claims is not None:
+            caller = Caller.with_claims(claims)
+        who = (
+            f"as {spec.agent}" + (" (supervisor)" if spec.supervisor else "")
+            if spec.agent is not None
+            else "with the given claims"
+            if claims is not None
+            else "without a token"
+        )
+        extras: dict[str, Any] = {
+            "agent": caller.agent if caller is not None else None,
+            "claims": caller.claims() if caller is not None else None,
+            "query": dict(spec.query),
+            "request_headers": dict(spec.headers),
+        }
+        label = f"{spec.method} {spec.path} {who}"
+        return self._api_call(step, request, caller, label, extras)
+
     def _delivery_words(self, body: str) -> str:
         """What became of a queued reply once the streams were pumped (auto_followup sends it):
         `, sent by email to a@b.example`, `, failed (x to 42): <why>`; empty when it cannot be told."""
@@ -539,7 +676,7 @@ class Simulation:
         return f", {message.status} ({message.channel} to {message.to}){reason}"
 
     def _api_call(
-        self, step: Step, request: Request, caller: Caller, label: str, extras: dict[str, Any]
+        self, step: Step, request: Request, caller: Caller | None, label: str, extras: dict[str, Any]
     ) -> StepOutcome:
         """An agent-side request to the agent API, recorded in `api_responses`."""
         response = self._request(step, request, caller)
@@ -552,7 +689,7 @@ class Simulation:
                 "at": step.at,
                 "kind": step.kind,
                 **extras,
-                "supervisor": caller.supervisor,
+                "supervisor": caller is not None and caller.supervisor,
                 "method": request.method,
                 "path": request.path,
                 "route": response.route.key if response.route else None,
@@ -666,6 +803,7 @@ class Simulation:
         assert self.config is not None
         extras: dict[str, Any] = {
             "api_responses": self.api_responses,
+            "inputs": self.inputs,
             "agents": agents_state(self.config, read_agent_items(table, REGION)),
             "dead_letters": dead_letters,
             "ses_rejections": self.ses_rejections,
@@ -700,6 +838,7 @@ class Simulation:
             extras=extras,
             event_rank=event_rank,
             message_rank=self.activity.message_rank,
+            sent_mime=sent_mime(),
         )
 
     def function_stats(self) -> dict[str, tuple[int, int, float]]:

@@ -7,6 +7,8 @@ has the shape its kind needs. Problems are collected and reported together, each
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from pydantic import (
 )
 
 from shared.models.ticket import Channel, Priority, TicketStatus
+from simulator.events import LONE_SURROGATE
+from simulator.events import Verdicts as SesVerdicts
 
 VerdictStatus = Literal["PASS", "FAIL", "GRAY", "PROCESSING_FAILED"]
 MAX_DELIVERIES = 50
@@ -36,11 +40,39 @@ MAX_DELIVERIES = 50
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 
 
+def _any_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"Input should be a valid string, got {json.dumps(value)}")
+    return value
+
+
+def _any_non_empty(value: Any) -> str:
+    if not _any_text(value):
+        raise ValueError("String should have at least 1 character")
+    return str(value)
+
+
+AnyText = Annotated[str, PlainValidator(_any_text)]
+"""Any JSON string, lone surrogates and control characters included (JSON the API receives may carry them)."""
+AnyNonEmpty = Annotated[str, PlainValidator(_any_non_empty)]
+
+
+def utf8_only(value: str, what: str, instead: str) -> str:
+    """`value` when it has a UTF-8 form; otherwise ValueError naming the AWS behaviour it would break."""
+    found = LONE_SURROGATE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"{what} holds the lone surrogate \\u{ord(found.group()):04x} at character {found.start()}: "
+            f"{instead}"
+        )
+    return value
+
+
 def _ref(value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
     if isinstance(value, str) and value.strip():
-        return value
+        return utf8_only(value, "the ticket", "it goes into the request path, percent-encoded UTF-8")
     raise ValueError(
         "give a ticket number (1 or more) or the external id of one of its messages "
         f'(e.g. 3 or "<abc@mail.example>"), got {json.dumps(value)}'
@@ -65,20 +97,57 @@ class Verdicts(_Step):
     dmarc: VerdictStatus = "PASS"
 
 
+def _base64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} is not base64 (RFC 4648, with padding): {value[:40]!r}") from None
+
+
 class EmailStep(_Step):
     file: NonEmpty | None = None
-    raw: NonEmpty | None = None
+    raw: AnyNonEmpty | None = None
+    raw_base64: NonEmpty | None = None
+    """The message's exact bytes, base64-encoded (8-bit headers, any charset, anything SMTP carries)."""
     recipients: (
         Annotated[list[Annotated[NonEmpty, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)] | None
     ) = None
     verdicts: Verdicts = Field(default_factory=Verdicts)
+    dmarcPolicy: Literal["none", "quarantine", "reject"] | None = None  # noqa: N815 - SES's receipt field
+    """The sender domain's DMARC policy, which SES reports with a DMARC FAIL."""
     deliveries: Annotated[StrictInt, Field(ge=1, le=MAX_DELIVERIES)] = 1
 
     @model_validator(mode="after")
     def _one_source(self) -> EmailStep:
-        if (self.file is None) == (self.raw is None):
-            raise ValueError('give exactly one of "file" (a path to a .eml file) or "raw" (the MIME text)')
+        if sum(source is not None for source in (self.file, self.raw, self.raw_base64)) != 1:
+            raise ValueError(
+                'give exactly one of "file" (a path to a .eml file), "raw" (the MIME text) or '
+                '"raw_base64" (the message\'s bytes, base64)'
+            )
+        if self.raw is not None:
+            utf8_only(
+                self.raw,
+                "raw",
+                "SMTP carries bytes and this text has no UTF-8 form; give the bytes in raw_base64 or a file",
+            )
+        if self.raw_base64 is not None and not _base64(self.raw_base64, "raw_base64"):
+            raise ValueError("raw_base64 decodes to no bytes: SES receives no empty message")
+        if self.dmarcPolicy is not None and self.verdicts.dmarc != "FAIL":
+            raise ValueError(
+                f'dmarcPolicy needs "verdicts": {{"dmarc": "FAIL"}}: SES reports the policy only for mail '
+                f"that fails DMARC (the DMARC verdict here is {self.verdicts.dmarc})"
+            )
         return self
+
+    def ses_verdicts(self) -> SesVerdicts:
+        """The receipt verdicts, with the DMARC policy SES reports when DMARC fails (`none` if not given)."""
+        return SesVerdicts(**self.verdicts.model_dump(), dmarc_policy=self.dmarcPolicy or "none")
+
+    def message(self) -> bytes | None:
+        """The message's bytes when the step gives them inline (None for a file)."""
+        if self.raw_base64 is not None:
+            return _base64(self.raw_base64, "raw_base64")
+        return self.raw.encode("utf-8") if self.raw is not None else None
 
 
 class SmsStep(_Step):
@@ -88,7 +157,7 @@ class SmsStep(_Step):
     originationNumber: NonEmpty  # noqa: N815 - the AWS field names, as delivered
     destinationNumber: NonEmpty  # noqa: N815
     messageKeyword: StrictStr | None = None  # noqa: N815
-    messageBody: StrictStr  # noqa: N815
+    messageBody: AnyText  # noqa: N815
     inboundMessageId: NonEmpty  # noqa: N815
     previousPublishedMessageId: StrictStr | None = None  # noqa: N815
     mediaUrls: list[NonEmpty] | None = None  # noqa: N815 - MMS media (not a documented inbound field)
@@ -98,14 +167,11 @@ class SmsStep(_Step):
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class WebhookStep(_Step):
-    """An HTTP request to the template's HTTP API: the body is the exact text sent (sign it as is)."""
-
+class _HttpRequest(_Step):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     path: StrictStr
-    query: dict[NonEmpty, StrictStr] = Field(default_factory=dict)
-    headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    body: StrictStr = ""
+    query: dict[NonEmpty, AnyText] = Field(default_factory=dict)
+    headers: dict[StrictStr, AnyText] = Field(default_factory=dict)
 
     @field_validator("path")
     @classmethod
@@ -116,7 +182,7 @@ class WebhookStep(_Step):
             raise ValueError('give query parameters in "query", not in the path')
         if any(char.isspace() for char in value):
             raise ValueError(f"the path has a space in it: {value!r}")
-        return value
+        return utf8_only(value, "the path", "a URL path is percent-encoded UTF-8, which has no form for it")
 
     @field_validator("headers")
     @classmethod
@@ -125,11 +191,100 @@ class WebhookStep(_Step):
         if bad:
             raise ValueError(f"not a header name: {', '.join(map(repr, bad))}")
         seen: dict[str, str] = {}
-        for name in value:
+        for name, text in value.items():
             if name.lower() in seen:
                 raise ValueError(f"header {name!r} is given twice (as {seen[name.lower()]!r} too)")
             seen[name.lower()] = name
+            if any(char in text for char in "\r\n\0") or LONE_SURROGATE.search(text):
+                raise ValueError(
+                    f"header {name!r}: a header value cannot hold CR, LF, NUL or a lone surrogate "
+                    "(HTTP forbids them; API Gateway never passes one on)"
+                )
         return value
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            utf8_only(
+                name + text,
+                f"query parameter {name!r}",
+                "a URL is percent-encoded UTF-8: it has no form for it",
+            )
+        return value
+
+
+class WebhookStep(_HttpRequest):
+    """An HTTP request to the template's HTTP API: `body` is the exact text sent (its UTF-8 bytes; sign it
+    as is), `body_base64` the exact bytes (any bytes: binary, another charset)."""
+
+    body: AnyText = ""
+    body_base64: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> WebhookStep:
+        if self.body_base64 is not None:
+            if self.body:
+                raise ValueError('give the body once: as text in "body" or as bytes in "body_base64"')
+            _base64(self.body_base64, "body_base64")
+        utf8_only(
+            self.body,
+            "body",
+            "an HTTP body is bytes and this text has no UTF-8 form; give the bytes in body_base64",
+        )
+        return self
+
+    def payload(self) -> bytes:
+        """The request body's bytes."""
+        if self.body_base64 is not None:
+            return _base64(self.body_base64, "body_base64")
+        return self.body.encode("utf-8")
+
+
+ClaimValue = Annotated[StrictStr | list[StrictStr], Field()]
+
+
+class ApiStep(_HttpRequest):
+    """Any request to the agent API (or any route of the template's HTTP APIs): method, path, query,
+    headers, body, and who calls: an agent (`agent`, `supervisor`), a token's exact claims (`claims`),
+    or nobody (neither: no token)."""
+
+    body: Any = None
+    """A JSON value, sent as JSON text (lone surrogates as their escapes); null or left out: no body."""
+    body_base64: StrictStr | None = None
+    """The body's exact bytes, base64-encoded, instead of `body`."""
+    agent: NonEmpty | None = None
+    supervisor: StrictBool = False
+    claims: dict[NonEmpty, ClaimValue] | None = None
+    """The validated token's claims as given (`token_use`, `cognito:groups`, ...); a list is passed on
+    as API Gateway passes an array claim: `[a b]`."""
+
+    @model_validator(mode="after")
+    def _caller_and_body(self) -> ApiStep:
+        if self.agent is not None and self.claims is not None:
+            raise ValueError('give the caller once: "agent" (the usual claims) or "claims" (exact ones)')
+        if self.supervisor and self.agent is None:
+            raise ValueError('"supervisor" is for an "agent" caller; with "claims" give cognito:groups')
+        if self.body_base64 is not None:
+            if self.body is not None:
+                raise ValueError('give the body once: a JSON value in "body" or bytes in "body_base64"')
+            _base64(self.body_base64, "body_base64")
+        return self
+
+    def payload(self) -> bytes:
+        """The request body's bytes: the JSON text of `body` (ASCII, escapes for the rest), or the bytes."""
+        if self.body_base64 is not None:
+            return _base64(self.body_base64, "body_base64")
+        return b"" if self.body is None else json.dumps(self.body).encode("ascii")
+
+    def token_claims(self) -> dict[str, str] | None:
+        """The claims API Gateway passes on (strings; arrays as `[a b]`); None for an unauthenticated call."""
+        if self.claims is None:
+            return None
+        return {
+            name: f"[{' '.join(value)}]" if isinstance(value, list) else value
+            for name, value in self.claims.items()
+        }
 
 
 class AgentStep(_Step):
@@ -161,14 +316,18 @@ class AgentStep(_Step):
         return {"status": self.status, **({"until": self.until} if self.until else {})}
 
 
+_BLANK = re.compile(r"[ \t\n\r\f\v\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*")
+
+
 def _text(value: str) -> str:
-    if not value.strip():
+    if _BLANK.fullmatch(value):
         raise ValueError("the text is blank: give what the agent writes")
     return value
 
 
-Text = Annotated[NonEmpty, AfterValidator(_text)]
-"""What an agent writes: a string with something in it besides whitespace."""
+Text = Annotated[AnyNonEmpty, AfterValidator(_text)]
+"""What an agent writes: any JSON string with something besides spaces and line breaks in it (control
+characters and lone surrogates included: JSON the agent API receives may carry them)."""
 
 
 class ReplyStep(_Step):
@@ -210,8 +369,8 @@ class UpdateStep(_Step):
     status: TicketStatus | None = None
     priority: Priority | None = None
     assignee: StrictStr | None = None
-    tags_add: list[NonEmpty] | None = None
-    tags_remove: list[NonEmpty] | None = None
+    tags_add: list[AnyNonEmpty] | None = None
+    tags_remove: list[AnyNonEmpty] | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateStep:
@@ -243,6 +402,7 @@ STEP_MODELS: dict[str, type[_Step]] = {
     "reply": ReplyStep,
     "note": NoteStep,
     "update": UpdateStep,
+    "api": ApiStep,
     "tick": TickStep,
 }
 STEP_KINDS = tuple(STEP_MODELS)

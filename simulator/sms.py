@@ -9,11 +9,10 @@ function subscribed to them gets the SNS event, as an asynchronous invocation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.events import stable_uuid
+from simulator.events import stable_uuid, utf8_json
 from simulator.lambda_runtime import UnsupportedError
 from simulator.sns import SMS_PUBLISHER, Delivery, SnsTopics, topics_published_by
 from simulator.template import Stack
@@ -31,9 +30,13 @@ SMS_FIELDS = (
 
 
 def sms_message(fields: dict[str, Any]) -> str:
-    """The SNS `Message` End User Messaging publishes: the fields given, as compact JSON, in their order."""
+    """The SNS `Message` End User Messaging publishes: the fields given, as compact JSON, in their order.
+
+    A lone surrogate (a UCS-2 SMS can carry one) is written as its `\\uXXXX` escape: SNS carries
+    UTF-8, which has no form for it, while the escape is JSON the subscriber decodes to it.
+    """
     ordered = {name: fields[name] for name in SMS_FIELDS if name in fields}
-    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
+    return utf8_json(ordered, separators=(",", ":"))
 
 
 @dataclass

@@ -30,6 +30,7 @@ from shared.models.ticket import (
     TicketEvent,
     TicketStatus,
 )
+from simulator.events import mime_headers
 
 REQUIRED_KEYS = ("tickets", "customers", "outbound", "quarantine", "webhook_responses", "report")
 LOAD_GROUPS = ("email", "sms", "social")
@@ -56,6 +57,8 @@ EventRank = Callable[[str, TicketEvent], int]
 """Where an event of a ticket (by id) was written among the ticket's events."""
 MessageRank = Callable[[str], int]
 """Where a message (by id) was written among the messages."""
+SentMime = Callable[[str], str | bytes | None]
+"""The MIME message that left through SES, by the provider id the outbox recorded (None: none did)."""
 
 
 def _unranked(ticket_id: str, event: TicketEvent) -> int:
@@ -301,10 +304,12 @@ def build_state(
     extras: dict[str, Any] | None = None,
     event_rank: EventRank = _unranked,
     message_rank: MessageRank = _unranked_message,
+    sent_mime: SentMime | None = None,
 ) -> dict[str, Any]:
     """The state document: tickets with their messages and history, customers, quarantine, report.
 
-    `event_rank` and `message_rank` order what was written at the same instant (see activity.py).
+    `event_rank` and `message_rank` order what was written at the same instant (see activity.py);
+    `sent_mime` gives the outbound entries of sent mail the headers of the message that left.
     """
     tickets = [
         ticket_state(
@@ -320,7 +325,7 @@ def build_state(
     state: dict[str, Any] = {
         "tickets": tickets,
         "customers": [customer_state(c) for c in repository.scan_customers()],
-        "outbound": list(outbound) if outbound is not None else _outbox_state(repository),
+        "outbound": list(outbound) if outbound is not None else _outbox_state(repository, sent_mime),
         "quarantine": [quarantine_state(q) for q in sorted(repository.list_quarantine(), key=lambda q: q.at)],
         "webhook_responses": jsonable(list(webhook_responses or [])),
     }
@@ -329,7 +334,19 @@ def build_state(
     return state
 
 
-def _outbox_state(repository: object) -> list[dict[str, Any]]:
+def _outbound_headers(outbound: Any, sent_mime: SentMime | None) -> dict[str, str]:
+    """The headers of the message that left (SES sets its own Message-ID), else those the outbox stored."""
+    sent = sent_mime(outbound.provider_id) if sent_mime is not None and outbound.provider_id else None
+    if sent is not None:
+        return {**mime_headers(sent), "Message-ID": outbound.provider_id}
+    return {
+        **outbound.headers,
+        **({"In-Reply-To": outbound.in_reply_to} if outbound.in_reply_to else {}),
+        **({"Reply-To": outbound.reply_to} if outbound.reply_to else {}),
+    }
+
+
+def _outbox_state(repository: object, sent_mime: SentMime | None = None) -> list[dict[str, Any]]:
     """Every message in the outbox, in time order: sent ones, and those suppressed or failed with why."""
     list_outbound = getattr(repository, "list_outbound", None)
     if list_outbound is None:
@@ -344,11 +361,7 @@ def _outbox_state(repository: object) -> list[dict[str, Any]]:
                 "kind": o.kind,
                 "subject": o.subject,
                 "text": o.text,
-                "headers": {
-                    **o.headers,
-                    **({"In-Reply-To": o.in_reply_to} if o.in_reply_to else {}),
-                    **({"Reply-To": o.reply_to} if o.reply_to else {}),
-                },
+                "headers": _outbound_headers(o, sent_mime),
                 "status": o.status,
                 "automatic": o.automatic,
                 "author": o.author,

@@ -337,6 +337,7 @@ def test_the_simulator_runs_every_step_kind_of_the_format(tmp_path: Path) -> Non
         {"at": "2025-03-11T08:04:00Z", "reply": {"ticket": 1, "agent": "ana", "text": "Hello"}},
         {"at": "2025-03-11T08:05:00Z", "note": {"ticket": 1, "agent": "ana", "text": "fyi"}},
         {"at": "2025-03-11T08:06:00Z", "update": {"ticket": 1, "agent": "ana", "priority": "high"}},
+        {"at": "2025-03-11T08:06:30Z", "api": {"method": "GET", "path": "/tickets/1", "agent": "ana"}},
         {"at": "2025-03-11T08:07:00Z", "tick": {}},
     )
     scenario = load_scenario(path)
