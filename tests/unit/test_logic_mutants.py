@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+import yaml
 
 from shared.config import parse_config
 from shared.logic import sla
 from shared.logic.calendar import MAX_SCAN_DAYS, Calendar, CalendarError, build_calendar, parse_interval
+from shared.logic.routing import AgentState, TicketFacts, match_rule, ordered_rules, rank_agents
 from shared.logic.sla import ALWAYS_OPEN as ALWAYS
 from shared.logic.sla import Due, SlaFacts
-from shared.models.config import SlaPolicyConfig, SlaTargetConfig
+from shared.models.config import HelpdeskConfig, SlaPolicyConfig, SlaTargetConfig, TeamConfig
 from shared.models.ticket import Sla, SlaTarget
 
 WEEKDAYS_9_17 = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -591,3 +593,286 @@ def test_escalation_steps_are_reached_at_the_exact_minute_lowest_first():
 
 def test_an_unknown_priority_is_raised_from_normal():
     assert sla.raised("whatever") == "high"
+
+
+# -- routing ------------------------------------------------------------------------------------
+
+
+def one_rule(when: dict[str, object]) -> HelpdeskConfig:
+    return parse_config(
+        yaml.safe_dump(
+            {
+                "calendars": {"default": {"timezone": "UTC", "hours": WEEKDAYS_9_17}},
+                "teams": [{"id": "t"}],
+                "routing": {"rules": [{"name": "r", "when": when, "then": {"team": "t"}}]},
+            }
+        )
+    )
+
+
+def routing_facts(**values: object) -> TicketFacts:
+    return TicketFacts(**{"channel": "email", "now": at(0, 10), **values})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("when", "hit", "miss", "reason"),
+    [
+        ({"channel": ["sms"]}, {"channel": "sms"}, {}, "channel {} in ['sms']"),
+        (
+            {"inbox": ["Help@X.example"]},
+            {"inbox": "help@x.EXAMPLE"},
+            {"inbox": None},
+            "inbox {} in ['Help@X.example']",
+        ),
+        ({"keywords": ["Refund"]}, {"body": "a REFUND now"}, {"subject": "refunds"}, "keyword of ['Refund']"),
+        ({"keywords": ["refund"]}, {"subject": "refund?"}, {"body": "nope"}, "keyword of ['refund']"),
+        (
+            {"subject_matches": "^re: order"},
+            {"subject": "RE: Order 5"},
+            {"body": "re: order"},
+            "subject matches /^re: order/",
+        ),
+        (
+            {"body_matches": "tracking \\d+"},
+            {"body": "Tracking 123"},
+            {"subject": "tracking 123"},
+            "body matches /tracking \\d+/",
+        ),
+        (
+            {"tags": ["vip", "press"]},
+            {"tags": ("other", "press")},
+            {"tags": ("other",)},
+            "tag of ['vip', 'press']",
+        ),
+        ({"language": ["de"]}, {"language": "de"}, {"language": "fr"}, "language {} in ['de']"),
+        (
+            {"customer_tier": ["gold"]},
+            {"customer_tier": "gold"},
+            {"customer_tier": "silver"},
+            "customer tier {} in ['gold']",
+        ),
+        (
+            {"customer_fields": {"plan": ["pro", "team"], "region": ["eu"]}},
+            {"customer_fields": {"plan": "team", "region": "eu", "x": "y"}},
+            {"customer_fields": {"plan": "team"}},
+            "customer fields {'plan': ['pro', 'team'], 'region': ['eu']}",
+        ),
+        ({"public": True}, {"public": True}, {"public": False}, "public={}"),
+        ({"public": False}, {"public": False}, {"public": True}, "public={}"),
+    ],
+)
+def test_each_rule_condition_matches_explains_and_refuses(when, hit, miss, reason):
+    config = one_rule(when)
+    hit_facts, miss_facts = routing_facts(**hit), routing_facts(**miss)
+    field = next((k for k in ("channel", "inbox", "language", "customer_tier", "public") if k in when), None)
+
+    matched = match_rule(hit_facts, config)
+    refused = match_rule(miss_facts, config)
+
+    assert matched.rule is not None
+    assert matched.reasons == [reason.format(getattr(hit_facts, field)) if field else reason]
+    assert matched.tried == []
+    assert refused.rule is None
+    assert refused.reasons == ["no rule matched: default team"]
+    assert refused.tried == [
+        {"rule": "r", "why_not": "not " + (reason.format(getattr(miss_facts, field)) if field else reason)}
+    ]
+
+
+def test_an_empty_condition_matches_everything():
+    matched = match_rule(routing_facts(), one_rule({}))
+
+    assert matched.rule is not None
+    assert matched.reasons == ["matches everything"]
+
+
+def test_every_condition_of_a_rule_must_hold_and_each_gives_a_reason():
+    config = one_rule({"channel": ["email"], "language": ["de"], "public": False})
+
+    matched = match_rule(routing_facts(language="de"), config)
+    refused = match_rule(routing_facts(language="de", public=True), config)
+
+    assert matched.reasons == ["channel email in ['email']", "language de in ['de']", "public=False"]
+    assert refused.tried == [{"rule": "r", "why_not": "not public=True"}]
+
+
+@pytest.mark.parametrize(
+    ("ages", "matches"),
+    [((7, 7), True), ((1, 8), False), ((1,), False), ((0, 3, 9), True)],
+)
+def test_prior_contacts_count_the_window_inclusively(ages: tuple[int, ...], matches: bool):
+    config = one_rule({"prior_contacts": {"min": 2, "days": 7}})
+    now = at(0, 10)
+    facts = routing_facts(prior_contact_times=tuple(now - timedelta(days=d) for d in ages))
+
+    result = match_rule(facts, config)
+
+    count = sum(1 for d in ages if d <= 7)
+    reason = f"{count} prior contacts in 7 days >= 2"
+    assert (result.rule is not None) == matches
+    assert (result.reasons if matches else [result.tried[0]["why_not"]]) == [
+        reason if matches else f"not {reason}"
+    ]
+
+
+def test_time_conditions_are_skipped_without_a_time():
+    config = one_rule({"prior_contacts": {"min": 1}, "business_hours": "in"})
+
+    assert match_rule(routing_facts(now=None), config).reasons == ["matches everything"]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "moment", "matches", "reason"),
+    [
+        ("in", at(0, 10), True, "in business hours (default)"),
+        ("in", at(0, 17), False, "not out of business hours (default)"),
+        ("out", at(0, 17), True, "out of business hours (default)"),
+        ("out", at(0, 9), False, "not in business hours (default)"),
+    ],
+)
+def test_business_hours_in_and_out(wanted: str, moment: datetime, matches: bool, reason: str):
+    result = match_rule(routing_facts(now=moment), one_rule({"business_hours": wanted}))
+
+    assert (result.rule is not None) == matches
+    assert (result.reasons[0] if matches else result.tried[0]["why_not"]) == reason
+
+
+def test_rules_are_tried_by_weight_then_as_written():
+    config = parse_config(
+        """
+teams: [{id: t}]
+routing:
+  rules:
+    - {name: a, when: {channel: [sms]}, then: {team: t}}
+    - {name: b, weight: 5, when: {channel: [sms]}, then: {team: t}}
+    - {name: c, weight: -1, then: {team: t}}
+    - {name: d, weight: 5, when: {channel: [x]}, then: {team: t}}
+    - {name: e, then: {team: t}}
+"""
+    )
+
+    result = match_rule(routing_facts(), config)
+
+    assert [r.name for r in ordered_rules(config.routing.rules)] == ["b", "d", "a", "e", "c"]
+    assert result.rule is not None
+    assert result.rule.name == "e"
+    assert [t["rule"] for t in result.tried] == ["b", "d", "a"]
+
+
+RANKING = parse_config(
+    """
+calendars:
+  default: {timezone: UTC}
+  office: {timezone: UTC, hours: {mon: ["09:00-17:00"]}}
+teams:
+  - {id: ll, strategy: least_loaded}
+  - {id: rr, strategy: round_robin}
+  - {id: st, strategy: sticky}
+agents:
+  - {id: big, teams: [ll, rr, st], capacity: {email: 10, sms: 1, social: 4}}
+  - {id: small, teams: [ll, rr, st], capacity: {email: 2, sms: 1, social: 1}}
+  - {id: mid, teams: [ll, rr, st], calendar: office, capacity: {email: 4, sms: 0, social: 2}}
+"""
+)
+
+
+def ranking_team(team_id: str) -> TeamConfig:
+    found = RANKING.team(team_id)
+    assert found is not None
+    return found
+
+
+def live(**loads: tuple[int, str]) -> dict[str, AgentState]:
+    return {
+        agent: AgentState(
+            id=agent, presence="online", load={"email": load, "social": load}, last_assigned_at=last
+        )
+        for agent, (load, last) in loads.items()
+    }
+
+
+def test_least_loaded_is_relative_to_each_agents_capacity():
+    # big holds the most tickets but has the most room: 4/10 < 1/2 < 3/4 (by absolute load, by
+    # load times capacity or by who waited longest the order would be small, mid, big).
+    states = live(big=(4, "3"), small=(1, "1"), mid=(3, "2"))
+
+    ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", [], [], at(0, 10))
+
+    assert ranked.ordered == ["big", "small", "mid"]
+    assert ranked.considered == [
+        {"agent": "big", "load": "4/10", "skipped": None},
+        {"agent": "small", "load": "1/2", "skipped": None},
+        {"agent": "mid", "load": "3/4", "skipped": None},
+    ]
+
+
+def test_least_loaded_ties_go_to_who_waited_longest_then_by_id():
+    states = live(big=(5, "2026-03-02T09:00"), small=(1, "2026-03-02T08:00"), mid=(2, "2026-03-02T08:00"))
+
+    ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", [], [], at(0, 10))
+
+    assert ranked.ordered == ["mid", "small", "big"]
+
+
+def test_round_robin_ignores_load_and_breaks_ties_by_id():
+    states = live(big=(0, "2026-03-02T09:00"), small=(1, "2026-03-02T08:00"), mid=(3, "2026-03-02T08:00"))
+
+    ranked = rank_agents(ranking_team("rr"), RANKING, states, "email", [], [], at(0, 10))
+
+    assert ranked.ordered == ["mid", "small", "big"]
+
+
+def test_sticky_keeps_the_customers_agents_in_their_order_then_least_loaded():
+    states = live(big=(1, "1"), small=(1, "1"), mid=(1, "1"))
+
+    ranked = rank_agents(ranking_team("st"), RANKING, states, "email", [], ["small", "mid"], at(0, 10))
+    unsticky = rank_agents(ranking_team("st"), RANKING, states, "email", [], [], at(0, 10))
+
+    assert ranked.ordered == ["small", "mid", "big"]
+    assert unsticky.ordered == ["big", "mid", "small"]
+
+
+def test_an_agent_at_exactly_capacity_or_without_a_group_is_skipped_with_the_reason():
+    states = live(big=(9, "1"), small=(2, "1"), mid=(0, "1"))
+
+    email = rank_agents(ranking_team("ll"), RANKING, states, "email", [], [], at(0, 10))
+    sms = rank_agents(ranking_team("ll"), RANKING, states, "sms", [], [], at(0, 10))
+
+    assert email.ordered == ["mid", "big"]
+    assert email.considered[1] == {"agent": "small", "load": "2/2", "skipped": "at capacity (2/2 email)"}
+    assert sms.ordered == ["big", "small"]
+    assert sms.considered[2] == {"agent": "mid", "load": "0/0", "skipped": "at capacity (0/0 sms)"}
+
+
+def test_social_channels_count_against_the_social_capacity():
+    states = live(big=(3, "1"), small=(1, "1"), mid=(1, "1"))
+
+    ranked = rank_agents(ranking_team("ll"), RANKING, states, "instagram", [], [], at(0, 10))
+
+    assert ranked.ordered == ["mid", "big"]
+    assert ranked.considered[1]["skipped"] == "at capacity (1/1 social)"
+
+
+def test_agents_without_a_live_state_are_offline_and_working_hours_apply():
+    states = live(big=(0, "1"))
+
+    ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", [], [], at(1, 10))
+
+    assert ranked.ordered == ["big"]
+    assert ranked.considered[1:] == [
+        {"agent": "small", "load": "0/2", "skipped": "presence offline"},
+        {"agent": "mid", "load": "0/4", "skipped": "presence offline"},
+    ]
+    states = live(big=(0, "1"), mid=(0, "1"))
+    tuesday = rank_agents(ranking_team("ll"), RANKING, states, "email", [], [], at(1, 10))
+    assert tuesday.considered[2]["skipped"] == "outside working hours (office)"
+    monday = rank_agents(ranking_team("ll"), RANKING, states, "email", [], [], at(0, 10))
+    assert monday.ordered == ["big", "mid"]
+
+
+def test_skills_are_checked_first_and_listed_when_missing():
+    states = {"big": AgentState(id="big", presence="away")}
+
+    ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", ["de", "fr"], [], at(0, 10))
+
+    assert [c["skipped"] for c in ranked.considered] == ["lacks skills ['de', 'fr']"] * 3
