@@ -16,8 +16,21 @@ from shared.logic.calendar import MAX_SCAN_DAYS, Calendar, CalendarError, build_
 from shared.logic.routing import AgentState, TicketFacts, match_rule, ordered_rules, rank_agents
 from shared.logic.sla import ALWAYS_OPEN as ALWAYS
 from shared.logic.sla import Due, SlaFacts
+from shared.logic.threading import (
+    MAX_REFERENCES,
+    Candidate,
+    customer_address,
+    decide_thread,
+    is_ours,
+    normalize_message_id,
+    participants_of,
+    plus_token,
+    reference_chain,
+    subject_token,
+)
 from shared.models.config import HelpdeskConfig, SlaPolicyConfig, SlaTargetConfig, TeamConfig
-from shared.models.ticket import Sla, SlaTarget
+from shared.models.email import EmailAddress, ParsedEmail
+from shared.models.ticket import Sla, SlaTarget, Ticket, TicketStatus
 
 WEEKDAYS_9_17 = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, before any DST change of the year
@@ -876,3 +889,229 @@ def test_skills_are_checked_first_and_listed_when_missing():
     ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", ["de", "fr"], [], at(0, 10))
 
     assert [c["skipped"] for c in ranked.considered] == ["lacks skills ['de', 'fr']"] * 3
+
+
+# -- threading ----------------------------------------------------------------------------------
+
+OURS = ["support@support.example.com", "Billing@Acme.example"]
+DOMAIN = "Support.Example.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  <a@b>  ", "<a@b>"),
+        ("junk <a@b> <c@d>", "<a@b>"),
+        ("a@b", "<a@b>"),
+        ("<a@b", "<a@b>"),
+        ("a@b c", None),
+        ("no-at-sign", None),
+        ("   ", None),
+        ("", None),
+    ],
+)
+def test_message_ids_are_keyed_with_one_pair_of_angle_brackets(raw: str, expected: str | None):
+    assert normalize_message_id(raw) == expected
+
+
+def test_reference_chain_dedupes_across_headers_and_stops_at_the_limit():
+    references = [f"<r{n}@x>" for n in range(45)]
+    parsed = ParsedEmail(in_reply_to=["<r44@x>", "bad id", "<r44@x>"], references=references)
+
+    chain = reference_chain(parsed)
+
+    assert chain[0] == ("in-reply-to", "<r44@x>")
+    assert chain[1:3] == [("references", "<r43@x>"), ("references", "<r42@x>")]
+    assert len(chain) == MAX_REFERENCES == 40
+    assert chain[-1] == ("references", "<r5@x>")
+
+
+@pytest.mark.parametrize(
+    ("subject", "prefix", "expected"),
+    [
+        ("Re: [ # 12 ] and [#34]", "#", 34),
+        ("[#123456789012]", "#", 123456789012),
+        ("[#1234567890123]", "#", None),
+        ("[#]", "#", None),
+        ("[T.5]", "T.", 5),
+        ("[TX5]", "T.", None),
+        ("", "#", None),
+    ],
+)
+def test_subject_tokens_last_one_wins_within_twelve_digits(subject: str, prefix: str, expected: int | None):
+    assert subject_token(subject, prefix) == expected
+
+
+@pytest.mark.parametrize(
+    ("recipients", "expected"),
+    [
+        (["support+t42@support.example.com"], 42),
+        (["support+#42@support.example.com"], 42),
+        (["anyone+7@SUPPORT.example.com"], 7),
+        (["billing+8@acme.example"], 8),
+        (["sales+9@acme.example"], None),
+        (["support+abc@support.example.com", " Support+3@Support.Example.com "], 3),
+        (["support@support.example.com"], None),
+        (["support+5"], None),
+        (["support+x5@support.example.com"], None),
+    ],
+)
+def test_plus_tokens_only_on_our_addresses(recipients: list[str], expected: int | None):
+    assert plus_token(recipients, OURS, DOMAIN) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "ours"),
+    [
+        (" Anyone@SUPPORT.example.com ", True),
+        ("billing+x@acme.example", True),
+        ("BILLING@ACME.EXAMPLE", True),
+        ("billing@other.example", False),
+        ("sales@acme.example", False),
+    ],
+)
+def test_our_addresses(address: str, ours: bool):
+    assert is_ours(address, OURS, DOMAIN) is ours
+
+
+def test_the_customer_address_is_a_single_reply_to_else_from_else_sender():
+    jane, form, bob, sender = (
+        EmailAddress(address="jane@x.example"),
+        EmailAddress(address="form@x.example"),
+        EmailAddress(address="bob@x.example"),
+        EmailAddress(address="list@x.example"),
+    )
+
+    assert customer_address(ParsedEmail(from_=form, reply_to=[jane], sender=sender)) == jane
+    assert customer_address(ParsedEmail(from_=form, reply_to=[jane, bob])) == form
+    assert customer_address(ParsedEmail(from_=form, reply_to=[EmailAddress(address="undisclosed")])) == form
+    assert customer_address(ParsedEmail(from_=EmailAddress(address=""), sender=sender)) == sender
+    assert customer_address(ParsedEmail(sender=EmailAddress(address=""))) is None
+
+
+def test_participants_are_everyone_but_us_in_header_order_once():
+    parsed = ParsedEmail(
+        from_=EmailAddress(address=" Jane@X.example"),
+        reply_to=[EmailAddress(address="jane@x.example")],
+        to=[EmailAddress(address="support+4@support.example.com"), EmailAddress(address="bob@x.example")],
+        cc=[EmailAddress(address="nobody"), EmailAddress(address="carol@x.example")],
+    )
+
+    assert participants_of(parsed, OURS, DOMAIN) == ["jane@x.example", "bob@x.example", "carol@x.example"]
+
+
+THREAD_NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+
+
+def thread_ticket(ticket_id: str, status: TicketStatus = TicketStatus.OPEN, **changes: object) -> Ticket:
+    values: dict[str, object] = {
+        "id": ticket_id,
+        "number": 1,
+        "channel": "email",
+        "status": status,
+        "customer_id": "cus_jane",
+        "created_at": THREAD_NOW - timedelta(days=30),
+        "updated_at": THREAD_NOW - timedelta(days=1),
+        "participants": ["bob@x.example"],
+    }
+    values.update(changes)
+    return Ticket.model_validate(values)
+
+
+def decide(
+    tickets: list[Ticket], sender: str | None, customer: str | None, automatic: bool = False, ids=None
+):
+    candidates = [
+        Candidate(ticket_id=i, method="references", ref=f"<{i}@x>") for i in (ids or [t.id for t in tickets])
+    ]
+    return decide_thread(
+        candidates, {t.id: t for t in tickets}, sender, customer, THREAD_NOW, timedelta(days=14), automatic
+    )
+
+
+def test_the_customer_id_alone_lets_the_ticket_owner_join():
+    decision = decide([thread_ticket("t1")], "jane.new@x.example", "cus_jane")
+
+    assert (decision.ticket_id, decision.method, decision.ref, decision.reason) == (
+        "t1",
+        "references",
+        "<t1@x>",
+        "matched by references",
+    )
+    assert (decision.reopen, decision.linked_ticket_id, decision.rejected) == (False, None, [])
+
+
+def test_another_customer_who_is_no_participant_is_refused():
+    decision = decide([thread_ticket("t1")], "eve@x.example", "cus_eve")
+    nobody = decide([thread_ticket("t1")], None, None)
+
+    for refused in (decision, nobody):
+        assert refused.ticket_id is None
+        assert (refused.method, refused.ref, refused.reopen) == (None, None, False)
+        assert refused.linked_ticket_id == "t1"
+        assert refused.reason == "new ticket: sender-not-participant"
+        assert refused.rejected == [
+            {"ticket_id": "t1", "method": "references", "why": "sender-not-participant"}
+        ]
+
+
+def test_missing_and_refused_candidates_are_listed_and_the_first_refused_one_is_linked():
+    old = thread_ticket("t2", TicketStatus.CLOSED, closed_at=THREAD_NOW - timedelta(days=15))
+    stranger = thread_ticket("t3", customer_id="cus_other", participants=[])
+
+    decision = decide([old, stranger], "bob@x.example", None, ids=["gone", "t2", "t3"])
+
+    assert decision.ticket_id is None
+    assert decision.linked_ticket_id == "t2"
+    assert decision.reason == "new ticket: closed-too-long, missing, sender-not-participant"
+    assert decision.rejected == [
+        {"ticket_id": "gone", "method": "references", "why": "missing"},
+        {"ticket_id": "t2", "method": "references", "why": "closed-too-long"},
+        {"ticket_id": "t3", "method": "references", "why": "sender-not-participant"},
+    ]
+    only_missing = decide([], "bob@x.example", None, ids=["gone"])
+    assert only_missing.linked_ticket_id is None
+    assert only_missing.reason == "new ticket: no reference, token or plus-address matched"
+
+
+@pytest.mark.parametrize(
+    ("closed_days_ago", "closed_at_known", "joins"),
+    [(14, True, True), (14.001, True, False), (1, False, False)],
+)
+def test_a_closed_ticket_reopens_up_to_exactly_the_window(
+    closed_days_ago: float, closed_at_known: bool, joins: bool
+):
+    closed_at = THREAD_NOW - timedelta(days=closed_days_ago) if closed_at_known else None
+    closed = thread_ticket("t1", TicketStatus.CLOSED, closed_at=closed_at)
+
+    decision = decide([closed], "bob@x.example", None)
+
+    assert (decision.ticket_id, decision.reopen) == (("t1", True) if joins else (None, False))
+
+
+@pytest.mark.parametrize(
+    ("status", "reopen"),
+    [
+        (TicketStatus.NEW, False),
+        (TicketStatus.OPEN, False),
+        (TicketStatus.PENDING, True),
+        (TicketStatus.RESOLVED, True),
+    ],
+)
+@pytest.mark.parametrize("automatic", [False, True])
+def test_only_a_human_reply_reopens_and_only_a_waiting_or_finished_ticket(status, reopen, automatic):
+    decision = decide([thread_ticket("t1", status)], "bob@x.example", None, automatic=automatic)
+
+    assert decision.ticket_id == "t1"
+    assert decision.reopen is (reopen and not automatic)
+
+
+def test_the_first_acceptable_candidate_wins_and_earlier_refusals_are_kept():
+    stranger = thread_ticket("t1", customer_id="cus_other", participants=[])
+    mine = thread_ticket("t2")
+
+    decision = decide([stranger, mine], None, "cus_jane")
+
+    assert decision.ticket_id == "t2"
+    assert decision.linked_ticket_id is None
+    assert decision.rejected == [{"ticket_id": "t1", "method": "references", "why": "sender-not-participant"}]
