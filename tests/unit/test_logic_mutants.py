@@ -1126,3 +1126,25 @@ def test_the_first_acceptable_candidate_wins_and_earlier_refusals_are_kept():
     assert decision.ticket_id == "t2"
     assert decision.linked_ticket_id is None
     assert decision.rejected == [{"ticket_id": "t1", "method": "references", "why": "sender-not-participant"}]
+
+
+def test_an_interval_lost_in_the_spring_forward_gap_is_no_opening():
+    # Berlin skips 02:00-03:00 on Sunday 2026-03-29: that interval is empty, the next one counts.
+    calendar = build_calendar("Europe/Berlin", {"sun": ["02:00-03:00", "10:00-11:00"]})
+    night = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+
+    assert calendar.next_open(night) == datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
+    assert list(calendar.intervals(night, night + timedelta(hours=3))) == []
+
+
+def test_a_window_ending_early_in_a_zone_a_day_ahead_of_the_host_still_counts(host_zone):
+    # Kiritimati (UTC+14) is 26 hours ahead of Etc/GMT+12: at Wednesday 01:00 there it is still
+    # Monday on the host, yet Wednesday's first hour is open time.
+    calendar = build_calendar("Pacific/Kiritimati", {d: ["00:00-01:00"] for d in ("mon", "tue", "wed")})
+    start = datetime(2026, 3, 4, 0, 0, tzinfo=calendar.zone)
+    host_zone("Etc/GMT+12")
+
+    assert calendar.business_time_between(start, start + timedelta(hours=1)) == timedelta(hours=1)
+    assert list(calendar.intervals(start, start + timedelta(hours=1))) == [
+        (start.astimezone(UTC), (start + timedelta(hours=1)).astimezone(UTC))
+    ]
