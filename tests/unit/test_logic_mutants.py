@@ -1148,3 +1148,75 @@ def test_a_window_ending_early_in_a_zone_a_day_ahead_of_the_host_still_counts(ho
     assert list(calendar.intervals(start, start + timedelta(hours=1))) == [
         (start.astimezone(UTC), (start + timedelta(hours=1)).astimezone(UTC))
     ]
+
+
+def test_an_agent_reply_restarts_a_business_time_periodic_update_and_clears_its_breach():
+    rules = policy(first_response={"minutes": 60}, periodic_update={"minutes": 120})
+    planned = sla.plan(rules, at(0, 9), OFFICE, None)
+    periodic = planned.target("periodic_update")
+    assert periodic is not None
+    breached = planned.model_copy(
+        update={
+            "targets": [
+                planned.targets[0],
+                periodic.model_copy(update={"state": "breached", "breached_at": at(0, 11)}),
+            ]
+        }
+    )
+
+    replied = sla.on_agent_reply(breached, rules, at(0, 16), OFFICE)
+
+    restarted = replied.target("periodic_update")
+    assert restarted is not None
+    assert (restarted.state, restarted.started_at, restarted.due_at, restarted.breached_at) == (
+        "pending",
+        at(0, 16),
+        at(1, 10),  # one business hour on Monday, one on Tuesday
+        None,
+    )
+
+
+def test_resume_counts_the_time_left_in_business_time():
+    rules = policy(first_response={"minutes": 100}, warning_at=0.5)
+    planned = sla.plan(rules, at(0, 9), OFFICE, None)  # due 10:40, warns 09:50
+
+    paused = sla.pause(planned, at(0, 9, 20), OFFICE)  # 80 minutes left, warning in 30
+    resumed = sla.resume(paused, at(0, 16, 30), OFFICE)
+
+    first = resumed.target("first_response")
+    assert first is not None
+    assert (first.due_at, first.warn_at) == (at(1, 9, 50), at(0, 17))
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"started_at": None, "due_at": at(0, 10), "warn_at": at(0, 9, 30)},
+        {"started_at": at(0, 9), "due_at": None, "warn_at": at(0, 9, 30)},
+        {"started_at": at(0, 9), "due_at": at(0, 9), "warn_at": at(0, 9)},
+    ],
+)
+def test_resume_warns_at_four_fifths_when_the_stored_times_give_no_fraction(
+    times: dict[str, datetime | None],
+):
+    target = SlaTarget(
+        name="first_response", state="paused", minutes=100, business=False, remaining_seconds=6000.0, **times
+    )
+
+    resumed = sla.resume(Sla(targets=[target], paused_at=at(0, 8)), at(0, 9), ALWAYS).targets[0]
+
+    assert (resumed.due_at, resumed.warn_at) == (at(0, 10, 40), at(0, 10, 20))
+
+
+def test_due_now_record_and_next_deadline_look_past_finished_targets():
+    met = SlaTarget(name="first_response", state="met", due_at=at(0, 8), warn_at=at(0, 7))
+    pending = SlaTarget(name="resolution", due_at=at(0, 12), warn_at=at(0, 10))
+    state = Sla(targets=[met, pending])
+
+    assert sla.due_now(state, at(0, 10)) == [Due("resolution", "warning", at(0, 10))]  # warn_at == now
+    assert sla.next_deadline(state) == at(0, 10)
+    recorded = sla.record(
+        state, [Due("next_response", "breach", at(0, 9)), Due("resolution", "warning", at(0, 10))], at(0, 10)
+    )
+    assert recorded.targets[1].warned_at == at(0, 10)
+    assert recorded.targets[0] == met
