@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from shared.config import parse_config
-from shared.logic import sla
+from shared.logic import routing, sla
 from shared.logic.calendar import MAX_SCAN_DAYS, Calendar, CalendarError, build_calendar, parse_interval
 from shared.logic.routing import AgentState, TicketFacts, match_rule, ordered_rules, rank_agents
 from shared.logic.sla import ALWAYS_OPEN as ALWAYS
@@ -1220,3 +1220,49 @@ def test_due_now_record_and_next_deadline_look_past_finished_targets():
     )
     assert recorded.targets[1].warned_at == at(0, 10)
     assert recorded.targets[0] == met
+
+
+def test_a_rule_or_agent_calendar_is_built_from_its_config_on_first_use(monkeypatch: pytest.MonkeyPatch):
+    # The calendar cache lives for the process; start it empty to see the first build.
+    monkeypatch.setattr(routing, "_CALENDARS", {})
+    config = parse_config(
+        """
+calendars:
+  default: {timezone: UTC}
+  munich:
+    timezone: Europe/Berlin
+    hours: {mon: ["09:00-17:00"]}
+    holidays: [2026-03-09]
+    holiday_country: DE
+    holiday_subdivision: BY
+"""
+    )
+
+    calendar = routing.calendar_for(config, "munich")
+
+    assert calendar.timezone == "Europe/Berlin"
+    assert calendar.weekly == {0: ((time(9), time(17)),)}
+    assert calendar.always_open is False
+    assert {date(2026, 3, 9), date(2026, 1, 6), date(2026, 12, 25)} <= calendar.holidays
+    assert routing.calendar_for(config, "munich") is calendar
+
+
+def test_an_agent_without_capacity_for_a_group_takes_none_of_it():
+    config = parse_config("teams: [{id: t}]\nagents: [{id: ann, teams: [t], capacity: {email: 2}}]")
+    team = config.teams[0]
+    states = {"ann": AgentState(id="ann", presence="online")}
+
+    sms = rank_agents(team, config, states, "sms", [], [], at(0, 10))
+    email = rank_agents(team, config, states, "email", [], [], at(0, 10))
+
+    assert sms.ordered == []
+    assert sms.considered == [{"agent": "ann", "load": "0/0", "skipped": "at capacity (0/0 sms)"}]
+    assert email.ordered == ["ann"]
+
+
+def test_only_a_sticky_team_puts_the_customers_agents_first():
+    states = live(big=(1, "1"), small=(1, "1"), mid=(1, "1"))
+
+    ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", [], ["small"], at(0, 10))
+
+    assert ranked.ordered == ["big", "mid", "small"]
