@@ -915,6 +915,7 @@ DOMAIN = "Support.Example.com"
         ("junk <a@b> <c@d>", "<a@b>"),
         ("a@b", "<a@b>"),
         ("<a@b", "<a@b>"),
+        ("ABCX@HOSTX", "<ABCX@HOSTX>"),
         ("a@b c", None),
         ("no-at-sign", None),
         ("   ", None),
@@ -965,6 +966,10 @@ def test_subject_tokens_last_one_wins_within_twelve_digits(subject: str, prefix:
         (["support@support.example.com"], None),
         (["support+5"], None),
         (["support+x5@support.example.com"], None),
+        (["support+1+2@support.example.com"], None),
+        (["x@support+5@support.example.com"], None),
+        (["jane@x.example", "support+3@support.example.com"], 3),
+        (["sales+1@other.example", "support+3@support.example.com"], 3),
     ],
 )
 def test_plus_tokens_only_on_our_addresses(recipients: list[str], expected: int | None):
@@ -979,6 +984,7 @@ def test_plus_tokens_only_on_our_addresses(recipients: list[str], expected: int 
         ("BILLING@ACME.EXAMPLE", True),
         ("billing@other.example", False),
         ("sales@acme.example", False),
+        ("a@b@support.example.com", False),
     ],
 )
 def test_our_addresses(address: str, ours: bool):
@@ -1266,3 +1272,15 @@ def test_only_a_sticky_team_puts_the_customers_agents_first():
     ranked = rank_agents(ranking_team("ll"), RANKING, states, "email", [], ["small"], at(0, 10))
 
     assert ranked.ordered == ["big", "mid", "small"]
+
+
+def test_participants_start_with_the_sender_and_need_none():
+    to = [EmailAddress(address="bob@x.example")]
+
+    assert participants_of(
+        ParsedEmail(from_=EmailAddress(address="jane@x.example"), to=to), OURS, DOMAIN
+    ) == [
+        "jane@x.example",
+        "bob@x.example",
+    ]
+    assert participants_of(ParsedEmail(to=to), OURS, DOMAIN) == ["bob@x.example"]
