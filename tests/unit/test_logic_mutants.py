@@ -1187,11 +1187,12 @@ def test_resume_counts_the_time_left_in_business_time():
     planned = sla.plan(rules, at(0, 9), OFFICE, None)  # due 10:40, warns 09:50
 
     paused = sla.pause(planned, at(0, 9, 20), OFFICE)  # 80 minutes left, warning in 30
-    resumed = sla.resume(paused, at(0, 16, 30), OFFICE)
+    resumed = sla.resume(paused, at(0, 16, 45), OFFICE)
 
     first = resumed.target("first_response")
     assert first is not None
-    assert (first.due_at, first.warn_at) == (at(1, 9, 50), at(0, 17))
+    # 15 minutes on Monday, the rest from Tuesday 09:00, for the due time and for the warning.
+    assert (first.due_at, first.warn_at) == (at(1, 10, 5), at(1, 9, 15))
 
 
 @pytest.mark.parametrize(
