@@ -703,6 +703,14 @@ def test_each_rule_condition_matches_explains_and_refuses(when, hit, miss, reaso
     ]
 
 
+@pytest.mark.parametrize("inboxes", [["xxxx"], ["none"], ["support@x.example"]])
+def test_a_message_without_an_inbox_never_matches_an_inbox_condition(inboxes: list[str]):
+    result = match_rule(routing_facts(inbox=None), one_rule({"inbox": inboxes}))
+
+    assert result.rule is None
+    assert result.tried == [{"rule": "r", "why_not": f"not inbox None in {inboxes}"}]
+
+
 def test_an_empty_condition_matches_everything():
     matched = match_rule(routing_facts(), one_rule({}))
 
