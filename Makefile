@@ -56,7 +56,7 @@ export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv install tools demo lint typecheck pytest unit validate checkov checkov-tools build host-build \
-	check-handlers test bench fmt clean distclean pr python312
+	check-handlers test bench fmt clean distclean pr python312 mutation
 
 help:
 	@echo "make demo            install, then run the simulator on examples/email-day (state in $(OUT)/)"
@@ -64,6 +64,7 @@ help:
 	@echo "make install         .venv (project + dev tools), .venv-tools (SAM CLI $(SAM_CLI_VERSION)), $(CHECKOV_VENV) (checkov $(CHECKOV_VERSION))"
 	@echo "make lint|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
 	@echo "make bench           run benchmarks/bench_*.py (ratios against a baseline of the same run)"
+	@echo "make mutation        mutmut on shared/logic (calendar sla routing threading); slow, not in make test"
 	@echo "make fmt             ruff format + ruff check --fix"
 	@echo "make pr              fmt, then test"
 	@echo "make clean           build outputs and caches (distclean also removes the venvs)"
@@ -166,6 +167,22 @@ test: install
 
 pr: fmt test
 
+# -- mutation testing (not part of make test: ~30 minutes on one core) ---------------------------
+# mutmut copies the tree into mutants/ and runs the fast unit tests named in pyproject's
+# [tool.mutmut] against each mutant, one module at a time. Results are cached in mutants/: a rerun
+# only checks what changed. MUTATION_MODULES=routing narrows it; docs/testing.md has the scores.
+MUTATION_MODULES ?= calendar sla routing threading
+MUTATION_CHILDREN ?= 1
+mutation: venv
+	@for module in $(MUTATION_MODULES); do \
+	  echo "==> mutmut: shared/logic/$$module.py"; \
+	  $(VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) "shared.logic.$$module.*"; \
+	done
+	@$(VENV)/bin/mutmut results --all true | awk '{ split($$1, name, "."); module = name[3]; \
+	  total[module]++; if ($$2 == "killed" || $$2 == "timeout") killed[module]++; \
+	  else if ($$2 == "survived") print } \
+	  END { for (m in total) printf "%-10s %d/%d killed\n", m, killed[m], total[m] }'
+
 # -- other --------------------------------------------------------------------------------------
 bench: venv
 	@for bench in benchmarks/bench_*.py; do \
@@ -177,7 +194,7 @@ fmt: venv
 	$(VENV)/bin/ruff check --fix --exit-zero --quiet $(PY_PATHS)
 
 clean:
-	rm -rf .aws-sam $(OUT) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam $(OUT) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants
 	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -path ./$(CHECKOV_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 distclean: clean
