@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.channels.email.addresses import legacy_keys
@@ -68,6 +68,20 @@ class EmailContext:
     config: HelpdeskConfig
     support_addresses: list[str]
     support_domain: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """An explicit override of a quarantine verdict: a supervisor released entry `entry_id`, held for
+    `reason`. The verdict checks still run and are recorded; the override is recorded beside them."""
+
+    entry_id: str
+    reason: str
+    by: str
+    at: datetime
+
+    def as_event_data(self) -> dict[str, str]:
+        return {"entry_id": self.entry_id, "reason": self.reason, "by": self.by, "at": self.at.isoformat()}
 
 
 @dataclass
@@ -222,8 +236,16 @@ def _build_message(
     )
 
 
-def _pointers_for_message(parsed: ParsedEmail, ses_id: str, ticket_id: str, message_id: str) -> list[Pointer]:
-    pointers = [Pointer("inbound", f"email#{ses_id}", ticket_id=ticket_id, message_id=message_id)]
+def _inbound_key(ses_id: str, release: Release | None) -> str:
+    """The dedupe key of this ingest: the SES message, or the release of its quarantine entry
+    (the SES message's own key is held by the entry)."""
+    return f"release#{release.entry_id}" if release is not None else f"email#{ses_id}"
+
+
+def _pointers_for_message(
+    parsed: ParsedEmail, inbound_key: str, ticket_id: str, message_id: str
+) -> list[Pointer]:
+    pointers = [Pointer("inbound", inbound_key, ticket_id=ticket_id, message_id=message_id)]
     if parsed.message_id:
         pointers.append(
             Pointer("ref", parsed.message_id, ticket_id=ticket_id, message_id=message_id, direction="inbound")
@@ -231,15 +253,19 @@ def _pointers_for_message(parsed: ParsedEmail, ses_id: str, ticket_id: str, mess
     return pointers
 
 
-def ingest_email(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
+def ingest_email(
+    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
+) -> IngestResult:
     """Store one received email exactly once: quarantine, new ticket or message on its ticket.
 
     Retries on lost races (another delivery or message touching the same ticket or customer);
     a second delivery of the same SES notification returns `duplicate` and writes nothing.
+    With `release`, a quarantined email is ingested once more despite its verdict: it is never
+    quarantined again, is flagged `released`, and a mail that failed DMARC opens a new ticket.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return _ingest_once(notification, raw, ctx)
+            return _ingest_once(notification, raw, ctx, release)
         except DuplicateError as exc:
             return IngestResult(outcome="duplicate", reason=str(exc))
         except ConflictError:
@@ -248,10 +274,15 @@ def ingest_email(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
+def _ingest_once(
+    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
+) -> IngestResult:
     ses_id = notification.mail.message_id
     now = notification.mail.timestamp
     quarantine = _quarantine_reason(notification, ctx.config)
+    if release is not None:
+        quarantine = None  # a supervisor's recorded override (Release), not a weaker check
+    inbound_key = _inbound_key(ses_id, release)
     parsed, unparsed = parse_or_fallback(raw, notification)
 
     identity = resolve_sender(parsed, _dmarc(notification), ctx.config.email.relay_senders)
@@ -266,7 +297,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     plus_number = plus_token(recipients, ctx.support_addresses, ctx.support_domain)
     bounced = [m for m in (normalize_message_id(v) for v in parsed.bounced_message_ids) if m]
 
-    wanted: list[tuple[str, str]] = [("inbound", f"email#{ses_id}")]
+    wanted: list[tuple[str, str]] = [("inbound", inbound_key)]
     if parsed.message_id:
         wanted.append(("ref", parsed.message_id))
     wanted += [("ref", ref) for _, ref in chain]
@@ -276,7 +307,14 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     wanted += [("identity", f"email#{key}") for key in sender_keys]
     found = ctx.repository.get_pointers(list(dict.fromkeys(wanted)))
 
-    if ("inbound", f"email#{ses_id}") in found:
+    if (done := found.get(("inbound", inbound_key))) is not None:
+        if release is not None:
+            return IngestResult(
+                outcome="duplicate",
+                ticket_id=done.ticket_id,
+                message_id=done.message_id,
+                reason="quarantine entry already released",
+            )
         return IngestResult(outcome="duplicate", reason="SES notification already processed")
     own = found.get(("ref", parsed.message_id)) if parsed.message_id else None
     if own is not None and own.direction == "inbound":
@@ -299,6 +337,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 "verdicts": {n: _verdict(notification, n) for n in ("spam", "virus", "spf", "dkim", "dmarc")},
                 "dmarc_policy": notification.receipt.dmarc_policy,
                 "sender": identity.as_event_data(),
+                # what a release needs to ingest it again; the raw mail itself stays in S3
+                "notification": notification.model_dump(mode="json", by_alias=True, exclude={"content"}),
             },
         )
         ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
@@ -332,7 +372,12 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         if ticket is not None:
             tickets[candidate_id] = ticket
         break  # the strongest candidate decides; weaker ones only matter if it is missing
-    if parsed.bounce:
+    if release is not None and _dmarc(notification).failed:
+        # its From is forged as far as we know: it opens a ticket of its own, whatever it refers to
+        decision = ThreadDecision(
+            None, None, None, "released from quarantine: a mail that failed DMARC never joins a ticket"
+        )
+    elif parsed.bounce:
         # a bounce comes from a mailer, never from the customer: accept it for our own message
         decision = (
             ThreadDecision(candidates[0].ticket_id, "bounce", candidates[0].ref, "bounce of our message")
@@ -365,6 +410,13 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         return IngestResult(outcome="quarantined", reason="bounce-unmatched")
 
     flags = _verdict_flags(notification) + identity.flags
+    if release is not None:
+        flags.append("released")
+    released = (
+        [TicketEvent(at=now, type="released_from_quarantine", data=release.as_event_data())]
+        if release is not None
+        else []
+    )
     if unparsed:
         flags.append("unparsed")
     if parsed.bounce:
@@ -413,6 +465,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
         if suggested is not None:
             events.append(suggested)
+        events += released
         changes = TicketChanges(updated_at=now)
         if not message.automatic:
             changes.last_inbound_at = now
@@ -442,7 +495,10 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 changes=changes,
                 message=message,
                 events=events,
-                pointers=_pointers_for_message(parsed, ses_id, ticket.id, message.id) + customer_pointers,
+                pointers=[
+                    *_pointers_for_message(parsed, inbound_key, ticket.id, message.id),
+                    *customer_pointers,
+                ],
                 new_customer=new_customer,
             )
         )
@@ -491,8 +547,9 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
     if suggested is not None:
         events.append(suggested)
+    events += released
     pointers = [
-        *_pointers_for_message(parsed, ses_id, ticket_id, message.id),
+        *_pointers_for_message(parsed, inbound_key, ticket_id, message.id),
         Pointer("number", str(number), ticket_id=ticket_id),
         *customer_pointers,
     ]
