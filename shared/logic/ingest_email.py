@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from shared import clock
 from shared.channels.email.addresses import legacy_keys
 from shared.dal.repository import (
     AppendWrite,
@@ -81,7 +82,7 @@ class Release:
     at: datetime
 
     def as_event_data(self) -> dict[str, str]:
-        return {"entry_id": self.entry_id, "reason": self.reason, "by": self.by, "at": self.at.isoformat()}
+        return {"entry_id": self.entry_id, "reason": self.reason, "by": self.by, "at": clock.iso(self.at)}
 
 
 @dataclass

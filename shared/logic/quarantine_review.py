@@ -168,7 +168,7 @@ def release_entry(
         raise NotReleasableError(f"the entry's SES notification no longer reads: {exc}") from exc
     raw = email.blobs.get(raw_key)
     result = ingest_email(notification, raw, replace(email, repository=repository), release)
-    if result.ticket_id is None:  # pragma: no cover - a release never quarantines
+    if result.ticket_id is None:  # a bounce of no message of ours: nowhere to go, even released
         raise NotReleasableError(f"the released mail did not become a ticket message: {result.reason}")
     repository.record_released_ticket(entry.id, result.ticket_id)
     return ReleaseResult(

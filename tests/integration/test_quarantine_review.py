@@ -222,13 +222,16 @@ def test_releasing_twice_creates_one_ticket(desk: EmailHarness) -> None:
     assert other[1]["entry"]["released_by"] == "sam"
 
 
-def test_a_release_claimed_but_not_finished_is_finished_once_for_its_first_releaser(desk: EmailHarness) -> None:
+def test_a_release_claimed_but_not_finished_is_finished_once_for_its_first_releaser(
+    desk: EmailHarness,
+) -> None:
     # Given a release that recorded its claim and then stopped (a timeout, or a racing release)
     quarantine_spam(desk)
     entry = entry_of("spam")
-    claimed_at = desk.repository.get_quarantine(entry["id"])
-    assert claimed_at is not None
-    assert desk.repository.claim_release(entry["id"], "sam", claimed_at.at)
+    held = desk.repository.get_quarantine(entry["id"])
+    assert held is not None
+    assert desk.repository.claim_release(entry["id"], "sam", held.at)
+    assert call("GET", f"/quarantine/{entry['id']}")[1]["entry"]["released_ticket_id"] is None
 
     # When another supervisor releases it
     status, body = call("POST", f"/quarantine/{entry['id']}/release", agent="alice")
