@@ -57,6 +57,10 @@ class AgentApiSettings(BaseSettings):
     agent_id_claim: str = Field(default="custom:agent_id", alias="AGENT_ID_CLAIM")
     """ID-token claim holding the agent id; a token without it is refused (401)."""
     supervisor_group: str = Field(default="supervisors", alias="SUPERVISOR_GROUP")
+    admin_group: str = Field(default="admins", alias="ADMIN_GROUP")
+    """Cognito group whose members, like supervisors, review and release the quarantine."""
+    inbound_bucket: str | None = Field(default=None, alias="INBOUND_BUCKET")
+    """Bucket of the raw mail SES stored: a released email is read from it (unset: no email release)."""
 
 
 class AutoFollowupSettings(BaseSettings):

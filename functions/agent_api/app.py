@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from shared import clock
 from shared.config import load_config
-from shared.dal.repository import get_repository
+from shared.dal.repository import QuarantineRepository, get_repository
 from shared.errors import ConflictError, PermanentWriteError, TicketNotFoundError
 from shared.language import detect_language
 from shared.logic.agent_actions import (
@@ -35,9 +35,21 @@ from shared.logic.agent_actions import (
     set_presence,
     update_ticket,
 )
+from shared.logic.ingest_email import EmailContext
 from shared.logic.outbound import OutboundContext, add_note, agent_reply
+from shared.logic.quarantine_review import (
+    InvalidCursorError,
+    NotReleasableError,
+    QuarantineEntryNotFoundError,
+    QuarantineListRequest,
+    entry_summary,
+    get_entry,
+    list_quarantine,
+    release_entry,
+)
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
+from shared.storage import S3BlobStore
 
 app = APIGatewayHttpResolver()
 
@@ -190,6 +202,100 @@ def post_note(ref: str) -> Response[str]:
     return Response(
         status_code=201, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message_id": note.id})
     )
+
+
+# -- quarantine review: supervisors and admins list, inspect and release quarantined input --------
+
+
+def _reviewer() -> str:
+    """The caller's agent id when they may review the quarantine (supervisor or admin group)."""
+    actor, supervisor = _caller()
+    if supervisor:
+        return actor
+    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {})
+    claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    groups = claims.get("cognito:groups") or claims.get("groups") or ""
+    if isinstance(groups, str):
+        groups = groups.strip("[]").replace(",", " ").split()
+    if get_settings(AgentApiSettings).admin_group in groups:
+        return actor
+    raise PermissionDeniedError("only supervisors and admins review the quarantine")
+
+
+def _email_context() -> EmailContext | None:
+    settings = get_settings(AgentApiSettings)
+    if not settings.inbound_bucket or not settings.support_addresses:
+        return None
+    ctx = _agent_context()
+    return EmailContext(
+        repository=ctx.repository,
+        blobs=S3BlobStore(settings.inbound_bucket),
+        config=ctx.config,
+        support_addresses=settings.support_addresses,
+        support_domain=settings.support_domain,
+    )
+
+
+def _quarantine_repository() -> QuarantineRepository:
+    return cast("QuarantineRepository", _agent_context().repository)
+
+
+@app.get("/quarantine")
+def get_quarantine_list() -> dict[str, Any]:
+    """Quarantine entries newest first; `reason`, `channel`, `released` filter, `cursor` pages."""
+    actor = _reviewer()
+    try:
+        request = QuarantineListRequest.model_validate(app.current_event.query_string_parameters or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise BadRequestError(problems) from exc
+    listing = list_quarantine(request, _quarantine_repository())
+    logger.info("quarantine listed", by=actor, count=len(listing.entries))
+    return {"entries": [entry_summary(e) for e in listing.entries], "cursor": listing.cursor}
+
+
+@app.get("/quarantine/<entry_id>")
+def get_quarantine_entry(entry_id: str) -> dict[str, Any]:
+    _reviewer()
+    entry = get_entry(unquote(entry_id), _quarantine_repository())
+    return {"entry": entry.model_dump(mode="json")}
+
+
+@app.post("/quarantine/<entry_id>/release")
+def post_quarantine_release(entry_id: str) -> dict[str, Any]:
+    """Ingest the entry's kept input as if it had passed; once, however often it is asked
+    (an Idempotency-Key header is welcome but not needed: the entry itself is the key)."""
+    actor = _reviewer()
+    result = release_entry(unquote(entry_id), actor, _quarantine_repository(), _email_context(), clock.now())
+    logger.info(
+        "quarantine released",
+        entry_id=result.entry.id,
+        reason=result.entry.reason,
+        outcome=result.outcome,
+        ticket_id=result.ticket_id,
+        by=actor,
+    )
+    return {
+        "outcome": result.outcome,
+        "ticket_id": result.ticket_id,
+        "ticket_number": result.ticket_number,
+        "entry": result.entry.model_dump(mode="json"),
+    }
+
+
+@app.exception_handler(QuarantineEntryNotFoundError)  # type: ignore[untyped-decorator]
+def _quarantine_not_found(exc: QuarantineEntryNotFoundError) -> Response[str]:
+    return _error(404, str(exc))
+
+
+@app.exception_handler(NotReleasableError)  # type: ignore[untyped-decorator]
+def _not_releasable(exc: NotReleasableError) -> Response[str]:
+    return _error(409, str(exc))
+
+
+@app.exception_handler(InvalidCursorError)  # type: ignore[untyped-decorator]
+def _bad_cursor(exc: InvalidCursorError) -> Response[str]:
+    return _error(400, str(exc))
 
 
 @app.exception_handler(TicketNotFoundError)  # type: ignore[untyped-decorator]

@@ -12,6 +12,7 @@ Key layout (pk / sk):
 - `COUNTER#<name>` / `COUNTER`             atomic counters (ticket numbers)
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time.
+GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class Gsi1(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
 
 class SlaDueIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
     """Sparse: tickets with an SLA deadline still to come, by shard, ordered by that deadline."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class QuarantineReasonIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    """`gsi2` as quarantine entries use it: one partition per reason, ordered by time."""
 
     class Meta:
         index_name = "gsi2"
@@ -192,6 +204,12 @@ class QuarantineItem(Model):
     gsi1pk = UnicodeAttribute(default="QUARANTINE")
     gsi1sk = UnicodeAttribute()
     listing = Gsi1()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_reason = QuarantineReasonIndex()
+    released_by = UnicodeAttribute(null=True)
+    released_at = UnicodeAttribute(null=True)
+    released_ticket_id = UnicodeAttribute(null=True)
 
 
 class QuarantinePartItem(Model):

@@ -6,9 +6,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
+from shared import clock
 from shared.channels.email.addresses import legacy_keys
 from shared.dal.repository import (
     AppendWrite,
@@ -80,6 +81,20 @@ class EmailContext:
     config: HelpdeskConfig
     support_addresses: list[str]
     support_domain: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """An explicit override of a quarantine verdict: a supervisor released entry `entry_id`, held for
+    `reason`. The verdict checks still run and are recorded; the override is recorded beside them."""
+
+    entry_id: str
+    reason: str
+    by: str
+    at: datetime
+
+    def as_event_data(self) -> dict[str, str]:
+        return {"entry_id": self.entry_id, "reason": self.reason, "by": self.by, "at": clock.iso(self.at)}
 
 
 @dataclass
@@ -261,13 +276,19 @@ def content_digest(parsed: ParsedEmail) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+def _inbound_key(ses_id: str, release: Release | None) -> str:
+    """The dedupe key of this ingest: the SES message, or the release of its quarantine entry
+    (the SES message's own key is held by the entry)."""
+    return f"release#{release.entry_id}" if release is not None else f"email#{ses_id}"
+
+
 def _pointers_for_message(
-    parsed: ParsedEmail, ses_id: str, digest: str, ticket_id: str, message_id: str, reused: bool
+    parsed: ParsedEmail, inbound_key: str, digest: str, ticket_id: str, message_id: str, reused: bool
 ) -> list[Pointer]:
-    """The dedupe keys of the email (its SES delivery, its content) and, unless another message
-    holds it already, its Message-ID reference for threading."""
+    """The dedupe keys of the email (its SES delivery or release, its content) and, unless another
+    message holds it already, its Message-ID reference for threading."""
     pointers = [
-        Pointer("inbound", f"email#{ses_id}", ticket_id=ticket_id, message_id=message_id),
+        Pointer("inbound", inbound_key, ticket_id=ticket_id, message_id=message_id),
         Pointer("inbound", f"email-content#{digest}", ticket_id=ticket_id, message_id=message_id),
     ]
     if parsed.message_id and not reused:
@@ -277,17 +298,21 @@ def _pointers_for_message(
     return pointers
 
 
-def ingest_email(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
+def ingest_email(
+    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
+) -> IngestResult:
     """Store one received email exactly once: quarantine, new ticket or message on its ticket.
 
     Retries on lost races (another delivery or message touching the same ticket or customer);
     a second delivery of the same SES notification, or another delivery of the same content,
     returns `duplicate` and writes nothing. An email DynamoDB refuses for good is quarantined
     (`write-rejected`, the raw mail kept in S3) instead of being retried.
+    With `release`, a quarantined email is ingested once more despite its verdict: it is never
+    quarantined again, is flagged `released`, and a mail that failed DMARC opens a new ticket.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return _ingest_once(notification, raw, ctx)
+            return _ingest_once(notification, raw, ctx, release)
         except DuplicateError as exc:
             # another delivery wrote one of our keys first: the next pass reads what it stored
             # (the same email: a duplicate; another email with this Message-ID: a new message)
@@ -330,10 +355,15 @@ def _quarantine_refused(
     return IngestResult(outcome="quarantined", reason="write-rejected")
 
 
-def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -> IngestResult:
+def _ingest_once(
+    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
+) -> IngestResult:
     ses_id = notification.mail.message_id
     now = notification.mail.timestamp
     quarantine = _quarantine_reason(notification, ctx.config)
+    if release is not None:
+        quarantine = None  # a supervisor's recorded override (Release), not a weaker check
+    inbound_key = _inbound_key(ses_id, release)
     parsed, unparsed = parse_or_fallback(raw, notification)
 
     identity = resolve_sender(parsed, _dmarc(notification), ctx.config.email.relay_senders)
@@ -349,7 +379,7 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     bounced = [m for m in (normalize_message_id(v) for v in parsed.bounced_message_ids) if m]
 
     digest = content_digest(parsed)
-    wanted: list[tuple[str, str]] = [("inbound", f"email#{ses_id}"), ("inbound", f"email-content#{digest}")]
+    wanted: list[tuple[str, str]] = [("inbound", inbound_key), ("inbound", f"email-content#{digest}")]
     if parsed.message_id:
         wanted.append(("ref", parsed.message_id))
     wanted += [("ref", ref) for _, ref in chain]
@@ -359,7 +389,14 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     wanted += [("identity", f"email#{key}") for key in sender_keys]
     found = ctx.repository.get_pointers(list(dict.fromkeys(wanted)))
 
-    if ("inbound", f"email#{ses_id}") in found:
+    if (done := found.get(("inbound", inbound_key))) is not None:
+        if release is not None:
+            return IngestResult(
+                outcome="duplicate",
+                ticket_id=done.ticket_id,
+                message_id=done.message_id,
+                reason="quarantine entry already released",
+            )
         return IngestResult(outcome="duplicate", reason="SES notification already processed")
     same = found.get(("inbound", f"email-content#{digest}"))
     if same is not None:
@@ -384,6 +421,8 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 "verdicts": {n: _verdict(notification, n) for n in ("spam", "virus", "spf", "dkim", "dmarc")},
                 "dmarc_policy": notification.receipt.dmarc_policy,
                 "sender": identity.as_event_data(),
+                # what a release needs to ingest it again; the raw mail itself stays in S3
+                "notification": notification.model_dump(mode="json", by_alias=True, exclude={"content"}),
             },
         )
         ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
@@ -417,7 +456,12 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         if ticket is not None:
             tickets[candidate_id] = ticket
         break  # the strongest candidate decides; weaker ones only matter if it is missing
-    if parsed.bounce:
+    if release is not None and _dmarc(notification).failed:
+        # its From is forged as far as we know: it opens a ticket of its own, whatever it refers to
+        decision = ThreadDecision(
+            None, None, None, "released from quarantine: a mail that failed DMARC never joins a ticket"
+        )
+    elif parsed.bounce:
         # a bounce comes from a mailer, never from the customer: accept it for our own message
         decision = (
             ThreadDecision(candidates[0].ticket_id, "bounce", candidates[0].ref, "bounce of our message")
@@ -454,6 +498,13 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         return IngestResult(outcome="quarantined", reason="bounce-unmatched")
 
     flags = _verdict_flags(notification) + identity.flags
+    if release is not None:
+        flags.append("released")
+    released = (
+        [TicketEvent(at=now, type="released_from_quarantine", data=release.as_event_data())]
+        if release is not None
+        else []
+    )
     if unparsed:
         flags.append("unparsed")
     if parsed.bounce:
@@ -509,10 +560,12 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
         suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
         if suggested is not None:
             events.append(suggested)
+        events += released
         changes = TicketChanges(updated_at=max(now, ticket.updated_at))
-        if not message.automatic and (ticket.last_inbound_at is None or now > ticket.last_inbound_at):
-            # a late delivery of an older email never moves the time of the latest one back
-            changes.last_inbound_at = now
+        if not message.automatic:
+            if ticket.last_inbound_at is None or now > ticket.last_inbound_at:
+                # a late delivery of an older email never moves the time of the latest one back
+                changes.last_inbound_at = now
             merged = list(dict.fromkeys([*ticket.participants, *participants]))
             if merged != ticket.participants:
                 changes.participants = merged
@@ -539,8 +592,10 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
                 changes=changes,
                 message=message,
                 events=events,
-                pointers=_pointers_for_message(parsed, ses_id, digest, ticket.id, message.id, reused)
-                + customer_pointers,
+                pointers=[
+                    *_pointers_for_message(parsed, inbound_key, digest, ticket.id, message.id, reused),
+                    *customer_pointers,
+                ],
                 new_customer=new_customer,
             )
         )
@@ -594,8 +649,9 @@ def _ingest_once(notification: SesNotification, raw: bytes, ctx: EmailContext) -
     suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
     if suggested is not None:
         events.append(suggested)
+    events += released
     pointers = [
-        *_pointers_for_message(parsed, ses_id, digest, ticket_id, message.id, reused),
+        *_pointers_for_message(parsed, inbound_key, digest, ticket_id, message.id, reused),
         Pointer("number", str(number), ticket_id=ticket_id),
         *customer_pointers,
     ]

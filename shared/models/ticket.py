@@ -234,3 +234,8 @@ class QuarantineEntry(BaseModel):
     channel: Channel
     raw_key: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    released_by: str | None = None
+    """Who released it (an agent id); with `released_at` once a release was claimed."""
+    released_at: datetime | None = None
+    released_ticket_id: str | None = None
+    """The ticket the released input became part of, once it was ingested."""
