@@ -29,6 +29,10 @@ def parse_interval(text: str) -> tuple[time, time]:
         start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
     except ValueError as exc:
         raise CalendarError(f"interval {text!r} is not HH:MM-HH:MM") from exc
+    if start.tzinfo is not None or end.tzinfo is not None:
+        # the calendar's `timezone` says where its hours are; an offset here would make every
+        # later comparison of local times fail
+        raise CalendarError(f"interval {text!r} has a UTC offset: give the calendar a timezone instead")
     if start == end and start_text != "00:00":
         raise CalendarError(f"interval {text!r} is empty")
     return start, end

@@ -94,8 +94,9 @@ def replan(
             targets.append(old)
         elif spec is not None and old is not None and old.started_at is not None:
             fresh = start_target(name, spec, old.started_at, calendar, policy.warning_at)
-            if old.warned_at is not None and fresh.warn_at is not None and fresh.warn_at > now:
-                fresh = fresh.model_copy(update={"warned_at": None})
+            if old.warned_at is not None and (fresh.warn_at is None or fresh.warn_at <= now):
+                # the team was warned and the new warning time has passed too: never warn twice
+                fresh = fresh.model_copy(update={"warned_at": old.warned_at})
             targets.append(fresh)
         elif spec is not None and old is None and name in STARTS_AT_CREATION:
             targets.append(start_target(name, spec, now, calendar, policy.warning_at))

@@ -135,9 +135,15 @@ def test_auto_followup_sample_is_processed(repository: DynamoRepository, deploym
     ticket_id = _store_stream_image("auto_followup.json", deployment)
 
     assert app.handler(sample("auto_followup.json"), FakeLambdaContext()) == {"batchItemFailures": []}
-    # the new ticket's acknowledgement is queued for sending
+    # routing gave the new ticket its team and SLA: its acknowledgement is queued, promising the
+    # ticket's own first-response due time
     [acknowledgement] = repository.list_outbound()
     assert (acknowledgement.ticket_id, acknowledgement.kind) == (ticket_id, "ack")
+    ticket = repository.get_ticket(ticket_id)
+    assert ticket is not None
+    first_response = ticket.sla.target("first_response")
+    assert first_response is not None
+    assert acknowledgement.promised_due_at == first_response.due_at
 
 
 def test_sla_sweeper_sample_runs_a_sweep(repository: DynamoRepository) -> None:

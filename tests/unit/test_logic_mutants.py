@@ -19,7 +19,6 @@ from shared.logic.sla import Due, SlaFacts
 from shared.logic.threading import (
     MAX_REFERENCES,
     Candidate,
-    customer_address,
     decide_thread,
     is_ours,
     normalize_message_id,
@@ -66,11 +65,6 @@ def test_a_midnight_to_midnight_interval_is_a_whole_open_day():
     assert not calendar.is_open(at(1, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: parse_interval lets time.fromisoformat read a UTC offset, so '09:00-17:00+02:00' passes config "
-    "validation and every later use of the calendar raises TypeError (naive vs aware time comparison)",
-)
 @pytest.mark.parametrize("text", ["09:00-17:00+02:00", "09:00+01:00-17:00", "09:00-17:00-05:00"])
 def test_an_interval_with_a_utc_offset_is_refused_when_the_config_is_read(text: str):
     with pytest.raises(CalendarError):
@@ -148,42 +142,30 @@ def test_explicit_holidays_are_kept_when_a_country_is_set():
         WEEKDAYS_9_17,
         holidays=[date(2026, 3, 2)],
         holiday_country="DE",
-        years=range(2026, 2027),
     )
 
-    assert date(2026, 3, 2) in calendar.holidays  # ours
-    assert date(2026, 12, 25) in calendar.holidays  # the country's
+    assert calendar.is_holiday(date(2026, 3, 2))  # ours
+    assert calendar.is_holiday(date(2026, 12, 25))  # the country's
+    assert not calendar.is_holiday(date(2026, 3, 3))
     assert not calendar.is_open(at(0, 10))
 
 
 def test_regional_holidays_come_from_the_subdivision():
-    bavaria = build_calendar(
-        "Europe/Berlin",
-        WEEKDAYS_9_17,
-        holiday_country="DE",
-        holiday_subdivision="BY",
-        years=range(2026, 2027),
-    )
-    germany = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE", years=range(2026, 2027))
+    bavaria = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE", holiday_subdivision="BY")
+    germany = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE")
 
-    assert date(2026, 1, 6) in bavaria.holidays  # Epiphany: Bavaria only
-    assert date(2026, 1, 6) not in germany.holidays
+    assert bavaria.is_holiday(date(2026, 1, 6))  # Epiphany: Bavaria only
+    assert not germany.is_holiday(date(2026, 1, 6))
 
 
-def test_country_holidays_span_last_year_to_two_years_ahead_by_default():
+def test_country_holidays_count_in_any_year_not_only_around_now():
     year = datetime.now(UTC).year
 
     calendar = build_calendar("Europe/Berlin", WEEKDAYS_9_17, holiday_country="DE")
 
-    christmases = {y: date(y, 12, 25) in calendar.holidays for y in range(year - 2, year + 4)}
-    assert christmases == {
-        year - 2: False,
-        year - 1: True,
-        year: True,
-        year + 1: True,
-        year + 2: True,
-        year + 3: False,
-    }
+    for y in (1995, year - 2, year, year + 3, 2090):
+        assert calendar.is_holiday(date(y, 12, 25)), y
+        assert not calendar.is_holiday(date(y, 12, 23)), y
 
 
 def test_an_unknown_holiday_country_names_the_country():
@@ -367,12 +349,6 @@ def test_replan_forgets_a_warning_when_the_new_warning_is_still_to_come():
     assert _warned_then_replanned(at(0, 9, 14)).warned_at is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: sla.replan builds the restarted target fresh, so warned_at is always dropped; when the new "
-    "warning time has already passed the customer's team is warned a second time (replan's 'keep warned_at' "
-    "branch is dead code)",
-)
 @pytest.mark.parametrize("now_minute", [15, 20])
 def test_replan_keeps_a_warning_already_given_when_the_new_warning_has_passed(now_minute: int):
     target = _warned_then_replanned(at(0, 9, now_minute))
@@ -999,21 +975,6 @@ def test_our_addresses(address: str, ours: bool):
     assert is_ours(address, OURS, DOMAIN) is ours
 
 
-def test_the_customer_address_is_a_single_reply_to_else_from_else_sender():
-    jane, form, bob, sender = (
-        EmailAddress(address="jane@x.example"),
-        EmailAddress(address="form@x.example"),
-        EmailAddress(address="bob@x.example"),
-        EmailAddress(address="list@x.example"),
-    )
-
-    assert customer_address(ParsedEmail(from_=form, reply_to=[jane], sender=sender)) == jane
-    assert customer_address(ParsedEmail(from_=form, reply_to=[jane, bob])) == form
-    assert customer_address(ParsedEmail(from_=form, reply_to=[EmailAddress(address="undisclosed")])) == form
-    assert customer_address(ParsedEmail(from_=EmailAddress(address=""), sender=sender)) == sender
-    assert customer_address(ParsedEmail(sender=EmailAddress(address=""))) is None
-
-
 def test_participants_are_everyone_but_us_in_header_order_once():
     parsed = ParsedEmail(
         from_=EmailAddress(address=" Jane@X.example"),
@@ -1258,7 +1219,9 @@ calendars:
     assert calendar.timezone == "Europe/Berlin"
     assert calendar.weekly == {0: ((time(9), time(17)),)}
     assert calendar.always_open is False
-    assert {date(2026, 3, 9), date(2026, 1, 6), date(2026, 12, 25)} <= calendar.holidays
+    assert calendar.holidays == frozenset({date(2026, 3, 9)})
+    assert all(calendar.is_holiday(d) for d in (date(2026, 3, 9), date(2026, 1, 6), date(2026, 12, 25)))
+    assert (calendar.holiday_country, calendar.holiday_subdivision) == ("DE", "BY")
     assert routing.calendar_for(config, "munich") is calendar
 
 
