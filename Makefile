@@ -48,21 +48,21 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
 SAM_MAKE_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES
 
 PY_PATHS := $(wildcard shared functions simulator tests benchmarks scripts)
-TEST_STAGES := lint typecheck pytest validate checkov build check-handlers
+TEST_STAGES := lint imports typecheck pytest validate checkov build check-handlers
 # check-handlers imports every handler once per line (template parameter overrides, "" = defaults).
 CHECK_HANDLER_PARAMS ?= "" "Tracing=Active"
 
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install tools demo lint typecheck pytest unit validate checkov checkov-tools build host-build \
+.PHONY: help venv install tools demo lint imports typecheck pytest unit validate checkov checkov-tools build host-build \
 	check-handlers test bench fmt clean distclean pr python312 mutation
 
 help:
 	@echo "make demo            install, then run the simulator on examples/email-day (state in $(OUT)/)"
 	@echo "make test            $(TEST_STAGES) (KEEP_GOING=1: run all, then report)"
 	@echo "make install         .venv (project + dev tools), .venv-tools (SAM CLI $(SAM_CLI_VERSION)), $(CHECKOV_VENV) (checkov $(CHECKOV_VERSION))"
-	@echo "make lint|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
+	@echo "make lint|imports|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
 	@echo "make bench           run benchmarks/bench_*.py (ratios against a baseline of the same run)"
 	@echo "make mutation        mutmut on shared/logic (calendar sla routing threading); slow, not in make test"
 	@echo "make fmt             ruff format + ruff check --fix"
@@ -113,6 +113,11 @@ demo: install
 lint: venv
 	$(VENV)/bin/ruff check $(PY_PATHS)
 	$(VENV)/bin/ruff format --check $(PY_PATHS)
+
+# The import contracts of pyproject.toml ([tool.importlinter]): the layers, no circles, the AWS SDK
+# only in adapters (docs/architecture.md, "Layers"). Offline; no cache left in the tree.
+imports: venv
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: venv
 	$(VENV)/bin/mypy $(PY_PATHS)
@@ -194,7 +199,7 @@ fmt: venv
 	$(VENV)/bin/ruff check --fix --exit-zero --quiet $(PY_PATHS)
 
 clean:
-	rm -rf .aws-sam $(OUT) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants
+	rm -rf .aws-sam $(OUT) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants .import_linter_cache
 	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -path ./$(CHECKOV_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 distclean: clean

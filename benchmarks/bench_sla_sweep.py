@@ -1,6 +1,6 @@
 """One SLA sweep over a large tickets table, on moto: it reads only the tickets that are due.
 
-The sweep (`shared.logic.sla_service.sweep`) queries the sparse deadline index `gsi2` of the
+The sweep (`shared.logic.sla_sweep.sweep`) queries the sparse deadline index `gsi2` of the
 tickets table, one Query per shard for `SLADUE#<shard>` with `gsi2sk <= "<now>#~"`, so it reads
 the tickets whose next deadline has come and no others. Targets, for 100,000 tickets of which 50
 are due: at most 60 items read, and a sweep no slower than 1.5 times the sweep of 1,000 tickets
@@ -107,7 +107,8 @@ from moto import mock_aws  # noqa: E402
 from shared import clock  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.logic import sla as sla_math  # noqa: E402
-from shared.logic.sla_service import SweepContext, policy_calendar, sweep  # noqa: E402
+from shared.logic.sla_service import policy_calendar  # noqa: E402
+from shared.logic.sla_sweep import SweepContext, sweep  # noqa: E402
 from shared.models.config import HelpdeskConfig, SlaPolicyConfig  # noqa: E402
 from shared.models.ticket import Channel, Direction, Message, Priority, Ticket, TicketStatus  # noqa: E402
 from simulator.resources import deploy  # noqa: E402

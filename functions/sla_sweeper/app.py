@@ -16,7 +16,7 @@ from shared.dal.repository import get_repository
 from shared.language import detect_language
 from shared.logic.outbound import OutboundContext, flag_unknown_sends, redeliver_pending
 from shared.logic.route_ticket import RoutingContext, drain_team, route_unrouted
-from shared.logic.sla_service import SweepContext, sweep
+from shared.logic.sla_sweep import SweepContext, sweep
 from shared.notify import SnsNotifier
 from shared.observability import logger, metrics, tracer
 from shared.settings import SlaSweeperSettings, aws_region, get_settings

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from shared.errors import ConfigError
+from shared.logic.calendar import CalendarError, build_calendar
 from shared.models.config import HelpdeskConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
@@ -30,11 +31,26 @@ def parse_config(text: str, source: str = "<config>") -> HelpdeskConfig:
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from exc
+    if calendar_problems := _calendar_problems(config):
+        raise ConfigError(f"{source}: {'; '.join(calendar_problems)}")
     from shared.logic.templates import validate_templates
 
     if template_problems := validate_templates():
         raise ConfigError(f"{source}: templates: {'; '.join(template_problems)}")
     return config
+
+
+def _calendar_problems(config: HelpdeskConfig) -> list[str]:
+    """Each calendar whose time zone, hours or holidays the calendar logic cannot build, and why.
+
+    Checked here rather than in the model: the model is plain data, and building a calendar is logic."""
+    problems: list[str] = []
+    for name, calendar in config.calendars.items():
+        try:
+            build_calendar(calendar.timezone, calendar.hours, list(calendar.holidays))
+        except CalendarError as exc:
+            problems.append(f"calendars.{name}: {exc}")
+    return problems
 
 
 @cache

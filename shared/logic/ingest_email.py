@@ -33,9 +33,9 @@ from shared.logic.bounds import (
 )
 from shared.logic.customers import customer_attributes, suggestion_event
 from shared.logic.email_identity import Dmarc, resolve_sender
-from shared.logic.outbound import csat_rating
 from shared.logic.quarantine import quarantine_input
 from shared.logic.sla_service import after_customer_message
+from shared.logic.survey import csat_rating
 from shared.logic.threading import (
     Candidate,
     ThreadDecision,

@@ -28,9 +28,9 @@ from shared.logic.bounds import (
 )
 from shared.logic.customers import customer_attributes, identity_key, suggestion_event
 from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
-from shared.logic.outbound import csat_rating
 from shared.logic.quarantine import quarantine_input
 from shared.logic.sla_service import after_customer_message
+from shared.logic.survey import csat_rating
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
 from shared.models.ticket import (

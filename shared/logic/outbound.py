@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -811,15 +810,3 @@ def transcript_text(lines: list[str], limit: int = TRANSCRIPT_LIMIT) -> str:
         kept.append(line)
         size += len(line) + 1
     return "\n".join(reversed(kept))
-
-
-_RATING = re.compile(
-    r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|sterne?|étoiles?|estrellas?))?\s*(?:[-–,:;!]|\.?\s*(?:\n|$))",
-    re.IGNORECASE,
-)
-
-
-def csat_rating(text: str) -> int | None:
-    """The 1-5 rating at the start of a customer's reply to the satisfaction survey, if any."""
-    match = _RATING.match(text or "")
-    return int(match.group(1)) if match else None

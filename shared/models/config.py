@@ -334,13 +334,6 @@ class HelpdeskConfig(_Strict):
                 problems.append(
                     f"routing.rules.{rule.name}.when.calendar: unknown calendar {rule.when.calendar!r}"
                 )
-        from shared.logic.calendar import CalendarError, build_calendar
-
-        for name, calendar in self.calendars.items():
-            try:
-                build_calendar(calendar.timezone, calendar.hours, list(calendar.holidays))
-            except CalendarError as exc:
-                problems.append(f"calendars.{name}: {exc}")
         policy_names = [p.name for p in self.sla.policies]
         for policy in self.sla.policies:
             if policy.calendar is not None and policy.calendar not in self.calendars:

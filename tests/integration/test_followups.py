@@ -9,9 +9,10 @@ import boto3
 import pytest
 
 from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
-from shared.logic.outbound import OutboundContext, csat_rating, on_resolution, send_outbound
+from shared.logic.outbound import OutboundContext, on_resolution, send_outbound
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
-from shared.logic.sla_service import SweepContext, sweep
+from shared.logic.sla_sweep import SweepContext, sweep
+from shared.logic.survey import csat_rating
 from shared.notify import SnsNotifier
 from tests.integration.conftest import EmailHarness, mail, use_config
 

@@ -17,7 +17,7 @@ from shared.config import load_config
 from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
 from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
-from shared.logic.sla_service import SweepContext, sweep
+from shared.logic.sla_sweep import SweepContext, sweep
 from shared.notify import SnsNotifier
 from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, outbound_context, use_config
 
@@ -146,7 +146,7 @@ def test_overlapping_sweeps_escalate_once(helpdesk: EmailHarness) -> None:
     )
     assert [t.id for t in stale] == [ticket.id]
     first = sweep(ctx, MONDAY_9 + timedelta(minutes=31))
-    from shared.logic.sla_service import SweepResult, sweep_ticket
+    from shared.logic.sla_sweep import SweepResult, sweep_ticket
 
     second = SweepResult()
     sweep_ticket(stale[0], ctx, MONDAY_9 + timedelta(minutes=31), second)  # a second run with the same read

@@ -420,6 +420,7 @@ def test_headers_are_lower_cased_and_api_gateway_adds_its_own() -> None:
     )
     event = http_api_event(request, route_key="POST /webhooks/x", api_id="api1234567", at=NOW, request_id="r")
     headers = event["headers"]
+    assert isinstance(request.body, str)
     assert headers["content-type"] == "application/json"
     assert headers["content-length"] == str(len(request.body.encode("utf-8")))
     assert headers["x-forwarded-for"] == "10.0.0.1, 203.0.113.10"
