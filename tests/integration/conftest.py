@@ -79,8 +79,10 @@ def _reset_process_caches() -> None:
 
     agent_app._agent_context.cache_clear()
     from functions.auto_followup import app as followup_app
+    from functions.route_ticket import app as route_app
 
     followup_app._outbound_context.cache_clear()
+    route_app._routing_context.cache_clear()
     sweeper_app._sweep_context.cache_clear()
     webhook_app._chat_context.cache_clear()
     parameters.clear_caches()
