@@ -325,3 +325,50 @@ def test_customer_rules_match_either_form_of_an_internationalised_domain(
     assert jorg is not None
     assert anna is not None
     assert (jorg.tier, anna.fields) == ("vip", {"region": "fr"})
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "jane.doe@ｃｕｓｔｏｍｅｒ.example",  # fullwidth letters, which IDNA 2003 folds to ASCII
+        "jane.doe@cus\u00adtomer.example",  # a soft hyphen, which IDNA 2003 drops
+        "jane.doe@customer\u3002example",  # an ideographic full stop, a dot to IDNA 2003
+        "jane.doe@customer.ex\u0430mple",  # a Cyrillic a
+    ],
+)
+def test_a_lookalike_domain_is_not_the_customer_of_the_ascii_one(desk: EmailHarness, lookalike: str) -> None:
+    # Given Jane's ticket #1, opened from jane.doe@customer.example
+    first = janes_ticket(desk)
+
+    # When mail from a domain that only looks like Jane's (its DMARC check cannot fail: DNS has
+    # no such name) comes with her ticket's token
+    result = desk.deliver(mail(sender=f"Jane Doe <{lookalike}>", subject="Re: [#1] Printer not working"))
+
+    # Then it is another customer, on a new ticket linked to Jane's, and hers is untouched
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert "sender-not-participant" in result["reason"]
+    second = ticket_of(desk, result)
+    assert second.customer_id != first.customer_id
+    assert customer_emails(desk, second) != ["jane.doe@customer.example"]
+    assert len(desk.repository.list_messages(first.id)) == 1
+
+
+def test_sharp_s_and_ss_are_two_domains_and_two_customers(desk: EmailHarness) -> None:
+    # Given a ticket of jane@strasse.de
+    first = desk.deliver(mail(sender="jane@strasse.de", subject="Lieferung"))
+
+    # When someone at straße.de (another domain under IDNA 2008, with its own DMARC) writes with
+    # that ticket's token, passing DMARC for their own domain
+    result = desk.deliver(mail(sender="jane@straße.de", subject="Re: [#1] Lieferung"))
+
+    # Then they are not Jane and do not join her ticket
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert ticket_of(desk, result).customer_id != ticket_of(desk, first).customer_id
+    assert customer_emails(desk, ticket_of(desk, result)) == ["jane@xn--strae-oqa.de"]
+
+
+def test_case_variants_of_an_internationalised_address_stay_one_customer(desk: EmailHarness) -> None:
+    first = desk.deliver(mail(sender="Jörg <jörg@bücher.de>", subject="Bestellung"))
+    again = desk.deliver(mail(sender="JÖRG@BÜCHER.DE", subject="Re: [#1] Bestellung"))
+    assert (again["outcome"], again["ticket_number"]) == ("threaded", 1)
+    assert customer_emails(desk, ticket_of(desk, first)) == ["jörg@xn--bcher-kva.de"]
