@@ -18,7 +18,7 @@ from shared.channels.email.addresses import (
     first_valid_mailbox,
     is_addr_spec,
 )
-from shared.models.email import EmailAddress, ParsedEmail
+from shared.models.email import MULTIPLE_FROM_DEFECT, EmailAddress, ParsedEmail
 
 IdentitySource = Literal["from", "relay-reply-to", "sender", "none"]
 DmarcPolicy = Literal["none", "quarantine", "reject"]
@@ -132,12 +132,36 @@ def from_mailbox(parsed: ParsedEmail) -> tuple[EmailAddress | None, list[str]]:
     chosen = parsed.from_
     from_written = chosen is not None and chosen.address.strip().lower() in written.lower()
     if chosen is not None and from_written and is_addr_spec(chosen.address.strip()):
-        return chosen, []
+        if _addresses_written(written) == 1 and MULTIPLE_FROM_DEFECT not in parsed.defects:
+            return chosen, []
+        # Two authors, two From headers, or an address outside the brackets: DMARC may have
+        # checked another address than the one we read, so it vouches for nobody here.
+        return chosen, ["from_malformed"]
     repaired = first_valid_mailbox(written) if written else None
     if repaired is not None:
         name = chosen.name if chosen is not None and from_written and chosen.name != chosen.address else ""
         return EmailAddress(name=name or repaired.name, address=repaired.address), ["from_malformed"]
     return None, ["from_missing"] if not written.strip() or "@" not in written else ["from_malformed"]
+
+
+def _addresses_written(header: str) -> int:
+    """How many `@` a From header holds outside quoted strings and comments (one per address)."""
+    count = depth = 0
+    quoted = escaped = False
+    for char in header:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+        elif char == '"' and not depth:
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")" and depth:
+            depth -= 1
+        elif char == "@" and not quoted and not depth:
+            count += 1
+    return count
 
 
 def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[str]) -> SenderIdentity:

@@ -372,3 +372,29 @@ def test_case_variants_of_an_internationalised_address_stay_one_customer(desk: E
     again = desk.deliver(mail(sender="JÖRG@BÜCHER.DE", subject="Re: [#1] Bestellung"))
     assert (again["outcome"], again["ticket_number"]) == ("threaded", 1)
     assert customer_emails(desk, ticket_of(desk, first)) == ["jörg@xn--bcher-kva.de"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("jane.doe@customer.example, mallory@evil.example", {}),  # two authors in one From
+        ("<jane.doe@customer.example>mallory@evil.example", {}),  # parsers disagree on the address
+        ("jane.doe@customer.example", {"From": "mallory@evil.example"}),  # a second From header
+    ],
+)
+def test_a_from_that_may_name_someone_else_does_not_join_by_token(
+    desk: EmailHarness, sender: str, headers: dict[str, str]
+) -> None:
+    # Given Jane's ticket #1
+    first = janes_ticket(desk)
+
+    # When Mallory, whose own domain passes DMARC, writes a From that also names Jane (DMARC may
+    # have checked Mallory's address while we read Jane's), with Jane's ticket token
+    result = desk.deliver(mail(sender=sender, subject="Re: [#1] Printer not working", headers=headers))
+
+    # Then the sender is flagged and unverified, and the mail opens a new ticket linked to Jane's
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert "sender-unverified" in result["reason"]
+    assert "from_malformed" in result["flags"]
+    assert ticket_of(desk, result).linked_ticket_id == first.id
+    assert len(desk.repository.list_messages(first.id)) == 1
