@@ -563,3 +563,19 @@ def test_notices_for_a_conversation_without_a_ticket_create_nothing(repo: Dynamo
     assert call(meta_json(messenger_payload(PSID, PAGE_ID, unsend)))["statusCode"] == 200
     assert call(meta_json(messenger_payload(PAGE_ID, PSID, reply)))["statusCode"] == 200
     assert not stored_anything(repo)
+
+
+def test_a_body_signed_by_the_crc_endpoint_is_refused_and_quarantines_nothing(repo: DynamoRepository) -> None:
+    # Given a token shaped like X's, which the CRC endpoint signs for anyone
+    token = "9b4507b3-9040-4669-9ca3-6b94edb50553"
+    crc = call(x_crc(token))
+    assert crc["statusCode"] == 200
+    signature = json.loads(crc["body"])["response_token"]
+
+    # When the attacker POSTs that token as a delivery, with the signature the CRC gave them
+    # (once per token they like: each would be a new quarantine entry)
+    response = call(x_post_bytes(token.encode(), signature))
+
+    # Then it is refused as our own CRC answer, and nothing is stored, not even in the quarantine
+    assert response["statusCode"] == 401
+    assert not stored_anything(repo)
