@@ -32,6 +32,9 @@ _SECOND_LEVEL = frozenset(
 )
 
 
+_VOUCHING_STATUSES = frozenset({"PASS", "GRAY", "DISABLED", "NONE"})
+
+
 @dataclass(frozen=True)
 class Dmarc:
     """SES's DMARC verdict on the mail's From domain (`NONE` when SES gave none), and that domain's
@@ -43,6 +46,13 @@ class Dmarc:
     @property
     def failed(self) -> bool:
         return self.status == "FAIL"
+
+    @property
+    def vouches(self) -> bool:
+        """Whether the verdict leaves the From as trusted as its domain allows: a pass, or a domain
+        that publishes no policy (`GRAY`), scanning disabled or no verdict. A failure, a check
+        that could not run (`PROCESSING_FAILED`) or a status we do not know does not."""
+        return self.status in _VOUCHING_STATUSES
 
     @property
     def effective_policy(self) -> DmarcPolicy:
@@ -167,7 +177,8 @@ def _addresses_written(header: str) -> int:
 def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[str]) -> SenderIdentity:
     """Who the customer is and where we answer, from From, Reply-To, the DMARC verdict and the relays.
 
-    - The customer is From. A failed DMARC check, or a From we had to repair, makes it unverified.
+    - The customer is From. A failed DMARC check or one that could not run (`PROCESSING_FAILED`),
+      or a From we had to repair or that may name someone else, makes it unverified.
     - A single Reply-To other than From is where we answer when it shares From's organisational
       domain and DMARC did not fail; it is the customer (and where we answer) when From is a
       configured relay that passed DMARC. Otherwise it is ignored, and flagged `reply_to_ignored`.
@@ -198,11 +209,13 @@ def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[st
         )
 
     from_address = mailbox.address.strip()
-    verified = not dmarc.failed and not flags
+    verified = dmarc.vouches and not flags
     if dmarc.failed or flags:
         trust = "DMARC fail" if dmarc.failed else "malformed From"
     else:
         trust = "no DMARC verdict" if dmarc.status == "NONE" else f"DMARC {dmarc.status.lower()}"
+        if not dmarc.vouches:
+            trust += ", unverified"
     identity = SenderIdentity(
         customer=mailbox,
         key=address_key(from_address),

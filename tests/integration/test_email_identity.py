@@ -398,3 +398,32 @@ def test_a_from_that_may_name_someone_else_does_not_join_by_token(
     assert "from_malformed" in result["flags"]
     assert ticket_of(desk, result).linked_ticket_id == first.id
     assert len(desk.repository.list_messages(first.id)) == 1
+
+
+def test_a_from_dmarc_could_not_check_does_not_join_by_token(desk: EmailHarness) -> None:
+    # Given Jane's ticket #1
+    first = janes_ticket(desk)
+
+    # When mail claiming to be Jane comes with her token and SES could not evaluate DMARC
+    # (PROCESSING_FAILED: nobody knows whether the From is forged)
+    result = desk.deliver(
+        mail(sender=JANE, subject="Re: [#1] Printer not working"), verdicts={"dmarc": "PROCESSING_FAILED"}
+    )
+
+    # Then it is not quarantined (it may be Jane), but it does not join by the number alone
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert "sender-unverified" in result["reason"]
+    assert ticket_of(desk, result).linked_ticket_id == first.id
+    assert desk.repository.list_quarantine() == []
+    created = next(e for e in desk.repository.list_events(ticket_of(desk, result).id) if e.type == "created")
+    assert created.data["sender"]["verified"] is False
+    assert "DMARC processing_failed" in created.data["sender"]["why"]
+
+
+def test_a_reply_in_the_thread_joins_even_when_dmarc_could_not_check(desk: EmailHarness) -> None:
+    janes_ticket(desk)
+    result = desk.deliver(
+        mail(sender=JANE, subject="Re: Printer not working", headers={"In-Reply-To": JANES_FIRST}),
+        verdicts={"dmarc": "PROCESSING_FAILED"},
+    )
+    assert (result["outcome"], result["ticket_number"]) == ("threaded", 1)
