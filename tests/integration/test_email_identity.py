@@ -427,3 +427,22 @@ def test_a_reply_in_the_thread_joins_even_when_dmarc_could_not_check(desk: Email
         verdicts={"dmarc": "PROCESSING_FAILED"},
     )
     assert (result["outcome"], result["ticket_number"]) == ("threaded", 1)
+
+
+def test_a_participant_of_another_ticket_cannot_join_by_plus_address(desk: EmailHarness) -> None:
+    # Given Jane's ticket #1 and Bob's ticket #2
+    first = janes_ticket(desk)
+    bobs = desk.deliver(mail(sender="Bob <bob@other.example>", subject="My own problem"))
+    assert bobs["ticket_number"] == 2
+
+    # When Bob, whose mail passes DMARC, writes to #1's plus-address with #1's token
+    result = desk.deliver(
+        mail(sender="bob@other.example", to="support+1@support.example.com", subject="Re: [#1] Printer"),
+        recipients=["support+1@support.example.com"],
+    )
+
+    # Then being a participant elsewhere does not make him one of #1: a new ticket linked to it
+    assert (result["outcome"], result["ticket_number"]) == ("created", 3)
+    assert "sender-not-participant" in result["reason"]
+    assert ticket_of(desk, result).linked_ticket_id == first.id
+    assert len(desk.repository.list_messages(first.id)) == 1
