@@ -387,3 +387,39 @@ def test_tags_the_ticket_cannot_hold_are_refused_with_the_limit(
     assert status == 400
     assert message in body["message"]
     assert api.repository.get_ticket(ticket.id) == ticket
+
+
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        ({k: v for k, v in id_token("alice").items() if k != "token_use"}, 401),  # no token_use at all
+        ({**id_token("alice"), "token_use": "ID"}, 401),  # not Cognito's spelling
+        ({**id_token("alice"), "custom:agent_id": "ALICE"}, 403),  # ids are exact, not case-folded
+        ({**id_token("alice"), "custom:agent_id": ["alice"]}, 401),  # a list is no agent id
+    ],
+)
+def test_token_variants_an_attacker_would_try_are_refused(
+    api: EmailHarness, claims: dict[str, Any], status: int
+) -> None:
+    got, answer = call("PUT", "/agents/alice/presence", {"status": "online"}, claims=claims)
+    assert got == status
+    assert answer["message"]
+    assert api.repository.get_agents(["alice"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("groups", "supervisor"),
+    [
+        (["supervisors"], True),  # a list, as a Lambda authorizer would pass it
+        ("[supervisors support]", True),  # the HTTP API's JWT authorizer flattens it to a string
+        ("[support-supervisors]", False),
+        ("[supervisorsx]", False),
+        ('["supervisors"]', False),  # a JSON text is not how the authorizer writes it: not trusted
+    ],
+)
+def test_only_the_exact_supervisor_group_may_set_someone_elses_presence(
+    api: EmailHarness, groups: Any, supervisor: bool
+) -> None:
+    claims = {**id_token("alice"), "cognito:groups": groups}
+    got, _ = call("PUT", "/agents/bob/presence", {"status": "away"}, claims=claims)
+    assert got == (200 if supervisor else 403)
