@@ -39,6 +39,7 @@ def call(
     authorizer: bool = True,
     headers: dict[str, str] | None = None,
     raw_body: str | None = None,
+    base64_encoded: bool = False,
 ) -> tuple[int, Any]:
     """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
     token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
@@ -76,7 +77,7 @@ def call(
             "timeEpoch": 1772445600000,
         },
         "body": raw_body if raw_body is not None else json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_encoded,
     }
     if not authorizer:
         del event["requestContext"]["authorizer"]
@@ -423,3 +424,18 @@ def test_only_the_exact_supervisor_group_may_set_someone_elses_presence(
     claims = {**id_token("alice"), "cognito:groups": groups}
     got, _ = call("PUT", "/agents/bob/presence", {"status": "away"}, claims=claims)
     assert got == (200 if supervisor else 403)
+
+
+@pytest.mark.parametrize("raw", ["eyJ0ZXh0IjoiaGkifQ", "not base64 at all!", "//79"])
+def test_a_body_marked_base64_that_is_not_base64_json_is_a_clear_400(api: EmailHarness, raw: str) -> None:
+    # Given a ticket, When an event's body is marked base64 but is missing its padding, is not
+    # base64, or decodes to bytes that are not UTF-8 (API Gateway encodes bodies itself, so this is
+    # the same defence the webhook has, not an attack over the API)
+    api.deliver(mail())
+    status, body = call("POST", "/tickets/1/notes", raw_body=raw, base64_encoded=True)
+
+    # Then it is refused with a reason, and no note is written
+    assert status == 400
+    assert "body" in body["message"]
+    [ticket] = api.repository.scan_tickets()
+    assert [m.direction for m in api.repository.list_messages(ticket.id)] == ["inbound"]
