@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import RawMessageNotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+_MEDIA_TYPE = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+(?:;[\x20-\x7e]*)?", re.ASCII)
+"""A type HTTP can carry: `type/subtype` tokens, then printable ASCII parameters."""
+GENERIC_TYPE = "application/octet-stream"
+
+
+def served_content_type(content_type: str) -> str:
+    """The Content-Type S3 may serve a stored object with: as given when HTTP can carry it, else
+    generic bytes (a sender's raw UTF-8 or control characters cannot even be sent to S3)."""
+    return content_type if _MEDIA_TYPE.fullmatch(content_type) else GENERIC_TYPE
 
 
 class BlobStore(Protocol):
@@ -46,13 +58,14 @@ class S3BlobStore:
         """Store `data`; S3 serves it as a download (`Content-Disposition: attachment`), whatever its type.
 
         What we store comes from customers (attachments, bodies, quarantined mail): an HTML or SVG
-        file served inline would run in the browser of the agent who opens it.
+        file served inline would run in the browser of the agent who opens it. A type no HTTP
+        header can carry is stored as `application/octet-stream`.
         """
         self.client.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=data,
-            ContentType=content_type,
+            ContentType=served_content_type(content_type),
             ContentDisposition="attachment",
             Metadata=metadata or {},
             ServerSideEncryption="AES256",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import json
 from functools import cache
 from typing import Any, cast
@@ -80,6 +81,8 @@ def _body(
         return model.model_validate_json(app.current_event.decoded_body or "{}")
     except UnicodeDecodeError as exc:  # a base64-encoded body that is not UTF-8
         raise BadRequestError("body: not UTF-8 encoded JSON") from exc
+    except binascii.Error as exc:  # marked base64 by API Gateway's caller, but it is not
+        raise BadRequestError("body: marked base64 but not base64") from exc
     except ValidationError as exc:
         problems = "; ".join(_problem(e) for e in exc.errors())
         raise BadRequestError(problems) from exc

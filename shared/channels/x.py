@@ -85,9 +85,12 @@ def verify_signature(raw_body: bytes, header: str | None, consumer_secret: str) 
     """Whether `x-twitter-webhooks-signature` (`sha256=<base64>`) is the HMAC-SHA256 of the exact body.
 
     Keyed with the consumer secret, compared in constant time. A missing or undecodable header
-    or an empty secret fails.
+    or an empty secret fails, and so does a body shaped like a CRC token: `crc_response` signs such
+    bytes for anyone who asks, so their signature proves nothing.
     """
     if not header or not consumer_secret or not header.isascii():
+        return False
+    if _CRC_TOKEN.fullmatch(raw_body.decode("ascii", "replace")):
         return False
     scheme, _, received = header.strip().partition("=")
     if scheme.lower() != "sha256" or not received:

@@ -18,7 +18,7 @@ from shared.channels.email.addresses import (
     first_valid_mailbox,
     is_addr_spec,
 )
-from shared.models.email import EmailAddress, ParsedEmail
+from shared.models.email import MULTIPLE_FROM_DEFECT, EmailAddress, ParsedEmail
 
 IdentitySource = Literal["from", "relay-reply-to", "sender", "none"]
 DmarcPolicy = Literal["none", "quarantine", "reject"]
@@ -32,6 +32,9 @@ _SECOND_LEVEL = frozenset(
 )
 
 
+_VOUCHING_STATUSES = frozenset({"PASS", "GRAY", "DISABLED", "NONE"})
+
+
 @dataclass(frozen=True)
 class Dmarc:
     """SES's DMARC verdict on the mail's From domain (`NONE` when SES gave none), and that domain's
@@ -43,6 +46,13 @@ class Dmarc:
     @property
     def failed(self) -> bool:
         return self.status == "FAIL"
+
+    @property
+    def vouches(self) -> bool:
+        """Whether the verdict leaves the From as trusted as its domain allows: a pass, or a domain
+        that publishes no policy (`GRAY`), scanning disabled or no verdict. A failure, a check
+        that could not run (`PROCESSING_FAILED`) or a status we do not know does not."""
+        return self.status in _VOUCHING_STATUSES
 
     @property
     def effective_policy(self) -> DmarcPolicy:
@@ -132,7 +142,11 @@ def from_mailbox(parsed: ParsedEmail) -> tuple[EmailAddress | None, list[str]]:
     chosen = parsed.from_
     from_written = chosen is not None and chosen.address.strip().lower() in written.lower()
     if chosen is not None and from_written and is_addr_spec(chosen.address.strip()):
-        return chosen, []
+        if _addresses_written(written) == 1 and MULTIPLE_FROM_DEFECT not in parsed.defects:
+            return chosen, []
+        # Two authors, two From headers, or an address outside the brackets: DMARC may have
+        # checked another address than the one we read, so it vouches for nobody here.
+        return chosen, ["from_malformed"]
     repaired = first_valid_mailbox(written) if written else None
     if repaired is not None:
         name = chosen.name if chosen is not None and from_written and chosen.name != chosen.address else ""
@@ -140,10 +154,31 @@ def from_mailbox(parsed: ParsedEmail) -> tuple[EmailAddress | None, list[str]]:
     return None, ["from_missing"] if not written.strip() or "@" not in written else ["from_malformed"]
 
 
+def _addresses_written(header: str) -> int:
+    """How many `@` a From header holds outside quoted strings and comments (one per address)."""
+    count = depth = 0
+    quoted = escaped = False
+    for char in header:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+        elif char == '"' and not depth:
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")" and depth:
+            depth -= 1
+        elif char == "@" and not quoted and not depth:
+            count += 1
+    return count
+
+
 def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[str]) -> SenderIdentity:
     """Who the customer is and where we answer, from From, Reply-To, the DMARC verdict and the relays.
 
-    - The customer is From. A failed DMARC check, or a From we had to repair, makes it unverified.
+    - The customer is From. A failed DMARC check or one that could not run (`PROCESSING_FAILED`),
+      or a From we had to repair or that may name someone else, makes it unverified.
     - A single Reply-To other than From is where we answer when it shares From's organisational
       domain and DMARC did not fail; it is the customer (and where we answer) when From is a
       configured relay that passed DMARC. Otherwise it is ignored, and flagged `reply_to_ignored`.
@@ -174,11 +209,13 @@ def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[st
         )
 
     from_address = mailbox.address.strip()
-    verified = not dmarc.failed and not flags
+    verified = dmarc.vouches and not flags
     if dmarc.failed or flags:
         trust = "DMARC fail" if dmarc.failed else "malformed From"
     else:
         trust = "no DMARC verdict" if dmarc.status == "NONE" else f"DMARC {dmarc.status.lower()}"
+        if not dmarc.vouches:
+            trust += ", unverified"
     identity = SenderIdentity(
         customer=mailbox,
         key=address_key(from_address),

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MULTIPLE_FROM_DEFECT = "multiple-from"
+"""A mail with more than one From header: which one a DMARC check read is unknown."""
+
 
 class EmailAddress(BaseModel):
     """A mailbox from an address header: display name (decoded) and address (as written)."""

@@ -39,6 +39,7 @@ def call(
     authorizer: bool = True,
     headers: dict[str, str] | None = None,
     raw_body: str | None = None,
+    base64_encoded: bool = False,
 ) -> tuple[int, Any]:
     """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
     token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
@@ -76,7 +77,7 @@ def call(
             "timeEpoch": 1772445600000,
         },
         "body": raw_body if raw_body is not None else json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_encoded,
     }
     if not authorizer:
         del event["requestContext"]["authorizer"]
@@ -387,3 +388,54 @@ def test_tags_the_ticket_cannot_hold_are_refused_with_the_limit(
     assert status == 400
     assert message in body["message"]
     assert api.repository.get_ticket(ticket.id) == ticket
+
+
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        ({k: v for k, v in id_token("alice").items() if k != "token_use"}, 401),  # no token_use at all
+        ({**id_token("alice"), "token_use": "ID"}, 401),  # not Cognito's spelling
+        ({**id_token("alice"), "custom:agent_id": "ALICE"}, 403),  # ids are exact, not case-folded
+        ({**id_token("alice"), "custom:agent_id": ["alice"]}, 401),  # a list is no agent id
+    ],
+)
+def test_token_variants_an_attacker_would_try_are_refused(
+    api: EmailHarness, claims: dict[str, Any], status: int
+) -> None:
+    got, answer = call("PUT", "/agents/alice/presence", {"status": "online"}, claims=claims)
+    assert got == status
+    assert answer["message"]
+    assert api.repository.get_agents(["alice"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("groups", "supervisor"),
+    [
+        (["supervisors"], True),  # a list, as a Lambda authorizer would pass it
+        ("[supervisors support]", True),  # the HTTP API's JWT authorizer flattens it to a string
+        ("[support-supervisors]", False),
+        ("[supervisorsx]", False),
+        ('["supervisors"]', False),  # a JSON text is not how the authorizer writes it: not trusted
+    ],
+)
+def test_only_the_exact_supervisor_group_may_set_someone_elses_presence(
+    api: EmailHarness, groups: Any, supervisor: bool
+) -> None:
+    claims = {**id_token("alice"), "cognito:groups": groups}
+    got, _ = call("PUT", "/agents/bob/presence", {"status": "away"}, claims=claims)
+    assert got == (200 if supervisor else 403)
+
+
+@pytest.mark.parametrize("raw", ["eyJ0ZXh0IjoiaGkifQ", "not base64 at all!", "//79"])
+def test_a_body_marked_base64_that_is_not_base64_json_is_a_clear_400(api: EmailHarness, raw: str) -> None:
+    # Given a ticket, When an event's body is marked base64 but is missing its padding, is not
+    # base64, or decodes to bytes that are not UTF-8 (API Gateway encodes bodies itself, so this is
+    # the same defence the webhook has, not an attack over the API)
+    api.deliver(mail())
+    status, body = call("POST", "/tickets/1/notes", raw_body=raw, base64_encoded=True)
+
+    # Then it is refused with a reason, and no note is written
+    assert status == 400
+    assert "body" in body["message"]
+    [ticket] = api.repository.scan_tickets()
+    assert [m.direction for m in api.repository.list_messages(ticket.id)] == ["inbound"]

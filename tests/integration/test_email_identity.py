@@ -325,3 +325,124 @@ def test_customer_rules_match_either_form_of_an_internationalised_domain(
     assert jorg is not None
     assert anna is not None
     assert (jorg.tier, anna.fields) == ("vip", {"region": "fr"})
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "jane.doe@ｃｕｓｔｏｍｅｒ.example",  # fullwidth letters, which IDNA 2003 folds to ASCII
+        "jane.doe@cus\u00adtomer.example",  # a soft hyphen, which IDNA 2003 drops
+        "jane.doe@customer\u3002example",  # an ideographic full stop, a dot to IDNA 2003
+        "jane.doe@customer.ex\u0430mple",  # a Cyrillic a
+    ],
+)
+def test_a_lookalike_domain_is_not_the_customer_of_the_ascii_one(desk: EmailHarness, lookalike: str) -> None:
+    # Given Jane's ticket #1, opened from jane.doe@customer.example
+    first = janes_ticket(desk)
+
+    # When mail from a domain that only looks like Jane's (its DMARC check cannot fail: DNS has
+    # no such name) comes with her ticket's token
+    result = desk.deliver(mail(sender=f"Jane Doe <{lookalike}>", subject="Re: [#1] Printer not working"))
+
+    # Then it is another customer, on a new ticket linked to Jane's, and hers is untouched
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert "sender-not-participant" in result["reason"]
+    second = ticket_of(desk, result)
+    assert second.customer_id != first.customer_id
+    assert customer_emails(desk, second) != ["jane.doe@customer.example"]
+    assert len(desk.repository.list_messages(first.id)) == 1
+
+
+def test_sharp_s_and_ss_are_two_domains_and_two_customers(desk: EmailHarness) -> None:
+    # Given a ticket of jane@strasse.de
+    first = desk.deliver(mail(sender="jane@strasse.de", subject="Lieferung"))
+
+    # When someone at straße.de (another domain under IDNA 2008, with its own DMARC) writes with
+    # that ticket's token, passing DMARC for their own domain
+    result = desk.deliver(mail(sender="jane@straße.de", subject="Re: [#1] Lieferung"))
+
+    # Then they are not Jane and do not join her ticket
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert ticket_of(desk, result).customer_id != ticket_of(desk, first).customer_id
+    assert customer_emails(desk, ticket_of(desk, result)) == ["jane@xn--strae-oqa.de"]
+
+
+def test_case_variants_of_an_internationalised_address_stay_one_customer(desk: EmailHarness) -> None:
+    first = desk.deliver(mail(sender="Jörg <jörg@bücher.de>", subject="Bestellung"))
+    again = desk.deliver(mail(sender="JÖRG@BÜCHER.DE", subject="Re: [#1] Bestellung"))
+    assert (again["outcome"], again["ticket_number"]) == ("threaded", 1)
+    assert customer_emails(desk, ticket_of(desk, first)) == ["jörg@xn--bcher-kva.de"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("jane.doe@customer.example, mallory@evil.example", {}),  # two authors in one From
+        ("<jane.doe@customer.example>mallory@evil.example", {}),  # parsers disagree on the address
+        ("jane.doe@customer.example", {"From": "mallory@evil.example"}),  # a second From header
+    ],
+)
+def test_a_from_that_may_name_someone_else_does_not_join_by_token(
+    desk: EmailHarness, sender: str, headers: dict[str, str]
+) -> None:
+    # Given Jane's ticket #1
+    first = janes_ticket(desk)
+
+    # When Mallory, whose own domain passes DMARC, writes a From that also names Jane (DMARC may
+    # have checked Mallory's address while we read Jane's), with Jane's ticket token
+    result = desk.deliver(mail(sender=sender, subject="Re: [#1] Printer not working", headers=headers))
+
+    # Then the sender is flagged and unverified, and the mail opens a new ticket linked to Jane's
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert "sender-unverified" in result["reason"]
+    assert "from_malformed" in result["flags"]
+    assert ticket_of(desk, result).linked_ticket_id == first.id
+    assert len(desk.repository.list_messages(first.id)) == 1
+
+
+def test_a_from_dmarc_could_not_check_does_not_join_by_token(desk: EmailHarness) -> None:
+    # Given Jane's ticket #1
+    first = janes_ticket(desk)
+
+    # When mail claiming to be Jane comes with her token and SES could not evaluate DMARC
+    # (PROCESSING_FAILED: nobody knows whether the From is forged)
+    result = desk.deliver(
+        mail(sender=JANE, subject="Re: [#1] Printer not working"), verdicts={"dmarc": "PROCESSING_FAILED"}
+    )
+
+    # Then it is not quarantined (it may be Jane), but it does not join by the number alone
+    assert (result["outcome"], result["ticket_number"]) == ("created", 2)
+    assert "sender-unverified" in result["reason"]
+    assert ticket_of(desk, result).linked_ticket_id == first.id
+    assert desk.repository.list_quarantine() == []
+    created = next(e for e in desk.repository.list_events(ticket_of(desk, result).id) if e.type == "created")
+    assert created.data["sender"]["verified"] is False
+    assert "DMARC processing_failed" in created.data["sender"]["why"]
+
+
+def test_a_reply_in_the_thread_joins_even_when_dmarc_could_not_check(desk: EmailHarness) -> None:
+    janes_ticket(desk)
+    result = desk.deliver(
+        mail(sender=JANE, subject="Re: Printer not working", headers={"In-Reply-To": JANES_FIRST}),
+        verdicts={"dmarc": "PROCESSING_FAILED"},
+    )
+    assert (result["outcome"], result["ticket_number"]) == ("threaded", 1)
+
+
+def test_a_participant_of_another_ticket_cannot_join_by_plus_address(desk: EmailHarness) -> None:
+    # Given Jane's ticket #1 and Bob's ticket #2
+    first = janes_ticket(desk)
+    bobs = desk.deliver(mail(sender="Bob <bob@other.example>", subject="My own problem"))
+    assert bobs["ticket_number"] == 2
+
+    # When Bob, whose mail passes DMARC, writes to #1's plus-address with #1's token
+    result = desk.deliver(
+        mail(sender="bob@other.example", to="support+1@support.example.com", subject="Re: [#1] Printer"),
+        recipients=["support+1@support.example.com"],
+    )
+
+    # Then being a participant elsewhere does not make him one of #1: a new ticket linked to it
+    assert (result["outcome"], result["ticket_number"]) == ("created", 3)
+    assert "sender-not-participant" in result["reason"]
+    assert ticket_of(desk, result).linked_ticket_id == first.id
+    assert len(desk.repository.list_messages(first.id)) == 1

@@ -563,3 +563,78 @@ def test_notices_for_a_conversation_without_a_ticket_create_nothing(repo: Dynamo
     assert call(meta_json(messenger_payload(PSID, PAGE_ID, unsend)))["statusCode"] == 200
     assert call(meta_json(messenger_payload(PAGE_ID, PSID, reply)))["statusCode"] == 200
     assert not stored_anything(repo)
+
+
+def test_a_body_signed_by_the_crc_endpoint_is_refused_and_quarantines_nothing(repo: DynamoRepository) -> None:
+    # Given a token shaped like X's, which the CRC endpoint signs for anyone
+    token = "9b4507b3-9040-4669-9ca3-6b94edb50553"
+    crc = call(x_crc(token))
+    assert crc["statusCode"] == 200
+    signature = json.loads(crc["body"])["response_token"]
+
+    # When the attacker POSTs that token as a delivery, with the signature the CRC gave them
+    # (once per token they like: each would be a new quarantine entry)
+    response = call(x_post_bytes(token.encode(), signature))
+
+    # Then it is refused as our own CRC answer, and nothing is stored, not even in the quarantine
+    assert response["statusCode"] == 401
+    assert not stored_anything(repo)
+
+
+def test_repeated_crc_tokens_joined_by_api_gateway_are_not_signed(repo: DynamoRepository) -> None:
+    # API Gateway v2 joins a repeated query parameter with commas: the joined value is no X token
+    event = x_crc("9b4507b3-9040-4669-9ca3-6b94edb50553")
+    event["queryStringParameters"] = {"crc_token": "9b4507b3-9040-4669-9ca3-6b94edb50553,{}"}
+    event["rawQueryString"] = "crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553&crc_token=%7B%7D"
+    response = call(event)
+    assert response["statusCode"] == 400
+    assert "sha256=" not in response["body"]
+
+
+def _x_signature(raw: bytes) -> str:
+    return base64.b64encode(hmac.new(X_SECRET.encode(), raw, hashlib.sha256).digest()).decode()
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("SHA256={sig}", 200),  # the scheme is case-insensitive
+        ("  sha256={sig}  ", 200),  # surrounding space is not part of the value
+        ("sha256={sig},sha256={sig}", 401),  # two headers joined by API Gateway
+        ("sha256={nopad}", 401),  # base64 without its padding
+        ("sha1={sig}", 401),
+        ("{sig}", 401),  # no scheme
+    ],
+)
+def test_x_signature_header_variants(repo: DynamoRepository, header: str, status: int) -> None:
+    raw = (WEBHOOKS / "x_dm_event.body").read_bytes()
+    sig = _x_signature(raw)
+    response = call(x_post_bytes(raw, header.format(sig=sig, nopad=sig.rstrip("="))))
+    assert response["statusCode"] == status
+    assert bool(repo.scan_tickets()) is (status == 200)
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("sha256={hex_upper}", 200),  # hex digits in either case
+        ("sha1={sha1}", 401),  # only the SHA-1 signature: not accepted
+        ("sha256={hex_short}", 401),
+    ],
+)
+def test_meta_signature_header_variants(repo: DynamoRepository, header: str, status: int) -> None:
+    raw = (WEBHOOKS / "meta_messenger_text.body").read_bytes()
+    digest = hmac.new(META_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    sha1 = hmac.new(META_SECRET.encode(), raw, hashlib.sha1).hexdigest()
+    signature = header.format(hex_upper=digest.upper(), sha1=sha1, hex_short=digest[:-2])
+    response = call(meta_post("meta_messenger_text.body", signature=signature))
+    assert response["statusCode"] == status
+    assert bool(repo.scan_tickets()) is (status == 200)
+
+
+def test_meta_handshake_for_another_mode_echoes_nothing(repo: DynamoRepository) -> None:
+    event = fixture("apigw_v2_meta_verify_get.json")
+    event["queryStringParameters"]["hub.mode"] = "unsubscribe"
+    response = call(event)
+    assert response["statusCode"] == 403
+    assert event["queryStringParameters"]["hub.challenge"] not in response["body"]

@@ -48,6 +48,22 @@ def test_address_key_is_one_form_per_address(address: str, key: str) -> None:
     assert address_key(address) == key
 
 
+@pytest.mark.parametrize(
+    ("lookalike", "ascii"),
+    [
+        ("jane@ｃｕｓｔｏｍｅｒ.example", "jane@customer.example"),  # fullwidth letters
+        ("jane@cus\u00adtomer.example", "jane@customer.example"),  # a soft hyphen
+        ("jane@customer\u3002example", "jane@customer.example"),  # an ideographic full stop
+        ("jane@straße.de", "jane@strasse.de"),  # IDNA 2003 maps ß to ss, IDNA 2008 does not
+        ("\u212aate@customer.example", "kate@customer.example"),  # the Kelvin sign lower-cases to k
+        ("jane@\u212austomer.example", "jane@kustomer.example"),
+    ],
+)
+def test_a_lookalike_never_has_the_key_of_the_ascii_address(lookalike: str, ascii: str) -> None:
+    assert address_key(lookalike) != address_key(ascii)
+    assert address_key(ascii) not in legacy_keys(lookalike)
+
+
 def test_legacy_keys_are_the_forms_written_before_idna_keys() -> None:
     assert legacy_keys("jörg@xn--bcher-kva.de") == ["jörg@bücher.de"]
     assert legacy_keys("Jörg@Bücher.de") == ["jörg@bücher.de"]

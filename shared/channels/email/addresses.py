@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 
@@ -245,39 +246,47 @@ def address_domain(address: str) -> str:
 def ascii_domain(domain: str) -> str:
     """A domain in its IDNA (punycode) form, `bücher.de` -> `xn--bcher-kva.de`; lower case.
 
-    Uses the standard library's IDNA 2003 codec; a domain it cannot encode (an empty or overlong
-    label) is kept as written, lower-cased.
+    Each label is lower-cased and, when not ASCII, punycode-encoded exactly as written: no IDNA
+    2003 mapping, which would make lookalikes the same domain (`ｃｕｓｔｏｍｅｒ.example` or
+    `cus<soft hyphen>tomer.example` folded to `customer.example`, `straße.de` to `strasse.de`).
+    Only `.` separates labels. See docs/decisions.md (66).
     """
-    domain = domain.strip().rstrip(".").lower()
-    if domain.isascii():
-        return domain
-    try:
-        return domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return domain
+    labels = []
+    for label in _fold_case(domain.strip().rstrip(".")).split("."):
+        if not label.isascii():
+            with contextlib.suppress(UnicodeError):  # else kept as written: still not an ASCII key
+                label = "xn--" + label.encode("punycode").decode("ascii")
+        labels.append(label)
+    return ".".join(labels)
 
 
 def unicode_domain(domain: str) -> str:
-    """A domain in its Unicode form, `xn--bcher-kva.de` -> `bücher.de` (as written when undecodable)."""
-    encoded = ascii_domain(domain)
-    if not encoded.isascii():
-        return encoded
-    try:
-        return encoded.encode("ascii").decode("idna").lower()
-    except UnicodeError:
-        return encoded
+    """A domain in its Unicode form, `xn--bcher-kva.de` -> `bücher.de` (labels kept when undecodable)."""
+    labels = []
+    for label in ascii_domain(domain).split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(UnicodeError):
+                label = label[4:].encode("ascii").decode("punycode")
+        labels.append(label)
+    return ".".join(labels)
+
+
+def _fold_case(text: str) -> str:
+    """Lower case, except that no non-ASCII character becomes ASCII (the Kelvin sign stays, not `k`)."""
+    return "".join(c.lower() if c.isascii() or not c.lower().isascii() else c for c in text)
 
 
 def address_key(address: str) -> str:
     """An address as identities and participants are keyed: trimmed, lower case, domain in IDNA form.
 
-    `Jörg@Bücher.de` and `jörg@xn--bcher-kva.de` give the same key, `jörg@xn--bcher-kva.de`.
+    `Jörg@Bücher.de` and `jörg@xn--bcher-kva.de` give the same key, `jörg@xn--bcher-kva.de`; a
+    lookalike (`jane@ｃｕｓｔｏｍｅｒ.example`) never gives the key of an ASCII address.
     """
     address = address.strip()
     local, at, domain = address.rpartition("@")
     if not at:
-        return address.lower()
-    return f"{local.lower()}@{ascii_domain(domain)}"
+        return _fold_case(address)
+    return f"{_fold_case(local)}@{ascii_domain(domain)}"
 
 
 def legacy_keys(address: str) -> list[str]:
@@ -287,6 +296,5 @@ def legacy_keys(address: str) -> list[str]:
     local, _, domain = key.rpartition("@")
     if not local:
         return []
-    return [
-        k for k in dict.fromkeys([f"{local}@{unicode_domain(domain)}", address.strip().lower()]) if k != key
-    ]
+    forms = [f"{local}@{unicode_domain(domain)}", _fold_case(address.strip())]
+    return [k for k in dict.fromkeys(forms) if k != key]

@@ -21,7 +21,7 @@ from shared.channels.email.headers import (
 )
 from shared.channels.email.loops import automatic_reason
 from shared.channels.email.quotes import visible_text
-from shared.models.email import ParsedEmail
+from shared.models.email import MULTIPLE_FROM_DEFECT, ParsedEmail
 
 # Headers kept in `ParsedEmail.headers` (lower-cased name -> first decoded value).
 KEPT_HEADERS = (
@@ -97,6 +97,8 @@ def _parse(raw: bytes) -> ParsedEmail:
     from_ = choose_sender(sender_candidates, charset)
     if from_ is None and from_values:
         defects.append("from-without-address")
+    if sum(1 for value in from_values if value.strip()) > 1:
+        defects.append(MULTIPLE_FROM_DEFECT)
     from_header = next(
         (decode_header_value(value, charset).strip() for value in from_values if "@" in value),
         decode_header_value(from_values[0], charset).strip() if from_values else "",
