@@ -286,49 +286,28 @@ def post_quarantine_release(entry_id: str) -> dict[str, Any]:
     }
 
 
-@app.exception_handler(QuarantineEntryNotFoundError)  # type: ignore[untyped-decorator]
-def _quarantine_not_found(exc: QuarantineEntryNotFoundError) -> Response[str]:
-    return _error(404, str(exc))
+# The domain errors answered with their own message, and their status: the one place they map to HTTP.
+_STATUS_OF: dict[type[Exception], int] = {
+    InvalidRequestError: 400,
+    InvalidCursorError: 400,
+    NotAuthenticatedError: 401,
+    PermissionDeniedError: 403,
+    TicketNotFoundError: 404,
+    QuarantineEntryNotFoundError: 404,
+    NotReleasableError: 409,
+    TextTooLargeError: 413,
+    IdempotencyKeyReusedError: 422,
+}
 
 
-@app.exception_handler(NotReleasableError)  # type: ignore[untyped-decorator]
-def _not_releasable(exc: NotReleasableError) -> Response[str]:
-    return _error(409, str(exc))
+def _domain_error(exc: Exception) -> Response[str]:
+    # the most specific class first, as Powertools chose the handler
+    status = next(_STATUS_OF[cls] for cls in type(exc).__mro__ if cls in _STATUS_OF)
+    return _error(status, str(exc))
 
 
-@app.exception_handler(InvalidCursorError)  # type: ignore[untyped-decorator]
-def _bad_cursor(exc: InvalidCursorError) -> Response[str]:
-    return _error(400, str(exc))
-
-
-@app.exception_handler(TicketNotFoundError)  # type: ignore[untyped-decorator]
-def _not_found(exc: TicketNotFoundError) -> Response[str]:
-    return _error(404, str(exc))
-
-
-@app.exception_handler(NotAuthenticatedError)  # type: ignore[untyped-decorator]
-def _unauthenticated(exc: NotAuthenticatedError) -> Response[str]:
-    return _error(401, str(exc))
-
-
-@app.exception_handler(PermissionDeniedError)  # type: ignore[untyped-decorator]
-def _forbidden(exc: PermissionDeniedError) -> Response[str]:
-    return _error(403, str(exc))
-
-
-@app.exception_handler(InvalidRequestError)  # type: ignore[untyped-decorator]
-def _invalid(exc: InvalidRequestError) -> Response[str]:
-    return _error(400, str(exc))
-
-
-@app.exception_handler(TextTooLargeError)  # type: ignore[untyped-decorator]
-def _too_large(exc: TextTooLargeError) -> Response[str]:
-    return _error(413, str(exc))
-
-
-@app.exception_handler(IdempotencyKeyReusedError)  # type: ignore[untyped-decorator]
-def _key_reused(exc: IdempotencyKeyReusedError) -> Response[str]:
-    return _error(422, str(exc))
+for _error_type in _STATUS_OF:
+    app.exception_handler(_error_type)(_domain_error)
 
 
 @app.exception_handler(PermanentWriteError)  # type: ignore[untyped-decorator]
