@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -40,6 +40,7 @@ def call(
     headers: dict[str, str] | None = None,
     raw_body: str | None = None,
     base64_encoded: bool = False,
+    query: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
     token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
@@ -51,7 +52,7 @@ def call(
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": urlencode(query or {}),
         "headers": {
             "content-type": "application/json",
             "authorization": "Bearer eyJ...",
@@ -79,6 +80,8 @@ def call(
         "body": raw_body if raw_body is not None else json.dumps(body) if body is not None else None,
         "isBase64Encoded": base64_encoded,
     }
+    if query:
+        event["queryStringParameters"] = query
     if not authorizer:
         del event["requestContext"]["authorizer"]
     app._agent_context.cache_clear()

@@ -4,18 +4,17 @@ with HTTP API v2 events carrying the claims API Gateway's JWT authorizer checked
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import boto3
 import pytest
 
-from functions.agent_api import app
 from functions.inbound_sms import app as sms_app
 from shared.models.ticket import Ticket
 from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
+from tests.integration.test_agent_api import call as agent_api_call
+from tests.integration.test_agent_api import id_token
 from tests.integration.test_inbound_sms import sms_event
 
 JANE = '"Jane Doe" <jane.doe@customer.example>'
@@ -45,42 +44,12 @@ def call(
     groups: str | None = "[supervisors]",
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """One request as API Gateway (HTTP API, payload 2.0) hands it over after the JWT authorizer."""
-    claims: dict[str, Any] = {"sub": f"uuid-{agent}", "custom:agent_id": agent, "token_use": "id"}
+    """One request as API Gateway (HTTP API, payload 2.0) hands it over after the JWT authorizer:
+    by default a supervisor's."""
+    claims = id_token(agent)
     if groups is not None:
         claims["cognito:groups"] = groups
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": {"authorization": "Bearer eyJ...", **(headers or {})},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "agentapi01",
-            "authorizer": {"jwt": {"claims": claims, "scopes": None}},
-            "domainName": "agentapi01.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "agentapi01",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "198.51.100.7",
-                "userAgent": "agent-ui",
-            },
-            "requestId": "req-1",
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-            "time": "02/Mar/2026:10:00:00 +0000",
-            "timeEpoch": 1772445600000,
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    app._agent_context.cache_clear()
-    response = app.handler(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+    return agent_api_call(method, path, claims=claims, headers=headers, query=query)
 
 
 def janes_ticket(desk: EmailHarness) -> Ticket:
