@@ -73,6 +73,15 @@ LATIN1_BODY = META_TEXT.decode("utf-8").replace("caf\\u00e9", "caf\u00e9").encod
 CONTROL_TEXT = "Ticket\u0001 ref\u001c 42\u0007 ok"
 KEY = "0b4f3c1e-7a55-4f0e-9d1c-3f2a6b8e9d10"
 
+# a reply by alice with exact ID-token claims (groups as a JSON list, as a UI's own token may carry)
+TRAY_REPLY: dict[str, Any] = {
+    "method": "POST",
+    "path": "/tickets/1/replies",
+    "headers": {"Idempotency-Key": KEY},
+    "body": {"text": "Please use tray 1."},
+    "claims": {"sub": "alice", "token_use": "id", "custom:agent_id": "alice", "cognito:groups": ["support"]},
+}
+
 STEPS: list[dict[str, Any]] = [
     {"at": "2025-03-11T08:00:00Z", "email": {"raw": PRINTER}},  # 1: #1
     {"at": "2025-03-11T08:01:00Z", "email": {"raw_base64": b64(EIGHT_BIT)}},  # 2
@@ -124,36 +133,9 @@ STEPS: list[dict[str, Any]] = [
             "claims": {"sub": "zoe", "token_use": "id", "custom:agent_id": "zoe"},
         },
     },
-    {  # 15, 16: the same reply sent twice under one Idempotency-Key
-        "at": "2025-03-11T08:16:00Z",
-        "api": {
-            "method": "POST",
-            "path": "/tickets/1/replies",
-            "headers": {"Idempotency-Key": KEY},
-            "body": {"text": "Please use tray 1."},
-            "claims": {
-                "sub": "alice",
-                "token_use": "id",
-                "custom:agent_id": "alice",
-                "cognito:groups": ["support"],
-            },
-        },
-    },
-    {
-        "at": "2025-03-11T08:16:30Z",
-        "api": {
-            "method": "POST",
-            "path": "/tickets/1/replies",
-            "headers": {"Idempotency-Key": KEY},
-            "body": {"text": "Please use tray 1."},
-            "claims": {
-                "sub": "alice",
-                "token_use": "id",
-                "custom:agent_id": "alice",
-                "cognito:groups": ["support"],
-            },
-        },
-    },
+    # 15, 16: the same reply sent twice under one Idempotency-Key
+    {"at": "2025-03-11T08:16:00Z", "api": TRAY_REPLY},
+    {"at": "2025-03-11T08:16:30Z", "api": TRAY_REPLY},
 ]
 
 
