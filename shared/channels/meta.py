@@ -3,6 +3,10 @@
 Pure functions over the bytes and JSON Meta sends; no I/O. One webhook delivery can batch many
 entries, each with many events, so `parse_meta_payload` sorts everything into messages,
 delivery receipts and ignored items, and never fails because of one odd item.
+
+The three platforms share one walk and one set of builders (a private conversation's messages and
+notices, public comments and mentions, receipts); what differs between them is data: a `_Platform`
+descriptor each, and tables of which step reads which event key, change field or message type.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, NamedTuple, TypedDict, TypeVar, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,13 +49,7 @@ _MS_THRESHOLD = 100_000_000_000  # epoch values above this are milliseconds (yea
 _MESSAGING_FIELDS = frozenset(
     {"messages", "messaging_postbacks", "message_reactions", "messaging_seen", "message_echoes"}
 )
-_WA_MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 _WA_STATUSES = {status.value: status for status in DeliveryStatus}
-_PLATFORM_NAMES = {
-    Channel.MESSENGER: "Messenger",
-    Channel.INSTAGRAM: "Instagram",
-    Channel.WHATSAPP: "WhatsApp",
-}
 UNSUPPORTED_FLAG = "unsupported"
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -152,7 +151,7 @@ def parse_meta_payload(
             continue
         entry_id = _id(entry.get("id"))
         instagram = obj == OBJECT_INSTAGRAM or (entry_id is not None and entry_id in instagram_account_ids)
-        _social_entry(entry, where, Channel.INSTAGRAM if instagram else Channel.MESSENGER, app_id, batch)
+        _social_entry(entry, where, _INSTAGRAM if instagram else _MESSENGER, app_id, batch)
     return batch
 
 
@@ -173,6 +172,17 @@ class _AttachmentPayload(_Lenient):
     sticker_id: str | None = None
     reel_video_id: str | None = None
     coordinates: dict[str, Any] | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The attachment details beyond its address: sticker, reel and map point."""
+        data: dict[str, Any] = {}
+        if self.sticker_id:
+            data["sticker_id"] = self.sticker_id
+        if self.reel_video_id:
+            data["reel_video_id"] = self.reel_video_id
+        if self.coordinates:
+            data.update({k: self.coordinates[k] for k in ("lat", "long") if k in self.coordinates})
+        return data
 
 
 class _Attachment(_Lenient):
@@ -225,14 +235,25 @@ class _Postback(_Lenient):
     referral: _Referral | None = None
 
 
-class _Delivery(_Lenient):
+class _ReceiptReport(_Lenient):
+    watermark: str | None = None
+
+    def message_ids(self) -> list[str]:
+        raise NotImplementedError
+
+
+class _Delivery(_ReceiptReport):
     mids: list[str] = Field(default_factory=list)
-    watermark: str | None = None
+
+    def message_ids(self) -> list[str]:
+        return self.mids
 
 
-class _Read(_Lenient):
-    watermark: str | None = None
+class _Read(_ReceiptReport):
     mid: str | None = None
+
+    def message_ids(self) -> list[str]:
+        return [self.mid] if self.mid else []
 
 
 class _From(_Lenient):
@@ -380,6 +401,15 @@ class _WaError(_Lenient):
     message: str | None = None
     error_data: _WaErrorData | None = None
 
+    @property
+    def details(self) -> str | None:
+        return self.error_data.details if self.error_data else None
+
+    def describe(self) -> str:
+        """`<code> <title> (<details>)`, for the metadata of a message WhatsApp did not pass on."""
+        parts = [str(part) for part in (self.code, self.title or self.message) if part]
+        return " ".join(parts) + (f" ({self.details})" if self.details else "")
+
 
 class _WaStatus(_Lenient):
     id: str = Field(min_length=1)
@@ -389,7 +419,7 @@ class _WaStatus(_Lenient):
     errors: list[_WaError] = Field(default_factory=list)
 
 
-# --- Messenger and Instagram --------------------------------------------------------------------
+# --- what every platform shares: the platform descriptors and the shapes built from items ------
 
 
 class _SkipItemError(Exception):
@@ -409,402 +439,357 @@ class _UnsupportedContentError(Exception):
         self.what = what
 
 
+@dataclass(frozen=True)
+class _Platform:
+    """What tells Messenger, Instagram and WhatsApp apart once their items are read."""
+
+    channel: Channel
+    name: str
+    """The platform as agents know it, in the note on a message it could not pass on."""
+    identity: IdentityKind
+    """The kind of id a customer has there: a page- or account-scoped id, or a phone number."""
+
+    def conversation_key(self, account: str, *parts: str) -> str:
+        """`<channel>:<our account>:` then the customer, or `<kind>:<post>[:<author>]` for a public item."""
+        return ":".join((self.channel.value, account, *parts))
+
+    def customer(self, value: str) -> Identity:
+        return Identity(kind=self.identity, value=value)
+
+
+_MESSENGER = _Platform(Channel.MESSENGER, "Messenger", IdentityKind.MESSENGER)
+_INSTAGRAM = _Platform(Channel.INSTAGRAM, "Instagram", IdentityKind.INSTAGRAM)
+_WHATSAPP = _Platform(Channel.WHATSAPP, "WhatsApp", IdentityKind.PHONE)
+
+
+class _Content(TypedDict, total=False):
+    """What a message carries besides its addressing (the `InboundMessage` fields of those names)."""
+
+    sender_name: str | None
+    text: str
+    attachments: list[InboundAttachment]
+    quick_reply_payload: str | None
+    postback_payload: str | None
+    reply_to: str | None
+    post_id: str | None
+    metadata: dict[str, str]
+    flags: list[str]
+
+
+class _NoticeContent(TypedDict, total=False):
+    """What a notice carries besides its addressing (the `ConversationNotice` fields of those names)."""
+
+    text: str
+    attachments: list[InboundAttachment]
+    app_id: str | None
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    """The private conversation between our account and one customer on a platform."""
+
+    platform: _Platform
+    account: str
+    customer: str
+
+    @property
+    def key(self) -> str:
+        return self.platform.conversation_key(self.account, self.customer)
+
+    def message(
+        self,
+        provider_id: str,
+        at: datetime,
+        kind: InboundKind = InboundKind.MESSAGE,
+        **content: Unpack[_Content],
+    ) -> InboundMessage:
+        """The customer's message (or postback) in this conversation."""
+        return InboundMessage(
+            channel=self.platform.channel,
+            kind=kind,
+            provider_message_id=provider_id,
+            conversation_key=self.key,
+            sender=self.platform.customer(self.customer),
+            recipient=self.account,
+            sent_at=at,
+            **content,
+        )
+
+    def notice(
+        self, kind: NoticeKind, provider_id: str, at: datetime, **content: Unpack[_NoticeContent]
+    ) -> ConversationNotice:
+        """Something that happened in this conversation that agents must see."""
+        return ConversationNotice(
+            kind=kind,
+            channel=self.platform.channel,
+            provider_message_id=provider_id,
+            conversation_key=self.key,
+            recipient=self.account,
+            at=at,
+            **content,
+        )
+
+
+def _public_item(
+    platform: _Platform,
+    kind: InboundKind,
+    provider_id: str,
+    account: str,
+    post: str,
+    author: str | None,
+    at: datetime,
+    **content: Unpack[_Content],
+) -> InboundMessage:
+    """A comment or mention on a post: one conversation per post and author (per post if none is named)."""
+    thread = (kind.value, post) if author is None else (kind.value, post, author)
+    return InboundMessage(
+        channel=platform.channel,
+        kind=kind,
+        provider_message_id=provider_id,
+        conversation_key=platform.conversation_key(account, *thread),
+        sender=None if author is None else platform.customer(author),
+        recipient=account,
+        sent_at=at,
+        public=True,
+        **content,
+    )
+
+
+def _flag_unsupported(reason: str, metadata: dict[str, str], flags: list[str]) -> None:
+    """Mark a message the platform could not pass on, keeping the platform's reason."""
+    flags.append(UNSUPPORTED_FLAG)
+    metadata["unsupported"] = reason
+
+
+def _unsupported_text(platform: _Platform, what: str = "") -> str:
+    """What agents read for a message the platform could not pass on (no digits: nothing to rate)."""
+    kind = f" ({what})" if what else ""
+    return (
+        f"[The customer sent a {platform.name} message{kind} that the "
+        "platform does not pass on to the helpdesk. Ask them to send it again as text or a photo.]"
+    )
+
+
+def _referral_metadata(referral: BaseModel | None, metadata: dict[str, str]) -> None:
+    """Keep each field of the referral (the ad or link the customer came from) as `referral_<field>`."""
+    if referral is None:
+        return
+    for key in type(referral).model_fields:
+        value = getattr(referral, key)
+        if value:
+            metadata[f"referral_{key}"] = value
+
+
+def _refuse_own(author: str, account: str, reason: str, provider_id: str) -> None:
+    """A public item our own account wrote is no customer's: list it as ignored."""
+    if author == account:
+        raise _SkipItemError(reason, provider_id)
+
+
+def _walk(batch: MetaBatch, where: str, items: list[Any], step: Callable[..., None], *args: Any) -> None:
+    """Run `step` on each item of a list, each guarded on its own (`where[i]`)."""
+    for index, item in enumerate(items):
+        _guard(batch, f"{where}[{index}]", step, item, *args)
+
+
+# --- Messenger and Instagram: entries and their `messaging[]` / `standby[]` items ---------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What the items of one Messenger or Instagram entry share."""
+
+    platform: _Platform
+    id: str | None
+    time: datetime | None
+    app_id: str | None
+    """Our app: an echo of what it sent is ours, any other echo is a reply sent elsewhere."""
+    batch: MetaBatch
+    standby: bool = False
+    """The items come from `standby[]`: another app holds the conversation's thread control."""
+
+
+@dataclass(frozen=True)
+class _Event:
+    """One `messaging[]` item with its parties and time, falling back on the entry's.
+
+    `sender` and `ours` are as the item names them: the customer and our account, except on an
+    echo, which goes from our account to the customer.
+    """
+
+    entry: _Entry
+    item: Mapping[str, Any]
+    sender: str | None
+    ours: str | None
+    at: datetime | None
+
+    @property
+    def platform(self) -> _Platform:
+        return self.entry.platform
+
+    @property
+    def batch(self) -> MetaBatch:
+        return self.entry.batch
+
+    def conversation(self, *, echo: bool = False) -> tuple[_Conversation, datetime]:
+        """The conversation and time, when the item (or its entry) names both parties and a time."""
+        if not self.sender:
+            raise _SkipItemError("malformed", "missing sender.id")
+        if not self.ours:
+            raise _SkipItemError("malformed", "missing recipient.id")
+        account, customer = (self.sender, self.ours) if echo else (self.ours, self.sender)
+        return _Conversation(self.platform, account, customer), _require_time(self.at)
+
+
 def _social_entry(
-    entry: Mapping[str, Any], where: str, channel: Channel, app_id: str | None, batch: MetaBatch
+    entry: Mapping[str, Any], where: str, platform: _Platform, app_id: str | None, batch: MetaBatch
 ) -> None:
-    entry_id = _id(entry.get("id"))
-    entry_time = _epoch(entry.get("time"))
+    shared = _Entry(platform, _id(entry.get("id")), _epoch(entry.get("time")), app_id, batch)
     found = False
     for key in ("messaging", "standby"):
         items = entry.get(key)
         if isinstance(items, list):
             found = True
-            for index, item in enumerate(items):
-                standby = key == "standby"
-                item_where = f"{where}.{key}[{index}]"
-                _guard(
-                    batch,
-                    item_where,
-                    _messaging_item,
-                    item,
-                    channel,
-                    entry_id,
-                    entry_time,
-                    standby,
-                    app_id,
-                    batch,
-                )
+            _walk(batch, f"{where}.{key}", items, _messaging_item, replace(shared, standby=key == "standby"))
     changes = entry.get("changes")
     if isinstance(changes, list):
         found = True
-        for index, change in enumerate(changes):
-            change_where = f"{where}.changes[{index}]"
-            _guard(batch, change_where, _social_change, change, channel, entry_id, entry_time, app_id, batch)
+        _walk(batch, f"{where}.changes", changes, _social_change, shared)
     elif "field" in entry and "value" in entry:
         # Instagram API with Instagram Login documents comments flat on the entry.
         found = True
-        _guard(batch, where, _social_change, entry, channel, entry_id, entry_time, app_id, batch)
+        _guard(batch, where, _social_change, entry, shared)
     if not found:
         _ignore(batch, "empty entry", where, "no messaging, standby or changes")
 
 
-def _messaging_item(
-    item: Any,
-    channel: Channel,
-    entry_id: str | None,
-    entry_time: datetime | None,
-    standby: bool,
-    app_id: str | None,
-    batch: MetaBatch,
-) -> None:
+def _messaging_item(item: Any, entry: _Entry) -> None:
     if not isinstance(item, Mapping):
         raise _SkipItemError("malformed", "item is not an object")
-    sender = _parse(_Ref, item.get("sender") or {}, "sender").id
-    ours = _parse(_Ref, item.get("recipient") or {}, "recipient").id or entry_id
-    at = _epoch(item.get("timestamp")) or entry_time
-    if "message" in item:
-        _messenger_message(item, channel, sender, ours, at, standby, app_id, batch)
-    elif "postback" in item:
-        _postback(item, channel, sender, ours, at, standby, batch)
-    elif "delivery" in item:
-        _receipt(item, "delivery", channel, sender, ours, at, batch)
-    elif "read" in item:
-        _receipt(item, "read", channel, sender, ours, at, batch)
-    elif "reaction" in item:
-        raise _SkipItemError("reaction")
-    else:
-        kinds = sorted(set(item) - {"sender", "recipient", "timestamp"})
-        raise _SkipItemError("unsupported event", ",".join(kinds) or "no event key")
+    event = _Event(
+        entry,
+        item,
+        sender=_parse(_Ref, item.get("sender") or {}, "sender").id,
+        ours=_parse(_Ref, item.get("recipient") or {}, "recipient").id or entry.id,
+        at=_epoch(item.get("timestamp")) or entry.time,
+    )
+    for key, step in _EVENT_STEPS:
+        if key in item:
+            step(event, key)
+            return
+    kinds = sorted(set(item) - {"sender", "recipient", "timestamp"})
+    raise _SkipItemError("unsupported event", ",".join(kinds) or "no event key")
 
 
-def _messenger_message(
-    item: Mapping[str, Any],
-    channel: Channel,
-    sender: str | None,
-    ours: str | None,
-    at: datetime | None,
-    standby: bool,
-    app_id: str | None,
-    batch: MetaBatch,
-) -> None:
-    message = _parse(_Message, item.get("message"), "message")
+def _direct_message(event: _Event, key: str) -> None:
+    """A `message` item: the customer's message, an unsend, or an echo of a message to them."""
+    message = _parse(_Message, event.item.get(key), key)
     if message.is_echo:
-        # An echo goes from our account (sender) to the customer (recipient).
-        if app_id is not None and message.app_id == app_id:
-            raise _SkipItemError("echo", message.mid)
-        _external_reply(message, channel, account=sender, customer=ours, at=at, batch=batch)
+        _echo(message, event)
         return
     if message.is_self:
         raise _SkipItemError("self test", message.mid)
-    sender, ours, at = _require_parties(sender, ours, at)
+    conversation, at = event.conversation()
     if message.is_deleted:
-        batch.notices.append(
-            ConversationNotice(
-                kind=NoticeKind.UNSENT,
-                channel=channel,
-                provider_message_id=message.mid,
-                conversation_key=f"{channel.value}:{ours}:{sender}",
-                recipient=ours,
-                at=at,
-            )
-        )
+        event.batch.notices.append(conversation.notice(NoticeKind.UNSENT, message.mid, at))
         return
+    event.batch.messages.append(conversation.message(message.mid, at, **_direct_content(message, event)))
 
+
+def _direct_content(message: _Message, event: _Event) -> _Content:
     metadata: dict[str, str] = {}
     flags: list[str] = []
     text = message.text or ""
     if message.is_unsupported:
-        flags.append(UNSUPPORTED_FLAG)
-        metadata["unsupported"] = "is_unsupported"
-        text = text or _unsupported_text(channel)
-    if standby:
+        _flag_unsupported("is_unsupported", metadata, flags)
+        text = text or _unsupported_text(event.platform)
+    if event.entry.standby:
         metadata["standby"] = "true"
     _referral_metadata(message.referral, metadata)
-    reply_to = None
-    if message.reply_to is not None:
-        reply_to = message.reply_to.mid
-        story = message.reply_to.story
-        if story is not None:
-            reply_to = reply_to or story.id
-            if story.url:
-                metadata["reply_to_story_url"] = story.url
-    batch.messages.append(
-        InboundMessage(
-            channel=channel,
-            provider_message_id=message.mid,
-            conversation_key=f"{channel.value}:{ours}:{sender}",
-            sender=Identity(kind=_identity_kind(channel), value=sender),
-            recipient=ours,
-            sent_at=at,
-            text=text,
-            attachments=_attachments(message.attachments),
-            quick_reply_payload=message.quick_reply.payload if message.quick_reply else None,
-            reply_to=reply_to,
-            metadata=metadata,
-            flags=flags,
-        )
+    reply_to = _reply_to(message.reply_to, metadata)
+    return _Content(
+        text=text,
+        attachments=_attachments(message.attachments),
+        quick_reply_payload=message.quick_reply.payload if message.quick_reply else None,
+        reply_to=reply_to,
+        metadata=metadata,
+        flags=flags,
     )
 
 
-def _external_reply(
-    message: _Message,
-    channel: Channel,
-    *,
-    account: str | None,
-    customer: str | None,
-    at: datetime | None,
-    batch: MetaBatch,
-) -> None:
-    """An echo of a reply another app sent (Meta's own inbox, a phone): a notice for the ticket."""
-    account, customer, at = _require_parties(account, customer, at)
-    batch.notices.append(
-        ConversationNotice(
-            kind=NoticeKind.EXTERNAL_REPLY,
-            channel=channel,
-            provider_message_id=message.mid,
-            conversation_key=f"{channel.value}:{account}:{customer}",
-            recipient=account,
-            at=at,
-            text=message.text or "",
-            attachments=_attachments(message.attachments),
-            app_id=message.app_id,
-        )
+def _reply_to(reply: _ReplyTo | None, metadata: dict[str, str]) -> str | None:
+    """The message (or Instagram story) answered; a story's address is kept in the metadata."""
+    if reply is None:
+        return None
+    story = reply.story
+    if story is None:
+        return reply.mid
+    if story.url:
+        metadata["reply_to_story_url"] = story.url
+    return reply.mid or story.id
+
+
+def _echo(message: _Message, event: _Event) -> None:
+    """An echo goes from our account (sender) to the customer (recipient).
+
+    Our own app's sends are already on the ticket; a reply another app sent (Meta's own inbox, a
+    phone) becomes an external-reply notice.
+    """
+    if event.entry.app_id is not None and message.app_id == event.entry.app_id:
+        raise _SkipItemError("echo", message.mid)
+    conversation, at = event.conversation(echo=True)
+    notice = conversation.notice(
+        NoticeKind.EXTERNAL_REPLY,
+        message.mid,
+        at,
+        text=message.text or "",
+        attachments=_attachments(message.attachments),
+        app_id=message.app_id,
     )
+    event.batch.notices.append(notice)
 
 
-def _unsupported_text(channel: Channel, what: str = "") -> str:
-    """What agents read for a message the platform could not pass on (no digits: nothing to rate)."""
-    kind = f" ({what})" if what else ""
-    return (
-        f"[The customer sent a {_PLATFORM_NAMES.get(channel, channel.value)} message{kind} that the "
-        "platform does not pass on to the helpdesk. Ask them to send it again as text or a photo.]"
-    )
-
-
-def _postback(
-    item: Mapping[str, Any],
-    channel: Channel,
-    sender: str | None,
-    ours: str | None,
-    at: datetime | None,
-    standby: bool,
-    batch: MetaBatch,
-) -> None:
-    postback = _parse(_Postback, item.get("postback"), "postback")
-    sender, ours, at = _require_parties(sender, ours, at)
-    metadata: dict[str, str] = {"standby": "true"} if standby else {}
+def _postback(event: _Event, key: str) -> None:
+    postback = _parse(_Postback, event.item.get(key), key)
+    conversation, at = event.conversation()
+    metadata: dict[str, str] = {"standby": "true"} if event.entry.standby else {}
     _referral_metadata(postback.referral, metadata)
     # Older postbacks carry no mid: the sender and time identify them.
-    provider_id = postback.mid or f"postback:{sender}:{int(at.timestamp() * 1000)}"
-    batch.messages.append(
-        InboundMessage(
-            channel=channel,
-            kind=InboundKind.POSTBACK,
-            provider_message_id=provider_id,
-            conversation_key=f"{channel.value}:{ours}:{sender}",
-            sender=Identity(kind=_identity_kind(channel), value=sender),
-            recipient=ours,
-            sent_at=at,
-            text=postback.title or "",
-            postback_payload=postback.payload,
-            metadata=metadata,
-        )
+    provider_id = postback.mid or f"postback:{conversation.customer}:{int(at.timestamp() * 1000)}"
+    message = conversation.message(
+        provider_id,
+        at,
+        kind=InboundKind.POSTBACK,
+        text=postback.title or "",
+        postback_payload=postback.payload,
+        metadata=metadata,
     )
+    event.batch.messages.append(message)
 
 
-def _receipt(
-    item: Mapping[str, Any],
-    key: str,
-    channel: Channel,
-    customer: str | None,
-    ours: str | None,
-    at: datetime | None,
-    batch: MetaBatch,
-) -> None:
-    if key == "delivery":
-        delivery = _parse(_Delivery, item.get(key), key)
-        status, ids, watermark = DeliveryStatus.DELIVERED, delivery.mids, _epoch(delivery.watermark)
-    else:
-        read = _parse(_Read, item.get(key), key)
-        status, ids, watermark = DeliveryStatus.READ, [read.mid] if read.mid else [], _epoch(read.watermark)
+def _receipt(event: _Event, key: str) -> None:
+    """A `delivery` or `read` item: the customer (sender) received or read our messages."""
+    model, status = _RECEIPT_KINDS[key]
+    report = _parse(model, event.item.get(key), key)
+    ids, watermark = report.message_ids(), _epoch(report.watermark)
     if not ids and watermark is None:
         raise _SkipItemError("malformed", f"{key}: neither mids nor watermark")
-    if not ours:
+    if not event.ours:
         raise _SkipItemError("malformed", "missing recipient.id")
-    batch.receipts.append(
-        DeliveryReceipt(
-            channel=channel,
-            status=status,
-            message_ids=ids,
-            watermark=watermark,
-            at=at or watermark or _now(),
-            account=ours,
-            customer=customer,
-        )
+    receipt = DeliveryReceipt(
+        channel=event.platform.channel,
+        status=status,
+        message_ids=ids,
+        watermark=watermark,
+        at=event.at or watermark or _now(),
+        account=event.ours,
+        customer=event.sender,
     )
+    event.batch.receipts.append(receipt)
 
 
-def _social_change(
-    change: Any,
-    channel: Channel,
-    entry_id: str | None,
-    entry_time: datetime | None,
-    app_id: str | None,
-    batch: MetaBatch,
-) -> None:
-    if not isinstance(change, Mapping):
-        raise _SkipItemError("malformed", "change is not an object")
-    field = change.get("field")
-    value = change.get("value")
-    if not isinstance(field, str) or not isinstance(value, Mapping):
-        raise _SkipItemError("malformed", "change without field or value")
-    if field in _MESSAGING_FIELDS and "sender" in value:
-        # Some Meta tools and products wrap messaging events as changes.
-        _messaging_item(value, channel, entry_id, entry_time, False, app_id, batch)
-        return
-    if not entry_id:
-        raise _SkipItemError("malformed", "entry without id")
-    if channel is Channel.INSTAGRAM:
-        if field in ("comments", "live_comments"):
-            _ig_comment(value, field, entry_id, entry_time, batch)
-        elif field == "mentions":
-            _ig_mention(value, entry_id, entry_time, batch)
-        else:
-            raise _SkipItemError("unsupported field", field)
-    elif field == "feed":
-        _page_feed(value, entry_id, entry_time, batch)
-    elif field == "mention":
-        _page_mention(value, entry_id, entry_time, batch)
-    else:
-        raise _SkipItemError("unsupported field", field)
-
-
-def _page_feed(value: Mapping[str, Any], page_id: str, entry_time: datetime | None, batch: MetaBatch) -> None:
-    feed = _parse(_FeedValue, value, "value")
-    if feed.item != "comment":
-        raise _SkipItemError("unsupported feed item", feed.item or "")
-    if feed.verb != "add":
-        raise _SkipItemError(f"comment {feed.verb or 'change'}", feed.comment_id or "")
-    author, name = _author(feed)
-    if author == page_id:
-        raise _SkipItemError("own comment", feed.comment_id or "")
-    if not feed.comment_id:
-        raise _SkipItemError("malformed", "comment without comment_id")
-    at = _require_time(_epoch(feed.created_time) or entry_time)
-    post = feed.post_id or ""
-    attachments = []
-    if feed.photo:
-        attachments.append(InboundAttachment(type="image", url=feed.photo))
-    if feed.video:
-        attachments.append(InboundAttachment(type="video", url=feed.video))
-    batch.messages.append(
-        InboundMessage(
-            channel=Channel.MESSENGER,
-            kind=InboundKind.COMMENT,
-            provider_message_id=feed.comment_id,
-            conversation_key=f"messenger:{page_id}:comment:{post}:{author}",
-            sender=Identity(kind=IdentityKind.MESSENGER, value=author),
-            sender_name=name,
-            recipient=page_id,
-            sent_at=at,
-            text=feed.message or "",
-            attachments=attachments,
-            reply_to=feed.parent_id if feed.parent_id and feed.parent_id != feed.post_id else None,
-            post_id=feed.post_id,
-            public=True,
-        )
-    )
-
-
-def _page_mention(
-    value: Mapping[str, Any], page_id: str, entry_time: datetime | None, batch: MetaBatch
-) -> None:
-    mention = _parse(_FeedValue, value, "value")
-    if mention.verb not in (None, "add"):
-        raise _SkipItemError(f"mention {mention.verb}", mention.comment_id or mention.post_id or "")
-    provider_id = mention.comment_id or mention.post_id
-    if not provider_id:
-        raise _SkipItemError("malformed", "mention without post_id or comment_id")
-    author, name = _author(mention)
-    if author == page_id:
-        raise _SkipItemError("own mention", provider_id)
-    at = _require_time(_epoch(mention.created_time) or entry_time)
-    batch.messages.append(
-        InboundMessage(
-            channel=Channel.MESSENGER,
-            kind=InboundKind.MENTION,
-            provider_message_id=provider_id,
-            conversation_key=f"messenger:{page_id}:mention:{mention.post_id or provider_id}:{author}",
-            sender=Identity(kind=IdentityKind.MESSENGER, value=author),
-            sender_name=name,
-            recipient=page_id,
-            sent_at=at,
-            text=mention.message or "",
-            post_id=mention.post_id,
-            public=True,
-        )
-    )
-
-
-def _ig_comment(
-    value: Mapping[str, Any], field: str, account: str, entry_time: datetime | None, batch: MetaBatch
-) -> None:
-    comment = _parse(_IgComment, value, "value")
-    provider_id = comment.id or comment.comment_id
-    if not provider_id:
-        raise _SkipItemError("malformed", "comment without id")
-    author = comment.from_.id if comment.from_ else None
-    if not author:
-        raise _SkipItemError("malformed", "comment without from.id")
-    if author == account:
-        raise _SkipItemError("own comment", provider_id)
-    at = _require_time(entry_time)
-    media = comment.media.id if comment.media else None
-    metadata: dict[str, str] = {}
-    if comment.media and comment.media.media_product_type:
-        metadata["media_product_type"] = comment.media.media_product_type
-    if field == "live_comments":
-        metadata["live"] = "true"
-    batch.messages.append(
-        InboundMessage(
-            channel=Channel.INSTAGRAM,
-            kind=InboundKind.COMMENT,
-            provider_message_id=provider_id,
-            conversation_key=f"instagram:{account}:comment:{media or ''}:{author}",
-            sender=Identity(kind=IdentityKind.INSTAGRAM, value=author),
-            sender_name=comment.from_.username if comment.from_ else None,
-            recipient=account,
-            sent_at=at,
-            text=comment.text or "",
-            reply_to=comment.parent_id,
-            post_id=media,
-            public=True,
-            metadata=metadata,
-        )
-    )
-
-
-def _ig_mention(
-    value: Mapping[str, Any], account: str, entry_time: datetime | None, batch: MetaBatch
-) -> None:
-    mention = _parse(_IgMention, value, "value")
-    provider_id = mention.comment_id or mention.media_id
-    if not provider_id:
-        raise _SkipItemError("malformed", "mention without media_id")
-    batch.messages.append(
-        InboundMessage(
-            channel=Channel.INSTAGRAM,
-            kind=InboundKind.MENTION,
-            provider_message_id=provider_id,
-            conversation_key=f"instagram:{account}:mention:{mention.media_id or provider_id}",
-            sender=None,
-            recipient=account,
-            sent_at=_require_time(entry_time),
-            post_id=mention.media_id,
-            public=True,
-            metadata={"mention_in": "comment" if mention.comment_id else "caption"},
-        )
-    )
+def _reaction(event: _Event, key: str) -> None:
+    raise _SkipItemError("reaction")
 
 
 def _attachments(items: list[_Attachment]) -> list[InboundAttachment]:
@@ -818,23 +803,162 @@ def _attachments(items: list[_Attachment]) -> list[InboundAttachment]:
         payload = item.payload
         if item.type == "image" and payload and payload.sticker_id and payload.sticker_id in stickers:
             continue  # the sticker transition sends each sticker twice, as "sticker" and as "image"
-        data: dict[str, Any] = {}
-        if payload is not None:
-            if payload.sticker_id:
-                data["sticker_id"] = payload.sticker_id
-            if payload.reel_video_id:
-                data["reel_video_id"] = payload.reel_video_id
-            if payload.coordinates:
-                data.update({k: payload.coordinates[k] for k in ("lat", "long") if k in payload.coordinates})
         result.append(
             InboundAttachment(
                 type=item.type,
                 url=(payload.url if payload else None) or item.url,
                 title=item.title or (payload.title if payload else None),
-                data=data,
+                data=payload.data() if payload is not None else {},
             )
         )
     return result
+
+
+_RECEIPT_KINDS: Final[Mapping[str, tuple[type[_ReceiptReport], DeliveryStatus]]] = {
+    "delivery": (_Delivery, DeliveryStatus.DELIVERED),
+    "read": (_Read, DeliveryStatus.READ),
+}
+
+_EVENT_STEPS: Final[tuple[tuple[str, Callable[[_Event, str], None]], ...]] = (
+    ("message", _direct_message),
+    ("postback", _postback),
+    ("delivery", _receipt),
+    ("read", _receipt),
+    ("reaction", _reaction),
+)
+"""Which step reads a `messaging[]` item, by the first of these keys it has."""
+
+
+# --- Messenger and Instagram: `changes[]` (comments, mentions, wrapped messaging events) --------
+
+
+def _social_change(change: Any, entry: _Entry) -> None:
+    if not isinstance(change, Mapping):
+        raise _SkipItemError("malformed", "change is not an object")
+    field = change.get("field")
+    value = change.get("value")
+    if not isinstance(field, str) or not isinstance(value, Mapping):
+        raise _SkipItemError("malformed", "change without field or value")
+    if field in _MESSAGING_FIELDS and "sender" in value:
+        # Some Meta tools and products wrap messaging events as changes.
+        _messaging_item(value, entry)
+        return
+    if not entry.id:
+        raise _SkipItemError("malformed", "entry without id")
+    step = _PUBLIC_ITEM_STEPS.get((entry.platform.channel, field))
+    if step is None:
+        raise _SkipItemError("unsupported field", field)
+    entry.batch.messages.append(step(value, field, entry.id, entry.time))
+
+
+def _page_comment(
+    value: Mapping[str, Any], field: str, page_id: str, entry_time: datetime | None
+) -> InboundMessage:
+    feed = _parse(_FeedValue, value, "value")
+    if feed.item != "comment":
+        raise _SkipItemError("unsupported feed item", feed.item or "")
+    if feed.verb != "add":
+        raise _SkipItemError(f"comment {feed.verb or 'change'}", feed.comment_id or "")
+    author, name = _author(feed)
+    _refuse_own(author, page_id, "own comment", feed.comment_id or "")
+    if not feed.comment_id:
+        raise _SkipItemError("malformed", "comment without comment_id")
+    at = _require_time(_epoch(feed.created_time) or entry_time)
+    media = (("image", feed.photo), ("video", feed.video))
+    return _public_item(
+        _MESSENGER,
+        InboundKind.COMMENT,
+        feed.comment_id,
+        page_id,
+        feed.post_id or "",
+        author,
+        at,
+        sender_name=name,
+        text=feed.message or "",
+        attachments=[InboundAttachment(type=kind, url=url) for kind, url in media if url],
+        reply_to=feed.parent_id if feed.parent_id and feed.parent_id != feed.post_id else None,
+        post_id=feed.post_id,
+    )
+
+
+def _page_mention(
+    value: Mapping[str, Any], field: str, page_id: str, entry_time: datetime | None
+) -> InboundMessage:
+    mention = _parse(_FeedValue, value, "value")
+    if mention.verb not in (None, "add"):
+        raise _SkipItemError(f"mention {mention.verb}", mention.comment_id or mention.post_id or "")
+    provider_id = mention.comment_id or mention.post_id
+    if not provider_id:
+        raise _SkipItemError("malformed", "mention without post_id or comment_id")
+    author, name = _author(mention)
+    _refuse_own(author, page_id, "own mention", provider_id)
+    return _public_item(
+        _MESSENGER,
+        InboundKind.MENTION,
+        provider_id,
+        page_id,
+        mention.post_id or provider_id,
+        author,
+        _require_time(_epoch(mention.created_time) or entry_time),
+        sender_name=name,
+        text=mention.message or "",
+        post_id=mention.post_id,
+    )
+
+
+def _ig_comment(
+    value: Mapping[str, Any], field: str, account: str, entry_time: datetime | None
+) -> InboundMessage:
+    comment = _parse(_IgComment, value, "value")
+    provider_id = comment.id or comment.comment_id
+    if not provider_id:
+        raise _SkipItemError("malformed", "comment without id")
+    author = comment.from_.id if comment.from_ else None
+    if not author:
+        raise _SkipItemError("malformed", "comment without from.id")
+    _refuse_own(author, account, "own comment", provider_id)
+    at = _require_time(entry_time)
+    media = comment.media.id if comment.media else None
+    metadata: dict[str, str] = {}
+    if comment.media and comment.media.media_product_type:
+        metadata["media_product_type"] = comment.media.media_product_type
+    if field == "live_comments":
+        metadata["live"] = "true"
+    return _public_item(
+        _INSTAGRAM,
+        InboundKind.COMMENT,
+        provider_id,
+        account,
+        media or "",
+        author,
+        at,
+        sender_name=comment.from_.username if comment.from_ else None,
+        text=comment.text or "",
+        reply_to=comment.parent_id,
+        post_id=media,
+        metadata=metadata,
+    )
+
+
+def _ig_mention(
+    value: Mapping[str, Any], field: str, account: str, entry_time: datetime | None
+) -> InboundMessage:
+    """An @mention names no author (Meta sends only the media and comment ids)."""
+    mention = _parse(_IgMention, value, "value")
+    provider_id = mention.comment_id or mention.media_id
+    if not provider_id:
+        raise _SkipItemError("malformed", "mention without media_id")
+    return _public_item(
+        _INSTAGRAM,
+        InboundKind.MENTION,
+        provider_id,
+        account,
+        mention.media_id or provider_id,
+        None,
+        _require_time(entry_time),
+        post_id=mention.media_id,
+        metadata={"mention_in": "comment" if mention.comment_id else "caption"},
+    )
 
 
 def _author(value: _FeedValue) -> tuple[str, str | None]:
@@ -845,28 +969,25 @@ def _author(value: _FeedValue) -> tuple[str, str | None]:
     raise _SkipItemError("malformed", "no author (from.id or sender_id)")
 
 
-def _referral_metadata(referral: _Referral | None, metadata: dict[str, str]) -> None:
-    if referral is None:
-        return
-    for key in ("ref", "source", "type", "ad_id"):
-        value = getattr(referral, key)
-        if value:
-            metadata[f"referral_{key}"] = value
+_PublicItemStep = Callable[[Mapping[str, Any], str, str, "datetime | None"], InboundMessage]
 
-
-def _identity_kind(channel: Channel) -> IdentityKind:
-    return IdentityKind.INSTAGRAM if channel is Channel.INSTAGRAM else IdentityKind.MESSENGER
-
-
-def _require_parties(sender: str | None, ours: str | None, at: datetime | None) -> tuple[str, str, datetime]:
-    if not sender:
-        raise _SkipItemError("malformed", "missing sender.id")
-    if not ours:
-        raise _SkipItemError("malformed", "missing recipient.id")
-    return sender, ours, _require_time(at)
+_PUBLIC_ITEM_STEPS: Final[Mapping[tuple[Channel, str], _PublicItemStep]] = {
+    (Channel.MESSENGER, "feed"): _page_comment,
+    (Channel.MESSENGER, "mention"): _page_mention,
+    (Channel.INSTAGRAM, "comments"): _ig_comment,
+    (Channel.INSTAGRAM, "live_comments"): _ig_comment,
+    (Channel.INSTAGRAM, "mentions"): _ig_mention,
+}
+"""Which step reads a public item, by platform and `changes[].field`; any other field is ignored."""
 
 
 # --- WhatsApp -----------------------------------------------------------------------------------
+
+
+class _WaParts(NamedTuple):
+    text: str
+    attachments: list[InboundAttachment]
+    quick_reply: str | None
 
 
 def _whatsapp_entry(entry: Mapping[str, Any], where: str, batch: MetaBatch) -> None:
@@ -876,27 +997,22 @@ def _whatsapp_entry(entry: Mapping[str, Any], where: str, batch: MetaBatch) -> N
         return
     for index, change in enumerate(changes):
         change_where = f"{where}.changes[{index}]"
-        if not isinstance(change, Mapping):
-            _ignore(batch, "malformed", change_where, "change is not an object")
-            continue
-        field = change.get("field")
-        if field != "messages":
-            _ignore(batch, "unsupported field", change_where, str(field))
-            continue
-        try:
-            value = _parse(_WaValue, change.get("value"), "value")
-        except _SkipItemError as skip:
-            _ignore(batch, skip.reason, change_where, skip.detail)
-            continue
-        if not value.messages and not value.statuses:
-            _ignore(batch, "no messages or statuses", change_where)
-            continue
-        names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile and c.profile.name}
-        account = value.metadata.phone_number_id
-        for i, raw in enumerate(value.messages):
-            _guard(batch, f"{change_where}.value.messages[{i}]", _wa_message, raw, account, names, batch)
-        for i, raw in enumerate(value.statuses):
-            _guard(batch, f"{change_where}.value.statuses[{i}]", _wa_status, raw, account, batch)
+        _guard(batch, change_where, _wa_change, change, change_where, batch)
+
+
+def _wa_change(change: Any, where: str, batch: MetaBatch) -> None:
+    if not isinstance(change, Mapping):
+        raise _SkipItemError("malformed", "change is not an object")
+    field = change.get("field")
+    if field != "messages":
+        raise _SkipItemError("unsupported field", str(field))
+    value = _parse(_WaValue, change.get("value"), "value")
+    if not value.messages and not value.statuses:
+        raise _SkipItemError("no messages or statuses")
+    names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile and c.profile.name}
+    account = value.metadata.phone_number_id
+    _walk(batch, f"{where}.value.messages", value.messages, _wa_message, account, names, batch)
+    _walk(batch, f"{where}.value.statuses", value.statuses, _wa_status, account, batch)
 
 
 def _wa_message(raw: Any, account: str, names: Mapping[str, str], batch: MetaBatch) -> None:
@@ -905,107 +1021,114 @@ def _wa_message(raw: Any, account: str, names: Mapping[str, str], batch: MetaBat
     at = _require_time(_epoch(message.timestamp))
     metadata: dict[str, str] = {}
     flags: list[str] = []
-    try:
-        text, attachments, quick_reply = _wa_content(message)
-    except _UnsupportedContentError as unsupported:
-        flags.append(UNSUPPORTED_FLAG)
-        metadata["unsupported"] = unsupported.what
-        errors = [_wa_error_text(error) for error in message.errors]
-        if errors:
-            metadata["unsupported_errors"] = "; ".join(errors)
-        text, attachments, quick_reply = _unsupported_text(Channel.WHATSAPP, unsupported.what), [], None
+    parts = _wa_readable_parts(message, metadata, flags)
     reply_to = None
     if message.context is not None:
         reply_to = message.context.id
         if message.context.forwarded or message.context.frequently_forwarded:
             metadata["forwarded"] = "true"
-    if message.referral is not None:
-        for key in ("source_url", "source_id", "source_type"):
-            ref_value = getattr(message.referral, key)
-            if ref_value:
-                metadata[f"referral_{key}"] = ref_value
+    _referral_metadata(message.referral, metadata)
     name = names.get(message.from_)
     if name is None and len(names) == 1:
         name = next(iter(names.values()))
-    batch.messages.append(
-        InboundMessage(
-            channel=Channel.WHATSAPP,
-            provider_message_id=message.id,
-            conversation_key=f"whatsapp:{account}:{phone}",
-            sender=Identity(kind=IdentityKind.PHONE, value=phone),
-            sender_name=name,
-            recipient=account,
-            sent_at=at,
-            text=text,
-            attachments=attachments,
-            quick_reply_payload=quick_reply,
-            reply_to=reply_to,
-            metadata=metadata,
-            flags=flags,
-        )
+    inbound = _Conversation(_WHATSAPP, account, phone).message(
+        message.id,
+        at,
+        sender_name=name,
+        text=parts.text,
+        attachments=parts.attachments,
+        quick_reply_payload=parts.quick_reply,
+        reply_to=reply_to,
+        metadata=metadata,
+        flags=flags,
     )
+    batch.messages.append(inbound)
 
 
-def _wa_error_text(error: _WaError) -> str:
-    parts = [str(part) for part in (error.code, error.title or error.message) if part]
-    details = error.error_data.details if error.error_data else None
-    return " ".join(parts) + (f" ({details})" if details else "")
+def _wa_readable_parts(message: _WaMessage, metadata: dict[str, str], flags: list[str]) -> _WaParts:
+    """The message's parts; for a type we cannot read, a note for agents and the message flagged."""
+    try:
+        return _wa_content(message)
+    except _UnsupportedContentError as unsupported:
+        _flag_unsupported(unsupported.what, metadata, flags)
+        errors = [error.describe() for error in message.errors]
+        if errors:
+            metadata["unsupported_errors"] = "; ".join(errors)
+        return _WaParts(_unsupported_text(_WHATSAPP, unsupported.what), [], None)
 
 
-def _wa_content(message: _WaMessage) -> tuple[str, list[InboundAttachment], str | None]:
+def _wa_content(message: _WaMessage) -> _WaParts:
+    read = _WA_CONTENT.get(message.type)
+    if read is None:
+        raise _UnsupportedContentError(message.type)
+    return read(message)
+
+
+def _wa_text(message: _WaMessage) -> _WaParts:
+    return _WaParts(message.text.body if message.text else "", [], None)
+
+
+def _wa_media(message: _WaMessage) -> _WaParts:
     kind = message.type
-    if kind == "text":
-        return (message.text.body if message.text else ""), [], None
-    if kind in _WA_MEDIA_TYPES:
-        media: _WaMedia | None = getattr(message, kind)
-        if media is None or not (media.id or media.url):
-            raise _SkipItemError("malformed", f"{kind} message without media id")
-        data: dict[str, Any] = {}
-        if media.sha256:
-            data["sha256"] = media.sha256
-        if media.voice is not None:
-            data["voice"] = media.voice
-        if media.animated is not None:
-            data["animated"] = media.animated
-        attachment = InboundAttachment(
-            type=kind,
-            media_id=media.id,
-            url=media.url,
-            mime_type=media.mime_type,
-            caption=media.caption,
-            filename=media.filename,
-            data=data,
-        )
-        return media.caption or "", [attachment], None
-    if kind == "location":
-        location = message.location or _WaLocation()
-        if location.latitude is None or location.longitude is None:
-            raise _SkipItemError("malformed", "location without coordinates")
-        label = ", ".join(part for part in (location.name, location.address) if part)
-        text = f"Location: {label + ' ' if label else ''}({location.latitude}, {location.longitude})"
-        data = location.model_dump(exclude_none=True)
-        return text, [InboundAttachment(type="location", title=location.name, data=data)], None
-    if kind == "contacts":
-        if not message.contacts:
-            raise _SkipItemError("malformed", "contacts message without contacts")
-        lines = [_contact_line(contact) for contact in message.contacts]
-        data = {"contacts": message.contacts}
-        return "\n".join(lines), [InboundAttachment(type="contacts", data=data)], None
-    if kind == "interactive":
-        interactive = message.interactive
-        reply = None
-        if interactive is not None:
-            reply = interactive.button_reply if interactive.type == "button_reply" else None
-            reply = reply or (interactive.list_reply if interactive.type == "list_reply" else None)
-        if reply is None:
-            raise _UnsupportedContentError(f"interactive {interactive.type if interactive else ''}".strip())
-        return reply.title or "", [], reply.id
-    if kind == "button":
-        button = message.button or _WaButton()
-        return button.text or "", [], button.payload
-    if kind == "reaction":
-        raise _SkipItemError("reaction", message.id)
-    raise _UnsupportedContentError(kind)
+    media: _WaMedia | None = getattr(message, kind)
+    if media is None or not (media.id or media.url):
+        raise _SkipItemError("malformed", f"{kind} message without media id")
+    data: dict[str, Any] = {}
+    if media.sha256:
+        data["sha256"] = media.sha256
+    if media.voice is not None:
+        data["voice"] = media.voice
+    if media.animated is not None:
+        data["animated"] = media.animated
+    attachment = InboundAttachment(
+        type=kind,
+        media_id=media.id,
+        url=media.url,
+        mime_type=media.mime_type,
+        caption=media.caption,
+        filename=media.filename,
+        data=data,
+    )
+    return _WaParts(media.caption or "", [attachment], None)
+
+
+def _wa_location(message: _WaMessage) -> _WaParts:
+    location = message.location or _WaLocation()
+    if location.latitude is None or location.longitude is None:
+        raise _SkipItemError("malformed", "location without coordinates")
+    label = ", ".join(part for part in (location.name, location.address) if part)
+    text = f"Location: {label + ' ' if label else ''}({location.latitude}, {location.longitude})"
+    data = location.model_dump(exclude_none=True)
+    return _WaParts(text, [InboundAttachment(type="location", title=location.name, data=data)], None)
+
+
+def _wa_contacts(message: _WaMessage) -> _WaParts:
+    if not message.contacts:
+        raise _SkipItemError("malformed", "contacts message without contacts")
+    lines = [_contact_line(contact) for contact in message.contacts]
+    data = {"contacts": message.contacts}
+    return _WaParts("\n".join(lines), [InboundAttachment(type="contacts", data=data)], None)
+
+
+def _wa_interactive(message: _WaMessage) -> _WaParts:
+    """A tap on a reply button or a list row we sent; other interactive types are flagged."""
+    interactive = message.interactive
+    reply = None
+    if interactive is not None:
+        reply = interactive.button_reply if interactive.type == "button_reply" else None
+        reply = reply or (interactive.list_reply if interactive.type == "list_reply" else None)
+    if reply is None:
+        raise _UnsupportedContentError(f"interactive {interactive.type if interactive else ''}".strip())
+    return _WaParts(reply.title or "", [], reply.id)
+
+
+def _wa_button(message: _WaMessage) -> _WaParts:
+    button = message.button or _WaButton()
+    return _WaParts(button.text or "", [], button.payload)
+
+
+def _wa_reaction(message: _WaMessage) -> _WaParts:
+    raise _SkipItemError("reaction", message.id)
 
 
 def _contact_line(contact: Mapping[str, Any]) -> str:
@@ -1019,6 +1142,18 @@ def _contact_line(contact: Mapping[str, Any]) -> str:
     return f"Contact: {label}" + (f" ({', '.join(str(n) for n in numbers)})" if numbers else "")
 
 
+_WA_CONTENT: Final[Mapping[str, Callable[[_WaMessage], _WaParts]]] = {
+    "text": _wa_text,
+    **dict.fromkeys(("image", "video", "audio", "document", "sticker"), _wa_media),
+    "location": _wa_location,
+    "contacts": _wa_contacts,
+    "interactive": _wa_interactive,
+    "button": _wa_button,
+    "reaction": _wa_reaction,
+}
+"""How each WhatsApp message type is read; any other type is stored flagged `unsupported`."""
+
+
 def _wa_status(raw: Any, account: str, batch: MetaBatch) -> None:
     status = _parse(_WaStatus, raw, "status")
     if status.status not in _WA_STATUSES:
@@ -1030,12 +1165,7 @@ def _wa_status(raw: Any, account: str, batch: MetaBatch) -> None:
         except _SkipItemError:
             customer = status.recipient_id  # a group or a number libphonenumber cannot read
     errors = [
-        ReceiptError(
-            code=error.code,
-            title=error.title,
-            message=error.message,
-            details=error.error_data.details if error.error_data else None,
-        )
+        ReceiptError(code=error.code, title=error.title, message=error.message, details=error.details)
         for error in status.errors
     ]
     batch.receipts.append(
