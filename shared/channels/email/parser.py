@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -10,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from shared.channels.email import mime
 from shared.channels.email.addresses import choose_sender, parse_address_list
 from shared.channels.email.attachments import collect_attachments
-from shared.channels.email.body import select_body
+from shared.channels.email.body import Body, select_body
 from shared.channels.email.charsets import decode_bytes
 from shared.channels.email.headers import (
     decode_header_value,
@@ -21,7 +22,7 @@ from shared.channels.email.headers import (
 )
 from shared.channels.email.loops import automatic_reason
 from shared.channels.email.quotes import visible_text
-from shared.models.email import MULTIPLE_FROM_DEFECT, ParsedEmail
+from shared.models.email import MULTIPLE_FROM_DEFECT, EmailAddress, ParsedAttachment, ParsedEmail
 
 # Headers kept in `ParsedEmail.headers` (lower-cased name -> first decoded value).
 KEPT_HEADERS = (
@@ -81,74 +82,72 @@ def _degraded(raw: bytes, defect: str) -> ParsedEmail:
     return ParsedEmail(subject=subject, from_=sender, text=text, full_text=text, defects=[defect])
 
 
+@dataclass
+class _Mail:
+    """The repaired MIME tree being read, and the defects found so far (in the order found)."""
+
+    raw: bytes
+    message: Message
+    leaves: list[Message]
+    charset: str | None
+    """The first charset a text or multipart part declares: the fallback for undeclared 8-bit headers."""
+    defects: list[str]
+
+    def header(self, name: str) -> str | None:
+        return first_header(self.message, name)
+
+    def addresses(self, name: str) -> list[EmailAddress]:
+        return parse_address_list(self.header(name), self.charset)
+
+
+@dataclass(frozen=True)
+class _Senders:
+    """Who the mail says sent it: From (or the headers standing in for it), Sender, Return-Path."""
+
+    from_: EmailAddress | None
+    from_header: str
+    senders: list[EmailAddress]
+    return_path: str | None
+
+    @property
+    def machine_address(self) -> str | None:
+        """The address loop and bounce checks look at: From, else the Sender header."""
+        if self.from_ is not None:
+            return self.from_.address
+        return self.senders[0].address if self.senders else None
+
+
 def _parse(raw: bytes) -> ParsedEmail:
-    repaired, defects = mime.repair_raw(raw)
-    message = mime.parse_message(repaired)
-    for part in mime.all_parts(message):
-        defects.extend(type(defect).__name__ for defect in part.defects)
-    leaves = mime.leaf_parts(message)
-    charset = _first_charset(leaves)
-
-    def header(name: str) -> str | None:
-        return first_header(message, name)
-
-    from_values = header_values(message, "From")
-    sender_candidates = [*from_values, header("Reply-To"), header("Return-Path"), header("Sender")]
-    from_ = choose_sender(sender_candidates, charset)
-    if from_ is None and from_values:
-        defects.append("from-without-address")
-    if sum(1 for value in from_values if value.strip()) > 1:
-        defects.append(MULTIPLE_FROM_DEFECT)
-    from_header = next(
-        (decode_header_value(value, charset).strip() for value in from_values if "@" in value),
-        decode_header_value(from_values[0], charset).strip() if from_values else "",
-    )
-    senders = parse_address_list(header("Sender"), charset)
-    return_path = _return_path(header("Return-Path"))
-
-    body = select_body(message, leaves, charset)
-    defects.extend(body.defects)
-    used = {id(part) for part in body.used}
-    attachments, attachment_defects = collect_attachments(
-        [part for part in leaves if id(part) not in used], mime.raw_bodies(repaired, message), charset
-    )
-    defects.extend(attachment_defects)
-
-    kept = {
-        name: decode_header_value(value, charset).strip()[:_MAX_HEADER_VALUE]
-        for name in KEPT_HEADERS
-        if (value := header(name)) is not None
-    }
-    # Raw whitespace around the value is dropped; spaces inside encoded words are kept.
-    subject = decode_header_value(unfold(header("Subject") or "").strip(), charset).replace("\x00", "")
-    is_report = mime.content_type(message) == "multipart/report" or any(
-        mime.content_type(part) == "message/delivery-status" for part in leaves
-    )
-    machine_address = from_.address if from_ else (senders[0].address if senders else None)
+    mail = _read_mime(raw)
+    senders = _read_senders(mail)
+    body = select_body(mail.message, mail.leaves, mail.charset)
+    mail.defects.extend(body.defects)
+    attachments = _attachments(mail, body)
+    kept = _kept_headers(mail)
+    subject = _subject(mail)
     reason = automatic_reason(
         kept,
-        return_path=return_path,
-        sender_address=machine_address,
+        return_path=senders.return_path,
+        sender_address=senders.machine_address,
         subject=subject,
-        is_delivery_report=is_report,
+        is_delivery_report=_is_delivery_report(mail),
     )
-    bounce = _is_bounce(message, leaves, kept, machine_address)
-    in_reply_to = message_ids(header("In-Reply-To"))
-    references = message_ids(header("References"))
-
+    bounce = _is_bounce(mail.message, mail.leaves, kept, senders.machine_address)
+    in_reply_to = message_ids(mail.header("In-Reply-To"))
+    references = message_ids(mail.header("References"))
     return ParsedEmail(
-        message_id=next(iter(message_ids(header("Message-ID"))), None),
+        message_id=next(iter(message_ids(mail.header("Message-ID"))), None),
         in_reply_to=in_reply_to,
         references=references,
         subject=subject,
-        from_=from_,
-        from_header=from_header,
-        reply_to=parse_address_list(header("Reply-To"), charset),
-        to=parse_address_list(_all(message, "To"), charset),
-        cc=parse_address_list(_all(message, "Cc"), charset),
-        sender=senders[0] if senders else None,
-        return_path=return_path,
-        date=_date(header("Date")),
+        from_=senders.from_,
+        from_header=senders.from_header,
+        reply_to=mail.addresses("Reply-To"),
+        to=parse_address_list(_all(mail.message, "To"), mail.charset),
+        cc=parse_address_list(_all(mail.message, "Cc"), mail.charset),
+        sender=senders.senders[0] if senders.senders else None,
+        return_path=senders.return_path,
+        date=_date(mail.header("Date")),
         content_type=body.content_type,
         text=visible_text(body.full_text) if body.full_text.strip() else "",
         full_text=body.full_text,
@@ -158,8 +157,68 @@ def _parse(raw: bytes) -> ParsedEmail:
         automatic=reason is not None,
         automatic_reason=reason,
         bounce=bounce,
-        bounced_message_ids=_bounced_ids(leaves, in_reply_to, references) if bounce else [],
-        defects=list(dict.fromkeys(defects)),
+        bounced_message_ids=_bounced_ids(mail.leaves, in_reply_to, references) if bounce else [],
+        defects=list(dict.fromkeys(mail.defects)),
+    )
+
+
+def _read_mime(raw: bytes) -> _Mail:
+    """Repair what breaks the MIME structure, parse it, and note every part's defects."""
+    repaired, defects = mime.repair_raw(raw)
+    message = mime.parse_message(repaired)
+    for part in mime.all_parts(message):
+        defects.extend(type(defect).__name__ for defect in part.defects)
+    leaves = mime.leaf_parts(message)
+    return _Mail(repaired, message, leaves, _first_charset(leaves), defects)
+
+
+def _read_senders(mail: _Mail) -> _Senders:
+    """The sender, chosen from From and the headers that stand in for it, and the From as written.
+
+    A From with no readable address and more than one From are defects.
+    """
+    from_values = header_values(mail.message, "From")
+    candidates = [*from_values, mail.header("Reply-To"), mail.header("Return-Path"), mail.header("Sender")]
+    from_ = choose_sender(candidates, mail.charset)
+    if from_ is None and from_values:
+        mail.defects.append("from-without-address")
+    if sum(1 for value in from_values if value.strip()) > 1:
+        mail.defects.append(MULTIPLE_FROM_DEFECT)
+    from_header = next(
+        (decode_header_value(value, mail.charset).strip() for value in from_values if "@" in value),
+        decode_header_value(from_values[0], mail.charset).strip() if from_values else "",
+    )
+    return _Senders(from_, from_header, mail.addresses("Sender"), _return_path(mail.header("Return-Path")))
+
+
+def _attachments(mail: _Mail, body: Body) -> list[ParsedAttachment]:
+    """Every leaf part the body did not use, as an attachment."""
+    used = {id(part) for part in body.used}
+    attachments, defects = collect_attachments(
+        [part for part in mail.leaves if id(part) not in used],
+        mime.raw_bodies(mail.raw, mail.message),
+        mail.charset,
+    )
+    mail.defects.extend(defects)
+    return attachments
+
+
+def _kept_headers(mail: _Mail) -> dict[str, str]:
+    return {
+        name: decode_header_value(value, mail.charset).strip()[:_MAX_HEADER_VALUE]
+        for name in KEPT_HEADERS
+        if (value := mail.header(name)) is not None
+    }
+
+
+def _subject(mail: _Mail) -> str:
+    # Raw whitespace around the value is dropped; spaces inside encoded words are kept.
+    return decode_header_value(unfold(mail.header("Subject") or "").strip(), mail.charset).replace("\x00", "")
+
+
+def _is_delivery_report(mail: _Mail) -> bool:
+    return mime.content_type(mail.message) == "multipart/report" or any(
+        mime.content_type(part) == "message/delivery-status" for part in mail.leaves
     )
 
 
