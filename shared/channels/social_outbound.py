@@ -134,50 +134,66 @@ def messaging_window(
     exactly 24 hours after the customer's message the standard window is closed.
     """
     if channel == "x":
-        return WindowDecision(
-            True,
-            "direct_message",
-            "X documents no messaging window for DMs: the recipient's DM settings decide (they follow "
-            "us, accept DMs from everyone, or already have a conversation with us), and X refuses the "
-            "send otherwise",
-        )
+        return _X_DIRECT_MESSAGE
     if channel not in META_CHANNELS:
         raise ValueError(f"no messaging window rules for channel {channel!r}")
     if last_inbound_at is None:
-        if channel == "whatsapp" and template:
-            return WindowDecision(
-                True,
-                "template",
-                "no customer message on record, so no WhatsApp customer service window is open: "
-                "sending the approved template",
-            )
-        extra = " (or an approved template, and this message names none)" if channel == "whatsapp" else ""
-        return WindowDecision(
-            False,
-            "closed",
-            f"no customer message on record on {channel}: Meta only allows a business to answer "
-            f"someone who wrote first{extra}",
-        )
+        return _no_customer_message(channel, template)
     age = max(now - last_inbound_at, timedelta(0))  # a clock ahead of ours counts as "just now"
     ago = f"the customer last wrote {_age(age)} ago"
     if channel == "whatsapp":
-        if age < STANDARD_WINDOW:
-            return WindowDecision(
-                True, "free_form", f"{ago}, inside WhatsApp's 24-hour customer service window"
-            )
-        if template:
-            return WindowDecision(
-                True,
-                "template",
-                f"{ago}, outside WhatsApp's 24-hour customer service window: sending the approved "
-                "template instead of free-form text",
-            )
+        return _whatsapp_window(age, ago, template)
+    return _messenger_window(age, ago, automatic)
+
+
+_X_DIRECT_MESSAGE: Final = WindowDecision(
+    True,
+    "direct_message",
+    "X documents no messaging window for DMs: the recipient's DM settings decide (they follow "
+    "us, accept DMs from everyone, or already have a conversation with us), and X refuses the "
+    "send otherwise",
+)
+
+
+def _no_customer_message(channel: str, template: bool) -> WindowDecision:
+    """Meta: nobody wrote first, so only a WhatsApp template may open the conversation."""
+    if channel == "whatsapp" and template:
         return WindowDecision(
-            False,
-            "closed",
-            f"{ago}, outside WhatsApp's 24-hour customer service window: only an approved template "
-            f"may be sent, and this message names none (headers[{HEADER_WHATSAPP_TEMPLATE!r}])",
+            True,
+            "template",
+            "no customer message on record, so no WhatsApp customer service window is open: "
+            "sending the approved template",
         )
+    extra = " (or an approved template, and this message names none)" if channel == "whatsapp" else ""
+    return WindowDecision(
+        False,
+        "closed",
+        f"no customer message on record on {channel}: Meta only allows a business to answer "
+        f"someone who wrote first{extra}",
+    )
+
+
+def _whatsapp_window(age: timedelta, ago: str, template: bool) -> WindowDecision:
+    """WhatsApp: free-form text inside the 24-hour customer service window, a template after it."""
+    if age < STANDARD_WINDOW:
+        return WindowDecision(True, "free_form", f"{ago}, inside WhatsApp's 24-hour customer service window")
+    if template:
+        return WindowDecision(
+            True,
+            "template",
+            f"{ago}, outside WhatsApp's 24-hour customer service window: sending the approved "
+            "template instead of free-form text",
+        )
+    return WindowDecision(
+        False,
+        "closed",
+        f"{ago}, outside WhatsApp's 24-hour customer service window: only an approved template "
+        f"may be sent, and this message names none (headers[{HEADER_WHATSAPP_TEMPLATE!r}])",
+    )
+
+
+def _messenger_window(age: timedelta, ago: str, automatic: bool) -> WindowDecision:
+    """Messenger and Instagram: any reply within 24 hours, then only a human agent's, up to 7 days."""
     if age < STANDARD_WINDOW:
         return WindowDecision(True, "response", f"{ago}, inside Meta's 24-hour standard messaging window")
     if age >= HUMAN_AGENT_WINDOW:
