@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from shared.channels.email.headers import decode_header_value, decode_raw_text, unfold
 from shared.models.email import EmailAddress
@@ -71,7 +72,28 @@ def parse_mailbox(piece: str) -> tuple[str, str]:
     The address is the last `<...>` outside quotes and comments; without one, the whole item
     minus comments. The name is the rest, unquoted, or else the first comment.
     """
-    piece = _strip_group_name(piece.strip())
+    parts = _take_apart(_strip_group_name(piece.strip()))
+    first_comment = parts.comments[0].strip() if parts.comments else ""
+    if parts.bracket is not None:
+        return parts.outside.strip() or first_comment, parts.bracket.strip()
+    return _unbracketed_mailbox(parts.quoted, first_comment)
+
+
+@dataclass(frozen=True)
+class _MailboxParts:
+    """One mailbox item taken apart by a single scan that honours quotes, escapes and comments."""
+
+    outside: str
+    """The text outside comments and `<...>`, quotes removed."""
+    quoted: str
+    """The same text with its quotes kept."""
+    comments: list[str]
+    """Each top-level `(comment)`, nested ones included in their parent."""
+    bracket: str | None
+    """The last `<...>` outside quotes and comments (to the end when unclosed), or None."""
+
+
+def _take_apart(piece: str) -> _MailboxParts:
     comments: list[str] = []
     outside: list[str] = []
     raw: list[str] = []
@@ -111,15 +133,15 @@ def parse_mailbox(piece: str) -> tuple[str, str]:
         else:
             outside.append(char)
             raw.append(char)
+    return _MailboxParts("".join(outside), "".join(raw), comments, bracket)
 
-    first_comment = comments[0].strip() if comments else ""
-    if bracket is not None:
-        return "".join(outside).strip() or first_comment, bracket.strip()
-    bare = "".join(raw).strip("<> \t")
+
+def _unbracketed_mailbox(text: str, first_comment: str) -> tuple[str, str]:
+    """A mailbox without `<...>`: the address alone, or `Name name@example.com`."""
+    bare = text.strip("<> \t")
     tokens = bare.split()
     with_at = [token for token in tokens if "@" in token]
     if len(tokens) > 1 and len(with_at) == 1 and '"' not in bare:
-        # `Name name@example.com` without angle brackets.
         name = " ".join(token for token in tokens if token is not with_at[0])
         return first_comment or name, with_at[0].strip("<>")
     return first_comment, bare
