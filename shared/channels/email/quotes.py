@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from dataclasses import dataclass
 from itertools import product
 
 _MAX_HEADER_LINE = 300
@@ -270,6 +271,49 @@ def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
     The lines each rule may fire on are found first, with a few string operations per line (see
     `_may_end_header`); the rules then run on those lines only, in order.
     """
+    found = _header_candidates(lines)
+    for index in found.starts(lines):
+        line = lines[index]
+        if not line.strip() or _is_quoted(line) or len(line) > _MAX_HEADER_LINE:
+            continue
+        if index in found.separators:
+            return index, index, "separator"
+        if index in found.outlook:
+            return _include_lines_above(lines, index), index, "outlook"
+        if index in found.ends and _is_wrote_header(line):
+            return index, index, "wrote"
+        if _DIGIT.search(line):
+            last = _wrapped_wrote_header(lines, index, found.ends)
+            if last is not None:
+                return index, last, "wrote"
+    return None
+
+
+@dataclass(frozen=True)
+class _HeaderCandidates:
+    """The lines on which each kind of quote header may start or end."""
+
+    ends: set[int]
+    """Lines a "wrote" header may end on (`_may_end_header`)."""
+    separators: set[int]
+    """`-----Original Message-----` lines."""
+    outlook: set[int]
+    """`From:` lines followed by a block of Outlook header lines."""
+
+    def starts(self, lines: list[str]) -> list[int]:
+        """Every line a header may start on, in order.
+
+        A "wrote" header starts on a line with a digit (or `@` when it is one line) and ends on
+        one of `ends`, at most two lines further.
+        """
+        spans = self.ends.union([end - 1 for end in self.ends], [end - 2 for end in self.ends])
+        wrote = {
+            start for start in spans if start >= 0 and ("@" in lines[start] or _DIGIT.search(lines[start]))
+        }
+        return sorted(wrote.union(self.separators, self.outlook))
+
+
+def _header_candidates(lines: list[str]) -> _HeaderCandidates:
     ends = {
         index
         for index, line in enumerate(lines)
@@ -290,36 +334,26 @@ def _first_header(lines: list[str]) -> tuple[int, int, str] | None:
     }
     from_keys, other_keys = _key_lines(lines)
     outlook = {index for index in from_keys if _header_block_follows(other_keys, index)}
-    # A "wrote" header starts on a line with a digit (or `@` when it is one line) and ends on
-    # one of `ends`, at most two lines further.
-    spans = ends.union([end - 1 for end in ends], [end - 2 for end in ends])
-    wrote = {start for start in spans if start >= 0 and ("@" in lines[start] or _DIGIT.search(lines[start]))}
-    for index in sorted(wrote.union(separators, outlook)):
-        line = lines[index]
-        if not line.strip() or _is_quoted(line) or len(line) > _MAX_HEADER_LINE:
-            continue
-        if index in separators:
-            return index, index, "separator"
-        if index in outlook:
-            return _include_lines_above(lines, index), index, "outlook"
-        if index in ends and _is_wrote_header(line):
-            return index, index, "wrote"
-        if _DIGIT.search(line):
-            joined = line.strip()
-            for extra in (1, 2):
-                following = index + extra
-                if following >= len(lines) or not lines[following].strip():
-                    break
-                if _is_quoted(lines[following]) and not _QUOTED_COLON.match(lines[following]):
-                    break
-                may_end = following in ends
-                if may_end and _starts_header(lines[following]) and _is_wrote_header(lines[following]):
-                    break  # the next line is a complete header of its own
-                joined = f"{joined} {lines[following].strip()}"
-                if len(joined) > _MAX_HEADER_LINE:
-                    break
-                if may_end and _is_wrote_header(joined):
-                    return index, following, "wrote"
+    return _HeaderCandidates(ends, separators, outlook)
+
+
+def _wrapped_wrote_header(lines: list[str], index: int, ends: set[int]) -> int | None:
+    """The last line of a "wrote" header starting on `index` and wrapped over up to two more lines."""
+    joined = lines[index].strip()
+    for extra in (1, 2):
+        following = index + extra
+        if following >= len(lines) or not lines[following].strip():
+            return None
+        if _is_quoted(lines[following]) and not _QUOTED_COLON.match(lines[following]):
+            return None
+        may_end = following in ends
+        if may_end and _starts_header(lines[following]) and _is_wrote_header(lines[following]):
+            return None  # the next line is a complete header of its own
+        joined = f"{joined} {lines[following].strip()}"
+        if len(joined) > _MAX_HEADER_LINE:
+            return None
+        if may_end and _is_wrote_header(joined):
+            return following
     return None
 
 
