@@ -969,7 +969,8 @@ def _author(value: _FeedValue) -> tuple[str, str | None]:
     raise _SkipItemError("malformed", "no author (from.id or sender_id)")
 
 
-_PublicItemStep = Callable[[Mapping[str, Any], str, str, "datetime | None"], InboundMessage]
+_PublicItemStep = Callable[[Mapping[str, Any], str, str, datetime | None], InboundMessage]
+"""(the change's value, its field, our account, the entry's time) -> the comment or mention."""
 
 _PUBLIC_ITEM_STEPS: Final[Mapping[tuple[Channel, str], _PublicItemStep]] = {
     (Channel.MESSENGER, "feed"): _page_comment,
@@ -985,6 +986,8 @@ _PUBLIC_ITEM_STEPS: Final[Mapping[tuple[Channel, str], _PublicItemStep]] = {
 
 
 class _WaParts(NamedTuple):
+    """What a WhatsApp message carries, by type: its text, attachments and quick-reply payload."""
+
     text: str
     attachments: list[InboundAttachment]
     quick_reply: str | None
