@@ -19,7 +19,7 @@ from shared.dal.items import (
     QueueItem,
     TicketItem,
 )
-from shared.dal.queues import QueueEntry, queue_key
+from shared.dal.queues import QueueEntry, queue_entry_from_item, queue_item, queue_key, queued_key
 from shared.dal.tickets import SlaWrite, event_items, sla_actions
 from shared.errors import ConflictError, HelpdeskError
 from shared.models.ticket import (
@@ -78,6 +78,41 @@ def _routing_actions(ticket_id: str, changes: RoutingChanges, at: datetime) -> l
     if changes.language is not None:
         actions.append(TicketItem.language.set(changes.language))
     return actions + sla_actions(ticket_id, changes.sla)
+
+
+def _take_capacity(
+    agent_id: str, group: str, capacity: int | None, at: datetime
+) -> tuple[Any, list[Any], Any]:
+    """The agent's side of a claim: one more ticket of `group`, only while online and under
+    `capacity` (None: a manual assignment, no limit)."""
+    load = _load_attribute(group)
+    condition = AgentItem.pk.exists()
+    if capacity is not None:
+        condition = (AgentItem.presence == "online") & ((load < capacity) | load.does_not_exist())
+    return (
+        AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT"),
+        [load.set((load | 0) + 1), AgentItem.last_assigned_at.set(clock.iso(at))],
+        condition,
+    )
+
+
+def _claim_ticket(
+    ticket_id: str, agent_id: str, capacity: int | None, changes: RoutingChanges, at: datetime
+) -> tuple[list[Any], Any]:
+    """The ticket's side of a claim: its routing fields and assignee; an automatic claim (with a
+    capacity) takes only an unassigned ticket."""
+    actions = [
+        *_routing_actions(ticket_id, changes, at),
+        TicketItem.assignee.set(agent_id),
+        TicketItem.load_holder.set(agent_id),
+        TicketItem.queued_at.remove(),
+    ]
+    if changes.sla_policy is not None and changes.sla is None:
+        actions.append(TicketItem.sla_policy.set(changes.sla_policy))
+    condition = TicketItem.pk.exists() & (
+        TicketItem.assignee.does_not_exist() if capacity is not None else TicketItem.pk.exists()
+    )
+    return actions, condition
 
 
 class Presence(Protocol):
@@ -181,26 +216,8 @@ class DynamoAgents(Table):
     ) -> None:
         """Assign atomically: the agent's load grows only while under capacity and online
         (capacity None: a manual assignment, no limit), and only an unassigned ticket is taken."""
-        load = _load_attribute(group)
-        agent_condition = AgentItem.pk.exists()
-        if capacity is not None:
-            agent_condition = (AgentItem.presence == "online") & ((load < capacity) | load.does_not_exist())
-        agent_update = (
-            AgentItem(pk=f"AGENT#{agent_id}", sk="AGENT"),
-            [load.set((load | 0) + 1), AgentItem.last_assigned_at.set(clock.iso(at))],
-            agent_condition,
-        )
-        ticket_actions = [
-            *_routing_actions(ticket_id, changes, at),
-            TicketItem.assignee.set(agent_id),
-            TicketItem.load_holder.set(agent_id),
-            TicketItem.queued_at.remove(),
-        ]
-        if changes.sla_policy is not None and changes.sla is None:
-            ticket_actions.append(TicketItem.sla_policy.set(changes.sla_policy))
-        ticket_condition = TicketItem.pk.exists() & (
-            TicketItem.assignee.does_not_exist() if capacity is not None else TicketItem.pk.exists()
-        )
+        agent_update = _take_capacity(agent_id, group, capacity, at)
+        ticket_actions, ticket_condition = _claim_ticket(ticket_id, agent_id, capacity, changes, at)
         # PynamoDB sends deletes, then puts, then updates: `operations` follows that order.
         operations = [
             *(["queue"] if dequeue is not None else []),
@@ -219,9 +236,7 @@ class DynamoAgents(Table):
                 for item in event_items(ticket_id, events):
                     transaction.save(item)
                 if dequeue is not None:
-                    transaction.delete(
-                        QueueItem(pk=f"QUEUE#{dequeue.team}", sk=dequeue.key), condition=QueueItem.pk.exists()
-                    )
+                    transaction.delete(queued_key(dequeue), condition=QueueItem.pk.exists())
         except TransactWriteError as exc:
             raise_if_permanent(exc)
             codes = cancellation_codes(exc)
@@ -243,15 +258,6 @@ class DynamoAgents(Table):
             queued_at=at,
             key=queue_key(changes.priority, at, ticket_id),
         )
-        queue = QueueItem(
-            pk=f"QUEUE#{entry.team}",
-            sk=entry.key,
-            ticket_id=ticket_id,
-            team=entry.team,
-            priority=entry.priority,
-            channel=channel,
-            queued_at=clock.iso(at),
-        )
         ticket_actions = [
             *_routing_actions(ticket_id, changes, at),
             TicketItem.queued_at.set(clock.iso(at)),
@@ -260,7 +266,7 @@ class DynamoAgents(Table):
             ticket_actions.append(TicketItem.sla_policy.set(changes.sla_policy))
         try:
             with TransactWrite(connection=self.connection) as transaction:
-                transaction.save(queue)
+                transaction.save(queue_item(entry))
                 transaction.update(
                     TicketItem(pk=ticket_pk(ticket_id), sk="TICKET"),
                     actions=ticket_actions,
@@ -307,21 +313,11 @@ class DynamoAgents(Table):
 
     def list_queue(self, team: str, limit: int = 25) -> list[QueueEntry]:
         """The team's waiting tickets, most urgent first, then longest waiting."""
-        return [
-            QueueEntry(
-                team=item.team,
-                ticket_id=item.ticket_id,
-                priority=item.priority,
-                channel=item.channel,
-                queued_at=clock.parse_iso(item.queued_at),
-                key=item.sk,
-            )
-            for item in QueueItem.query(f"QUEUE#{team}", limit=limit)
-        ]
+        return [queue_entry_from_item(item) for item in QueueItem.query(f"QUEUE#{team}", limit=limit)]
 
     def drop_queued(self, entry: QueueEntry) -> None:
         """Forget a queue entry whose ticket no longer waits (assigned by hand, resolved...)."""
-        QueueItem(pk=f"QUEUE#{entry.team}", sk=entry.key).delete()
+        queued_key(entry).delete()
 
     def move_queued(
         self, entry: QueueEntry, to_team: str, events: list[TicketEvent], at: datetime
@@ -337,20 +333,8 @@ class DynamoAgents(Table):
         )
         try:
             with TransactWrite(connection=self.connection) as transaction:
-                transaction.delete(
-                    QueueItem(pk=f"QUEUE#{entry.team}", sk=entry.key), condition=QueueItem.pk.exists()
-                )
-                transaction.save(
-                    QueueItem(
-                        pk=f"QUEUE#{to_team}",
-                        sk=entry.key,
-                        ticket_id=entry.ticket_id,
-                        team=to_team,
-                        priority=entry.priority,
-                        channel=entry.channel,
-                        queued_at=clock.iso(entry.queued_at),
-                    )
-                )
+                transaction.delete(queued_key(entry), condition=QueueItem.pk.exists())
+                transaction.save(queue_item(moved))
                 transaction.update(
                     TicketItem(pk=ticket_pk(entry.ticket_id), sk="TICKET"),
                     actions=[TicketItem.team.set(to_team), TicketItem.updated_at.set(clock.iso(at))],

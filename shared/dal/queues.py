@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import clock
+from shared.dal.items import QueueItem
 
 
 @dataclass(frozen=True)
@@ -22,3 +23,31 @@ class QueueEntry:
 def queue_key(priority: str, queued_at: datetime, ticket_id: str) -> str:
     rank = {"urgent": 0, "high": 1, "normal": 2, "low": 3}.get(priority, 2)
     return f"{rank}#{clock.iso(queued_at)}#{ticket_id}"
+
+
+def queue_item(entry: QueueEntry) -> QueueItem:
+    return QueueItem(
+        pk=f"QUEUE#{entry.team}",
+        sk=entry.key,
+        ticket_id=entry.ticket_id,
+        team=entry.team,
+        priority=entry.priority,
+        channel=entry.channel,
+        queued_at=clock.iso(entry.queued_at),
+    )
+
+
+def queue_entry_from_item(item: QueueItem) -> QueueEntry:
+    return QueueEntry(
+        team=item.team,
+        ticket_id=item.ticket_id,
+        priority=item.priority,
+        channel=item.channel,
+        queued_at=clock.parse_iso(item.queued_at),
+        key=item.sk,
+    )
+
+
+def queued_key(entry: QueueEntry) -> QueueItem:
+    """The key of an entry's item, for a delete."""
+    return QueueItem(pk=f"QUEUE#{entry.team}", sk=entry.key)

@@ -21,11 +21,10 @@ from shared.dal.items import (
     CustomerItem,
     EventItem,
     MessageItem,
-    QueueItem,
     TicketItem,
 )
 from shared.dal.pointers import Pointer
-from shared.dal.queues import QueueEntry
+from shared.dal.queues import QueueEntry, queue_item
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.models.ticket import (
@@ -507,19 +506,6 @@ class DynamoTickets(Table):
         if changes.queue is not None:
             entry = changes.queue
             actions.append(TicketItem.queued_at.set(clock.iso(entry.queued_at)))
-            puts.append(
-                (
-                    QueueItem(
-                        pk=f"QUEUE#{entry.team}",
-                        sk=entry.key,
-                        ticket_id=entry.ticket_id,
-                        team=entry.team,
-                        priority=entry.priority,
-                        channel=entry.channel,
-                        queued_at=clock.iso(entry.queued_at),
-                    ),
-                    None,
-                )
-            )
+            puts.append((queue_item(entry), None))
         target = TicketItem(pk=ticket_pk(ticket.id), sk="TICKET")
         self._write(puts, [], clock.iso(at), update=(target, actions, TicketItem.version == ticket.version))
