@@ -150,7 +150,8 @@ class AtomicCounter:
 
 def new_tickets(repository: DynamoRepository, count: int, first: int = 1) -> list[Ticket]:
     """`count` new email tickets of distinct customers, written as ingestion writes them."""
-    from shared.dal.repository import NewTicketWrite, Pointer
+    from shared.dal.pointers import Pointer
+    from shared.dal.tickets import NewTicketWrite
 
     tickets = []
     for number in range(first, first + count):

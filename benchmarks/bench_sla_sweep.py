@@ -230,7 +230,7 @@ class Fleet:
 
     def item(self, index: int, ticket_id: str | None = None) -> dict[str, Any]:
         """The raw item of a routed open email ticket with a pending first-response target."""
-        from shared.dal.repository import sla_shard
+        from shared.dal.tickets import sla_shard
 
         ticket_id = ticket_id or self.ticket_id(index)
         created_at = self.created_at(index)
@@ -311,7 +311,7 @@ def partition_keys(client: DynamoDBClient, table: str, pk: str) -> list[dict[str
 
 def shape_drift(repository: DynamoRepository, client: DynamoDBClient, table: str, fleet: Fleet) -> list[str]:
     """Write one ticket through the repository, compare its raw item with the hand-built one, remove it."""
-    from shared.dal.repository import NewTicketWrite, SlaWrite, TicketUpdate
+    from shared.dal.tickets import NewTicketWrite, SlaWrite, TicketUpdate
 
     index, ticket_id = 1, "tkt_benchprobe"
     built = fleet.item(index, ticket_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from shared.dal.repository import Pointer
+from shared.dal.pointers import Pointer
 from shared.errors import TicketNotFoundError
 from shared.models.ticket import Message, Ticket
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 import json
 from functools import cache
-from typing import Any, cast
+from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from shared import clock
 from shared.config import load_config
-from shared.dal.repository import QuarantineRepository, get_repository
+from shared.dal.repository import TicketRepository, get_repository
 from shared.errors import ConflictError, PermanentWriteError, TicketNotFoundError
 from shared.language import detect_language
 from shared.logic.agent_actions import (
@@ -239,8 +239,8 @@ def _email_context() -> EmailContext | None:
     )
 
 
-def _quarantine_repository() -> QuarantineRepository:
-    return cast("QuarantineRepository", _agent_context().repository)
+def _quarantine_repository() -> TicketRepository:
+    return _agent_context().repository
 
 
 @app.get("/quarantine")

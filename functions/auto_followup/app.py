@@ -18,7 +18,8 @@ from shared import clock
 from shared.channels.outbound import Sender, SesEmailSender, SnsSmsSender
 from shared.channels.social_outbound import secret_token_provider, social_senders
 from shared.config import load_config
-from shared.dal.repository import get_repository, message_from_stream_image, ticket_from_stream_image
+from shared.dal.repository import get_repository
+from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.language import detect_language
 from shared.logic.out_of_office import on_customer_message
 from shared.logic.outbound import (

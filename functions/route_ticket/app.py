@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clock
 from shared.config import load_config
-from shared.dal.repository import get_repository, ticket_from_stream_image
+from shared.dal.repository import get_repository
+from shared.dal.tickets import ticket_from_stream_image
 from shared.language import detect_language
 from shared.logic.route_ticket import (
     RouteOutcome,

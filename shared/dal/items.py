@@ -31,6 +31,9 @@ from pynamodb.models import Model
 
 DEFAULT_TABLE_NAME = "helpdesk-tickets"
 
+MAX_BATCH_GET = 100
+"""Most keys DynamoDB accepts in one BatchGetItem."""
+
 
 class _Meta:
     table_name = DEFAULT_TABLE_NAME

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from shared.dal.repository import TicketRepository, TicketUpdate
+from shared.dal.repository import TicketRepository
+from shared.dal.tickets import TicketUpdate
 from shared.errors import HelpdeskError, TicketNotFoundError
 from shared.logic.sla_service import after_change
 from shared.models.config import HelpdeskConfig

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from shared.dal.repository import DuplicateError, Pointer, TicketRepository
+from shared.dal.base import DuplicateError
+from shared.dal.pointers import Pointer
+from shared.dal.repository import TicketRepository
 from shared.models.inbound import ConversationNotice, NoticeKind
 from shared.models.ticket import TicketEvent
 

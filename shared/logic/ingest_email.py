@@ -11,14 +11,10 @@ from typing import Literal
 
 from shared import clock
 from shared.channels.email.addresses import legacy_keys
-from shared.dal.repository import (
-    AppendWrite,
-    DuplicateError,
-    NewTicketWrite,
-    Pointer,
-    TicketChanges,
-    TicketRepository,
-)
+from shared.dal.base import DuplicateError
+from shared.dal.pointers import Pointer
+from shared.dal.repository import TicketRepository
+from shared.dal.tickets import AppendWrite, NewTicketWrite, TicketChanges
 from shared.errors import ConflictError, PermanentWriteError
 from shared.ids import new_id
 from shared.logic.bounds import (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
-from shared.dal.repository import DuplicateError, Pointer
+from shared.dal.base import DuplicateError
+from shared.dal.pointers import Pointer
 from shared.ids import new_id
 from shared.logic.ingest_email import EmailContext, IngestResult
 from shared.models.events import SesNotification

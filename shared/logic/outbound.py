@@ -21,7 +21,9 @@ from shared.channels.social_outbound import (
     META_CHANNELS,
     messaging_window,
 )
-from shared.dal.repository import GuardRaceError, Pointer, TicketRepository
+from shared.dal.outbox import GuardRaceError
+from shared.dal.pointers import Pointer
+from shared.dal.repository import TicketRepository
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic import sla as sla_math

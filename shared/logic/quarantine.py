@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.dal.repository import DuplicateError, Pointer, TicketRepository
+from shared.dal.base import DuplicateError
+from shared.dal.pointers import Pointer
+from shared.dal.repository import TicketRepository
 from shared.ids import new_id
 from shared.logic.bounds import clip, repair
 from shared.models.ticket import Channel, QuarantineEntry

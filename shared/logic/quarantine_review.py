@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.dal.repository import QuarantineQuery, QuarantineRepository
+from shared.dal.quarantine import QuarantineQuery, QuarantineReview
+from shared.dal.repository import TicketRepository
 from shared.errors import HelpdeskError
 from shared.logic.ingest_email import EmailContext, Release, ingest_email
 from shared.models.events import SesNotification
@@ -82,7 +83,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     return value[0], value[1]
 
 
-def list_quarantine(request: QuarantineListRequest, repository: QuarantineRepository) -> QuarantineListing:
+def list_quarantine(request: QuarantineListRequest, repository: QuarantineReview) -> QuarantineListing:
     """One page of quarantine entries, newest first, with the cursor of the next page."""
     page = repository.list_quarantine_page(
         QuarantineQuery(
@@ -98,7 +99,7 @@ def list_quarantine(request: QuarantineListRequest, repository: QuarantineReposi
     )
 
 
-def get_entry(entry_id: str, repository: QuarantineRepository) -> QuarantineEntry:
+def get_entry(entry_id: str, repository: QuarantineReview) -> QuarantineEntry:
     entry = repository.get_quarantine(entry_id)
     if entry is None:
         raise QuarantineEntryNotFoundError(f"no quarantine entry {entry_id}")
@@ -136,7 +137,7 @@ def _release_blocker(entry: QuarantineEntry, email: EmailContext | None) -> str 
 def release_entry(
     entry_id: str,
     by: str,
-    repository: QuarantineRepository,
+    repository: TicketRepository,
     email: EmailContext | None,
     now: datetime,
 ) -> ReleaseResult:

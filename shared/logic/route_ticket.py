@@ -12,16 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.dal.repository import (
-    AgentLive,
-    AlreadyRoutedError,
-    ClaimLostError,
-    DuplicateError,
-    QueueEntry,
-    RoutingChanges,
-    SlaWrite,
-    TicketRepository,
-)
+from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
+from shared.dal.base import DuplicateError
+from shared.dal.queues import QueueEntry
+from shared.dal.repository import TicketRepository
+from shared.dal.tickets import SlaWrite
 from shared.errors import ConflictError, HelpdeskError
 from shared.logic.routing import (
     AgentState,
@@ -267,7 +262,7 @@ def route_new_ticket(
 
 
 def _once(ticket_id: str, what: str) -> Any:
-    from shared.dal.repository import Pointer
+    from shared.dal.pointers import Pointer
 
     return Pointer("inbound", f"routing#{ticket_id}#{what}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from shared.dal.repository import SlaWrite
+from shared.dal.tickets import SlaWrite
 from shared.logic import sla as sla_math
 from shared.logic.calendar import Calendar
 from shared.logic.routing import calendar_for

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from shared.dal.repository import QueueEntry, SlaWrite, TicketRepository, TicketUpdate, queue_key
+from shared.dal.queues import QueueEntry, queue_key
+from shared.dal.repository import TicketRepository
+from shared.dal.tickets import SlaWrite, TicketUpdate
 from shared.errors import ConflictError
 from shared.logic import sla as sla_math
 from shared.logic.outbound import OutboundContext, queue_automatic

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from shared.dal.repository import Pointer
+from shared.dal.pointers import Pointer
 from shared.models.ticket import Ticket
 from tests.integration.conftest import EmailHarness, mail, use_config
 from tests.integration.test_agent_api import call

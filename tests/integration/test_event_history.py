@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.dal.repository import Pointer
+from shared.dal.pointers import Pointer
 from shared.models.ticket import TicketEvent
 from tests.integration.conftest import EmailHarness, mail
 

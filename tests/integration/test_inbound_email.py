@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from shared import clock
-from shared.dal.repository import Pointer
+from shared.dal.pointers import Pointer
 from shared.errors import InvalidEventError, RawMessageNotFoundError
 from tests.integration.conftest import EmailHarness, mail
 

@@ -204,7 +204,7 @@ def test_write_failure_asks_the_platform_to_retry(
 
 def test_delivery_receipt_is_recorded_on_the_ticket_of_our_message(repo: DynamoRepository) -> None:
     from shared.channels.meta import parse_meta_payload
-    from shared.dal.repository import Pointer
+    from shared.dal.pointers import Pointer
 
     # Given a WhatsApp ticket and a message we sent on it (outbound messages come with a later issue)
     call(meta_post("meta_whatsapp_text.body"))
@@ -536,7 +536,7 @@ def test_reply_sent_from_metas_own_inbox_leaves_an_event_on_the_ticket(
 
 
 def test_echo_of_our_own_send_leaves_no_event(repo: DynamoRepository, deployment: Deployment) -> None:
-    from shared.dal.repository import Pointer
+    from shared.dal.pointers import Pointer
 
     set_webhook_secret(
         deployment,

@@ -7,7 +7,8 @@ from typing import Any, cast
 
 import pytest
 
-from shared.dal.repository import QuarantinePage, QuarantineQuery, QuarantineRepository
+from shared.dal.quarantine import QuarantinePage, QuarantineQuery
+from shared.dal.repository import TicketRepository
 from shared.logic.quarantine_review import (
     InvalidCursorError,
     NotReleasableError,
@@ -42,8 +43,8 @@ class FakeQuarantine:
         return True
 
 
-def repo(fake: FakeQuarantine) -> QuarantineRepository:
-    return cast("QuarantineRepository", fake)
+def repo(fake: FakeQuarantine) -> TicketRepository:
+    return cast("TicketRepository", fake)
 
 
 def entry(entry_id: str, channel: Channel, reason: str, **details: Any) -> QuarantineEntry:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.dal.repository import Pointer
+from shared.dal.pointers import Pointer
 from shared.errors import TicketNotFoundError
 from shared.models.ticket import Channel, Direction, Message, Ticket
 from simulator.refs import resolve_ref

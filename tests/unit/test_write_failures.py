@@ -11,7 +11,8 @@ from pynamodb.exceptions import (
     VerboseClientError,
 )
 
-from shared.dal.repository import MAX_KEY_VALUE_BYTES, permanent_reason, pointer_key
+from shared.dal.base import permanent_reason
+from shared.dal.pointers import MAX_KEY_VALUE_BYTES, pointer_key
 
 
 def _cancelled(*codes: str | None) -> TransactWriteError:

@@ -1,0 +1,399 @@
+"""The outbox: messages to send, each sent at most once, with the indexes the sweeper uses to retry,
+redeliver and give up (`gsi2` partitions `OUTBOXRETRY`, `OUTBOXSENDING`, `OUTBOXPENDING`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from shared import clock
+from shared.dal.base import DuplicateError, Table, cancellation_codes, raise_if_permanent, ticket_pk
+from shared.dal.items import (
+    OutboxItem,
+    PointerItem,
+    TicketItem,
+)
+from shared.dal.pointers import Pointer, pointer_item
+from shared.dal.tickets import SlaWrite, event_items, flag_ticket, message_to_item, sla_actions
+from shared.errors import ConflictError, HelpdeskError
+from shared.models.outbound import OutboundMessage
+from shared.models.ticket import (
+    Message,
+    Ticket,
+    TicketEvent,
+)
+
+
+class GuardRaceError(HelpdeskError):
+    """An outbox put lost to a concurrent one: a guard pointer was written since `guard_since`."""
+
+
+OUTBOX_RETRY = "OUTBOXRETRY"
+"""gsi2 partition of outbox items waiting for another try, by retry time."""
+
+
+OUTBOX_SENDING = "OUTBOXSENDING"
+"""gsi2 partition of outbox items claimed for sending and not yet sent or failed, by claim time."""
+
+
+OUTBOX_PENDING = "OUTBOXPENDING"
+"""gsi2 partition of outbox items waiting to be sent, by when they became pending (or were last
+delivered again): one whose stream record Lambda gave up on stays here until the sweeper redelivers
+it."""
+
+
+@dataclass(frozen=True)
+class StalePending:
+    """An outbox message pending since `since` (its stream delivery may have been given up)."""
+
+    message: OutboundMessage
+    since: datetime
+    redeliveries: int
+    index_key: str
+    """Its `OUTBOXPENDING` sort key: the write that takes it is conditional on it being unchanged."""
+
+
+@dataclass(frozen=True)
+class StuckSend:
+    """An outbox message claimed for sending whose result was never recorded."""
+
+    message: OutboundMessage
+    claimed_at: datetime
+    claim: str
+    """The claim's index key: the write that resolves it is conditional on it being unchanged."""
+
+
+def outbound_from_item(item: OutboxItem) -> OutboundMessage:
+    message = OutboundMessage.model_validate(item.body or {})
+    return message.model_copy(
+        update={
+            "status": item.status if item.status != "sending" else "pending",
+            "provider_id": item.provider_id,
+            "error": item.error,
+            "attempts": int(item.attempts or 0),
+        }
+    )
+
+
+class Outbox(Protocol):
+    def put_outbound(
+        self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
+    ) -> bool: ...
+
+    def get_outbound(self, key: str) -> OutboundMessage | None: ...
+
+    def start_sending(self, key: str, at: datetime) -> bool: ...
+
+    def outbound_sent(
+        self,
+        message: OutboundMessage,
+        stored: Message | None,
+        pointers: list[Pointer],
+        events: list[TicketEvent],
+        ticket: Ticket | None,
+        sla: SlaWrite | None,
+    ) -> None: ...
+
+    def outbound_failed(
+        self,
+        message: OutboundMessage,
+        error: str,
+        permanent: bool,
+        events: list[TicketEvent],
+        flag: str = "delivery_failed",
+    ) -> None: ...
+
+    def list_outbound(self) -> list[OutboundMessage]: ...
+
+    def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int: ...
+
+    def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]: ...
+
+    def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]: ...
+
+    def redeliver_pending(self, stale: StalePending, at: datetime) -> bool: ...
+
+    def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool: ...
+
+    def pending_failed(self, stale: StalePending, error: str, events: list[TicketEvent]) -> bool: ...
+
+
+class DynamoOutbox(Table):
+    """Outbox on the table."""
+
+    def put_outbound(
+        self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
+    ) -> bool:
+        """Record a message to send, once per key (False: the key was queued before); `guards`
+        (e.g. the customer's last automatic message) are written in the same transaction.
+
+        With `guard_since`, each guard is written only if it is absent or was written before that
+        time, so of two messages that both read the guard before either wrote it only one is
+        queued: the other raises GuardRaceError. Without it the guards are overwritten."""
+        item = OutboxItem(
+            pk=f"OUTBOX#{message.key}",
+            sk="OUTBOX",
+            key=message.key,
+            status=message.status,
+            ticket_id=message.ticket_id,
+            channel=message.channel,
+            kind=message.kind,
+            created_at=clock.iso(message.created_at),
+            body=message.model_dump(mode="json"),
+            error=message.error,  # why a suppressed one was held back
+            gsi1pk="OUTBOX",
+            gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
+        )
+        if message.status == "pending":  # until a send claims it (see stale_pending)
+            item.gsi2pk = OUTBOX_PENDING
+            item.gsi2sk = f"{clock.iso(message.created_at)}#{message.key}"
+        at = clock.iso(message.created_at)
+        if guard_since is None:
+            try:
+                self._write(
+                    [(item, OutboxItem.pk.does_not_exist())],
+                    [],
+                    at,
+                    upserts=guards,
+                    duplicate_pointer_kinds=frozenset({"put"}),
+                )
+            except DuplicateError:
+                return False
+            return True
+        since = clock.iso(guard_since)
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.save(item, condition=OutboxItem.pk.does_not_exist())
+                for guard in guards:
+                    transaction.save(
+                        pointer_item(guard, at),
+                        condition=PointerItem.pk.does_not_exist() | (PointerItem.created_at <= since),
+                    )
+        except TransactWriteError as exc:
+            raise_if_permanent(exc)
+            codes = cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False
+            if "ConditionalCheckFailed" in codes[1:]:
+                raise GuardRaceError(f"a guard of {message.key} was written after {since}") from exc
+            raise ConflictError(f"concurrent write (outbox {message.key})") from exc
+        return True
+
+    def get_outbound(self, key: str) -> OutboundMessage | None:
+        try:
+            item = OutboxItem.get(f"OUTBOX#{key}", "OUTBOX")
+        except OutboxItem.DoesNotExist:
+            return None
+        return outbound_from_item(item)
+
+    def start_sending(self, key: str, at: datetime) -> bool:
+        """Take a pending message for sending (False: another delivery of the record took it).
+
+        The claim is indexed by its time (`OUTBOXSENDING`) until the result is recorded, so the
+        sweeper finds sends that never got one."""
+        try:
+            OutboxItem(pk=f"OUTBOX#{key}", sk="OUTBOX").update(
+                actions=[
+                    OutboxItem.status.set("sending"),
+                    OutboxItem.attempts.set((OutboxItem.attempts | 0) + 1),
+                    OutboxItem.gsi2pk.set(OUTBOX_SENDING),
+                    OutboxItem.gsi2sk.set(f"{clock.iso(at)}#{key}"),
+                ],
+                condition=OutboxItem.status == "pending",
+            )
+        except UpdateError:
+            return False
+        return True
+
+    def outbound_sent(
+        self,
+        message: OutboundMessage,
+        stored: Message | None,
+        pointers: list[Pointer],
+        events: list[TicketEvent],
+        ticket: Ticket | None,
+        sla: SlaWrite | None,
+    ) -> None:
+        """Mark sent and keep the message on its ticket (with its ids, for threading and receipts)."""
+        at = clock.iso(message.created_at)
+        outbox = (
+            OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
+            [
+                OutboxItem.status.set("sent"),
+                OutboxItem.provider_id.set(message.provider_id or ""),
+                OutboxItem.body.set(message.model_dump(mode="json")),
+                OutboxItem.gsi2pk.remove(),
+                OutboxItem.gsi2sk.remove(),
+            ],
+            OutboxItem.status == "sending",
+        )
+        puts: list[tuple[Any, Any]] = []
+        if stored is not None:
+            puts.append((message_to_item(stored), None))
+        if ticket is not None:
+            puts += [(item, None) for item in event_items(ticket.id, events)]
+        update = None
+        if ticket is not None and sla is not None:
+            update = (
+                TicketItem(pk=ticket_pk(ticket.id), sk="TICKET"),
+                [TicketItem.version.set(ticket.version + 1), *sla_actions(ticket.id, sla)],
+                TicketItem.version == ticket.version,
+            )
+        self._write(puts, [], at, update=update, upserts=pointers, extra_updates=[outbox])
+
+    def outbound_failed(
+        self,
+        message: OutboundMessage,
+        error: str,
+        permanent: bool,
+        events: list[TicketEvent],
+        flag: str = "delivery_failed",
+    ) -> None:
+        """Back to pending for another try, or failed for good (then `flag` is set on the ticket:
+        delivery_failed, or delivery_unknown when the provider may have delivered it)."""
+        status = "failed" if permanent else "retry"
+        puts: list[tuple[Any, Any]] = []
+        if message.ticket_id:
+            puts = [(item, None) for item in event_items(message.ticket_id, events)]
+        actions: list[Any] = [OutboxItem.status.set(status), OutboxItem.error.set(error[:1000])]
+        if not permanent:  # back off: 2, 4, 8... minutes, picked up by the sweeper's retry pass
+            retry_at = clock.now() + timedelta(minutes=2 ** max(message.attempts, 1))
+            actions += [
+                OutboxItem.gsi2pk.set(OUTBOX_RETRY),
+                OutboxItem.gsi2sk.set(f"{clock.iso(retry_at)}#{message.key}"),
+            ]
+        else:  # out of the sending index: the result is known
+            actions += [OutboxItem.gsi2pk.remove(), OutboxItem.gsi2sk.remove()]
+        outbox = (
+            OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
+            actions,
+            OutboxItem.status == "sending",
+        )
+        extra: list[tuple[Any, list[Any], Any]] = [outbox]
+        if permanent and message.ticket_id and self._lacks_flag(message.ticket_id, flag):
+            extra.append(flag_ticket(message.ticket_id, flag))
+        self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
+
+    def _lacks_flag(self, ticket_id: str, flag: str) -> bool:
+        """Whether the ticket exists without `flag` (flags are a list: appending twice repeats it).
+        Read only on the rare failure paths; a race at worst repeats the flag, never loses it."""
+        try:
+            item = TicketItem.get(ticket_pk(ticket_id), "TICKET")
+        except TicketItem.DoesNotExist:
+            return False
+        return flag not in (item.flags or [])
+
+    def list_outbound(self) -> list[OutboundMessage]:
+        return [outbound_from_item(item) for item in OutboxItem.listing.query("OUTBOX")]
+
+    def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int:
+        """Put messages whose retry time has come back to pending (the stream sends them again)."""
+        count = 0
+        for item in OutboxItem.retries.query(
+            OUTBOX_RETRY, OutboxItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
+        ):
+            try:
+                OutboxItem(pk=item.pk, sk="OUTBOX").update(
+                    actions=[
+                        OutboxItem.status.set("pending"),
+                        OutboxItem.gsi2pk.set(OUTBOX_PENDING),
+                        OutboxItem.gsi2sk.set(f"{clock.iso(now)}#{item.key}"),
+                    ],
+                    condition=OutboxItem.status == "retry",
+                )
+                count += 1
+            except UpdateError:
+                continue
+        return count
+
+    @staticmethod
+    def _indexed_before(partition: str, before: datetime, limit: int) -> list[tuple[OutboxItem, datetime]]:
+        """Outbox items in a gsi2 partition whose indexed time is at or before `before`, with it."""
+        return [
+            (item, clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]))
+            for item in OutboxItem.retries.query(
+                partition, OutboxItem.gsi2sk <= f"{clock.iso(before)}#~", limit=limit
+            )
+        ]
+
+    def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]:
+        """Messages pending since before `before`: no delivery of their stream record claimed them."""
+        return [
+            StalePending(
+                message=outbound_from_item(item),
+                since=since,
+                redeliveries=int(item.redeliveries or 0),
+                index_key=str(item.gsi2sk),
+            )
+            for item, since in self._indexed_before(OUTBOX_PENDING, before, limit)
+        ]
+
+    def redeliver_pending(self, stale: StalePending, at: datetime) -> bool:
+        """Write the pending message again (a MODIFY on the stream, which auto_followup's filter
+        passes, so it is sent as a new record), counting the redelivery; False when it was claimed or
+        redelivered meanwhile."""
+        try:
+            OutboxItem(pk=f"OUTBOX#{stale.message.key}", sk="OUTBOX").update(
+                actions=[
+                    OutboxItem.redeliveries.set(stale.redeliveries + 1),
+                    OutboxItem.gsi2sk.set(f"{clock.iso(at)}#{stale.message.key}"),
+                ],
+                condition=(OutboxItem.status == "pending") & (OutboxItem.gsi2sk == stale.index_key),
+            )
+        except UpdateError:
+            return False
+        return True
+
+    def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]:
+        """Messages claimed for sending before `claimed_before` whose result was never recorded."""
+        return [
+            StuckSend(message=outbound_from_item(item), claimed_at=claimed_at, claim=str(item.gsi2sk))
+            for item, claimed_at in self._indexed_before(OUTBOX_SENDING, claimed_before, limit)
+        ]
+
+    def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool:
+        """Mark a send without a result failed and flag its ticket `delivery_unknown`, once: False
+        when the claim changed meanwhile (the result came late, or another sweep took it)."""
+        return self._give_up(stuck.message, "sending", stuck.claim, error, events, "delivery_unknown")
+
+    def pending_failed(self, stale: StalePending, error: str, events: list[TicketEvent]) -> bool:
+        """Give up a pending message that was never claimed however often it was delivered again:
+        failed, its ticket flagged `delivery_failed`, once (False: claimed or taken meanwhile)."""
+        return self._give_up(stale.message, "pending", stale.index_key, error, events, "delivery_failed")
+
+    def _give_up(
+        self,
+        message: OutboundMessage,
+        status: str,
+        index_key: str,
+        error: str,
+        events: list[TicketEvent],
+        flag: str,
+    ) -> bool:
+        """Fail a message still in `status` under the gsi2 sort key `index_key`, with its events and
+        the ticket's `flag`, in one transaction."""
+        puts: list[tuple[Any, Any]] = []
+        if message.ticket_id:
+            puts = [(item, None) for item in event_items(message.ticket_id, events)]
+        outbox = (
+            OutboxItem(pk=f"OUTBOX#{message.key}", sk="OUTBOX"),
+            [
+                OutboxItem.status.set("failed"),
+                OutboxItem.error.set(error[:1000]),
+                OutboxItem.gsi2pk.remove(),
+                OutboxItem.gsi2sk.remove(),
+            ],
+            (OutboxItem.status == status) & (OutboxItem.gsi2sk == index_key),
+        )
+        extra: list[tuple[Any, list[Any], Any]] = [outbox]
+        if message.ticket_id and self._lacks_flag(message.ticket_id, flag):
+            extra.append(flag_ticket(message.ticket_id, flag))
+        try:
+            self._write(puts, [], clock.iso(clock.now()), extra_updates=extra)
+        except ConflictError:
+            return False
+        return True
