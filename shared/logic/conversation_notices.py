@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from shared.dal.base import DuplicateError
-from shared.dal.pointers import Pointer
-from shared.dal.repository import TicketRepository
+from shared.dal.pointers import Pointer, PointerReads
+from shared.dal.tickets import TicketStore
 from shared.models.inbound import ConversationNotice, NoticeKind
 from shared.models.ticket import TicketEvent
 
 NoticeOutcome = Literal["recorded", "duplicate", "ours", "unmatched"]
 
 
-def record_notice(notice: ConversationNotice, repository: TicketRepository) -> NoticeOutcome:
+class NoticeStores(PointerReads, TicketStore, Protocol):
+    """What recording a notice reads (the message's and conversation's pointers) and writes (events)."""
+
+
+def record_notice(notice: ConversationNotice, repository: NoticeStores) -> NoticeOutcome:
     """Record a conversation notice as an event on its ticket, exactly once.
 
     An unsend (`message_unsent`) goes to the ticket of the message taken back, or else to the

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer
-from shared.dal.repository import TicketRepository
+from shared.dal.quarantine import QuarantineWrites
 from shared.ids import new_id
 from shared.logic.bounds import clip, repair
 from shared.models.ticket import Channel, QuarantineEntry
@@ -33,7 +33,7 @@ def split_raw(raw: str) -> tuple[list[str], bool]:
 
 
 def quarantine_input(
-    repository: TicketRepository,
+    repository: QuarantineWrites,
     *,
     channel: Channel,
     reason: str,
