@@ -13,17 +13,14 @@ import pytest
 from moto import mock_aws
 
 from shared import clock
-from shared.dal.agents import AlreadyRoutedError, ClaimLostError, RoutingChanges
+from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
 from shared.dal.base import DuplicateError
 from shared.dal.items import reset_connections
-from shared.dal.outbox import GuardRaceError
 from shared.dal.pointers import Pointer
-from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
 from shared.dal.repository import DynamoRepository
 from shared.dal.tickets import AppendWrite, NewTicketWrite, SlaWrite, TicketChanges, TicketUpdate, sla_shard
 from shared.errors import ConflictError
-from shared.models.outbound import OutboundMessage
 from shared.models.ticket import (
     Channel,
     ConsentRecord,
@@ -32,7 +29,6 @@ from shared.models.ticket import (
     Identity,
     IdentityKind,
     Message,
-    QuarantineEntry,
     Sla,
     SlaTarget,
     Ticket,
@@ -513,3 +509,351 @@ def test_an_agents_update_applies_at_the_version_seen_and_reopening_clears_the_t
         None,
         "a2",
     )
+
+
+# Customers -----------------------------------------------------------------------------------
+
+
+def test_consent_is_recorded_once_for_a_new_or_an_existing_customer(repo: Repository) -> None:
+    record = ConsentRecord(at=T0 + timedelta(seconds=1), channel="sms", action="opt_out", keyword="STOP")
+    opted_out = customer(consent=[record], opted_out=["sms"])
+
+    repo.record_consent(
+        opted_out, Pointer("inbound", "sms#1"), [Pointer("identity", "phone#+1555", customer_id="c1")], False
+    )
+    with pytest.raises(DuplicateError):
+        repo.record_consent(opted_out, Pointer("inbound", "sms#1"), [], True)
+    with pytest.raises(ConflictError):  # said to exist, but it does not
+        repo.record_consent(customer("c2"), Pointer("inbound", "sms#2"), [], True)
+    with pytest.raises(ConflictError):  # said to be new, but it exists
+        repo.record_consent(customer(), Pointer("inbound", "sms#3"), [], False)
+
+    # consent records are JSON on the item: their times keep microseconds
+    assert repo.get_customer("c1") == opted_out.model_copy(update={"created_at": ms(T0)})
+    assert repo.get_customer("c2") is None
+    assert repo.get_pointers([("identity", "phone#+1555"), ("inbound", "sms#2"), ("inbound", "sms#3")]) == {
+        ("identity", "phone#+1555"): Pointer(
+            "identity", "phone#+1555", customer_id="c1", created_at=clock.iso(record.at)
+        )
+    }
+
+
+def test_a_merge_saves_customers_repoints_identities_and_moves_tickets(repo: Repository) -> None:
+    for c in (customer("c1"), customer("c2")):
+        repo.record_consent(c, Pointer("inbound", f"seed#{c.id}"), [], False)
+    create(repo, "t1", customer_id="c2")
+
+    repo.save_merge(
+        [customer("c1", name="Jane Merged"), customer("c2", merged_into="c1")],
+        {"email#c2@customer.example": "c1"},
+        {"t1": "c1"},
+    )
+
+    assert repo.get_customer("c1") == customer("c1", name="Jane Merged", created_at=ms(T0))
+    assert repo.get_customer("c2") == customer("c2", merged_into="c1", created_at=ms(T0))
+    assert [t.id for t in repo.list_customer_tickets("c1")] == ["t1"]
+    assert repo.list_customer_tickets("c2") == []
+    moved = repo.get_ticket("t1")
+    assert moved is not None
+    assert moved.customer_id == "c1"
+    assert moved.version == 1
+    pointer = repo.get_pointers([("identity", "email#c2@customer.example")])
+    assert pointer[("identity", "email#c2@customer.example")].customer_id == "c1"
+
+    with pytest.raises(ConflictError):  # a customer that does not exist: nothing moves
+        repo.save_merge([customer("c1", name="X"), customer("c9")], {}, {"t1": "c2"})
+    with pytest.raises(ConflictError):  # a ticket that does not exist
+        repo.save_merge([customer("c1", name="Y")], {}, {"t9": "c1"})
+    assert repo.get_customer("c9") is None
+    assert repo.get_customer("c1") == customer("c1", name="Jane Merged", created_at=ms(T0))
+    assert [t.id for t in repo.list_customer_tickets("c1")] == ["t1"]
+    assert repo.get_ticket("t9") is None
+
+
+# The SLA deadline index and the unrouted index ------------------------------------------------
+
+
+def test_a_ticket_without_team_or_assignee_is_unrouted_until_routed_or_dropped(repo: Repository) -> None:
+    create(repo, "t2", created_at=T0 + timedelta(minutes=2))
+    create(repo, "t1")
+    create(repo, "t3", created_at=T0 + timedelta(minutes=1), team="support")
+    create(repo, "t4", created_at=T0 + timedelta(minutes=1), assignee="a1")
+
+    assert [t.id for t in repo.unrouted_tickets(T0 + timedelta(minutes=5))] == ["t1", "t2"]
+    assert [t.id for t in repo.unrouted_tickets(T0 + timedelta(minutes=5), limit=1)] == ["t1"]
+    assert [t.id for t in repo.unrouted_tickets(ms(T0))] == ["t1"]  # at the creation time exactly
+    assert repo.unrouted_tickets(ms(T0) - timedelta(milliseconds=1)) == []
+
+    assert repo.drop_unrouted("t1") is True
+    assert repo.drop_unrouted("t1") is False
+    assert repo.drop_unrouted("t3") is False
+    assert repo.drop_unrouted("t9") is False
+    assert repo.get_ticket("t9") is None
+    assert [t.id for t in repo.unrouted_tickets(T0 + timedelta(minutes=5))] == ["t2"]
+
+
+def test_due_tickets_come_by_shard_in_deadline_order_up_to_now(repo: Repository) -> None:
+    ids = [f"t{i}" for i in range(8)]
+    for i, ticket_id in enumerate(ids):
+        create(repo, ticket_id)
+        repo.append_message(
+            AppendWrite(
+                ticket_id=ticket_id,
+                expected_version=1,
+                changes=TicketChanges(sla=sla_write(ticket_id, T0 + timedelta(minutes=10 - i), shards=2)),
+                message=message(ticket_id, f"m{i}"),
+            )
+        )
+    shard = {ticket_id: sla_shard(ticket_id, 2) for ticket_id in ids}
+    now = T0 + timedelta(minutes=8)
+    expected = {
+        s: [
+            t
+            for t in reversed(ids)
+            if shard[t] == s and ms(T0 + timedelta(minutes=10 - ids.index(t))) <= ms(now)
+        ]
+        for s in (0, 1)
+    }
+
+    assert {s: [t.id for t in repo.due_tickets(s, now)] for s in (0, 1)} == expected
+    assert [t.id for t in repo.due_tickets(0, now, limit=1)] == expected[0][:1]
+    assert repo.unrouted_tickets(T0 + timedelta(days=1)) == []  # their SLA keys replaced the entry
+    due = repo.due_tickets(shard["t0"], T0 + timedelta(minutes=10))[-1]
+    # the SLA is kept as written (its JSON keeps microseconds), only the index key is in milliseconds
+    assert (due.id, due.sla) == ("t0", sla_write("t0", T0 + timedelta(minutes=10)).sla)
+
+    stored = repo.get_ticket("t0")
+    assert stored is not None
+    repo.update_ticket(stored, TicketUpdate(sla=sla_write("t0", None)), [], T0)  # nothing left to watch
+    assert "t0" not in [t.id for s in (0, 1) for t in repo.due_tickets(s, T0 + timedelta(days=1))]
+    assert repo.get_ticket("t0").sla.policy == "standard"  # type: ignore[union-attr]
+
+
+# Agents: presence ----------------------------------------------------------------------------
+
+
+def test_an_absence_lasts_from_leaving_online_until_coming_back(repo: Repository) -> None:
+    back = T0 + timedelta(hours=8)
+
+    repo.set_presence("a1", "away", ["support"], T0, until=back)
+    repo.set_presence("a1", "offline", ["support", "billing"], T0 + timedelta(hours=1))
+    away = repo.get_agents(["a1", "a1", "a9"])
+    repo.set_presence("a1", "online", ["support"], T0 + timedelta(hours=2))
+    online = repo.get_agents(["a1"])
+
+    assert away == {
+        "a1": AgentLive(
+            id="a1",
+            presence="offline",
+            load={"email": 0, "sms": 0, "social": 0},
+            last_assigned_at="",
+            teams=["support", "billing"],
+            away_since=ms(T0),
+            away_until=None,
+        )
+    }
+    assert online == {
+        "a1": AgentLive(
+            id="a1",
+            presence="online",
+            load={"email": 0, "sms": 0, "social": 0},
+            last_assigned_at="",
+            teams=["support"],
+        )
+    }
+    repo.set_presence("a1", "away", ["support"], T0 + timedelta(hours=3), until=back)
+    assert repo.get_agents(["a1"])["a1"].away_since == ms(T0 + timedelta(hours=3))
+    assert repo.get_agents(["a1"])["a1"].away_until == ms(back)
+
+
+# Agents: claims, queues and releases -----------------------------------------------------------
+
+
+def test_a_claim_assigns_the_ticket_and_takes_one_unit_of_capacity(repo: Repository) -> None:
+    create(repo)
+    repo.set_presence("a1", "online", ["support"], T0)
+    at = T0 + timedelta(minutes=1)
+
+    repo.claim("t1", "a1", "email", 2, routing(language="en", sla_policy="gold"), [event("assigned", at)], at)
+
+    stored = repo.get_ticket("t1")
+    assert stored == ticket(
+        created_at=ms(T0),
+        updated_at=ms(at),
+        team="support",
+        assignee="a1",
+        load_holder="a1",
+        tags=["printer"],
+        skills=["hardware"],
+        language="en",
+        sla=Sla(policy="gold"),
+    )
+    live = repo.get_agents(["a1"])["a1"]
+    assert (live.load, live.last_assigned_at) == ({"email": 1, "sms": 0, "social": 0}, clock.iso(at))
+    assert repo.list_events("t1") == [event("assigned", ms(at))]
+    assert repo.unrouted_tickets(T0 + timedelta(days=1)) == [stored]  # routing alone keeps the entry
+
+
+def test_a_claim_is_lost_when_the_agent_is_full_or_not_online_and_changes_nothing(repo: Repository) -> None:
+    create(repo)
+    create(repo, "t2")
+    repo.set_presence("a1", "online", ["support"], T0)
+    repo.claim("t2", "a1", "email", 1, routing(), [], T0)
+    repo.set_presence("a2", "away", ["support"], T0)
+
+    with pytest.raises(ClaimLostError):
+        repo.claim("t1", "a1", "email", 1, routing(), [event("assigned")], T0)  # at capacity exactly
+    with pytest.raises(ClaimLostError):
+        repo.claim("t1", "a2", "email", 5, routing(), [], T0)
+    with pytest.raises(ClaimLostError):
+        repo.claim("t1", "a9", "email", 5, routing(), [], T0)  # never stored
+    with pytest.raises(ClaimLostError):
+        repo.claim("t1", "a9", "email", None, routing(), [], T0)  # even by hand
+
+    assert repo.get_ticket("t1") == ticket(created_at=ms(T0), updated_at=ms(T0))
+    assert repo.list_events("t1") == []
+    assert repo.get_agents(["a1", "a2", "a9"]).keys() == {"a1", "a2"}
+    assert repo.get_agents(["a1"])["a1"].load["email"] == 1
+    repo.claim("t1", "a1", "sms", 1, routing(), [], T0)  # another capacity group
+    assert repo.get_agents(["a1"])["a1"].load == {"email": 1, "sms": 1, "social": 0}
+
+
+def test_an_assigned_ticket_is_already_routed_unless_assigned_by_hand(repo: Repository) -> None:
+    create(repo, assignee="a0")
+    repo.set_presence("a1", "online", ["support"], T0)
+    repo.set_presence("a2", "offline", ["support"], T0)
+
+    with pytest.raises(AlreadyRoutedError):
+        repo.claim("t1", "a1", "email", 3, routing(), [], T0)
+    with pytest.raises(AlreadyRoutedError):
+        repo.claim("t9", "a1", "email", 3, routing(), [], T0)
+    assert repo.get_agents(["a1"])["a1"].load["email"] == 0
+    assert repo.get_ticket("t9") is None
+
+    repo.claim("t1", "a2", "email", None, routing(), [], T0)  # by hand: no capacity, any presence
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert (stored.assignee, stored.load_holder) == ("a2", "a2")
+    assert repo.get_agents(["a2"])["a2"].load["email"] == 1
+
+
+def test_queued_tickets_wait_by_priority_then_time_and_a_claim_takes_them_out(repo: Repository) -> None:
+    plan = [
+        ("t1", "normal", 0),
+        ("t2", "urgent", 3),
+        ("t3", "low", 1),
+        ("t4", "normal", 2),
+        ("t5", "high", 4),
+    ]
+    entries = {}
+    for ticket_id, priority, minute in plan:
+        create(repo, ticket_id)
+        at = T0 + timedelta(minutes=minute)
+        entries[ticket_id] = repo.enqueue(
+            ticket_id, "email", routing(priority=priority), [event("queued", at)], at
+        )
+
+    queue = repo.list_queue("support")
+    assert [e.ticket_id for e in queue] == ["t2", "t5", "t1", "t4", "t3"]
+    assert [e.ticket_id for e in repo.list_queue("support", limit=2)] == ["t2", "t5"]
+    assert queue[0] == QueueEntry(
+        "support", "t2", "urgent", "email", ms(T0 + timedelta(minutes=3)), entries["t2"].key
+    )
+    assert entries["t2"].queued_at == T0 + timedelta(minutes=3)
+    queued = repo.get_ticket("t2")
+    assert queued is not None
+    assert (queued.team, queued.priority, queued.queued_at, queued.assignee) == (
+        "support",
+        "urgent",
+        ms(T0 + timedelta(minutes=3)),
+        None,
+    )
+    with pytest.raises(AlreadyRoutedError):  # queued already
+        repo.enqueue("t2", "email", routing(), [], T0)
+
+    repo.set_presence("a1", "online", ["support"], T0)
+    repo.claim("t2", "a1", "email", 5, routing(priority="urgent"), [], T0, dequeue=queue[0])
+    with pytest.raises(AlreadyRoutedError):  # the entry is gone: another claim took it
+        repo.claim("t2", "a1", "email", None, routing(), [], T0, dequeue=queue[0])
+
+    assert [e.ticket_id for e in repo.list_queue("support")] == ["t5", "t1", "t4", "t3"]
+    claimed = repo.get_ticket("t2")
+    assert claimed is not None
+    assert (claimed.queued_at, claimed.assignee) == (None, "a1")
+    assert repo.get_agents(["a1"])["a1"].load["email"] == 1
+
+
+def test_enqueueing_an_assigned_ticket_is_already_routed(repo: Repository) -> None:
+    create(repo, assignee="a1")
+
+    with pytest.raises(AlreadyRoutedError):
+        repo.enqueue("t1", "email", routing(), [event("queued")], T0)
+
+    assert repo.list_queue("support") == []
+    assert repo.list_events("t1") == []
+
+
+def test_a_queued_ticket_moves_to_another_team_keeping_its_place_and_can_be_dropped(repo: Repository) -> None:
+    create(repo)
+    create(repo, "t2")
+    entry = repo.enqueue("t1", "email", routing(priority="high"), [], T0)
+    other = repo.enqueue("t2", "email", routing(), [], T0)
+    at = T0 + timedelta(minutes=5)
+
+    moved = repo.move_queued(entry, "billing", [event("escalated", at)], at)
+
+    assert moved == QueueEntry("billing", "t1", "high", "email", T0, entry.key)
+    assert repo.list_queue("billing") == [QueueEntry("billing", "t1", "high", "email", ms(T0), entry.key)]
+    assert [e.ticket_id for e in repo.list_queue("support")] == ["t2"]
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert (stored.team, stored.updated_at) == ("billing", ms(at))
+    assert repo.list_events("t1") == [event("escalated", ms(at))]
+    with pytest.raises(AlreadyRoutedError):  # it left the support queue already
+        repo.move_queued(entry, "sales", [], at)
+
+    repo.set_presence("a1", "online", ["support"], T0)
+    repo.claim("t2", "a1", "email", None, routing(), [], T0)
+    with pytest.raises(AlreadyRoutedError):  # assigned meanwhile
+        repo.move_queued(other, "billing", [], at)
+    assert [e.ticket_id for e in repo.list_queue("support")] == ["t2"]
+
+    repo.drop_queued(other)
+    repo.drop_queued(other)  # dropping twice is harmless
+    assert repo.list_queue("support") == []
+
+
+def test_capacity_is_given_back_once_by_the_holder(repo: Repository) -> None:
+    create(repo)
+    repo.set_presence("a1", "online", ["support"], T0)
+    repo.claim("t1", "a1", "social", 2, routing(), [], T0)
+    repo.set_status("t1", "resolved", T0, expected_version=1)
+
+    repo.release("t1", "a1", "social", [event("released")], T0)
+    with pytest.raises(AlreadyRoutedError):
+        repo.release("t1", "a1", "social", [event("released")], T0)
+
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert (stored.load_holder, stored.assignee) == (None, "a1")
+    assert repo.get_agents(["a1"])["a1"].load == {"email": 0, "sms": 0, "social": 0}
+    assert repo.list_events("t1") == [event("released", ms(T0))]
+
+    create(repo, "t2")
+    repo.claim("t2", "a1", "email", 2, routing(), [], T0)
+    with pytest.raises(AlreadyRoutedError):  # not the holder
+        repo.release("t2", "a2", "email", [], T0)
+    with pytest.raises(AlreadyRoutedError):  # the holder, but nothing of that group is held
+        repo.release("t2", "a1", "sms", [], T0)
+    assert repo.get_agents(["a1"])["a1"].load["email"] == 1
+
+
+def test_clearing_the_stale_mark_needs_the_ticket(repo: Repository) -> None:
+    create(repo)
+
+    repo.clear_stale("t1")
+    with pytest.raises(ConflictError):
+        repo.clear_stale("t9")
+
+    assert repo.get_ticket("t1") == ticket(created_at=ms(T0), updated_at=ms(T0))
+    assert repo.get_ticket("t9") is None
