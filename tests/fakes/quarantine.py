@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from pynamodb.exceptions import UpdateError
+
 from shared import clock
 from shared.dal.items import QuarantineItem, QuarantinePartItem
 from shared.dal.pointers import Pointer
 from shared.dal.quarantine import QuarantinePage, QuarantineQuery, quarantine_from_item
-from shared.errors import ConflictError
 from shared.models.ticket import QuarantineEntry
 from tests.fakes.table import Item, MemoryStore, as_model, put_op, update_op
 
@@ -94,4 +95,5 @@ class MemoryQuarantine(MemoryStore):
             return item is not None and item.get("released_at") is not None
 
         if self.table.transact([update_op(quarantine_key(entry_id), "update", released, note)]):
-            raise ConflictError(f"quarantine entry {entry_id} was not released")
+            # DynamoQuarantine lets pynamodb's error through here (no domain error): so does the fake
+            raise UpdateError("Failed to update item: ConditionalCheckFailedException")

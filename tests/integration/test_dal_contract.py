@@ -11,16 +11,20 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from pynamodb.exceptions import UpdateError
 
 from shared import clock
 from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
 from shared.dal.base import DuplicateError
 from shared.dal.items import reset_connections
+from shared.dal.outbox import GuardRaceError
 from shared.dal.pointers import Pointer
+from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
 from shared.dal.repository import DynamoRepository
 from shared.dal.tickets import AppendWrite, NewTicketWrite, SlaWrite, TicketChanges, TicketUpdate, sla_shard
 from shared.errors import ConflictError
+from shared.models.outbound import OutboundMessage
 from shared.models.ticket import (
     Channel,
     ConsentRecord,
@@ -29,6 +33,7 @@ from shared.models.ticket import (
     Identity,
     IdentityKind,
     Message,
+    QuarantineEntry,
     Sla,
     SlaTarget,
     Ticket,
@@ -857,3 +862,282 @@ def test_clearing_the_stale_mark_needs_the_ticket(repo: Repository) -> None:
 
     assert repo.get_ticket("t1") == ticket(created_at=ms(T0), updated_at=ms(T0))
     assert repo.get_ticket("t9") is None
+
+
+# The outbox ----------------------------------------------------------------------------------
+
+
+def outbound(key: str = "k1", at: datetime = T0, **fields: Any) -> OutboundMessage:
+    values: dict[str, Any] = {
+        "key": key,
+        "ticket_id": "t1",
+        "channel": "email",
+        "kind": "ack",
+        "to": "jane@customer.example",
+        "text": "We got your message",
+        "created_at": at,
+    }
+    return OutboundMessage(**(values | fields))
+
+
+def test_a_message_is_queued_once_per_key_with_its_guards(repo: Repository) -> None:
+    guard = Pointer("lastauto", "c1", customer_id="c1")
+
+    assert repo.put_outbound(outbound(), [guard]) is True
+    assert repo.put_outbound(outbound(text="again"), [guard]) is False
+    assert repo.put_outbound(outbound("k2", status="suppressed", error="opted out"), []) is True
+
+    assert repo.get_outbound("k1") == outbound(created_at=T0)
+    assert repo.get_outbound("k9") is None
+    assert repo.list_outbound() == [outbound(), outbound("k2", status="suppressed", error="opted out")]
+    assert [s.message.key for s in repo.stale_pending(T0 + timedelta(days=1))] == [
+        "k1"
+    ]  # not the suppressed one
+    assert repo.get_pointers([("lastauto", "c1")])[("lastauto", "c1")].created_at == clock.iso(T0)
+
+
+def test_of_two_messages_guarded_since_the_same_read_only_the_first_is_queued(repo: Repository) -> None:
+    earlier, later = T0 - timedelta(hours=1), T0 + timedelta(minutes=1)
+    repo.put_outbound(outbound("k0", earlier), [Pointer("lastauto", "c1", customer_id="c1")])
+
+    assert (
+        repo.put_outbound(outbound("k1"), [Pointer("lastauto", "c1", customer_id="c1")], guard_since=T0)
+        is True
+    )
+    with pytest.raises(GuardRaceError):
+        repo.put_outbound(
+            outbound("k2", later), [Pointer("lastauto", "c1", customer_id="c1")], guard_since=earlier
+        )
+    assert repo.put_outbound(outbound("k1"), [], guard_since=T0) is False
+
+    assert repo.get_outbound("k2") is None
+    assert repo.get_pointers([("lastauto", "c1")])[("lastauto", "c1")].created_at == clock.iso(T0)
+
+
+def test_a_pending_message_is_taken_for_sending_once_and_marked_sent(repo: Repository) -> None:
+    create(repo)
+    repo.put_outbound(outbound(), [])
+    claimed = T0 + timedelta(seconds=5)
+
+    assert repo.start_sending("k1", claimed) is True
+    assert repo.start_sending("k1", claimed) is False
+    assert repo.start_sending("k9", claimed) is False
+    assert repo.get_outbound("k9") is None
+    assert repo.get_outbound("k1") == outbound(attempts=1)  # "sending" reads as pending
+    assert repo.stale_pending(T0 + timedelta(days=1)) == []
+    stuck = repo.stuck_sending(claimed)
+    assert [(s.message.key, s.claimed_at, s.claim) for s in stuck] == [
+        ("k1", ms(claimed), f"{clock.iso(claimed)}#k1")
+    ]
+    assert repo.stuck_sending(ms(claimed) - timedelta(milliseconds=1)) == []
+
+    sent = outbound(attempts=1, provider_id="ses-9")
+    stored = message(message_id="o1", direction=Direction.OUTBOUND, at=claimed)
+    current = repo.get_ticket("t1")
+    assert current is not None
+    repo.outbound_sent(
+        sent,
+        stored,
+        [Pointer("ref", "<o1@x>", ticket_id="t1", message_id="o1", direction="outbound")],
+        [event("sent", claimed)],
+        current,
+        sla_write("t1", T0 + timedelta(hours=1)),
+    )
+
+    assert repo.get_outbound("k1") == outbound(status="sent", attempts=1, provider_id="ses-9")
+    assert repo.stuck_sending(T0 + timedelta(days=1)) == []
+    assert [m.id for m in repo.list_messages("t1")] == ["m-t1", "o1"]
+    assert repo.list_events("t1") == [event("sent", ms(claimed))]
+    after = repo.get_ticket("t1")
+    assert after is not None
+    assert (after.version, after.sla) == (2, sla_write("t1", T0 + timedelta(hours=1)).sla)
+    assert [t.id for t in repo.due_tickets(sla_shard("t1", 4), T0 + timedelta(hours=1))] == ["t1"]
+    assert repo.get_pointers([("ref", "<o1@x>")])[("ref", "<o1@x>")].message_id == "o1"
+
+    with pytest.raises(ConflictError):  # not sending any more
+        repo.outbound_sent(sent, None, [], [], None, None)
+
+
+def test_a_send_recorded_against_a_changed_ticket_is_a_conflict(repo: Repository) -> None:
+    current = create(repo)
+    repo.put_outbound(outbound(), [])
+    repo.start_sending("k1", T0)
+    repo.set_status("t1", "pending", T0, expected_version=1)
+
+    with pytest.raises(ConflictError):
+        repo.outbound_sent(outbound(), message(message_id="o1"), [], [], current, sla_write("t1", None))
+
+    assert repo.get_outbound("k1") == outbound(attempts=1)
+    assert [m.id for m in repo.list_messages("t1")] == ["m-t1"]
+
+
+def test_a_failed_send_is_retried_after_a_backoff_and_requeued(repo: Repository) -> None:
+    create(repo)
+    repo.put_outbound(outbound(), [])
+    repo.start_sending("k1", T0)
+
+    repo.outbound_failed(outbound(attempts=1), "throttled", False, [event("send_failed")])
+    with pytest.raises(ConflictError):  # not sending any more
+        repo.outbound_failed(outbound(attempts=1), "again", False, [])
+
+    assert repo.get_outbound("k1") == outbound(status="retry", attempts=1, error="throttled")
+    assert repo.requeue_due_outbound(T0 + timedelta(minutes=2) - timedelta(milliseconds=1)) == 0
+    assert repo.requeue_due_outbound(T0 + timedelta(minutes=2)) == 1
+    assert repo.requeue_due_outbound(T0 + timedelta(minutes=2)) == 0
+    assert repo.get_outbound("k1") == outbound(attempts=1, error="throttled")
+    stale = repo.stale_pending(T0 + timedelta(minutes=2))
+    assert [(s.message.key, s.since, s.redeliveries) for s in stale] == [
+        ("k1", ms(T0 + timedelta(minutes=2)), 0)
+    ]
+    assert repo.list_events("t1") == [event("send_failed", ms(T0))]
+
+
+def test_a_permanent_failure_fails_the_message_and_flags_the_ticket_once(repo: Repository) -> None:
+    create(repo)
+    for key in ("k1", "k2"):
+        repo.put_outbound(outbound(key), [])
+        repo.start_sending(key, T0)
+
+    repo.outbound_failed(outbound("k1", attempts=1), "x" * 1200, True, [event("send_failed")])
+    repo.outbound_failed(outbound("k2", attempts=1), "bounced", True, [], flag="delivery_failed")
+
+    assert repo.get_outbound("k1") == outbound(status="failed", attempts=1, error="x" * 1000)
+    assert repo.stuck_sending(T0 + timedelta(days=1)) == []
+    assert repo.requeue_due_outbound(T0 + timedelta(days=1)) == 0
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert stored.flags == ["delivery_failed"]
+
+
+def test_a_stale_pending_message_is_redelivered_once_per_sighting_then_given_up(repo: Repository) -> None:
+    create(repo)
+    repo.put_outbound(outbound(), [])
+    stale = repo.stale_pending(T0)[0]
+    assert (stale.since, stale.redeliveries, stale.index_key) == (ms(T0), 0, f"{clock.iso(T0)}#k1")
+    later = T0 + timedelta(minutes=10)
+
+    assert repo.redeliver_pending(stale, later) is True
+    assert repo.redeliver_pending(stale, later) is False  # its index key moved on
+    assert repo.stale_pending(T0) == []
+    again = repo.stale_pending(later)[0]
+    assert (again.since, again.redeliveries) == (ms(later), 1)
+
+    assert repo.pending_failed(stale, "lost", []) is False
+    assert repo.pending_failed(again, "never claimed", [event("send_failed", later)]) is True
+    assert repo.pending_failed(again, "never claimed", []) is False
+
+    assert repo.get_outbound("k1") == outbound(status="failed", error="never claimed")
+    assert repo.stale_pending(T0 + timedelta(days=1)) == []
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert stored.flags == ["delivery_failed"]
+    assert repo.list_events("t1") == [event("send_failed", ms(later))]
+
+
+def test_a_send_without_a_result_is_marked_unknown_once(repo: Repository) -> None:
+    create(repo)
+    repo.put_outbound(outbound(), [])
+    repo.start_sending("k1", T0)
+    stuck = repo.stuck_sending(T0)[0]
+
+    assert repo.outbound_unknown(stuck, "no result", [event("delivery_unknown")]) is True
+    assert repo.outbound_unknown(stuck, "no result", []) is False
+
+    assert repo.get_outbound("k1") == outbound(status="failed", attempts=1, error="no result")
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert stored.flags == ["delivery_unknown"]
+    assert repo.list_events("t1") == [event("delivery_unknown", ms(T0))]
+
+
+# The quarantine ------------------------------------------------------------------------------
+
+
+def entry(
+    entry_id: str, minute: int, reason: str = "unparseable", channel: Channel = Channel.EMAIL
+) -> QuarantineEntry:
+    return QuarantineEntry(
+        id=entry_id,
+        reason=reason,
+        at=T0 + timedelta(minutes=minute),
+        ref=f"ref-{entry_id}",
+        channel=channel,
+        details={"raw": "x"},
+    )
+
+
+def test_an_entry_is_quarantined_once(repo: Repository) -> None:
+    repo.quarantine(entry("q1", 0), Pointer("inbound", "email#1"))
+    with pytest.raises(DuplicateError):
+        repo.quarantine(entry("q2", 1), Pointer("inbound", "email#1"))
+
+    assert repo.get_quarantine("q1") == entry("q1", 0).model_copy(update={"at": ms(T0)})
+    assert repo.get_quarantine("q2") is None
+
+
+def test_quarantine_pages_come_newest_first_with_a_cursor_and_filters(repo: Repository) -> None:
+    plan = [
+        ("q1", 1, "unparseable", Channel.EMAIL),
+        ("q2", 2, "too_large", Channel.EMAIL),
+        ("q3", 3, "unparseable", Channel.SMS),
+        ("q4", 4, "unparseable", Channel.EMAIL),
+        ("q5", 5, "too_large", Channel.SMS),
+    ]
+    for entry_id, minute, reason, channel in plan:
+        repo.quarantine(entry(entry_id, minute, reason, channel), Pointer("inbound", entry_id))
+    assert repo.claim_release("q4", "agent-1", T0) is True
+
+    def ids(query: QuarantineQuery) -> tuple[list[str], tuple[str, str] | None]:
+        page = repo.list_quarantine_page(query)
+        return [e.id for e in page.entries], page.after
+
+    first = ids(QuarantineQuery(limit=2))
+    assert first == (["q5", "q4"], (clock.iso(T0 + timedelta(minutes=4)), "q4"))
+    assert ids(QuarantineQuery(limit=2, after=first[1])) == (
+        ["q3", "q2"],
+        (clock.iso(T0 + timedelta(minutes=2)), "q2"),
+    )
+    assert ids(QuarantineQuery(limit=2, after=(clock.iso(T0 + timedelta(minutes=2)), "q2"))) == (["q1"], None)
+    assert ids(QuarantineQuery(limit=5)) == (["q5", "q4", "q3", "q2", "q1"], None)
+    assert ids(QuarantineQuery(limit=10, reason="unparseable")) == (["q4", "q3", "q1"], None)
+    assert ids(
+        QuarantineQuery(limit=1, reason="unparseable", after=(clock.iso(T0 + timedelta(minutes=4)), "q4"))
+    ) == (
+        ["q3"],
+        (clock.iso(T0 + timedelta(minutes=3)), "q3"),
+    )
+    assert ids(QuarantineQuery(limit=10, channel="sms")) == (["q5", "q3"], None)
+    assert ids(QuarantineQuery(limit=1, channel="email")) == (
+        ["q4"],
+        (clock.iso(T0 + timedelta(minutes=4)), "q4"),
+    )
+    assert ids(QuarantineQuery(limit=10, released=True)) == (["q4"], None)
+    assert ids(QuarantineQuery(limit=10, released=False, reason="unparseable", channel="email")) == (
+        ["q1"],
+        None,
+    )
+    assert ids(QuarantineQuery(limit=10, reason="other")) == ([], None)
+
+
+def test_an_entry_is_released_once_and_then_notes_its_ticket(repo: Repository) -> None:
+    repo.quarantine(entry("q1", 0), Pointer("inbound", "q1"))
+    at = T0 + timedelta(hours=1)
+
+    assert repo.claim_release("q1", "agent-1", at) is True
+    assert repo.claim_release("q1", "agent-2", at) is False
+    assert repo.claim_release("q9", "agent-1", at) is False
+    repo.record_released_ticket("q1", "t7")
+
+    assert repo.get_quarantine("q1") == entry("q1", 0).model_copy(
+        update={"at": ms(T0), "released_by": "agent-1", "released_at": ms(at), "released_ticket_id": "t7"}
+    )
+    assert repo.get_quarantine("q9") is None
+
+
+def test_noting_the_ticket_of_an_unreleased_entry_fails(repo: Repository) -> None:
+    repo.quarantine(entry("q1", 0), Pointer("inbound", "q1"))
+
+    with pytest.raises(UpdateError):  # pynamodb's own error, not a domain error (reported)
+        repo.record_released_ticket("q1", "t7")
+
+    assert repo.get_quarantine("q1") == entry("q1", 0).model_copy(update={"at": ms(T0)})
