@@ -16,7 +16,7 @@ from pynamodb.exceptions import UpdateError
 from shared import clock
 from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
 from shared.dal.base import DuplicateError
-from shared.dal.items import reset_connections
+from shared.dal.items import TicketItem, reset_connections
 from shared.dal.outbox import GuardRaceError
 from shared.dal.pointers import Pointer
 from shared.dal.quarantine import QuarantineQuery
@@ -862,6 +862,39 @@ def test_clearing_the_stale_mark_needs_the_ticket(repo: Repository) -> None:
 
     assert repo.get_ticket("t1") == ticket(created_at=ms(T0), updated_at=ms(T0))
     assert repo.get_ticket("t9") is None
+
+
+def stale_mark(repo: Repository, ticket_id: str) -> bool | None:
+    """The ticket item's `load_stale` (route_ticket's stream filter reads it; no read model does)."""
+    if isinstance(repo, MemoryRepository):
+        item = repo.table.get((f"TICKET#{ticket_id}", "TICKET"))
+        assert item is not None
+        return item.get("load_stale")
+    mark: bool | None = TicketItem.get(f"TICKET#{ticket_id}", "TICKET").load_stale
+    return mark
+
+
+def test_the_capacity_recount_mark_is_set_by_releasing_changes_and_cleared_by_a_release(
+    repo: Repository,
+) -> None:
+    create(repo)
+    repo.set_presence("a1", "online", ["support"], T0)
+    repo.claim("t1", "a1", "email", 2, routing(), [], T0)
+    assert stale_mark(repo, "t1") is None
+
+    repo.set_status("t1", "pending", T0, expected_version=1)
+    assert stale_mark(repo, "t1") is None
+    repo.set_status("t1", "closed", T0, expected_version=2)
+    assert stale_mark(repo, "t1") is True
+    repo.release("t1", "a1", "email", [], T0)
+    assert stale_mark(repo, "t1") is None
+
+    current = repo.get_ticket("t1")
+    assert current is not None
+    repo.update_ticket(current, TicketUpdate(assignee="a2", load_stale=True), [], T0)
+    assert stale_mark(repo, "t1") is True
+    repo.clear_stale("t1")
+    assert stale_mark(repo, "t1") is None
 
 
 # The outbox ----------------------------------------------------------------------------------
