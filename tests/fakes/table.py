@@ -154,12 +154,11 @@ class MemoryTable:
 
 def never_back(pointer: Pointer) -> Condition:
     """`shared.dal.pointers.never_back`: a pointer's `last_inbound_at` may only move forward."""
-    if pointer.last_inbound_at is None:
+    latest = pointer.last_inbound_at
+    if latest is None:
         return always
     return lambda item: (
-        item is None
-        or item.get("last_inbound_at") is None
-        or str(item["last_inbound_at"]) <= pointer.last_inbound_at  # type: ignore[operator]
+        item is None or item.get("last_inbound_at") is None or str(item["last_inbound_at"]) <= latest
     )
 
 
