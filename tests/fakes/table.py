@@ -8,7 +8,8 @@ mapping. Only the storage, the conditions and the indexes are imitated here."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ from pynamodb.models import Model
 
 from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer, pointer_item
-from shared.errors import ConflictError
+from shared.errors import ConflictError, PermanentWriteError
 
 Key = tuple[str, str]
 Item = dict[str, Any]
@@ -64,6 +65,51 @@ def key_of(model: Model) -> Key:
     return (str(values["pk"]), str(values["sk"]))
 
 
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's item size limit."""
+
+
+def value_size(value: Any) -> int:
+    """A stored value's size as DynamoDB (and moto) count it: strings in UTF-8 bytes, numbers by
+    their digits, JSON attributes as their JSON text (approximate, exact enough far from the limit)."""
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int | float):
+        return len(str(value))
+    if isinstance(value, list):
+        return sum(value_size(element) for element in value)
+    if isinstance(value, dict):
+        return len(json.dumps(value).encode("utf-8", "surrogatepass"))
+    return len(str(value).encode("utf-8", "surrogatepass"))
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for element in value:
+            yield from _texts(element)
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            yield str(key)
+            yield from _texts(element)
+
+
+def refuse_permanently(item: Item) -> None:
+    """What `Table._write` reports as a PermanentWriteError: text that is not valid Unicode (a lone
+    surrogate) and an item over 400 KB."""
+    for text in _texts(item):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PermanentWriteError(f"a value is not valid Unicode text: {exc}") from exc
+    size = sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
+    if size > MAX_ITEM_BYTES:
+        raise PermanentWriteError(
+            "DynamoDB refused the write: ValidationException: Item size has exceeded the maximum allowed size"
+        )
+
+
 @dataclass
 class Change:
     """One operation of a transaction: its item, a label for errors, its condition and its effect."""
@@ -106,16 +152,24 @@ class MemoryTable:
         return copy.deepcopy(item) if item is not None else None
 
     def transact(self, changes: Sequence[Change]) -> list[str]:
-        """Apply all changes or none: the labels of the failed conditions (empty: applied)."""
+        """Apply all changes or none: the labels of the failed conditions (empty: applied).
+        PermanentWriteError when an item would be one DynamoDB never stores (nothing is applied)."""
         failed = [change.label for change in changes if not change.condition(self.items.get(change.key))]
         if failed:
             return failed
+        staged: dict[Key, Item | None] = {}
         for change in changes:
-            result = change.apply(self.items.get(change.key))
+            staged[change.key] = change.apply(
+                staged[change.key] if change.key in staged else self.items.get(change.key)
+            )
+        for item in staged.values():
+            if item is not None:
+                refuse_permanently(item)
+        for key, result in staged.items():
             if result is None:
-                self.items.pop(change.key, None)
+                self.items.pop(key, None)
             else:
-                self.items[change.key] = result
+                self.items[key] = result
         return []
 
     def partition(self, pk: str, prefix: str = "") -> list[Item]:

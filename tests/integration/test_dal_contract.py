@@ -23,7 +23,7 @@ from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
 from shared.dal.repository import DynamoRepository
 from shared.dal.tickets import AppendWrite, NewTicketWrite, SlaWrite, TicketChanges, TicketUpdate, sla_shard
-from shared.errors import ConflictError
+from shared.errors import ConflictError, PermanentWriteError
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import (
     Channel,
@@ -254,6 +254,51 @@ def test_only_stored_inbound_or_ref_pointers_make_a_duplicate_and_nothing_else_i
     assert repo.get_customer("c2") is None
     assert repo.get_pointers([("ref", "r2")]) == {}
     assert repo.list_messages("t2") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("\U0001f600" * 110_000, "Item size"), ("broken \udc80 text", "")],
+    ids=["over-400-kb", "lone-surrogate"],
+)
+def test_an_item_dynamodb_never_stores_is_a_permanent_error_and_writes_nothing(
+    repo: Repository, text: str, why: str
+) -> None:
+    create(repo)
+
+    with pytest.raises(PermanentWriteError) as create_refused:
+        repo.create_ticket(
+            NewTicketWrite(
+                ticket=ticket("t2"),
+                message=message("t2", "m2", text=text),
+                pointers=[Pointer("inbound", "k2")],
+            )
+        )
+    with pytest.raises(PermanentWriteError) as append_refused:
+        repo.append_message(
+            AppendWrite(
+                ticket_id="t1",
+                expected_version=1,
+                changes=TicketChanges(status="open"),
+                message=message(message_id="m3", text=text),
+            )
+        )
+
+    assert why in str(create_refused.value)
+    assert why in str(append_refused.value)
+    assert not isinstance(create_refused.value, ConflictError)
+    assert repo.get_ticket("t2") is None
+    assert repo.get_pointers([("inbound", "k2")]) == {}
+    assert [m.id for m in repo.list_messages("t1")] == ["m-t1"]
+    assert repo.get_ticket("t1") == ticket(created_at=ms(T0), updated_at=ms(T0))
+
+
+def test_an_outbox_item_over_400_kb_is_a_permanent_error(repo: Repository) -> None:
+    with pytest.raises(PermanentWriteError) as refused:
+        repo.put_outbound(outbound(text="\U0001f600" * 50_000, kind="reply", automatic=False), [])
+
+    assert "Item size" in str(refused.value)
+    assert repo.get_outbound("k1") is None
 
 
 def test_an_upserted_pointer_never_goes_back_in_time(repo: Repository) -> None:
