@@ -1233,3 +1233,26 @@ def test_a_ticket_that_does_not_exist_is_not_queued(repo: Repository) -> None:
 
     assert repo.list_queue("support") == []
     assert repo.get_ticket("t9") is None
+
+
+# What only the simulator and the tests read (not in a Protocol) -------------------------------
+
+
+def test_scans_list_every_ticket_by_number_and_every_customer_by_creation(repo: Repository) -> None:
+    create(repo, "t2", number=1002)
+    create(repo, "t1", number=1001)
+    for c in (customer("c2", created_at=T0 + timedelta(hours=1)), customer("c1")):
+        repo.record_consent(c, Pointer("inbound", f"seed#{c.id}"), [], False)
+
+    assert [t.id for t in repo.scan_tickets()] == ["t1", "t2"]
+    assert [c.id for c in repo.scan_customers()] == ["c1", "c2"]
+
+
+def test_a_long_raw_input_is_kept_in_parts_and_joined_back(repo: Repository) -> None:
+    long = entry("q1", 0).model_copy(update={"details": {"raw": "abc", "raw_parts": 2}})
+    repo.quarantine(long, Pointer("inbound", "q1"), raw_parts=["first part, ", "second part"])
+    repo.quarantine(entry("q2", 1), Pointer("inbound", "q2"))
+
+    assert repo.quarantined_raw(long) == "first part, second part"
+    assert repo.quarantined_raw(entry("q2", 1)) == "x"
+    assert [e.id for e in repo.list_quarantine()] == ["q1", "q2"]
