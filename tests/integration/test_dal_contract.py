@@ -408,6 +408,21 @@ def test_an_appended_message_changes_the_ticket_at_the_version_it_was_read(repo:
     assert repo.list_events("t1") == [event("reopened", ms(later))]
     assert repo.get_customer("c2") is not None
 
+
+def test_an_append_to_a_changed_or_missing_ticket_or_with_a_stored_reference_writes_nothing(
+    repo: Repository,
+) -> None:
+    create(repo)
+    repo.append_message(
+        AppendWrite(
+            ticket_id="t1",
+            expected_version=1,
+            changes=TicketChanges(),
+            message=message(message_id="m2"),
+            pointers=[Pointer("ref", "r2", ticket_id="t1")],
+        )
+    )
+
     with pytest.raises(ConflictError):  # read at version 1, now at 2
         repo.append_message(
             AppendWrite(
@@ -435,6 +450,9 @@ def test_an_appended_message_changes_the_ticket_at_the_version_it_was_read(repo:
         )
     assert [m.id for m in repo.list_messages("t1")] == ["m-t1", "m2"]
     assert repo.get_ticket("t9") is None
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert (stored.status, stored.version) == ("new", 2)
 
 
 def test_resolved_and_closed_times_are_set_by_an_append(repo: Repository) -> None:
