@@ -81,6 +81,11 @@ def under_capacity(load: str, capacity: int) -> Condition:
     return holds
 
 
+def unassigned(item: Item | None) -> bool:
+    """An automatic claim's ticket condition: the ticket exists and nobody has it."""
+    return item is not None and item.get("assignee") is None
+
+
 class MemoryAgents(MemoryStore):
     """Presence and Assignments on the in-memory table."""
 
@@ -133,9 +138,7 @@ class MemoryAgents(MemoryStore):
             item.update(assignee=agent_id, load_holder=agent_id, queued_at=None)
 
         agent_condition = under_capacity(load, capacity) if capacity is not None else exists
-        ticket_condition: Condition = exists
-        if capacity is not None:
-            ticket_condition = lambda item: item is not None and item.get("assignee") is None  # noqa: E731
+        ticket_condition = unassigned if capacity is not None else exists
         changes_ = [
             update_op(agent_key(agent_id), "agent", agent_condition, take),
             update_op(ticket_key(ticket_id), "ticket", ticket_condition, assign),

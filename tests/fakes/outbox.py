@@ -66,6 +66,11 @@ def in_state(status: str, index_key: str) -> Condition:
     return lambda item: item is not None and item.get("status") == status and item.get("gsi2sk") == index_key
 
 
+def written_at_most(since: str) -> Condition:
+    """A guard pointer absent, or written no later than `since`."""
+    return lambda found: found is None or str(found["created_at"]) <= since
+
+
 def unindex(item: Item) -> None:
     item["gsi2pk"] = item["gsi2sk"] = None
 
@@ -85,10 +90,8 @@ class MemoryOutbox(MemoryStore):
                 return False
             return True
         since = clock.iso(guard_since)
-        written_before: Condition = lambda found: found is None or str(found["created_at"]) <= since  # noqa: E731
-        failed = self.table.transact(
-            [item, *(put_op(pointer_item(g, at), "guard", written_before) for g in guards)]
-        )
+        guard_puts = [put_op(pointer_item(g, at), "guard", written_at_most(since)) for g in guards]
+        failed = self.table.transact([item, *guard_puts])
         if "put" in failed:
             return False
         if failed:

@@ -694,7 +694,9 @@ def test_due_tickets_come_by_shard_in_deadline_order_up_to_now(repo: Repository)
     assert stored is not None
     repo.update_ticket(stored, TicketUpdate(sla=sla_write("t0", None)), [], T0)  # nothing left to watch
     assert "t0" not in [t.id for s in (0, 1) for t in repo.due_tickets(s, T0 + timedelta(days=1))]
-    assert repo.get_ticket("t0").sla.policy == "standard"  # type: ignore[union-attr]
+    unwatched = repo.get_ticket("t0")
+    assert unwatched is not None
+    assert unwatched.sla.policy == "standard"
 
 
 # Agents: presence ----------------------------------------------------------------------------

@@ -49,14 +49,9 @@ def ctx(repo: MemoryRepository) -> AgentContext:
 
 def stored_ticket(repo: MemoryRepository, held_by: str | None = None, **fields: object) -> Ticket:
     """Ticket #1001 (t1), with Message-ID <m1@customer.example>; `held_by`: routed to that agent."""
-    ticket = Ticket(
-        id="t1",
-        number=1001,
-        channel=Channel.EMAIL,
-        customer_id="c1",
-        created_at=CREATED,
-        updated_at=CREATED,
-        **fields,  # type: ignore[arg-type]
+    ticket = Ticket.model_validate(
+        {"id": "t1", "number": 1001, "channel": "email", "customer_id": "c1", "created_at": CREATED}
+        | {"updated_at": CREATED, **fields}
     )
     first = Message(
         id="m1", ticket_id="t1", direction=Direction.INBOUND, channel=Channel.EMAIL, at=CREATED, author="x"

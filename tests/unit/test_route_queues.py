@@ -117,7 +117,7 @@ def test_a_resolved_ticket_frees_its_agent_for_the_most_urgent_waiting_ticket(
     ]
     assert loads(repo) == {"alice": 1}  # bob was never stored
     assert current(repo, "t1").load_holder is None
-    assert repo.table.get(("TICKET#t1", "TICKET")).get("load_stale") is None  # type: ignore[union-attr]
+    assert "load_stale" not in (repo.table.get(("TICKET#t1", "TICKET")) or {})  # the recount is done
     assert repo.list_events("t1")[-1] == TicketEvent(
         at=resolved_at, type="load_released", data={"agent": "alice", "why": "ticket resolved"}
     )
