@@ -84,21 +84,19 @@ def value_size(value: Any) -> int:
 
 
 def _texts(value: Any) -> Iterator[str]:
+    """The strings DynamoDB receives as text: not those inside a JSON attribute (a dict here), which
+    pynamodb sends as ASCII JSON with every non-ASCII character escaped."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, list):
         for element in value:
-            yield from _texts(element)
-    elif isinstance(value, dict):
-        for key, element in value.items():
-            yield str(key)
             yield from _texts(element)
 
 
 def refuse_permanently(item: Item) -> None:
     """What `Table._write` reports as a PermanentWriteError: text that is not valid Unicode (a lone
     surrogate) and an item over 400 KB."""
-    for text in _texts(item):
+    for text in (text for value in item.values() for text in _texts(value)):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:

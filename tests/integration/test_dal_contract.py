@@ -293,6 +293,14 @@ def test_an_item_dynamodb_never_stores_is_a_permanent_error_and_writes_nothing(
     assert repo.get_ticket("t1") == ticket(created_at=ms(T0), updated_at=ms(T0))
 
 
+def test_a_lone_surrogate_inside_a_json_attribute_is_stored_escaped(repo: Repository) -> None:
+    headers = {"X-Broken": "a \udc80 b"}
+
+    repo.create_ticket(NewTicketWrite(ticket=ticket(), message=message(headers=headers)))
+
+    assert [m.headers for m in repo.list_messages("t1")] == [headers]
+
+
 def test_an_outbox_item_over_400_kb_is_a_permanent_error(repo: Repository) -> None:
     with pytest.raises(PermanentWriteError) as refused:
         repo.put_outbound(outbound(text="\U0001f600" * 50_000, kind="reply", automatic=False), [])
