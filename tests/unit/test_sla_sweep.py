@@ -10,10 +10,12 @@ import pytest
 
 from shared.config import parse_config
 from shared.dal.queues import QueueEntry, queue_key
-from shared.dal.tickets import NewTicketWrite, sla_shard
+from shared.dal.tickets import NewTicketWrite, TicketUpdate, sla_shard
+from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
+from shared.logic.sla_service import after_change
 from shared.logic.sla_sweep import SweepContext, SweepResult, sweep
-from shared.models.ticket import Channel, Direction, Message, Ticket
+from shared.models.ticket import Channel, Direction, Message, Ticket, TicketStatus
 from tests.fakes import MemoryRepository
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -82,7 +84,8 @@ def routed(repo: MemoryRepository, ctx: SweepContext, ticket_id: str = "t1") -> 
         direction=Direction.INBOUND,
         channel=Channel.EMAIL,
         at=CREATED,
-        author="x",
+        author="jane@customer.example",
+        external_id=f"<{ticket_id}@customer.example>",
     )
     repo.create_ticket(NewTicketWrite(ticket=ticket, message=first))
     outcome = route_new_ticket(ticket, RoutingContext(repository=repo, config=ctx.config), CREATED)
@@ -221,3 +224,54 @@ def test_each_shard_is_read_up_to_its_limit(repo: MemoryRepository, ctx: SweepCo
     assert first.read == first.warnings == len(shards)
     assert first.read + rest.read == len(ids)
     assert sweep(ctx, minutes(30)) == SweepResult()
+
+
+def test_a_pending_ticket_gets_its_reminder_then_is_resolved_with_a_closing_message(
+    repo: MemoryRepository, ctx: SweepContext
+) -> None:
+    routed(repo, ctx)
+    ctx.outbound = OutboundContext(
+        repository=repo,
+        config=ctx.config,
+        support_addresses=["support@support.example.com"],
+        support_domain="support.example.com",
+    )
+    asked = minutes(10)
+    ticket = repo.get_ticket("t1")
+    assert ticket is not None
+    repo.update_ticket(
+        ticket,
+        TicketUpdate(status="pending", sla=after_change(ctx.config, ticket, "pending", None, asked)),
+        [],
+        asked,
+    )
+    remind_at = asked + timedelta(hours=48)
+    resolve_at = remind_at + timedelta(hours=72)
+
+    before = sweep(ctx, remind_at - timedelta(milliseconds=1))
+    reminded = sweep(ctx, remind_at)
+    resolved = sweep(ctx, resolve_at)
+
+    assert before == SweepResult()
+    assert reminded == SweepResult(read=1, followups=1)
+    assert resolved == SweepResult(read=1, followups=1)
+    sent = [(m.kind, m.status, m.to, m.in_reply_to, m.created_at) for m in repo.list_outbound()]
+    assert sent == [
+        ("reminder", "pending", "jane@customer.example", "<t1@customer.example>", remind_at),
+        ("auto_resolve", "pending", "jane@customer.example", "<t1@customer.example>", resolve_at),
+    ]
+    assert [(e.type, e.data) for e in repo.list_events("t1")][1:] == [
+        ("reminder_due", {"auto_resolve_at": resolve_at.isoformat()}),
+        ("auto_resolved", {"why": "no answer from the customer"}),
+    ]
+    stored = repo.get_ticket("t1")
+    assert stored is not None
+    assert (stored.status, stored.resolved_at, stored.sla.reminder_at, stored.sla.auto_resolve_at) == (
+        TicketStatus.RESOLVED,
+        resolve_at,
+        None,
+        None,
+    )
+    assert (repo.table.get(("TICKET#t1", "TICKET")) or {}).get(
+        "load_stale"
+    ) is True  # alice's capacity comes back
