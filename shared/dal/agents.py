@@ -63,6 +63,25 @@ class AlreadyRoutedError(HelpdeskError):
     """The ticket was assigned meanwhile (a re-delivered record or a manual assignment)."""
 
 
+def agent_live(item: AgentItem) -> AgentLive:
+    """An agent's live state from its item."""
+    return AgentLive(
+        id=item.id,
+        presence=item.presence,
+        load={
+            "email": int(item.load_email or 0),
+            "sms": int(item.load_sms or 0),
+            "social": int(item.load_social or 0),
+        },
+        last_assigned_at=item.last_assigned_at or "",
+        teams=[str(t) for t in (item.teams or [])],
+        # items stored before `away_since` existed: the last change is the best guess
+        away_since=parse_or_none(item.away_since)
+        or (parse_or_none(item.presence_changed_at) if item.presence != "online" else None),
+        away_until=parse_or_none(item.away_until),
+    )
+
+
 def _load_attribute(group: str) -> Any:
     return {"email": AgentItem.load_email, "sms": AgentItem.load_sms, "social": AgentItem.load_social}[group]
 
@@ -165,21 +184,7 @@ class DynamoAgents(Table):
         for start in range(0, len(ids), MAX_BATCH_GET):
             keys = [(f"AGENT#{agent_id}", "AGENT") for agent_id in ids[start : start + MAX_BATCH_GET]]
             for item in AgentItem.batch_get(keys):
-                found[item.id] = AgentLive(
-                    id=item.id,
-                    presence=item.presence,
-                    load={
-                        "email": int(item.load_email or 0),
-                        "sms": int(item.load_sms or 0),
-                        "social": int(item.load_social or 0),
-                    },
-                    last_assigned_at=item.last_assigned_at or "",
-                    teams=[str(t) for t in (item.teams or [])],
-                    # items stored before `away_since` existed: the last change is the best guess
-                    away_since=parse_or_none(item.away_since)
-                    or (parse_or_none(item.presence_changed_at) if item.presence != "online" else None),
-                    away_until=parse_or_none(item.away_until),
-                )
+                found[item.id] = agent_live(item)
         return found
 
     def set_presence(
@@ -270,7 +275,9 @@ class DynamoAgents(Table):
                 transaction.update(
                     TicketItem(pk=ticket_pk(ticket_id), sk="TICKET"),
                     actions=ticket_actions,
-                    condition=TicketItem.assignee.does_not_exist() & TicketItem.queued_at.does_not_exist(),
+                    condition=TicketItem.pk.exists()
+                    & TicketItem.assignee.does_not_exist()
+                    & TicketItem.queued_at.does_not_exist(),
                 )
                 for item in event_items(ticket_id, events):
                     transaction.save(item)

@@ -79,6 +79,28 @@ def outbound_from_item(item: OutboxItem) -> OutboundMessage:
     )
 
 
+def outbox_item(message: OutboundMessage) -> OutboxItem:
+    """The item of a message to send, as `put_outbound` first writes it."""
+    item = OutboxItem(
+        pk=f"OUTBOX#{message.key}",
+        sk="OUTBOX",
+        key=message.key,
+        status=message.status,
+        ticket_id=message.ticket_id,
+        channel=message.channel,
+        kind=message.kind,
+        created_at=clock.iso(message.created_at),
+        body=message.model_dump(mode="json"),
+        error=message.error,  # why a suppressed one was held back
+        gsi1pk="OUTBOX",
+        gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
+    )
+    if message.status == "pending":  # until a send claims it (see stale_pending)
+        item.gsi2pk = OUTBOX_PENDING
+        item.gsi2sk = f"{clock.iso(message.created_at)}#{message.key}"
+    return item
+
+
 class Outbox(Protocol):
     def put_outbound(
         self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
@@ -134,23 +156,7 @@ class DynamoOutbox(Table):
         With `guard_since`, each guard is written only if it is absent or was written before that
         time, so of two messages that both read the guard before either wrote it only one is
         queued: the other raises GuardRaceError. Without it the guards are overwritten."""
-        item = OutboxItem(
-            pk=f"OUTBOX#{message.key}",
-            sk="OUTBOX",
-            key=message.key,
-            status=message.status,
-            ticket_id=message.ticket_id,
-            channel=message.channel,
-            kind=message.kind,
-            created_at=clock.iso(message.created_at),
-            body=message.model_dump(mode="json"),
-            error=message.error,  # why a suppressed one was held back
-            gsi1pk="OUTBOX",
-            gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
-        )
-        if message.status == "pending":  # until a send claims it (see stale_pending)
-            item.gsi2pk = OUTBOX_PENDING
-            item.gsi2sk = f"{clock.iso(message.created_at)}#{message.key}"
+        item = outbox_item(message)
         at = clock.iso(message.created_at)
         if guard_since is None:
             try:

@@ -58,6 +58,25 @@ def quarantine_from_item(item: QuarantineItem) -> QuarantineEntry:
     )
 
 
+def quarantine_item(entry: QuarantineEntry) -> QuarantineItem:
+    """The item of a quarantine entry, listed by time (`gsi1`) and by reason (`gsi2`)."""
+    return QuarantineItem(
+        pk=f"QUARANTINE#{entry.id}",
+        sk="QUARANTINE",
+        id=entry.id,
+        reason=entry.reason,
+        at=clock.iso(entry.at),
+        ref=entry.ref,
+        channel=entry.channel.value,
+        raw_key=entry.raw_key,
+        details=entry.details,
+        gsi1pk="QUARANTINE",
+        gsi1sk=f"{clock.iso(entry.at)}#{entry.id}",
+        gsi2pk=f"QUARANTINE#{entry.reason}",
+        gsi2sk=f"{clock.iso(entry.at)}#{entry.id}",
+    )
+
+
 class QuarantineWrites(Protocol):
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None: ...
 
@@ -77,21 +96,7 @@ class DynamoQuarantine(Table):
 
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None:
         """Keep an entry once (keyed by `dedupe`), with the parts of a raw input too long for it."""
-        item = QuarantineItem(
-            pk=f"QUARANTINE#{entry.id}",
-            sk="QUARANTINE",
-            id=entry.id,
-            reason=entry.reason,
-            at=clock.iso(entry.at),
-            ref=entry.ref,
-            channel=entry.channel.value,
-            raw_key=entry.raw_key,
-            details=entry.details,
-            gsi1pk="QUARANTINE",
-            gsi1sk=f"{clock.iso(entry.at)}#{entry.id}",
-            gsi2pk=f"QUARANTINE#{entry.reason}",
-            gsi2sk=f"{clock.iso(entry.at)}#{entry.id}",
-        )
+        item = quarantine_item(entry)
         parts = [
             (QuarantinePartItem(pk=f"QUARANTINE#{entry.id}", sk=f"RAW#{index:03d}", text=text), None)
             for index, text in enumerate(raw_parts)

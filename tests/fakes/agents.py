@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from shared import clock
-from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
-from shared.dal.base import parse_or_none
+from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges, agent_live
 from shared.dal.items import AgentItem, QueueItem
 from shared.dal.queues import QueueEntry, queue_entry_from_item, queue_item, queue_key
 from shared.errors import ConflictError
@@ -18,6 +17,7 @@ from tests.fakes.table import (
     MemoryStore,
     always,
     as_model,
+    both,
     delete_op,
     equals,
     exists,
@@ -34,24 +34,6 @@ def agent_key(agent_id: str) -> tuple[str, str]:
 
 def queue_key_of(entry: QueueEntry) -> tuple[str, str]:
     return (f"QUEUE#{entry.team}", entry.key)
-
-
-def agent_live(item: AgentItem) -> AgentLive:
-    """The live state `DynamoAgents.get_agents` builds from an agent item."""
-    return AgentLive(
-        id=item.id,
-        presence=item.presence,
-        load={
-            "email": int(item.load_email or 0),
-            "sms": int(item.load_sms or 0),
-            "social": int(item.load_social or 0),
-        },
-        last_assigned_at=item.last_assigned_at or "",
-        teams=[str(t) for t in (item.teams or [])],
-        away_since=parse_or_none(item.away_since)
-        or (parse_or_none(item.presence_changed_at) if item.presence != "online" else None),
-        away_until=parse_or_none(item.away_until),
-    )
 
 
 def set_routing(item: Item, ticket_id: str, changes: RoutingChanges, at: datetime) -> None:
@@ -171,7 +153,9 @@ class MemoryAgents(MemoryStore):
         failed = self.table.transact(
             [
                 put_op(queue_item(entry)),
-                update_op(ticket_key(ticket_id), "ticket", lacks("assignee", "queued_at"), queue),
+                update_op(
+                    ticket_key(ticket_id), "ticket", both(exists, lacks("assignee", "queued_at")), queue
+                ),
                 *event_puts(ticket_id, events),
             ]
         )

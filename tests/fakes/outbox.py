@@ -16,6 +16,7 @@ from shared.dal.outbox import (
     StalePending,
     StuckSend,
     outbound_from_item,
+    outbox_item,
 )
 from shared.dal.pointers import Pointer, pointer_item
 from shared.dal.tickets import SlaWrite, message_to_item
@@ -38,28 +39,6 @@ from tests.fakes.tickets import event_puts, flag_op, set_sla, ticket_key
 
 def outbox_key(key: str) -> tuple[str, str]:
     return (f"OUTBOX#{key}", "OUTBOX")
-
-
-def outbox_item(message: OutboundMessage) -> OutboxItem:
-    """The item `DynamoOutbox.put_outbound` writes."""
-    item = OutboxItem(
-        pk=f"OUTBOX#{message.key}",
-        sk="OUTBOX",
-        key=message.key,
-        status=message.status,
-        ticket_id=message.ticket_id,
-        channel=message.channel,
-        kind=message.kind,
-        created_at=clock.iso(message.created_at),
-        body=message.model_dump(mode="json"),
-        error=message.error,
-        gsi1pk="OUTBOX",
-        gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
-    )
-    if message.status == "pending":
-        item.gsi2pk = OUTBOX_PENDING
-        item.gsi2sk = f"{clock.iso(message.created_at)}#{message.key}"
-    return item
 
 
 def in_state(status: str, index_key: str) -> Condition:

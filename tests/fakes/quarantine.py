@@ -10,7 +10,7 @@ from pynamodb.exceptions import UpdateError
 from shared import clock
 from shared.dal.items import QuarantineItem, QuarantinePartItem
 from shared.dal.pointers import Pointer
-from shared.dal.quarantine import QuarantinePage, QuarantineQuery, quarantine_from_item
+from shared.dal.quarantine import QuarantinePage, QuarantineQuery, quarantine_from_item, quarantine_item
 from shared.models.ticket import QuarantineEntry
 from tests.fakes.table import Item, MemoryStore, as_model, put_op, update_op
 
@@ -31,21 +31,7 @@ class MemoryQuarantine(MemoryStore):
 
     def quarantine(self, entry: QuarantineEntry, dedupe: Pointer, raw_parts: Sequence[str] = ()) -> None:
         at = clock.iso(entry.at)
-        item = QuarantineItem(
-            pk=f"QUARANTINE#{entry.id}",
-            sk="QUARANTINE",
-            id=entry.id,
-            reason=entry.reason,
-            at=at,
-            ref=entry.ref,
-            channel=entry.channel.value,
-            raw_key=entry.raw_key,
-            details=entry.details,
-            gsi1pk="QUARANTINE",
-            gsi1sk=f"{at}#{entry.id}",
-            gsi2pk=f"QUARANTINE#{entry.reason}",
-            gsi2sk=f"{at}#{entry.id}",
-        )
+        item = quarantine_item(entry)
         parts = [
             put_op(QuarantinePartItem(pk=f"QUARANTINE#{entry.id}", sk=f"RAW#{index:03d}", text=text))
             for index, text in enumerate(raw_parts)

@@ -43,6 +43,11 @@ def lacks(*names: str) -> Condition:
     return lambda item: item is None or all(item.get(name) is None for name in names)
 
 
+def both(first: Condition, second: Condition) -> Condition:
+    """Both conditions (`AND`)."""
+    return lambda item: first(item) and second(item)
+
+
 def equals(name: str, value: Any) -> Condition:
     """`name = value` (false on a missing item or attribute)."""
     return lambda item: item is not None and item.get(name) == value

@@ -1249,12 +1249,6 @@ def test_noting_the_ticket_of_an_unreleased_entry_fails(repo: Repository) -> Non
     assert repo.get_quarantine("q1") == entry("q1", 0).model_copy(update={"at": ms(T0)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/dal/agents.py: enqueue's ticket condition (`assignee` and `queued_at` absent) "
-    "holds on a missing item, so the update creates a partial ticket item that get_ticket cannot "
-    "read; it needs `pk.exists()` as well (reported; the fake does what DynamoDB does)",
-)
 def test_a_ticket_that_does_not_exist_is_not_queued(repo: Repository) -> None:
     with pytest.raises(AlreadyRoutedError):
         repo.enqueue("t9", "email", routing(), [], T0)
