@@ -1,4 +1,5 @@
-"""Use cases for SMS and social channels: messages join their conversation's ticket; consent is recorded."""
+"""The conversation channels of the ingest pipeline (SMS and social): a message joins its
+conversation's ticket; consent keywords and delivery receipts are recorded."""
 
 from __future__ import annotations
 
