@@ -213,6 +213,15 @@ def ingest(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One pass over a message: its channel's adapter and the ports every step uses."""
+
+    adapter: InboundAdapter
+    repository: TicketRepository
+    config: HelpdeskConfig
+
+
 def _ingest_once(
     adapter: InboundAdapter, repository: TicketRepository, config: HelpdeskConfig
 ) -> IngestResult:
@@ -227,9 +236,10 @@ def _ingest_once(
     bounder = Bounder()
     adapter.prepare(bounder)
     sender = identify(adapter, owner, thread, bounder)
+    run = _Pass(adapter, repository, config)
     if thread.ticket is not None:
-        return _join(adapter, thread.ticket, thread, sender, bounder, repository, config)
-    return _open(adapter, thread, sender, bounder, repository, config)
+        return _join(run, thread.ticket, thread, sender, bounder)
+    return _open(run, thread, sender, bounder)
 
 
 def known_customer(found: Found, identity_keys: list[Key]) -> str | None:
@@ -259,24 +269,17 @@ def _suggested(adapter: InboundAdapter, message: Message) -> list[TicketEvent]:
     return [suggested] if suggested is not None else []
 
 
-def _join(
-    adapter: InboundAdapter,
-    ticket: Ticket,
-    thread: Thread,
-    sender: Sender,
-    bounder: Bounder,
-    repository: TicketRepository,
-    config: HelpdeskConfig,
-) -> IngestResult:
+def _join(run: _Pass, ticket: Ticket, thread: Thread, sender: Sender, bounder: Bounder) -> IngestResult:
     """Append the message to `ticket` with the ticket's changes, in one write guarded by its version."""
+    adapter = run.adapter
     message = adapter.message(ticket.id, bounder)
     threaded = TicketEvent(
         at=adapter.at, type="message_threaded", data={"message_id": message.id, **thread.event_data}
     )
     events = [threaded, *_suggested(adapter, message), *adapter.extra_events()]
-    changes, reply_events = join_changes(adapter, ticket, message, thread, config)
+    changes, reply_events = join_changes(adapter, ticket, message, thread, run.config)
     adapter.join_changes(ticket, message, changes)
-    repository.append_message(
+    run.repository.append_message(
         AppendWrite(
             ticket_id=ticket.id,
             expected_version=ticket.version,
@@ -322,15 +325,9 @@ def join_changes(
     return changes, events
 
 
-def _open(
-    adapter: InboundAdapter,
-    thread: Thread,
-    sender: Sender,
-    bounder: Bounder,
-    repository: TicketRepository,
-    config: HelpdeskConfig,
-) -> IngestResult:
+def _open(run: _Pass, thread: Thread, sender: Sender, bounder: Bounder) -> IngestResult:
     """Open a new ticket with the message, its number and its keys, in one write."""
+    adapter, repository = run.adapter, run.repository
     customer_id = sender.customer_id
     assert customer_id is not None  # only a message that must join (a bounce) has no customer
     group_id, group_members = (
@@ -338,7 +335,7 @@ def _open(
         if adapter.rules.groups_across_channels and sender.new_customer is None
         else (None, [])
     )
-    number = repository.next_ticket_number(config.tickets.number_start)
+    number = repository.next_ticket_number(run.config.tickets.number_start)
     ticket_id = new_id("tkt", adapter.at)
     message = adapter.message(ticket_id, bounder)
     ticket = adapter.new_ticket(NewTicket(ticket_id, number, message, customer_id, thread, group_id, bounder))
