@@ -181,7 +181,7 @@ class NewTicket:
 
 
 @dataclass
-class Sender:
+class CustomerChoice:
     """The customer the message is stored for: known, or created by this write with its pointer."""
 
     customer_id: str | None
@@ -235,11 +235,11 @@ def _ingest_once(
         return thread
     bounder = Bounder()
     adapter.prepare(bounder)
-    sender = identify(adapter, owner, thread, bounder)
+    customer = identify(adapter, owner, thread, bounder)
     run = _Pass(adapter, repository, config)
     if thread.ticket is not None:
-        return _join(run, thread.ticket, thread, sender, bounder)
-    return _open(run, thread, sender, bounder)
+        return _join(run, thread.ticket, thread, customer, bounder)
+    return _open(run, thread, customer, bounder)
 
 
 def known_customer(found: Found, identity_keys: list[Key]) -> str | None:
@@ -248,10 +248,10 @@ def known_customer(found: Found, identity_keys: list[Key]) -> str | None:
     return owner.customer_id if owner else None
 
 
-def identify(adapter: InboundAdapter, owner: str | None, thread: Thread, bounder: Bounder) -> Sender:
+def identify(adapter: InboundAdapter, owner: str | None, thread: Thread, bounder: Bounder) -> CustomerChoice:
     """The known customer; else the conversation's customer or a new one, with the sender's pointer."""
     if owner is not None:
-        return Sender(owner)
+        return CustomerChoice(owner)
     new_customer: Customer | None = None
     customer_id = thread.customer_id
     if customer_id is None:
@@ -259,7 +259,7 @@ def identify(adapter: InboundAdapter, owner: str | None, thread: Thread, bounder
         customer_id = new_customer.id if new_customer is not None else None
     keys = adapter.identity_keys()
     pointers = [Pointer(*keys[0], customer_id=customer_id)] if keys and customer_id is not None else []
-    return Sender(customer_id, new_customer, pointers)
+    return CustomerChoice(customer_id, new_customer, pointers)
 
 
 def _suggested(adapter: InboundAdapter, message: Message) -> list[TicketEvent]:
@@ -269,7 +269,9 @@ def _suggested(adapter: InboundAdapter, message: Message) -> list[TicketEvent]:
     return [suggested] if suggested is not None else []
 
 
-def _join(run: _Pass, ticket: Ticket, thread: Thread, sender: Sender, bounder: Bounder) -> IngestResult:
+def _join(
+    run: _Pass, ticket: Ticket, thread: Thread, customer: CustomerChoice, bounder: Bounder
+) -> IngestResult:
     """Append the message to `ticket` with the ticket's changes, in one write guarded by its version."""
     adapter = run.adapter
     message = adapter.message(ticket.id, bounder)
@@ -286,9 +288,9 @@ def _join(run: _Pass, ticket: Ticket, thread: Thread, sender: Sender, bounder: B
             changes=changes,
             message=message,
             events=[*events, *reply_events],
-            pointers=[*adapter.pointers(ticket.id, message.id), *sender.pointers],
-            new_customer=sender.new_customer,
-            upserts=adapter.upserts(ticket.id, sender.customer_id),
+            pointers=[*adapter.pointers(ticket.id, message.id), *customer.pointers],
+            new_customer=customer.new_customer,
+            upserts=adapter.upserts(ticket.id, customer.customer_id),
         )
     )
     return IngestResult("threaded", ticket.id, ticket.number, message.id, thread.reason, message.flags)
@@ -325,14 +327,14 @@ def join_changes(
     return changes, events
 
 
-def _open(run: _Pass, thread: Thread, sender: Sender, bounder: Bounder) -> IngestResult:
+def _open(run: _Pass, thread: Thread, customer: CustomerChoice, bounder: Bounder) -> IngestResult:
     """Open a new ticket with the message, its number and its keys, in one write."""
     adapter, repository = run.adapter, run.repository
-    customer_id = sender.customer_id
+    customer_id = customer.customer_id
     assert customer_id is not None  # only a message that must join (a bounce) has no customer
     group_id, group_members = (
         cross_channel_group(adapter, customer_id, repository)
-        if adapter.rules.groups_across_channels and sender.new_customer is None
+        if adapter.rules.groups_across_channels and customer.new_customer is None
         else (None, [])
     )
     number = repository.next_ticket_number(run.config.tickets.number_start)
@@ -347,9 +349,9 @@ def _open(run: _Pass, thread: Thread, sender: Sender, bounder: Bounder) -> Inges
             pointers=[
                 *adapter.pointers(ticket_id, message.id),
                 Pointer("number", str(number), ticket_id=ticket_id),
-                *sender.pointers,
+                *customer.pointers,
             ],
-            new_customer=sender.new_customer,
+            new_customer=customer.new_customer,
             upserts=adapter.upserts(ticket_id, customer_id),
             group_members=group_members,
         )
