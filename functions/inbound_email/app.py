@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.errors import InvalidEventError
-from shared.logic.ingest_email import EmailContext, IngestResult, ingest_email
+from shared.logic.ingest_email import EmailContext, ingest_email
+from shared.logic.ingest_pipeline import IngestResult
 from shared.logic.inline_mail import inline_content_refusal, quarantine_inline_content
 from shared.models.events import SesNotification
 from shared.observability import logger, metrics, tracer

@@ -184,52 +184,73 @@ def resolve_sender(parsed: ParsedEmail, dmarc: Dmarc, relay_senders: Iterable[st
       configured relay that passed DMARC. Otherwise it is ignored, and flagged `reply_to_ignored`.
     - Without a From address, the Sender header speaks (unverified); else nobody.
     """
-    relays = list(relay_senders)
     mailbox, flags = from_mailbox(parsed)
     replies = [r for r in parsed.reply_to if is_addr_spec(r.address.strip())]
     reply = replies[0] if len(replies) == 1 else None
-    reply_address = reply.address.strip() if reply is not None else None
     if mailbox is None:
-        sender = parsed.sender if parsed.sender is not None and is_addr_spec(parsed.sender.address) else None
-        if reply is not None:
-            flags.append("reply_to_ignored")
-        if sender is None:
-            return SenderIdentity(
-                None, None, None, "none", False, None, reply_address, flags, "no From or Sender address"
-            )
-        return SenderIdentity(
-            customer=sender,
-            key=address_key(sender.address),
-            answer_to=sender.address.strip(),
-            source="sender",
-            verified=False,
-            reply_to=reply_address,
-            flags=flags,
-            why="no From address: the Sender header speaks, unverified",
-        )
+        return _without_from(parsed, reply, flags)
+    identity = _from_identity(mailbox, dmarc, flags, reply)
+    if reply is None or address_key(reply.address.strip()) == identity.key:
+        return identity
+    return _weigh_reply_to(identity, reply, dmarc, list(relay_senders))
 
+
+def _without_from(parsed: ParsedEmail, reply: EmailAddress | None, flags: list[str]) -> SenderIdentity:
+    """No From address: the Sender header speaks, unverified; else nobody (a Reply-To is ignored)."""
+    reply_address = reply.address.strip() if reply is not None else None
+    sender = parsed.sender if parsed.sender is not None and is_addr_spec(parsed.sender.address) else None
+    if reply is not None:
+        flags.append("reply_to_ignored")
+    if sender is None:
+        return SenderIdentity(
+            None, None, None, "none", False, None, reply_address, flags, "no From or Sender address"
+        )
+    return SenderIdentity(
+        customer=sender,
+        key=address_key(sender.address),
+        answer_to=sender.address.strip(),
+        source="sender",
+        verified=False,
+        reply_to=reply_address,
+        flags=flags,
+        why="no From address: the Sender header speaks, unverified",
+    )
+
+
+def _from_identity(
+    mailbox: EmailAddress, dmarc: Dmarc, flags: list[str], reply: EmailAddress | None
+) -> SenderIdentity:
+    """From is the customer and where we answer; verified when DMARC vouches and From is well formed."""
     from_address = mailbox.address.strip()
-    verified = dmarc.vouches and not flags
-    if dmarc.failed or flags:
-        trust = "DMARC fail" if dmarc.failed else "malformed From"
-    else:
-        trust = "no DMARC verdict" if dmarc.status == "NONE" else f"DMARC {dmarc.status.lower()}"
-        if not dmarc.vouches:
-            trust += ", unverified"
-    identity = SenderIdentity(
+    return SenderIdentity(
         customer=mailbox,
         key=address_key(from_address),
         answer_to=from_address,
         source="from",
-        verified=verified,
+        verified=dmarc.vouches and not flags,
         from_address=from_address,
-        reply_to=reply_address,
+        reply_to=reply.address.strip() if reply is not None else None,
         flags=flags,
-        why=f"From ({trust})",
+        why=f"From ({_trust(dmarc, flags)})",
     )
-    if reply is None or reply_address is None or address_key(reply_address) == identity.key:
-        return identity
-    if dmarc.status == "PASS" and not flags and is_relay(from_address, relays):
+
+
+def _trust(dmarc: Dmarc, flags: list[str]) -> str:
+    """How far the From is trusted, in words for the `why`."""
+    if dmarc.failed or flags:
+        return "DMARC fail" if dmarc.failed else "malformed From"
+    trust = "no DMARC verdict" if dmarc.status == "NONE" else f"DMARC {dmarc.status.lower()}"
+    return trust if dmarc.vouches else trust + ", unverified"
+
+
+def _weigh_reply_to(
+    identity: SenderIdentity, reply: EmailAddress, dmarc: Dmarc, relays: list[str]
+) -> SenderIdentity:
+    """A Reply-To other than From: the customer behind a trusted relay, where we answer when aligned
+    with From, else ignored (flagged `reply_to_ignored`)."""
+    reply_address = reply.address.strip()
+    from_address = identity.from_address or ""
+    if dmarc.status == "PASS" and not identity.flags and is_relay(from_address, relays):
         identity.customer = reply
         identity.key = address_key(reply_address)
         identity.answer_to = reply_address

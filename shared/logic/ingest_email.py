@@ -1,21 +1,26 @@
-"""Use case: an email SES received becomes a ticket message, joins its ticket, or is quarantined."""
+"""The email channel of the ingest pipeline: an email SES received becomes a ticket message, joins
+its ticket, or is quarantined.
+
+What only email knows lives here (`EmailInbound`): SES verdicts and DMARC quarantine, who the
+sender is (email_identity), threading by references, subject token and plus-address (threading),
+bounces, attachments and large bodies stored in S3, and releases from quarantine. The steps every
+channel shares run in shared/logic/ingest_pipeline.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from shared import clock
 from shared.channels.email.addresses import legacy_keys
-from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer
 from shared.dal.repository import TicketRepository
-from shared.dal.tickets import AppendWrite, NewTicketWrite, TicketChanges
-from shared.errors import ConflictError, PermanentWriteError
+from shared.dal.tickets import TicketChanges
+from shared.errors import PermanentWriteError
 from shared.ids import new_id
 from shared.logic.bounds import (
     MAX_ATTACHMENTS,
@@ -27,13 +32,21 @@ from shared.logic.bounds import (
     clip,
     repair,
 )
-from shared.logic.customers import customer_attributes, suggestion_event
+from shared.logic.customers import customer_attributes
 from shared.logic.email_identity import Dmarc, resolve_sender
+from shared.logic.ingest_pipeline import (
+    ChannelRules,
+    Found,
+    IngestResult,
+    Key,
+    NewTicket,
+    Thread,
+    ingest,
+)
 from shared.logic.quarantine import quarantine_input
-from shared.logic.sla_service import after_customer_message
-from shared.logic.survey import csat_rating
 from shared.logic.threading import (
     Candidate,
+    Method,
     ThreadDecision,
     decide_thread,
     is_ours,
@@ -57,15 +70,12 @@ from shared.models.ticket import (
     QuarantineEntry,
     Ticket,
     TicketEvent,
-    TicketStatus,
 )
 from shared.storage import BlobStore
 
-MAX_ATTEMPTS = 4
 PREVIEW_CHARS = 4000
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-Outcome = Literal["created", "threaded", "quarantined", "duplicate"]
+_VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")
 
 
 @dataclass
@@ -93,14 +103,366 @@ class Release:
         return {"entry_id": self.entry_id, "reason": self.reason, "by": self.by, "at": clock.iso(self.at)}
 
 
-@dataclass
-class IngestResult:
-    outcome: Outcome
-    ticket_id: str | None = None
-    ticket_number: int | None = None
-    message_id: str | None = None
-    reason: str = ""
-    flags: list[str] = field(default_factory=list)
+def ingest_email(
+    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
+) -> IngestResult:
+    """Store one received email exactly once: quarantine, new ticket or message on its ticket.
+
+    Retries on lost races (another delivery or message touching the same ticket or customer);
+    a second delivery of the same SES notification, or another delivery of the same content,
+    returns `duplicate` and writes nothing. An email DynamoDB refuses for good is quarantined
+    (`write-rejected`, the raw mail kept in S3) instead of being retried.
+    With `release`, a quarantined email is ingested once more despite its verdict: it is never
+    quarantined again, is flagged `released`, and a mail that failed DMARC opens a new ticket.
+    """
+    return ingest(lambda: EmailInbound(notification, raw, ctx, release), ctx.repository, ctx.config)
+
+
+@dataclass(frozen=True)
+class EmailKeys:
+    """The keys an email is threaded by, strongest first: bounced ids, its reference chain, the
+    ticket numbers of its subject token and plus-address."""
+
+    chain: list[tuple[Method, str]]
+    bounced: list[str]
+    number_token: int | None
+    plus_number: int | None
+
+    @classmethod
+    def of(cls, parsed: ParsedEmail, notification: SesNotification, ctx: EmailContext) -> EmailKeys:
+        recipients = [*notification.receipt.recipients, *(a.address for a in [*parsed.to, *parsed.cc])]
+        return cls(
+            chain=reference_chain(parsed),
+            bounced=[m for m in (normalize_message_id(v) for v in parsed.bounced_message_ids) if m],
+            number_token=subject_token(parsed.subject, ctx.config.email.subject_token_prefix),
+            plus_number=plus_token(recipients, ctx.support_addresses, ctx.support_domain),
+        )
+
+    def lookups(self) -> list[Key]:
+        wanted: list[Key] = [("ref", ref) for _, ref in self.chain]
+        wanted += [("ref", ref) for ref in self.bounced]
+        wanted += [("number", str(number)) for number in {self.number_token, self.plus_number} - {None}]
+        return wanted
+
+    def candidates(self, found: Found, bounce: bool) -> list[Candidate]:
+        """The tickets the keys found, in threading order (bounced ids count only for a bounce)."""
+        refs: list[tuple[Method, str]] = [("bounce", ref) for ref in self.bounced] if bounce else []
+        refs += self.chain
+        numbers: list[tuple[Method, int | None]] = [
+            ("subject-token", self.number_token),
+            ("plus-address", self.plus_number),
+        ]
+        keyed = [(method, ("ref", ref), ref) for method, ref in refs]
+        keyed += [(method, ("number", str(n)), str(n)) for method, n in numbers if n is not None]
+        return [
+            Candidate(pointer.ticket_id, method, ref)
+            for method, key, ref in keyed
+            if (pointer := found.get(key)) is not None and pointer.ticket_id
+        ]
+
+
+class EmailInbound:
+    """One email on its way through the ingest pipeline (one per pass): what only email knows."""
+
+    rules = ChannelRules(rereads_after_duplicate=True, reopen_clears_closed=True, reopen_names_author=True)
+    channel = Channel.EMAIL
+
+    def __init__(
+        self, notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None
+    ) -> None:
+        self.notification, self.raw, self.ctx, self.release = notification, raw, ctx, release
+        self.ses_id = notification.mail.message_id
+        self.at = notification.mail.timestamp
+        self.inbound_key = _inbound_key(self.ses_id, release)
+        self.parsed, self.unparsed = parse_or_fallback(raw, notification)
+        self.identity = resolve_sender(self.parsed, _dmarc(notification), ctx.config.email.relay_senders)
+        if self.identity.source == "relay-reply-to" and (self.parsed.automatic_reason or "").startswith(
+            "sender:"
+        ):
+            # a form's `noreply@` address says nothing about the person it writes for
+            self.parsed = self.parsed.model_copy(update={"automatic": False, "automatic_reason": None})
+        self.sender = self.identity.key
+        self.sender_keys = [self.sender, *legacy_keys(self.sender)] if self.sender else []
+        self.keys = EmailKeys.of(self.parsed, notification, ctx)
+        self.digest = content_digest(self.parsed)
+        self.reused = False
+        self.flags: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.omitted: str | None = None
+
+    # -- reading the keys -------------------------------------------------------------------------
+
+    def lookups(self) -> list[Key]:
+        wanted: list[Key] = [("inbound", self.inbound_key), ("inbound", f"email-content#{self.digest}")]
+        if self.parsed.message_id:
+            wanted.append(("ref", self.parsed.message_id))
+        wanted += self.keys.lookups()
+        wanted += self.identity_keys()
+        return list(dict.fromkeys(wanted))
+
+    def identity_keys(self) -> list[Key]:
+        # the current key first; pointers written before keys used the IDNA form still count
+        return [("identity", f"email#{key}") for key in self.sender_keys]
+
+    def identities(self) -> list[Identity]:
+        return [Identity(kind=IdentityKind.EMAIL, value=self.sender)] if self.sender else []
+
+    def screen(self, found: Found) -> IngestResult | None:
+        """A delivery or content already stored is a duplicate; a bad verdict is quarantined."""
+        if (done := found.get(("inbound", self.inbound_key))) is not None:
+            if self.release is not None:
+                return IngestResult(
+                    outcome="duplicate",
+                    ticket_id=done.ticket_id,
+                    message_id=done.message_id,
+                    reason="quarantine entry already released",
+                )
+            return IngestResult(outcome="duplicate", reason="SES notification already processed")
+        same = found.get(("inbound", f"email-content#{self.digest}"))
+        if same is not None:
+            return IngestResult(
+                outcome="duplicate", ticket_id=same.ticket_id, reason="same email already received"
+            )
+        # a release is a supervisor's recorded override (Release), not a weaker check
+        reason = _quarantine_reason(self.notification, self.ctx.config) if self.release is None else None
+        if reason is not None:
+            return self._quarantine(reason, self._verdict_details())
+        return None
+
+    # -- threading --------------------------------------------------------------------------------
+
+    def find_thread(
+        self, found: Found, customer_id: str | None, repository: TicketRepository
+    ) -> Thread | IngestResult:
+        # A Message-ID another message holds already, with other content: a new message, flagged.
+        self.reused = self.parsed.message_id is not None and ("ref", self.parsed.message_id) in found
+        candidates = self.keys.candidates(found, self.parsed.bounce)
+        tickets = _strongest_ticket(candidates, repository)
+        decision = self._decide(candidates, tickets, customer_id)
+        if self.parsed.bounce and decision.ticket_id is None:
+            return self._quarantine("bounce-unmatched", self._bounce_details())
+        sender = self.identity.as_event_data()
+        if decision.ticket_id is None:
+            data: dict[str, object] = {
+                "reason": decision.reason,
+                "rejected": decision.rejected,
+                "sender": sender,
+            }
+            return Thread(None, decision.reason, data, linked_ticket_id=decision.linked_ticket_id)
+        data = {
+            "method": decision.method,
+            "ref": decision.ref,
+            "reason": decision.reason,
+            "automatic": self.parsed.automatic or self.parsed.bounce,
+            "sender": sender,
+        }
+        return Thread(tickets[decision.ticket_id], decision.reason, data, reopen=decision.reopen)
+
+    def _decide(
+        self, candidates: list[Candidate], tickets: dict[str, Ticket], customer_id: str | None
+    ) -> ThreadDecision:
+        if self.release is not None and _dmarc(self.notification).failed:
+            # its From is forged as far as we know: it opens a ticket of its own, whatever it refers to
+            return ThreadDecision(
+                None, None, None, "released from quarantine: a mail that failed DMARC never joins a ticket"
+            )
+        if self.parsed.bounce:
+            # a bounce comes from a mailer, never from the customer: accept it for our own message
+            first = candidates[0] if candidates else None
+            if first is not None and first.method == "bounce" and first.ticket_id in tickets:
+                return ThreadDecision(first.ticket_id, "bounce", first.ref, "bounce of our message")
+            return ThreadDecision(None, None, None, "bounce of no message of ours")
+        return decide_thread(
+            candidates,
+            tickets,
+            self.sender,
+            customer_id,
+            self.at,
+            timedelta(days=self.ctx.config.email.reopen_closed_within_days),
+            automatic=self.parsed.automatic,
+            verified=self.identity.verified,
+        )
+
+    # -- quarantine -------------------------------------------------------------------------------
+
+    def _quarantine(self, reason: str, details: dict[str, object]) -> IngestResult:
+        entry = QuarantineEntry(
+            id=new_id("qtn", self.at),
+            reason=reason,
+            at=self.at,
+            ref=clip(repair(self.parsed.message_id or self.ses_id), NAME_MAX_BYTES),
+            channel=Channel.EMAIL,
+            raw_key=self.notification.receipt.action.object_key,
+            details=details,
+        )
+        self.ctx.repository.quarantine(entry, Pointer("inbound", f"email#{self.ses_id}"))
+        return IngestResult(outcome="quarantined", reason=reason)
+
+    def _verdict_details(self) -> dict[str, object]:
+        notification = self.notification
+        return {
+            "ses_message_id": self.ses_id,
+            "from": clip(repair(self.parsed.from_header or notification.mail.source or ""), NAME_MAX_BYTES),
+            "subject": clip(repair(self.parsed.subject), SUBJECT_MAX_BYTES),
+            "verdicts": {name: _verdict(notification, name) for name in _VERDICTS},
+            "dmarc_policy": notification.receipt.dmarc_policy,
+            "sender": self.identity.as_event_data(),
+            # what a release needs to ingest it again; the raw mail itself stays in S3
+            "notification": notification.model_dump(mode="json", by_alias=True, exclude={"content"}),
+        }
+
+    def _bounce_details(self) -> dict[str, object]:
+        return {
+            "ses_message_id": self.ses_id,
+            "from": clip(repair(self.parsed.from_header), NAME_MAX_BYTES),
+            "subject": clip(repair(self.parsed.subject), SUBJECT_MAX_BYTES),
+        }
+
+    def refused(self, repository: TicketRepository, error: PermanentWriteError) -> IngestResult:
+        return _quarantine_refused(self.notification, self.raw, error, self.ctx)
+
+    # -- the message, its customer and its ticket -------------------------------------------------
+
+    def prepare(self, bounder: Bounder) -> None:
+        """The message's flags, and its attachments stored in S3 (before the customer's name is
+        bounded, so the flags keep their order)."""
+        parsed = self.parsed
+        flags = _verdict_flags(self.notification) + self.identity.flags
+        if self.release is not None:
+            flags.append("released")
+        if self.unparsed:
+            flags.append("unparsed")
+        if parsed.bounce:
+            flags.append("bounce")
+        elif parsed.automatic:
+            flags.append("automatic")
+        if self.reused:
+            flags.append("message_id_reused")
+        self.flags = flags
+        self.attachments, self.omitted = _store_attachments(parsed, self.ses_id, self.ctx.blobs, bounder)
+
+    def new_customer(self, customer_id: str, bounder: Bounder) -> Customer | None:
+        if self.parsed.bounce:
+            return None  # a bounce speaks for a mailer, not for a customer
+        customer = self.identity.customer
+        identities = self.identities()
+        tier, fields = customer_attributes(identities, self.ctx.config)
+        return Customer(
+            id=customer_id,
+            name=bounder.optional((customer.name if customer else None) or None, NAME_MAX_BYTES),
+            identities=identities,
+            tier=tier,
+            fields=fields,
+            created_at=self.at,
+        )
+
+    def message(self, ticket_id: str, bounder: Bounder) -> Message:
+        parsed = self.parsed
+        text, full_text, html, body_key = self._body(bounder)
+        return Message(
+            id=new_id("msg", self.at),
+            ticket_id=ticket_id,
+            direction=Direction.INBOUND,
+            channel=Channel.EMAIL,
+            at=self.at,
+            author=self.identity.answer_to or self.notification.mail.source or "unknown",
+            external_id=bounder.optional(parsed.message_id),
+            provider_id=self.ses_id,
+            subject=bounder.text(parsed.subject, SUBJECT_MAX_BYTES, "subject_truncated") or None,
+            text=text,
+            full_text=full_text,
+            html=html,
+            body_key=body_key,
+            raw_key=self.notification.receipt.action.object_key,
+            automatic=parsed.automatic or parsed.bounce,
+            flags=[*self.flags, *(f for f in bounder.flags if f not in self.flags)],
+            attachments=self.attachments,
+            headers=self._headers(bounder),
+        )
+
+    def _body(self, bounder: Bounder) -> tuple[str, str | None, str | None, str | None]:
+        """Text, full text and HTML; a body too large to keep on the item goes to S3 (`body_key`),
+        leaving a preview of its text."""
+        text: str = bounder.text(self.parsed.text)
+        full_text: str | None = bounder.text(self.parsed.full_text)
+        html: str | None = bounder.optional(self.parsed.html)
+        size = len(text.encode()) + len((full_text or "").encode()) + len((html or "").encode())
+        if size <= self.ctx.config.email.max_inline_body_bytes:
+            return text, full_text, html, None
+        body_key = f"bodies/{self.ses_id}.json"
+        body = json.dumps({"text": text, "full_text": full_text, "html": html}).encode()
+        self.ctx.blobs.put(body_key, body, "application/json")
+        return clip(text, PREVIEW_MAX_BYTES), None, None, body_key
+
+    def _headers(self, bounder: Bounder) -> dict[str, str]:
+        parsed = self.parsed
+        headers = dict(parsed.headers)
+        if parsed.from_header:
+            headers["from"] = parsed.from_header
+        if parsed.reply_to:  # shown beside From: where we answer is decided in email_identity
+            headers["reply-to"] = ", ".join(a.address for a in parsed.reply_to)
+        headers["to"] = ", ".join(a.address for a in parsed.to)
+        if parsed.cc:
+            headers["cc"] = ", ".join(a.address for a in parsed.cc)
+        headers["recipients"] = ", ".join(self.notification.receipt.recipients)
+        headers = bounder.headers(headers)
+        if self.omitted is not None:
+            headers["omitted_attachments"] = self.omitted
+        return headers
+
+    def reading(self, message: Message) -> str:
+        return self.parsed.text
+
+    def extra_events(self) -> list[TicketEvent]:
+        if self.release is None:
+            return []
+        return [TicketEvent(at=self.at, type="released_from_quarantine", data=self.release.as_event_data())]
+
+    def pointers(self, ticket_id: str, message_id: str) -> list[Pointer]:
+        return _pointers_for_message(
+            self.parsed, self.inbound_key, self.digest, ticket_id, message_id, self.reused
+        )
+
+    def upserts(self, ticket_id: str, customer_id: str | None) -> list[Pointer]:
+        return []
+
+    def join_changes(self, ticket: Ticket, message: Message, changes: TicketChanges) -> None:
+        """A customer's email adds its participants; every email adds its flags (but `automatic`)."""
+        if not message.automatic:
+            participants = participants_of(self.parsed, self.ctx.support_addresses, self.ctx.support_domain)
+            merged = list(dict.fromkeys([*ticket.participants, *participants]))
+            if merged != ticket.participants:
+                changes.participants = merged
+        ticket_flags = list(dict.fromkeys([*ticket.flags, *(f for f in message.flags if f != "automatic")]))
+        if ticket_flags != ticket.flags:
+            changes.flags = ticket_flags
+
+    def new_ticket(self, draft: NewTicket) -> Ticket:
+        message, at = draft.message, self.at
+        preview = message.text if message.body_key is None else draft.bounder.text(self.parsed.text)
+        return Ticket(
+            id=draft.ticket_id,
+            number=draft.number,
+            channel=Channel.EMAIL,
+            subject=message.subject,
+            customer_id=draft.customer_id,
+            flags=list(dict.fromkeys(message.flags)),
+            linked_ticket_id=draft.thread.linked_ticket_id,
+            created_at=at,
+            updated_at=at,
+            last_inbound_at=None if message.automatic else at,
+            participants=participants_of(self.parsed, self.ctx.support_addresses, self.ctx.support_domain),
+            inbox=_inbox(self.notification, self.parsed, self.ctx),
+            preview=clip(preview, RULES_PREVIEW_MAX_BYTES),
+        )
+
+
+def _strongest_ticket(candidates: list[Candidate], repository: TicketRepository) -> dict[str, Ticket]:
+    """The strongest candidate's ticket (weaker candidates only matter if it is missing)."""
+    for candidate_id in dict.fromkeys(c.ticket_id for c in candidates):
+        ticket = repository.get_ticket(candidate_id)
+        return {candidate_id: ticket} if ticket is not None else {}
+    return {}
 
 
 def _verdict(notification: SesNotification, name: str) -> str:
@@ -195,63 +557,6 @@ def _store_attachments(
     return stored, omitted
 
 
-def _build_message(
-    parsed: ParsedEmail,
-    notification: SesNotification,
-    ticket_id: str,
-    author: str,
-    attachments: list[Attachment],
-    flags: list[str],
-    ctx: EmailContext,
-    bounder: Bounder,
-    omitted: str | None,
-) -> Message:
-    at = notification.mail.timestamp
-    ses_id = notification.mail.message_id
-    text: str = bounder.text(parsed.text)
-    full_text: str | None = bounder.text(parsed.full_text)
-    html: str | None = bounder.optional(parsed.html)
-    body_key: str | None = None
-    size = len(text.encode()) + len((full_text or "").encode()) + len((html or "").encode())
-    if size > ctx.config.email.max_inline_body_bytes:
-        body_key = f"bodies/{ses_id}.json"
-        body = json.dumps({"text": text, "full_text": full_text, "html": html}).encode()
-        ctx.blobs.put(body_key, body, "application/json")
-        text, full_text, html = clip(text, PREVIEW_MAX_BYTES), None, None
-    headers = dict(parsed.headers)
-    if parsed.from_header:
-        headers["from"] = parsed.from_header
-    if parsed.reply_to:  # shown beside From: where we answer is decided in email_identity
-        headers["reply-to"] = ", ".join(a.address for a in parsed.reply_to)
-    headers["to"] = ", ".join(a.address for a in parsed.to)
-    if parsed.cc:
-        headers["cc"] = ", ".join(a.address for a in parsed.cc)
-    headers["recipients"] = ", ".join(notification.receipt.recipients)
-    headers = bounder.headers(headers)
-    if omitted is not None:
-        headers["omitted_attachments"] = omitted
-    return Message(
-        id=new_id("msg", at),
-        ticket_id=ticket_id,
-        direction=Direction.INBOUND,
-        channel=Channel.EMAIL,
-        at=at,
-        author=author,
-        external_id=bounder.optional(parsed.message_id),
-        provider_id=ses_id,
-        subject=bounder.text(parsed.subject, SUBJECT_MAX_BYTES, "subject_truncated") or None,
-        text=text,
-        full_text=full_text,
-        html=html,
-        body_key=body_key,
-        raw_key=notification.receipt.action.object_key,
-        automatic=parsed.automatic or parsed.bounce,
-        flags=[*flags, *(f for f in bounder.flags if f not in flags)],
-        attachments=attachments,
-        headers=headers,
-    )
-
-
 def content_digest(parsed: ParsedEmail) -> str:
     """What makes two deliveries the same email: its headers of record, bodies and attachments
     (SES-added trace headers differ between deliveries of one email, so the raw bytes cannot)."""
@@ -294,34 +599,6 @@ def _pointers_for_message(
     return pointers
 
 
-def ingest_email(
-    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
-) -> IngestResult:
-    """Store one received email exactly once: quarantine, new ticket or message on its ticket.
-
-    Retries on lost races (another delivery or message touching the same ticket or customer);
-    a second delivery of the same SES notification, or another delivery of the same content,
-    returns `duplicate` and writes nothing. An email DynamoDB refuses for good is quarantined
-    (`write-rejected`, the raw mail kept in S3) instead of being retried.
-    With `release`, a quarantined email is ingested once more despite its verdict: it is never
-    quarantined again, is flagged `released`, and a mail that failed DMARC opens a new ticket.
-    """
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return _ingest_once(notification, raw, ctx, release)
-        except DuplicateError as exc:
-            # another delivery wrote one of our keys first: the next pass reads what it stored
-            # (the same email: a duplicate; another email with this Message-ID: a new message)
-            if attempt == MAX_ATTEMPTS - 1:
-                return IngestResult(outcome="duplicate", reason=str(exc))
-        except ConflictError:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
-        except PermanentWriteError as exc:
-            return _quarantine_refused(notification, raw, exc, ctx)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _quarantine_refused(
     notification: SesNotification, raw: bytes, error: PermanentWriteError, ctx: EmailContext
 ) -> IngestResult:
@@ -349,318 +626,3 @@ def _quarantine_refused(
     if not kept:
         return IngestResult(outcome="duplicate", reason="SES notification already quarantined")
     return IngestResult(outcome="quarantined", reason="write-rejected")
-
-
-def _ingest_once(
-    notification: SesNotification, raw: bytes, ctx: EmailContext, release: Release | None = None
-) -> IngestResult:
-    ses_id = notification.mail.message_id
-    now = notification.mail.timestamp
-    quarantine = _quarantine_reason(notification, ctx.config)
-    if release is not None:
-        quarantine = None  # a supervisor's recorded override (Release), not a weaker check
-    inbound_key = _inbound_key(ses_id, release)
-    parsed, unparsed = parse_or_fallback(raw, notification)
-
-    identity = resolve_sender(parsed, _dmarc(notification), ctx.config.email.relay_senders)
-    if identity.source == "relay-reply-to" and (parsed.automatic_reason or "").startswith("sender:"):
-        # a form's `noreply@` address says nothing about the person it writes for
-        parsed = parsed.model_copy(update={"automatic": False, "automatic_reason": None})
-    sender = identity.key
-    sender_keys = [sender, *legacy_keys(sender)] if sender else []
-    chain = reference_chain(parsed)
-    number_token = subject_token(parsed.subject, ctx.config.email.subject_token_prefix)
-    recipients = [*notification.receipt.recipients, *(a.address for a in [*parsed.to, *parsed.cc])]
-    plus_number = plus_token(recipients, ctx.support_addresses, ctx.support_domain)
-    bounced = [m for m in (normalize_message_id(v) for v in parsed.bounced_message_ids) if m]
-
-    digest = content_digest(parsed)
-    wanted: list[tuple[str, str]] = [("inbound", inbound_key), ("inbound", f"email-content#{digest}")]
-    if parsed.message_id:
-        wanted.append(("ref", parsed.message_id))
-    wanted += [("ref", ref) for _, ref in chain]
-    wanted += [("ref", ref) for ref in bounced]
-    for number in {number_token, plus_number} - {None}:
-        wanted.append(("number", str(number)))
-    wanted += [("identity", f"email#{key}") for key in sender_keys]
-    found = ctx.repository.get_pointers(list(dict.fromkeys(wanted)))
-
-    if (done := found.get(("inbound", inbound_key))) is not None:
-        if release is not None:
-            return IngestResult(
-                outcome="duplicate",
-                ticket_id=done.ticket_id,
-                message_id=done.message_id,
-                reason="quarantine entry already released",
-            )
-        return IngestResult(outcome="duplicate", reason="SES notification already processed")
-    same = found.get(("inbound", f"email-content#{digest}"))
-    if same is not None:
-        return IngestResult(
-            outcome="duplicate", ticket_id=same.ticket_id, reason="same email already received"
-        )
-    # A Message-ID another message holds already, with other content: a new message, flagged.
-    reused = parsed.message_id is not None and ("ref", parsed.message_id) in found
-
-    if quarantine is not None:
-        entry = QuarantineEntry(
-            id=new_id("qtn", now),
-            reason=quarantine,
-            at=now,
-            ref=clip(repair(parsed.message_id or ses_id), NAME_MAX_BYTES),
-            channel=Channel.EMAIL,
-            raw_key=notification.receipt.action.object_key,
-            details={
-                "ses_message_id": ses_id,
-                "from": clip(repair(parsed.from_header or notification.mail.source or ""), NAME_MAX_BYTES),
-                "subject": clip(repair(parsed.subject), SUBJECT_MAX_BYTES),
-                "verdicts": {n: _verdict(notification, n) for n in ("spam", "virus", "spf", "dkim", "dmarc")},
-                "dmarc_policy": notification.receipt.dmarc_policy,
-                "sender": identity.as_event_data(),
-                # what a release needs to ingest it again; the raw mail itself stays in S3
-                "notification": notification.model_dump(mode="json", by_alias=True, exclude={"content"}),
-            },
-        )
-        ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
-        return IngestResult(outcome="quarantined", reason=quarantine)
-
-    candidates: list[Candidate] = []
-    if parsed.bounce:
-        candidates += [
-            Candidate(p.ticket_id, "bounce", ref)
-            for ref in bounced
-            if (p := found.get(("ref", ref))) is not None and p.ticket_id
-        ]
-    candidates += [
-        Candidate(p.ticket_id, method, ref)
-        for method, ref in chain
-        if (p := found.get(("ref", ref))) is not None and p.ticket_id
-    ]
-    for method, number in (("subject-token", number_token), ("plus-address", plus_number)):
-        pointer = found.get(("number", str(number))) if number is not None else None
-        if pointer is not None and pointer.ticket_id:
-            candidates.append(Candidate(pointer.ticket_id, method, str(number)))  # type: ignore[arg-type]
-
-    # the current key first; pointers written before keys used the IDNA form still count
-    owner = next(
-        (p for key in sender_keys if (p := found.get(("identity", f"email#{key}"))) is not None), None
-    )
-    customer_id = owner.customer_id if owner else None
-    tickets: dict[str, Ticket] = {}
-    for candidate_id in dict.fromkeys(c.ticket_id for c in candidates):
-        ticket = ctx.repository.get_ticket(candidate_id)
-        if ticket is not None:
-            tickets[candidate_id] = ticket
-        break  # the strongest candidate decides; weaker ones only matter if it is missing
-    if release is not None and _dmarc(notification).failed:
-        # its From is forged as far as we know: it opens a ticket of its own, whatever it refers to
-        decision = ThreadDecision(
-            None, None, None, "released from quarantine: a mail that failed DMARC never joins a ticket"
-        )
-    elif parsed.bounce:
-        # a bounce comes from a mailer, never from the customer: accept it for our own message
-        decision = (
-            ThreadDecision(candidates[0].ticket_id, "bounce", candidates[0].ref, "bounce of our message")
-            if candidates and candidates[0].method == "bounce" and candidates[0].ticket_id in tickets
-            else ThreadDecision(None, None, None, "bounce of no message of ours")
-        )
-    else:
-        decision = decide_thread(
-            candidates,
-            tickets,
-            sender,
-            customer_id,
-            now,
-            timedelta(days=ctx.config.email.reopen_closed_within_days),
-            automatic=parsed.automatic,
-            verified=identity.verified,
-        )
-
-    if parsed.bounce and decision.ticket_id is None:
-        entry = QuarantineEntry(
-            id=new_id("qtn", now),
-            reason="bounce-unmatched",
-            at=now,
-            ref=clip(repair(parsed.message_id or ses_id), NAME_MAX_BYTES),
-            channel=Channel.EMAIL,
-            raw_key=notification.receipt.action.object_key,
-            details={
-                "ses_message_id": ses_id,
-                "from": clip(repair(parsed.from_header), NAME_MAX_BYTES),
-                "subject": clip(repair(parsed.subject), SUBJECT_MAX_BYTES),
-            },
-        )
-        ctx.repository.quarantine(entry, Pointer("inbound", f"email#{ses_id}"))
-        return IngestResult(outcome="quarantined", reason="bounce-unmatched")
-
-    flags = _verdict_flags(notification) + identity.flags
-    if release is not None:
-        flags.append("released")
-    released = (
-        [TicketEvent(at=now, type="released_from_quarantine", data=release.as_event_data())]
-        if release is not None
-        else []
-    )
-    if unparsed:
-        flags.append("unparsed")
-    if parsed.bounce:
-        flags.append("bounce")
-    elif parsed.automatic:
-        flags.append("automatic")
-    if reused:
-        flags.append("message_id_reused")
-    bounder = Bounder()
-    attachments, omitted = _store_attachments(parsed, ses_id, ctx.blobs, bounder)
-    author = identity.answer_to or notification.mail.source or "unknown"
-    participants = participants_of(parsed, ctx.support_addresses, ctx.support_domain)
-
-    new_customer: Customer | None = None
-    customer_pointers: list[Pointer] = []
-    if customer_id is None and not parsed.bounce:
-        customer_name = identity.customer.name if identity.customer else None
-        customer_id = new_id("cus", now)
-        identities = [Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else []
-        tier, fields = customer_attributes(identities, ctx.config)
-        new_customer = Customer(
-            id=customer_id,
-            name=bounder.optional(customer_name or None, NAME_MAX_BYTES),
-            identities=identities,
-            tier=tier,
-            fields=fields,
-            created_at=now,
-        )
-        if sender:
-            customer_pointers.append(Pointer("identity", f"email#{sender}", customer_id=customer_id))
-
-    known = [Identity(kind=IdentityKind.EMAIL, value=sender)] if sender else []
-    if decision.ticket_id is not None:
-        ticket = tickets[decision.ticket_id]
-        message = _build_message(
-            parsed, notification, ticket.id, author, attachments, flags, ctx, bounder, omitted
-        )
-        flags = message.flags
-        events = [
-            TicketEvent(
-                at=now,
-                type="message_threaded",
-                data={
-                    "message_id": message.id,
-                    "method": decision.method,
-                    "ref": decision.ref,
-                    "reason": decision.reason,
-                    "automatic": message.automatic,
-                    "sender": identity.as_event_data(),
-                },
-            )
-        ]
-        suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
-        if suggested is not None:
-            events.append(suggested)
-        events += released
-        changes = TicketChanges(updated_at=max(now, ticket.updated_at))
-        if not message.automatic:
-            if ticket.last_inbound_at is None or now > ticket.last_inbound_at:
-                # a late delivery of an older email never moves the time of the latest one back
-                changes.last_inbound_at = now
-            merged = list(dict.fromkeys([*ticket.participants, *participants]))
-            if merged != ticket.participants:
-                changes.participants = merged
-        ticket_flags = list(dict.fromkeys([*ticket.flags, *(f for f in flags if f != "automatic")]))
-        if ticket_flags != ticket.flags:
-            changes.flags = ticket_flags
-        rating = csat_rating(parsed.text) if ticket.status == TicketStatus.RESOLVED else None
-        reopens = decision.reopen and rating is None
-        if not message.automatic:
-            changes.sla = after_customer_message(ctx.config, ticket, now, reopens=reopens)
-        if rating is not None:
-            events.append(TicketEvent(at=now, type="csat", data={"rating": rating, "message_id": message.id}))
-        if reopens:
-            changes.status = TicketStatus.OPEN.value
-            changes.clear_resolved_at = True
-            changes.clear_closed_at = True
-            events.append(
-                TicketEvent(at=now, type="reopened", data={"from_status": ticket.status.value, "by": author})
-            )
-        ctx.repository.append_message(
-            AppendWrite(
-                ticket_id=ticket.id,
-                expected_version=ticket.version,
-                changes=changes,
-                message=message,
-                events=events,
-                pointers=[
-                    *_pointers_for_message(parsed, inbound_key, digest, ticket.id, message.id, reused),
-                    *customer_pointers,
-                ],
-                new_customer=new_customer,
-            )
-        )
-        return IngestResult(
-            outcome="threaded",
-            ticket_id=ticket.id,
-            ticket_number=ticket.number,
-            message_id=message.id,
-            reason=decision.reason,
-            flags=flags,
-        )
-
-    assert customer_id is not None
-    number = ctx.repository.next_ticket_number(ctx.config.tickets.number_start)
-    ticket_id = new_id("tkt", now)
-    message = _build_message(
-        parsed, notification, ticket_id, author, attachments, flags, ctx, bounder, omitted
-    )
-    flags = message.flags
-    ticket = Ticket(
-        id=ticket_id,
-        number=number,
-        channel=Channel.EMAIL,
-        subject=message.subject,
-        customer_id=customer_id,
-        flags=list(dict.fromkeys(flags)),
-        linked_ticket_id=decision.linked_ticket_id,
-        created_at=now,
-        updated_at=now,
-        last_inbound_at=None if message.automatic else now,
-        participants=participants,
-        inbox=_inbox(notification, parsed, ctx),
-        preview=clip(
-            message.text if message.body_key is None else bounder.text(parsed.text), RULES_PREVIEW_MAX_BYTES
-        ),
-    )
-    events = [
-        TicketEvent(
-            at=now,
-            type="created",
-            data={
-                "message_id": message.id,
-                "reason": decision.reason,
-                "rejected": decision.rejected,
-                "sender": identity.as_event_data(),
-            },
-        )
-    ]
-    if decision.linked_ticket_id:
-        events.append(TicketEvent(at=now, type="linked", data={"ticket_id": decision.linked_ticket_id}))
-    suggested = None if message.automatic else suggestion_event(parsed.text, known, now)
-    if suggested is not None:
-        events.append(suggested)
-    events += released
-    pointers = [
-        *_pointers_for_message(parsed, inbound_key, digest, ticket_id, message.id, reused),
-        Pointer("number", str(number), ticket_id=ticket_id),
-        *customer_pointers,
-    ]
-    ctx.repository.create_ticket(
-        NewTicketWrite(
-            ticket=ticket, message=message, events=events, pointers=pointers, new_customer=new_customer
-        )
-    )
-    return IngestResult(
-        outcome="created",
-        ticket_id=ticket_id,
-        ticket_number=number,
-        message_id=message.id,
-        reason=decision.reason,
-        flags=flags,
-    )

@@ -1,4 +1,5 @@
-"""Use cases for SMS and social channels: messages join their conversation's ticket; consent is recorded."""
+"""The conversation channels of the ingest pipeline (SMS and social): a message joins its
+conversation's ticket; consent keywords and delivery receipts are recorded."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from shared import clock
 from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer
 from shared.dal.repository import TicketRepository
-from shared.dal.tickets import AppendWrite, NewTicketWrite, TicketChanges
+from shared.dal.tickets import TicketChanges
 from shared.errors import ConflictError, PermanentWriteError
 from shared.ids import new_id
 from shared.logic.bounds import (
@@ -22,11 +23,19 @@ from shared.logic.bounds import (
     clip,
     repair,
 )
-from shared.logic.customers import customer_attributes, identity_key, suggestion_event
-from shared.logic.ingest_email import MAX_ATTEMPTS, IngestResult
+from shared.logic.customers import customer_attributes, identity_key
+from shared.logic.ingest_pipeline import (
+    MAX_ATTEMPTS,
+    OPEN_STATUSES,
+    ChannelRules,
+    Found,
+    IngestResult,
+    Key,
+    NewTicket,
+    Thread,
+    ingest,
+)
 from shared.logic.quarantine import quarantine_input
-from shared.logic.sla_service import after_customer_message
-from shared.logic.survey import csat_rating
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
 from shared.models.ticket import (
@@ -34,13 +43,12 @@ from shared.models.ticket import (
     ConsentRecord,
     Customer,
     Direction,
+    Identity,
     Message,
     Ticket,
     TicketEvent,
     TicketStatus,
 )
-
-OPEN_STATUSES = {TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD}
 
 
 @dataclass
@@ -88,17 +96,7 @@ def ingest_message(message: InboundMessage, ctx: ChatContext, raw: str | None = 
     (`write-rejected`) with `raw`, the input as received (the SNS message, the webhook body), or
     else the parsed message; a redelivery of it is then a duplicate.
     """
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return _ingest_once(message, ctx)
-        except DuplicateError as exc:
-            return IngestResult(outcome="duplicate", reason=str(exc))
-        except ConflictError:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
-        except PermanentWriteError as exc:
-            return _quarantine_refused(message, raw, exc, ctx)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return ingest(lambda: ConversationInbound(message, ctx, raw), ctx.repository, ctx.config)
 
 
 def _quarantine_refused(
@@ -124,209 +122,184 @@ def _quarantine_refused(
     return IngestResult(outcome="quarantined", reason="write-rejected")
 
 
-def _ingest_once(inbound: InboundMessage, ctx: ChatContext) -> IngestResult:
-    now = inbound.sent_at
-    sender_key = identity_key(inbound.sender.kind.value, inbound.sender.value) if inbound.sender else None
-    wanted = [("inbound", inbound.dedupe_key), ("conversation", inbound.conversation_key)]
-    if sender_key:
-        wanted.append(("identity", sender_key))
-    found = ctx.repository.get_pointers(wanted)
-    if ("inbound", inbound.dedupe_key) in found:
-        return IngestResult(outcome="duplicate", reason="message already received")
+class ConversationInbound:
+    """One SMS or social message on its way through the ingest pipeline: threads are conversations.
 
-    conversation = found.get(("conversation", inbound.conversation_key))
-    current = (
-        ctx.repository.get_ticket(conversation.ticket_id) if conversation and conversation.ticket_id else None
-    )
-    identity = found.get(("identity", sender_key)) if sender_key else None
-    customer_id = identity.customer_id if identity else None
+    Any channel whose parser produces an `InboundMessage` rides on this adapter: its dedupe key is
+    `InboundMessage.dedupe_key`, its threading key `InboundMessage.conversation_key`.
+    """
 
-    new_customer: Customer | None = None
-    customer_pointers: list[Pointer] = []
-    if customer_id is None:
-        customer_id = current.customer_id if current else new_id("cus", now)
+    rules = ChannelRules(groups_across_channels=True)
+
+    def __init__(self, inbound: InboundMessage, ctx: ChatContext, raw: str | None) -> None:
+        self.inbound, self.ctx, self.raw = inbound, ctx, raw
+        self.channel = inbound.channel
+        self.at = inbound.sent_at
+        sender = inbound.sender
+        self.sender_key = identity_key(sender.kind.value, sender.value) if sender else None
+        self.conversation: Pointer | None = None
+        self.flags: list[str] = []
+        self.text = ""
+        self.author = ""
+        self.attachments: list[Attachment] = []
+        self.headers: dict[str, str] = {}
+        self.external_id = self.provider_id = ""
+
+    def lookups(self) -> list[Key]:
+        return [
+            ("inbound", self.inbound.dedupe_key),
+            ("conversation", self.inbound.conversation_key),
+            *self.identity_keys(),
+        ]
+
+    def identity_keys(self) -> list[Key]:
+        return [("identity", self.sender_key)] if self.sender_key else []
+
+    def identities(self) -> list[Identity]:
+        return [self.inbound.sender] if self.inbound.sender else []
+
+    def screen(self, found: Found) -> IngestResult | None:
+        if ("inbound", self.inbound.dedupe_key) in found:
+            return IngestResult(outcome="duplicate", reason="message already received")
+        return None
+
+    def find_thread(
+        self, found: Found, customer_id: str | None, repository: TicketRepository
+    ) -> Thread | IngestResult:
+        """The conversation's ticket while it is open, or resolved within the reopen window;
+        else a new ticket, linked to the conversation's earlier one."""
+        self.conversation = conversation = found.get(("conversation", self.inbound.conversation_key))
+        current = (
+            repository.get_ticket(conversation.ticket_id) if conversation and conversation.ticket_id else None
+        )
         if current is None:
-            identities = [inbound.sender] if inbound.sender else []
-            tier, fields = customer_attributes(identities, ctx.config)
-            new_customer = Customer(
-                id=customer_id,
-                name=clip(repair(inbound.sender_name), NAME_MAX_BYTES) if inbound.sender_name else None,
-                identities=identities,
-                tier=tier,
-                fields=fields,
-                created_at=now,
-            )
-        if sender_key:
-            customer_pointers.append(Pointer("identity", sender_key, customer_id=customer_id))
-
-    window = timedelta(hours=ctx.config.chat.reopen_resolved_within_hours)
-    join, reopen, reason = False, False, "new conversation"
-    if current is not None:
+            return Thread(None, "new conversation", {"reason": "new conversation"})
+        window = timedelta(hours=self.ctx.config.chat.reopen_resolved_within_hours)
         if current.status in OPEN_STATUSES:
-            join, reason = True, "conversation open"
+            reason, reopen = "conversation open", False
         elif current.status == TicketStatus.RESOLVED and (
-            current.resolved_at is None or now - current.resolved_at <= window
+            current.resolved_at is None or self.at - current.resolved_at <= window
         ):
-            join, reopen, reason = True, True, "conversation resolved recently"
+            reason, reopen = "conversation resolved recently", True
         else:
             reason = f"conversation {current.status.value} earlier: new ticket"
+            return Thread(
+                None, reason, {"reason": reason}, linked_ticket_id=current.id, customer_id=current.customer_id
+            )
+        data: dict[str, object] = {"method": "conversation", "reason": reason}
+        return Thread(current, reason, data, reopen=reopen, customer_id=current.customer_id)
 
-    bounder = Bounder()
-    flags = [*(["public"] if inbound.public else []), *inbound.flags]
-    author = bounder.text(inbound.sender.value if inbound.sender else "unknown")
-    # the latest message's time, whatever order deliveries come in (the DAL refuses to move it back)
-    latest = clock.iso(now)
-    if conversation is not None and conversation.last_inbound_at and conversation.last_inbound_at > latest:
-        latest = conversation.last_inbound_at
-    conversation_pointer = Pointer(
-        "conversation",
-        inbound.conversation_key,
-        customer_id=customer_id,
-        last_inbound_at=latest,
-    )
-    text = bounder.text(_text(inbound))
-    attachments, omitted = _attachments(inbound, bounder)
-    headers = bounder.headers(
-        {k: v for k, v in {**inbound.metadata, "kind": inbound.kind.value}.items() if v}
-    )
-    if omitted is not None:
-        headers["omitted_attachments"] = omitted
-    external_id, provider_id = bounder.text(inbound.provider_message_id), bounder.text(inbound.dedupe_key)
-    flags += bounder.flags
+    def prepare(self, bounder: Bounder) -> None:
+        """The message's text, attachments, headers and ids, repaired and clipped, and its flags."""
+        inbound = self.inbound
+        self.flags = [*(["public"] if inbound.public else []), *inbound.flags]
+        self.author = bounder.text(inbound.sender.value if inbound.sender else "unknown")
+        self.text = bounder.text(_text(inbound))
+        self.attachments, omitted = _attachments(inbound, bounder)
+        self.headers = bounder.headers(
+            {k: v for k, v in {**inbound.metadata, "kind": inbound.kind.value}.items() if v}
+        )
+        if omitted is not None:
+            self.headers["omitted_attachments"] = omitted
+        self.external_id, self.provider_id = (
+            bounder.text(inbound.provider_message_id),
+            bounder.text(inbound.dedupe_key),
+        )
+        self.flags += bounder.flags
 
-    def build_message(ticket_id: str) -> Message:
+    def new_customer(self, customer_id: str, bounder: Bounder) -> Customer | None:
+        inbound = self.inbound
+        identities = self.identities()
+        tier, fields = customer_attributes(identities, self.ctx.config)
+        return Customer(
+            id=customer_id,
+            name=clip(repair(inbound.sender_name), NAME_MAX_BYTES) if inbound.sender_name else None,
+            identities=identities,
+            tier=tier,
+            fields=fields,
+            created_at=self.at,
+        )
+
+    def message(self, ticket_id: str, bounder: Bounder) -> Message:
         return Message(
-            id=new_id("msg", now),
+            id=new_id("msg", self.at),
             ticket_id=ticket_id,
             direction=Direction.INBOUND,
-            channel=inbound.channel,
-            at=now,
-            author=author,
-            external_id=external_id,
-            provider_id=provider_id,
-            text=text,
-            flags=flags,
-            attachments=attachments,
-            headers=headers,
+            channel=self.channel,
+            at=self.at,
+            author=self.author,
+            external_id=self.external_id,
+            provider_id=self.provider_id,
+            text=self.text,
+            flags=self.flags,
+            attachments=self.attachments,
+            headers=self.headers,
         )
 
-    dedupe = Pointer("inbound", inbound.dedupe_key)
-    ref = Pointer("ref", f"{inbound.channel.value}:{inbound.provider_message_id}", direction="inbound")
-    if join and current is not None:
-        message = build_message(current.id)
-        events = [
-            TicketEvent(
-                at=now,
-                type="message_threaded",
-                data={"message_id": message.id, "method": "conversation", "reason": reason},
+    def reading(self, message: Message) -> str:
+        return message.text
+
+    def extra_events(self) -> list[TicketEvent]:
+        return []
+
+    def pointers(self, ticket_id: str, message_id: str) -> list[Pointer]:
+        """The message's dedupe key, and its provider id as a reference (receipts find it by it)."""
+        inbound = self.inbound
+        return [
+            Pointer("inbound", inbound.dedupe_key, ticket_id=ticket_id, message_id=message_id),
+            Pointer(
+                "ref",
+                f"{inbound.channel.value}:{inbound.provider_message_id}",
+                ticket_id=ticket_id,
+                message_id=message_id,
+                direction="inbound",
+            ),
+        ]
+
+    def upserts(self, ticket_id: str, customer_id: str | None) -> list[Pointer]:
+        """The conversation's pointer, now at `ticket_id`, with the latest message's time, whatever
+        order deliveries come in (the DAL refuses to move it back)."""
+        latest = clock.iso(self.at)
+        conversation = self.conversation
+        if (
+            conversation is not None
+            and conversation.last_inbound_at
+            and conversation.last_inbound_at > latest
+        ):
+            latest = conversation.last_inbound_at
+        return [
+            Pointer(
+                "conversation",
+                self.inbound.conversation_key,
+                ticket_id=ticket_id,
+                customer_id=customer_id,
+                last_inbound_at=latest,
             )
         ]
-        suggested = suggestion_event(message.text, [inbound.sender] if inbound.sender else [], now)
-        if suggested is not None:
-            events.append(suggested)
-        rating = csat_rating(message.text) if current.status == TicketStatus.RESOLVED else None
-        reopens = reopen and rating is None
-        changes = TicketChanges(
-            updated_at=max(now, current.updated_at),
-            # a late delivery of an older message never moves the latest time back (Meta's 24 hours)
-            last_inbound_at=now if current.last_inbound_at is None or now > current.last_inbound_at else None,
-            sla=after_customer_message(ctx.config, current, now, reopens=reopens),
-        )
-        if rating is not None:
-            events.append(TicketEvent(at=now, type="csat", data={"rating": rating, "message_id": message.id}))
-        if reopens:
-            changes.status = TicketStatus.OPEN.value
-            changes.clear_resolved_at = True
-            events.append(TicketEvent(at=now, type="reopened", data={"from_status": current.status.value}))
-        ctx.repository.append_message(
-            AppendWrite(
-                ticket_id=current.id,
-                expected_version=current.version,
-                changes=changes,
-                message=message,
-                events=events,
-                pointers=[
-                    Pointer(dedupe.kind, dedupe.value, ticket_id=current.id, message_id=message.id),
-                    Pointer(
-                        ref.kind, ref.value, ticket_id=current.id, message_id=message.id, direction="inbound"
-                    ),
-                    *customer_pointers,
-                ],
-                new_customer=new_customer,
-                upserts=[Pointer(**{**conversation_pointer.__dict__, "ticket_id": current.id})],
-            )
-        )
-        return IngestResult(
-            outcome="threaded",
-            ticket_id=current.id,
-            ticket_number=current.number,
-            message_id=message.id,
-            reason=reason,
-            flags=flags,
+
+    def join_changes(self, ticket: Ticket, message: Message, changes: TicketChanges) -> None:
+        return None  # a conversation's ticket keeps its own flags and has no participants
+
+    def new_ticket(self, draft: NewTicket) -> Ticket:
+        message, at = draft.message, self.at
+        return Ticket(
+            id=draft.ticket_id,
+            number=draft.number,
+            channel=self.channel,
+            subject=None,
+            customer_id=draft.customer_id,
+            flags=self.flags,
+            group_id=draft.group_id,
+            linked_ticket_id=draft.thread.linked_ticket_id,
+            inbox=self.inbound.recipient,
+            preview=clip(message.text, RULES_PREVIEW_MAX_BYTES),
+            created_at=at,
+            updated_at=at,
+            last_inbound_at=at,
         )
 
-    group_id: str | None = None
-    group_members: list[str] = []
-    if new_customer is None:
-        others = [
-            t
-            for t in ctx.repository.list_customer_tickets(customer_id)
-            if t.status in OPEN_STATUSES and t.channel != inbound.channel
-        ]
-        if others:
-            group_id = next((t.group_id for t in others if t.group_id), None) or new_id("grp", now)
-            group_members = [t.id for t in others if t.group_id != group_id]
-
-    number = ctx.repository.next_ticket_number(ctx.config.tickets.number_start)
-    ticket_id = new_id("tkt", now)
-    message = build_message(ticket_id)
-    ticket = Ticket(
-        id=ticket_id,
-        number=number,
-        channel=inbound.channel,
-        subject=None,
-        customer_id=customer_id,
-        flags=flags,
-        group_id=group_id,
-        linked_ticket_id=current.id if current is not None else None,
-        inbox=inbound.recipient,
-        preview=clip(message.text, RULES_PREVIEW_MAX_BYTES),
-        created_at=now,
-        updated_at=now,
-        last_inbound_at=now,
-    )
-    events = [TicketEvent(at=now, type="created", data={"message_id": message.id, "reason": reason})]
-    if current is not None:
-        events.append(TicketEvent(at=now, type="linked", data={"ticket_id": current.id}))
-    if group_id:
-        events.append(TicketEvent(at=now, type="grouped", data={"group_id": group_id, "with": group_members}))
-    suggested = suggestion_event(message.text, [inbound.sender] if inbound.sender else [], now)
-    if suggested is not None:
-        events.append(suggested)
-    ctx.repository.create_ticket(
-        NewTicketWrite(
-            ticket=ticket,
-            message=message,
-            events=events,
-            pointers=[
-                Pointer(dedupe.kind, dedupe.value, ticket_id=ticket_id, message_id=message.id),
-                Pointer(ref.kind, ref.value, ticket_id=ticket_id, message_id=message.id, direction="inbound"),
-                Pointer("number", str(number), ticket_id=ticket_id),
-                *customer_pointers,
-            ],
-            new_customer=new_customer,
-            upserts=[Pointer(**{**conversation_pointer.__dict__, "ticket_id": ticket_id})],
-            group_members=group_members,
-        )
-    )
-    return IngestResult(
-        outcome="created",
-        ticket_id=ticket_id,
-        ticket_number=number,
-        message_id=message.id,
-        reason=reason,
-        flags=flags,
-    )
+    def refused(self, repository: TicketRepository, error: PermanentWriteError) -> IngestResult:
+        return _quarantine_refused(self.inbound, self.raw, error, self.ctx)
 
 
 @dataclass

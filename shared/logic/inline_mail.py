@@ -13,7 +13,8 @@ import hashlib
 from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer
 from shared.ids import new_id
-from shared.logic.ingest_email import EmailContext, IngestResult
+from shared.logic.ingest_email import EmailContext
+from shared.logic.ingest_pipeline import IngestResult
 from shared.models.events import SesNotification
 from shared.models.ticket import Channel, QuarantineEntry
 

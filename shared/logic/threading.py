@@ -138,38 +138,53 @@ def decide_thread(
         if ticket is None:
             rejected.append({"ticket_id": candidate.ticket_id, "method": candidate.method, "why": "missing"})
             continue
-        known = (sender_customer_id is not None and sender_customer_id == ticket.customer_id) or (
-            sender is not None and sender in {address_key(p) for p in ticket.participants}
-        )
-        if not verified and candidate.method in GUESSABLE:
-            rejected.append({"ticket_id": ticket.id, "method": candidate.method, "why": "sender-unverified"})
+        why = _refusal(candidate, ticket, sender, sender_customer_id, verified, now, reopen_closed_within)
+        if why is not None:
+            rejected.append({"ticket_id": ticket.id, "method": candidate.method, "why": why})
             link = link or ticket.id
             continue
-        if not known:
-            rejected.append(
-                {"ticket_id": ticket.id, "method": candidate.method, "why": "sender-not-participant"}
-            )
-            link = link or ticket.id
-            continue
-        if ticket.status == TicketStatus.CLOSED and (
-            ticket.closed_at is None or now - ticket.closed_at > reopen_closed_within
-        ):
-            rejected.append({"ticket_id": ticket.id, "method": candidate.method, "why": "closed-too-long"})
-            link = link or ticket.id
-            continue
-        reopen = not automatic and ticket.status in {
-            TicketStatus.PENDING,
-            TicketStatus.RESOLVED,
-            TicketStatus.CLOSED,
-        }
         return ThreadDecision(
             ticket_id=ticket.id,
             method=candidate.method,
             ref=candidate.ref,
             reason=f"matched by {candidate.method}",
-            reopen=reopen,
+            reopen=not automatic and ticket.status in _REOPENED_BY_CUSTOMER,
             rejected=rejected,
         )
+    return _new_ticket(rejected, link)
+
+
+_REOPENED_BY_CUSTOMER = frozenset({TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED})
+"""Statuses a customer's (not an automatic) message reopens when it joins the ticket."""
+
+
+def _refusal(
+    candidate: Candidate,
+    ticket: Ticket,
+    sender: str | None,
+    sender_customer_id: str | None,
+    verified: bool,
+    now: datetime,
+    reopen_closed_within: timedelta,
+) -> str | None:
+    """Why an email may not join `ticket` (`sender-unverified`, `sender-not-participant`,
+    `closed-too-long`), or None when it may."""
+    known = (sender_customer_id is not None and sender_customer_id == ticket.customer_id) or (
+        sender is not None and sender in {address_key(p) for p in ticket.participants}
+    )
+    if not verified and candidate.method in GUESSABLE:
+        return "sender-unverified"
+    if not known:
+        return "sender-not-participant"
+    if ticket.status == TicketStatus.CLOSED and (
+        ticket.closed_at is None or now - ticket.closed_at > reopen_closed_within
+    ):
+        return "closed-too-long"
+    return None
+
+
+def _new_ticket(rejected: list[dict[str, str]], link: str | None) -> ThreadDecision:
+    """No candidate accepted: a new ticket, linked to the first refused one."""
     if link is not None:
         reason = "new ticket: " + ", ".join(sorted({r["why"] for r in rejected}))
     else:
