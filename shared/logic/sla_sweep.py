@@ -1,7 +1,8 @@
 """The SLA sweep: due warnings and breaches, the escalation steps they reach, and the time-based
 follow-ups (periodic update, reminder, auto-resolve) it queues through the outbox.
 
-It sits above `sla_service` (the SLA state) and `outbound` (the outbox), which both stay below it.
+It sits above `sla_service` (the SLA state) and `automatic` (automatic messages through the outbox),
+which both stay below it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any, Protocol
 from shared.dal.repository import QueueEntry, SlaWrite, TicketRepository, TicketUpdate, queue_key
 from shared.errors import ConflictError
 from shared.logic import sla as sla_math
+from shared.logic.automatic import queue_automatic
 from shared.logic.calendar import Calendar
-from shared.logic.outbound import OutboundContext, queue_automatic
+from shared.logic.outbound import OutboundContext
 from shared.logic.sla_service import ticket_policy
 from shared.models.config import EscalationStep, HelpdeskConfig, SlaPolicyConfig
 from shared.models.outbound import OutboundKind
