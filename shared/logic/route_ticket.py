@@ -17,6 +17,7 @@ from shared.dal.repository import (
     AlreadyRoutedError,
     ClaimLostError,
     DuplicateError,
+    Pointer,
     QueueEntry,
     RoutingChanges,
     SlaWrite,
@@ -207,6 +208,11 @@ def _facts(new: _NewTicket) -> TicketFacts:
     )
 
 
+def _once(ticket_id: str, what: str) -> Pointer:
+    """The marker that records a routing decision once, however often its record is delivered."""
+    return Pointer("inbound", f"routing#{ticket_id}#{what}")
+
+
 def _no_team(new: _NewTicket, event_data: dict[str, Any]) -> RouteOutcome:
     """No team to route to: record the decision once and take the ticket out of the unrouted index."""
     ticket, repository = new.ticket, new.ctx.repository
@@ -338,12 +344,6 @@ def route_new_ticket(
         new, team, action, changes, event_data
     )
     return assigned or _enqueue(new, team, changes, event_data)
-
-
-def _once(ticket_id: str, what: str) -> Any:
-    from shared.dal.repository import Pointer
-
-    return Pointer("inbound", f"routing#{ticket_id}#{what}")
 
 
 def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
