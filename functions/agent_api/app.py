@@ -36,8 +36,9 @@ from shared.logic.agent_actions import (
     set_presence,
     update_ticket,
 )
+from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.ingest_email import EmailContext
-from shared.logic.outbound import OutboundContext, add_note, agent_reply
+from shared.logic.outbound import OutboundContext
 from shared.logic.quarantine_review import (
     InvalidCursorError,
     NotReleasableError,

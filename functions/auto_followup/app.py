@@ -21,14 +21,10 @@ from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.language import detect_language
+from shared.logic.automatic import acknowledge, on_resolution, ready_to_acknowledge
 from shared.logic.out_of_office import on_customer_message
-from shared.logic.outbound import (
-    OutboundContext,
-    acknowledge,
-    on_resolution,
-    ready_to_acknowledge,
-    send_outbound,
-)
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import send_outbound
 from shared.models.config import HelpdeskConfig
 from shared.observability import logger, metrics, tracer
 from shared.settings import AutoFollowupSettings, aws_region, get_settings

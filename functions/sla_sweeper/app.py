@@ -14,7 +14,8 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.language import detect_language
-from shared.logic.outbound import OutboundContext, flag_unknown_sends, redeliver_pending
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import flag_unknown_sends, redeliver_pending
 from shared.logic.route_ticket import RoutingContext, drain_team, route_unrouted
 from shared.logic.sla_sweep import SweepContext, sweep
 from shared.notify import SnsNotifier

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import clock
-from shared.logic.outbound import OutboundContext, passing_guard, queue_automatic
+from shared.logic.automatic import passing_guard, queue_automatic
+from shared.logic.outbound import OutboundContext
 from shared.logic.routing import calendar_for
 from shared.logic.sla_service import policy_calendar
 from shared.models.config import HelpdeskConfig

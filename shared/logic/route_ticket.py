@@ -14,20 +14,22 @@ from typing import Any
 
 from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
 from shared.dal.base import DuplicateError
+from shared.dal.pointers import Pointer
 from shared.dal.queues import QueueEntry
 from shared.dal.repository import TicketRepository
 from shared.dal.tickets import SlaWrite
 from shared.errors import ConflictError, HelpdeskError
 from shared.logic.routing import (
     AgentState,
+    Candidates,
     TicketFacts,
     capacity_group,
     match_rule,
     rank_agents,
 )
 from shared.logic.sla_service import plan_for
-from shared.models.config import HelpdeskConfig, TeamConfig
-from shared.models.ticket import Ticket, TicketEvent
+from shared.models.config import HelpdeskConfig, RuleAction, TeamConfig
+from shared.models.ticket import Customer, Ticket, TicketEvent
 
 MAX_CLAIM_ATTEMPTS = 5
 OPEN = {"new", "open", "pending", "on_hold"}
@@ -86,55 +88,86 @@ def _sticky(ticket: Ticket, others: list[Ticket]) -> list[str]:
     return list(dict.fromkeys([a for a in [*same_group, *recent] if a]))
 
 
+@dataclass
+class _TeamAgents:
+    """The live state of a team's agents while routing, kept current as claims succeed."""
+
+    states: dict[str, AgentState]
+    stored: set[str]
+    """Agents with a live item in the table; any other gets the presence the config assumes stored
+    before its first claim."""
+
+
+def _team_agents(team_id: str, ctx: RoutingContext) -> _TeamAgents:
+    live = ctx.repository.get_agents([a.id for a in ctx.config.agents if team_id in a.teams])
+    return _TeamAgents(_states(ctx.config, live), set(live))
+
+
+@dataclass
+class _Claim:
+    """A routing decision to write with whichever agent's claim succeeds."""
+
+    ticket: Ticket
+    changes: RoutingChanges
+    event_data: dict[str, Any]
+    """The `routed` event's data; each lost claim is added to its `lost_claims`."""
+    preface: Sequence[TicketEvent] = ()
+    dequeue: QueueEntry | None = None
+
+
 def _try_claims(
-    ticket: Ticket,
-    candidates: list[str],
-    changes: RoutingChanges,
-    event_data: dict[str, Any],
-    ctx: RoutingContext,
-    now: datetime,
-    states: dict[str, AgentState],
-    stored: set[str],
-    dequeue: QueueEntry | None = None,
-    preface: Sequence[TicketEvent] = (),
+    claim: _Claim, candidates: list[str], agents: _TeamAgents, ctx: RoutingContext, now: datetime
 ) -> RouteOutcome | None:
+    """Claim the first candidates in turn (at most MAX_CLAIM_ATTEMPTS) until one claim holds."""
+    ticket, changes = claim.ticket, claim.changes
     group = capacity_group(ticket.channel.value)
     for agent_id in candidates[:MAX_CLAIM_ATTEMPTS]:
         agent = ctx.config.agent(agent_id)
         if agent is None:
             continue
         capacity = agent.capacity.get(group, 0)  # type: ignore[call-overload]
-        event = TicketEvent(at=now, type="routed", data={**event_data, "agent": agent_id})
+        event = TicketEvent(at=now, type="routed", data={**claim.event_data, "agent": agent_id})
         try:
-            if agent_id not in stored:  # first assignment ever: store the presence the config assumes
-                ctx.repository.set_presence(agent_id, states[agent_id].presence, agent.teams, now)
-                stored.add(agent_id)
+            if agent_id not in agents.stored:  # first assignment ever: store the presence the config assumes
+                ctx.repository.set_presence(agent_id, agents.states[agent_id].presence, agent.teams, now)
+                agents.stored.add(agent_id)
             ctx.repository.claim(
-                ticket.id, agent_id, group, capacity, changes, [*preface, event], now, dequeue
+                ticket.id, agent_id, group, capacity, changes, [*claim.preface, event], now, claim.dequeue
             )
         except ClaimLostError:
-            event_data.setdefault("lost_claims", []).append(agent_id)
+            claim.event_data.setdefault("lost_claims", []).append(agent_id)
             continue
         except AlreadyRoutedError:
             return RouteOutcome(ticket.id, "already", changes.team)
-        state = states[agent_id]
+        state = agents.states[agent_id]
         load = dict(state.load)
         load[group] = load.get(group, 0) + 1
-        states[agent_id] = AgentState(
+        agents.states[agent_id] = AgentState(
             id=agent_id, presence=state.presence, load=load, last_assigned_at=now.isoformat()
         )
         return RouteOutcome(ticket.id, "assigned", changes.team, agent_id, event.data)
     return None
 
 
-def route_new_ticket(
-    ticket: Ticket, ctx: RoutingContext, now: datetime, preface: Sequence[TicketEvent] = ()
-) -> RouteOutcome:
-    """Apply the first matching rule, then give the ticket to the best free agent or queue it.
+@dataclass
+class _NewTicket:
+    """What routing a new ticket reads before it decides, shared by the steps that follow."""
 
-    `preface`: events written with the routing decision, before it (why the sweeper routes it)."""
-    if ticket.assignee is not None or ticket.queued_at is not None:
-        return RouteOutcome(ticket.id, "already", ticket.team, ticket.assignee)
+    ticket: Ticket
+    ctx: RoutingContext
+    now: datetime
+    preface: Sequence[TicketEvent]
+    customer: Customer | None
+    others: list[Ticket]
+    """The customer's other tickets (read only when a rule, a team strategy or the group needs them)."""
+    language: str | None
+
+
+def _read_new_ticket(
+    ticket: Ticket, ctx: RoutingContext, now: datetime, preface: Sequence[TicketEvent]
+) -> _NewTicket:
+    """Read the customer, their other tickets and the ticket's language, each only if the config
+    (its rules, SLA policies or team strategies) or the ticket's group needs it."""
     config = ctx.config
     customer = None
     sla_by_tier = any(p.when.customer_tier is not None for p in config.sla.policies)
@@ -150,121 +183,162 @@ def route_new_ticket(
     language = ticket.language
     if language is None and _needs(config, "language"):
         language = ctx.detect_language(f"{ticket.subject or ''}\n{ticket.preview}")
-    facts = TicketFacts(
+    return _NewTicket(ticket, ctx, now, preface, customer, others, language)
+
+
+def _facts(new: _NewTicket) -> TicketFacts:
+    ticket, customer = new.ticket, new.customer
+    return TicketFacts(
         channel=ticket.channel.value,
         inbox=ticket.inbox,
         subject=ticket.subject or "",
         body=ticket.preview,
         tags=tuple(ticket.tags),
-        language=language,
+        language=new.language,
         public="public" in ticket.flags,
         customer_tier=customer.tier if customer else None,
         customer_fields=dict(customer.fields) if customer else {},
-        prior_contact_times=tuple(t.created_at for t in others if t.created_at < ticket.created_at),
-        now=now,
+        prior_contact_times=tuple(t.created_at for t in new.others if t.created_at < ticket.created_at),
+        now=new.now,
     )
-    match = match_rule(facts, config)
-    action = match.rule.then if match.rule else None
-    team = _team(config, action.team if action else None)
-    event_data: dict[str, Any] = {
-        "rule": match.rule.name if match.rule else None,
-        "reasons": match.reasons,
-        "rules_tried": match.tried,
-    }
-    if team is None:
-        # a redelivered record (or the sweeper after a lost one) finds the decision already recorded
-        with contextlib.suppress(DuplicateError):
-            ctx.repository.add_events(
-                ticket.id,
-                [
-                    *preface,
-                    TicketEvent(
-                        at=now,
-                        type="queued",
-                        data={**event_data, "team": None, "why": "no team configured"},
-                    ),
-                ],
-                _once(ticket.id, "no-team"),
-            )
-        ctx.repository.drop_unrouted(ticket.id)  # decided: nothing for the unrouted sweep to do
-        return RouteOutcome(ticket.id, "no_team")
+
+
+def _once(ticket_id: str, what: str) -> Pointer:
+    """The marker that records a routing decision once, however often its record is delivered."""
+    return Pointer("inbound", f"routing#{ticket_id}#{what}")
+
+
+def _no_team(new: _NewTicket, event_data: dict[str, Any]) -> RouteOutcome:
+    """No team to route to: record the decision once and take the ticket out of the unrouted index."""
+    ticket, repository = new.ticket, new.ctx.repository
+    # a redelivered record (or the sweeper after a lost one) finds the decision already recorded
+    with contextlib.suppress(DuplicateError):
+        repository.add_events(
+            ticket.id,
+            [
+                *new.preface,
+                TicketEvent(
+                    at=new.now,
+                    type="queued",
+                    data={**event_data, "team": None, "why": "no team configured"},
+                ),
+            ],
+            _once(ticket.id, "no-team"),
+        )
+    repository.drop_unrouted(ticket.id)  # decided: nothing for the unrouted sweep to do
+    return RouteOutcome(ticket.id, "no_team")
+
+
+def _changes(new: _NewTicket, team: TeamConfig, action: RuleAction | None) -> RoutingChanges:
+    """The fields the decision sets: the rule's action on the ticket, and its SLA planned for the team."""
+    ticket, config = new.ticket, new.ctx.config
     changes = RoutingChanges(
         team=team.id,
         priority=(action.priority if action and action.priority else ticket.priority.value),
         tags=list(dict.fromkeys([*ticket.tags, *(action.tags if action else [])])),
         skills=list(action.skills) if action else [],
         sla_policy=action.sla_policy if action else None,
-        language=language,
+        language=new.language,
     )
+    tier = new.customer.tier if new.customer else None
     changes.sla = plan_for(
-        config, ticket, team.id, changes.priority, customer.tier if customer else None, changes.sla_policy
+        config, ticket, team.id, changes.priority, tier, changes.sla_policy
     ) or SlaWrite(  # no policy applies: the write still takes the ticket out of the unrouted index
         ticket.sla.model_copy(update={"policy": changes.sla_policy or ticket.sla.policy}),
         None,
         config.sla.sweep_shards,
     )
-    live = ctx.repository.get_agents([a.id for a in config.agents if team.id in a.teams])
-    states = _states(config, live)
-    candidates = rank_agents(
-        team, config, states, ticket.channel.value, changes.skills, _sticky(ticket, others), now
+    return changes
+
+
+def _rank(new: _NewTicket, team: TeamConfig, agents: _TeamAgents, skills: list[str]) -> Candidates:
+    ticket = new.ticket
+    return rank_agents(
+        team,
+        new.ctx.config,
+        agents.states,
+        ticket.channel.value,
+        skills,
+        _sticky(ticket, new.others),
+        new.now,
     )
+
+
+def _assign_in_team(
+    new: _NewTicket, team: TeamConfig, changes: RoutingChanges, event_data: dict[str, Any]
+) -> RouteOutcome | None:
+    """Give the ticket to the best free agent of the rule's team; the team and whom it considered
+    join the decision's data, which a queue entry records too when nobody takes it."""
+    agents = _team_agents(team.id, new.ctx)
+    candidates = _rank(new, team, agents, changes.skills)
     event_data.update({"team": team.id, "strategy": team.strategy, "considered": candidates.considered})
-    assigned = _try_claims(
-        ticket, candidates.ordered, changes, event_data, ctx, now, states, set(live), preface=preface
-    )
-    if assigned is not None:
-        return assigned
+    claim = _Claim(new.ticket, changes, event_data, new.preface)
+    return _try_claims(claim, candidates.ordered, agents, new.ctx, new.now)
+
+
+def _assign_in_fallback(
+    new: _NewTicket,
+    team: TeamConfig,
+    action: RuleAction | None,
+    changes: RoutingChanges,
+    event_data: dict[str, Any],
+) -> RouteOutcome | None:
+    """The rule's fallback team takes the ticket at once when its own team has nobody free."""
+    config = new.ctx.config
     fallback = config.team(action.fallback_team) if action and action.fallback_team else None
-    if fallback is not None and fallback.id != team.id:
-        # the rule's fallback team takes the ticket at once when its own team has nobody free
-        live_fallback = ctx.repository.get_agents([a.id for a in config.agents if fallback.id in a.teams])
-        fallback_states = _states(config, live_fallback)
-        ranked = rank_agents(
-            fallback,
-            config,
-            fallback_states,
-            ticket.channel.value,
-            changes.skills,
-            _sticky(ticket, others),
-            now,
-        )
-        moved = RoutingChanges(**{**changes.__dict__, "team": fallback.id})
-        data = {
-            **event_data,
-            "team": fallback.id,
-            "fallback_from": team.id,
-            "considered_fallback": ranked.considered,
-        }
-        assigned = _try_claims(
-            ticket,
-            ranked.ordered,
-            moved,
-            data,
-            ctx,
-            now,
-            fallback_states,
-            set(live_fallback),
-            preface=preface,
-        )
-        if assigned is not None:
-            return assigned
+    if fallback is None or fallback.id == team.id:
+        return None
+    agents = _team_agents(fallback.id, new.ctx)
+    ranked = _rank(new, fallback, agents, changes.skills)
+    moved = RoutingChanges(**{**changes.__dict__, "team": fallback.id})
+    data = {
+        **event_data,
+        "team": fallback.id,
+        "fallback_from": team.id,
+        "considered_fallback": ranked.considered,
+    }
+    return _try_claims(_Claim(new.ticket, moved, data, new.preface), ranked.ordered, agents, new.ctx, new.now)
+
+
+def _enqueue(
+    new: _NewTicket, team: TeamConfig, changes: RoutingChanges, event_data: dict[str, Any]
+) -> RouteOutcome:
+    """Nobody free: the ticket waits in its team's queue."""
+    ticket, now = new.ticket, new.now
+    queued = TicketEvent(at=now, type="queued", data={**event_data, "why": "no free agent"})
     try:
-        entry = ctx.repository.enqueue(
-            ticket.id,
-            ticket.channel.value,
-            changes,
-            [*preface, TicketEvent(at=now, type="queued", data={**event_data, "why": "no free agent"})],
-            now,
+        entry = new.ctx.repository.enqueue(
+            ticket.id, ticket.channel.value, changes, [*new.preface, queued], now
         )
     except AlreadyRoutedError:
         return RouteOutcome(ticket.id, "already", team.id)
     return RouteOutcome(ticket.id, "queued", team.id, details={"queue_key": entry.key})
 
 
-def _once(ticket_id: str, what: str) -> Any:
-    from shared.dal.pointers import Pointer
+def route_new_ticket(
+    ticket: Ticket, ctx: RoutingContext, now: datetime, preface: Sequence[TicketEvent] = ()
+) -> RouteOutcome:
+    """Apply the first matching rule, then give the ticket to the best free agent or queue it.
 
-    return Pointer("inbound", f"routing#{ticket_id}#{what}")
+    `preface`: events written with the routing decision, before it (why the sweeper routes it)."""
+    if ticket.assignee is not None or ticket.queued_at is not None:
+        return RouteOutcome(ticket.id, "already", ticket.team, ticket.assignee)
+    new = _read_new_ticket(ticket, ctx, now, preface)
+    match = match_rule(_facts(new), ctx.config)
+    action = match.rule.then if match.rule else None
+    team = _team(ctx.config, action.team if action else None)
+    event_data: dict[str, Any] = {
+        "rule": match.rule.name if match.rule else None,
+        "reasons": match.reasons,
+        "rules_tried": match.tried,
+    }
+    if team is None:
+        return _no_team(new, event_data)
+    changes = _changes(new, team, action)
+    assigned = _assign_in_team(new, team, changes, event_data) or _assign_in_fallback(
+        new, team, action, changes, event_data
+    )
+    return assigned or _enqueue(new, team, changes, event_data)
 
 
 def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
@@ -273,8 +347,7 @@ def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOu
     if team is None:
         return []
     outcomes: list[RouteOutcome] = []
-    live = ctx.repository.get_agents([a.id for a in ctx.config.agents if team_id in a.teams])
-    states, stored = _states(ctx.config, live), set(live)
+    agents = _team_agents(team_id, ctx)
     for entry in ctx.repository.list_queue(team_id):
         ticket = ctx.repository.get_ticket(entry.ticket_id)
         if (
@@ -291,7 +364,7 @@ def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOu
                 t for t in ctx.repository.list_customer_tickets(ticket.customer_id) if t.id != ticket.id
             ]
         candidates = rank_agents(
-            team, ctx.config, states, ticket.channel.value, ticket.skills, _sticky(ticket, others), now
+            team, ctx.config, agents.states, ticket.channel.value, ticket.skills, _sticky(ticket, others), now
         )
         if not candidates.ordered:
             if not any(
@@ -317,7 +390,7 @@ def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOu
             "reasons": ["queue drained"],
         }
         outcome = _try_claims(
-            ticket, candidates.ordered, changes, data, ctx, now, states, stored, dequeue=entry
+            _Claim(ticket, changes, data, dequeue=entry), candidates.ordered, agents, ctx, now
         )
         if outcome is not None:
             outcomes.append(outcome)

@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.logic.calendar import Calendar, build_calendar
-from shared.models.config import AgentConfig, CalendarConfig, HelpdeskConfig, RoutingRule, TeamConfig
+from shared.models.config import (
+    AgentConfig,
+    CalendarConfig,
+    HelpdeskConfig,
+    RoutingRule,
+    RuleCondition,
+    TeamConfig,
+)
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 SOCIAL = {"messenger", "instagram", "whatsapp", "x"}
@@ -73,74 +80,125 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
+Check = tuple[str, bool] | None
+"""One condition of a rule on a ticket: the reason it names and whether it holds; None when the
+rule does not set the condition (or it cannot be judged: no `now` for time-based ones)."""
+
+
+def _channel(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.channel is None:
+        return None
+    return f"channel {facts.channel} in {when.channel}", facts.channel in when.channel
+
+
+def _inbox(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.inbox is None:
+        return None
+    inboxes = [i.lower() for i in when.inbox]
+    return f"inbox {facts.inbox} in {when.inbox}", (facts.inbox or "").lower() in inboxes
+
+
+def _keywords(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.keywords is None:
+        return None
+    wanted = {k.lower() for k in when.keywords}
+    return f"keyword of {when.keywords}", bool(wanted & _words(f"{facts.subject} {facts.body}"))
+
+
+def _subject_matches(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.subject_matches is None:
+        return None
+    pattern = when.subject_matches
+    return f"subject matches /{pattern}/", re.search(pattern, facts.subject, re.I) is not None
+
+
+def _body_matches(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.body_matches is None:
+        return None
+    pattern = when.body_matches
+    return f"body matches /{pattern}/", re.search(pattern, facts.body, re.I) is not None
+
+
+def _tags(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.tags is None:
+        return None
+    return f"tag of {when.tags}", bool(set(when.tags) & set(facts.tags))
+
+
+def _language(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.language is None:
+        return None
+    return f"language {facts.language} in {when.language}", facts.language in when.language
+
+
+def _customer_tier(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.customer_tier is None:
+        return None
+    tiers = when.customer_tier
+    return f"customer tier {facts.customer_tier} in {tiers}", facts.customer_tier in tiers
+
+
+def _customer_fields(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.customer_fields is None:
+        return None
+    wanted = when.customer_fields
+    return (
+        f"customer fields {wanted}",
+        all(facts.customer_fields.get(k) in v for k, v in wanted.items()),
+    )
+
+
+def _prior_contacts(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.prior_contacts is None or facts.now is None:
+        return None
+    prior = when.prior_contacts
+    since = facts.now - timedelta(days=prior.days)
+    count = sum(1 for t in facts.prior_contact_times if t >= since)
+    return f"{count} prior contacts in {prior.days} days >= {prior.min}", count >= prior.min
+
+
+def _business_hours(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.business_hours is None or facts.now is None:
+        return None
+    open_now = calendar_for(config, when.calendar).is_open(facts.now)
+    return (
+        f"{'in' if open_now else 'out of'} business hours ({when.calendar})",
+        open_now == (when.business_hours == "in"),
+    )
+
+
+def _public(when: RuleCondition, facts: TicketFacts, config: HelpdeskConfig) -> Check:
+    if when.public is None:
+        return None
+    return f"public={facts.public}", facts.public == when.public
+
+
+CONDITIONS: tuple[Callable[[RuleCondition, TicketFacts, HelpdeskConfig], Check], ...] = (
+    _channel,
+    _inbox,
+    _keywords,
+    _subject_matches,
+    _body_matches,
+    _tags,
+    _language,
+    _customer_tier,
+    _customer_fields,
+    _prior_contacts,
+    _business_hours,
+    _public,
+)
+"""The conditions a rule may set, in the order they are checked and named in its reasons."""
+
+
 def _check_rule(rule: RoutingRule, facts: TicketFacts, config: HelpdeskConfig) -> tuple[bool, list[str]]:
     """Whether every condition of the rule holds, with a reason per condition (or the failing one)."""
-    when = rule.when
     reasons: list[str] = []
-    checks: list[tuple[str, Callable[[], bool]]] = []
-    if when.channel is not None:
-        checks.append((f"channel {facts.channel} in {when.channel}", lambda: facts.channel in when.channel))  # type: ignore[operator]
-    if when.inbox is not None:
-        inboxes = [i.lower() for i in when.inbox]
-        checks.append(
-            (f"inbox {facts.inbox} in {when.inbox}", lambda: (facts.inbox or "").lower() in inboxes)
-        )
-    if when.keywords is not None:
-        wanted = {k.lower() for k in when.keywords}
-
-        def keyword_hit() -> bool:
-            return bool(wanted & _words(f"{facts.subject} {facts.body}"))
-
-        checks.append((f"keyword of {when.keywords}", keyword_hit))
-    if when.subject_matches is not None:
-        pattern = when.subject_matches
-        checks.append(
-            (f"subject matches /{pattern}/", lambda: re.search(pattern, facts.subject, re.I) is not None)
-        )
-    if when.body_matches is not None:
-        body_pattern = when.body_matches
-        checks.append(
-            (f"body matches /{body_pattern}/", lambda: re.search(body_pattern, facts.body, re.I) is not None)
-        )
-    if when.tags is not None:
-        checks.append((f"tag of {when.tags}", lambda: bool(set(when.tags or ()) & set(facts.tags))))
-    if when.language is not None:
-        languages = when.language
-        checks.append((f"language {facts.language} in {languages}", lambda: facts.language in languages))
-    if when.customer_tier is not None:
-        tiers = when.customer_tier
-        checks.append(
-            (f"customer tier {facts.customer_tier} in {tiers}", lambda: facts.customer_tier in tiers)
-        )
-    if when.customer_fields is not None:
-        fields_wanted = when.customer_fields
-        checks.append(
-            (
-                f"customer fields {fields_wanted}",
-                lambda: all(facts.customer_fields.get(k) in v for k, v in fields_wanted.items()),
-            )
-        )
-    if when.prior_contacts is not None and facts.now is not None:
-        prior = when.prior_contacts
-        since = facts.now - timedelta(days=prior.days)
-        count = sum(1 for t in facts.prior_contact_times if t >= since)
-        checks.append(
-            (f"{count} prior contacts in {prior.days} days >= {prior.min}", lambda: count >= prior.min)
-        )
-    if when.business_hours is not None and facts.now is not None:
-        now = facts.now
-        open_now = calendar_for(config, when.calendar).is_open(now)
-        wanted_open = when.business_hours == "in"
-        checks.append(
-            (
-                f"{'in' if open_now else 'out of'} business hours ({when.calendar})",
-                lambda: open_now == wanted_open,
-            )
-        )
-    if when.public is not None:
-        checks.append((f"public={facts.public}", lambda: facts.public == when.public))
-    for reason, check in checks:
-        if not check():
+    for condition in CONDITIONS:
+        checked = condition(rule.when, facts, config)
+        if checked is None:
+            continue
+        reason, holds = checked
+        if not holds:
             return False, [f"not {reason}"]
         reasons.append(reason)
     return True, reasons or ["matches everything"]

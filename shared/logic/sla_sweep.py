@@ -1,7 +1,8 @@
 """The SLA sweep: due warnings and breaches, the escalation steps they reach, and the time-based
 follow-ups (periodic update, reminder, auto-resolve) it queues through the outbox.
 
-It sits above `sla_service` (the SLA state) and `outbound` (the outbox), which both stay below it.
+It sits above `sla_service` (the SLA state) and `automatic` (automatic messages through the outbox),
+which both stay below it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from shared.dal.repository import TicketRepository
 from shared.dal.tickets import SlaWrite, TicketUpdate
 from shared.errors import ConflictError
 from shared.logic import sla as sla_math
-from shared.logic.outbound import OutboundContext, queue_automatic
+from shared.logic.automatic import queue_automatic
+from shared.logic.calendar import Calendar
+from shared.logic.outbound import OutboundContext
 from shared.logic.sla_service import ticket_policy
-from shared.models.config import HelpdeskConfig
+from shared.models.config import EscalationStep, HelpdeskConfig, SlaPolicyConfig
 from shared.models.outbound import OutboundKind
-from shared.models.ticket import Ticket, TicketEvent
+from shared.models.ticket import Sla, Ticket, TicketEvent
 
 NEEDS_ATTENTION = "needs_attention"
 """The flag on a ticket an agent must look at: it would otherwise wait on a customer who was never told."""
@@ -63,121 +66,204 @@ def _recipients(config: HelpdeskConfig, ticket: Ticket, who: list[str]) -> list[
     return list(dict.fromkeys(people))
 
 
+Followup = tuple[OutboundKind, str, datetime | None]
+"""An automatic message the sweep queues: its kind, its outbox key and the time it promises."""
+
+
+@dataclass
+class _TicketSweep:
+    """What sweeping one ticket decides, step by step, before it is written at once."""
+
+    ticket: Ticket
+    now: datetime
+    sla: Sla
+    """The ticket's SLA as the sweep leaves it."""
+    priority: str
+    events: list[TicketEvent]
+    change: TicketUpdate = field(default_factory=TicketUpdate)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    """Escalation notifications, sent once the write holds."""
+    followups: list[Followup] = field(default_factory=list)
+    """Queued once the write holds."""
+
+
+def _due_event(ticket: Ticket, due: sla_math.Due, now: datetime) -> TicketEvent:
+    breach = due.kind == "breach"
+    return TicketEvent(
+        at=now,
+        type="sla_breached" if breach else "sla_warning",
+        data={
+            "target": due.target,
+            "policy": ticket.sla.policy,
+            "due_at" if breach else "warn_at": due.at.isoformat(),
+        },
+    )
+
+
+def _notify(state: _TicketSweep, step: EscalationStep, level: int, config: HelpdeskConfig) -> list[str]:
+    """Address the step's notification (sent after the write); the action it records."""
+    if not step.notify:
+        return []
+    ticket = state.ticket
+    recipients = _recipients(config, ticket, list(step.notify))
+    state.notes.append(
+        {
+            "ticket_id": ticket.id,
+            "number": ticket.number,
+            "level": level,
+            "notify": recipients,
+            "policy": ticket.sla.policy,
+            "subject": ticket.subject,
+            "team": ticket.team,
+        }
+    )
+    return [f"notified {', '.join(recipients) or 'nobody'}"]
+
+
+def _raise_priority(state: _TicketSweep, step: EscalationStep) -> list[str]:
+    """One priority up, unless already urgent (each level that says so raises it again)."""
+    if not step.raise_priority or state.priority == "urgent":
+        return []
+    state.priority = sla_math.raised(state.priority)
+    state.change.priority = state.priority
+    return [f"priority raised to {state.priority}"]
+
+
+def _reassign(state: _TicketSweep, step: EscalationStep) -> list[str]:
+    """Move the ticket to the step's team, unassigned and queued there at its current priority."""
+    ticket, team = state.ticket, step.reassign_team
+    if not team or team == ticket.team:
+        return []
+    state.change.team = team
+    if ticket.assignee:
+        state.change.unassign = True
+        state.change.load_stale = bool(ticket.load_holder)
+    state.change.queue = QueueEntry(
+        team=team,
+        ticket_id=ticket.id,
+        priority=state.priority,
+        channel=ticket.channel.value,
+        queued_at=state.now,
+        key=queue_key(state.priority, state.now, ticket.id),
+    )
+    return [f"reassigned to team {team}"]
+
+
+def _escalate(
+    state: _TicketSweep, policy: SlaPolicyConfig | None, levels: list[int], config: HelpdeskConfig
+) -> None:
+    """Take the steps of the escalation levels now reached, in order, each recorded with its actions."""
+    for level in levels:
+        step = next(s for s in policy.escalation if s.level == level) if policy else None
+        if step is None:
+            continue
+        actions = _notify(state, step, level, config)
+        actions += _raise_priority(state, step)
+        actions += _reassign(state, step)
+        state.events.append(
+            TicketEvent(at=state.now, type="escalated", data={"level": level, "actions": actions})
+        )
+        state.sla = state.sla.model_copy(update={"escalation_level": level})
+
+
+def _plan_periodic_updates(
+    state: _TicketSweep, due: list[sla_math.Due], policy: SlaPolicyConfig | None, calendar: Calendar
+) -> None:
+    """A breached periodic update is answered by an automatic update, which promises the next one:
+    its clock restarts now, in the policy's hours."""
+    ticket = state.ticket
+    for item in due:
+        target = ticket.sla.target(item.target)
+        if item.target == "periodic_update" and item.kind == "breach" and target is not None:
+            state.sla = sla_math.restart_periodic_update(
+                state.sla, policy, state.now, calendar, keep_breach=True
+            )
+            restarted = state.sla.target("periodic_update")
+            next_update = restarted.due_at if restarted is not None and restarted.due_at else None
+            state.followups.append(("update", f"update#{ticket.id}#{target.started_at}", next_update))
+
+
+def _remind_or_auto_resolve(state: _TicketSweep, config: HelpdeskConfig, calendar: Calendar) -> None:
+    """A pending ticket at its reminder time gets a reminder and an auto-resolve time; one still
+    pending at its auto-resolve time is resolved. A ticket no longer pending only loses the times."""
+    ticket, now = state.ticket, state.now
+    pending = ticket.status.value == "pending"
+    if state.sla.reminder_at is not None and state.sla.reminder_at <= now:
+        reminder_at = state.sla.reminder_at
+        resolve_at = now + timedelta(hours=config.followups.pending_auto_resolve_hours)
+        if pending:
+            state.followups.append(
+                ("reminder", f"reminder#{ticket.id}#{reminder_at.isoformat()}", resolve_at)
+            )
+            state.events.append(
+                TicketEvent(at=now, type="reminder_due", data={"auto_resolve_at": resolve_at.isoformat()})
+            )
+        state.sla = state.sla.model_copy(
+            update={"reminder_at": None, "auto_resolve_at": resolve_at if pending else None}
+        )
+    elif (resolving := state.sla.auto_resolve_at) is not None and resolving <= now:
+        if pending:
+            state.change.status = "resolved"
+            state.change.load_stale = bool(ticket.load_holder)
+            state.sla = sla_math.on_resolved(state.sla, now, calendar)
+            state.events.append(
+                TicketEvent(at=now, type="auto_resolved", data={"why": "no answer from the customer"})
+            )
+            state.followups.append(
+                ("auto_resolve", f"auto_resolve#{ticket.id}#{resolving.isoformat()}", None)
+            )
+        state.sla = state.sla.model_copy(update={"auto_resolve_at": None})
+
+
+def _queue_followups(
+    state: _TicketSweep, ctx: SweepContext, outbound: OutboundContext, result: SweepResult
+) -> None:
+    """Queue the automatic messages; a reminder that cannot go out calls off the auto-resolve."""
+    ticket = state.ticket
+    for kind, key, moment in state.followups:
+        queued, why = queue_automatic(ticket, kind, key, outbound, state.now, due=moment)
+        result.followups += 1
+        if kind == "reminder" and queued is None and why != "already queued":
+            _cancel_auto_resolve(ticket.id, ctx, why, state.now)
+
+
+def _tally(result: SweepResult, state: _TicketSweep, due: list[sla_math.Due], levels: list[int]) -> None:
+    result.notifications += state.notes
+    result.warnings += sum(1 for d in due if d.kind == "warning")
+    result.breaches += sum(1 for d in due if d.kind == "breach")
+    result.escalations += len(levels)
+    if state.change.team is not None:
+        result.reassigned_teams.append(state.change.team)
+
+
 def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: SweepResult) -> None:
     """Record due warnings and breaches of one ticket and take the escalation steps now reached."""
     config = ctx.config
     policy, calendar = ticket_policy(config, ticket)
     due = sla_math.due_now(ticket.sla, now)
-    updated = sla_math.record(ticket.sla, due, now)
-    events = [
-        TicketEvent(
-            at=now,
-            type="sla_breached" if d.kind == "breach" else "sla_warning",
-            data={
-                "target": d.target,
-                "policy": ticket.sla.policy,
-                "due_at" if d.kind == "breach" else "warn_at": d.at.isoformat(),
-            },
-        )
-        for d in due
-    ]
-    change = TicketUpdate()
-    notes: list[dict[str, Any]] = []
-    levels = sla_math.escalation_steps(policy, updated, now) if policy is not None else []
-    priority = ticket.priority.value
-    for level in levels:
-        step = next(s for s in policy.escalation if s.level == level) if policy else None
-        if step is None:
-            continue
-        actions: list[str] = []
-        if step.notify:
-            recipients = _recipients(config, ticket, list(step.notify))
-            notes.append(
-                {
-                    "ticket_id": ticket.id,
-                    "number": ticket.number,
-                    "level": level,
-                    "notify": recipients,
-                    "policy": ticket.sla.policy,
-                    "subject": ticket.subject,
-                    "team": ticket.team,
-                }
-            )
-            actions.append(f"notified {', '.join(recipients) or 'nobody'}")
-        if step.raise_priority and priority != "urgent":
-            priority = sla_math.raised(priority)
-            change.priority = priority
-            actions.append(f"priority raised to {priority}")
-        if step.reassign_team and step.reassign_team != ticket.team:
-            change.team = step.reassign_team
-            if ticket.assignee:
-                change.unassign = True
-                change.load_stale = bool(ticket.load_holder)
-            change.queue = QueueEntry(
-                team=step.reassign_team,
-                ticket_id=ticket.id,
-                priority=priority,
-                channel=ticket.channel.value,
-                queued_at=now,
-                key=queue_key(priority, now, ticket.id),
-            )
-            actions.append(f"reassigned to team {step.reassign_team}")
-        events.append(TicketEvent(at=now, type="escalated", data={"level": level, "actions": actions}))
-        updated = updated.model_copy(update={"escalation_level": level})
-    followups: list[tuple[OutboundKind, str, datetime | None]] = []
-    for item in due:
-        target = ticket.sla.target(item.target)
-        if item.target == "periodic_update" and item.kind == "breach" and target is not None:
-            if ctx.outbound is None:
-                continue  # no automatic messages: the breach stands until an agent replies
-            # the update promises the next one: its clock restarts now, in the policy's hours
-            updated = sla_math.restart_periodic_update(updated, policy, now, calendar, keep_breach=True)
-            restarted = updated.target("periodic_update")
-            next_update = restarted.due_at if restarted is not None and restarted.due_at else None
-            followups.append(("update", f"update#{ticket.id}#{target.started_at}", next_update))
-    pending = ticket.status.value == "pending"
-    if updated.reminder_at is not None and updated.reminder_at <= now:
-        resolve_at = now + timedelta(hours=config.followups.pending_auto_resolve_hours)
-        if pending:
-            followups.append(
-                ("reminder", f"reminder#{ticket.id}#{updated.reminder_at.isoformat()}", resolve_at)
-            )
-            events.append(
-                TicketEvent(at=now, type="reminder_due", data={"auto_resolve_at": resolve_at.isoformat()})
-            )
-        updated = updated.model_copy(
-            update={"reminder_at": None, "auto_resolve_at": resolve_at if pending else None}
-        )
-    elif (resolving := updated.auto_resolve_at) is not None and resolving <= now:
-        if pending:
-            change.status = "resolved"
-            change.load_stale = bool(ticket.load_holder)
-            updated = sla_math.on_resolved(updated, now, calendar)
-            events.append(
-                TicketEvent(at=now, type="auto_resolved", data={"why": "no answer from the customer"})
-            )
-            followups.append(("auto_resolve", f"auto_resolve#{ticket.id}#{resolving.isoformat()}", None))
-        updated = updated.model_copy(update={"auto_resolve_at": None})
-    change.sla = SlaWrite(updated, sla_math.next_deadline(updated, policy), config.sla.sweep_shards)
+    state = _TicketSweep(
+        ticket,
+        now,
+        sla=sla_math.record(ticket.sla, due, now),
+        priority=ticket.priority.value,
+        events=[_due_event(ticket, d, now) for d in due],
+    )
+    levels = sla_math.escalation_steps(policy, state.sla, now) if policy is not None else []
+    _escalate(state, policy, levels, config)
+    if ctx.outbound is not None:  # else no automatic messages: a breach stands until an agent replies
+        _plan_periodic_updates(state, due, policy, calendar)
+    _remind_or_auto_resolve(state, config, calendar)
+    state.change.sla = SlaWrite(state.sla, sla_math.next_deadline(state.sla, policy), config.sla.sweep_shards)
     try:
-        ctx.repository.update_ticket(ticket, change, events, now)
+        ctx.repository.update_ticket(ticket, state.change, state.events, now)
     except ConflictError:
         result.skipped += 1  # another sweep (or an agent) changed the ticket first: it is handled there
         return
     if ctx.outbound is not None:
-        for kind, key, moment in followups:
-            queued, why = queue_automatic(ticket, kind, key, ctx.outbound, now, due=moment)
-            result.followups += 1
-            if kind == "reminder" and queued is None and why != "already queued":
-                _cancel_auto_resolve(ticket.id, ctx, why, now)
-    for note in notes:
+        _queue_followups(state, ctx, ctx.outbound, result)
+    for note in state.notes:
         ctx.notifier.notify(f"Ticket #{ticket.number}: SLA escalation level {note['level']}", note)
-    result.notifications += notes
-    result.warnings += sum(1 for d in due if d.kind == "warning")
-    result.breaches += sum(1 for d in due if d.kind == "breach")
-    result.escalations += len(levels)
-    if change.team is not None:
-        result.reassigned_teams.append(change.team)
+    _tally(result, state, due, levels)
 
 
 def _cancel_auto_resolve(ticket_id: str, ctx: SweepContext, why: str, now: datetime) -> None:

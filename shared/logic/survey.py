@@ -1,6 +1,6 @@
 """The satisfaction survey's answer: the rating a customer gives in reply, on any channel.
 
-Ingestion reads it from an inbound message; the survey itself is queued by `outbound.on_resolution`.
+Ingestion reads it from an inbound message; the survey itself is queued by `automatic.on_resolution`.
 """
 
 from __future__ import annotations

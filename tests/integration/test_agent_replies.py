@@ -18,7 +18,8 @@ from shared.channels.outbound import SesEmailSender
 from shared.channels.social_outbound import HttpRequest, HttpResponse, social_senders
 from shared.config import load_config
 from shared.logic.customers import merge_customers
-from shared.logic.outbound import OutboundContext, send_outbound
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import send_outbound
 from shared.models.ticket import Ticket
 from tests.integration.conftest import EmailHarness, FakeLambdaContext, _reset_process_caches, mail
 from tests.integration.test_agent_api import call

@@ -9,7 +9,9 @@ import boto3
 import pytest
 
 from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update_ticket
-from shared.logic.outbound import OutboundContext, on_resolution, send_outbound
+from shared.logic.automatic import on_resolution
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import send_outbound
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_sweep import SweepContext, sweep
 from shared.logic.survey import csat_rating
@@ -76,7 +78,7 @@ def test_periodic_update_goes_out_when_no_agent_replied_in_time(desk) -> None:
 
 def test_periodic_updates_go_out_each_period_until_an_agent_replies(desk) -> None:
     email, outbound, sweeper, routing, _ = desk
-    from shared.logic.outbound import agent_reply
+    from shared.logic.agent_replies import agent_reply
 
     ticket = new_routed(email, routing)
     # Given nobody answers, When the sweeper runs every period, Then each period brings an update

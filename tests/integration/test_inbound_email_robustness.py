@@ -14,7 +14,7 @@ from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
 from moto.ses import ses_backends  # type: ignore[attr-defined]
 
 from shared import clock
-from shared.logic.outbound import agent_reply
+from shared.logic.agent_replies import agent_reply
 from simulator.resources import Deployment
 from tests.integration.conftest import (
     EmailHarness,

@@ -17,7 +17,10 @@ from moto.sns import sns_backends  # type: ignore[attr-defined]
 
 from shared.channels.outbound import SendError, SesEmailSender, SnsSmsSender
 from shared.config import load_config
-from shared.logic.outbound import OutboundContext, acknowledge, add_note, agent_reply, send_outbound
+from shared.logic.agent_replies import add_note, agent_reply
+from shared.logic.automatic import acknowledge
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import send_outbound
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.models.outbound import OutboundMessage
 from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, outbound_context, use_config

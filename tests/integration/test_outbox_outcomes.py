@@ -28,14 +28,10 @@ from shared.channels.social_outbound import (
 )
 from shared.config import load_config
 from shared.logic import templates
-from shared.logic.outbound import (
-    RECENT_AUTOMATIC,
-    OutboundContext,
-    acknowledge,
-    agent_reply,
-    queue_automatic,
-    send_outbound,
-)
+from shared.logic.agent_replies import agent_reply
+from shared.logic.automatic import RECENT_AUTOMATIC, acknowledge, queue_automatic
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import send_outbound
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import Ticket
 from tests.integration.conftest import EmailHarness, mail, outbound_context, use_config

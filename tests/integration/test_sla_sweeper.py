@@ -266,7 +266,8 @@ def sweep_at(moment: datetime) -> dict[str, int]:
 
 
 def test_send_without_a_result_is_flagged_for_an_agent_not_resent(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import agent_reply, send_outbound
+    from shared.logic.agent_replies import agent_reply
+    from shared.logic.outbound_send import send_outbound
 
     # Given a reply whose sending function died after claiming it
     ticket = routed_ticket(helpdesk)
@@ -304,7 +305,8 @@ def test_send_without_a_result_is_flagged_for_an_agent_not_resent(helpdesk: Emai
 
 
 def test_two_sweeps_racing_for_a_stuck_send_mark_it_once(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import agent_reply, send_outbound
+    from shared.logic.agent_replies import agent_reply
+    from shared.logic.outbound_send import send_outbound
 
     ticket = routed_ticket(helpdesk)
     outbound = sending_with(helpdesk, CrashingSender())
@@ -325,7 +327,8 @@ def test_two_sweeps_racing_for_a_stuck_send_mark_it_once(helpdesk: EmailHarness)
 
 
 def test_a_sent_message_is_never_flagged_unknown(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import agent_reply, send_outbound
+    from shared.logic.agent_replies import agent_reply
+    from shared.logic.outbound_send import send_outbound
 
     class FineSender:
         def send(self, message: object) -> str:
@@ -367,7 +370,7 @@ def test_a_message_whose_stream_delivery_was_lost_is_delivered_again_and_sent_on
 ) -> None:
     # Given an agent's reply whose stream record Lambda gave up on (never handed to auto_followup)
     from functions.auto_followup import app as followup_app
-    from shared.logic.outbound import agent_reply
+    from shared.logic.agent_replies import agent_reply
     from tests.integration.test_route_ticket import _stream_event
 
     ticket = routed_ticket(helpdesk)
@@ -401,7 +404,7 @@ def test_a_message_whose_stream_delivery_was_lost_is_delivered_again_and_sent_on
 
 
 def test_a_message_that_is_never_picked_up_fails_after_the_redeliveries(helpdesk: EmailHarness) -> None:
-    from shared.logic.outbound import agent_reply
+    from shared.logic.agent_replies import agent_reply
 
     ticket = routed_ticket(helpdesk)
     reply = agent_reply(ticket, "Fixed it.", "alice", sending_with(helpdesk, CrashingSender()), MONDAY_9)

@@ -21,6 +21,7 @@ from shared.logic.agent_actions import (
     PresenceRequest,
     set_presence,
 )
+from shared.logic.automatic import in_quiet_hours
 from shared.logic.out_of_office import (
     Absence,
     NoticePlan,
@@ -28,7 +29,6 @@ from shared.logic.out_of_office import (
     plan_notice,
     response_due,
 )
-from shared.logic.outbound import in_quiet_hours
 from shared.models.ticket import Sla, SlaTarget, Ticket
 
 CONFIG = parse_config(

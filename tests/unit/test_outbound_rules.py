@@ -7,7 +7,7 @@ import pytest
 
 from shared.config import parse_config
 from shared.errors import ConfigError
-from shared.logic.outbound import template_parameter
+from shared.logic.agent_replies import template_parameter
 
 
 def test_outbound_defaults_cap_retries_and_time_out_sends() -> None:
@@ -61,7 +61,7 @@ def test_one_long_word_is_cut_hard() -> None:
 
 
 def test_a_long_transcript_keeps_the_most_recent_messages() -> None:
-    from shared.logic.outbound import transcript_text
+    from shared.logic.transcript import transcript_text
 
     lines = [f"2026-03-02 10:{minute:02d} jane: message {minute}" for minute in range(60)]
     assert transcript_text(lines) == "\n".join(lines)  # short enough: all of it

@@ -1,0 +1,201 @@
+"""Sending the outbox: the send pass, once per queued message, and the sweeps that settle sends
+that never finished (claimed with no result, or never picked up from the stream)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shared import clock
+from shared.channels.outbound import SendError
+from shared.dal.pointers import Pointer
+from shared.dal.repository import TicketRepository
+from shared.errors import ConflictError
+from shared.ids import new_id
+from shared.logic.outbound import OutboundContext
+from shared.logic.sla_service import after_agent_reply
+from shared.models.config import HelpdeskConfig
+from shared.models.outbound import OutboundMessage
+from shared.models.ticket import Direction, Message, TicketEvent
+
+SENT_WRITE_ATTEMPTS = 3
+"""Tries at recording a sent message when the ticket changes under the write (each reads it again)."""
+
+
+def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
+    """Send one outbox message through its channel's sender, once; keep it on the ticket.
+
+    Returns sent, failed, retry, unknown or skipped (already taken by another delivery of the
+    record). A transient failure (nothing was delivered) is retried later, up to
+    `outbound.max_send_attempts` attempts in all; then, like a permanent one, it fails for good and
+    flags the ticket `delivery_failed`. One whose outcome is unknown (the provider may have
+    delivered it) is never resent: it fails and flags the ticket `delivery_unknown`.
+    """
+    message = ctx.repository.get_outbound(key)
+    if message is None or not ctx.repository.start_sending(key, now):
+        return "skipped"
+    sender = ctx.senders.get(message.channel)
+    try:
+        if sender is None:
+            raise SendError(f"no sender for channel {message.channel} yet", permanent=True)
+        provider_id = sender.send(message)
+    except SendError as exc:
+        return _send_failed(message, exc, ctx, now)
+    _record_sent(message, provider_id, ctx, now)
+    return "sent"
+
+
+def _send_failed(message: OutboundMessage, exc: SendError, ctx: OutboundContext, now: datetime) -> str:
+    """Record a failed attempt: unknown (never resent), retry (transient, attempts left) or failed."""
+    attempt = message.attempts + 1
+    if exc.outcome == "unknown":
+        _delivery_unknown(message, str(exc), attempt, ctx, now)
+        return "unknown"
+    permanent, error = exc.permanent, str(exc)
+    if not permanent and attempt >= ctx.config.outbound.max_send_attempts:
+        permanent, error = True, f"gave up after {attempt} attempts; the last failed with: {exc}"
+    event = TicketEvent(
+        at=now,
+        type="delivery_failed" if permanent else "delivery_retry",
+        data={"kind": message.kind, "key": message.key, "error": error, "attempt": attempt},
+    )
+    ctx.repository.outbound_failed(message, error, permanent, [event])
+    return "failed" if permanent else "retry"
+
+
+def _sent_message(message: OutboundMessage, provider_id: str, now: datetime) -> Message:
+    """The sent message as the ticket keeps it, by the provider's id."""
+    return Message(
+        id=new_id("msg", now),
+        ticket_id=message.ticket_id or "",
+        direction=Direction.OUTBOUND,
+        channel=message.channel,
+        at=now,
+        author=message.author,
+        external_id=provider_id,
+        provider_id=provider_id,
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        automatic=message.automatic,
+        headers={
+            "kind": message.kind,
+            "to": message.to,
+            **({"template": message.template} if message.template else {}),
+        },
+    )
+
+
+def _record_sent(message: OutboundMessage, provider_id: str, ctx: OutboundContext, now: datetime) -> None:
+    """Mark the outbox item sent and keep the message on its ticket, with a reference by the
+    provider's id (replies to it thread here); an agent's reply also moves the ticket's SLA. The
+    ticket is read again for each try, since the write is conditional on it."""
+    sent = message.model_copy(update={"provider_id": provider_id, "status": "sent"})
+    stored = _sent_message(message, provider_id, now)
+    ref = provider_id if message.channel == "email" else f"{message.channel}:{provider_id}"
+    for attempt in range(SENT_WRITE_ATTEMPTS):
+        ticket = ctx.repository.get_ticket(message.ticket_id) if message.ticket_id else None
+        sla = (
+            after_agent_reply(ctx.config, ticket, now)
+            if ticket is not None and not message.automatic
+            else None
+        )
+        events = [
+            TicketEvent(
+                at=now,
+                type="message_sent",
+                data={"kind": message.kind, "message_id": stored.id, "to": message.to},
+            )
+        ]
+        pointers = [
+            Pointer("ref", ref, ticket_id=message.ticket_id, message_id=stored.id, direction="outbound")
+        ]
+        try:
+            ctx.repository.outbound_sent(sent, stored if ticket else None, pointers, events, ticket, sla)
+            return
+        except ConflictError:
+            if attempt == SENT_WRITE_ATTEMPTS - 1:
+                raise
+
+
+def _delivery_unknown(
+    message: OutboundMessage, reason: str, attempt: int, ctx: OutboundContext, now: datetime
+) -> None:
+    """A send whose outcome is unknown (the provider may have delivered it): failed, never resent,
+    with a `delivery_unknown` event and flag on the ticket for an agent to check."""
+    error = (
+        f"send outcome unknown: {reason}; not resent, since the {message.channel} provider may have "
+        "delivered it: check with the customer"
+    )
+    event = TicketEvent(
+        at=now,
+        type="delivery_unknown",
+        data={
+            "kind": message.kind,
+            "key": message.key,
+            "error": error,
+            "attempt": attempt,
+            "channel": message.channel,
+            "to": message.to,
+        },
+    )
+    ctx.repository.outbound_failed(message, error, True, [event], flag="delivery_unknown")
+
+
+def flag_unknown_sends(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> int:
+    """Sends claimed longer than `outbound.sending_timeout_minutes` ago without a result (the
+    sending function died between the claim and the result) become failed, with a
+    `delivery_unknown` event and flag on the ticket for an agent to check. They are not resent: the
+    provider may have delivered them, and no channel lets us ask or resend idempotently (see
+    decisions.md). Returns how many were marked; a send another sweep marked first is not counted."""
+    timeout = config.outbound.sending_timeout_minutes
+    marked = 0
+    for stuck in repository.stuck_sending(now - timedelta(minutes=timeout)):
+        message = stuck.message
+        error = (
+            f"send outcome unknown: claimed for sending at {clock.iso(stuck.claimed_at)} (attempt "
+            f"{message.attempts}) with no result after {timeout} minutes; not resent, since the "
+            f"{message.channel} provider may have delivered it: check with the customer"
+        )
+        event = TicketEvent(
+            at=now,
+            type="delivery_unknown",
+            data={
+                "kind": message.kind,
+                "key": message.key,
+                "error": error,
+                "attempt": message.attempts,
+                "channel": message.channel,
+                "to": message.to,
+            },
+        )
+        if repository.outbound_unknown(stuck, error, [event]):
+            marked += 1
+    return marked
+
+
+def redeliver_pending(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> tuple[int, int]:
+    """Messages still pending `outbound.pending_redelivery_minutes` after they were queued: Lambda
+    gave up on their stream record (its retries or record age ran out, the batch went to the
+    failure queue), so nothing will send them. Each is written again, which the stream delivers as
+    a new record, up to `outbound.max_redeliveries` times; then it fails for good and its ticket is
+    flagged `delivery_failed`. Sending stays once-only: a send starts with the pending→sending
+    claim. Returns (redelivered, failed)."""
+    wait = config.outbound.pending_redelivery_minutes
+    limit = config.outbound.max_redeliveries
+    redelivered = failed = 0
+    for stale in repository.stale_pending(now - timedelta(minutes=wait)):
+        message = stale.message
+        if stale.redeliveries < limit:
+            redelivered += repository.redeliver_pending(stale, now)
+            continue
+        error = (
+            f"never sent: still pending {wait} minutes after each of {limit} redeliveries of its "
+            f"stream record (auto_followup keeps failing on it: see its logs and failure queue)"
+        )
+        event = TicketEvent(
+            at=now,
+            type="delivery_failed",
+            data={"kind": message.kind, "key": message.key, "error": error, "attempt": message.attempts},
+        )
+        failed += repository.pending_failed(stale, error, [event])
+    return redelivered, failed
