@@ -29,7 +29,7 @@ def normalize_message_id(value: str) -> str | None:
     match = _MSGID.search(value)
     if match:
         return match.group(0)
-    if "@" in value and " " not in value:
+    if "@" in value and not any(ch.isspace() for ch in value):
         return f"<{value.strip('<>')}>"
     return None
 

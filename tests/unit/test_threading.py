@@ -223,3 +223,10 @@ def test_participants_stored_in_unicode_form_still_match_the_idna_key() -> None:
         customer=None,
     )
     assert decision.ticket_id == "tkt_1"
+
+
+@pytest.mark.parametrize("value", ["0\r@", "a\tb@example.com", "id@host\u2003x", "x@y\nz"])
+def test_a_bare_id_with_whitespace_inside_is_not_an_id(value: str) -> None:
+    # Given a value without angle brackets whose whitespace is not a plain space
+    # When it is normalised / Then it is refused, as one with a space is
+    assert normalize_message_id(value) is None
