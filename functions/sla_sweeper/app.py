@@ -47,13 +47,15 @@ def _sweep_context() -> SweepContext:
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = _sweep_context()
+    settings = get_settings(SlaSweeperSettings)
+    repository = get_repository(settings.table_name, aws_region())  # the same one the context holds
     now = clock.now()
     result = sweep(ctx, now)
-    retried = ctx.repository.requeue_due_outbound(now)  # outbound messages whose retry time has come
-    unknown = flag_unknown_sends(ctx.repository, ctx.config, now)  # claimed, then no result: for an agent
-    redelivered, undeliverable = redeliver_pending(ctx.repository, ctx.config, now)  # lost stream records
+    retried = repository.requeue_due_outbound(now)  # outbound messages whose retry time has come
+    unknown = flag_unknown_sends(repository, ctx.config, now)  # claimed, then no result: for an agent
+    redelivered, undeliverable = redeliver_pending(repository, ctx.config, now)  # lost stream records
     # tickets escalated to another team wait in its queue: give them to free agents now
-    routing = RoutingContext(repository=ctx.repository, config=ctx.config, detect_language=detect_language)
+    routing = RoutingContext(repository=repository, config=ctx.config, detect_language=detect_language)
     for team in set(result.reassigned_teams):
         drain_team(team, routing, now)
     # last, so a ticket that cannot be routed (the error fails the run) holds up nothing else

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.dal.pointers import PointerReads
 from shared.dal.repository import TicketRepository
-from shared.dal.tickets import TicketUpdate
+from shared.dal.tickets import TicketStore, TicketUpdate
 from shared.errors import HelpdeskError, TicketNotFoundError
 from shared.logic.sla_service import after_change
 from shared.models.config import HelpdeskConfig
@@ -151,7 +152,11 @@ class AgentContext:
     config: HelpdeskConfig
 
 
-def resolve_ticket(ref: str, repository: TicketRepository) -> Ticket:
+class TicketLookup(PointerReads, TicketStore, Protocol):
+    """What finding a ticket by a reference reads: its pointers, then the ticket."""
+
+
+def resolve_ticket(ref: str, repository: TicketLookup) -> Ticket:
     """A ticket by number (`42`, `#42`) or by the external id of any of its messages."""
     value = ref.strip().lstrip("#")
     wanted: list[tuple[str, str]] = []

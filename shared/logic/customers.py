@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Protocol
 
 from shared.channels.email.addresses import address_key, ascii_domain
-from shared.dal.repository import TicketRepository
+from shared.dal.customers import CustomerStore
+from shared.dal.tickets import TicketStore
 from shared.errors import HelpdeskError
 from shared.ids import new_id
 from shared.models.config import HelpdeskConfig
@@ -62,7 +64,11 @@ def suggest_identities(text: str, known: list[Identity], default_region: str | N
     return found
 
 
-def _load(repository: TicketRepository, customer_id: str) -> Customer:
+class MergeStores(CustomerStore, TicketStore, Protocol):
+    """What merging customers reads and writes: both customers and their tickets."""
+
+
+def _load(repository: MergeStores, customer_id: str) -> Customer:
     customer = repository.get_customer(customer_id)
     if customer is None:
         raise MergeError(f"no customer {customer_id}")
@@ -70,7 +76,7 @@ def _load(repository: TicketRepository, customer_id: str) -> Customer:
 
 
 def merge_customers(
-    repository: TicketRepository, source_id: str, target_id: str, by: str, at: datetime
+    repository: MergeStores, source_id: str, target_id: str, by: str, at: datetime
 ) -> MergeRecord:
     """Merge `source` into `target`: its identities and tickets move, and the merge is recorded."""
     if source_id == target_id:
@@ -106,7 +112,7 @@ def merge_customers(
 
 
 def unmerge_customers(
-    repository: TicketRepository, target_id: str, merge_id: str, by: str, at: datetime
+    repository: MergeStores, target_id: str, merge_id: str, by: str, at: datetime
 ) -> MergeRecord:
     """Undo a recorded merge: identities and tickets go back to the customer they came from."""
     target = _load(repository, target_id)

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from shared import clock
 from shared.channels.email.addresses import legacy_keys
 from shared.dal.pointers import Pointer
-from shared.dal.repository import TicketRepository
 from shared.dal.tickets import TicketChanges
 from shared.errors import PermanentWriteError
 from shared.ids import new_id
@@ -38,6 +37,7 @@ from shared.logic.ingest_pipeline import (
     ChannelRules,
     Found,
     IngestResult,
+    IngestStores,
     Key,
     NewTicket,
     Thread,
@@ -82,7 +82,7 @@ _VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")
 class EmailContext:
     """What the use case needs besides the email: ports and the helpdesk's own addresses."""
 
-    repository: TicketRepository
+    repository: IngestStores
     blobs: BlobStore
     config: HelpdeskConfig
     support_addresses: list[str]
@@ -232,7 +232,7 @@ class EmailInbound:
     # -- threading --------------------------------------------------------------------------------
 
     def find_thread(
-        self, found: Found, customer_id: str | None, repository: TicketRepository
+        self, found: Found, customer_id: str | None, repository: IngestStores
     ) -> Thread | IngestResult:
         # A Message-ID another message holds already, with other content: a new message, flagged.
         self.reused = self.parsed.message_id is not None and ("ref", self.parsed.message_id) in found
@@ -318,7 +318,7 @@ class EmailInbound:
             "subject": clip(repair(self.parsed.subject), SUBJECT_MAX_BYTES),
         }
 
-    def refused(self, repository: TicketRepository, error: PermanentWriteError) -> IngestResult:
+    def refused(self, repository: IngestStores, error: PermanentWriteError) -> IngestResult:
         return _quarantine_refused(self.notification, self.raw, error, self.ctx)
 
     # -- the message, its customer and its ticket -------------------------------------------------
@@ -457,7 +457,7 @@ class EmailInbound:
         )
 
 
-def _strongest_ticket(candidates: list[Candidate], repository: TicketRepository) -> dict[str, Ticket]:
+def _strongest_ticket(candidates: list[Candidate], repository: IngestStores) -> dict[str, Ticket]:
     """The strongest candidate's ticket (weaker candidates only matter if it is missing)."""
     for candidate_id in dict.fromkeys(c.ticket_id for c in candidates):
         ticket = repository.get_ticket(candidate_id)

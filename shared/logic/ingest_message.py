@@ -10,7 +10,6 @@ from datetime import timedelta
 from shared import clock
 from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer
-from shared.dal.repository import TicketRepository
 from shared.dal.tickets import TicketChanges
 from shared.errors import ConflictError, PermanentWriteError
 from shared.ids import new_id
@@ -30,6 +29,7 @@ from shared.logic.ingest_pipeline import (
     ChannelRules,
     Found,
     IngestResult,
+    IngestStores,
     Key,
     NewTicket,
     Thread,
@@ -53,7 +53,7 @@ from shared.models.ticket import (
 
 @dataclass
 class ChatContext:
-    repository: TicketRepository
+    repository: IngestStores
     config: HelpdeskConfig
 
 
@@ -164,7 +164,7 @@ class ConversationInbound:
         return None
 
     def find_thread(
-        self, found: Found, customer_id: str | None, repository: TicketRepository
+        self, found: Found, customer_id: str | None, repository: IngestStores
     ) -> Thread | IngestResult:
         """The conversation's ticket while it is open, or resolved within the reopen window;
         else a new ticket, linked to the conversation's earlier one."""
@@ -298,7 +298,7 @@ class ConversationInbound:
             last_inbound_at=at,
         )
 
-    def refused(self, repository: TicketRepository, error: PermanentWriteError) -> IngestResult:
+    def refused(self, repository: IngestStores, error: PermanentWriteError) -> IngestResult:
         return _quarantine_refused(self.inbound, self.raw, error, self.ctx)
 
 

@@ -20,9 +20,10 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from shared.dal.base import DuplicateError
-from shared.dal.pointers import Pointer
-from shared.dal.repository import TicketRepository
-from shared.dal.tickets import AppendWrite, NewTicketWrite, TicketChanges
+from shared.dal.customers import CustomerStore
+from shared.dal.pointers import Pointer, PointerReads
+from shared.dal.quarantine import QuarantineWrites
+from shared.dal.tickets import AppendWrite, NewTicketWrite, TicketChanges, TicketStore
 from shared.errors import ConflictError, PermanentWriteError
 from shared.ids import new_id
 from shared.logic.bounds import Bounder
@@ -49,6 +50,11 @@ Outcome = Literal["created", "threaded", "quarantined", "duplicate"]
 Key = tuple[str, str]
 """A pointer's (kind, value), as the repository reads it."""
 Found = dict[Key, Pointer]
+
+
+class IngestStores(PointerReads, TicketStore, CustomerStore, QuarantineWrites, Protocol):
+    """What ingestion reads and writes: pointers, tickets, customers, and the quarantine for what
+    a channel refuses."""
 
 
 @dataclass
@@ -117,7 +123,7 @@ class InboundAdapter(Protocol):
         ...
 
     def find_thread(
-        self, found: Found, customer_id: str | None, repository: TicketRepository
+        self, found: Found, customer_id: str | None, repository: IngestStores
     ) -> Thread | IngestResult:
         """The ticket the message joins, or a new one; or a result when the channel holds it instead."""
         ...
@@ -158,7 +164,7 @@ class InboundAdapter(Protocol):
         """The ticket the message opens."""
         ...
 
-    def refused(self, repository: TicketRepository, error: PermanentWriteError) -> IngestResult:
+    def refused(self, repository: IngestStores, error: PermanentWriteError) -> IngestResult:
         """Keep a message DynamoDB refused for good (quarantine `write-rejected`)."""
         ...
 
@@ -186,7 +192,7 @@ class CustomerChoice:
 
 
 def ingest(
-    open_adapter: Callable[[], InboundAdapter], repository: TicketRepository, config: HelpdeskConfig
+    open_adapter: Callable[[], InboundAdapter], repository: IngestStores, config: HelpdeskConfig
 ) -> IngestResult:
     """Store one inbound message exactly once: on the ticket its channel finds, or on a new ticket.
 
@@ -214,13 +220,11 @@ class _Pass:
     """One pass over a message: its channel's adapter and the ports every step uses."""
 
     adapter: InboundAdapter
-    repository: TicketRepository
+    repository: IngestStores
     config: HelpdeskConfig
 
 
-def _ingest_once(
-    adapter: InboundAdapter, repository: TicketRepository, config: HelpdeskConfig
-) -> IngestResult:
+def _ingest_once(adapter: InboundAdapter, repository: IngestStores, config: HelpdeskConfig) -> IngestResult:
     found = repository.get_pointers(adapter.lookups())
     screened = adapter.screen(found)
     if screened is not None:
@@ -368,7 +372,7 @@ def _created_events(
 
 
 def cross_channel_group(
-    adapter: InboundAdapter, customer_id: str, repository: TicketRepository
+    adapter: InboundAdapter, customer_id: str, repository: IngestStores
 ) -> tuple[str | None, list[str]]:
     """The group a new ticket shares with the customer's tickets open on other channels, and the
     tickets that join it now (those not in it yet); no group when there are none."""

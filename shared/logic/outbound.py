@@ -11,11 +11,15 @@ never finished).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from shared import clock
 from shared.channels.outbound import Sender
-from shared.dal.repository import TicketRepository
+from shared.dal.agents import Presence
+from shared.dal.customers import CustomerStore
+from shared.dal.outbox import Outbox
+from shared.dal.pointers import PointerReads
+from shared.dal.tickets import TicketStore
 from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Direction, Message, Ticket
 
@@ -23,9 +27,14 @@ SHORT_CHANNELS = {"sms", "messenger", "instagram", "whatsapp", "x"}
 """Channels that carry plain short text: no HTML part, no subject."""
 
 
+class OutboundStores(PointerReads, TicketStore, CustomerStore, Presence, Outbox, Protocol):
+    """What sending reads and writes: the ticket, its customer and pointers (addressing, guards),
+    agents' presence (out-of-office notices), and the outbox."""
+
+
 @dataclass
 class OutboundContext:
-    repository: TicketRepository
+    repository: OutboundStores
     config: HelpdeskConfig
     support_addresses: list[str]
     support_domain: str

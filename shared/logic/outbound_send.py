@@ -4,11 +4,13 @@ that never finished (claimed with no result, or never picked up from the stream)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from shared import clock
 from shared.channels.outbound import SendError
+from shared.dal.outbox import Outbox
 from shared.dal.pointers import Pointer
-from shared.dal.repository import TicketRepository
+from shared.dal.tickets import TicketStore
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic.outbound import OutboundContext
@@ -141,7 +143,11 @@ def _delivery_unknown(
     ctx.repository.outbound_failed(message, error, True, [event], flag="delivery_unknown")
 
 
-def flag_unknown_sends(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> int:
+class OutboxSweepStores(Outbox, TicketStore, Protocol):
+    """What the outbox sweeps read and write: stuck and stale sends, and their tickets' events."""
+
+
+def flag_unknown_sends(repository: OutboxSweepStores, config: HelpdeskConfig, now: datetime) -> int:
     """Sends claimed longer than `outbound.sending_timeout_minutes` ago without a result (the
     sending function died between the claim and the result) become failed, with a
     `delivery_unknown` event and flag on the ticket for an agent to check. They are not resent: the
@@ -173,7 +179,9 @@ def flag_unknown_sends(repository: TicketRepository, config: HelpdeskConfig, now
     return marked
 
 
-def redeliver_pending(repository: TicketRepository, config: HelpdeskConfig, now: datetime) -> tuple[int, int]:
+def redeliver_pending(
+    repository: OutboxSweepStores, config: HelpdeskConfig, now: datetime
+) -> tuple[int, int]:
     """Messages still pending `outbound.pending_redelivery_minutes` after they were queued: Lambda
     gave up on their stream record (its retries or record age ran out, the batch went to the
     failure queue), so nothing will send them. Each is written again, which the stream delivers as

@@ -7,14 +7,14 @@ import binascii
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.dal.quarantine import QuarantineQuery, QuarantineReview
-from shared.dal.repository import TicketRepository
 from shared.errors import HelpdeskError
 from shared.logic.ingest_email import EmailContext, Release, ingest_email
+from shared.logic.ingest_pipeline import IngestStores
 from shared.models.events import SesNotification
 from shared.models.ticket import Channel, QuarantineEntry
 
@@ -134,10 +134,14 @@ def _release_blocker(entry: QuarantineEntry, email: EmailContext | None) -> str 
     return None
 
 
+class ReleaseStores(QuarantineReview, IngestStores, Protocol):
+    """What a release reads and writes: the entry, then everything ingestion does."""
+
+
 def release_entry(
     entry_id: str,
     by: str,
-    repository: TicketRepository,
+    repository: ReleaseStores,
     email: EmailContext | None,
     now: datetime,
 ) -> ReleaseResult:

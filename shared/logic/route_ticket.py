@@ -1,7 +1,7 @@
 """Use cases of route_ticket: route new tickets, drain queues, give capacity back, overflow.
 
-Every assignment is an atomic claim (see TicketRepository.claim): capacity is never exceeded,
-and a ticket is never assigned twice, however many routers run at once.
+Every assignment is an atomic claim (see `Assignments.claim` in shared/dal/agents.py): capacity is
+never exceeded, and a ticket is never assigned twice, however many routers run at once.
 """
 
 from __future__ import annotations
@@ -10,14 +10,22 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
+from shared.dal.agents import (
+    AgentLive,
+    AlreadyRoutedError,
+    Assignments,
+    ClaimLostError,
+    Presence,
+    RoutingChanges,
+)
 from shared.dal.base import DuplicateError
+from shared.dal.customers import CustomerStore
+from shared.dal.deadlines import DeadlineIndex
 from shared.dal.pointers import Pointer
 from shared.dal.queues import QueueEntry
-from shared.dal.repository import TicketRepository
-from shared.dal.tickets import SlaWrite
+from shared.dal.tickets import SlaWrite, TicketStore
 from shared.errors import ConflictError, HelpdeskError
 from shared.logic.routing import (
     AgentState,
@@ -35,9 +43,14 @@ MAX_CLAIM_ATTEMPTS = 5
 OPEN = {"new", "open", "pending", "on_hold"}
 
 
+class RoutingStores(TicketStore, CustomerStore, Presence, Assignments, DeadlineIndex, Protocol):
+    """What routing reads and writes: the ticket and its customer (rules, prior contacts), agents'
+    live state, claims and queues, and the unrouted index."""
+
+
 @dataclass
 class RoutingContext:
-    repository: TicketRepository
+    repository: RoutingStores
     config: HelpdeskConfig
     detect_language: Callable[[str], str | None] = lambda text: None
 

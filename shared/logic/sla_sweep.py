@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared.dal.deadlines import DeadlineIndex
 from shared.dal.queues import QueueEntry, queue_key
-from shared.dal.repository import TicketRepository
-from shared.dal.tickets import SlaWrite, TicketUpdate
+from shared.dal.tickets import SlaWrite, TicketStore, TicketUpdate
 from shared.errors import ConflictError
 from shared.logic import sla as sla_math
 from shared.logic.automatic import queue_automatic
@@ -32,9 +32,13 @@ class Notifier(Protocol):
     def notify(self, subject: str, message: dict[str, Any]) -> None: ...
 
 
+class SweepStores(DeadlineIndex, TicketStore, Protocol):
+    """What the SLA sweep reads and writes: the due index and the tickets it names."""
+
+
 @dataclass
 class SweepContext:
-    repository: TicketRepository
+    repository: SweepStores
     config: HelpdeskConfig
     notifier: Notifier
     outbound: OutboundContext | None = None
