@@ -128,7 +128,13 @@ def _delivery_unknown(
         f"send outcome unknown: {reason}; not resent, since the {message.channel} provider may have "
         "delivered it: check with the customer"
     )
-    event = TicketEvent(
+    event = _unknown_outcome_event(message, error, attempt, now)
+    ctx.repository.outbound_failed(message, error, True, [event], flag="delivery_unknown")
+
+
+def _unknown_outcome_event(message: OutboundMessage, error: str, attempt: int, now: datetime) -> TicketEvent:
+    """The event that tells an agent a send may or may not have reached the customer."""
+    return TicketEvent(
         at=now,
         type="delivery_unknown",
         data={
@@ -140,7 +146,6 @@ def _delivery_unknown(
             "to": message.to,
         },
     )
-    ctx.repository.outbound_failed(message, error, True, [event], flag="delivery_unknown")
 
 
 class OutboxSweepStores(Outbox, TicketStore, Protocol):
@@ -162,18 +167,7 @@ def flag_unknown_sends(repository: OutboxSweepStores, config: HelpdeskConfig, no
             f"{message.attempts}) with no result after {timeout} minutes; not resent, since the "
             f"{message.channel} provider may have delivered it: check with the customer"
         )
-        event = TicketEvent(
-            at=now,
-            type="delivery_unknown",
-            data={
-                "kind": message.kind,
-                "key": message.key,
-                "error": error,
-                "attempt": message.attempts,
-                "channel": message.channel,
-                "to": message.to,
-            },
-        )
+        event = _unknown_outcome_event(message, error, message.attempts, now)
         if repository.outbound_unknown(stuck, error, [event]):
             marked += 1
     return marked

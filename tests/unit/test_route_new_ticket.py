@@ -13,10 +13,11 @@ from shared import clock
 from shared.config import parse_config
 from shared.dal.agents import AgentLive, RoutingChanges
 from shared.dal.queues import QueueEntry, queue_key
-from shared.dal.tickets import NewTicketWrite, sla_shard
+from shared.dal.tickets import sla_shard
 from shared.logic.route_ticket import RouteOutcome, RoutingContext, route_new_ticket
-from shared.models.ticket import Channel, Direction, Message, Sla, Ticket, TicketEvent
+from shared.models.ticket import Sla, Ticket, TicketEvent
 from tests.fakes import MemoryRepository
+from tests.fakes.seeds import email_ticket
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOW = CREATED + timedelta(minutes=1)
@@ -45,25 +46,7 @@ TRIED_BOTH = [
 
 
 def new_ticket(repo: MemoryRepository, ticket_id: str, subject: str = "Printer") -> Ticket:
-    ticket = Ticket(
-        id=ticket_id,
-        number=1000,
-        channel=Channel.EMAIL,
-        customer_id=f"c-{ticket_id}",
-        subject=subject,
-        created_at=CREATED,
-        updated_at=CREATED,
-    )
-    first = Message(
-        id=f"m-{ticket_id}",
-        ticket_id=ticket_id,
-        direction=Direction.INBOUND,
-        channel=Channel.EMAIL,
-        at=CREATED,
-        author="x",
-    )
-    repo.create_ticket(NewTicketWrite(ticket=ticket, message=first))
-    return ticket
+    return email_ticket(repo, ticket_id, CREATED, customer_id=f"c-{ticket_id}", subject=subject)
 
 
 def holding(

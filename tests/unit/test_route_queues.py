@@ -11,7 +11,7 @@ import pytest
 
 from shared.config import parse_config
 from shared.dal.queues import QueueEntry, queue_key
-from shared.dal.tickets import NewTicketWrite, TicketUpdate
+from shared.dal.tickets import TicketUpdate
 from shared.logic.route_ticket import (
     RouteOutcome,
     RoutingContext,
@@ -19,8 +19,9 @@ from shared.logic.route_ticket import (
     release_load,
     route_new_ticket,
 )
-from shared.models.ticket import Channel, Direction, Message, Priority, Ticket, TicketEvent
+from shared.models.ticket import Priority, Ticket, TicketEvent
 from tests.fakes import MemoryRepository
+from tests.fakes.seeds import email_ticket
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -51,24 +52,7 @@ def arrive(
 ) -> RouteOutcome:
     """A new ticket created and routed `minute` minutes after CREATED."""
     at = CREATED + timedelta(minutes=minute)
-    ticket = Ticket(
-        id=ticket_id,
-        number=1000 + minute,
-        channel=Channel.EMAIL,
-        customer_id="c1",
-        subject=subject,
-        created_at=at,
-        updated_at=at,
-    )
-    first = Message(
-        id=f"m-{ticket_id}",
-        ticket_id=ticket_id,
-        direction=Direction.INBOUND,
-        channel=Channel.EMAIL,
-        at=at,
-        author="x",
-    )
-    repo.create_ticket(NewTicketWrite(ticket=ticket, message=first))
+    ticket = email_ticket(repo, ticket_id, at, number=1000 + minute, subject=subject)
     return route_new_ticket(ticket, ctx, at)
 
 

@@ -10,13 +10,14 @@ import pytest
 
 from shared.config import parse_config
 from shared.dal.queues import QueueEntry, queue_key
-from shared.dal.tickets import NewTicketWrite, TicketUpdate, sla_shard
+from shared.dal.tickets import TicketUpdate, sla_shard
 from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_service import after_change
 from shared.logic.sla_sweep import SweepContext, SweepResult, sweep
-from shared.models.ticket import Channel, Direction, Message, Ticket, TicketStatus
+from shared.models.ticket import Ticket, TicketStatus
 from tests.fakes import MemoryRepository
+from tests.fakes.seeds import email_ticket
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -69,25 +70,14 @@ def ctx(repo: MemoryRepository, notes: Notes) -> SweepContext:
 
 def routed(repo: MemoryRepository, ctx: SweepContext, ticket_id: str = "t1") -> Ticket:
     """A new email ticket, routed at its creation (to alice, under the `email` policy)."""
-    ticket = Ticket(
-        id=ticket_id,
+    ticket = email_ticket(
+        repo,
+        ticket_id,
+        CREATED,
         number=1001,
-        channel=Channel.EMAIL,
-        customer_id="c1",
-        subject="Printer",
-        created_at=CREATED,
-        updated_at=CREATED,
-    )
-    first = Message(
-        id=f"m-{ticket_id}",
-        ticket_id=ticket_id,
-        direction=Direction.INBOUND,
-        channel=Channel.EMAIL,
-        at=CREATED,
         author="jane@customer.example",
         external_id=f"<{ticket_id}@customer.example>",
     )
-    repo.create_ticket(NewTicketWrite(ticket=ticket, message=first))
     outcome = route_new_ticket(ticket, RoutingContext(repository=repo, config=ctx.config), CREATED)
     assert (outcome.outcome, outcome.agent) == ("assigned", "alice")
     stored = repo.get_ticket(ticket_id)
