@@ -11,7 +11,7 @@ Key layout (pk / sk):
 - `QUARANTINE#<id>` / `RAW#<nnn>`          the parts of its raw input when too long for the entry
 - `COUNTER#<name>` / `COUNTER`             atomic counters (ticket numbers)
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
-`QUARANTINE` -> quarantine entries by time.
+`QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
 """
 
@@ -169,6 +169,10 @@ class EventItem(Model):
     at = UnicodeAttribute()
     type = UnicodeAttribute()
     data = JSONAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    """`ACTOR#<agent id>` on the events an agent caused (those whose data names them as `by`)."""
+    gsi1sk = UnicodeAttribute(null=True)
+    by_actor = Gsi1()
 
 
 class CustomerItem(Model):

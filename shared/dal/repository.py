@@ -14,6 +14,7 @@ from functools import cache
 from typing import Protocol
 
 from shared.dal.agents import Assignments, DynamoAgents, Presence
+from shared.dal.audit import AuditLog, DynamoAudit
 from shared.dal.customers import CustomerStore, DynamoCustomers, customer_from_item
 from shared.dal.deadlines import DeadlineIndex, DynamoDeadlines
 from shared.dal.items import CustomerItem, TicketItem
@@ -34,6 +35,7 @@ class TicketRepository(
     Outbox,
     QuarantineWrites,
     QuarantineReview,
+    AuditLog,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -47,6 +49,7 @@ class DynamoRepository(
     DynamoAgents,
     DynamoOutbox,
     DynamoQuarantine,
+    DynamoAudit,
 ):
     """Every store on the single DynamoDB table."""
 

@@ -275,6 +275,11 @@ def message_from_item(item: MessageItem) -> Message:
     )
 
 
+AGENT_ACTIONS = frozenset({"updated", "note_added"})
+"""Event types an agent causes, naming them as `by`: indexed per agent for the audit trail
+(`audit.py`). A customer's `reopened` also names its author as `by`, and is not indexed."""
+
+
 def event_items(ticket_id: str, events: Sequence[TicketEvent]) -> list[EventItem]:
     """Event items of one write. Their sort key is time, then an id of the write, then the position
     in it: events written together stay together and in order, even when another write records
@@ -282,16 +287,21 @@ def event_items(ticket_id: str, events: Sequence[TicketEvent]) -> list[EventItem
     if not events:
         return []
     write_id = new_id("evt", events[0].at)
-    return [
-        EventItem(
+    items = []
+    for index, event in enumerate(events):
+        item = EventItem(
             pk=ticket_pk(ticket_id),
             sk=f"EVENT#{clock.iso(event.at)}#{write_id}#{index:03d}",
             at=clock.iso(event.at),
             type=event.type,
             data=event.data,
         )
-        for index, event in enumerate(events)
-    ]
+        actor = event.data.get("by")
+        if event.type in AGENT_ACTIONS and isinstance(actor, str) and actor:  # in their audit trail too
+            item.gsi1pk = f"ACTOR#{actor}"
+            item.gsi1sk = f"{clock.iso(event.at)}#{ticket_id}#{write_id}#{index:03d}"
+        items.append(item)
+    return items
 
 
 def event_from_item(item: EventItem) -> TicketEvent:

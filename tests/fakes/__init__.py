@@ -5,6 +5,7 @@ stores built on the same table share one state (`MemoryRepository` is all of the
 `tests/integration/test_dal_contract.py` runs the same tests on these and on DynamoDB (moto)."""
 
 from tests.fakes.agents import MemoryAgents
+from tests.fakes.audit import MemoryAudit
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
 from tests.fakes.outbox import MemoryOutbox
@@ -16,6 +17,7 @@ from tests.fakes.tickets import MemoryTickets
 
 __all__ = [
     "MemoryAgents",
+    "MemoryAudit",
     "MemoryCustomers",
     "MemoryDeadlines",
     "MemoryOutbox",

@@ -8,6 +8,7 @@ from shared.dal.repository import TicketRepository
 from shared.dal.tickets import ticket_from_item
 from shared.models.ticket import Customer, Ticket
 from tests.fakes.agents import MemoryAgents
+from tests.fakes.audit import MemoryAudit
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
 from tests.fakes.outbox import MemoryOutbox
@@ -25,6 +26,7 @@ class MemoryRepository(
     MemoryAgents,
     MemoryOutbox,
     MemoryQuarantine,
+    MemoryAudit,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

@@ -15,6 +15,7 @@ from pynamodb.exceptions import UpdateError
 
 from shared import clock
 from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
+from shared.dal.audit import AuditPage
 from shared.dal.base import DuplicateError
 from shared.dal.items import TicketItem, reset_connections
 from shared.dal.outbox import GuardRaceError
@@ -1278,3 +1279,47 @@ def test_a_long_raw_input_is_kept_in_parts_and_joined_back(repo: Repository) -> 
     assert repo.quarantined_raw(long) == "first part, second part"
     assert repo.quarantined_raw(entry("q2", 1)) == "x"
     assert [e.id for e in repo.list_quarantine()] == ["q1", "q2"]
+
+
+# AuditLog -----------------------------------------------------------------------------------------
+
+
+def test_an_agents_actions_are_paged_newest_first_across_tickets_and_nobody_elses_are(
+    repo: Repository,
+) -> None:
+    create(repo, "t1")
+    create(repo, "t2")
+    dedupe = iter(range(100))
+    for minute, (ticket_id, by) in enumerate(
+        [("t1", "alice"), ("t2", "alice"), ("t1", "bob"), ("t2", "alice"), ("t1", "alice")], start=1
+    ):
+        at = T0 + timedelta(minutes=minute)
+        repo.add_events(
+            ticket_id,
+            [event("updated", at, by=by, changes={"minute": minute}), event("routed", at, agent=by)],
+            Pointer("inbound", f"audit#{next(dedupe)}"),
+        )
+
+    first = repo.agent_actions("alice", limit=3)
+    second = repo.agent_actions("alice", limit=3, after=first.after)
+
+    assert [(a.ticket_id, a.event.data["changes"]["minute"]) for a in first.actions] == [
+        ("t1", 5),
+        ("t2", 4),
+        ("t2", 2),
+    ]
+    assert first.after is not None
+    assert [(a.ticket_id, a.event.type, a.event.at) for a in second.actions] == [
+        ("t1", "updated", ms(T0 + timedelta(minutes=1)))
+    ]
+    assert second.after is None
+    assert [a.event.data["by"] for a in repo.agent_actions("bob", limit=10).actions] == ["bob"]
+    assert repo.agent_actions("carol", limit=10) == AuditPage(actions=[], after=None)
+
+
+def test_a_customers_reopening_names_its_author_but_is_no_agents_action(repo: Repository) -> None:
+    create(repo, "t1")
+    repo.add_events("t1", [event("reopened", by="jane@customer.example")], Pointer("inbound", "reopen"))
+
+    assert repo.agent_actions("jane@customer.example", limit=10).actions == []
+    assert [e.type for e in repo.list_events("t1")][-1] == "reopened"
