@@ -151,6 +151,8 @@ class MessageItem(Model):
     text = UnicodeAttribute(default="")
     full_text = UnicodeAttribute(null=True)
     html = UnicodeAttribute(null=True)
+    html_bytes = NumberAttribute(null=True)
+    """Size of `html` in UTF-8 (absent: no HTML), so a conversation page says it without reading it."""
     body_key = UnicodeAttribute(null=True)
     raw_key = UnicodeAttribute(null=True)
     automatic = NumberAttribute(default=0)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from shared.dal.agents import Assignments, DynamoAgents, Presence
 from shared.dal.audit import AuditLog, DynamoAudit
+from shared.dal.conversation import ConversationReads, DynamoConversation
 from shared.dal.customers import CustomerStore, DynamoCustomers, customer_from_item
 from shared.dal.deadlines import DeadlineIndex, DynamoDeadlines
 from shared.dal.items import CustomerItem, TicketItem
@@ -36,6 +37,7 @@ class TicketRepository(
     QuarantineWrites,
     QuarantineReview,
     AuditLog,
+    ConversationReads,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -50,6 +52,7 @@ class DynamoRepository(
     DynamoOutbox,
     DynamoQuarantine,
     DynamoAudit,
+    DynamoConversation,
 ):
     """Every store on the single DynamoDB table."""
 

@@ -241,6 +241,7 @@ def message_to_item(message: Message) -> MessageItem:
         text=message.text,
         full_text=message.full_text,
         html=message.html,
+        html_bytes=len(message.html.encode("utf-8", "surrogatepass")) if message.html else None,
         body_key=message.body_key,
         raw_key=message.raw_key,
         automatic=1 if message.automatic else 0,

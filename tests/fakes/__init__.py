@@ -6,6 +6,7 @@ stores built on the same table share one state (`MemoryRepository` is all of the
 
 from tests.fakes.agents import MemoryAgents
 from tests.fakes.audit import MemoryAudit
+from tests.fakes.conversation import MemoryConversation
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
 from tests.fakes.outbox import MemoryOutbox
@@ -18,6 +19,7 @@ from tests.fakes.tickets import MemoryTickets
 __all__ = [
     "MemoryAgents",
     "MemoryAudit",
+    "MemoryConversation",
     "MemoryCustomers",
     "MemoryDeadlines",
     "MemoryOutbox",

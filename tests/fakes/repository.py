@@ -9,6 +9,7 @@ from shared.dal.tickets import ticket_from_item
 from shared.models.ticket import Customer, Ticket
 from tests.fakes.agents import MemoryAgents
 from tests.fakes.audit import MemoryAudit
+from tests.fakes.conversation import MemoryConversation
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
 from tests.fakes.outbox import MemoryOutbox
@@ -27,6 +28,7 @@ class MemoryRepository(
     MemoryOutbox,
     MemoryQuarantine,
     MemoryAudit,
+    MemoryConversation,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

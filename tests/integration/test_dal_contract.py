@@ -17,6 +17,7 @@ from shared import clock
 from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, RoutingChanges
 from shared.dal.audit import AuditPage
 from shared.dal.base import DuplicateError
+from shared.dal.conversation import ConversationPage
 from shared.dal.items import TicketItem, reset_connections
 from shared.dal.outbox import GuardRaceError
 from shared.dal.pointers import Pointer
@@ -1323,3 +1324,38 @@ def test_a_customers_reopening_names_its_author_but_is_no_agents_action(repo: Re
 
     assert repo.agent_actions("jane@customer.example", limit=10).actions == []
     assert [e.type for e in repo.list_events("t1")][-1] == "reopened"
+
+
+# ConversationReads --------------------------------------------------------------------------------
+
+
+def test_a_conversation_is_paged_newest_first_without_html_and_a_message_is_read_whole(
+    repo: Repository,
+) -> None:
+    create(repo, "t1")  # its first message m-t1 at T0
+    html = "<p>Gr\u00fc\u00dfe</p>" * 10
+    for minute in range(1, 5):
+        repo.add_message(
+            "t1",
+            message(
+                "t1", f"m{minute + 1}", T0 + timedelta(minutes=minute), html=html, full_text="Hello\n> old"
+            ),
+            [],
+        )
+
+    first = repo.conversation_page("t1", limit=3)
+    second = repo.conversation_page("t1", limit=3, before=first.before)
+
+    assert [e.message.id for e in first.entries] == ["m5", "m4", "m3"]
+    assert all(e.message.html is None and e.message.full_text is None for e in first.entries)
+    assert [e.html_bytes for e in first.entries] == [len(html.encode())] * 3
+    assert first.entries[0].message.text == "Hello"
+    assert [e.message.id for e in second.entries] == ["m2", "m-t1"]
+    assert second.entries[-1].html_bytes is None
+    assert second.before is None
+    whole = repo.get_message("t1", first.entries[0].key)
+    assert whole is not None
+    assert (whole.id, whole.html, whole.full_text) == ("m5", html, "Hello\n> old")
+    assert repo.get_message("t1", "MSG#nope") is None
+    assert repo.get_message("t1", "TICKET") is None
+    assert repo.conversation_page("t9", limit=3) == ConversationPage(entries=[], before=None)
