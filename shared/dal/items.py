@@ -314,6 +314,26 @@ class CounterItem(Model):
     value = NumberAttribute(default=0)
 
 
+class MacroItem(Model):
+    """A canned response of a team: `MACROS#<team>` / `MACRO#<id>`."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="macro")
+    id = UnicodeAttribute()
+    team = UnicodeAttribute()
+    title = UnicodeAttribute()
+    body = UnicodeAttribute()
+    actions = JSONAttribute(null=True)
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    updated_by = UnicodeAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     TicketItem,
@@ -326,6 +346,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     AgentItem,
     QueueItem,
     OutboxItem,
+    MacroItem,
 )
 
 

@@ -19,6 +19,7 @@ from shared.dal.conversation import ConversationReads, DynamoConversation
 from shared.dal.customers import CustomerStore, DynamoCustomers, customer_from_item
 from shared.dal.deadlines import DeadlineIndex, DynamoDeadlines
 from shared.dal.items import CustomerItem, TicketItem
+from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
 from shared.dal.quarantine import DynamoQuarantine, QuarantineReview, QuarantineWrites
@@ -38,6 +39,7 @@ class TicketRepository(
     QuarantineReview,
     AuditLog,
     ConversationReads,
+    MacroStore,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -53,6 +55,7 @@ class DynamoRepository(
     DynamoQuarantine,
     DynamoAudit,
     DynamoConversation,
+    DynamoMacros,
 ):
     """Every store on the single DynamoDB table."""
 

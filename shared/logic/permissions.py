@@ -113,3 +113,17 @@ def may_review_quarantine(caller: Principal) -> None:
     """List, inspect and release quarantined input: supervisors and admins."""
     if caller.role < Role.SUPERVISOR:
         raise ForbiddenActionError("only supervisors and admins review the quarantine")
+
+
+def may_use_macros(caller: Principal, team: str) -> None:
+    """List a team's macros and reply with them: its agents (and admins)."""
+    if caller.role is not Role.ADMIN and team not in caller.teams:
+        raise ForbiddenActionError(f"the macros of team {team!r} are for its agents")
+
+
+def may_edit_macros(caller: Principal, team: str) -> None:
+    """Create, change or delete a team's macros: its supervisors (and admins)."""
+    if caller.role is Role.ADMIN:
+        return
+    if caller.role is not Role.SUPERVISOR or team not in caller.teams:
+        raise ForbiddenActionError(f"only a supervisor of team {team!r} edits its macros")

@@ -70,6 +70,12 @@ def languages() -> list[str]:
     return sorted(p.stem for p in TEMPLATE_DIR.glob("*.yaml"))
 
 
+def render_string(source: str, context: dict[str, Any]) -> str:
+    """Render a template written by a person (an operator, a team's macro) in the sandbox; a
+    variable the context lacks raises (jinja2's `UndefinedError`), as any template error does."""
+    return str(_environment().from_string(source).render(**context)).strip()
+
+
 def render(kind: str, part: str, language: str | None, context: dict[str, Any]) -> str:
     """Render part (`subject`, `email`, `short`) of a kind's template in the language, else English."""
     for lang in (language or DEFAULT_LANGUAGE, DEFAULT_LANGUAGE):

@@ -9,6 +9,7 @@ from tests.fakes.audit import MemoryAudit
 from tests.fakes.conversation import MemoryConversation
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
+from tests.fakes.macros import MemoryMacros
 from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.pointers import MemoryPointers
 from tests.fakes.quarantine import MemoryQuarantine
@@ -22,6 +23,7 @@ __all__ = [
     "MemoryConversation",
     "MemoryCustomers",
     "MemoryDeadlines",
+    "MemoryMacros",
     "MemoryOutbox",
     "MemoryPointers",
     "MemoryQuarantine",

@@ -12,6 +12,7 @@ from tests.fakes.audit import MemoryAudit
 from tests.fakes.conversation import MemoryConversation
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
+from tests.fakes.macros import MemoryMacros
 from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.pointers import MemoryPointers
 from tests.fakes.quarantine import MemoryQuarantine
@@ -29,6 +30,7 @@ class MemoryRepository(
     MemoryQuarantine,
     MemoryAudit,
     MemoryConversation,
+    MemoryMacros,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

@@ -26,6 +26,7 @@ from shared.dal.queues import QueueEntry
 from shared.dal.repository import DynamoRepository
 from shared.dal.tickets import AppendWrite, NewTicketWrite, SlaWrite, TicketChanges, TicketUpdate, sla_shard
 from shared.errors import ConflictError, PermanentWriteError
+from shared.models.macros import Macro, MacroActions
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import (
     Channel,
@@ -1359,3 +1360,54 @@ def test_a_conversation_is_paged_newest_first_without_html_and_a_message_is_read
     assert repo.get_message("t1", "MSG#nope") is None
     assert repo.get_message("t1", "TICKET") is None
     assert repo.conversation_page("t9", limit=3) == ConversationPage(entries=[], before=None)
+
+
+# MacroStore ---------------------------------------------------------------------------------------
+
+
+def macro(macro_id: str, title: str, version: int = 1, team: str = "support") -> Macro:
+    return Macro(
+        id=macro_id,
+        team=team,
+        title=title,
+        body="Hello {{ customer_name }}",
+        actions=MacroActions(status="pending", tags_add=["waiting"]),
+        version=version,
+        created_at=T0,
+        updated_at=T0 + timedelta(minutes=version),
+        updated_by="alice",
+    )
+
+
+def test_macros_are_saved_once_per_id_and_replaced_only_at_the_version_seen(repo: Repository) -> None:
+    repo.save_macro(macro("m1", "refund"), expected_version=None)
+    repo.save_macro(macro("m2", "Apology"), expected_version=None)
+    repo.save_macro(macro("m3", "other team", team="billing"), expected_version=None)
+
+    with pytest.raises(ConflictError):
+        repo.save_macro(macro("m1", "again"), expected_version=None)
+    with pytest.raises(ConflictError):
+        repo.save_macro(macro("m1", "stale", version=2), expected_version=5)
+    repo.save_macro(macro("m1", "Refund", version=2), expected_version=1)
+
+    assert [(m.id, m.title, m.version) for m in repo.list_macros("support")] == [
+        ("m2", "Apology", 1),
+        ("m1", "Refund", 2),
+    ]
+    assert repo.get_macro("support", "m1") == macro("m1", "Refund", version=2).model_copy(
+        update={"updated_at": ms(T0 + timedelta(minutes=2)), "created_at": ms(T0)}
+    )
+    assert repo.get_macro("billing", "m1") is None
+
+
+def test_a_macro_is_deleted_only_at_the_version_seen(repo: Repository) -> None:
+    repo.save_macro(macro("m1", "Refund"), expected_version=None)
+
+    with pytest.raises(ConflictError):
+        repo.delete_macro("support", "m1", expected_version=2)
+    assert repo.get_macro("support", "m1") is not None
+    repo.delete_macro("support", "m1", expected_version=1)
+
+    assert repo.get_macro("support", "m1") is None
+    with pytest.raises(ConflictError):
+        repo.delete_macro("support", "m1", expected_version=1)
