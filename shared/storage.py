@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 from shared.errors import RawMessageNotFoundError
 
@@ -20,6 +22,23 @@ def served_content_type(content_type: str) -> str:
     """The Content-Type S3 may serve a stored object with: as given when HTTP can carry it, else
     generic bytes (a sender's raw UTF-8 or control characters cannot even be sent to S3)."""
     return content_type if _MEDIA_TYPE.fullmatch(content_type) else GENERIC_TYPE
+
+
+MAX_LINK_SECONDS = 900
+"""The longest a download link lives: long enough to click, short enough that a copied link dies."""
+
+
+def attachment_disposition(filename: str) -> str:
+    """`Content-Disposition: attachment` naming the file (RFC 6266): an ASCII fallback without
+    quotes, separators or control characters, and the exact name UTF-8 encoded (RFC 8187)."""
+    cleaned = "".join(c for c in unicodedata.normalize("NFC", filename) if unicodedata.category(c)[0] != "C")
+    cleaned = cleaned.replace("/", "_").replace("\\", "_").strip() or "attachment"
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in cleaned)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
+
+
+class DownloadLinks(Protocol):
+    def download_url(self, key: str, filename: str, expires_in: int = 300) -> str: ...
 
 
 class BlobStore(Protocol):
@@ -41,8 +60,10 @@ class S3BlobStore:
     def client(self) -> S3Client:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            # Signature V4: pre-signed links carry their lifetime (X-Amz-Expires), as every region requires
+            self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
         return self._client
 
     def get(self, key: str) -> bytes:
@@ -70,3 +91,19 @@ class S3BlobStore:
             Metadata=metadata or {},
             ServerSideEncryption="AES256",
         )
+
+    def download_url(self, key: str, filename: str, expires_in: int = 300) -> str:
+        """A pre-signed GET of a stored object that the browser saves as `filename`, never shows
+        (S3 answers with `Content-Disposition: attachment`), valid `expires_in` seconds (at most
+        MAX_LINK_SECONDS)."""
+        seconds = max(1, min(expires_in, MAX_LINK_SECONDS))
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": attachment_disposition(filename),
+            },
+            ExpiresIn=seconds,
+        )
+        return url
