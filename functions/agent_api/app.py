@@ -354,17 +354,16 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """`/tickets/{ref}` as a pattern matching `/tickets/42`."""
+    segments = ("[^/]+" if s.startswith("{") else re.escape(s) for s in template.split("/"))
+    return re.compile("^" + "/".join(segments) + "$")
+
+
 @cache
 def _route_patterns() -> list[tuple[re.Pattern[str], str]]:
     return [
-        (
-            re.compile(
-                "^"
-                + re.sub(r"\\{[^/}]+\\}", "[^/]+", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
-                + "$"
-            ),
-            method.upper(),
-        )
+        (_path_pattern(path), method.upper())
         for path, item in openapi_document()["paths"].items()
         for method in item
     ]
