@@ -343,11 +343,17 @@ def openapi_document() -> dict[str, Any]:
             security=[{"agentIdToken": []}],
         )
     )
+    internal = {
+        "description": HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     for item in document["paths"].values():
         for operation in item.values():
-            answer = operation["responses"].get("422", {})
-            if "HTTPValidationError" in json.dumps(answer):
-                del operation["responses"]["422"]
+            answers = operation["responses"]
+            if "HTTPValidationError" in json.dumps(answers.get("422", {})):
+                del answers["422"]  # a request the schema refuses is a 400 problem here
+            if "ResponseValidationError" in json.dumps(answers.get("500", {})):
+                answers["500"] = internal  # an answer the schema refuses is a 500 problem
     schemas = document["components"]["schemas"]
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)

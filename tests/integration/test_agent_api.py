@@ -32,6 +32,18 @@ def call(
     method: str,
     path: str,
     body: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
+    token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
+    response = respond(method, path, body, **kwargs)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def respond(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
     *,
     agent: str = "alice",
     supervisor: bool = False,
@@ -41,9 +53,8 @@ def call(
     raw_body: str | None = None,
     base64_encoded: bool = False,
     query: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
-    token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
+) -> dict[str, Any]:
+    """The handler's whole response (status, headers, body) to a request built as `call` says."""
     if claims is None:
         claims = id_token(agent)
         if supervisor:
@@ -85,8 +96,8 @@ def call(
     if not authorizer:
         del event["requestContext"]["authorizer"]
     app._agent_context.cache_clear()
-    response = app.handler(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+    response: dict[str, Any] = app.handler(event, FakeLambdaContext())
+    return response
 
 
 def id_token(agent: str) -> dict[str, Any]:
