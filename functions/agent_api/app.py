@@ -30,6 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from shared import clock
 from shared.config import load_config
@@ -91,8 +92,8 @@ from shared.storage import S3BlobStore
 
 API_TITLE = "Helpdesk agent API"
 API_VERSION = "1.0.0"
-PUBLIC_ROUTES = frozenset({("GET", "/openapi.json")})
-"""Routes answered without a caller: the contract itself (decision 80)."""
+PUBLIC_PATHS = frozenset({"/openapi.json"})
+"""Paths answered without a caller: the contract itself (decision 80)."""
 
 app = APIGatewayHttpResolver(
     enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
@@ -124,11 +125,20 @@ def _groups(claims: dict[str, Any]) -> list[str]:
     return [str(group) for group in groups]
 
 
+class UnsupportedMediaTypeError(Exception):
+    """A request body that is not JSON (this API reads no forms or uploads)."""
+
+
 def _check_body_reads(event: dict[str, Any]) -> None:
-    """A body marked base64 must be base64 of UTF-8 text (API Gateway encodes bodies itself, so
-    this is the webhook's defence, kept here too)."""
+    """A body must be JSON (no content type means JSON), and one marked base64 must be base64 of
+    UTF-8 text (API Gateway encodes bodies itself, so this is the webhook's defence, kept here too)."""
     body = event.get("body")
-    if not body or not event.get("isBase64Encoded"):
+    if not body:
+        return
+    media_type = str((event.get("headers") or {}).get("content-type") or "application/json")
+    if media_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaTypeError(f"the body is {media_type}: send it as application/json")
+    if not event.get("isBase64Encoded"):
         return
     try:
         base64.b64decode(body, validate=True).decode("utf-8")
@@ -141,8 +151,7 @@ def _check_body_reads(event: dict[str, Any]) -> None:
 def _admit(event: dict[str, Any]) -> None:
     """Every route but the public ones answers only a configured agent with an ID token
     (decision 44): checked here, before routing and validation, so nobody else learns anything."""
-    http = (event.get("requestContext") or {}).get("http") or {}
-    if (str(http.get("method", "")).upper(), event.get("rawPath")) in PUBLIC_ROUTES:
+    if event.get("rawPath") in PUBLIC_PATHS:
         return
     settings = get_settings(AgentApiSettings)
     claims = _claims(event)
@@ -187,10 +196,10 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     TextTooLargeError: ProblemKind(413, "text-too-large", "Text over the size limit"),
     IdempotencyKeyReusedError: ProblemKind(422, "idempotency-key-reused", "Idempotency-Key already used"),
     PermanentWriteError: ProblemKind(422, "unstorable", "The request cannot be stored"),
+    UnsupportedMediaTypeError: ProblemKind(415, "unsupported-media-type", "The body is not JSON"),
 }
 """The domain errors and their HTTP answer: the one place they map to HTTP (decision 81)."""
 VALIDATION = ProblemKind(400, "validation", "The request does not match the API's schema")
-UNSUPPORTED_MEDIA = ProblemKind(415, "unsupported-media-type", "The body is not JSON")
 NO_ROUTE = ProblemKind(404, "not-found", "No such resource")
 NO_METHOD = ProblemKind(405, "method-not-allowed", "Method not allowed on this resource")
 INTERNAL = ProblemKind(500, "internal", "Internal error")
@@ -263,7 +272,7 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
 
 @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
 def _not_json(exc: RequestUnsupportedContentType) -> Response[str]:
-    return _answer(UNSUPPORTED_MEDIA, "send the body as application/json")
+    return _answer(PROBLEMS[UnsupportedMediaTypeError], "send the body as application/json")
 
 
 @app.exception_handler(ResponseValidationError)  # type: ignore[untyped-decorator]
@@ -313,14 +322,15 @@ TicketRef = Annotated[
     ),
 ]
 IfMatch = Annotated[
-    str | None,
+    str | SkipJsonSchema[None],
     Header(
         alias="If-Match",
+        pattern=r'^(W/)?"?[1-9][0-9]{0,9}"?$',
         description='The ticket version the change was made on (the ETag of GET, e.g. `"3"`)',
     ),
 ]
 IdempotencyKey = Annotated[
-    str | None,
+    str | SkipJsonSchema[None],
     Header(alias="Idempotency-Key", description="1 to 200 printable ASCII characters, e.g. a UUID"),
 ]
 EntryId = Annotated[str, Path(min_length=1, max_length=200, description="A quarantine entry id")]
@@ -637,6 +647,11 @@ def _refusal(event: dict[str, Any], exc: Exception) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         _admit(event)
-    except (NotAuthenticatedError, PermissionDeniedError, InvalidRequestError) as exc:
+    except (
+        NotAuthenticatedError,
+        PermissionDeniedError,
+        InvalidRequestError,
+        UnsupportedMediaTypeError,
+    ) as exc:
         return _refusal(event, exc)
     return app.resolve(event, context)
