@@ -55,6 +55,7 @@ def http_api_event(request: requests.PreparedRequest) -> dict[str, Any]:
     for name, value in parse_qsl(url.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     body = request.body.encode() if isinstance(request.body, str) else request.body
+    assert body is None or isinstance(body, bytes), "a prepared request's body is text or bytes"
     text, encoded = None, False
     if body is not None:
         try:
