@@ -411,14 +411,9 @@ def put_presence(
 ) -> PresenceState:
     caller = _caller()
     set_presence(agent_id, request, caller.agent_id, caller.supervisor, _agent_context(), clock.now())
-    logger.info(
-        "presence",
-        agent=agent_id,
-        status=request.status,
-        until=clock.iso(request.until) if request.until else None,
-        by=caller.agent_id,
-    )
-    return PresenceState(agent=agent_id, status=request.status, until=request.until)
+    until = clock.iso(request.until) if request.until else None
+    logger.info("presence", agent=agent_id, status=request.status, until=until, by=caller.agent_id)
+    return PresenceState(agent=agent_id, status=request.status, until=until)
 
 
 # -- tickets --------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ a UI receives."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,7 +53,12 @@ class PresenceState(BaseModel):
 
     agent: str
     status: Literal["online", "away", "offline"]
-    until: datetime | None = Field(default=None, exclude_if=lambda value: value is None)
+    until: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="When the agent is back: ISO 8601 in UTC with milliseconds (`2026-03-04T09:00:00.000Z`)",
+        json_schema_extra={"format": "date-time"},
+    )
 
 
 class MessageView(Message):
