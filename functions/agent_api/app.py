@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -24,9 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -89,6 +87,9 @@ from shared.models.ticket import Channel, Ticket
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 from shared.storage import S3BlobStore
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 API_TITLE = "Helpdesk agent API"
 API_VERSION = "1.0.0"
@@ -340,6 +341,9 @@ EntryId = Annotated[str, Path(min_length=1, max_length=200, description="A quara
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI 3.1 document, as Powertools makes it from the routes, with Powertools'
     own validation-error answers (422 `HTTPValidationError`) removed: this API answers problems."""
+    # the OpenAPI models take a tenth of a second to import: only for this document, not at cold start
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     document: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=API_TITLE,
