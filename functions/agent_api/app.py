@@ -320,6 +320,7 @@ TicketRef = Annotated[
         min_length=1,
         max_length=1000,
         description="A ticket number (`42`, `#42`) or the id of any of its messages (URL-encoded)",
+        examples=["1"],
     ),
 ]
 IfMatch = Annotated[
@@ -411,7 +412,7 @@ def get_openapi() -> dict[str, Any]:
     responses=_responses(200, PresenceState, "The presence as set"),
 )
 def put_presence(
-    agent_id: Annotated[str, Path(min_length=1, max_length=200)], request: PresenceRequest
+    agent_id: Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])], request: PresenceRequest
 ) -> PresenceState:
     caller = _caller()
     set_presence(agent_id, request, caller.agent_id, caller.supervisor, _agent_context(), clock.now())
