@@ -89,7 +89,7 @@ from shared.settings import AgentApiSettings, aws_region, get_settings
 from shared.storage import S3BlobStore
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 API_TITLE = "Helpdesk agent API"
 API_VERSION = "1.0.0"
@@ -314,6 +314,18 @@ def _responses(ok: int, model: type[BaseModel], description: str, *errors: int) 
     return answers
 
 
+def _with_etag(answers: dict[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
+    """`answers` with the ticket's version as the success answer's ETag header."""
+    etag: OpenAPIResponseHeader = {
+        "description": 'The ticket\'s version, for If-Match (`"3"`)',
+        "schema": {"type": "string", "pattern": '^"[1-9][0-9]*"$'},
+    }
+    return {
+        status: {**answer, "headers": {"ETag": etag}} if status < 300 else answer
+        for status, answer in answers.items()
+    }
+
+
 TicketRef = Annotated[
     str,
     Path(
@@ -409,7 +421,7 @@ def get_openapi() -> dict[str, Any]:
 @app.put(
     "/agents/<agent_id>/presence",
     summary="Set an agent's presence (one's own; anyone's for a supervisor)",
-    responses=_responses(200, PresenceState, "The presence as set"),
+    responses=_responses(200, PresenceState, "The presence as set", 415),
 )
 def put_presence(
     agent_id: Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])], request: PresenceRequest
@@ -435,7 +447,9 @@ def _etag(ticket: Ticket) -> dict[str, str]:
 @app.get(
     "/tickets/<ref>",
     summary="A ticket with its version, conversation and events",
-    responses=_responses(200, TicketView, "The ticket (its version also as the ETag header)", 404),
+    responses=_with_etag(
+        _responses(200, TicketView, "The ticket (its version also as the ETag header)", 404)
+    ),
 )
 def get_ticket(ref: TicketRef) -> Response[TicketView]:
     repository = _agent_context().repository
@@ -466,7 +480,9 @@ def _expected_version(if_match: str | None, request: TicketChangeRequest) -> Tic
     summary="Change a ticket's status, priority, assignee or tags",
     description="Absent fields stay as they are. With `If-Match` or `version`, a ticket at another "
     "version is not changed: 409 with the ticket as it is now (`current`).",
-    responses=_responses(200, TicketState, "The ticket as changed, with its new version", 404, 409, 422),
+    responses=_with_etag(
+        _responses(200, TicketState, "The ticket as changed, with its new version", 404, 409, 415, 422)
+    ),
 )
 def patch_ticket(
     ref: TicketRef, request: TicketChangeRequest, if_match: IfMatch = None
@@ -496,7 +512,7 @@ def _outbound_context() -> OutboundContext:
     summary="Queue a public reply",
     description="On the ticket's channel or another of the customer's (`channel`); auto_followup sends "
     "it once. An Idempotency-Key header makes retries safe.",
-    responses=_responses(202, ReplyQueued, "The reply, queued", 404, 413, 422),
+    responses=_responses(202, ReplyQueued, "The reply, queued", 404, 413, 415, 422),
 )
 def post_reply(
     ref: TicketRef, request: ReplyRequest, idempotency_key: IdempotencyKey = None
@@ -530,7 +546,7 @@ def post_reply(
 @app.post(
     "/tickets/<ref>/notes",
     summary="Add an internal note (never sent)",
-    responses=_responses(201, NoteCreated, "The note, added", 404, 413, 422),
+    responses=_responses(201, NoteCreated, "The note, added", 404, 413, 415, 422),
 )
 def post_note(ref: TicketRef, request: NoteRequest) -> Response[NoteCreated]:
     actor = _caller().agent_id
