@@ -584,15 +584,19 @@ def _quarantine_repository() -> TicketRepository:
     responses=_responses(200, QuarantinePage, "One page of entries"),
 )
 def get_quarantine_list(
-    reason: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    channel: Annotated[Channel | None, Query()] = None,
-    released: Annotated[bool | None, Query()] = None,
+    reason: Annotated[str | SkipJsonSchema[None], Query(min_length=1, max_length=64)] = None,
+    channel: Annotated[Channel | SkipJsonSchema[None], Query()] = None,
+    released: Annotated[bool | SkipJsonSchema[None], Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Entries per page")] = DEFAULT_PAGE,
     cursor: Annotated[
-        str | None, Query(min_length=1, max_length=512, description="`next_cursor` of the page before")
+        str | SkipJsonSchema[None],
+        Query(min_length=1, max_length=512, description="`next_cursor` of the page before"),
     ] = None,
 ) -> QuarantinePage:
     actor = _reviewer()
+    unknown = set(app.current_event.query_string_parameters or {}) - set(QuarantineListRequest.model_fields)
+    if unknown:  # a misspelt filter must not list everything
+        raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
     request = QuarantineListRequest(
         reason=reason, channel=channel, released=released, limit=limit, cursor=cursor
     )

@@ -240,3 +240,9 @@ def test_a_page_holds_1_to_100_entries(api: EmailHarness, limit: str, status: in
 def test_a_page_has_25_entries_unless_asked(api: EmailHarness) -> None:
     status, body = call("GET", "/quarantine", supervisor=True)
     assert (status, body["limit"]) == (200, 25)
+
+
+def test_a_misspelt_listing_filter_is_refused_not_ignored(api: EmailHarness) -> None:
+    body = problem_of(respond("GET", "/quarantine", supervisor=True, query={"reasn": "spam"}))
+    assert body["status"] == 400
+    assert "reasn" in body["detail"]
