@@ -196,13 +196,15 @@ def _change_words(spec: UpdateStep) -> str:
 
 
 def _message(body: str) -> str:
-    """The `message` of an API error body, else the body in a few words."""
+    """The `detail` of an API problem (the `message` of API Gateway's own errors), else the body
+    in a few words."""
     try:
         data = json.loads(body)
     except ValueError:
         data = None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
+    for key in ("detail", "message"):
+        if isinstance(data, dict) and isinstance(data.get(key), str):
+            return str(data[key])
     return summarize_body(body)
 
 

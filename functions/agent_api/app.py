@@ -1,19 +1,34 @@
-"""agent_api: the HTTP API the hosted agent UI talks to (JWT-authorised through API Gateway)."""
+"""agent_api: the HTTP API the hosted agent UI talks to (JWT-authorised through API Gateway).
+
+Its contract is this module: Powertools validates every request and response against the typed
+parameters and pydantic models below, and `openapi_document()` is the OpenAPI 3.1 document they
+make (committed as docs/openapi.json, served at GET /openapi.json). Every error is an RFC 9457
+problem (`application/problem+json`), mapped from its exception in one table (`PROBLEMS`)."""
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
+import re
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from shared import clock
 from shared.config import load_config
@@ -22,6 +37,7 @@ from shared.errors import ConflictError, PermanentWriteError, TicketNotFoundErro
 from shared.language import detect_language
 from shared.logic.agent_actions import (
     AgentContext,
+    Caller,
     IdempotencyKeyReusedError,
     InvalidRequestError,
     NotAuthenticatedError,
@@ -29,6 +45,7 @@ from shared.logic.agent_actions import (
     PermissionDeniedError,
     PresenceRequest,
     ReplyRequest,
+    StaleVersionError,
     TextTooLargeError,
     TicketChangeRequest,
     authenticate,
@@ -40,6 +57,8 @@ from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.ingest_email import EmailContext
 from shared.logic.outbound import OutboundContext
 from shared.logic.quarantine_review import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
     InvalidCursorError,
     NotReleasableError,
     QuarantineEntryNotFoundError,
@@ -49,11 +68,37 @@ from shared.logic.quarantine_review import (
     list_quarantine,
     release_entry,
 )
+from shared.models.api import (
+    PROBLEM_JSON,
+    FieldProblem,
+    MessageView,
+    NoteCreated,
+    PresenceState,
+    Problem,
+    QuarantineEntryView,
+    QuarantinePage,
+    QuarantineSummary,
+    ReleaseOutcome,
+    ReplyQueued,
+    TicketState,
+    TicketView,
+)
+from shared.models.ticket import Channel, Ticket
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 from shared.storage import S3BlobStore
 
-app = APIGatewayHttpResolver()
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
+
+API_TITLE = "Helpdesk agent API"
+API_VERSION = "1.0.0"
+PUBLIC_PATHS = frozenset({"/openapi.json"})
+"""Paths answered without a caller: the contract itself (decision 80)."""
+
+app = APIGatewayHttpResolver(
+    enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
+)
 
 
 @cache
@@ -65,83 +110,389 @@ def _agent_context() -> AgentContext:
     )
 
 
-def _caller() -> tuple[str, bool]:
-    """The calling agent's id and whether they are a supervisor, from the JWT the API checked;
-    every route calls this first, so no route answers a caller who is not a configured agent."""
-    context: dict[str, Any] = app.current_event.raw_event.get("requestContext") or {}
+# -- the edge: who calls, and whether the body reads, before any route or validation ------------
+
+
+def _claims(event: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = event.get("requestContext") or {}
     claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
-    settings = get_settings(AgentApiSettings)
-    caller = authenticate(claims, settings.agent_id_claim, settings.supervisor_group, _agent_context().config)
-    return caller.agent_id, caller.supervisor
+    return claims
 
 
-def _body(
-    model: type[PresenceRequest] | type[TicketChangeRequest] | type[ReplyRequest] | type[NoteRequest],
-) -> Any:
+def _groups(claims: dict[str, Any]) -> list[str]:
+    groups = claims.get("cognito:groups") or claims.get("groups") or []
+    if isinstance(groups, str):  # the authorizer flattens lists to "[a b]"
+        groups = groups.strip("[]").replace(",", " ").split()
+    return [str(group) for group in groups]
+
+
+class UnsupportedMediaTypeError(Exception):
+    """A request body that is not JSON (this API reads no forms or uploads)."""
+
+
+def _check_body_reads(event: dict[str, Any]) -> None:
+    """A body must be JSON (no content type means JSON), and one marked base64 must be base64 of
+    UTF-8 text (API Gateway encodes bodies itself, so this is the webhook's defence, kept here too)."""
+    body = event.get("body")
+    if not body:
+        return
+    media_type = str((event.get("headers") or {}).get("content-type") or "application/json")
+    if media_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaTypeError(f"the body is {media_type}: send it as application/json")
+    if not event.get("isBase64Encoded"):
+        return
     try:
-        return model.model_validate_json(app.current_event.decoded_body or "{}")
-    except UnicodeDecodeError as exc:  # a base64-encoded body that is not UTF-8
-        raise BadRequestError("body: not UTF-8 encoded JSON") from exc
-    except binascii.Error as exc:  # marked base64 by API Gateway's caller, but it is not
-        raise BadRequestError("body: marked base64 but not base64") from exc
-    except ValidationError as exc:
-        problems = "; ".join(_problem(e) for e in exc.errors())
-        raise BadRequestError(problems) from exc
+        base64.b64decode(body, validate=True).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError("body: not UTF-8 encoded JSON") from exc
+    except binascii.Error as exc:
+        raise InvalidRequestError("body: marked base64 but not base64") from exc
 
 
-def _problem(error: ErrorDetails) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "body"
-    message = error["msg"]
-    if error["type"] == "json_invalid" and "hex escape" in message:
+def _admit(event: dict[str, Any]) -> None:
+    """Every route but the public ones answers only a configured agent with an ID token
+    (decision 44): checked here, before routing and validation, so nobody else learns anything."""
+    if event.get("rawPath") in PUBLIC_PATHS:
+        return
+    settings = get_settings(AgentApiSettings)
+    claims = _claims(event)
+    caller = authenticate(claims, settings.agent_id_claim, settings.supervisor_group, _agent_context().config)
+    _check_body_reads(event)
+    reviewer = caller.supervisor or settings.admin_group in _groups(claims)
+    app.append_context(caller=caller, reviewer=reviewer)  # type: ignore[no-untyped-call]
+
+
+def _caller() -> Caller:
+    caller: Caller = app.context["caller"]
+    return caller
+
+
+def _reviewer() -> str:
+    """The caller's agent id when they may review the quarantine (supervisor or admin group)."""
+    if not app.context["reviewer"]:
+        raise PermissionDeniedError("only supervisors and admins review the quarantine")
+    return _caller().agent_id
+
+
+# -- problems: the one error shape ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    status: int
+    slug: str
+    title: str
+
+
+PROBLEMS: dict[type[Exception], ProblemKind] = {
+    InvalidRequestError: ProblemKind(400, "invalid-request", "The request cannot be done as asked"),
+    InvalidCursorError: ProblemKind(400, "invalid-cursor", "Not a cursor this listing handed out"),
+    NotAuthenticatedError: ProblemKind(401, "not-authenticated", "No agent's ID token"),
+    PermissionDeniedError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
+    TicketNotFoundError: ProblemKind(404, "ticket-not-found", "No such ticket"),
+    QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
+    NotReleasableError: ProblemKind(409, "not-releasable", "The entry cannot be released"),
+    StaleVersionError: ProblemKind(409, "stale-version", "The ticket is at another version"),
+    ConflictError: ProblemKind(409, "conflict", "Changed meanwhile"),
+    TextTooLargeError: ProblemKind(413, "text-too-large", "Text over the size limit"),
+    IdempotencyKeyReusedError: ProblemKind(422, "idempotency-key-reused", "Idempotency-Key already used"),
+    PermanentWriteError: ProblemKind(422, "unstorable", "The request cannot be stored"),
+    UnsupportedMediaTypeError: ProblemKind(415, "unsupported-media-type", "The body is not JSON"),
+}
+"""The domain errors and their HTTP answer: the one place they map to HTTP (decision 81)."""
+VALIDATION = ProblemKind(400, "validation", "The request does not match the API's schema")
+NO_ROUTE = ProblemKind(404, "not-found", "No such resource")
+NO_METHOD = ProblemKind(405, "method-not-allowed", "Method not allowed on this resource")
+INTERNAL = ProblemKind(500, "internal", "Internal error")
+
+
+def _problem(kind: ProblemKind, detail: str, instance: str | None, **extensions: Any) -> Problem:
+    return Problem(
+        type=f"urn:helpdesk:problem:{kind.slug}",
+        title=kind.title,
+        status=kind.status,
+        detail=detail,
+        instance=instance,
+        **extensions,
+    )
+
+
+def _problem_json(problem: Problem) -> str:
+    return problem.model_dump_json(exclude_none=True)
+
+
+def _answer(
+    kind: ProblemKind, detail: str, headers: dict[str, str] | None = None, **extensions: Any
+) -> Response[str]:
+    problem = _problem(kind, detail, app.current_event.path, **extensions)
+    return Response(
+        status_code=kind.status, content_type=PROBLEM_JSON, body=_problem_json(problem), headers=headers
+    )
+
+
+def _kind_of(exc: Exception) -> ProblemKind:
+    # the most specific class first, as Powertools chose the handler
+    return next(PROBLEMS[cls] for cls in type(exc).__mro__ if cls in PROBLEMS)
+
+
+def _domain_error(exc: Exception) -> Response[str]:
+    kind = _kind_of(exc)
+    if isinstance(exc, PermanentWriteError):  # DynamoDB refused the write for good: retrying cannot help
+        logger.warning("write refused for good", error=str(exc))
+        return _answer(
+            kind, "the helpdesk cannot store this request as it is (too large or malformed); it was not saved"
+        )
+    if isinstance(exc, StaleVersionError):
+        return _answer(kind, str(exc), current=_state(exc.current))
+    if isinstance(exc, ConflictError):
+        return _answer(kind, "the ticket changed meanwhile; reload and retry")
+    return _answer(kind, str(exc))
+
+
+for _error_type in PROBLEMS:
+    app.exception_handler(_error_type)(_domain_error)
+
+
+def _field_problem(error: Any) -> FieldProblem:
+    message = str(error.get("msg", ""))
+    if error.get("type") in {"string_unicode", "json_invalid"}:
         # JSON text may name a character by its UTF-16 surrogate pair (\ud83d\ude00); one half
         # alone is no character at all
         message += " (a \\uD800-\\uDFFF escape must be a surrogate pair: a lone surrogate is no character)"
-    return f"{where}: {message}"
+    return FieldProblem(
+        loc=[p if isinstance(p, int) else str(p) for p in error["loc"]], msg=message, type=error["type"]
+    )
 
 
-def _ticket_json(ref: str) -> dict[str, Any]:
-    ctx = _agent_context()
-    ticket = resolve_ticket(unquote(ref), ctx.repository)
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def _invalid(exc: RequestValidationError) -> Response[str]:
+    problems = [_field_problem(e) for e in exc.errors()]
+    detail = "; ".join(f"{'.'.join(str(p) for p in e.loc)}: {e.msg}" for e in problems)
+    return _answer(VALIDATION, detail, errors=problems)
+
+
+@app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+def _not_json(exc: RequestUnsupportedContentType) -> Response[str]:
+    return _answer(PROBLEMS[UnsupportedMediaTypeError], "send the body as application/json")
+
+
+@app.exception_handler(ResponseValidationError)  # type: ignore[untyped-decorator]
+def _bad_answer(exc: ResponseValidationError) -> Response[str]:
+    logger.error("response does not match the API's schema", errors=str(exc.errors()))
+    return _answer(INTERNAL, "the helpdesk could not answer this request; it was logged")
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _unexpected(exc: Exception) -> Response[str]:
+    logger.exception("unexpected error")
+    return _answer(INTERNAL, "the helpdesk could not answer this request; it was logged")
+
+
+@app.not_found
+def _no_route(exc: NotFoundError) -> Response[str]:
+    allowed = _methods_of(app.current_event.path)
+    method = app.current_event.http_method.upper()
+    if allowed:
+        return _answer(NO_METHOD, f"{method} is not allowed here", headers={"Allow": ", ".join(allowed)})
+    return _answer(NO_ROUTE, f"no resource at {app.current_event.path}")
+
+
+# -- the contract ---------------------------------------------------------------------------------
+
+
+def _responses(ok: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, OpenAPIResponse]:
+    """The answers a route documents: its success and its problems (every route may answer
+    400, 401, 403 and 500)."""
+    answers: dict[int, OpenAPIResponse] = {
+        ok: {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
+    }
+    for status in sorted({400, 401, 403, 500, *errors}):
+        answers[status] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"model": Problem}},
+        }
+    return answers
+
+
+def _with_etag(answers: dict[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
+    """`answers` with the ticket's version as the success answer's ETag header."""
+    etag: OpenAPIResponseHeader = {
+        "description": 'The ticket\'s version, for If-Match (`"3"`)',
+        "schema": {"type": "string", "pattern": '^"[1-9][0-9]*"$'},
+    }
     return {
-        "ticket": ticket.model_dump(mode="json"),
-        "messages": [
-            m.model_dump(mode="json", exclude={"full_text"}) for m in ctx.repository.list_messages(ticket.id)
-        ],
-        "events": [e.model_dump(mode="json") for e in ctx.repository.list_events(ticket.id)],
+        status: {**answer, "headers": {"ETag": etag}} if status < 300 else answer
+        for status, answer in answers.items()
     }
 
 
-@app.put("/agents/<agent_id>/presence")
-def put_presence(agent_id: str) -> dict[str, Any]:
-    actor, supervisor = _caller()
-    request = _body(PresenceRequest)
-    set_presence(agent_id, request, actor, supervisor, _agent_context(), clock.now())
-    until = clock.iso(request.until) if request.until else None
-    logger.info("presence", agent=agent_id, status=request.status, until=until, by=actor)
-    return {"agent": agent_id, "status": request.status, **({"until": until} if until else {})}
+TicketRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=1000,
+        description="A ticket number (`42`, `#42`) or the id of any of its messages (URL-encoded)",
+        examples=["1"],
+    ),
+]
+IfMatch = Annotated[
+    str | SkipJsonSchema[None],
+    Header(
+        alias="If-Match",
+        pattern=r'^(W/)?"?[1-9][0-9]{0,9}"?$',
+        description='The ticket version the change was made on (the ETag of GET, e.g. `"3"`)',
+    ),
+]
+IdempotencyKey = Annotated[
+    str | SkipJsonSchema[None],
+    Header(alias="Idempotency-Key", description="1 to 200 printable ASCII characters, e.g. a UUID"),
+]
+EntryId = Annotated[str, Path(min_length=1, max_length=200, description="A quarantine entry id")]
 
 
-@app.get("/tickets/<ref>")
-def get_ticket(ref: str) -> dict[str, Any]:
-    _caller()
-    return _ticket_json(ref)
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document, as Powertools makes it from the routes, with Powertools'
+    own validation-error answers (422 `HTTPValidationError`) removed: this API answers problems."""
+    # the OpenAPI models take a tenth of a second to import: only for this document, not at cold start
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-
-@app.patch("/tickets/<ref>")
-def patch_ticket(ref: str) -> dict[str, Any]:
-    actor, _ = _caller()
-    request = _body(TicketChangeRequest)
-    now = clock.now()
-    ticket = update_ticket(unquote(ref), request, actor, _agent_context(), now)
-    # a resolution's survey and transcript are queued by auto_followup from the stream, once
-    logger.info("ticket updated", ticket_id=ticket.id, by=actor)
-    return {"ticket": ticket.model_dump(mode="json")}
-
-
-def _error(status: int, message: str) -> Response[str]:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message": message})
+    document: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="The API the hosted agent UI talks to. See docs/agent-api.md.",
+            security_schemes={
+                "agentIdToken": HTTPBearer(
+                    bearerFormat="JWT", description="The agent's Cognito ID token (token_use id)"
+                )
+            },
+            security=[{"agentIdToken": []}],
+        )
     )
+    internal = {
+        "description": HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for item in document["paths"].values():
+        for operation in item.values():
+            answers = operation["responses"]
+            if "HTTPValidationError" in json.dumps(answers.get("422", {})):
+                del answers["422"]  # a request the schema refuses is a 400 problem here
+            if "ResponseValidationError" in json.dumps(answers.get("500", {})):
+                answers["500"] = internal  # an answer the schema refuses is a 500 problem
+    schemas = document["components"]["schemas"]
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(name, None)
+    return document
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """`/tickets/{ref}` as a pattern matching `/tickets/42`."""
+    segments = ("[^/]+" if s.startswith("{") else re.escape(s) for s in template.split("/"))
+    return re.compile("^" + "/".join(segments) + "$")
+
+
+@cache
+def _route_patterns() -> list[tuple[re.Pattern[str], str]]:
+    return [
+        (_path_pattern(path), method.upper())
+        for path, item in openapi_document()["paths"].items()
+        for method in item
+    ]
+
+
+def _methods_of(path: str) -> list[str]:
+    return sorted({method for pattern, method in _route_patterns() if pattern.match(path)})
+
+
+@app.get(
+    "/openapi.json",
+    summary="This API's OpenAPI 3.1 document (no token needed)",
+    openapi_extensions={"security": []},
+)
+def get_openapi() -> dict[str, Any]:
+    return openapi_document()
+
+
+# -- agents ---------------------------------------------------------------------------------------
+
+
+@app.put(
+    "/agents/<agent_id>/presence",
+    summary="Set an agent's presence (one's own; anyone's for a supervisor)",
+    responses=_responses(200, PresenceState, "The presence as set", 415),
+)
+def put_presence(
+    agent_id: Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])], request: PresenceRequest
+) -> PresenceState:
+    caller = _caller()
+    set_presence(agent_id, request, caller.agent_id, caller.supervisor, _agent_context(), clock.now())
+    until = clock.iso(request.until) if request.until else None
+    logger.info("presence", agent=agent_id, status=request.status, until=until, by=caller.agent_id)
+    return PresenceState(agent=agent_id, status=request.status, until=until)
+
+
+# -- tickets --------------------------------------------------------------------------------------
+
+
+def _state(ticket: Ticket) -> TicketState:
+    return TicketState(ticket=ticket, version=ticket.version)
+
+
+def _etag(ticket: Ticket) -> dict[str, str]:
+    return {"ETag": f'"{ticket.version}"'}
+
+
+@app.get(
+    "/tickets/<ref>",
+    summary="A ticket with its version, conversation and events",
+    responses=_with_etag(
+        _responses(200, TicketView, "The ticket (its version also as the ETag header)", 404)
+    ),
+)
+def get_ticket(ref: TicketRef) -> Response[TicketView]:
+    repository = _agent_context().repository
+    ticket = resolve_ticket(unquote(ref), repository)
+    view = TicketView(
+        ticket=ticket,
+        version=ticket.version,
+        messages=[MessageView.model_validate(m.model_dump()) for m in repository.list_messages(ticket.id)],
+        events=repository.list_events(ticket.id),
+    )
+    return Response(200, content_types.APPLICATION_JSON, view, headers=_etag(ticket))
+
+
+def _expected_version(if_match: str | None, request: TicketChangeRequest) -> TicketChangeRequest:
+    """The version a change names: `If-Match` (`"3"`, `W/"3"` or `3`) or the body's `version`."""
+    if if_match is None:
+        return request
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidRequestError(f'If-Match: a ticket version, e.g. "3", not {if_match!r}')
+    if request.version is not None and request.version != int(value):
+        raise InvalidRequestError(f"If-Match ({value}) and version ({request.version}) disagree")
+    return request.model_copy(update={"version": int(value)})
+
+
+@app.patch(
+    "/tickets/<ref>",
+    summary="Change a ticket's status, priority, assignee or tags",
+    description="Absent fields stay as they are. With `If-Match` or `version`, a ticket at another "
+    "version is not changed: 409 with the ticket as it is now (`current`).",
+    responses=_with_etag(
+        _responses(200, TicketState, "The ticket as changed, with its new version", 404, 409, 415, 422)
+    ),
+)
+def patch_ticket(
+    ref: TicketRef, request: TicketChangeRequest, if_match: IfMatch = None
+) -> Response[TicketState]:
+    actor = _caller().agent_id
+    request = _expected_version(if_match, request)
+    ticket = update_ticket(unquote(ref), request, actor, _agent_context(), clock.now())
+    # a resolution's survey and transcript are queued by auto_followup from the stream, once
+    logger.info("ticket updated", ticket_id=ticket.id, by=actor, version=ticket.version)
+    return Response(200, content_types.APPLICATION_JSON, _state(ticket), headers=_etag(ticket))
 
 
 def _outbound_context() -> OutboundContext:
@@ -156,12 +507,17 @@ def _outbound_context() -> OutboundContext:
     )
 
 
-@app.post("/tickets/<ref>/replies")
-def post_reply(ref: str) -> Response[str]:
-    """Queue a public reply, on the ticket's channel or another of the customer's (`channel`);
-    auto_followup sends it once. An Idempotency-Key header makes retries safe."""
-    actor, _ = _caller()
-    request = _body(ReplyRequest)
+@app.post(
+    "/tickets/<ref>/replies",
+    summary="Queue a public reply",
+    description="On the ticket's channel or another of the customer's (`channel`); auto_followup sends "
+    "it once. An Idempotency-Key header makes retries safe.",
+    responses=_responses(202, ReplyQueued, "The reply, queued", 404, 413, 415, 422),
+)
+def post_reply(
+    ref: TicketRef, request: ReplyRequest, idempotency_key: IdempotencyKey = None
+) -> Response[ReplyQueued]:
+    actor = _caller().agent_id
     ctx = _outbound_context()
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     outbound = agent_reply(
@@ -170,7 +526,7 @@ def post_reply(ref: str) -> Response[str]:
         actor,
         ctx,
         clock.now(),
-        idempotency_key=app.current_event.headers.get("idempotency-key"),
+        idempotency_key=idempotency_key,
         channel=request.channel,
     )
     logger.info(
@@ -181,49 +537,26 @@ def post_reply(ref: str) -> Response[str]:
         channel=outbound.channel,
         template=outbound.template,
     )
-    return Response(
-        status_code=202,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(
-            {
-                "key": outbound.key,
-                "channel": outbound.channel,
-                "to": outbound.to,
-                "status": "queued",
-                "template": outbound.template,
-            }
-        ),
+    queued = ReplyQueued(
+        key=outbound.key, channel=outbound.channel, to=outbound.to, template=outbound.template
     )
+    return Response(202, content_types.APPLICATION_JSON, queued)
 
 
-@app.post("/tickets/<ref>/notes")
-def post_note(ref: str) -> Response[str]:
-    actor, _ = _caller()
-    request = _body(NoteRequest)
+@app.post(
+    "/tickets/<ref>/notes",
+    summary="Add an internal note (never sent)",
+    responses=_responses(201, NoteCreated, "The note, added", 404, 413, 415, 422),
+)
+def post_note(ref: TicketRef, request: NoteRequest) -> Response[NoteCreated]:
+    actor = _caller().agent_id
     ctx = _outbound_context()
     ticket = resolve_ticket(unquote(ref), ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
-    return Response(
-        status_code=201, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message_id": note.id})
-    )
+    return Response(201, content_types.APPLICATION_JSON, NoteCreated(message_id=note.id))
 
 
 # -- quarantine review: supervisors and admins list, inspect and release quarantined input --------
-
-
-def _reviewer() -> str:
-    """The caller's agent id when they may review the quarantine (supervisor or admin group)."""
-    actor, supervisor = _caller()
-    if supervisor:
-        return actor
-    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {})
-    claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
-    groups = claims.get("cognito:groups") or claims.get("groups") or ""
-    if isinstance(groups, str):
-        groups = groups.strip("[]").replace(",", " ").split()
-    if get_settings(AgentApiSettings).admin_group in groups:
-        return actor
-    raise PermissionDeniedError("only supervisors and admins review the quarantine")
 
 
 def _email_context() -> EmailContext | None:
@@ -244,31 +577,56 @@ def _quarantine_repository() -> TicketRepository:
     return _agent_context().repository
 
 
-@app.get("/quarantine")
-def get_quarantine_list() -> dict[str, Any]:
-    """Quarantine entries newest first; `reason`, `channel`, `released` filter, `cursor` pages."""
+@app.get(
+    "/quarantine",
+    summary="Quarantine entries, newest first (supervisors and admins)",
+    description="`reason`, `channel` and `released` filter; `limit` and `cursor` page.",
+    responses=_responses(200, QuarantinePage, "One page of entries"),
+)
+def get_quarantine_list(
+    reason: Annotated[str | SkipJsonSchema[None], Query(min_length=1, max_length=64)] = None,
+    channel: Annotated[Channel | SkipJsonSchema[None], Query()] = None,
+    released: Annotated[bool | SkipJsonSchema[None], Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Entries per page")] = DEFAULT_PAGE,
+    cursor: Annotated[
+        str | SkipJsonSchema[None],
+        Query(min_length=1, max_length=512, description="`next_cursor` of the page before"),
+    ] = None,
+) -> QuarantinePage:
     actor = _reviewer()
-    try:
-        request = QuarantineListRequest.model_validate(app.current_event.query_string_parameters or {})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise BadRequestError(problems) from exc
+    unknown = set(app.current_event.query_string_parameters or {}) - set(QuarantineListRequest.model_fields)
+    if unknown:  # a misspelt filter must not list everything
+        raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    request = QuarantineListRequest(
+        reason=reason, channel=channel, released=released, limit=limit, cursor=cursor
+    )
     listing = list_quarantine(request, _quarantine_repository())
     logger.info("quarantine listed", by=actor, count=len(listing.entries))
-    return {"entries": [entry_summary(e) for e in listing.entries], "cursor": listing.cursor}
+    return QuarantinePage(
+        entries=[QuarantineSummary.model_validate(entry_summary(e)) for e in listing.entries],
+        limit=limit,
+        next_cursor=listing.cursor,
+    )
 
 
-@app.get("/quarantine/<entry_id>")
-def get_quarantine_entry(entry_id: str) -> dict[str, Any]:
+@app.get(
+    "/quarantine/<entry_id>",
+    summary="One quarantine entry with its details (supervisors and admins)",
+    responses=_responses(200, QuarantineEntryView, "The entry", 404),
+)
+def get_quarantine_entry(entry_id: EntryId) -> QuarantineEntryView:
     _reviewer()
-    entry = get_entry(unquote(entry_id), _quarantine_repository())
-    return {"entry": entry.model_dump(mode="json")}
+    return QuarantineEntryView(entry=get_entry(unquote(entry_id), _quarantine_repository()))
 
 
-@app.post("/quarantine/<entry_id>/release")
-def post_quarantine_release(entry_id: str) -> dict[str, Any]:
-    """Ingest the entry's kept input as if it had passed; once, however often it is asked
-    (an Idempotency-Key header is welcome but not needed: the entry itself is the key)."""
+@app.post(
+    "/quarantine/<entry_id>/release",
+    summary="Release a quarantined email into a ticket (supervisors and admins)",
+    description="Ingests the entry's kept input as if it had passed; once, however often it is asked "
+    "(an Idempotency-Key header is welcome but not needed: the entry itself is the key).",
+    responses=_responses(200, ReleaseOutcome, "The release, and the ticket it made or found", 404, 409, 422),
+)
+def post_quarantine_release(entry_id: EntryId) -> ReleaseOutcome:
     actor = _reviewer()
     result = release_entry(unquote(entry_id), actor, _quarantine_repository(), _email_context(), clock.now())
     logger.info(
@@ -279,54 +637,41 @@ def post_quarantine_release(entry_id: str) -> dict[str, Any]:
         ticket_id=result.ticket_id,
         by=actor,
     )
-    return {
-        "outcome": result.outcome,
-        "ticket_id": result.ticket_id,
-        "ticket_number": result.ticket_number,
-        "entry": result.entry.model_dump(mode="json"),
-    }
-
-
-# The domain errors answered with their own message, and their status: the one place they map to HTTP.
-_STATUS_OF: dict[type[Exception], int] = {
-    InvalidRequestError: 400,
-    InvalidCursorError: 400,
-    NotAuthenticatedError: 401,
-    PermissionDeniedError: 403,
-    TicketNotFoundError: 404,
-    QuarantineEntryNotFoundError: 404,
-    NotReleasableError: 409,
-    TextTooLargeError: 413,
-    IdempotencyKeyReusedError: 422,
-}
-
-
-def _domain_error(exc: Exception) -> Response[str]:
-    # the most specific class first, as Powertools chose the handler
-    status = next(_STATUS_OF[cls] for cls in type(exc).__mro__ if cls in _STATUS_OF)
-    return _error(status, str(exc))
-
-
-for _error_type in _STATUS_OF:
-    app.exception_handler(_error_type)(_domain_error)
-
-
-@app.exception_handler(PermanentWriteError)  # type: ignore[untyped-decorator]
-def _unstorable(exc: PermanentWriteError) -> Response[str]:
-    # DynamoDB refused the write for good (e.g. an item over 400 KB): retrying cannot help
-    logger.warning("write refused for good", error=str(exc))
-    return _error(
-        422, "the helpdesk cannot store this request as it is (too large or malformed); it was not saved"
+    return ReleaseOutcome(
+        outcome=result.outcome,
+        ticket_id=result.ticket_id,
+        ticket_number=result.ticket_number,
+        entry=result.entry,
     )
 
 
-@app.exception_handler(ConflictError)  # type: ignore[untyped-decorator]
-def _conflict(exc: ConflictError) -> Response[str]:
-    return _error(409, "the ticket changed meanwhile; reload and retry")
+# -- the Lambda handler ---------------------------------------------------------------------------
+
+
+def _refusal(event: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    """The answer to a request refused at the edge, before Powertools saw it."""
+    kind = _kind_of(exc)
+    problem = _problem(kind, str(exc), event.get("rawPath"))
+    return {
+        "statusCode": kind.status,
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "cookies": [],
+        "body": _problem_json(problem),
+        "isBase64Encoded": False,
+    }
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        _admit(event)
+    except (
+        NotAuthenticatedError,
+        PermissionDeniedError,
+        InvalidRequestError,
+        UnsupportedMediaTypeError,
+    ) as exc:
+        return _refusal(event, exc)
     return app.resolve(event, context)

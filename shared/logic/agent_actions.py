@@ -13,7 +13,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from shared.dal.pointers import PointerReads
 from shared.dal.repository import TicketRepository
 from shared.dal.tickets import TicketStore, TicketUpdate
-from shared.errors import HelpdeskError, TicketNotFoundError
+from shared.errors import ConflictError, HelpdeskError, TicketNotFoundError
 from shared.logic.sla_service import after_change
 from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Channel, Ticket, TicketEvent
@@ -40,6 +40,14 @@ class TextTooLargeError(HelpdeskError):
 
 class IdempotencyKeyReusedError(HelpdeskError):
     """An Idempotency-Key already used for another request on the same ticket by the same agent."""
+
+
+class StaleVersionError(HelpdeskError):
+    """A change named a version of the ticket that is no longer current; `current` is the ticket now."""
+
+    def __init__(self, message: str, current: Ticket) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 MAX_AWAY_DAYS = 60
@@ -144,6 +152,8 @@ class TicketChangeRequest(BaseModel):
     assignee: str | None = None
     tags_add: list[Tag] = Field(default_factory=list)
     tags_remove: list[str] = Field(default_factory=list)
+    version: int | None = Field(default=None, ge=1)
+    """The ticket version the change was made on (as `If-Match` says it); a stale one is refused."""
 
 
 @dataclass
@@ -243,6 +253,11 @@ def update_ticket(
     """Apply an agent's change; a manual assignee wins over routing, and capacity follows it."""
     _known_agent(actor, ctx.config)
     ticket = resolve_ticket(ref, ctx.repository)
+    if request.version is not None and request.version != ticket.version:
+        raise StaleVersionError(
+            f"the change was made on version {request.version}; the ticket is at version {ticket.version}",
+            ticket,
+        )
     changes = TicketUpdate()
     recorded: dict[str, object] = {}
     if request.status is not None and request.status != ticket.status.value:
@@ -281,7 +296,14 @@ def update_ticket(
         tier = customer.tier if customer is not None else None
     changes.sla = after_change(ctx.config, ticket, changes.status, changes.priority, now, tier)
     event = TicketEvent(at=now, type="updated", data={"by": actor, "changes": recorded})
-    ctx.repository.update_ticket(ticket, changes, [event], now)
+    try:
+        ctx.repository.update_ticket(ticket, changes, [event], now)
+    except ConflictError as exc:  # another change landed between our read and our write
+        current = ctx.repository.get_ticket(ticket.id)
+        assert current is not None
+        raise StaleVersionError(
+            f"the ticket changed meanwhile (now version {current.version}); nothing was saved", current
+        ) from exc
     updated = ctx.repository.get_ticket(ticket.id)
     assert updated is not None
     return updated

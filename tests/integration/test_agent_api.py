@@ -32,6 +32,18 @@ def call(
     method: str,
     path: str,
     body: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
+    token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
+    response = respond(method, path, body, **kwargs)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def respond(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
     *,
     agent: str = "alice",
     supervisor: bool = False,
@@ -41,9 +53,8 @@ def call(
     raw_body: str | None = None,
     base64_encoded: bool = False,
     query: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """Call the API as API Gateway does after its JWT authorizer: by default with `agent`'s ID
-    token claims; `claims` replaces them, `authorizer=False` sends none (a route without one)."""
+) -> dict[str, Any]:
+    """The handler's whole response (status, headers, body) to a request built as `call` says."""
     if claims is None:
         claims = id_token(agent)
         if supervisor:
@@ -85,8 +96,8 @@ def call(
     if not authorizer:
         del event["requestContext"]["authorizer"]
     app._agent_context.cache_clear()
-    response = app.handler(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+    response: dict[str, Any] = app.handler(event, FakeLambdaContext())
+    return response
 
 
 def id_token(agent: str) -> dict[str, Any]:
@@ -184,7 +195,7 @@ def test_every_route_needs_an_id_token_of_a_configured_agent(
         assert got == ok
         return
     assert got == status
-    assert message in answer["message"]
+    assert message in answer["detail"]
     assert (api.repository.list_events(ticket.id), api.repository.list_outbound()) == before
     assert api.repository.get_agents(["alice"]) == {}
 
@@ -205,7 +216,7 @@ def test_unknown_caller_and_bad_bodies_are_refused(api: EmailHarness) -> None:
     assert call("PUT", "/agents/alice/presence", {"status": "online"}, agent="mallory")[0] == 403
     status, body = call("PUT", "/agents/alice/presence", {"status": "sleeping"})
     assert status == 400
-    assert "status" in body["message"]
+    assert "status" in body["detail"]
     assert call("PUT", "/agents/alice/presence", {"status": "online", "extra": 1})[0] == 400
 
 
@@ -266,7 +277,7 @@ def test_same_idempotency_key_with_another_body_is_refused_not_faked(api: EmailH
     )
     # Then it is refused, and only the first reply is in the outbox
     assert status == 422
-    assert "Idempotency-Key" in body["message"]
+    assert "Idempotency-Key" in body["detail"]
     assert [o.text for o in api.repository.list_outbound()] == ["Try a restart."]
     # And a true retry (same key, same body) answers what was stored, without a second reply
     retry = call("POST", "/tickets/1/replies", {"text": "Try a restart."}, headers={"Idempotency-Key": "k-1"})
@@ -298,7 +309,7 @@ def test_unusable_idempotency_key_is_refused(api: EmailHarness, key: str) -> Non
     api.deliver(mail())
     status, body = call("POST", "/tickets/1/replies", {"text": "Hello"}, headers={"Idempotency-Key": key})
     assert status == 400
-    assert "Idempotency-Key" in body["message"]
+    assert "Idempotency-Key" in body["detail"]
     assert api.repository.list_outbound() == []
 
 
@@ -319,8 +330,8 @@ def test_text_over_the_byte_limit_is_refused_with_the_limit(api: EmailHarness, p
     status, body = call("POST", path, {"text": text})
     # Then it is refused as too large, saying the limit and the size, and nothing is stored
     assert status == 413
-    assert "50,000 bytes" in body["message"]
-    assert f"{len(text.encode()):,}" in body["message"]
+    assert "50,000 bytes" in body["detail"]
+    assert f"{len(text.encode()):,}" in body["detail"]
     assert api.repository.list_outbound() == []
     assert api.repository.list_events(ticket.id) == events
 
@@ -358,7 +369,7 @@ def test_lone_surrogates_are_a_clear_client_error(
     api.deliver(mail())
     status, body = call(method, path, raw_body=raw)
     assert status == 400
-    assert "surrogate" in body["message"]
+    assert "surrogate" in body["detail"]
     assert api.repository.list_outbound() == []
 
 
@@ -366,7 +377,7 @@ def test_control_characters_in_a_reply_are_refused(api: EmailHarness) -> None:
     api.deliver(mail())
     status, body = call("POST", "/tickets/1/replies", {"text": "bell \u0007 here"})
     assert status == 400
-    assert "U+0007" in body["message"]
+    assert "U+0007" in body["detail"]
     assert api.repository.list_outbound() == []
 
 
@@ -389,7 +400,7 @@ def test_tags_the_ticket_cannot_hold_are_refused_with_the_limit(
     status, body = call("PATCH", "/tickets/1", change)
     # Then the change is refused with the limit (not a 409 "changed meanwhile"), and nothing changes
     assert status == 400
-    assert message in body["message"]
+    assert message in body["detail"]
     assert api.repository.get_ticket(ticket.id) == ticket
 
 
@@ -407,7 +418,7 @@ def test_token_variants_an_attacker_would_try_are_refused(
 ) -> None:
     got, answer = call("PUT", "/agents/alice/presence", {"status": "online"}, claims=claims)
     assert got == status
-    assert answer["message"]
+    assert answer["detail"]
     assert api.repository.get_agents(["alice"]) == {}
 
 
@@ -439,6 +450,6 @@ def test_a_body_marked_base64_that_is_not_base64_json_is_a_clear_400(api: EmailH
 
     # Then it is refused with a reason, and no note is written
     assert status == 400
-    assert "body" in body["message"]
+    assert "body" in body["detail"]
     [ticket] = api.repository.scan_tickets()
     assert [m.direction for m in api.repository.list_messages(ticket.id)] == ["inbound"]

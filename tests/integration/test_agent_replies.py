@@ -171,15 +171,15 @@ def test_reply_on_a_channel_the_customer_cannot_be_reached_on_is_refused(api: Em
 
     status, body = reply(ticket, "Hi", channel="email")
     assert status == 400
-    assert "has no email identity" in body["message"]
+    assert "has no email identity" in body["detail"]
 
     status, body = reply(ticket, "Hi", channel="fax")
     assert status == 400
-    assert "unknown channel 'fax'" in body["message"]
+    assert "unknown channel 'fax'" in body["detail"]
 
     status, body = reply(ticket, "Hi", channel="whatsapp")  # the phone is known, a WhatsApp chat is not
     assert status == 400
-    assert "never written to us by whatsapp" in body["message"]
+    assert "never written to us by whatsapp" in body["detail"]
 
     assert api.repository.list_outbound() == []
 
@@ -200,7 +200,7 @@ def test_messenger_reply_after_a_week_is_refused_and_within_it_tagged(api: Email
     at(ticket.last_inbound_at + timedelta(days=8))
     status, body = reply(ticket, "Still there?")
     assert status == 400
-    assert "beyond the 7-day human agent window" in body["message"]
+    assert "beyond the 7-day human agent window" in body["detail"]
     assert len(api.repository.list_outbound()) == 1
 
 
@@ -211,8 +211,8 @@ def test_whatsapp_reply_after_24_hours_without_a_template_is_refused(api: EmailH
     status, body = reply(ticket, "Your refund is on its way.")
 
     assert status == 400
-    assert "outside WhatsApp's 24-hour customer service window" in body["message"]
-    assert "outbound.whatsapp_reply_templates" in body["message"]
+    assert "outside WhatsApp's 24-hour customer service window" in body["detail"]
+    assert "outbound.whatsapp_reply_templates" in body["detail"]
     assert api.repository.list_outbound() == []
 
 
@@ -269,7 +269,7 @@ def test_sms_reply_to_a_customer_who_opted_out_is_refused(api: EmailHarness) -> 
     status, body = reply(ticket, "Your parcel arrives tomorrow.")
 
     assert status == 400
-    assert "opted out of SMS" in body["message"]
+    assert "opted out of SMS" in body["detail"]
     assert [o.kind for o in api.repository.list_outbound() if o.kind == "reply"] == []
 
 
@@ -279,6 +279,6 @@ def test_sms_reply_longer_than_one_send_is_refused_with_the_count(api: EmailHarn
     status, body = reply(ticket, "word " * 400)  # 2,000 characters
 
     assert status == 400
-    assert "at most 1,600 characters" in body["message"]
-    assert "2,000" in body["message"]
+    assert "at most 1,600 characters" in body["detail"]
+    assert "2,000" in body["detail"]
     assert api.repository.list_outbound() == []

@@ -278,7 +278,7 @@ def test_a_return_time_that_cannot_be_right_is_a_bad_request(desk: Desk, until: 
     desk.at(MONDAY)
     status, body = desk.presence("away", until)
     assert status == 400
-    assert problem in body["message"]
+    assert problem in body["detail"]
     assert desk.repository.get_agents(["alice"]) == {}
     assert (
         call("PUT", "/agents/alice/presence", {"status": "online", "until": "2026-03-04T09:00:00Z"})[0] == 400

@@ -102,7 +102,7 @@ def test_spam_and_forged_mail_are_listed_inspected_and_released_into_new_tickets
         ("dmarc", "email", False),
         ("spam", "email", False),
     ]
-    assert body["cursor"] is None
+    assert body["next_cursor"] is None
     assert body["entries"][0]["from"] == JANE
 
     # And one entry shows its verdicts, the DMARC policy, the sender record and the raw mail's key
@@ -229,7 +229,7 @@ def test_listing_pages_newest_first_across_more_entries_than_the_limit(desk: Ema
         status, body = call("GET", "/quarantine", query=query)
         assert status == 200, body
         pages.append([e["subject"] for e in body["entries"]])
-        cursor = body["cursor"]
+        cursor = body["next_cursor"]
         if cursor is None:
             break
 
@@ -239,22 +239,22 @@ def test_listing_pages_newest_first_across_more_entries_than_the_limit(desk: Ema
     # And the unfiltered listing pages over all entries, with the channel filter applied per page
     status, body = call("GET", "/quarantine", query={"limit": "5", "channel": "email"})
     assert [e["reason"] for e in body["entries"]] == ["dmarc", "spam", "spam", "spam", "spam"]
-    status, rest = call("GET", "/quarantine", query={"limit": "5", "cursor": body["cursor"]})
+    status, rest = call("GET", "/quarantine", query={"limit": "5", "cursor": body["next_cursor"]})
     assert [e["subject"] for e in rest["entries"]] == ["Prize 2", "Prize 1", "Prize 0"]
-    assert rest["cursor"] is None
+    assert rest["next_cursor"] is None
     assert call("GET", "/quarantine", query={"channel": "sms"})[1]["entries"] == []
 
 
 def test_bad_listing_parameters_are_refused_clearly(desk: EmailHarness) -> None:
     status, body = call("GET", "/quarantine", query={"limit": "101"})
     assert status == 400
-    assert "limit" in body["message"]
+    assert "limit" in body["detail"]
     status, body = call("GET", "/quarantine", query={"cursor": "not-a-cursor"})
     assert status == 400
-    assert "cursor" in body["message"]
+    assert "cursor" in body["detail"]
     status, body = call("GET", "/quarantine", query={"channel": "pigeon"})
     assert status == 400
-    assert "channel" in body["message"]
+    assert "channel" in body["detail"]
     assert call("GET", "/quarantine/qtn-missing")[0] == 404
     assert call("POST", "/quarantine/qtn-missing/release")[0] == 404
 
@@ -273,6 +273,6 @@ def test_an_unreadable_sms_is_kept_but_cannot_be_released(desk: EmailHarness) ->
 
     # Then it is refused with the reason, and the entry stays unreleased
     assert status == 409
-    assert "cannot be released" in body["message"]
+    assert "cannot be released" in body["detail"]
     assert entry_of("malformed-sms")["released"] is False
     assert desk.repository.scan_tickets() == []

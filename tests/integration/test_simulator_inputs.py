@@ -235,7 +235,7 @@ def test_control_characters_in_notes_and_tags_reach_the_agent_api(run: Run) -> N
     note, tags = run.api(9), run.api(10)
     assert note["function"] == tags["function"] == "AgentApiFunction"
     assert note["status"] == 400, note
-    assert "U+0001" in json.loads(note["body"])["message"]
+    assert "U+0001" in json.loads(note["body"])["detail"]
     assert tags["status"] == 400, tags
     ticket = run.by_number(1)
     assert CONTROL_TEXT not in [m["text"] for m in ticket["messages"] if m["direction"] == "note"]
@@ -258,7 +258,7 @@ def test_the_api_step_calls_any_route_as_anyone_or_no_one(run: Run) -> None:
     assert json.loads(agent["body"])["ticket"]["number"] == 1
     assert stranger["claims"] == {"sub": "zoe", "token_use": "id", "custom:agent_id": "zoe"}
     assert stranger["status"] == 403, stranger
-    assert "zoe" in json.loads(stranger["body"])["message"]
+    assert "zoe" in json.loads(stranger["body"])["detail"]
 
 
 def test_the_api_step_replays_an_idempotency_key(run: Run) -> None:

@@ -224,7 +224,7 @@ def test_refusals_name_their_line_and_the_reason(run: Run) -> None:
     }
     for line, (status, message) in expected.items():
         response = run.response(line)
-        assert (response["status"], json.loads(response["body"])["message"]) == (status, message)
+        assert (response["status"], json.loads(response["body"])["detail"]) == (status, message)
         assert re.search(
             rf"^!\[ *{line}/13\] .*line {line} .* -> {status} refused: {re.escape(message)}", run.out, re.M
         )
@@ -332,5 +332,5 @@ def test_a_reply_can_go_on_another_channel_of_the_customer(tmp_path: Path) -> No
     # And a channel the customer cannot be reached on is the agent API's refusal, naming the line
     refused = run.response(4)
     assert refused["status"] == 400
-    assert "no email identity" in json.loads(refused["body"])["message"]
+    assert "no email identity" in json.loads(refused["body"])["detail"]
     assert re.search(r"^!\[4/4\] .*line 4 .* -> 400 refused: ", run.out, re.M)

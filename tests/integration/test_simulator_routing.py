@@ -261,7 +261,16 @@ def test_loads_match_open_tickets_and_never_exceed_capacity(day: Run) -> None:
 
 def test_a_refused_request_is_recorded_and_shown(day: Run) -> None:
     response = day.response(18)
-    assert (response["status"], json.loads(response["body"])) == (400, {"message": "unknown agent 'zoe'"})
+    assert (response["status"], json.loads(response["body"])) == (
+        400,
+        {
+            "type": "urn:helpdesk:problem:invalid-request",
+            "title": "The request cannot be done as asked",
+            "status": 400,
+            "detail": "unknown agent 'zoe'",
+            "instance": "/tickets/9",
+        },
+    )
     assert response["function"] == "AgentApiFunction"
     assert re.search(
         r"^!\[18/22\] .*update #9 assignee zoe by bob -> 400 refused: unknown agent 'zoe'", day.out, re.M

@@ -1,0 +1,125 @@
+"""What the agent API answers: its response bodies and its one error shape (RFC 9457 problem
+details). The request bodies are the use cases' own models (shared/logic/agent_actions.py);
+these are the views of domain records the API shows, so its OpenAPI document says exactly what
+a UI receives."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from shared.models.ticket import Message, QuarantineEntry, Ticket, TicketEvent
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    """One reason a request was refused: where (`loc`, e.g. `["body", "tags_add", 0]`) and why."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class TicketState(BaseModel):
+    """A ticket as it is now, and the version a change must name (`If-Match` or `version`)."""
+
+    ticket: Ticket
+    version: int = Field(ge=1)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error this API answers has this shape."""
+
+    model_config = ConfigDict(json_schema_extra={"description": "RFC 9457 problem details"})
+
+    type: str = Field(description="A URI naming the kind of problem (`urn:helpdesk:problem:...`)")
+    title: str = Field(description="A short summary of the kind of problem, the same for every occurrence")
+    status: int = Field(ge=400, le=599, description="The HTTP status code")
+    detail: str = Field(description="What went wrong with this request, for a person to read")
+    instance: str | None = Field(default=None, description="The request path")
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="Validation problems, one per field (status 400)"
+    )
+    current: TicketState | None = Field(
+        default=None, description="On a 409 for a stale version: the ticket as it is now"
+    )
+
+
+class PresenceState(BaseModel):
+    """An agent's presence as set. Presence has no version: a write replaces it whole."""
+
+    agent: str
+    status: Literal["online", "away", "offline"]
+    until: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="When the agent is back: ISO 8601 in UTC with milliseconds (`2026-03-04T09:00:00.000Z`)",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class MessageView(Message):
+    """A message as the API shows it: without `full_text` (the quoted history, kept for search)."""
+
+    full_text: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
+
+
+class TicketView(BaseModel):
+    """A ticket with its version, its conversation (oldest first) and its events."""
+
+    ticket: Ticket
+    version: int = Field(ge=1)
+    messages: list[MessageView]
+    events: list[TicketEvent]
+
+
+class ReplyQueued(BaseModel):
+    """A reply recorded in the outbox; auto_followup sends it once. Outbox records never change,
+    so they have no version: the `key` names it (and repeats for a retried Idempotency-Key)."""
+
+    key: str
+    channel: str
+    to: str
+    status: Literal["queued"] = "queued"
+    template: str | None = None
+
+
+class NoteCreated(BaseModel):
+    """An internal note added to the ticket (notes are never edited: no version)."""
+
+    message_id: str
+
+
+class QuarantineSummary(QuarantineEntry):
+    """What a listing shows of a quarantine entry: enough to choose which one to open."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    details: SkipJsonSchema[dict[str, object]] = Field(default_factory=dict, exclude=True)
+    sender: str | None = Field(default=None, alias="from")
+    subject: str | None = None
+    released: bool
+
+
+class QuarantinePage(BaseModel):
+    """One page of a listing, newest first; pass `next_cursor` back as `cursor` for the next."""
+
+    entries: list[QuarantineSummary]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None = Field(description="None on the last page")
+
+
+class QuarantineEntryView(BaseModel):
+    entry: QuarantineEntry
+
+
+class ReleaseOutcome(BaseModel):
+    """What a release did: the ticket the kept input became part of, and the entry as recorded."""
+
+    outcome: Literal["released", "already-released"]
+    ticket_id: str
+    ticket_number: int | None = None
+    entry: QuarantineEntry
