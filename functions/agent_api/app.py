@@ -48,6 +48,7 @@ from shared.logic.agent_actions import (
     StaleVersionError,
     TextTooLargeError,
     TicketChangeRequest,
+    TicketLookup,
     authenticate,
     resolve_ticket,
     set_presence,
@@ -56,6 +57,15 @@ from shared.logic.agent_actions import (
 from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.ingest_email import EmailContext
 from shared.logic.outbound import OutboundContext
+from shared.logic.permissions import (
+    ForbiddenActionError,
+    Principal,
+    may_review_quarantine,
+    may_set_presence,
+    principal,
+    role_from_groups,
+    visible,
+)
 from shared.logic.quarantine_review import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -158,8 +168,9 @@ def _admit(event: dict[str, Any]) -> None:
     claims = _claims(event)
     caller = authenticate(claims, settings.agent_id_claim, settings.supervisor_group, _agent_context().config)
     _check_body_reads(event)
-    reviewer = caller.supervisor or settings.admin_group in _groups(claims)
-    app.append_context(caller=caller, reviewer=reviewer)  # type: ignore[no-untyped-call]
+    role = role_from_groups(_groups(claims), settings.supervisor_group, settings.admin_group)
+    scope = principal(caller.agent_id, role, _agent_context().config)
+    app.append_context(caller=caller, principal=scope)  # type: ignore[no-untyped-call]
 
 
 def _caller() -> Caller:
@@ -167,11 +178,25 @@ def _caller() -> Caller:
     return caller
 
 
+def _principal() -> Principal:
+    """The caller with their role and teams: what they may see and do (shared/logic/permissions.py)."""
+    scope: Principal = app.context["principal"]
+    return scope
+
+
 def _reviewer() -> str:
     """The caller's agent id when they may review the quarantine (supervisor or admin group)."""
-    if not app.context["reviewer"]:
-        raise PermissionDeniedError("only supervisors and admins review the quarantine")
+    may_review_quarantine(_principal())
     return _caller().agent_id
+
+
+def _scoped_ticket(ref: str, repository: TicketLookup) -> Ticket:
+    """The ticket `ref` names, if the caller may see it; one outside their scope is not found, as
+    one that does not exist (no probing by number or message id)."""
+    ticket = resolve_ticket(unquote(ref), repository)
+    if not visible(_principal(), ticket):
+        raise TicketNotFoundError(f"no ticket with number or message id {unquote(ref)!r}")
+    return ticket
 
 
 # -- problems: the one error shape ---------------------------------------------------------------
@@ -189,6 +214,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     InvalidCursorError: ProblemKind(400, "invalid-cursor", "Not a cursor this listing handed out"),
     NotAuthenticatedError: ProblemKind(401, "not-authenticated", "No agent's ID token"),
     PermissionDeniedError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
+    ForbiddenActionError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
     TicketNotFoundError: ProblemKind(404, "ticket-not-found", "No such ticket"),
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
     NotReleasableError: ProblemKind(409, "not-releasable", "The entry cannot be released"),
@@ -420,14 +446,19 @@ def get_openapi() -> dict[str, Any]:
 
 @app.put(
     "/agents/<agent_id>/presence",
-    summary="Set an agent's presence (one's own; anyone's for a supervisor)",
+    summary="Set an agent's presence",
+    description="One's own; a supervisor sets the presence of the agents of their teams, an admin anyone's.",
     responses=_responses(200, PresenceState, "The presence as set", 415),
 )
 def put_presence(
     agent_id: Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])], request: PresenceRequest
 ) -> PresenceState:
     caller = _caller()
-    set_presence(agent_id, request, caller.agent_id, caller.supervisor, _agent_context(), clock.now())
+    ctx = _agent_context()
+    agent = ctx.config.agent(agent_id)
+    if agent is not None:  # an unknown agent is the use case's 400
+        may_set_presence(_principal(), agent.teams, agent_id)
+    set_presence(agent_id, request, caller.agent_id, True, ctx, clock.now())
     until = clock.iso(request.until) if request.until else None
     logger.info("presence", agent=agent_id, status=request.status, until=until, by=caller.agent_id)
     return PresenceState(agent=agent_id, status=request.status, until=until)
@@ -453,7 +484,7 @@ def _etag(ticket: Ticket) -> dict[str, str]:
 )
 def get_ticket(ref: TicketRef) -> Response[TicketView]:
     repository = _agent_context().repository
-    ticket = resolve_ticket(unquote(ref), repository)
+    ticket = _scoped_ticket(ref, repository)
     view = TicketView(
         ticket=ticket,
         version=ticket.version,
@@ -489,7 +520,7 @@ def patch_ticket(
 ) -> Response[TicketState]:
     actor = _caller().agent_id
     request = _expected_version(if_match, request)
-    ticket = update_ticket(unquote(ref), request, actor, _agent_context(), clock.now())
+    ticket = update_ticket(unquote(ref), request, actor, _agent_context(), clock.now(), scope=_principal())
     # a resolution's survey and transcript are queued by auto_followup from the stream, once
     logger.info("ticket updated", ticket_id=ticket.id, by=actor, version=ticket.version)
     return Response(200, content_types.APPLICATION_JSON, _state(ticket), headers=_etag(ticket))
@@ -519,7 +550,7 @@ def post_reply(
 ) -> Response[ReplyQueued]:
     actor = _caller().agent_id
     ctx = _outbound_context()
-    ticket = resolve_ticket(unquote(ref), ctx.repository)
+    ticket = _scoped_ticket(ref, ctx.repository)
     outbound = agent_reply(
         ticket,
         request.text,
@@ -551,7 +582,7 @@ def post_reply(
 def post_note(ref: TicketRef, request: NoteRequest) -> Response[NoteCreated]:
     actor = _caller().agent_id
     ctx = _outbound_context()
-    ticket = resolve_ticket(unquote(ref), ctx.repository)
+    ticket = _scoped_ticket(ref, ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(201, content_types.APPLICATION_JSON, NoteCreated(message_id=note.id))
 

@@ -14,6 +14,7 @@ from shared.dal.pointers import PointerReads
 from shared.dal.repository import TicketRepository
 from shared.dal.tickets import TicketStore, TicketUpdate
 from shared.errors import ConflictError, HelpdeskError, TicketNotFoundError
+from shared.logic.permissions import Principal, may_assign, visible
 from shared.logic.sla_service import after_change
 from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Channel, Ticket, TicketEvent
@@ -248,11 +249,21 @@ def set_presence(
 
 
 def update_ticket(
-    ref: str, request: TicketChangeRequest, actor: str, ctx: AgentContext, now: datetime
+    ref: str,
+    request: TicketChangeRequest,
+    actor: str,
+    ctx: AgentContext,
+    now: datetime,
+    scope: Principal | None = None,
 ) -> Ticket:
-    """Apply an agent's change; a manual assignee wins over routing, and capacity follows it."""
+    """Apply an agent's change; a manual assignee wins over routing, and capacity follows it.
+
+    With `scope` (the caller's role and teams), a ticket they may not see is not found, and a
+    change of assignee follows `may_assign`."""
     _known_agent(actor, ctx.config)
     ticket = resolve_ticket(ref, ctx.repository)
+    if scope is not None and not visible(scope, ticket):
+        raise TicketNotFoundError(f"no ticket with number or message id {ref!r}")
     if request.version is not None and request.version != ticket.version:
         raise StaleVersionError(
             f"the change was made on version {request.version}; the ticket is at version {ticket.version}",
@@ -267,6 +278,8 @@ def update_ticket(
         changes.priority = request.priority
         recorded["priority"] = [ticket.priority.value, request.priority]
     if request.assignee is not None and request.assignee != (ticket.assignee or ""):
+        if scope is not None:
+            may_assign(scope, ticket, request.assignee or None)
         if request.assignee == "":
             changes.unassign = True
         else:

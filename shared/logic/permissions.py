@@ -3,7 +3,10 @@
 - An **agent** sees and works the tickets of their teams and the tickets assigned to them.
 - A **supervisor** sees everything in their teams, may reassign those tickets to anyone, move them
   to another team, and set the presence of the agents of their teams.
-- An **admin** sees and does everything, including tickets no team took.
+- An **admin** sees and does everything.
+- A ticket **no team owns** (not routed yet, or no rule and no default team took it) is the shared
+  inbox: every agent sees it and may take it, so nothing waits unseen; moving it to a team or giving
+  it to someone else is an admin's.
 
 A ticket outside the caller's scope does not exist for them: the API answers 404, never 403, so a
 number or message id cannot be probed (`visible` decides; `TicketNotFoundError` is raised by the
@@ -61,10 +64,11 @@ def principal(agent_id: str, role: Role, config: HelpdeskConfig) -> Principal:
 
 
 def visible(caller: Principal, ticket: Ticket) -> bool:
-    """Whether the ticket exists for the caller: their team's, assigned to them, or any for an admin."""
-    if caller.role is Role.ADMIN or ticket.assignee == caller.agent_id:
+    """Whether the ticket exists for the caller: their team's, no team's, assigned to them, or any
+    for an admin."""
+    if caller.role is Role.ADMIN or ticket.assignee == caller.agent_id or ticket.team is None:
         return True
-    return ticket.team is not None and ticket.team in caller.teams
+    return ticket.team in caller.teams
 
 
 def may_work(caller: Principal, ticket: Ticket) -> None:

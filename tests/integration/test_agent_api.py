@@ -251,12 +251,13 @@ def test_agent_changes_are_recorded_with_who_made_them(api: EmailHarness) -> Non
 
 
 def test_manual_assignment_marks_capacity_for_the_router(api: EmailHarness) -> None:
-    api.deliver(mail())
-    status, body = call("PATCH", "/tickets/1", {"assignee": "bob"})
+    api.deliver(mail())  # a ticket no team owns yet: giving it to someone else is an admin's
+    admin = {**id_token("alice"), "cognito:groups": "[admins]"}
+    status, body = call("PATCH", "/tickets/1", {"assignee": "bob"}, claims=admin)
     assert (status, body["ticket"]["assignee"]) == (200, "bob")
     item = TicketItem.get(f"TICKET#{body['ticket']['id']}", "TICKET")
     assert item.load_stale is True
-    assert call("PATCH", "/tickets/1", {"assignee": "nobody"})[0] == 400
+    assert call("PATCH", "/tickets/1", {"assignee": "nobody"}, claims=admin)[0] == 400
 
 
 def test_no_change_writes_nothing(api: EmailHarness) -> None:

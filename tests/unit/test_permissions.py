@@ -54,17 +54,17 @@ ACTIONS = ("see", "work", "claim", "unassign", "assign to bob", "transfer to bil
 # one letter per relation, in the order of RELATIONS: Y allowed, n refused
 MATRIX: dict[Role, dict[str, str]] = {
     Role.AGENT: {
-        "see": "YYYnn",
-        "work": "YYYnn",
-        "claim": "YnYnn",
+        "see": "YYYnY",
+        "work": "YYYnY",
+        "claim": "YnYnY",
         "unassign": "nnYnn",
         "assign to bob": "nnnnn",
         "transfer to billing": "nnnnn",
     },
     Role.SUPERVISOR: {
-        "see": "YYYnn",
-        "work": "YYYnn",
-        "claim": "YYYnn",
+        "see": "YYYnY",
+        "work": "YYYnY",
+        "claim": "YYYnY",
         "unassign": "YYYnn",
         "assign to bob": "YYnnn",
         "transfer to billing": "YYnnn",
@@ -191,3 +191,4 @@ def test_an_agent_the_config_does_not_know_has_no_team_and_sees_only_what_is_ass
     assert stranger.teams == frozenset()
     assert not visible(stranger, ticket("support", None))
     assert visible(stranger, ticket("support", "zed"))
+    assert visible(stranger, ticket(None, None))  # the shared inbox
