@@ -269,6 +269,18 @@ def update_ticket(
             f"the change was made on version {request.version}; the ticket is at version {ticket.version}",
             ticket,
         )
+    changes, recorded = _changes_asked(ticket, request, ctx, scope)
+    if not recorded:
+        return ticket
+    _follow_with_capacity_and_sla(ticket, changes, recorded, ctx, now)
+    event = TicketEvent(at=now, type="updated", data={"by": actor, "changes": recorded})
+    return _save_change(ticket, changes, event, ctx, now)
+
+
+def _changes_asked(
+    ticket: Ticket, request: TicketChangeRequest, ctx: AgentContext, scope: Principal | None
+) -> tuple[TicketUpdate, dict[str, object]]:
+    """What the request really changes, as an update and as the `[before, after]` pairs recorded."""
     changes = TicketUpdate()
     recorded: dict[str, object] = {}
     if request.status is not None and request.status != ticket.status.value:
@@ -296,8 +308,14 @@ def update_ticket(
     if tags != ticket.tags:
         changes.tags = tags
         recorded["tags"] = [ticket.tags, tags]
-    if not recorded:
-        return ticket
+    return changes, recorded
+
+
+def _follow_with_capacity_and_sla(
+    ticket: Ticket, changes: TicketUpdate, recorded: dict[str, object], ctx: AgentContext, now: datetime
+) -> None:
+    """Mark the held capacity stale when the holder changes or the ticket stops needing work, and
+    recompute the SLA clocks for the new status or priority."""
     changes.load_stale = bool(ticket.load_holder) and (
         "assignee" in recorded or (changes.status is not None and changes.status in RELEASING)
     )
@@ -308,7 +326,12 @@ def update_ticket(
         customer = ctx.repository.get_customer(ticket.customer_id)  # the policy may depend on the tier
         tier = customer.tier if customer is not None else None
     changes.sla = after_change(ctx.config, ticket, changes.status, changes.priority, now, tier)
-    event = TicketEvent(at=now, type="updated", data={"by": actor, "changes": recorded})
+
+
+def _save_change(
+    ticket: Ticket, changes: TicketUpdate, event: TicketEvent, ctx: AgentContext, now: datetime
+) -> Ticket:
+    """Write the change on the version read; a change that landed meanwhile is a stale version."""
     try:
         ctx.repository.update_ticket(ticket, changes, [event], now)
     except ConflictError as exc:  # another change landed between our read and our write

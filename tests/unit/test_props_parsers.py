@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
+import re
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.channels.email.parser import parse_email
-from shared.channels.email.quotes import visible_text
+from shared.channels.email.quotes import _WROTE_VERBS, visible_text
 from shared.channels.meta import parse_meta_payload
 from shared.channels.sms import parse_sms
 from shared.channels.x import parse_x_payload
@@ -28,8 +30,13 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-# Plain words: no quote markers, headers, separators or signatures, so every line is new text.
-words = st.text(st.characters(categories=("L", "N")), min_size=1, max_size=12)
+# Plain words: no quote markers, headers, separators or signatures, so every line is new text. A
+# line ending in a "wrote" verb after a digit ("0 NAPISAŁ") is a quote header without its colon,
+# so the verbs of the quote headers (each word of them, in any case) are not plain words.
+_VERB_WORDS = tuple(word for verb in _WROTE_VERBS for word in re.split(r"\\s\+", verb))
+words = st.text(st.characters(categories=("L", "N")), min_size=1, max_size=12).filter(
+    lambda word: not any(re.fullmatch(verb, word, re.IGNORECASE) for verb in _VERB_WORDS)
+)
 plain_lines = st.lists(st.lists(words, min_size=1, max_size=6).map(" ".join), min_size=1, max_size=6)
 
 
