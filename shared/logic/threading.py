@@ -121,7 +121,7 @@ def decide_thread(
     now: datetime,
     reopen_closed_within: timedelta,
     automatic: bool,
-    verified: bool = True,
+    verified: bool,
 ) -> ThreadDecision:
     """Choose the ticket for an inbound email among candidates found in threading order.
 

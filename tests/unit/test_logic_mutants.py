@@ -1011,7 +1011,14 @@ def decide(
         Candidate(ticket_id=i, method="references", ref=f"<{i}@x>") for i in (ids or [t.id for t in tickets])
     ]
     return decide_thread(
-        candidates, {t.id: t for t in tickets}, sender, customer, THREAD_NOW, timedelta(days=14), automatic
+        candidates,
+        {t.id: t for t in tickets},
+        sender,
+        customer,
+        THREAD_NOW,
+        timedelta(days=14),
+        automatic,
+        verified=True,
     )
 
 

@@ -355,7 +355,9 @@ def test_a_thread_is_only_joined_by_its_customer_or_a_participant(specs, sender,
     }
     candidates = [Candidate(ticket_id=t, method="references", ref=f"<{t}@x>") for t in tickets]
 
-    decision = decide_thread(candidates, tickets, sender, customer_id, NOW, timedelta(days=14), automatic)
+    decision = decide_thread(
+        candidates, tickets, sender, customer_id, NOW, timedelta(days=14), automatic, verified=True
+    )
 
     if decision.ticket_id is not None:
         ticket = tickets[decision.ticket_id]
