@@ -273,7 +273,9 @@ def test_a_refused_request_is_recorded_and_shown(day: Run) -> None:
     )
     assert response["function"] == "AgentApiFunction"
     assert re.search(
-        r"^!\[18/22\] .*update #9 assignee zoe by sam \(supervisor\) -> 400 refused: unknown agent 'zoe'", day.out, re.M
+        r"^!\[18/22\] .*update #9 assignee zoe by sam \(supervisor\) -> 400 refused: unknown agent 'zoe'",
+        day.out,
+        re.M,
     )
     assert "! 1 agent API request(s) not done" in day.out
     assert "line 18: PATCH /tickets/9 -> 400" in day.out

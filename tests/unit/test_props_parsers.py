@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
-
-import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
