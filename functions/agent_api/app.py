@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
@@ -55,7 +55,9 @@ from shared.logic.agent_actions import (
     update_ticket,
 )
 from shared.logic.agent_replies import add_note, agent_reply
+from shared.logic.cursors import InvalidCursorError
 from shared.logic.ingest_email import EmailContext
+from shared.logic.lookups import InvalidIdentityError
 from shared.logic.outbound import OutboundContext
 from shared.logic.permissions import (
     ForbiddenActionError,
@@ -69,7 +71,6 @@ from shared.logic.permissions import (
 from shared.logic.quarantine_review import (
     DEFAULT_PAGE,
     MAX_PAGE,
-    InvalidCursorError,
     NotReleasableError,
     QuarantineEntryNotFoundError,
     QuarantineListRequest,
@@ -78,10 +79,35 @@ from shared.logic.quarantine_review import (
     list_quarantine,
     release_entry,
 )
+from shared.logic.team_reads import agents_overview, teams_overview
+from shared.logic.ticket_detail import ticket_detail
+from shared.logic.ticket_reads import (
+    AgentNotFoundError,
+    AttachmentNotFoundError,
+    Conversation,
+    CustomerNotFoundError,
+    MessageNotFoundError,
+    agent_actions,
+    attachment_link,
+    conversation,
+    lookup_customer,
+    message_ref,
+    ticket_events,
+    whole_message,
+)
 from shared.models.api import (
     PROBLEM_JSON,
+    AgentActionPageView,
+    AgentActionView,
+    AgentListView,
+    AgentSummary,
+    ConversationMessage,
+    ConversationPageView,
+    CustomerView,
+    DownloadLinkView,
+    EventPageView,
     FieldProblem,
-    MessageView,
+    MessageWhole,
     NoteCreated,
     PresenceState,
     Problem,
@@ -90,10 +116,14 @@ from shared.models.api import (
     QuarantineSummary,
     ReleaseOutcome,
     ReplyQueued,
+    TargetState,
+    TeamListView,
+    TeamSummary,
+    TicketDetailView,
     TicketState,
-    TicketView,
+    WindowState,
 )
-from shared.models.ticket import Channel, Ticket
+from shared.models.ticket import Channel, IdentityKind, Ticket
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 from shared.storage import S3BlobStore
@@ -216,6 +246,11 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     PermissionDeniedError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
     ForbiddenActionError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
     TicketNotFoundError: ProblemKind(404, "ticket-not-found", "No such ticket"),
+    MessageNotFoundError: ProblemKind(404, "message-not-found", "No such message on this ticket"),
+    AttachmentNotFoundError: ProblemKind(404, "attachment-not-found", "No such attachment"),
+    AgentNotFoundError: ProblemKind(404, "agent-not-found", "No such agent"),
+    CustomerNotFoundError: ProblemKind(404, "customer-not-found", "No such customer"),
+    InvalidIdentityError: ProblemKind(400, "invalid-identity", "Not an identity of that kind"),
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
     NotReleasableError: ProblemKind(409, "not-releasable", "The entry cannot be released"),
     StaleVersionError: ProblemKind(409, "stale-version", "The ticket is at another version"),
@@ -464,6 +499,86 @@ def put_presence(
     return PresenceState(agent=agent_id, status=request.status, until=until)
 
 
+AgentId = Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])]
+
+
+@app.get(
+    "/agents",
+    summary="The agents with their presence and load per channel group",
+    description="`team` keeps the agents of one team.",
+    responses=_responses(200, AgentListView, "Every agent of the config, in its order"),
+)
+def get_agents(
+    team: Annotated[str | SkipJsonSchema[None], Query(min_length=1, max_length=64)] = None,
+) -> AgentListView:
+    _no_unknown_query("team")
+    ctx = _agent_context()
+    agents = agents_overview(ctx.config, ctx.repository, team)
+    return AgentListView(agents=[AgentSummary.model_validate(asdict(a)) for a in agents])
+
+
+@app.get(
+    "/agents/<agent_id>/actions",
+    summary="What an agent did to tickets, newest first (their own; a supervisor's team; an admin anyone's)",
+    responses=_responses(200, AgentActionPageView, "One page of actions", 404),
+)
+def get_agent_actions(
+    agent_id: AgentId, limit: PageLimit = DEFAULT_PAGE, cursor: Cursor = None
+) -> AgentActionPageView:
+    _no_unknown_query("limit", "cursor")
+    ctx = _agent_context()
+    page = agent_actions(_principal(), agent_id, ctx.config, ctx.repository, limit, cursor)
+    actions = [AgentActionView(ticket_id=a.ticket_id, event=a.event) for a in page.actions]
+    return AgentActionPageView(agent=agent_id, actions=actions, limit=limit, next_cursor=page.cursor)
+
+
+@app.get(
+    "/teams",
+    summary="The teams with their agents, how many are online, and what waits in their queues",
+    responses=_responses(200, TeamListView, "Every team of the config, in its order"),
+)
+def get_teams() -> TeamListView:
+    _no_unknown_query()
+    ctx = _agent_context()
+    teams = teams_overview(ctx.config, agents_overview(ctx.config, ctx.repository), ctx.repository)
+    return TeamListView(teams=[TeamSummary.model_validate(asdict(t)) for t in teams])
+
+
+IdentityQuery = Annotated[str | SkipJsonSchema[None], Query(min_length=1, max_length=320)]
+
+
+@app.get(
+    "/customers",
+    summary="Find a customer by one identity: email, phone, or a social account",
+    description="Exactly one of the parameters. An email address is matched as mail arrives "
+    "(`Jane@Example.COM` finds `jane@example.com`), a phone number in any common writing "
+    "(`(425) 555-0182`, in the config's default region). A merged customer leads to the one it "
+    "was merged into. The tickets are those the caller may see; `hidden` counts the others.",
+    responses=_responses(200, CustomerView, "The customer and their tickets", 404),
+)
+def get_customer(
+    email: IdentityQuery = None,
+    phone: IdentityQuery = None,
+    messenger: IdentityQuery = None,
+    instagram: IdentityQuery = None,
+    whatsapp: IdentityQuery = None,
+    x: IdentityQuery = None,
+) -> CustomerView:
+    kinds = [kind.value for kind in IdentityKind]
+    _no_unknown_query(*kinds)
+    given = {"email": email, "phone": phone, "messenger": messenger, "instagram": instagram}
+    given |= {"whatsapp": whatsapp, "x": x}
+    asked = [(IdentityKind(k), v) for k, v in given.items() if v is not None]
+    if len(asked) != 1:
+        raise InvalidRequestError(f"give exactly one of {', '.join(kinds)}")
+    ((kind, value),) = asked
+    ctx = _agent_context()
+    found = lookup_customer(_principal(), kind, value, ctx.repository, ctx.config.chat.default_sms_region)
+    if found is None:
+        raise CustomerNotFoundError(f"no customer with {kind.value} {value!r}")
+    return CustomerView(customer=found.customer, tickets=found.tickets, hidden=found.hidden)
+
+
 # -- tickets --------------------------------------------------------------------------------------
 
 
@@ -475,23 +590,139 @@ def _etag(ticket: Ticket) -> dict[str, str]:
     return {"ETag": f'"{ticket.version}"'}
 
 
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page (at most 100)")]
+Cursor = Annotated[
+    str | SkipJsonSchema[None],
+    Query(min_length=1, max_length=2048, description="`next_cursor` of the page before"),
+]
+MessageRef = Annotated[
+    str, Path(min_length=1, max_length=2048, description="A message's `ref`, from a conversation page")
+]
+FIRST_PAGE = 20
+"""How many of the newest messages a ticket's detail carries."""
+
+
+def _no_unknown_query(*known: str) -> None:
+    """A misspelt filter or paging parameter must not silently list something else."""
+    unknown = set(app.current_event.query_string_parameters or {}) - set(known)
+    if unknown:
+        raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+
+
+def _conversation_view(page: Conversation, limit: int) -> ConversationPageView:
+    messages = [
+        ConversationMessage.model_validate(
+            {**e.message.model_dump(), "ref": message_ref(e.key), "html_bytes": e.html_bytes}
+        )
+        for e in page.entries
+    ]
+    return ConversationPageView(messages=messages, limit=limit, next_cursor=page.cursor)
+
+
 @app.get(
     "/tickets/<ref>",
-    summary="A ticket with its version, conversation and events",
+    summary="A ticket as an agent opens it: SLA clocks, routing, customer, grouped tickets, newest messages",
+    description=f"The conversation's newest {FIRST_PAGE} messages come with it, without their HTML; page "
+    "further with `GET /tickets/{ref}/messages?cursor=`, open one whole with its `ref`. The events "
+    "(the audit trail) are at `GET /tickets/{ref}/events`.",
     responses=_with_etag(
-        _responses(200, TicketView, "The ticket (its version also as the ETag header)", 404)
+        _responses(200, TicketDetailView, "The ticket (its version also as the ETag header)", 404)
     ),
 )
-def get_ticket(ref: TicketRef) -> Response[TicketView]:
+def get_ticket(ref: TicketRef) -> Response[TicketDetailView]:
+    _no_unknown_query()
     repository = _agent_context().repository
     ticket = _scoped_ticket(ref, repository)
-    view = TicketView(
+    detail = ticket_detail(ticket, repository, clock.now())
+    page = conversation(ticket, repository, FIRST_PAGE, None)
+    view = TicketDetailView(
         ticket=ticket,
         version=ticket.version,
-        messages=[MessageView.model_validate(m.model_dump()) for m in repository.list_messages(ticket.id)],
-        events=repository.list_events(ticket.id),
+        sla=[TargetState.model_validate(asdict(t)) for t in detail.sla],
+        routing=detail.routing,
+        customer=detail.customer,
+        grouped=detail.grouped,
+        window=WindowState.model_validate(asdict(detail.window)) if detail.window else None,
+        conversation=_conversation_view(page, FIRST_PAGE),
     )
     return Response(200, content_types.APPLICATION_JSON, view, headers=_etag(ticket))
+
+
+@app.get(
+    "/tickets/<ref>/messages",
+    summary="A page of the ticket's conversation, newest first, without HTML",
+    responses=_responses(200, ConversationPageView, "One page of messages", 404),
+)
+def get_messages(
+    ref: TicketRef, limit: PageLimit = DEFAULT_PAGE, cursor: Cursor = None
+) -> ConversationPageView:
+    _no_unknown_query("limit", "cursor")
+    repository = _agent_context().repository
+    ticket = _scoped_ticket(ref, repository)
+    return _conversation_view(conversation(ticket, repository, limit, cursor), limit)
+
+
+def _download_links() -> S3BlobStore | None:
+    bucket = get_settings(AgentApiSettings).inbound_bucket
+    return S3BlobStore(bucket) if bucket else None
+
+
+@app.get(
+    "/tickets/<ref>/messages/<message_ref>",
+    summary="One message whole: its HTML (sanitised) and its full text with the quoted history",
+    responses=_responses(200, MessageWhole, "The message", 404),
+)
+def get_message(ref: TicketRef, message_ref: MessageRef) -> MessageWhole:
+    _no_unknown_query()
+    repository = _agent_context().repository
+    ticket = _scoped_ticket(ref, repository)
+    return MessageWhole(
+        ref=message_ref, message=whole_message(ticket, message_ref, repository, _download_links())
+    )
+
+
+@app.get(
+    "/tickets/<ref>/messages/<message_ref>/attachments/<index>",
+    summary="A short-lived link that downloads one attachment of a message",
+    description="A stored attachment: a pre-signed S3 GET valid 5 minutes, always saved as a file "
+    "(`Content-Disposition: attachment`), never shown inline. One the platform keeps (social media): "
+    "the platform's link.",
+    responses=_responses(200, DownloadLinkView, "The link", 404),
+)
+def get_attachment_link(
+    ref: TicketRef,
+    message_ref: MessageRef,
+    index: Annotated[int, Path(ge=0, le=999, description="The attachment's position in `attachments`")],
+) -> DownloadLinkView:
+    _no_unknown_query()
+    repository = _agent_context().repository
+    ticket = _scoped_ticket(ref, repository)
+    message = whole_message(ticket, message_ref, repository)  # the attachments are on the item
+    link = attachment_link(message, index, _download_links(), clock.now())
+    logger.info(
+        "attachment link", ticket_id=ticket.id, index=index, stored=link.stored, by=_caller().agent_id
+    )
+    return DownloadLinkView(
+        url=link.url,
+        expires_at=link.expires_at,
+        stored=link.stored,
+        name=link.attachment.name,
+        content_type=link.attachment.content_type,
+        size=link.attachment.size,
+    )
+
+
+@app.get(
+    "/tickets/<ref>/events",
+    summary="A page of the ticket's events, oldest first: who changed what, and when",
+    responses=_responses(200, EventPageView, "One page of events", 404),
+)
+def get_events(ref: TicketRef, limit: PageLimit = DEFAULT_PAGE, cursor: Cursor = None) -> EventPageView:
+    _no_unknown_query("limit", "cursor")
+    repository = _agent_context().repository
+    ticket = _scoped_ticket(ref, repository)
+    page = ticket_events(ticket, repository, limit, cursor)
+    return EventPageView(events=page.events, limit=limit, next_cursor=page.cursor)
 
 
 def _expected_version(if_match: str | None, request: TicketChangeRequest) -> TicketChangeRequest:

@@ -113,6 +113,16 @@ def may_set_presence(caller: Principal, agent_teams: Iterable[str], agent_id: st
     raise ForbiddenActionError("only a supervisor of one of the agent's teams sets their presence")
 
 
+def may_read_agent(caller: Principal, agent_teams: Iterable[str], agent_id: str) -> None:
+    """Read an agent's actions (their audit trail): their own; a supervisor for the agents of their
+    teams; an admin for all."""
+    if agent_id == caller.agent_id or caller.role is Role.ADMIN:
+        return
+    if caller.role is Role.SUPERVISOR and caller.teams & set(agent_teams):
+        return
+    raise ForbiddenActionError("only a supervisor of one of the agent's teams reads their actions")
+
+
 def may_review_quarantine(caller: Principal) -> None:
     """List, inspect and release quarantined input: supervisors and admins."""
     if caller.role < Role.SUPERVISOR:

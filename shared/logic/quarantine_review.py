@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -13,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.dal.quarantine import QuarantineQuery, QuarantineReview
 from shared.errors import HelpdeskError
+from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.ingest_email import EmailContext, Release, ingest_email
 from shared.logic.ingest_pipeline import IngestStores
 from shared.models.events import SesNotification
@@ -31,10 +29,6 @@ class QuarantineEntryNotFoundError(HelpdeskError):
 
 class NotReleasableError(HelpdeskError):
     """The entry's kept input cannot be ingested again; the message says why."""
-
-
-class InvalidCursorError(HelpdeskError):
-    """A listing cursor that no listing of ours handed out."""
 
 
 class QuarantineListRequest(BaseModel):
@@ -65,22 +59,17 @@ class ReleaseResult:
     message_id: str | None = None
 
 
-def _encode_cursor(after: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode().rstrip("=")
+def _is_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        value: Any = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidCursorError("cursor: not a cursor this listing handed out") from exc
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v for v in value)):
-        raise InvalidCursorError("cursor: not a cursor this listing handed out")
-    try:
-        datetime.fromisoformat(value[0].replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidCursorError("cursor: not a cursor this listing handed out") from exc
-    return value[0], value[1]
+def _after(cursor: str) -> tuple[str, str]:
+    at, entry_id = decode_cursor(cursor, 2, _is_time)
+    return at, entry_id
 
 
 def list_quarantine(request: QuarantineListRequest, repository: QuarantineReview) -> QuarantineListing:
@@ -91,11 +80,11 @@ def list_quarantine(request: QuarantineListRequest, repository: QuarantineReview
             reason=request.reason,
             channel=request.channel.value if request.channel is not None else None,
             released=request.released,
-            after=_decode_cursor(request.cursor) if request.cursor else None,
+            after=_after(request.cursor) if request.cursor else None,
         )
     )
     return QuarantineListing(
-        entries=page.entries, cursor=_encode_cursor(page.after) if page.after is not None else None
+        entries=page.entries, cursor=encode_cursor(page.after) if page.after is not None else None
     )
 
 

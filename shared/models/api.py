@@ -5,12 +5,13 @@ a UI receives."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from shared.models.ticket import Message, QuarantineEntry, Ticket, TicketEvent
+from shared.models.ticket import Customer, Message, QuarantineEntry, Ticket, TicketEvent
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -67,15 +68,6 @@ class MessageView(Message):
     full_text: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
 
-class TicketView(BaseModel):
-    """A ticket with its version, its conversation (oldest first) and its events."""
-
-    ticket: Ticket
-    version: int = Field(ge=1)
-    messages: list[MessageView]
-    events: list[TicketEvent]
-
-
 class ReplyQueued(BaseModel):
     """A reply recorded in the outbox; auto_followup sends it once. Outbox records never change,
     so they have no version: the `key` names it (and repeats for a retried Idempotency-Key)."""
@@ -123,3 +115,142 @@ class ReleaseOutcome(BaseModel):
     ticket_id: str
     ticket_number: int | None = None
     entry: QuarantineEntry
+
+
+# -- working a ticket: the detail, the conversation a page at a time, links, events ---------------
+
+
+class TargetState(BaseModel):
+    """An SLA target with the time left to meet it."""
+
+    name: str
+    state: str = Field(description="`running`, `paused`, `met` or `breached`")
+    due_at: datetime | None
+    seconds_left: float | None = Field(
+        description="Calendar seconds until `due_at` (negative: overdue); the paused remainder when "
+        "paused; null when met or without a due time"
+    )
+    business: bool = Field(description="Whether the target counts business hours only")
+
+
+class WindowState(BaseModel):
+    """Whether a reply may go out now on Messenger, Instagram or WhatsApp (their messaging windows)."""
+
+    allowed: bool
+    mode: str
+    reason: str
+
+
+class ConversationMessage(MessageView):
+    """A message as a conversation page shows it: without its HTML (`html_bytes` says how much
+    there is; open the message by `ref` to read it)."""
+
+    html: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
+    ref: str = Field(description="Opens the message whole: `GET /tickets/{ref}/messages/{message_ref}`")
+    html_bytes: int | None = Field(description="The size of the message's HTML; null: it has none")
+
+
+class ConversationPageView(BaseModel):
+    """One page of a ticket's conversation, newest first; pass `next_cursor` back as `cursor`."""
+
+    messages: list[ConversationMessage]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None = Field(description="None on the page with the oldest message")
+
+
+class TicketDetailView(BaseModel):
+    """Everything an agent sees on opening a ticket, with the newest page of its conversation."""
+
+    ticket: Ticket
+    version: int = Field(ge=1)
+    sla: list[TargetState]
+    routing: dict[str, Any] | None = Field(
+        description="The latest routing decision: a `routed` or `queued` event's data, its `type` and `at`"
+    )
+    customer: Customer | None
+    grouped: list[Ticket] = Field(description="The customer's other tickets of the same group, newest first")
+    window: WindowState | None = Field(description="For Messenger, Instagram and WhatsApp tickets")
+    conversation: ConversationPageView
+
+
+class MessageWhole(BaseModel):
+    """One message with its HTML (sanitised at ingestion) and its full text (with the quoted history)."""
+
+    ref: str
+    message: Message
+
+
+class DownloadLinkView(BaseModel):
+    """Where to download an attachment. A stored one is a pre-signed S3 link that always
+    downloads (`Content-Disposition: attachment`) and works until `expires_at`."""
+
+    url: str
+    expires_at: datetime | None = Field(description="null: the platform's own link, with its own expiry")
+    stored: bool = Field(description="true: kept in our bucket; false: kept by the platform")
+    name: str
+    content_type: str
+    size: int
+
+
+class EventPageView(BaseModel):
+    """One page of a ticket's events, oldest first: its audit trail."""
+
+    events: list[TicketEvent]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None
+
+
+class AgentActionView(BaseModel):
+    ticket_id: str
+    event: TicketEvent
+
+
+class AgentActionPageView(BaseModel):
+    """One page of an agent's actions on tickets, newest first."""
+
+    agent: str
+    actions: list[AgentActionView]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None
+
+
+class CustomerView(BaseModel):
+    """A customer found by one of their identities, with the tickets the caller may see."""
+
+    customer: Customer
+    tickets: list[Ticket] = Field(description="Newest first")
+    hidden: int = Field(ge=0, description="How many more tickets the customer has outside the caller's teams")
+
+
+# -- agents and teams -----------------------------------------------------------------------------
+
+
+class AgentSummary(BaseModel):
+    id: str
+    name: str | None
+    teams: list[str]
+    presence: Literal["online", "away", "offline"]
+    load: dict[str, int] = Field(description="Open tickets held, per channel group (email, sms, social)")
+    capacity: dict[str, int]
+    away_until: datetime | None
+
+
+class AgentListView(BaseModel):
+    agents: list[AgentSummary]
+
+
+class TeamSummary(BaseModel):
+    id: str
+    name: str | None
+    lead: str | None
+    strategy: str
+    agents: list[str]
+    online: int
+    queued: int = Field(description="Tickets waiting for an agent (100 at most: see `more`)")
+    more: bool = Field(description="More than 100 wait")
+    oldest_queued_at: datetime | None
+    by_priority: dict[str, int]
+
+
+class TeamListView(BaseModel):
+    teams: list[TeamSummary]

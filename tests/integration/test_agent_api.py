@@ -225,7 +225,7 @@ def test_ticket_is_found_by_number_or_message_id(api: EmailHarness) -> None:
     status, body = call("GET", "/tickets/1")
     assert status == 200
     assert body["ticket"]["number"] == 1
-    assert len(body["messages"]) == 1
+    assert len(body["conversation"]["messages"]) == 1
     status, body = call("GET", "/tickets/" + quote("<first@mail.customer.example>", safe=""))
     assert (status, body["ticket"]["number"]) == (200, 1)
     status, body = call("GET", "/tickets/" + quote("first@mail.customer.example", safe=""))

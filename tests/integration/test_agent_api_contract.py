@@ -138,7 +138,9 @@ def test_a_ticket_is_read_with_its_version_and_etag(api: EmailHarness) -> None:
     assert response["statusCode"] == 200
     assert body["version"] == body["ticket"]["version"] == 1
     assert response["headers"]["ETag"] == '"1"'
-    assert all("full_text" not in m for m in body["messages"])
+    messages = body["conversation"]["messages"]
+    assert len(messages) == 1
+    assert all("full_text" not in m and "html" not in m for m in messages)
 
 
 def test_a_change_on_the_current_version_returns_the_new_state_and_version(api: EmailHarness) -> None:

@@ -53,6 +53,8 @@ def test_another_teams_ticket_does_not_exist_for_an_agent_on_any_route(api: Emai
 
     for method, path, body in [
         ("GET", f"/tickets/{number}", None),
+        ("GET", f"/tickets/{number}/messages", None),
+        ("GET", f"/tickets/{number}/events", None),
         ("PATCH", f"/tickets/{number}", {"status": "open"}),
         ("POST", f"/tickets/{number}/replies", {"text": "Hello"}),
         ("POST", f"/tickets/{number}/notes", {"text": "Hmm"}),

@@ -9,8 +9,8 @@ import pytest
 
 from shared.dal.quarantine import QuarantinePage, QuarantineQuery
 from shared.dal.repository import TicketRepository
+from shared.logic.cursors import InvalidCursorError
 from shared.logic.quarantine_review import (
-    InvalidCursorError,
     NotReleasableError,
     QuarantineEntryNotFoundError,
     QuarantineListRequest,
