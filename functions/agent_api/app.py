@@ -58,12 +58,33 @@ from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.cursors import InvalidCursorError
 from shared.logic.ingest_email import EmailContext
 from shared.logic.lookups import InvalidIdentityError
+from shared.logic.macros import (
+    DEFAULT_MACRO_PAGE,
+    MAX_MACRO_PAGE,
+    InvalidMacroCursorError,
+    InvalidMacroError,
+    MacroApplyRequest,
+    MacroChange,
+    MacroNotFoundError,
+    MacroRequest,
+    MacroUse,
+    StaleMacroError,
+    apply_macro,
+    change_macro,
+    create_macro,
+    delete_macro,
+    existing_macro,
+    list_macros_page,
+    preview_macro,
+)
 from shared.logic.outbound import OutboundContext
 from shared.logic.permissions import (
     ForbiddenActionError,
     Principal,
+    may_edit_macros,
     may_review_quarantine,
     may_set_presence,
+    may_use_macros,
     principal,
     role_from_groups,
     visible,
@@ -107,6 +128,10 @@ from shared.models.api import (
     DownloadLinkView,
     EventPageView,
     FieldProblem,
+    MacroAppliedView,
+    MacroPage,
+    MacroPreviewView,
+    MacroState,
     MessageWhole,
     NoteCreated,
     PresenceState,
@@ -123,6 +148,7 @@ from shared.models.api import (
     TicketState,
     WindowState,
 )
+from shared.models.macros import Macro
 from shared.models.ticket import Channel, IdentityKind, Ticket
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
@@ -242,6 +268,8 @@ class ProblemKind:
 PROBLEMS: dict[type[Exception], ProblemKind] = {
     InvalidRequestError: ProblemKind(400, "invalid-request", "The request cannot be done as asked"),
     InvalidCursorError: ProblemKind(400, "invalid-cursor", "Not a cursor this listing handed out"),
+    InvalidMacroCursorError: ProblemKind(400, "invalid-cursor", "Not a cursor this listing handed out"),
+    InvalidMacroError: ProblemKind(400, "invalid-macro", "The macro cannot be saved or used as written"),
     NotAuthenticatedError: ProblemKind(401, "not-authenticated", "No agent's ID token"),
     PermissionDeniedError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
     ForbiddenActionError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
@@ -252,8 +280,10 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     CustomerNotFoundError: ProblemKind(404, "customer-not-found", "No such customer"),
     InvalidIdentityError: ProblemKind(400, "invalid-identity", "Not an identity of that kind"),
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
+    MacroNotFoundError: ProblemKind(404, "macro-not-found", "No such macro"),
     NotReleasableError: ProblemKind(409, "not-releasable", "The entry cannot be released"),
     StaleVersionError: ProblemKind(409, "stale-version", "The ticket is at another version"),
+    StaleMacroError: ProblemKind(409, "stale-macro-version", "The macro is at another version"),
     ConflictError: ProblemKind(409, "conflict", "Changed meanwhile"),
     TextTooLargeError: ProblemKind(413, "text-too-large", "Text over the size limit"),
     IdempotencyKeyReusedError: ProblemKind(422, "idempotency-key-reused", "Idempotency-Key already used"),
@@ -305,6 +335,8 @@ def _domain_error(exc: Exception) -> Response[str]:
         )
     if isinstance(exc, StaleVersionError):
         return _answer(kind, str(exc), current=_state(exc.current))
+    if isinstance(exc, StaleMacroError):
+        return _answer(kind, str(exc), current=_macro_state(exc.current))
     if isinstance(exc, ConflictError):
         return _answer(kind, "the ticket changed meanwhile; reload and retry")
     return _answer(kind, str(exc))
@@ -816,6 +848,229 @@ def post_note(ref: TicketRef, request: NoteRequest) -> Response[NoteCreated]:
     ticket = _scoped_ticket(ref, ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(201, content_types.APPLICATION_JSON, NoteCreated(message_id=note.id))
+
+
+# -- macros: a team's canned responses; its agents use them, its supervisors edit them ----------
+
+TeamId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+        description="A team id of the helpdesk config",
+        examples=["support"],
+    ),
+]
+MacroId = Annotated[str, Path(min_length=1, max_length=100, description="A macro id", examples=["mac_01"])]
+MacroIfMatch = Annotated[
+    str | SkipJsonSchema[None],
+    Header(
+        alias="If-Match",
+        pattern=r'^(W/)?"?[1-9][0-9]{0,9}"?$',
+        description='The macro version the edit was made on (the ETag of GET, e.g. `"3"`)',
+    ),
+]
+MACRO_QUERY = frozenset({"limit", "cursor"})
+
+
+def _macro_state(macro: Macro) -> MacroState:
+    return MacroState(macro=macro, version=macro.version)
+
+
+def _macro_answer(status: int, macro: Macro) -> Response[MacroState]:
+    return Response(
+        status, content_types.APPLICATION_JSON, _macro_state(macro), headers={"ETag": f'"{macro.version}"'}
+    )
+
+
+def _with_macro_etag(answers: dict[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
+    """`answers` with the macro's version as the success answer's ETag header."""
+    etag: OpenAPIResponseHeader = {
+        "description": 'The macro\'s version, for If-Match (`"3"`)',
+        "schema": {"type": "string", "pattern": '^"[1-9][0-9]*"$'},
+    }
+    return {
+        status: {**answer, "headers": {"ETag": etag}} if status < 300 else answer
+        for status, answer in answers.items()
+    }
+
+
+def _macro_version(if_match: str | None, version: int | None) -> int:
+    """The macro version an edit names: `If-Match` (`"3"`, `W/"3"` or `3`) or `version`; one is needed."""
+    if if_match is not None:
+        value = if_match.strip().removeprefix("W/").strip('"')
+        if not value.isdigit() or int(value) < 1:
+            raise InvalidRequestError(f'If-Match: a macro version, e.g. "3", not {if_match!r}')
+        if version is not None and version != int(value):
+            raise InvalidRequestError(f"If-Match ({value}) and version ({version}) disagree")
+        return int(value)
+    if version is None or version < 1:
+        raise InvalidRequestError("version: name the macro version the edit was made on (or If-Match)")
+    return version
+
+
+@app.get(
+    "/teams/<team>/macros",
+    summary="A team's macros by title (its agents, supervisors and admins)",
+    description="`limit` and `cursor` page. A team's macros are one Query; the page is cut from them.",
+    responses=_responses(200, MacroPage, "One page of macros"),
+)
+def get_macros(
+    team: TeamId,
+    limit: Annotated[int, Query(ge=1, le=MAX_MACRO_PAGE, description="Macros per page")] = DEFAULT_MACRO_PAGE,
+    cursor: Annotated[
+        str | SkipJsonSchema[None],
+        Query(min_length=1, max_length=2048, description="`next_cursor` of the page before"),
+    ] = None,
+) -> MacroPage:
+    may_use_macros(_principal(), team)
+    unknown = set(app.current_event.query_string_parameters or {}) - MACRO_QUERY
+    if unknown:  # a misspelt parameter must not be ignored
+        raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    listing = list_macros_page(team, limit, cursor, _agent_context().repository)
+    return MacroPage(macros=listing.macros, limit=limit, next_cursor=listing.cursor)
+
+
+@app.post(
+    "/teams/<team>/macros",
+    summary="Create a macro (the team's supervisors and admins)",
+    description="The body is checked when saved: only known placeholders, `{% if %}`, comparisons, `~` "
+    "and a few filters (see docs/agent-api.md).",
+    responses=_with_macro_etag(_responses(201, MacroState, "The macro as created, at version 1", 415, 422)),
+)
+def post_macro(team: TeamId, request: MacroRequest) -> Response[MacroState]:
+    actor = _caller().agent_id
+    may_edit_macros(_principal(), team)
+    ctx = _agent_context()
+    macro = create_macro(team, request, actor, ctx.config, ctx.repository, clock.now())
+    logger.info("macro created", team=team, macro_id=macro.id, by=actor)
+    return _macro_answer(201, macro)
+
+
+@app.get(
+    "/teams/<team>/macros/<macro_id>",
+    summary="One macro with its version (the team's agents, supervisors and admins)",
+    responses=_with_macro_etag(_responses(200, MacroState, "The macro (its version also as the ETag)", 404)),
+)
+def get_macro(team: TeamId, macro_id: MacroId) -> Response[MacroState]:
+    may_use_macros(_principal(), team)
+    return _macro_answer(200, existing_macro(team, unquote(macro_id), _agent_context().repository))
+
+
+@app.patch(
+    "/teams/<team>/macros/<macro_id>",
+    summary="Change a macro (the team's supervisors and admins)",
+    description="Absent fields stay as they are. The version the edit was made on is needed (`If-Match` "
+    "or `version`); a macro at another version is not changed: 409 with the macro now (`current`).",
+    responses=_with_macro_etag(
+        _responses(200, MacroState, "The macro as changed, with its new version", 404, 409, 415, 422)
+    ),
+)
+def patch_macro(
+    team: TeamId, macro_id: MacroId, request: MacroChange, if_match: MacroIfMatch = None
+) -> Response[MacroState]:
+    actor = _caller().agent_id
+    may_edit_macros(_principal(), team)
+    change = request.model_copy(update={"version": _macro_version(if_match, request.version)})
+    macro = change_macro(team, unquote(macro_id), change, actor, _agent_context().repository, clock.now())
+    logger.info("macro changed", team=team, macro_id=macro.id, by=actor, version=macro.version)
+    return _macro_answer(200, macro)
+
+
+@app.delete(
+    "/teams/<team>/macros/<macro_id>",
+    summary="Delete a macro (the team's supervisors and admins)",
+    description="The version it is deleted at is needed (`If-Match` or `version`); a macro at another "
+    "version is not deleted: 409 with the macro now (`current`).",
+    responses={
+        204: {"description": "Deleted"},
+        **{s: a for s, a in _responses(200, MacroState, "", 404, 409).items() if s != 200},
+    },
+)
+def delete_macro_route(
+    team: TeamId,
+    macro_id: MacroId,
+    if_match: MacroIfMatch = None,
+    version: Annotated[
+        int | SkipJsonSchema[None], Query(description="The macro version, 1 or more (or If-Match)")
+    ] = None,
+) -> Response[None]:
+    actor = _caller().agent_id
+    may_edit_macros(_principal(), team)
+    expected = _macro_version(if_match, version)
+    delete_macro(team, unquote(macro_id), expected, _agent_context().repository)
+    logger.info("macro deleted", team=team, macro_id=unquote(macro_id), by=actor, version=expected)
+    return Response(204, None, None)
+
+
+def _macro_for_ticket(ref: str, team: str, macro_id: str) -> tuple[Ticket, Macro]:
+    """The ticket (404 outside the caller's scope) and the team's macro, once the caller may use
+    the team's macros (checked first: a refusal reads no ticket)."""
+    may_use_macros(_principal(), team)
+    repository = _agent_context().repository
+    ticket = _scoped_ticket(ref, repository)
+    return ticket, existing_macro(team, unquote(macro_id), repository)
+
+
+@app.post(
+    "/tickets/<ref>/macros/<team>/<macro_id>/preview",
+    summary="What a macro would send on a ticket and change on it (nothing is written)",
+    responses=_responses(200, MacroPreviewView, "The rendered reply and the changes", 404),
+)
+def post_macro_preview(ref: TicketRef, team: TeamId, macro_id: MacroId) -> MacroPreviewView:
+    ticket, macro = _macro_for_ticket(ref, team, macro_id)
+    ctx = _agent_context()
+    preview = preview_macro(ticket, macro, _caller().agent_id, ctx.repository, ctx.config)
+    return MacroPreviewView(
+        team=macro.team,
+        macro_id=macro.id,
+        title=macro.title,
+        version=macro.version,
+        text=preview.text,
+        channel=preview.channel,
+        actions=macro.actions,
+        changes=preview.changes,
+    )
+
+
+@app.post(
+    "/tickets/<ref>/macros/<team>/<macro_id>/apply",
+    summary="Reply with a macro and apply its actions",
+    description="Queues the macro's reply rendered for the ticket (on its channel or `channel`), then "
+    "sets the macro's status and tags, in one request. With an Idempotency-Key a retry queues no "
+    "second reply and applies nothing again.",
+    responses=_with_etag(
+        _responses(202, MacroAppliedView, "The reply, queued, and the ticket after", 404, 409, 413, 415, 422)
+    ),
+)
+def post_macro_apply(
+    ref: TicketRef,
+    team: TeamId,
+    macro_id: MacroId,
+    request: MacroApplyRequest,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[MacroAppliedView]:
+    actor = _caller().agent_id
+    ticket, macro = _macro_for_ticket(ref, team, macro_id)
+    use = MacroUse(ticket, macro, actor, channel=request.channel, idempotency_key=idempotency_key)
+    applied = apply_macro(use, _agent_context(), _outbound_context(), clock.now(), scope=_principal())
+    reply = applied.reply
+    logger.info(
+        "macro applied",
+        ticket_id=ticket.id,
+        macro_id=macro.id,
+        key=reply.key,
+        by=actor,
+        changes=sorted(applied.changes),
+    )
+    view = MacroAppliedView(
+        reply=ReplyQueued(key=reply.key, channel=reply.channel, to=reply.to, template=reply.template),
+        ticket=applied.ticket,
+        version=applied.ticket.version,
+        changes=applied.changes,
+    )
+    return Response(202, content_types.APPLICATION_JSON, view, headers=_etag(applied.ticket))
 
 
 # -- quarantine review: supervisors and admins list, inspect and release quarantined input --------

@@ -234,15 +234,18 @@ def agent_reply(
     now: datetime,
     idempotency_key: str | None = None,
     channel: str | None = None,
+    digest: str | None = None,
 ) -> OutboundMessage:
     """Queue an agent's public reply on the ticket's channel, or on another `channel` of the same
     customer; refuse one the channel would not deliver or the outbox could not store.
 
     With an `idempotency_key` the reply is queued once: a retry with the same text and channel
-    gets the reply stored the first time, another request with the key is refused."""
+    gets the reply stored the first time, another request with the key is refused. `digest` names
+    what was asked when it is not the text itself (a macro: its id, `request_digest` of text and
+    channel by default)."""
     check_text(text)
     key = None
-    digest = request_digest(text, channel)
+    digest = digest or request_digest(text, channel)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
         key = reply_key(ticket, agent, idempotency_key)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from shared.models.macros import Macro, MacroActions
 from shared.models.ticket import Customer, Message, QuarantineEntry, Ticket, TicketEvent
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,6 +32,13 @@ class TicketState(BaseModel):
     version: int = Field(ge=1)
 
 
+class MacroState(BaseModel):
+    """A macro as it is now, and the version an edit must name (`If-Match` or `version`)."""
+
+    macro: Macro
+    version: int = Field(ge=1)
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details: every error this API answers has this shape."""
 
@@ -44,8 +52,8 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = Field(
         default=None, description="Validation problems, one per field (status 400)"
     )
-    current: TicketState | None = Field(
-        default=None, description="On a 409 for a stale version: the ticket as it is now"
+    current: TicketState | MacroState | None = Field(
+        default=None, description="On a 409 for a stale version: the ticket (or macro) as it is now"
     )
 
 
@@ -254,3 +262,38 @@ class TeamSummary(BaseModel):
 
 class TeamListView(BaseModel):
     teams: list[TeamSummary]
+
+
+class MacroPage(BaseModel):
+    """One page of a team's macros by title; pass `next_cursor` back as `cursor` for the next."""
+
+    macros: list[Macro]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None = Field(description="None on the last page")
+
+
+class MacroPreviewView(BaseModel):
+    """What applying a macro to a ticket would send and change; nothing is written."""
+
+    team: str
+    macro_id: str
+    title: str
+    version: int = Field(ge=1, description="The macro's version (apply uses the macro as it is then)")
+    text: str = Field(description="The body rendered for the ticket (customer, number, agent)")
+    channel: str = Field(description="Where the reply would go")
+    actions: MacroActions
+    changes: dict[str, list[object]] = Field(
+        description="What the actions would change on the ticket now, `[before, after]` per field"
+    )
+
+
+class MacroAppliedView(BaseModel):
+    """A macro applied: its reply queued (auto_followup sends it once) and the ticket after its
+    actions, with its version."""
+
+    reply: ReplyQueued
+    ticket: Ticket
+    version: int = Field(ge=1)
+    changes: dict[str, list[object]] = Field(
+        description="What the actions changed in this request (none on a retry that found them applied)"
+    )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MacroTag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A tag as a ticket holds it (1 to 100 characters, no control characters)."""
 
 
 class MacroActions(BaseModel):
@@ -14,7 +17,7 @@ class MacroActions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "pending", "on_hold", "resolved", "closed"] | None = None
-    tags_add: list[str] = Field(default_factory=list, max_length=20)
+    tags_add: list[MacroTag] = Field(default_factory=list, max_length=20)
 
 
 class Macro(BaseModel):

@@ -137,6 +137,7 @@ ROUTES = [
     ("POST", "/tickets/1/replies", {"text": "We are on it."}, 202),
     ("POST", "/tickets/1/notes", {"text": "Printer model X2."}, 201),
     ("PUT", "/agents/alice/presence", {"status": "online"}, 200),
+    ("GET", "/teams/support/macros", None, 200),
 ]
 REMOVED = """
 teams: [{id: support}]

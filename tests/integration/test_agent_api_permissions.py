@@ -58,6 +58,8 @@ def test_another_teams_ticket_does_not_exist_for_an_agent_on_any_route(api: Emai
         ("PATCH", f"/tickets/{number}", {"status": "open"}),
         ("POST", f"/tickets/{number}/replies", {"text": "Hello"}),
         ("POST", f"/tickets/{number}/notes", {"text": "Hmm"}),
+        ("POST", f"/tickets/{number}/macros/support/mac_any/preview", None),
+        ("POST", f"/tickets/{number}/macros/support/mac_any/apply", {}),
     ]:
         status, problem = call(method, path, body, claims=alice)
         # Then the same answer as for a number that does not exist: nothing to probe
@@ -120,3 +122,15 @@ def test_only_supervisors_and_admins_list_the_quarantine(api: EmailHarness) -> N
     assert (status, problem["detail"]) == (403, "only supervisors and admins review the quarantine")
     assert call("GET", "/quarantine", claims=as_role("alice", "supervisors"))[0] == 200
     assert call("GET", "/quarantine", claims=as_role("carol", "admins"))[0] == 200
+
+
+def test_a_teams_agents_use_its_macros_and_its_supervisors_edit_them(api: EmailHarness) -> None:
+    macro = {"title": "Thanks", "body": "Thanks {{ customer_name }}"}
+    status, problem = call("POST", "/teams/support/macros", macro, claims=as_role("alice", None))
+    assert (status, problem["detail"]) == (403, "only a supervisor of team 'support' edits its macros")
+    assert call("POST", "/teams/support/macros", macro, claims=as_role("carol", "supervisors"))[0] == 403
+    assert call("POST", "/teams/support/macros", macro, claims=as_role("alice", "supervisors"))[0] == 201
+    assert call("GET", "/teams/support/macros", claims=as_role("bob", None))[0] == 200
+    status, problem = call("GET", "/teams/support/macros", claims=as_role("carol", None))
+    assert (status, problem["detail"]) == (403, "the macros of team 'support' are for its agents")
+    assert call("GET", "/teams/support/macros", claims=as_role("carol", "admins"))[0] == 200
