@@ -56,18 +56,26 @@ def _due(calendar: Calendar, start: datetime, seconds: float, business: bool) ->
     return due if due is not None else start + timedelta(seconds=seconds)
 
 
+def _counts_business(calendar: Calendar, start: datetime, seconds: float, business: bool) -> bool:
+    """Whether a target counts open hours: a business target whose time the calendar cannot fit
+    within its horizon (about two years: a calendar open minutes a week) runs on calendar time,
+    recorded on the target, so that pausing and resuming measure it as it was planned."""
+    return business and calendar.add_business_time(start, timedelta(seconds=seconds)) is not None
+
+
 def start_target(
     name: TargetName, spec: SlaTargetConfig, start: datetime, calendar: Calendar, warning_at: float
 ) -> SlaTarget:
     """A running target: due after its minutes of (business) time, warning at `warning_at` of them."""
     seconds = spec.minutes * 60
+    business = _counts_business(calendar, start, seconds, spec.business)
     return SlaTarget(
         name=name,
         started_at=start,
         minutes=spec.minutes,
-        business=spec.business,
-        due_at=_due(calendar, start, seconds, spec.business),
-        warn_at=_due(calendar, start, seconds * warning_at, spec.business),
+        business=business,
+        due_at=_due(calendar, start, seconds, business),
+        warn_at=_due(calendar, start, seconds * warning_at, business),
     )
 
 
@@ -174,14 +182,12 @@ def resume(sla: Sla, now: datetime, calendar: Calendar) -> Sla:
     for target in sla.targets:
         if target.state == "paused" and target.remaining_seconds is not None:
             total = target.minutes * 60
-            due = _due(calendar, now, target.remaining_seconds, target.business)
+            business = _counts_business(calendar, now, target.remaining_seconds, target.business)
+            due = _due(calendar, now, target.remaining_seconds, business)
             warn_left = target.remaining_seconds - total * (1 - _warning_fraction(target))
-            warn_at = _due(calendar, now, max(warn_left, 0.0), target.business)
-            targets.append(
-                target.model_copy(
-                    update={"state": "pending", "due_at": due, "warn_at": warn_at, "remaining_seconds": None}
-                )
-            )
+            warn_at = _due(calendar, now, max(warn_left, 0.0), business)
+            resumed = {"state": "pending", "due_at": due, "warn_at": warn_at, "remaining_seconds": None}
+            targets.append(target.model_copy(update={**resumed, "business": business}))
         else:
             targets.append(target)
     return sla.model_copy(update={"targets": targets, "paused_at": None})

@@ -307,3 +307,22 @@ def test_a_priority_change_reselects_the_policy_with_the_customers_tier() -> Non
     assert vip is not None
     assert anyone is not None
     assert (vip.sla.policy, anyone.sla.policy) == ("vip-email", "email")
+
+
+def test_a_business_target_the_calendar_cannot_fit_runs_on_calendar_time_through_a_pause() -> None:
+    # Given a calendar open 15 minutes a week, too little for 1,711 minutes within its horizon
+    sparse = build_calendar("UTC", {"sun": ["00:00-00:15"]})
+    policy = SlaPolicyConfig.model_validate(
+        {"name": "p", "first_response": {"minutes": 1, "business": False}, "resolution": {"minutes": 1711}}
+    )
+    created = utc("2026-01-01T00:00:00")
+    planned = sla.plan(policy, created, sparse, None)
+    resolution = planned.target("resolution")
+    assert resolution is not None
+    # Then it runs on calendar time, and says so
+    assert (resolution.business, resolution.due_at) == (False, utc("2026-01-02T04:31:00"))
+
+    # When the ticket is paused and resumed at once, its due time stays (found by the property test)
+    resumed = sla.resume(sla.pause(planned, created, sparse), created, sparse).target("resolution")
+    assert resumed is not None
+    assert (resumed.state, resumed.due_at) == ("pending", utc("2026-01-02T04:31:00"))
