@@ -18,6 +18,7 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.dal.tickets import ticket_from_stream_image
+from shared.dal.views import ViewChanges
 from shared.language import detect_language
 from shared.logic.route_ticket import (
     RouteOutcome,
@@ -27,6 +28,7 @@ from shared.logic.route_ticket import (
     release_load,
     route_new_ticket,
 )
+from shared.logic.views import project
 from shared.observability import logger, metrics, tracer
 from shared.settings import RouteTicketSettings, aws_region, get_settings
 
@@ -57,13 +59,31 @@ def _report(outcomes: list[RouteOutcome]) -> None:
         )
 
 
+def _follow_views(raw: dict[str, Any]) -> None:
+    """The views agents work from follow every change of a ticket (shared/logic/views.py)."""
+    old, new = raw.get("OldImage"), raw.get("NewImage")
+    before = ticket_from_stream_image(old) if old else None
+    after = ticket_from_stream_image(new) if new else None
+    settings = get_settings(RouteTicketSettings)
+    changes = project(before, after, get_repository(settings.table_name, aws_region()))
+    if changes:
+        metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=_writes(changes))
+
+
+def _writes(changes: ViewChanges) -> int:
+    return len(changes.added) + len(changes.removed) + 2 * len(changes.moved)
+
+
 def record_handler(record: DynamoDBRecord) -> None:
-    """One stream record: a new ticket, a ticket whose capacity must be given back, or an agent online."""
+    """One stream record: a ticket's change (its views follow; a new one is routed, one whose
+    capacity must be given back releases it), or an agent coming online."""
     ctx = _routing_context()
     raw: dict[str, Any] = record.raw_event["dynamodb"]
     sort_key = raw["Keys"]["sk"]["S"]
     image = raw.get("NewImage") or {}
     now = clock.now()
+    if sort_key == "TICKET":
+        _follow_views(raw)
     if sort_key == "TICKET" and image:
         ticket = ticket_from_stream_image(image)
         logger.append_keys(ticket_id=ticket.id)
