@@ -18,7 +18,6 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.dal.tickets import ticket_from_stream_image
-from shared.dal.views import ViewChanges
 from shared.language import detect_language
 from shared.logic.route_ticket import (
     RouteOutcome,
@@ -60,18 +59,18 @@ def _report(outcomes: list[RouteOutcome]) -> None:
 
 
 def _follow_views(raw: dict[str, Any]) -> None:
-    """The views agents work from follow every change of a ticket (shared/logic/views.py)."""
-    old, new = raw.get("OldImage"), raw.get("NewImage")
-    before = ticket_from_stream_image(old) if old else None
+    """The views agents work from follow every change of a ticket (shared/logic/views.py), in the
+    order of the stream's sequence numbers."""
+    new = raw.get("NewImage")
     after = ticket_from_stream_image(new) if new else None
+    ticket_id = raw["Keys"]["pk"]["S"].removeprefix("TICKET#")
     settings = get_settings(RouteTicketSettings)
-    changes = project(before, after, get_repository(settings.table_name, aws_region()))
-    if changes:
-        metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=_writes(changes))
-
-
-def _writes(changes: ViewChanges) -> int:
-    return len(changes.added) + len(changes.removed) + 2 * len(changes.moved)
+    changes = project(
+        ticket_id, after, int(raw["SequenceNumber"]), get_repository(settings.table_name, aws_region())
+    )
+    if changes is not None:
+        writes = len(changes.entries) + len(changes.stale)
+        metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=writes)
 
 
 def record_handler(record: DynamoDBRecord) -> None:

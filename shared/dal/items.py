@@ -12,6 +12,7 @@ Key layout (pk / sk):
 - `COUNTER#<name>` / `COUNTER`             atomic counters (ticket numbers)
 - `VIEW#<scope>#<view>` / `E#<sort>#<ticket id>`  a ticket in a view (a team's queue of work)
 - `VIEW#<scope>#<view>` / `COUNT`          how many tickets the view holds
+- `TICKET#<id>` / `VIEWS`                  the views a ticket is in, as of a stream record
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
@@ -363,6 +364,20 @@ class ViewCountItem(Model):
     total = NumberAttribute(default=0)
 
 
+class ViewStateItem(Model):
+    """Where a ticket stands in the views: `TICKET#<id>` / `VIEWS`, the view partitions it is in
+    (with each entry's sort key) as of the stream record `seq` that put it there."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="VIEWS")
+    entity = UnicodeAttribute(default="view_state")
+    seq = NumberAttribute()
+    entries = JSONAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     TicketItem,
@@ -378,6 +393,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     MacroItem,
     ViewEntryItem,
     ViewCountItem,
+    ViewStateItem,
 )
 
 

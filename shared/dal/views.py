@@ -1,14 +1,16 @@
 """The views agents work from: each ticket is an entry in the view partitions it belongs to
 (`VIEW#<scope>#<view>`, sorted by the entry's sort value), and each partition keeps its count.
 
-Which views a ticket belongs to is the logic's (shared/logic/views.py); this module stores the
-changes it computes, so that a retried change never counts twice:
+Which views a ticket belongs to is the logic's (shared/logic/views.py); this module stores it so
+that stream records applied twice, or an older one retried after a newer one, never count twice:
 
-- an entry **added** to a partition is a transaction of the entry's conditional Put and the count's
-  `ADD 1`; an entry **removed**, of its conditional Delete and `ADD -1`. A retry finds the condition
-  false, and the transaction is cancelled whole: nothing counts twice.
-- an entry **moved** (same partition, new sort value or summary) is an unconditional Delete and Put
-  in a BatchWriteItem: the count does not change, and a retry writes the same items again.
+- each ticket has a view state (`TICKET#<id>` / `VIEWS`): the partitions it is in, each entry's sort
+  key, and the sequence number of the stream record that put it there;
+- a change writes the ticket's entries (BatchWriteItem: puts of every entry it should have, deletes
+  of the entries it had under another key or in partitions it left; writing them again changes
+  nothing), then one transaction of the new state, conditional on its sequence number being newer
+  than the stored one, with the counts of the partitions it entered (`ADD 1`) and left (`ADD -1`).
+  A record older than the state is skipped before anything is written.
 
 A page is one Query of a partition (`E#` entries, forwards or backwards, one more than asked);
 counts are one BatchGetItem.
@@ -20,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from shared.dal.base import Table, cancellation_codes, raise_if_permanent
-from shared.dal.items import MAX_BATCH_GET, ViewCountItem, ViewEntryItem
+from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
+from shared.dal.items import MAX_BATCH_GET, ViewCountItem, ViewEntryItem, ViewStateItem
 
 ENTRY_PREFIX = "E#"
 
@@ -44,14 +46,30 @@ class ViewEntry:
 
 
 @dataclass(frozen=True)
-class ViewChanges:
-    added: list[ViewEntry] = field(default_factory=list)
-    removed: list[ViewEntry] = field(default_factory=list)
-    moved: list[tuple[ViewEntry, ViewEntry]] = field(default_factory=list)
-    """(before, after) in the same partition: a new sort value or summary."""
+class ViewState:
+    seq: int
+    """The stream record (sequence number) the state is as of."""
+    entries: dict[str, str]
+    """Partition -> the sort key of the ticket's entry there."""
 
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.moved)
+
+@dataclass(frozen=True)
+class ViewChanges:
+    """A ticket's new place in the views, against its state before."""
+
+    ticket_id: str
+    seq: int
+    entries: list[ViewEntry]
+    """Every entry the ticket has now (written again: their summaries change with the ticket)."""
+    stale: list[tuple[str, str]]
+    """(partition, sort key) of entries it had that are no longer its own."""
+    counts: dict[str, int]
+    """Partition -> +1 entered, -1 left."""
+    before: ViewState | None
+
+    @property
+    def state(self) -> ViewState:
+        return ViewState(self.seq, {e.partition: e.sk for e in self.entries})
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,11 @@ class ViewSlice:
 
 
 class ViewIndex(Protocol):
-    def apply_view_changes(self, changes: ViewChanges) -> None: ...
+    def view_state(self, ticket_id: str) -> ViewState | None: ...
+
+    def apply_view_changes(self, changes: ViewChanges) -> bool:
+        """False when a newer record's state was stored meanwhile (nothing counted)."""
+        ...
 
     def view_slice(
         self, partition: str, limit: int, ascending: bool, after: str | None = None
@@ -80,38 +102,45 @@ def entry_from_item(item: ViewEntryItem) -> ViewEntry:
     return ViewEntry(str(item.pk), sort, str(item.ticket_id), dict(item.summary or {}))
 
 
+def state_from_item(item: ViewStateItem) -> ViewState:
+    return ViewState(int(item.seq), {str(k): str(v) for k, v in dict(item.entries or {}).items()})
+
+
 class DynamoViews(Table):
     """ViewIndex on the table."""
 
-    def apply_view_changes(self, changes: ViewChanges) -> None:
-        for entry in changes.added:
-            self._count_once(entry, +1)
-        for entry in changes.removed:
-            self._count_once(entry, -1)
-        if changes.moved:
-            with ViewEntryItem.batch_write() as batch:
-                for before, after in changes.moved:
-                    if before.sk != after.sk:
-                        batch.delete(ViewEntryItem(pk=before.partition, sk=before.sk))
-                    batch.save(entry_item(after))
+    def view_state(self, ticket_id: str) -> ViewState | None:
+        try:
+            return state_from_item(ViewStateItem.get(ticket_pk(ticket_id), "VIEWS", consistent_read=True))
+        except DoesNotExist:
+            return None
 
-    def _count_once(self, entry: ViewEntry, delta: int) -> None:
-        item = entry_item(entry)
-        counter = ViewCountItem(pk=entry.partition, sk="COUNT")
+    def apply_view_changes(self, changes: ViewChanges) -> bool:
+        with ViewEntryItem.batch_write() as batch:
+            for partition, sk in changes.stale:
+                batch.delete(ViewEntryItem(pk=partition, sk=sk))
+            for entry in changes.entries:
+                batch.save(entry_item(entry))
+        state = changes.state
+        item = ViewStateItem(
+            pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
+        )
         try:
             with TransactWrite(connection=self.connection) as transaction:
-                if delta > 0:
-                    transaction.save(item, condition=ViewEntryItem.pk.does_not_exist())
-                else:
-                    transaction.delete(item, condition=ViewEntryItem.pk.exists())
-                transaction.update(
-                    counter, actions=[ViewCountItem.total.add(delta), ViewCountItem.entity.set("view_count")]
+                transaction.save(
+                    item, condition=ViewStateItem.seq.does_not_exist() | (ViewStateItem.seq < state.seq)
                 )
+                for partition, delta in sorted(changes.counts.items()):
+                    transaction.update(
+                        ViewCountItem(pk=partition, sk="COUNT"),
+                        actions=[ViewCountItem.total.add(delta), ViewCountItem.entity.set("view_count")],
+                    )
         except TransactWriteError as exc:
             raise_if_permanent(exc)
             if "ConditionalCheckFailed" not in cancellation_codes(exc):
                 raise
-            # added (or removed) before: a retried change, already counted
+            return False  # a newer record (or this one, retried) was stored first
+        return True
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
         start = {"pk": {"S": partition}, "sk": {"S": after}} if after is not None else None

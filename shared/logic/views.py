@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import clock
-from shared.dal.views import ViewChanges, ViewEntry, ViewIndex
+from shared.dal.views import ViewChanges, ViewEntry, ViewIndex, ViewState
 from shared.errors import HelpdeskError
 from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
@@ -54,6 +54,9 @@ COUNTED = (
     *(f"channel:{c.value}" for c in Channel),
 )
 """The views `GET /views` lists with their counts (tags and inboxes are asked for by name)."""
+MAX_TAG_VIEWS = 30
+"""A ticket is in the views of its first 30 tags: so that a change's counts fit one transaction
+(at most 2 x (8 + 30) partitions entered or left, and the state, under DynamoDB's 100)."""
 _START, _END = "^", "$"
 _POSITION = re.compile(r"E#[^\x00-\x1f]{1,1200}")
 
@@ -102,7 +105,7 @@ def entries_of(ticket: Ticket) -> list[ViewEntry]:
         views += [("open", updated), (f"priority:{ticket.priority.value}", updated)]
         views.append((f"channel:{ticket.channel.value}", updated))
         views += [(f"inbox:{ticket.inbox}", updated)] if ticket.inbox else []
-        views += [(f"tag:{tag}", updated) for tag in dict.fromkeys(ticket.tags)]
+        views += [(f"tag:{tag}", updated) for tag in list(dict.fromkeys(ticket.tags))[:MAX_TAG_VIEWS]]
         views += [("unassigned", updated)] if ticket.assignee is None else []
         due = next_due(ticket)
         views += [("breaching", clock.iso(due))] if due is not None else []
@@ -113,29 +116,29 @@ def entries_of(ticket: Ticket) -> list[ViewEntry]:
     return entries
 
 
-def changes_between(before: Ticket | None, after: Ticket | None) -> ViewChanges:
-    """What a ticket's change does to the views: entries added, removed, and moved (a new sort
-    value or summary in the same partition)."""
-    old = {e.partition: e for e in entries_of(before)} if before is not None else {}
-    new = {e.partition: e for e in entries_of(after)} if after is not None else {}
-    moved = [
-        (old[p], new[p])
-        for p in old.keys() & new.keys()
-        if old[p].sk != new[p].sk or old[p].summary != new[p].summary
+def changes_for(ticket_id: str, after: Ticket | None, seq: int, before: ViewState | None) -> ViewChanges:
+    """The ticket's entries as it is now (none when it is gone), the entries it had elsewhere, and
+    the partitions it entered and left, against where it stood (`before`)."""
+    entries = entries_of(after) if after is not None else []
+    new = {e.partition: e for e in entries}
+    old = before.entries if before is not None else {}
+    stale = [
+        (partition, sk)
+        for partition, sk in sorted(old.items())
+        if new.get(partition) is None or new[partition].sk != sk
     ]
-    return ViewChanges(
-        added=[new[p] for p in sorted(new.keys() - old.keys())],
-        removed=[old[p] for p in sorted(old.keys() - new.keys())],
-        moved=sorted(moved, key=lambda pair: pair[0].partition),
-    )
+    counts = {p: 1 for p in new if p not in old} | {p: -1 for p in old if p not in new}
+    return ViewChanges(ticket_id, seq, entries, stale, counts, before)
 
 
-def project(before: Ticket | None, after: Ticket | None, index: ViewIndex) -> ViewChanges:
-    """Bring the views up to date with a ticket's change (idempotent: a retry changes nothing more)."""
-    changes = changes_between(before, after)
-    if changes:
-        index.apply_view_changes(changes)
-    return changes
+def project(ticket_id: str, after: Ticket | None, seq: int, index: ViewIndex) -> ViewChanges | None:
+    """Bring the views up to date with the ticket as stream record `seq` shows it. A record older
+    than the one the views are at is skipped; one applied twice counts once. None: nothing done."""
+    before = index.view_state(ticket_id)
+    if before is not None and before.seq >= seq:
+        return None
+    changes = changes_for(ticket_id, after, seq, before)
+    return changes if index.apply_view_changes(changes) else None
 
 
 # -- reading a view -------------------------------------------------------------------------------

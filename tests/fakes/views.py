@@ -1,19 +1,27 @@
-"""ViewIndex in memory: view entries and their counts, counted once per added or removed entry."""
+"""ViewIndex in memory: view entries, each ticket's view state, and counts changed with the state."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from shared.dal.items import ViewEntryItem
-from shared.dal.views import ENTRY_PREFIX, ViewChanges, ViewEntry, ViewSlice, entry_from_item, entry_item
+from shared.dal.base import ticket_pk
+from shared.dal.items import ViewEntryItem, ViewStateItem
+from shared.dal.views import (
+    ENTRY_PREFIX,
+    ViewChanges,
+    ViewEntry,
+    ViewSlice,
+    ViewState,
+    entry_from_item,
+    entry_item,
+    state_from_item,
+)
 from tests.fakes.table import (
     Item,
     MemoryStore,
-    absent,
     always,
     as_model,
     delete_op,
-    exists,
     put_op,
     update_op,
 )
@@ -30,17 +38,25 @@ def _add(delta: int) -> Callable[[Item], None]:
 class MemoryViews(MemoryStore):
     """ViewIndex on the in-memory table."""
 
-    def apply_view_changes(self, changes: ViewChanges) -> None:
-        for entry, delta in [*((e, 1) for e in changes.added), *((e, -1) for e in changes.removed)]:
-            key = (entry.partition, entry.sk)
-            write = (
-                put_op(entry_item(entry), "entry", absent) if delta > 0 else delete_op(key, "entry", exists)
-            )
-            self.table.transact([write, update_op((entry.partition, "COUNT"), "count", always, _add(delta))])
-        for before, after in changes.moved:
-            if before.sk != after.sk:
-                self.table.transact([delete_op((before.partition, before.sk))])
-            self.table.transact([put_op(entry_item(after))])
+    def view_state(self, ticket_id: str) -> ViewState | None:
+        item = self.table.get((ticket_pk(ticket_id), "VIEWS"))
+        return state_from_item(as_model(ViewStateItem, item)) if item is not None else None
+
+    def apply_view_changes(self, changes: ViewChanges) -> bool:
+        for partition, sk in changes.stale:
+            self.table.transact([delete_op((partition, sk))])
+        for entry in changes.entries:
+            self.table.transact([put_op(entry_item(entry))])
+        state = changes.state
+        item = ViewStateItem(
+            pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
+        )
+        newer = put_op(item, "state", lambda current: current is None or int(current["seq"]) < state.seq)
+        counts = [
+            update_op((partition, "COUNT"), "count", always, _add(delta))
+            for partition, delta in sorted(changes.counts.items())
+        ]
+        return not self.table.transact([newer, *counts])
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
         items = self.table.partition(partition, ENTRY_PREFIX)
