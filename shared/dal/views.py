@@ -6,11 +6,14 @@ that stream records applied twice, or an older one retried after a newer one, ne
 
 - each ticket has a view state (`TICKET#<id>` / `VIEWS`): the partitions it is in, each entry's sort
   key, and the sequence number of the stream record that put it there;
-- a change writes the ticket's entries (BatchWriteItem: puts of every entry it should have, deletes
-  of the entries it had under another key or in partitions it left; writing them again changes
-  nothing), then one transaction of the new state, conditional on its sequence number being newer
-  than the stored one, with the counts of the partitions it entered (`ADD 1`) and left (`ADD -1`).
-  A record older than the state is skipped before anything is written.
+- a change is one transaction: puts of every entry the ticket should have, deletes of those it had
+  under another key or in partitions it left, the new state, conditional on its sequence number
+  being newer than the stored one, and the counts of the partitions it entered (`ADD 1`) and left
+  (`ADD -1`). A record older than the state is skipped before anything is written, and one whose
+  state lost the race writes nothing. A change over 100 items (a team change of a ticket with many
+  tags) writes its entries first in transactions of 100 (writing an entry again changes nothing),
+  then the state and counts. No BatchWriteItem: no function of ours may write unconditionally in
+  bulk (tests/unit/test_template_security.py).
 
 A page is one Query of a partition (`E#` entries, forwards or backwards, one more than asked);
 counts are one BatchGetItem.
@@ -29,6 +32,8 @@ from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticke
 from shared.dal.items import MAX_BATCH_GET, ViewCountItem, ViewEntryItem, ViewStateItem
 
 ENTRY_PREFIX = "E#"
+MAX_TRANSACTION = 100
+"""Most items DynamoDB takes in one TransactWriteItems."""
 
 
 @dataclass(frozen=True)
@@ -116,21 +121,40 @@ class DynamoViews(Table):
             return None
 
     def apply_view_changes(self, changes: ViewChanges) -> bool:
-        with ViewEntryItem.batch_write() as batch:
-            for partition, sk in changes.stale:
-                batch.delete(ViewEntryItem(pk=partition, sk=sk))
-            for entry in changes.entries:
-                batch.save(entry_item(entry))
         state = changes.state
         item = ViewStateItem(
             pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
         )
+        newer = ViewStateItem.seq.does_not_exist() | (ViewStateItem.seq < state.seq)
+        counts = sorted(changes.counts.items())
+        writes: list[tuple[str, ViewEntryItem]] = [
+            ("delete", ViewEntryItem(pk=p, sk=sk)) for p, sk in changes.stale
+        ]
+        writes += [("save", entry_item(entry)) for entry in changes.entries]
+        if len(writes) + len(counts) + 1 > MAX_TRANSACTION:  # entries first, then state and counts
+            for start in range(0, len(writes), MAX_TRANSACTION):
+                self._transact(writes[start : start + MAX_TRANSACTION], [], None)
+            writes = []
+        return self._transact(writes, counts, (item, newer))
+
+    def _transact(
+        self,
+        writes: list[tuple[str, ViewEntryItem]],
+        counts: list[tuple[str, int]],
+        state: tuple[ViewStateItem, Any] | None,
+    ) -> bool:
+        """One transaction: entry writes (writing one again changes nothing), then the state if
+        newer, with the counts. False when the stored state was newer (nothing written)."""
         try:
             with TransactWrite(connection=self.connection) as transaction:
-                transaction.save(
-                    item, condition=ViewStateItem.seq.does_not_exist() | (ViewStateItem.seq < state.seq)
-                )
-                for partition, delta in sorted(changes.counts.items()):
+                for kind, entry in writes:
+                    if kind == "delete":
+                        transaction.delete(entry)
+                    else:
+                        transaction.save(entry)
+                if state is not None:
+                    transaction.save(state[0], condition=state[1])
+                for partition, delta in counts:
                     transaction.update(
                         ViewCountItem(pk=partition, sk="COUNT"),
                         actions=[ViewCountItem.total.add(delta), ViewCountItem.entity.set("view_count")],

@@ -8,6 +8,7 @@ from shared.dal.base import ticket_pk
 from shared.dal.items import ViewEntryItem, ViewStateItem
 from shared.dal.views import (
     ENTRY_PREFIX,
+    MAX_TRANSACTION,
     ViewChanges,
     ViewEntry,
     ViewSlice,
@@ -43,10 +44,8 @@ class MemoryViews(MemoryStore):
         return state_from_item(as_model(ViewStateItem, item)) if item is not None else None
 
     def apply_view_changes(self, changes: ViewChanges) -> bool:
-        for partition, sk in changes.stale:
-            self.table.transact([delete_op((partition, sk))])
-        for entry in changes.entries:
-            self.table.transact([put_op(entry_item(entry))])
+        writes = [delete_op((partition, sk)) for partition, sk in changes.stale]
+        writes += [put_op(entry_item(entry)) for entry in changes.entries]
         state = changes.state
         item = ViewStateItem(
             pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
@@ -56,7 +55,11 @@ class MemoryViews(MemoryStore):
             update_op((partition, "COUNT"), "count", always, _add(delta))
             for partition, delta in sorted(changes.counts.items())
         ]
-        return not self.table.transact([newer, *counts])
+        if len(writes) + len(counts) + 1 > MAX_TRANSACTION:
+            for start in range(0, len(writes), MAX_TRANSACTION):
+                self.table.transact(writes[start : start + MAX_TRANSACTION])
+            writes = []
+        return not self.table.transact([*writes, newer, *counts])
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
         items = self.table.partition(partition, ENTRY_PREFIX)

@@ -202,7 +202,7 @@ def test_the_views_always_hold_exactly_the_entries_of_the_tickets_as_they_are(st
         )
         records.append((seq, current[number]))
     deliveries: list[tuple[int, Ticket] | None] = list(records)
-    for index in sorted(random.sample(range(len(records)), k=len(records) // 2)):
+    for index in sorted(random.sample(range(len(records)), k=len(records) // 2), reverse=True):
         if random.random() < 0.5:
             deliveries[index] = None  # its first attempt failed before writing: only the retry counts
         deliveries.insert(random.randint(index + 1, len(deliveries)), records[index])
