@@ -116,6 +116,7 @@ from shared.logic.ticket_reads import (
     ticket_events,
     whole_message,
 )
+from shared.logic.views import InvalidViewError, read_view, view_counts
 from shared.models.api import (
     PROBLEM_JSON,
     AgentActionPageView,
@@ -146,6 +147,10 @@ from shared.models.api import (
     TeamSummary,
     TicketDetailView,
     TicketState,
+    TicketSummary,
+    ViewCount,
+    ViewListView,
+    ViewPageView,
     WindowState,
 )
 from shared.models.macros import Macro
@@ -278,6 +283,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     AttachmentNotFoundError: ProblemKind(404, "attachment-not-found", "No such attachment"),
     AgentNotFoundError: ProblemKind(404, "agent-not-found", "No such agent"),
     CustomerNotFoundError: ProblemKind(404, "customer-not-found", "No such customer"),
+    InvalidViewError: ProblemKind(404, "view-not-found", "No such view"),
     InvalidIdentityError: ProblemKind(400, "invalid-identity", "Not an identity of that kind"),
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
     MacroNotFoundError: ProblemKind(404, "macro-not-found", "No such macro"),
@@ -441,6 +447,11 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", description="1 to 200 printable ASCII characters, e.g. a UUID"),
 ]
 EntryId = Annotated[str, Path(min_length=1, max_length=200, description="A quarantine entry id")]
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page (at most 100)")]
+Cursor = Annotated[
+    str | SkipJsonSchema[None],
+    Query(min_length=1, max_length=2048, description="`next_cursor` of the page before"),
+]
 
 
 @cache
@@ -611,6 +622,48 @@ def get_customer(
     return CustomerView(customer=found.customer, tickets=found.tickets, hidden=found.hidden)
 
 
+TeamQuery = Annotated[
+    str | SkipJsonSchema[None],
+    Query(min_length=1, max_length=64, description="One team of the caller's (`-`: tickets no team owns)"),
+]
+
+
+@app.get(
+    "/views",
+    summary="The caller's views with how many tickets each holds",
+    description="Over the caller's teams and the tickets no team owns (an admin: every team), or one "
+    "team with `team`. Tag and inbox views are counted when read (`GET /views/tag:printer`).",
+    responses=_responses(200, ViewListView, "Every view with its count"),
+)
+def get_views(team: TeamQuery = None) -> ViewListView:
+    _no_unknown_query("team")
+    ctx = _agent_context()
+    counts = view_counts(_principal(), ctx.config, team, ctx.repository)
+    return ViewListView(views=[ViewCount(name=name, count=count) for name, count in counts.items()])
+
+
+@app.get(
+    "/views/<view>",
+    summary="One page of a view: mine, unassigned, open, waiting, breaching, recent, status:, priority:, "
+    "channel:, tag:, inbox:",
+    description="Newest update first (`breaching`: soonest SLA due time first, overdue before all).",
+    responses=_responses(200, ViewPageView, "One page of the view", 404),
+)
+def get_view(
+    view: Annotated[str, Path(min_length=1, max_length=220, examples=["mine", "status:open", "tag:printer"])],
+    team: TeamQuery = None,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> ViewPageView:
+    _no_unknown_query("team", "limit", "cursor")
+    ctx = _agent_context()
+    page = read_view(_principal(), ctx.config, unquote(view), team, limit, cursor, ctx.repository)
+    tickets = [TicketSummary.model_validate(t) for t in page.tickets]
+    return ViewPageView(
+        view=page.view, count=page.count, tickets=tickets, limit=limit, next_cursor=page.cursor
+    )
+
+
 # -- tickets --------------------------------------------------------------------------------------
 
 
@@ -622,11 +675,6 @@ def _etag(ticket: Ticket) -> dict[str, str]:
     return {"ETag": f'"{ticket.version}"'}
 
 
-PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page (at most 100)")]
-Cursor = Annotated[
-    str | SkipJsonSchema[None],
-    Query(min_length=1, max_length=2048, description="`next_cursor` of the page before"),
-]
 MessageRef = Annotated[
     str, Path(min_length=1, max_length=2048, description="A message's `ref`, from a conversation page")
 ]

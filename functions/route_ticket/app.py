@@ -27,6 +27,7 @@ from shared.logic.route_ticket import (
     release_load,
     route_new_ticket,
 )
+from shared.logic.views import project
 from shared.observability import logger, metrics, tracer
 from shared.settings import RouteTicketSettings, aws_region, get_settings
 
@@ -57,13 +58,31 @@ def _report(outcomes: list[RouteOutcome]) -> None:
         )
 
 
+def _follow_views(raw: dict[str, Any]) -> None:
+    """The views agents work from follow every change of a ticket (shared/logic/views.py), in the
+    order of the stream's sequence numbers."""
+    new = raw.get("NewImage")
+    after = ticket_from_stream_image(new) if new else None
+    ticket_id = raw["Keys"]["pk"]["S"].removeprefix("TICKET#")
+    settings = get_settings(RouteTicketSettings)
+    changes = project(
+        ticket_id, after, int(raw["SequenceNumber"]), get_repository(settings.table_name, aws_region())
+    )
+    if changes is not None:
+        writes = len(changes.entries) + len(changes.stale)
+        metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=writes)
+
+
 def record_handler(record: DynamoDBRecord) -> None:
-    """One stream record: a new ticket, a ticket whose capacity must be given back, or an agent online."""
+    """One stream record: a ticket's change (its views follow; a new one is routed, one whose
+    capacity must be given back releases it), or an agent coming online."""
     ctx = _routing_context()
     raw: dict[str, Any] = record.raw_event["dynamodb"]
     sort_key = raw["Keys"]["sk"]["S"]
     image = raw.get("NewImage") or {}
     now = clock.now()
+    if sort_key == "TICKET":
+        _follow_views(raw)
     if sort_key == "TICKET" and image:
         ticket = ticket_from_stream_image(image)
         logger.append_keys(ticket_id=ticket.id)

@@ -10,6 +10,9 @@ Key layout (pk / sk):
 - `QUARANTINE#<id>` / `QUARANTINE`         a quarantined inbound message
 - `QUARANTINE#<id>` / `RAW#<nnn>`          the parts of its raw input when too long for the entry
 - `COUNTER#<name>` / `COUNTER`             atomic counters (ticket numbers)
+- `VIEW#<scope>#<view>` / `E#<sort>#<ticket id>`  a ticket in a view (a team's queue of work)
+- `VIEW#<scope>#<view>` / `COUNT`          how many tickets the view holds
+- `TICKET#<id>` / `VIEWS`                  the views a ticket is in, as of a stream record
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
@@ -334,6 +337,47 @@ class MacroItem(Model):
     updated_by = UnicodeAttribute()
 
 
+class ViewEntryItem(Model):
+    """A ticket in one view partition: `VIEW#<scope>#<view>` / `E#<sort value>#<ticket id>`, with
+    the ticket's summary, so a page of a view is one Query of these items."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="view")
+    ticket_id = UnicodeAttribute()
+    summary = JSONAttribute()
+
+
+class ViewCountItem(Model):
+    """How many tickets a view partition holds: `VIEW#<scope>#<view>` / `COUNT`, changed only in
+    the transaction that adds or removes an entry (so a retried change never counts twice)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="COUNT")
+    entity = UnicodeAttribute(default="view_count")
+    total = NumberAttribute(default=0)
+
+
+class ViewStateItem(Model):
+    """Where a ticket stands in the views: `TICKET#<id>` / `VIEWS`, the view partitions it is in
+    (with each entry's sort key) as of the stream record `seq` that put it there."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="VIEWS")
+    entity = UnicodeAttribute(default="view_state")
+    seq = NumberAttribute()
+    entries = JSONAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     TicketItem,
@@ -347,6 +391,9 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     QueueItem,
     OutboxItem,
     MacroItem,
+    ViewEntryItem,
+    ViewCountItem,
+    ViewStateItem,
 )
 
 

@@ -24,6 +24,7 @@ from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
 from shared.dal.quarantine import DynamoQuarantine, QuarantineReview, QuarantineWrites
 from shared.dal.tickets import DynamoTickets, TicketStore, ticket_from_item
+from shared.dal.views import DynamoViews, ViewIndex
 from shared.models.ticket import Customer, Ticket
 
 
@@ -40,6 +41,7 @@ class TicketRepository(
     AuditLog,
     ConversationReads,
     MacroStore,
+    ViewIndex,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -56,6 +58,7 @@ class DynamoRepository(
     DynamoAudit,
     DynamoConversation,
     DynamoMacros,
+    DynamoViews,
 ):
     """Every store on the single DynamoDB table."""
 

@@ -297,3 +297,46 @@ class MacroAppliedView(BaseModel):
     changes: dict[str, list[object]] = Field(
         description="What the actions changed in this request (none on a retry that found them applied)"
     )
+
+
+# -- views ----------------------------------------------------------------------------------------
+
+
+class TicketSummary(BaseModel):
+    """A ticket as a view lists it (read from the view alone; open it for the rest)."""
+
+    id: str
+    number: int
+    subject: str | None
+    status: str
+    priority: str
+    channel: str
+    team: str | None
+    assignee: str | None
+    customer_id: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None = Field(description="The soonest due time of an SLA target not met")
+    version: int = Field(ge=1)
+
+
+class ViewPageView(BaseModel):
+    """One page of a view, in its order; pass `next_cursor` back as `cursor` for the next."""
+
+    view: str
+    count: int = Field(ge=0, description="How many tickets the whole view holds for the caller")
+    tickets: list[TicketSummary]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None
+
+
+class ViewCount(BaseModel):
+    name: str
+    count: int = Field(ge=0)
+
+
+class ViewListView(BaseModel):
+    """The caller's views with how many tickets each holds."""
+
+    views: list[ViewCount]

@@ -18,6 +18,7 @@ from tests.fakes.pointers import MemoryPointers
 from tests.fakes.quarantine import MemoryQuarantine
 from tests.fakes.table import as_model
 from tests.fakes.tickets import MemoryTickets
+from tests.fakes.views import MemoryViews
 
 
 class MemoryRepository(
@@ -31,6 +32,7 @@ class MemoryRepository(
     MemoryAudit,
     MemoryConversation,
     MemoryMacros,
+    MemoryViews,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

@@ -25,6 +25,7 @@ from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
 from shared.dal.repository import DynamoRepository
 from shared.dal.tickets import AppendWrite, NewTicketWrite, SlaWrite, TicketChanges, TicketUpdate, sla_shard
+from shared.dal.views import ViewChanges, ViewEntry
 from shared.errors import ConflictError, PermanentWriteError
 from shared.models.macros import Macro, MacroActions
 from shared.models.outbound import OutboundMessage
@@ -1411,3 +1412,54 @@ def test_a_macro_is_deleted_only_at_the_version_seen(repo: Repository) -> None:
     assert repo.get_macro("support", "m1") is None
     with pytest.raises(ConflictError):
         repo.delete_macro("support", "m1", expected_version=1)
+
+
+# -- views ----------------------------------------------------------------------------------------
+
+
+def _view_changes(repo: Repository, ticket_id: str, seq: int, placed: dict[str, str]) -> ViewChanges:
+    """The ticket in `placed` (partition -> sort value), against its stored state."""
+    before = repo.view_state(ticket_id)
+    entries = [ViewEntry(p, sort, ticket_id, {"id": ticket_id, "seq": seq}) for p, sort in placed.items()]
+    new = {e.partition: e.sk for e in entries}
+    old = before.entries if before is not None else {}
+    stale = [(p, sk) for p, sk in old.items() if new.get(p) != sk]
+    counts = {p: 1 for p in new if p not in old} | {p: -1 for p in old if p not in new}
+    return ViewChanges(ticket_id, seq, entries, stale, counts, before)
+
+
+def test_view_changes_are_stored_with_their_state_and_counted_once(repo: Repository) -> None:
+    assert repo.view_state("tkt_1") is None
+    first = _view_changes(repo, "tkt_1", 10, {"VIEW#a#open": "2026-03-02T09:00:00.000Z", "VIEW#a#x": "1"})
+    assert repo.apply_view_changes(first) is True
+    assert repo.apply_view_changes(first) is False  # the same record again: nothing counted
+    second = _view_changes(repo, "tkt_1", 11, {"VIEW#a#open": "2026-03-02T09:05:00.000Z"})
+    assert repo.apply_view_changes(second) is True
+
+    state = repo.view_state("tkt_1")
+    assert state is not None
+    assert (state.seq, state.entries) == (11, {"VIEW#a#open": "E#2026-03-02T09:05:00.000Z#tkt_1"})
+    assert repo.view_counts(["VIEW#a#open", "VIEW#a#x", "VIEW#a#none"]) == {
+        "VIEW#a#open": 1,
+        "VIEW#a#x": 0,
+        "VIEW#a#none": 0,
+    }
+    (entry,) = repo.view_slice("VIEW#a#open", 10, ascending=False).entries
+    assert (entry.sort, entry.summary) == ("2026-03-02T09:05:00.000Z", {"id": "tkt_1", "seq": 11})
+    assert repo.view_slice("VIEW#a#x", 10, ascending=False).entries == []
+
+
+def test_a_view_slice_pages_in_either_order(repo: Repository) -> None:
+    for n in range(5):
+        repo.apply_view_changes(
+            _view_changes(repo, f"tkt_{n}", 1, {"VIEW#a#open": f"2026-03-02T09:0{n}:00.000Z"})
+        )
+
+    newest = repo.view_slice("VIEW#a#open", 2, ascending=False)
+    assert [e.ticket_id for e in newest.entries] == ["tkt_4", "tkt_3"]
+    assert newest.last is not None
+    rest = repo.view_slice("VIEW#a#open", 5, ascending=False, after=newest.last)
+    assert ([e.ticket_id for e in rest.entries], rest.last) == (["tkt_2", "tkt_1", "tkt_0"], None)
+    oldest = repo.view_slice("VIEW#a#open", 3, ascending=True)
+    assert [e.ticket_id for e in oldest.entries] == ["tkt_0", "tkt_1", "tkt_2"]
+    assert repo.view_counts(["VIEW#a#open"]) == {"VIEW#a#open": 5}

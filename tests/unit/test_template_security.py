@@ -22,7 +22,8 @@ READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
 TABLE_ACTIONS = {
     # what each function's code path really calls (pynamodb get/batch_get/query, save/update in
-    # transactions; route_ticket also deletes queue entries, agent_api a team's macros)
+    # transactions; route_ticket also deletes queue entries and view entries, agent_api a team's
+    # macros)
     "InboundEmailFunction": {"dynamodb:GetItem", "dynamodb:BatchGetItem"} | WRITE,
     "InboundSmsFunction": READ | WRITE,
     "SocialWebhookFunction": READ | WRITE,

@@ -1,0 +1,256 @@
+"""The views agents work from, kept up to date from the tickets table's stream.
+
+A ticket belongs to view partitions named `VIEW#<scope>#<view>`, where the scope is its team (`-`
+for a ticket no team owns: the shared inbox) and the view one of:
+
+- `recent`: every ticket;
+- `status:<status>`: the tickets in that status (`waiting` is `status:pending`: waiting on the
+  customer);
+- `open`: the tickets not resolved or closed, the team's work; `unassigned`: those nobody holds;
+- `priority:<p>`, `channel:<c>`, `inbox:<i>`, `tag:<t>`: the open tickets with that value;
+- `breaching`: the open tickets with an SLA target not met, by its due time, soonest (or most
+  overdue) first; every other view is sorted by the last update, newest first;
+
+and `VIEW#@<agent>#mine`, the open tickets assigned to the agent. A caller's view is the union of
+the partitions of their scopes (their teams and `-`; an admin's: every team), merged a page at a
+time: the items a page reads depend on the page size and the number of scopes, never on how many
+tickets there are. `project` turns a ticket's change (the stream's old and new images) into the
+entries to add, remove and move (shared/dal/views.py stores them, counting each once).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared import clock
+from shared.dal.views import ViewChanges, ViewEntry, ViewIndex, ViewState
+from shared.errors import HelpdeskError
+from shared.logic.cursors import decode_cursor, encode_cursor
+from shared.logic.permissions import ForbiddenActionError, Principal, Role
+from shared.models.config import HelpdeskConfig
+from shared.models.ticket import Channel, Priority, Ticket, TicketStatus
+
+NO_TEAM = "-"
+"""The scope of tickets no team owns (the shared inbox every agent sees)."""
+SOLVED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+ALIASES = {"waiting": "status:pending"}
+FIXED_VIEWS = ("mine", "unassigned", "open", "waiting", "breaching", "recent")
+DIMENSIONS = {
+    "status": frozenset(s.value for s in TicketStatus),
+    "priority": frozenset(p.value for p in Priority),
+    "channel": frozenset(c.value for c in Channel),
+    "tag": None,
+    "inbox": None,
+}
+"""Views with a value after the colon: the values allowed (None: any text of 1 to 200 characters)."""
+COUNTED = (
+    *FIXED_VIEWS,
+    *(f"status:{s.value}" for s in TicketStatus),
+    *(f"priority:{p.value}" for p in Priority),
+    *(f"channel:{c.value}" for c in Channel),
+)
+"""The views `GET /views` lists with their counts (tags and inboxes are asked for by name)."""
+MAX_TAG_VIEWS = 30
+"""A ticket is in the views of its first 30 tags: so that a change's counts fit one transaction
+(at most 2 x (8 + 30) partitions entered or left, and the state, under DynamoDB's 100)."""
+_START, _END = "^", "$"
+_POSITION = re.compile(r"E#[^\x00-\x1f]{1,1200}")
+
+
+class InvalidViewError(HelpdeskError):
+    """No such view (HTTP 404)."""
+
+
+# -- which views a ticket is in -------------------------------------------------------------------
+
+
+def next_due(ticket: Ticket) -> datetime | None:
+    """The soonest due time of the ticket's SLA targets not met (breached ones included: overdue
+    sorts first)."""
+    dues = [t.due_at for t in ticket.sla.targets if t.state in ("pending", "breached") and t.due_at]
+    return min(dues, default=None)
+
+
+def summary(ticket: Ticket) -> dict[str, Any]:
+    """What a view shows of a ticket, so a page is read from the view alone."""
+    due = next_due(ticket)
+    return {
+        "id": ticket.id,
+        "number": ticket.number,
+        "subject": ticket.subject or (ticket.preview or "")[:120] or None,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "channel": ticket.channel.value,
+        "team": ticket.team,
+        "assignee": ticket.assignee,
+        "customer_id": ticket.customer_id,
+        "tags": list(ticket.tags),
+        "created_at": clock.iso(ticket.created_at),
+        "updated_at": clock.iso(ticket.updated_at),
+        "due_at": clock.iso(due) if due else None,
+        "version": ticket.version,
+    }
+
+
+def entries_of(ticket: Ticket) -> list[ViewEntry]:
+    """Every view entry of the ticket as it is now."""
+    scope = ticket.team or NO_TEAM
+    updated = clock.iso(ticket.updated_at)
+    views: list[tuple[str, str]] = [("recent", updated), (f"status:{ticket.status.value}", updated)]
+    if ticket.status not in SOLVED:
+        views += [("open", updated), (f"priority:{ticket.priority.value}", updated)]
+        views.append((f"channel:{ticket.channel.value}", updated))
+        views += [(f"inbox:{ticket.inbox}", updated)] if ticket.inbox else []
+        views += [(f"tag:{tag}", updated) for tag in list(dict.fromkeys(ticket.tags))[:MAX_TAG_VIEWS]]
+        views += [("unassigned", updated)] if ticket.assignee is None else []
+        due = next_due(ticket)
+        views += [("breaching", clock.iso(due))] if due is not None else []
+    shown = summary(ticket)
+    entries = [ViewEntry(f"VIEW#{scope}#{view}", sort, ticket.id, shown) for view, sort in views]
+    if ticket.assignee is not None and ticket.status not in SOLVED:
+        entries.append(ViewEntry(f"VIEW#@{ticket.assignee}#mine", updated, ticket.id, shown))
+    return entries
+
+
+def changes_for(ticket_id: str, after: Ticket | None, seq: int, before: ViewState | None) -> ViewChanges:
+    """The ticket's entries as it is now (none when it is gone), the entries it had elsewhere, and
+    the partitions it entered and left, against where it stood (`before`)."""
+    entries = entries_of(after) if after is not None else []
+    new = {e.partition: e for e in entries}
+    old = before.entries if before is not None else {}
+    stale = [
+        (partition, sk)
+        for partition, sk in sorted(old.items())
+        if new.get(partition) is None or new[partition].sk != sk
+    ]
+    counts = {p: 1 for p in new if p not in old} | {p: -1 for p in old if p not in new}
+    return ViewChanges(ticket_id, seq, entries, stale, counts, before)
+
+
+def project(ticket_id: str, after: Ticket | None, seq: int, index: ViewIndex) -> ViewChanges | None:
+    """Bring the views up to date with the ticket as stream record `seq` shows it. A record older
+    than the one the views are at is skipped; one applied twice counts once. None: nothing done."""
+    before = index.view_state(ticket_id)
+    if before is not None and before.seq >= seq:
+        return None
+    changes = changes_for(ticket_id, after, seq, before)
+    return changes if index.apply_view_changes(changes) else None
+
+
+# -- reading a view -------------------------------------------------------------------------------
+
+
+def view_name(name: str) -> str:
+    """The stored name of a view (`waiting` is `status:pending`), or InvalidViewError."""
+    name = ALIASES.get(name, name)
+    if name in FIXED_VIEWS:
+        return name
+    dimension, _, value = name.partition(":")
+    if dimension not in DIMENSIONS or not value or len(value) > 200:
+        raise InvalidViewError(f"no view {name!r}")
+    allowed = DIMENSIONS[dimension]
+    if allowed is not None and value not in allowed:
+        raise InvalidViewError(f"no view {name!r}: {dimension} is one of {', '.join(sorted(allowed))}")
+    return name
+
+
+def scopes_of(caller: Principal, config: HelpdeskConfig, team: str | None) -> list[str]:
+    """The scopes a caller's view reads: one team they may see, or all of theirs and the shared inbox."""
+    mine = [t.id for t in config.teams] if caller.role is Role.ADMIN else sorted(caller.teams)
+    if team is None:
+        return [*mine, NO_TEAM]
+    if team != NO_TEAM and team not in mine:
+        raise ForbiddenActionError(f"team {team!r} is not one of yours")
+    return [team]
+
+
+def partitions(caller: Principal, config: HelpdeskConfig, view: str, team: str | None) -> list[str]:
+    name = view_name(view)
+    if name == "mine":
+        return [f"VIEW#@{caller.agent_id}#mine"]
+    return [f"VIEW#{scope}#{name}" for scope in scopes_of(caller, config, team)]
+
+
+@dataclass(frozen=True)
+class ViewPage:
+    view: str
+    tickets: list[dict[str, Any]]
+    count: int
+    cursor: str | None
+
+
+def _is_position(text: str) -> bool:
+    return text in (_START, _END) or _POSITION.fullmatch(text) is not None
+
+
+def read_view(
+    caller: Principal,
+    config: HelpdeskConfig,
+    view: str,
+    team: str | None,
+    limit: int,
+    cursor: str | None,
+    index: ViewIndex,
+) -> ViewPage:
+    """One page of a view: the partitions of the caller's scopes merged in the view's order."""
+    names = partitions(caller, config, view, team)
+    positions = (
+        decode_cursor(cursor, len(names), *[_is_position] * len(names)) if cursor else [_START] * len(names)
+    )
+    ascending = view_name(view) == "breaching"
+    slices = {
+        name: index.view_slice(name, limit, ascending, None if position == _START else position)
+        for name, position in zip(names, positions, strict=True)
+        if position != _END
+    }
+    merged = sorted(
+        (
+            (entry.sort, entry.ticket_id, name, entry)
+            for name, part in slices.items()
+            for entry in part.entries
+        ),
+        reverse=not ascending,
+    )[:limit]
+    taken = {name: [e for _, _, n, e in merged if n == name] for name in slices}
+    new_positions = [
+        _next_position(name, position, slices, taken) for name, position in zip(names, positions, strict=True)
+    ]
+    more = any(p != _END for p in new_positions)
+    counts = index.view_counts(names)
+    return ViewPage(
+        view=view_name(view),
+        tickets=[entry.summary for *_, entry in merged],
+        count=sum(counts.values()),
+        cursor=encode_cursor(new_positions) if more else None,
+    )
+
+
+def _next_position(
+    name: str, position: str, slices: dict[str, Any], taken: dict[str, list[ViewEntry]]
+) -> str:
+    """Where the partition's next page starts: after the last entry this page took from it; the
+    end when it took all that was left."""
+    if position == _END:
+        return _END
+    part = slices[name]
+    used = taken[name]
+    if len(used) == len(part.entries):
+        return part.last if part.last is not None else _END
+    return used[-1].sk if used else position
+
+
+def view_counts(
+    caller: Principal,
+    config: HelpdeskConfig,
+    team: str | None,
+    index: ViewIndex,
+    views: Sequence[str] = COUNTED,
+) -> dict[str, int]:
+    """How many tickets each of the views holds for the caller (one BatchGetItem)."""
+    wanted = {view: partitions(caller, config, view, team) for view in views}
+    counts = index.view_counts([p for names in wanted.values() for p in names])
+    return {view: sum(counts[p] for p in names) for view, names in wanted.items()}
