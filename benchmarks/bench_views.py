@@ -1,0 +1,222 @@
+"""Items read and requests per page of the agents' views, at 10,000 and 100,000 tickets, on moto.
+
+A view page (shared/logic/views.py `read_view`) reads, for each of the caller's scopes (their teams
+and the shared inbox), one Query of at most `limit + 1` view entries, then the counts of those
+partitions in one BatchGetItem; the view list (`view_counts`) is one BatchGetItem. The target: the
+same number of items read, and of requests, at 100,000 tickets as at 10,000.
+
+Setup. The table comes from template.yaml (simulator.resources) inside `moto.mock_aws`, and the
+real `DynamoRepository` reads it. Tickets are generated with a fixed seed over three teams and the
+shared inbox (30% open with an assignee or not, 70% resolved or closed, four tags), and their view
+entries and counts are those `entries_of` gives, written straight into moto's table object: going
+through the stream and route_ticket for 100,000 tickets would take hours on moto, and what is
+measured is the reading. One entry written the way route_ticket writes it is compared with the
+hand-written one first, so the two cannot drift apart unnoticed (a difference exits with status 1).
+
+One table, grown: the pages are measured at 10,000 tickets, then 90,000 more are added and the
+same pages are measured again. Each page is read as an agent of two teams reads it: the first page,
+then the third by following the cursors.
+
+Counted at the botocore client (`BaseClient._make_api_call`, which PynamoDB's client also goes
+through): requests, and the items each answer holds (Query `Items`, BatchGetItem `Responses`).
+moto answers a Query by walking the whole table and sorting the partition; the benchmark uses
+`partition_queries` from benchmarks/_offline.py, which gives moto's walk only the partition (the
+answer is the same). Times still grow with the partition on moto although DynamoDB reads only the
+page's range: times are not reported, the items read carry over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._offline import partition_queries, use_offline_aws  # noqa: E402
+
+use_offline_aws()
+
+import boto3  # noqa: E402
+from botocore.client import BaseClient  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.dynamodb.models import dynamodb_backends  # noqa: E402
+
+from shared.dal.repository import DynamoRepository  # noqa: E402
+from shared.dal.views import entry_item  # noqa: E402
+from shared.logic.permissions import Principal, Role  # noqa: E402
+from shared.logic.views import changes_for, entries_of, read_view, view_counts  # noqa: E402
+from shared.models.config import HelpdeskConfig  # noqa: E402
+from shared.models.ticket import Channel, Priority, Sla, SlaTarget, Ticket, TicketStatus  # noqa: E402
+from simulator.resources import deploy  # noqa: E402
+
+REGION = "us-east-1"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TEAMS = ("support", "billing", "sales")
+AGENTS = tuple(f"agent{n:02d}" for n in range(30))
+TAGS = ("refund", "printer", "vip", "invoice")
+CONFIG = HelpdeskConfig.model_validate(
+    {
+        "teams": [{"id": t} for t in TEAMS],
+        "agents": [{"id": a, "teams": [TEAMS[n % 3]]} for n, a in enumerate(AGENTS)]
+        + [{"id": "alice", "teams": ["support", "billing"]}],
+    }
+)
+ALICE = Principal("alice", Role.AGENT, frozenset({"support", "billing"}))
+PAGES = ("mine", "open", "unassigned", "breaching", "status:closed", "tag:refund")
+LIMIT = 25
+
+
+def ticket(index: int, rnd: random.Random) -> Ticket:
+    created = T0 + timedelta(seconds=index * 7)
+    open_ = rnd.random() < 0.3
+    status = (
+        rnd.choice([TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING])
+        if open_
+        else rnd.choice([TicketStatus.RESOLVED, TicketStatus.CLOSED])
+    )
+    assignee = None if open_ and rnd.random() < 0.3 else rnd.choice((*AGENTS, "alice"))
+    due = created + timedelta(hours=rnd.randint(1, 72))
+    return Ticket(
+        id=f"tkt_{index:026d}",
+        number=index + 1,
+        channel=rnd.choice(list(Channel)),
+        status=status,
+        priority=rnd.choice(list(Priority)),
+        subject=f"Question {index}",
+        customer_id=f"cus_{index % 5000}",
+        team=rnd.choice((*TEAMS, None)),
+        assignee=assignee,
+        tags=rnd.sample(TAGS, rnd.randint(0, 2)),
+        inbox="support@support.example.com",
+        sla=Sla(targets=[SlaTarget(name="resolution", due_at=due)]),
+        created_at=created,
+        updated_at=created + timedelta(minutes=rnd.randint(0, 600)),
+    )
+
+
+class Seeder:
+    """Writes tickets' view entries and counts straight into moto's table object."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(table_name)
+        self.counts: Counter[str] = Counter()
+        self.rnd = random.Random(7)
+        self.written = 0
+
+    def add(self, indexes: range) -> None:
+        for index in indexes:
+            for entry in entries_of(ticket(index, self.rnd)):
+                self.table.put_item(
+                    entry_item(entry).serialize() | {"pk": {"S": entry.partition}, "sk": {"S": entry.sk}}
+                )
+                self.counts[entry.partition] += 1
+                self.written += 1
+        for partition, total in self.counts.items():
+            attrs = {"pk": {"S": partition}, "sk": {"S": "COUNT"}, "entity": {"S": "view_count"}}
+            self.table.put_item(attrs | {"total": {"N": str(total)}})
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.items = 0
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[Meter]:
+        original = BaseClient.__dict__["_make_api_call"]
+
+        def metered(client: Any, operation: str, params: Any) -> Any:
+            answer = original(client, operation, params)
+            if client.meta.service_model.service_name == "dynamodb":
+                self.requests[operation] += 1
+                self.items += len(answer.get("Items", []))
+                self.items += sum(len(v) for v in answer.get("Responses", {}).values())
+            return answer
+
+        with mock.patch.object(BaseClient, "_make_api_call", metered):
+            yield self
+
+
+def measure(repository: DynamoRepository) -> dict[str, tuple[int, int]]:
+    """(requests, items read) per page: each view's first and third page, and the view list."""
+    found: dict[str, tuple[int, int]] = {}
+    for view in PAGES:
+        cursor = None
+        for page in (1, 2, 3):
+            with Meter().active() as meter:
+                result = read_view(ALICE, CONFIG, view, None, LIMIT, cursor, repository)
+            if page in (1, 3):
+                found[f"{view} p{page}"] = (sum(meter.requests.values()), meter.items)
+            cursor = result.cursor
+            if cursor is None:
+                break
+    with Meter().active() as meter:
+        view_counts(ALICE, CONFIG, None, repository)
+    found["view list (counts)"] = (sum(meter.requests.values()), meter.items)
+    return found
+
+
+def shape_drift(repository: DynamoRepository, table_name: str) -> list[str]:
+    """The entries route_ticket's path writes for one ticket against the hand-written ones."""
+    sample = ticket(10**7, random.Random(1))
+    repository.apply_view_changes(changes_for(sample.id, sample, 1, None))
+    client = boto3.client("dynamodb", region_name=REGION)
+    problems = []
+    for entry in entries_of(sample):
+        stored = client.get_item(
+            TableName=table_name, Key={"pk": {"S": entry.partition}, "sk": {"S": entry.sk}}
+        )
+        hand = entry_item(entry).serialize() | {"pk": {"S": entry.partition}, "sk": {"S": entry.sk}}
+        if stored.get("Item") != hand:
+            problems.append(entry.partition)
+        client.delete_item(TableName=table_name, Key={"pk": {"S": entry.partition}, "sk": {"S": entry.sk}})
+        client.delete_item(TableName=table_name, Key={"pk": {"S": entry.partition}, "sk": {"S": "COUNT"}})
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=100_000)
+    args = parser.parse_args()
+    with mock_aws(), partition_queries():
+        deployment = deploy(ROOT / "template.yaml")
+        table_name = deployment.name("TicketsTable")
+        repository = DynamoRepository(table_name, REGION)
+        drift = shape_drift(repository, table_name)
+        if drift:
+            print(f"hand-written view entries differ from route_ticket's: {drift}")
+            return 1
+        seeder = Seeder(table_name)
+        seeder.add(range(args.small))
+        small = measure(repository)
+        small_items = seeder.written
+        seeder.add(range(args.small, args.large))
+        large = measure(repository)
+    print(
+        f"views: {args.small:,} tickets ({small_items:,} view entries) vs {args.large:,} ({seeder.written:,})"
+    )
+    print(f"agent of 2 teams (3 scopes with the shared inbox), limit {LIMIT}")
+    print(f"{'page':<24}{'requests':>10}{'items':>8}{'requests':>10}{'items':>8}{'items ratio':>13}")
+    for name, (requests, items) in small.items():
+        big_requests, big_items = large[name]
+        ratio = big_items / items if items else float("nan")
+        print(f"{name:<24}{requests:>10}{items:>8}{big_requests:>10}{big_items:>8}{ratio:>13.2f}")
+    same = all(small[name] == large[name] for name in small)
+    print("target (same requests and items read at both sizes):", "met" if same else "NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
