@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared.dal.base import DuplicateError
 from shared.dal.conversation import ConversationReads
 from shared.dal.pointers import Pointer, PointerReads
@@ -60,6 +62,16 @@ class NotMergedError(HelpdeskError):
 
 class NotSplittableError(HelpdeskError):
     """The message cannot open a ticket of its own (not the customer's, or the ticket's only one)."""
+
+
+class MergeRequest(BaseModel):
+    """Merge the ticket into `into` (a ticket number or the id of one of its messages)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    into: str = Field(min_length=1, max_length=1000)
+    version: int | None = Field(default=None, ge=1)
+    """The version of the merged ticket the agent saw (as `If-Match` says it); a stale one is refused."""
 
 
 class MoveStores(PointerReads, TicketStore, ConversationReads, TicketMoves, Protocol):

@@ -297,3 +297,21 @@ class MacroAppliedView(BaseModel):
     changes: dict[str, list[object]] = Field(
         description="What the actions changed in this request (none on a retry that found them applied)"
     )
+
+
+class MergeView(BaseModel):
+    """Both tickets after a merge or its undoing, each with its version."""
+
+    source: TicketState = Field(description="The ticket merged (closed, with `merged_into`) or restored")
+    target: TicketState = Field(
+        description="The ticket it was merged into (its conversation has the messages)"
+    )
+    moved: int = Field(ge=0, description="Messages moved between the two conversations")
+
+
+class SplitView(BaseModel):
+    """A message split into a new ticket: the original and the new ticket (routed from the stream)."""
+
+    original: TicketState
+    ticket: TicketState = Field(description="The new ticket, linked to the original (`linked_ticket_id`)")
+    message_id: str
