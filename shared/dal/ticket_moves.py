@@ -158,12 +158,19 @@ def unmerge_actions(write: UnmergeWrite, at: datetime) -> list[Any]:
     return actions + sla_actions(write.source.id, write.sla)
 
 
-def target_actions(target: Ticket, merged_from: list[str], at: datetime) -> list[Any]:
-    return [
+def target_actions(
+    target: Ticket, merged_from: list[str], at: datetime, participants: list[str] | None = None
+) -> list[Any]:
+    """The other ticket's side: the tickets merged into it, its version (and, on a merge, the
+    merged ticket's participants, whose replies now join it)."""
+    actions: list[Any] = [
         TicketItem.merged_from.set(merged_from) if merged_from else TicketItem.merged_from.remove(),  # type: ignore[arg-type]
         TicketItem.updated_at.set(clock.iso(at)),
         TicketItem.version.set(target.version + 1),
     ]
+    if participants is not None:
+        actions.append(TicketItem.participants.set(participants))  # type: ignore[arg-type]
+    return actions
 
 
 @dataclass
@@ -184,6 +191,12 @@ class _Transaction:
             self.deletes.append((gone, MessageItem.pk.exists() if must_exist else None, "moved"))
 
 
+def merged_participants(source: Ticket, target: Ticket) -> list[str] | None:
+    """The target's participants with the source's added (None: nothing to add)."""
+    added = [p for p in source.participants if p not in target.participants]
+    return [*target.participants, *added] if added else None
+
+
 class DynamoTicketMoves(Table):
     """TicketMoves on the table."""
 
@@ -198,7 +211,9 @@ class DynamoTicketMoves(Table):
             (_ticket(source.id), merge_actions(write, at), TicketItem.version == source.version, "source"),
             (
                 _ticket(target.id),
-                target_actions(target, [*target.merged_from, source.id], at),
+                target_actions(
+                    target, [*target.merged_from, source.id], at, merged_participants(source, target)
+                ),
                 (TicketItem.version == target.version) & TicketItem.merged_into.does_not_exist(),
                 "target",
             ),

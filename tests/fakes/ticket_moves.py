@@ -14,6 +14,7 @@ from shared.dal.ticket_moves import (
     Move,
     SplitWrite,
     UnmergeWrite,
+    merged_participants,
 )
 from shared.dal.tickets import UNROUTED, message_to_item, ticket_to_item, unrouted_key
 from shared.errors import ConflictError
@@ -46,8 +47,12 @@ def move_ops(moves: Sequence[Move], must_exist: bool = False) -> list[Change]:
     return changes
 
 
-def target_op(target: Ticket, merged_from: list[str], at: str) -> Change:
+def target_op(
+    target: Ticket, merged_from: list[str], at: str, participants: list[str] | None = None
+) -> Change:
     def edit(item: Item) -> None:
+        if participants is not None:
+            item["participants"] = list(participants)
         item["merged_from"] = list(merged_from) or None
         item["updated_at"] = at
         item["version"] = target.version + 1
@@ -78,7 +83,12 @@ class MemoryTicketMoves(MemoryStore):
             *event_puts(write.target.id, write.target_events),
             *move_ops(write.moves),
             update_op(ticket_key(source.id), "source", equals("version", source.version), edit),
-            target_op(write.target, [*write.target.merged_from, source.id], at),
+            target_op(
+                write.target,
+                [*write.target.merged_from, source.id],
+                at,
+                merged_participants(source, write.target),
+            ),
         ]
         self._transact(changes)
 

@@ -21,7 +21,7 @@ LATER = T0 + timedelta(hours=1)
 
 
 def two_tickets(repo: Repository) -> tuple[Ticket, Ticket]:
-    a = ticket("ta", number=1, status="open", load_holder="alice", assignee="alice")
+    a = ticket("ta", number=1, status="open", load_holder="alice", assignee="alice", participants=["max@x"])
     b = ticket("tb", number=2)
     repo.create_ticket(NewTicketWrite(ticket=a, message=message("ta", "ma")))
     repo.create_ticket(NewTicketWrite(ticket=b, message=message("tb", "mb", at=T0 + timedelta(seconds=1))))
@@ -57,7 +57,7 @@ def test_a_merge_moves_messages_and_links_the_tickets_once(repo: Repository) -> 
     )
     assert source.merge is not None
     assert (source.merge.into, source.merge.status, source.merge.by) == ("tb", TicketStatus.OPEN, "alice")
-    assert (target.merged_from, target.version) == (["ta"], 2)
+    assert (target.merged_from, target.version, target.participants) == (["ta"], 2, ["max@x"])
     assert [m.id for m in repo.list_messages("ta")] == []
     moved = repo.list_messages("tb")
     assert [(m.id, m.ticket_id, m.merged_from) for m in moved] == [("ma", "tb", ["ta"]), ("mb", "tb", [])]

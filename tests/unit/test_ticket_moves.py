@@ -112,7 +112,8 @@ def test_a_merge_moves_the_messages_closes_the_source_and_tells_both_tickets(
 ) -> None:
     # Given A (2 messages, held by alice, open) and B (1 message) of the same customer
     a = ticket(repo, "ta", 501, messages=2, status="open", assignee="alice", load_holder="alice")
-    b = ticket(repo, "tb", 502)
+    a = a.model_copy(update={"participants": ["jane@customer.example", "max@customer.example"]})
+    b = ticket(repo, "tb", 502, participants=["jane@customer.example"])
     # When alice merges A into B
     merged = merge_ticket(a, b, a.version, ALICE, ctx, NOW)
     # Then B's conversation has all three messages, A none
@@ -128,6 +129,8 @@ def test_a_merge_moves_the_messages_closes_the_source_and_tells_both_tickets(
     assert (source.merge.status, source.merge.by) == (TicketStatus.OPEN, "alice")
     assert repo.table.get(("TICKET#ta", "TICKET"))["load_stale"] is True  # type: ignore[index]
     assert (merged.target.merged_from, merged.target.version, merged.moved) == (["ta"], b.version + 1, 2)
+    # And whoever took part in A may write to B
+    assert merged.target.participants == ["jane@customer.example", "max@customer.example"]
     # And both histories say it, with who did it
     merged_event = repo.list_events("ta")[-1]
     assert (merged_event.type, merged_event.data["into"], merged_event.data["by"]) == (
