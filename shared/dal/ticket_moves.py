@@ -82,6 +82,8 @@ class UnmergeWrite:
     source_events: list[TicketEvent]
     target_events: list[TicketEvent]
     moves: list[Move] = field(default_factory=list)
+    unrouted: bool = False
+    """No routing decision had reached it: it goes back to the `UNROUTED` index for the sweeper."""
 
 
 @dataclass
@@ -155,6 +157,13 @@ def unmerge_actions(write: UnmergeWrite, at: datetime) -> list[Any]:
     ]
     if write.load_stale:
         actions.append(TicketItem.load_stale.set(True))
+    if write.unrouted:  # no policy was planned yet: only the SLA's follow-up times to restore
+        return [
+            *actions,
+            TicketItem.sla.set(write.sla.sla.model_dump(mode="json")),
+            TicketItem.gsi2pk.set(UNROUTED),
+            TicketItem.gsi2sk.set(unrouted_key(write.source)),
+        ]
     return actions + sla_actions(write.source.id, write.sla)
 
 

@@ -234,6 +234,7 @@ def unmerge_ticket(source: Ticket, actor: Principal, ctx: MoveContext, now: date
         restored=restored,
         sla=SlaWrite(merge.sla, sla_math.next_deadline(merge.sla, policy), ctx.config.sla.sweep_shards),
         load_stale=merge.status in OPEN_AGAIN and source.assignee is not None,
+        unrouted=merge.status in OPEN_AGAIN and source.team is None and source.assignee is None,
         source_events=[
             TicketEvent(at=now, type="unmerged", data={**data, "from": target.id, "number": target.number})
         ],

@@ -105,7 +105,11 @@ class MemoryTicketMoves(MemoryStore):
             item["closed_at"] = clock.iso(before.closed_at) if before.closed_at else None
             if write.load_stale:
                 item["load_stale"] = True
-            set_sla(item, source.id, write.sla)
+            if write.unrouted:
+                item["sla"] = write.sla.sla.model_dump(mode="json")
+                item["gsi2pk"], item["gsi2sk"] = UNROUTED, unrouted_key(source)
+            else:
+                set_sla(item, source.id, write.sla)
 
         condition = both(equals("version", source.version), equals("merged_into", target.id))
         changes = [

@@ -114,6 +114,31 @@ def test_an_unmerge_restores_the_ticket_and_moves_back(repo: Repository) -> None
         repo.unmerge_tickets(write)
 
 
+def test_an_unmerge_puts_a_ticket_never_routed_back_in_the_unrouted_index(repo: Repository) -> None:
+    a, b = ticket("ta", number=1), ticket("tb", number=2)
+    repo.create_ticket(NewTicketWrite(ticket=a, message=message("ta", "ma")))
+    repo.create_ticket(NewTicketWrite(ticket=b, message=message("tb", "mb", at=T0 + timedelta(seconds=1))))
+    assert [t.id for t in repo.unrouted_tickets(LATER, 10)] == ["ta", "tb"]
+    repo.merge_tickets(merge_write(a, b))
+    assert [t.id for t in repo.unrouted_tickets(LATER, 10)] == ["tb"]
+    source, target = repo.get_ticket("ta"), repo.get_ticket("tb")
+    assert source is not None
+    assert target is not None
+    assert source.merge is not None
+    write = UnmergeWrite(
+        source=source,
+        target=target,
+        restored=source.merge.model_copy(update={"undone_at": LATER, "undone_by": "alice"}),
+        sla=SlaWrite(Sla(), None, 4),
+        load_stale=False,
+        source_events=[],
+        target_events=[],
+        unrouted=True,
+    )
+    repo.unmerge_tickets(write)
+    assert [t.id for t in repo.unrouted_tickets(LATER, 10)] == ["ta", "tb"]
+
+
 def test_remaining_messages_move_in_chunks_and_moving_again_changes_nothing(repo: Repository) -> None:
     a, _ = two_tickets(repo)
     count = MOVES_PER_TRANSACTION + 5

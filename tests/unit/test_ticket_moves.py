@@ -274,6 +274,17 @@ def test_an_unmerge_is_refused_while_the_survivor_is_merged_elsewhere(
     assert ids(repo, "tb") == ["m-tb-000"]
 
 
+def test_an_unmerged_ticket_no_routing_reached_waits_for_routing_again(
+    repo: MemoryRepository, ctx: MoveContext
+) -> None:
+    a, b = ticket(repo, "ta", 501, team=None), ticket(repo, "tb", 502)
+    assert repo.table.get(("TICKET#ta", "TICKET"))["gsi2pk"] == "UNROUTED"  # type: ignore[index]
+    merge_ticket(a, b, None, ALICE, ctx, NOW)
+    assert repo.table.get(("TICKET#ta", "TICKET")).get("gsi2pk") is None  # type: ignore[union-attr]
+    unmerge_ticket(current(repo, "ta"), ALICE, ctx, NOW)
+    assert repo.unrouted_tickets(NOW, 10) == [current(repo, "ta")]
+
+
 def test_a_ticket_never_merged_cannot_be_unmerged(repo: MemoryRepository, ctx: MoveContext) -> None:
     with pytest.raises(NotMergedError, match="not merged"):
         unmerge_ticket(ticket(repo, "ta", 501), ALICE, ctx, NOW)
