@@ -102,6 +102,17 @@ from shared.logic.quarantine_review import (
 )
 from shared.logic.team_reads import agents_overview, teams_overview
 from shared.logic.ticket_detail import ticket_detail
+from shared.logic.ticket_moves import (
+    Merged,
+    MergeRequest,
+    MoveContext,
+    NotMergeableError,
+    NotMergedError,
+    NotSplittableError,
+    merge_ticket,
+    split_message,
+    unmerge_ticket,
+)
 from shared.logic.ticket_reads import (
     AgentNotFoundError,
     AttachmentNotFoundError,
@@ -133,6 +144,7 @@ from shared.models.api import (
     MacroPage,
     MacroPreviewView,
     MacroState,
+    MergeView,
     MessageWhole,
     NoteCreated,
     PresenceState,
@@ -142,6 +154,7 @@ from shared.models.api import (
     QuarantineSummary,
     ReleaseOutcome,
     ReplyQueued,
+    SplitView,
     TargetState,
     TeamListView,
     TeamSummary,
@@ -288,6 +301,9 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
     MacroNotFoundError: ProblemKind(404, "macro-not-found", "No such macro"),
     NotReleasableError: ProblemKind(409, "not-releasable", "The entry cannot be released"),
+    NotMergeableError: ProblemKind(409, "not-mergeable", "The tickets cannot be merged"),
+    NotMergedError: ProblemKind(409, "not-merged", "The ticket's merge cannot be undone"),
+    NotSplittableError: ProblemKind(409, "not-splittable", "The message cannot open a ticket of its own"),
     StaleVersionError: ProblemKind(409, "stale-version", "The ticket is at another version"),
     StaleMacroError: ProblemKind(409, "stale-macro-version", "The macro is at another version"),
     ConflictError: ProblemKind(409, "conflict", "Changed meanwhile"),
@@ -896,6 +912,95 @@ def post_note(ref: TicketRef, request: NoteRequest) -> Response[NoteCreated]:
     ticket = _scoped_ticket(ref, ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(201, content_types.APPLICATION_JSON, NoteCreated(message_id=note.id))
+
+
+# -- merging and splitting tickets: one conversation from two tickets, or two from one -----------
+
+
+def _move_context() -> MoveContext:
+    ctx = _agent_context()
+    return MoveContext(store=ctx.repository, config=ctx.config)
+
+
+def _source_version(if_match: str | None, version: int | None) -> int | None:
+    """The version of the merged ticket a merge names: `If-Match` (`"3"`, `W/"3"` or `3`) or the
+    body's `version` (neither: the version read)."""
+    if if_match is None:
+        return version
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidRequestError(f'If-Match: a ticket version, e.g. "3", not {if_match!r}')
+    if version is not None and version != int(value):
+        raise InvalidRequestError(f"If-Match ({value}) and version ({version}) disagree")
+    return int(value)
+
+
+def _merge_view(merged: Merged) -> MergeView:
+    return MergeView(source=_state(merged.source), target=_state(merged.target), moved=merged.moved)
+
+
+@app.post(
+    "/tickets/<ref>/merge",
+    summary="Merge the ticket into another of the same customer",
+    description="The ticket's messages join `into`'s conversation; the ticket is closed with `merged_into`, "
+    "its SLA clocks stop and its capacity is given back, and the customer's replies to its thread join "
+    "`into`. With `If-Match` or `version` (of this ticket), a ticket at another version is not merged: "
+    "409 with the ticket now (`current`). Asked again, it answers the merge made.",
+    responses=_with_etag(
+        _responses(200, MergeView, "Both tickets (the merged one's version also as the ETag)", 404, 409, 415)
+    ),
+)
+def post_merge(ref: TicketRef, request: MergeRequest, if_match: IfMatch = None) -> Response[MergeView]:
+    actor = _caller().agent_id
+    ctx = _move_context()
+    source = _scoped_ticket(ref, ctx.store)
+    target = _scoped_ticket(request.into, ctx.store)
+    version = _source_version(if_match, request.version)
+    merged = merge_ticket(source, target, version, _principal(), ctx, clock.now())
+    logger.info("ticket merged", ticket_id=source.id, into=target.id, by=actor, moved=merged.moved)
+    return Response(200, content_types.APPLICATION_JSON, _merge_view(merged), headers=_etag(merged.source))
+
+
+@app.post(
+    "/tickets/<ref>/unmerge",
+    summary="Undo the ticket's merge into another",
+    description="The ticket gets back its status, SLA and the messages the merge moved; messages that "
+    "reached the other ticket through its thread meanwhile stay there. 409 when the other ticket was "
+    "merged elsewhere since (undo that first) or the ticket is not merged.",
+    responses=_with_etag(
+        _responses(200, MergeView, "Both tickets (the restored one's version as the ETag)", 404, 409)
+    ),
+)
+def post_unmerge(ref: TicketRef) -> Response[MergeView]:
+    actor = _caller().agent_id
+    ctx = _move_context()
+    source = _scoped_ticket(ref, ctx.store)
+    merged = unmerge_ticket(source, _principal(), ctx, clock.now())
+    logger.info("ticket unmerged", ticket_id=source.id, by=actor, moved=merged.moved)
+    return Response(200, content_types.APPLICATION_JSON, _merge_view(merged), headers=_etag(merged.source))
+
+
+@app.post(
+    "/tickets/<ref>/messages/<message_ref>/split",
+    summary="Move a customer's message to a new ticket, linked to this one",
+    description="The new ticket (same customer, the message's channel) is routed as any new ticket; the "
+    "message's id leads to it. Asked again, it answers the ticket made.",
+    responses=_with_etag(
+        _responses(201, SplitView, "Both tickets (the new one's version as the ETag)", 404, 409)
+    ),
+)
+def post_split(ref: TicketRef, message_ref: MessageRef) -> Response[SplitView]:
+    actor = _caller().agent_id
+    ctx = _move_context()
+    ticket = _scoped_ticket(ref, ctx.store)
+    split = split_message(ticket, unquote(message_ref), _principal(), ctx, clock.now())
+    logger.info(
+        "message split", ticket_id=ticket.id, into=split.ticket.id, message_id=split.message_id, by=actor
+    )
+    view = SplitView(
+        original=_state(split.original), ticket=_state(split.ticket), message_id=split.message_id
+    )
+    return Response(201, content_types.APPLICATION_JSON, view, headers=_etag(split.ticket))
 
 
 # -- macros: a team's canned responses; its agents use them, its supervisors edit them ----------

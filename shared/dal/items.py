@@ -121,6 +121,9 @@ class TicketItem(Model):
     load_holder = UnicodeAttribute(null=True)
     load_stale = BooleanAttribute(null=True)
     queued_at = UnicodeAttribute(null=True)
+    merged_into = UnicodeAttribute(null=True)
+    merge = JSONAttribute(null=True)
+    merged_from = ListAttribute(of=UnicodeAttribute, null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     last_inbound_at = UnicodeAttribute(null=True)
@@ -156,6 +159,8 @@ class MessageItem(Model):
     html = UnicodeAttribute(null=True)
     html_bytes = NumberAttribute(null=True)
     """Size of `html` in UTF-8 (absent: no HTML), so a conversation page says it without reading it."""
+    merged_from = ListAttribute(of=UnicodeAttribute, null=True)
+    moved_at = UnicodeAttribute(null=True)
     body_key = UnicodeAttribute(null=True)
     raw_key = UnicodeAttribute(null=True)
     automatic = NumberAttribute(default=0)

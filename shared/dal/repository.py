@@ -2,7 +2,7 @@
 
 The single-table design is divided by aggregate, one module each, every one with a small
 Protocol named for what its callers need (`PointerReads`, `TicketStore`, `CustomerStore`,
-`DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`)
+`DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`, `TicketMoves`)
 and its own item mapping. A use case declares the Protocols it uses; a handler gets the
 DynamoDB implementation of all of them from `get_repository()`. Every write that must not happen
 twice is a conditional write inside one transaction, so retried deliveries never duplicate.
@@ -23,6 +23,7 @@ from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
 from shared.dal.quarantine import DynamoQuarantine, QuarantineReview, QuarantineWrites
+from shared.dal.ticket_moves import DynamoTicketMoves, TicketMoves
 from shared.dal.tickets import DynamoTickets, TicketStore, ticket_from_item
 from shared.dal.views import DynamoViews, ViewIndex
 from shared.models.ticket import Customer, Ticket
@@ -42,6 +43,7 @@ class TicketRepository(
     ConversationReads,
     MacroStore,
     ViewIndex,
+    TicketMoves,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -59,6 +61,7 @@ class DynamoRepository(
     DynamoConversation,
     DynamoMacros,
     DynamoViews,
+    DynamoTicketMoves,
 ):
     """Every store on the single DynamoDB table."""
 

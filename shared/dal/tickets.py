@@ -34,6 +34,7 @@ from shared.models.ticket import (
     Sla,
     Ticket,
     TicketEvent,
+    TicketMerge,
 )
 
 
@@ -176,6 +177,9 @@ def ticket_to_item(ticket: Ticket) -> TicketItem:
         skills=list(ticket.skills),
         load_holder=ticket.load_holder,
         queued_at=iso_or_none(ticket.queued_at),
+        merged_into=ticket.merged_into,
+        merge=ticket.merge.model_dump(mode="json") if ticket.merge is not None else None,
+        merged_from=list(ticket.merged_from) or None,
         created_at=clock.iso(ticket.created_at),
         updated_at=clock.iso(ticket.updated_at),
         last_inbound_at=iso_or_none(ticket.last_inbound_at),
@@ -216,6 +220,9 @@ def ticket_from_item(item: TicketItem) -> Ticket:
         skills=list(item.skills or []),
         load_holder=item.load_holder,
         queued_at=parse_or_none(item.queued_at),
+        merged_into=item.merged_into,
+        merge=TicketMerge.model_validate(item.merge) if item.merge else None,
+        merged_from=list(item.merged_from or []),
         created_at=created,
         updated_at=updated,
         last_inbound_at=parse_or_none(item.last_inbound_at),
@@ -248,6 +255,8 @@ def message_to_item(message: Message) -> MessageItem:
         flags=list(message.flags),
         attachments=[a.model_dump(mode="json") for a in message.attachments],
         headers=dict(message.headers),
+        merged_from=list(message.merged_from) or None,
+        moved_at=iso_or_none(message.moved_at),
     )
 
 
@@ -273,6 +282,8 @@ def message_from_item(item: MessageItem) -> Message:
         flags=list(item.flags or []),
         attachments=[Attachment.model_validate(a) for a in (item.attachments or [])],
         headers=dict(item.headers or {}),
+        merged_from=list(item.merged_from or []),
+        moved_at=parse_or_none(item.moved_at),
     )
 
 

@@ -292,6 +292,8 @@ def _template_context(
 def on_resolution(ticket: Ticket, ctx: OutboundContext, now: datetime) -> list[str]:
     """After resolution: the satisfaction survey and, for SMS and social conversations, a transcript
     by email when we know the customer's address. Returns what was queued or why not."""
+    if ticket.merged_into is not None:  # closed by a merge: the conversation goes on in the other ticket
+        return ["nothing: the ticket was merged into another"]
     results: list[str] = []
     # the same moment however often the stream delivers the change: keys that never repeat a message
     finished = clock.iso(ticket.resolved_at or ticket.closed_at or ticket.updated_at)

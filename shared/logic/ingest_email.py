@@ -49,6 +49,7 @@ from shared.logic.threading import (
     Method,
     ThreadDecision,
     decide_thread,
+    follow_merges,
     is_ours,
     normalize_message_id,
     participants_of,
@@ -458,10 +459,15 @@ class EmailInbound:
 
 
 def _strongest_ticket(candidates: list[Candidate], repository: IngestStores) -> dict[str, Ticket]:
-    """The strongest candidate's ticket (weaker candidates only matter if it is missing)."""
+    """The strongest candidate's ticket, or the one it was merged into, by the candidate's id (weaker
+    candidates only matter if it is missing)."""
     for candidate_id in dict.fromkeys(c.ticket_id for c in candidates):
         ticket = repository.get_ticket(candidate_id)
-        return {candidate_id: ticket} if ticket is not None else {}
+        if ticket is None:
+            return {}
+        # a ticket merged into another: the message joins the survivor (decision 87)
+        survivor = follow_merges(ticket, repository)
+        return {candidate_id: survivor, survivor.id: survivor}
     return {}
 
 

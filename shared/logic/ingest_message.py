@@ -36,6 +36,7 @@ from shared.logic.ingest_pipeline import (
     ingest,
 )
 from shared.logic.quarantine import quarantine_input
+from shared.logic.threading import follow_merges
 from shared.models.config import HelpdeskConfig
 from shared.models.inbound import ConsentAction, ConsentEvent, DeliveryReceipt, InboundMessage
 from shared.models.ticket import (
@@ -172,6 +173,8 @@ class ConversationInbound:
         current = (
             repository.get_ticket(conversation.ticket_id) if conversation and conversation.ticket_id else None
         )
+        if current is not None:  # merged into another ticket: the conversation continues there
+            current = follow_merges(current, repository)
         if current is None:
             return Thread(None, "new conversation", {"reason": "new conversation"})
         window = timedelta(hours=self.ctx.config.chat.reopen_resolved_within_hours)

@@ -122,6 +122,8 @@ def on_customer_message(
     out-of-office notice on the ticket's channel, once per absence; or say why none goes out."""
     if message.direction != Direction.INBOUND or message.automatic:
         return None, "not a message from the customer"
+    if message.moved_at is not None:  # a merge, unmerge or split moved it: it was answered where it arrived
+        return None, "the message was moved from another ticket"
     if not ctx.config.followups.out_of_office:
         return None, "out-of-office notices are off"
     ticket = ctx.repository.get_ticket(message.ticket_id)

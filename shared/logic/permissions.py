@@ -104,6 +104,29 @@ def may_transfer(caller: Principal, ticket: Ticket, to_team: str) -> None:
     raise ForbiddenActionError(f"only a supervisor of team {ticket.team!r} moves its tickets to {to_team!r}")
 
 
+def may_merge(caller: Principal, source: Ticket, target: Ticket) -> None:
+    """Merge `source` into `target`, or undo it: anyone who works both tickets. When both belong
+    to teams and the teams differ, the source's conversation leaves its team: a supervisor of the
+    source's team (or an admin), as for a transfer."""
+    may_work(caller, source)
+    may_work(caller, target)
+    if source.team is None or target.team is None or source.team == target.team:
+        return
+    if caller.role is Role.ADMIN:
+        return
+    if caller.role is Role.SUPERVISOR and source.team in caller.teams:
+        return
+    raise ForbiddenActionError(
+        f"only a supervisor of team {source.team!r} merges its tickets into team {target.team!r}'s"
+    )
+
+
+def may_split(caller: Principal, ticket: Ticket) -> None:
+    """Split a message of a ticket into a new ticket: anyone who works the ticket (the new ticket is
+    routed as any new one)."""
+    may_work(caller, ticket)
+
+
 def may_set_presence(caller: Principal, agent_teams: Iterable[str], agent_id: str) -> None:
     """Set an agent's presence: their own; a supervisor for the agents of their teams; an admin for all."""
     if agent_id == caller.agent_id or caller.role is Role.ADMIN:

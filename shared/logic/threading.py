@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from shared.channels.email.addresses import address_key
 from shared.models.email import ParsedEmail
@@ -192,3 +192,24 @@ def _new_ticket(rejected: list[dict[str, str]], link: str | None) -> ThreadDecis
     return ThreadDecision(
         ticket_id=None, method=None, ref=None, reason=reason, linked_ticket_id=link, rejected=rejected
     )
+
+
+MAX_MERGE_HOPS = 5
+"""How many `merged_into` links ingestion follows (A merged into B, B into C...)."""
+
+
+class TicketReads(Protocol):
+    def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+
+def follow_merges(ticket: Ticket, tickets: TicketReads) -> Ticket:
+    """The ticket a message for `ticket` belongs in: the one it was merged into, if any (following
+    at most MAX_MERGE_HOPS links; decision 87)."""
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket.merged_into is None:
+            return ticket
+        survivor = tickets.get_ticket(ticket.merged_into)
+        if survivor is None:
+            return ticket
+        ticket = survivor
+    return ticket

@@ -340,3 +340,21 @@ class ViewListView(BaseModel):
     """The caller's views with how many tickets each holds."""
 
     views: list[ViewCount]
+
+
+class MergeView(BaseModel):
+    """Both tickets after a merge or its undoing, each with its version."""
+
+    source: TicketState = Field(description="The ticket merged (closed, with `merged_into`) or restored")
+    target: TicketState = Field(
+        description="The ticket it was merged into (its conversation has the messages)"
+    )
+    moved: int = Field(ge=0, description="Messages moved between the two conversations")
+
+
+class SplitView(BaseModel):
+    """A message split into a new ticket: the original and the new ticket (routed from the stream)."""
+
+    original: TicketState
+    ticket: TicketState = Field(description="The new ticket, linked to the original (`linked_ticket_id`)")
+    message_id: str

@@ -104,6 +104,23 @@ class Sla(BaseModel):
         return next((t for t in self.targets if t.name == name), None)
 
 
+class TicketMerge(BaseModel):
+    """How a ticket was merged into another, and what it was before: an unmerge restores it."""
+
+    into: str
+    """The ticket it was merged into."""
+    at: datetime
+    by: str
+    status: TicketStatus
+    """Its status before the merge (the merge closed it)."""
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    sla: Sla = Field(default_factory=Sla)
+    """Its SLA before the merge stopped the clocks."""
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+
 class Ticket(BaseModel):
     """A conversation with one customer on one channel."""
 
@@ -140,6 +157,12 @@ class Ticket(BaseModel):
     load_holder: str | None = None
     """The agent whose capacity this ticket currently counts against."""
     queued_at: datetime | None = None
+    merged_into: str | None = None
+    """Set while the ticket is merged into another: its messages are there, and replies go there."""
+    merge: TicketMerge | None = None
+    """The ticket's last merge into another (with `undone_at` once undone)."""
+    merged_from: list[str] = Field(default_factory=list)
+    """Tickets merged into this one (and not unmerged)."""
     version: int = 1
 
 
@@ -165,6 +188,12 @@ class Message(BaseModel):
     flags: list[str] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
+    merged_from: list[str] = Field(default_factory=list)
+    """The tickets whose merges brought the message here, the latest last (an unmerge of that ticket
+    takes it back)."""
+    moved_at: datetime | None = None
+    """When a merge, an unmerge or a split last moved it to another ticket (automatic follow-ups
+    ignore its arrival there)."""
 
 
 class TicketEvent(BaseModel):

@@ -15,6 +15,7 @@ from tests.fakes.pointers import MemoryPointers
 from tests.fakes.quarantine import MemoryQuarantine
 from tests.fakes.repository import MemoryRepository
 from tests.fakes.table import MemoryTable
+from tests.fakes.ticket_moves import MemoryTicketMoves
 from tests.fakes.tickets import MemoryTickets
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "MemoryQuarantine",
     "MemoryRepository",
     "MemoryTable",
+    "MemoryTicketMoves",
     "MemoryTickets",
 ]

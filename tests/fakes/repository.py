@@ -17,6 +17,7 @@ from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.pointers import MemoryPointers
 from tests.fakes.quarantine import MemoryQuarantine
 from tests.fakes.table import as_model
+from tests.fakes.ticket_moves import MemoryTicketMoves
 from tests.fakes.tickets import MemoryTickets
 from tests.fakes.views import MemoryViews
 
@@ -33,6 +34,7 @@ class MemoryRepository(
     MemoryConversation,
     MemoryMacros,
     MemoryViews,
+    MemoryTicketMoves,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

@@ -16,8 +16,10 @@ from shared.logic.permissions import (
     Principal,
     Role,
     may_assign,
+    may_merge,
     may_review_quarantine,
     may_set_presence,
+    may_split,
     may_transfer,
     may_work,
     principal,
@@ -49,7 +51,17 @@ RELATIONS = {
     "other team, held by carol": ("billing", "carol"),
     "no team yet": (None, None),
 }
-ACTIONS = ("see", "work", "claim", "unassign", "assign to bob", "transfer to billing")
+ACTIONS = (
+    "see",
+    "work",
+    "claim",
+    "unassign",
+    "assign to bob",
+    "transfer to billing",
+    "split",
+    "merge into a support ticket",
+    "merge into billing's, mine",
+)
 
 # one letter per relation, in the order of RELATIONS: Y allowed, n refused
 MATRIX: dict[Role, dict[str, str]] = {
@@ -60,6 +72,9 @@ MATRIX: dict[Role, dict[str, str]] = {
         "unassign": "nnYnn",
         "assign to bob": "nnnnn",
         "transfer to billing": "nnnnn",
+        "split": "YYYnY",
+        "merge into a support ticket": "YYnnY",
+        "merge into billing's, mine": "nnYnY",
     },
     Role.SUPERVISOR: {
         "see": "YYYnY",
@@ -68,6 +83,9 @@ MATRIX: dict[Role, dict[str, str]] = {
         "unassign": "YYYnn",
         "assign to bob": "YYnnn",
         "transfer to billing": "YYnnn",
+        "split": "YYYnY",
+        "merge into a support ticket": "YYnnY",
+        "merge into billing's, mine": "YYYnY",
     },
     Role.ADMIN: {
         "see": "YYYYY",
@@ -76,6 +94,9 @@ MATRIX: dict[Role, dict[str, str]] = {
         "unassign": "YYYYY",
         "assign to bob": "YYYYY",
         "transfer to billing": "YYYYY",
+        "split": "YYYYY",
+        "merge into a support ticket": "YYYYY",
+        "merge into billing's, mine": "YYYYY",
     },
 }
 
@@ -103,6 +124,9 @@ def allowed(caller: Principal, action: str, subject: Ticket) -> bool:
         "unassign": lambda: may_assign(caller, subject, None),
         "assign to bob": lambda: may_assign(caller, subject, "bob"),
         "transfer to billing": lambda: may_transfer(caller, subject, "billing"),
+        "split": lambda: may_split(caller, subject),
+        "merge into a support ticket": lambda: may_merge(caller, subject, ticket("support", None)),
+        "merge into billing's, mine": lambda: may_merge(caller, subject, ticket("billing", "alice")),
     }
     try:
         checks[action]()
