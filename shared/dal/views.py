@@ -133,11 +133,11 @@ class DynamoViews(Table):
         writes += [("save", entry_item(entry)) for entry in changes.entries]
         if len(writes) + len(counts) + 1 > MAX_TRANSACTION:  # entries first, then state and counts
             for start in range(0, len(writes), MAX_TRANSACTION):
-                self._transact(writes[start : start + MAX_TRANSACTION], [], None)
+                self._transact_views(writes[start : start + MAX_TRANSACTION], [], None)
             writes = []
-        return self._transact(writes, counts, (item, newer))
+        return self._transact_views(writes, counts, (item, newer))
 
-    def _transact(
+    def _transact_views(
         self,
         writes: list[tuple[str, ViewEntryItem]],
         counts: list[tuple[str, int]],
