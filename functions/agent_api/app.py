@@ -65,6 +65,7 @@ from shared.logic.macros import (
     InvalidMacroError,
     MacroApplyRequest,
     MacroChange,
+    MacroExistsError,
     MacroNotFoundError,
     MacroRequest,
     MacroUse,
@@ -304,6 +305,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     NotMergeableError: ProblemKind(409, "not-mergeable", "The tickets cannot be merged"),
     NotMergedError: ProblemKind(409, "not-merged", "The ticket's merge cannot be undone"),
     NotSplittableError: ProblemKind(409, "not-splittable", "The message cannot open a ticket of its own"),
+    MacroExistsError: ProblemKind(409, "macro-exists", "The team has a macro with that id"),
     StaleVersionError: ProblemKind(409, "stale-version", "The ticket is at another version"),
     StaleMacroError: ProblemKind(409, "stale-macro-version", "The macro is at another version"),
     ConflictError: ProblemKind(409, "conflict", "Changed meanwhile"),
@@ -1090,7 +1092,9 @@ def get_macros(
     summary="Create a macro (the team's supervisors and admins)",
     description="The body is checked when saved: only known placeholders, `{% if %}`, comparisons, `~` "
     "and a few filters (see docs/agent-api.md).",
-    responses=_with_macro_etag(_responses(201, MacroState, "The macro as created, at version 1", 415, 422)),
+    responses=_with_macro_etag(
+        _responses(201, MacroState, "The macro as created, at version 1", 409, 415, 422)
+    ),
 )
 def post_macro(team: TeamId, request: MacroRequest) -> Response[MacroState]:
     actor = _caller().agent_id

@@ -80,9 +80,19 @@ class MacroRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,63}$",
+        description="A stable id of your choosing (`printer-e42`), e.g. for macros kept as code; "
+        "none: one is made (`mac_...`)",
+    )
     title: Title
     body: Body
     actions: MacroActions = Field(default_factory=MacroActions)
+
+
+class MacroExistsError(HelpdeskError):
+    """The team already has a macro with the id asked for (HTTP 409)."""
 
 
 class MacroChange(BaseModel):
@@ -176,7 +186,7 @@ def create_macro(
     render_body(request.body, SAMPLE)
     now = _as_stored(now)
     macro = Macro(
-        id=new_id("mac", now),
+        id=request.id or new_id("mac", now),
         team=team,
         title=request.title,
         body=request.body,
@@ -185,7 +195,10 @@ def create_macro(
         updated_at=now,
         updated_by=actor,
     )
-    store.save_macro(macro, expected_version=None)
+    try:
+        store.save_macro(macro, expected_version=None)
+    except ConflictError as exc:
+        raise MacroExistsError(f"team {team!r} has a macro {macro.id!r} already") from exc
     return macro
 
 

@@ -354,3 +354,19 @@ def test_a_ticket_outside_the_callers_scope_is_not_found_for_a_macro(api: EmailH
     unknown = in_team(api, "support")
     problem = problem_of(respond("POST", f"/tickets/{unknown}/macros/support/mac_nope/preview", claims=AGENT))
     assert (problem["status"], problem["type"]) == (404, "urn:helpdesk:problem:macro-not-found")
+
+
+def test_a_macro_may_be_given_a_stable_id_once(api: EmailHarness) -> None:
+    # Given a macro created with an id of the supervisor's choosing (macros kept as code)
+    state = created({**REFUND, "id": "refund-on-its-way"})
+    assert state["macro"]["id"] == "refund-on-its-way"
+    assert call("GET", "/teams/support/macros/refund-on-its-way", claims=AGENT)[0] == 200
+
+    # Then creating it again is a conflict, and the first stays as it was
+    status, problem = call(
+        "POST", "/teams/support/macros", {**REFUND, "id": "refund-on-its-way"}, claims=SUPERVISOR
+    )
+    assert (status, problem["type"]) == (409, "urn:helpdesk:problem:macro-exists")
+    assert call("GET", "/teams/support/macros/refund-on-its-way", claims=AGENT)[1]["version"] == 1
+    # and an id of another shape is refused by the schema
+    assert call("POST", "/teams/support/macros", {**REFUND, "id": "Refund #1"}, claims=SUPERVISOR)[0] == 400
