@@ -30,8 +30,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 
-from shared import clock
+from shared import clock, snapstart
 from shared.config import load_config
+from shared.dal.items import reset_connections
 from shared.dal.repository import TicketRepository, get_repository
 from shared.errors import ConflictError, PermanentWriteError, TicketNotFoundError
 from shared.language import detect_language
@@ -1160,6 +1161,28 @@ def post_quarantine_release(entry_id: EntryId) -> ReleaseOutcome:
         ticket_number=result.ticket_number,
         entry=result.entry,
     )
+
+
+# -- SnapStart (decision 86): what the snapshot holds, and what each restored environment renews --
+
+
+def _before_snapshot() -> None:
+    """Made once into the snapshot, the same for every environment: the settings, the config and
+    the context (no AWS call: the DynamoDB connection opens on the first request), and the OpenAPI
+    document the 405 answers read. Nothing unique, secret or expiring."""
+    _agent_context()
+    _route_patterns()
+
+
+def _after_restore() -> None:
+    """Renewed in each environment resumed from the snapshot: `random`'s seed, and the DynamoDB
+    connections (none is opened before the snapshot; dropped anyway, so no socket or credentials
+    made during init can be shared by the environments)."""
+    snapstart.renew_entropy()
+    reset_connections()
+
+
+snapstart.register_hooks(_before_snapshot, _after_restore)
 
 
 # -- the Lambda handler ---------------------------------------------------------------------------
