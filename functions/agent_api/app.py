@@ -697,7 +697,14 @@ def get_messages(
 
 def _download_links() -> S3BlobStore | None:
     bucket = get_settings(AgentApiSettings).inbound_bucket
-    return S3BlobStore(bucket) if bucket else None
+    return _blob_store(bucket) if bucket else None
+
+
+@cache
+def _blob_store(bucket: str) -> S3BlobStore:
+    """The process's store of a bucket, so its S3 client (made on first use, never before a
+    snapshot) serves every request: making one took most of an attachment link's own time."""
+    return S3BlobStore(bucket)
 
 
 @app.get(
@@ -1084,7 +1091,7 @@ def _email_context() -> EmailContext | None:
     ctx = _agent_context()
     return EmailContext(
         repository=ctx.repository,
-        blobs=S3BlobStore(settings.inbound_bucket),
+        blobs=_blob_store(settings.inbound_bucket),
         config=ctx.config,
         support_addresses=settings.support_addresses,
         support_domain=settings.support_domain,
@@ -1175,11 +1182,12 @@ def _before_snapshot() -> None:
 
 
 def _after_restore() -> None:
-    """Renewed in each environment resumed from the snapshot: `random`'s seed, and the DynamoDB
-    connections (none is opened before the snapshot; dropped anyway, so no socket or credentials
-    made during init can be shared by the environments)."""
+    """Renewed in each environment resumed from the snapshot: `random`'s seed, the DynamoDB
+    connections and the S3 client (none is made before the snapshot; dropped anyway, so no socket
+    or credentials made during init can be shared by the environments)."""
     snapstart.renew_entropy()
     reset_connections()
+    _blob_store.cache_clear()
 
 
 snapstart.register_hooks(_before_snapshot, _after_restore)

@@ -84,10 +84,13 @@ def test_agent_api_primes_its_context_and_renews_connections_after_a_restore(fun
     assert TicketItem._connection is None
     # When an environment is restored after a connection was made
     TicketItem._get_connection()
+    store = agent_app._blob_store("helpdesk-inbound")
     assert TicketItem._connection is not None
     agent_app._after_restore()
-    # Then the connection is dropped (made again on the next request) and the context is kept
+    # Then the connection and the S3 store are dropped (made again on the next request), the
+    # context is kept
     assert TicketItem._connection is None
+    assert agent_app._blob_store("helpdesk-inbound") is not store
     assert agent_app._agent_context() is context
 
 
