@@ -29,6 +29,8 @@ def test_the_function_snapshots_published_versions_when_the_parameter_says_so(fu
     # SnapStart applies to published versions only: API Gateway invokes the alias, and any change
     # of the function's properties publishes a version (so its alias never runs old settings)
     assert (properties["AutoPublishAlias"], properties["AutoPublishAliasAllProperties"]) == ("live", True)
+    # and a replaced version is deleted, so no old snapshot stays cached (and billed)
+    assert properties["VersionDeletionPolicy"] == "Delete"
 
 
 def test_a_new_layer_publishes_new_versions_of_the_aliased_functions() -> None:
