@@ -56,7 +56,7 @@ export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv install tools demo lint imports typecheck pytest unit validate checkov checkov-tools build host-build \
-	check-handlers test bench fmt clean distclean pr python312 mutation openapi
+	check-handlers test bench bench-api fmt clean distclean pr python312 mutation openapi
 
 help:
 	@echo "make demo            install, then run the simulator on examples/email-day (state in $(OUT)/)"
@@ -64,6 +64,7 @@ help:
 	@echo "make install         .venv (project + dev tools), .venv-tools (SAM CLI $(SAM_CLI_VERSION)), $(CHECKOV_VENV) (checkov $(CHECKOV_VERSION))"
 	@echo "make lint|imports|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
 	@echo "make bench           run benchmarks/bench_*.py (ratios against a baseline of the same run)"
+	@echo "make bench-api       the agent API's speed: warm p50/p95 per route on moto, and cold start"
 	@echo "make mutation        mutmut on shared/logic (calendar sla routing threading); slow, not in make test"
 	@echo "make openapi         regenerate docs/openapi.json from the agent API's code (make test checks it)"
 	@echo "make fmt             ruff format + ruff check --fix"
@@ -194,6 +195,16 @@ bench: venv
 	@for bench in benchmarks/bench_*.py; do \
 	  echo "==> $$bench"; PYTHONPATH=. $(VENV)/bin/python "$$bench"; \
 	done
+
+# What a person waits on (docs/agent-api.md, "Speed"): warm latency per route of the agent API on
+# moto, then the import cost of agent_api and social_webhook against the boto3 floor (with their
+# SnapStart before-snapshot hooks). BENCH_CALLS and BENCH_RUNS keep it short or make it steadier.
+BENCH_CALLS ?= 15
+BENCH_RUNS ?= 7
+bench-api: venv
+	PYTHONPATH=. $(VENV)/bin/python benchmarks/bench_agent_api.py --calls $(BENCH_CALLS)
+	PYTHONPATH=. $(VENV)/bin/python benchmarks/bench_cold_start.py --runs $(BENCH_RUNS) \
+		--only AgentApiFunction,SocialWebhookFunction
 
 # The agent API's OpenAPI document, generated from functions/agent_api/app.py. `make test` fails
 # (tests/unit/test_openapi_document.py) while the committed copy differs from what the code makes.

@@ -45,6 +45,8 @@ class Handler:
     code_dir: str
     module: str
     environment: dict[str, str] = field(default_factory=dict)
+    snapstart: bool = False
+    """Offers SnapStart (template parameter `SnapStart`): its before-snapshot hook is timed too."""
 
 
 COMMON_ENV = {
@@ -73,6 +75,7 @@ HANDLERS = [
         "functions/social_webhook",
         "app",
         {"WEBHOOK_SECRET_NAME": "helpdesk-webhooks"},
+        snapstart=True,
     ),
     Handler("RouteTicketFunction", "functions/route_ticket", "app"),
     Handler(
@@ -80,6 +83,7 @@ HANDLERS = [
         "functions/agent_api",
         "app",
         {"AGENT_ID_CLAIM": "custom:agent_id", "SUPERVISOR_GROUP": "supervisors"},
+        snapstart=True,
     ),
     Handler(
         "SlaSweeperFunction",
@@ -170,6 +174,17 @@ class Report:
         print(f"  {label:48s}{median.wall:7.1f}ms{median.cpu:7.1f}ms{ratios}{note}")
 
 
+@dataclass(frozen=True)
+class Case:
+    """One measured line: a handler imported with tracing on or off, or `code` run instead."""
+
+    label: str
+    handler: Handler
+    tracing: bool
+    code: str | None
+    role: str = "with SnapStart: in the snapshot"
+
+
 class ImportFailedError(Exception):
     """The timed code failed in the fresh interpreter (its last error line is the message)."""
 
@@ -184,8 +199,9 @@ class Runner:
 
     def paths(self, handler: Handler | None) -> list[str]:
         if self.build_dir is None:
-            # the dev venv: `shared` and boto3 come from site-packages (shared is installed editable)
-            return [str(ROOT / handler.code_dir)] if handler else []
+            # the dev venv: boto3 from site-packages, `shared` from this checkout (ahead of the
+            # editable install, which may point at another worktree)
+            return [str(ROOT / handler.code_dir), str(ROOT)] if handler else []
         layer = self.build_dir / "SharedLayer" / "python"
         code = [str(self.build_dir / handler.logical_id)] if handler else []
         return [*code, str(layer)]
@@ -219,7 +235,7 @@ class Runner:
         env["POWERTOOLS_TRACE_DISABLED"] = "false" if tracing else "true"
         if self.instructions:
             env["PYTHONHASHSEED"] = "0"  # the same set and dict layouts each run: the same count
-        code = f"import {handler.module}" if handler else (code or FLOOR)
+        code = code or (f"import {handler.module}" if handler else FLOOR)
         cwd = ROOT / handler.code_dir if handler else ROOT
         completed = subprocess.run(
             self.command(self.paths(handler), code),
@@ -252,7 +268,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="count instructions under valgrind (callgrind), once per case, instead of timing",
     )
+    parser.add_argument(
+        "--only",
+        type=lambda value: set(value.split(",")),
+        default=set(),
+        help="comma-separated logical ids of the handlers to measure (e.g. AgentApiFunction); all by default",
+    )
     args = parser.parse_args(argv)
+    if args.only - {h.logical_id for h in HANDLERS}:
+        parser.error(f"--only: unknown handlers {sorted(args.only - {h.logical_id for h in HANDLERS})}")
     if args.instructions and shutil.which("valgrind") is None:
         parser.error("--instructions needs valgrind on the PATH")
     runner = Runner(args.python, args.build_dir.resolve() if args.build_dir else None, args.instructions)
@@ -273,38 +297,52 @@ def main(argv: list[str] | None = None) -> int:
     warm_up.time(None, tracing=False)
     for _, code in LIBRARIES:
         warm_up.time(None, tracing=False, code=code)
-    cases = [(handler, tracing) for handler in HANDLERS for tracing in (False, True)]
-    failures: dict[tuple[str, bool], str] = {}
-    for handler, tracing in cases:
+    chosen = [h for h in HANDLERS if not args.only or h.logical_id in args.only]
+    cases = [
+        Case(f"{h.logical_id} ({'tracing on' if tracing else 'tracing off'})", h, tracing, None, role)
+        for h in chosen
+        for tracing, role in ((False, "target"), (True, "reference"))
+    ]
+    # With SnapStart, the init phase also runs the before-snapshot hook, once per published version:
+    # what the snapshot then holds, and what an environment without SnapStart pays on its first request.
+    cases += [
+        Case(
+            f"{h.logical_id} + before-snapshot hook",
+            h,
+            False,
+            f"import {h.module}\n{h.module}._before_snapshot()",
+        )
+        for h in chosen
+        if h.snapstart
+    ]
+    failures: dict[str, str] = {}
+    for case in cases:
         try:
-            warm_up.time(handler, tracing)
+            warm_up.time(case.handler, case.tracing, case.code)
         except ImportFailedError as exc:
-            failures[(handler.logical_id, tracing)] = str(exc)
+            failures[case.label] = str(exc)
 
     floor: list[Timing] = []
     libraries: dict[str, list[Timing]] = {}
-    samples: dict[tuple[str, bool], list[Timing]] = {}
+    samples: dict[str, list[Timing]] = {}
     for _ in range(args.runs):
         floor.append(runner.time(None, tracing=False))
         for label, code in LIBRARIES:
             libraries.setdefault(label, []).append(runner.time(None, tracing=False, code=code))
-        for handler, tracing in cases:
-            if (handler.logical_id, tracing) not in failures:
-                samples.setdefault((handler.logical_id, tracing), []).append(runner.time(handler, tracing))
+        for case in cases:
+            if case.label not in failures:
+                samples.setdefault(case.label, []).append(runner.time(case.handler, case.tracing, case.code))
 
     report = Report(medians_ms(floor), args.instructions)
     report.header()
     report.line("floor: import boto3; boto3.client(dynamodb)", report.base, None)
     for label, _ in LIBRARIES:
         report.line(label, medians_ms(libraries[label]), "libraries only")
-    for handler, tracing in cases:
-        label = f"{handler.logical_id} ({'tracing on' if tracing else 'tracing off'})"
-        if (handler.logical_id, tracing) in failures:
-            print(f"  {label:48s} FAILED: {failures[handler.logical_id, tracing]}")
+    for case in cases:
+        if case.label in failures:
+            print(f"  {case.label:48s} FAILED: {failures[case.label]}")
             continue
-        report.line(
-            label, medians_ms(samples[(handler.logical_id, tracing)]), "reference" if tracing else "target"
-        )
+        report.line(case.label, medians_ms(samples[case.label]), case.role)
     return 0
 
 

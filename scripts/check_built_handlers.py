@@ -6,7 +6,8 @@ directory and its built layers' `python/` directories on `sys.path`, plus the en
 template gives the function (intrinsics resolved from parameter defaults, with dummy names for
 resources). It imports the handler module and checks the handler is callable. This catches a
 dependency missing from the layer, a module-level import that only works from the repository,
-and settings that fail to validate with the template's environment.
+and settings that fail to validate with the template's environment. SnapStart hooks the handler
+registers (shared/snapstart.py) are run too, as Lambda would run them around a snapshot.
 
 Compiled wheels only import on the architecture they were built for: check a build made with
 the host's platform (`make check-handlers` does that with LAYER_PLATFORM).
@@ -45,14 +46,24 @@ PSEUDO_PARAMETERS = {
 PYTHON_RUNTIME = re.compile(r"^python3\.\d+$")
 
 # Runs inside the clean interpreter: argv[1] is a JSON list of path entries, argv[2] the handler.
+# `snapshot_restore_py` stands in for the Lambda runtime's SnapStart hooks module: the hooks the
+# handler registers run as Lambda runs them (before the snapshot in reverse order of registration,
+# after a restore in order), so a hook that fails with the template's environment fails here.
 CHILD = """
-import importlib, json, sys
+import importlib, json, sys, types
 sys.path[:0] = json.loads(sys.argv[1])
+hooks = types.ModuleType("snapshot_restore_py")
+hooks.before, hooks.after = [], []
+hooks.register_before_snapshot = lambda hook, *a, **k: hooks.before.append((hook, a, k))
+hooks.register_after_restore = lambda hook, *a, **k: hooks.after.append((hook, a, k))
+sys.modules["snapshot_restore_py"] = hooks
 module_name, _, attribute = sys.argv[2].rpartition(".")
 module = importlib.import_module(module_name.replace("/", "."))
 handler = getattr(module, attribute, None)
 if not callable(handler):
     sys.exit(f"{sys.argv[2]}: {module.__name__} has no callable {attribute!r}")
+for hook, args, kwargs in [*reversed(hooks.before), *hooks.after]:
+    hook(*args, **kwargs)
 """
 
 

@@ -30,8 +30,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 
-from shared import clock
+from shared import clock, snapstart
 from shared.config import load_config
+from shared.dal.items import reset_connections
 from shared.dal.repository import TicketRepository, get_repository
 from shared.errors import ConflictError, PermanentWriteError, TicketNotFoundError
 from shared.language import detect_language
@@ -762,7 +763,14 @@ def get_messages(
 
 def _download_links() -> S3BlobStore | None:
     bucket = get_settings(AgentApiSettings).inbound_bucket
-    return S3BlobStore(bucket) if bucket else None
+    return _blob_store(bucket) if bucket else None
+
+
+@cache
+def _blob_store(bucket: str) -> S3BlobStore:
+    """The process's store of a bucket, so its S3 client (made on first use, never before a
+    snapshot) serves every request: making one took most of an attachment link's own time."""
+    return S3BlobStore(bucket)
 
 
 @app.get(
@@ -1240,7 +1248,7 @@ def _email_context() -> EmailContext | None:
     ctx = _agent_context()
     return EmailContext(
         repository=ctx.repository,
-        blobs=S3BlobStore(settings.inbound_bucket),
+        blobs=_blob_store(settings.inbound_bucket),
         config=ctx.config,
         support_addresses=settings.support_addresses,
         support_domain=settings.support_domain,
@@ -1317,6 +1325,29 @@ def post_quarantine_release(entry_id: EntryId) -> ReleaseOutcome:
         ticket_number=result.ticket_number,
         entry=result.entry,
     )
+
+
+# -- SnapStart (decision 86): what the snapshot holds, and what each restored environment renews --
+
+
+def _before_snapshot() -> None:
+    """Made once into the snapshot, the same for every environment: the settings, the config and
+    the context (no AWS call: the DynamoDB connection opens on the first request), and the OpenAPI
+    document the 405 answers read. Nothing unique, secret or expiring."""
+    _agent_context()
+    _route_patterns()
+
+
+def _after_restore() -> None:
+    """Renewed in each environment resumed from the snapshot: `random`'s seed, the DynamoDB
+    connections and the S3 client (none is made before the snapshot; dropped anyway, so no socket
+    or credentials made during init can be shared by the environments)."""
+    snapstart.renew_entropy()
+    reset_connections()
+    _blob_store.cache_clear()
+
+
+snapstart.register_hooks(_before_snapshot, _after_restore)
 
 
 # -- the Lambda handler ---------------------------------------------------------------------------

@@ -22,9 +22,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import clock
+from shared import clock, snapstart
 from shared.channels import meta, x
 from shared.config import load_config
+from shared.dal.items import reset_connections
 from shared.dal.repository import get_repository
 from shared.errors import ConfigError, HelpdeskError, InvalidEventError
 from shared.logic.conversation_notices import record_notice
@@ -230,6 +231,34 @@ def x_notification() -> Response[str]:
     except InvalidEventError as exc:
         return _quarantine("x", "malformed-payload", raw, str(exc))
     return _store(batch, "x", raw)
+
+
+# -- SnapStart (decision 86): what the snapshot holds, and what each restored environment renews --
+
+
+def _before_snapshot() -> None:
+    """Made once into the snapshot, the same for every environment: the settings, the config and
+    the context (no AWS call), and the Powertools parameters module (imported, not used: the
+    webhook secret is never read before the snapshot, so no secret is in it)."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: F401
+
+    get_settings(SocialWebhookSettings)
+    _chat_context()
+
+
+def _after_restore() -> None:
+    """Renewed in each environment resumed from the snapshot: `random`'s seed, the DynamoDB
+    connections and the cached webhook secret. None of these is made before the snapshot; they are
+    dropped anyway, so no secret, socket or credentials from init can be shared by environments
+    or outlive a rotation of the secret."""
+    from aws_lambda_powertools.utilities import parameters
+
+    snapstart.renew_entropy()
+    reset_connections()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+snapstart.register_hooks(_before_snapshot, _after_restore)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -78,6 +78,7 @@ def _reset_process_caches() -> None:
     from functions.sla_sweeper import app as sweeper_app
 
     agent_app._agent_context.cache_clear()
+    agent_app._blob_store.cache_clear()
     from functions.auto_followup import app as followup_app
     from functions.route_ticket import app as route_app
 
