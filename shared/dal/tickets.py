@@ -289,9 +289,9 @@ def message_from_item(item: MessageItem) -> Message:
 
 AGENT_ACTIONS = frozenset({"updated", "note_added", "macro_applied", "merged", "unmerged", "split"})
 """Event types an agent causes, naming them as `by`: indexed per agent for the audit trail
-(`audit.py`); a merge, its undoing and a split count once, on the ticket acted on (not the
-`merged_from` and `unmerged_from` of the other, or the new ticket of a split). A customer's `reopened` also names its author as
-`by`, and is not indexed."""
+(`audit.py`). A merge, its undoing and a split count once, on the ticket acted on (not the other
+ticket's `merged_from` or `unmerged_from`, nor the new ticket of a split). A customer's `reopened`
+also names its author as `by`, and is not indexed."""
 
 
 def event_items(ticket_id: str, events: Sequence[TicketEvent]) -> list[EventItem]:
