@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.dal.pointers import PointerReads
+from shared.dal.queues import QueueEntry, queue_key
 from shared.dal.repository import TicketRepository
 from shared.dal.tickets import TicketStore, TicketUpdate
 from shared.errors import ConflictError, HelpdeskError, TicketNotFoundError
-from shared.logic.permissions import Principal, may_assign, visible
+from shared.logic.permissions import Principal, may_assign, may_transfer, visible
 from shared.logic.sla_service import after_change
 from shared.models.config import HelpdeskConfig
 from shared.models.ticket import Channel, Ticket, TicketEvent
@@ -151,6 +152,12 @@ class TicketChangeRequest(BaseModel):
     status: Literal["new", "open", "pending", "on_hold", "resolved", "closed"] | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     assignee: str | None = None
+    team: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Transfer to this team: unassigned and queued there unless the assignee is its agent",
+    )
     tags_add: list[Tag] = Field(default_factory=list)
     tags_remove: list[str] = Field(default_factory=list)
     version: int | None = Field(default=None, ge=1)
@@ -270,6 +277,7 @@ def update_ticket(
             ticket,
         )
     changes, recorded = _changes_asked(ticket, request, ctx, scope)
+    _transfer(ticket, request, changes, recorded, ctx, scope, now)
     if not recorded:
         return ticket
     _follow_with_capacity_and_sla(ticket, changes, recorded, ctx, now)
@@ -309,6 +317,45 @@ def _changes_asked(
         changes.tags = tags
         recorded["tags"] = [ticket.tags, tags]
     return changes, recorded
+
+
+def _transfer(
+    ticket: Ticket,
+    request: TicketChangeRequest,
+    changes: TicketUpdate,
+    recorded: dict[str, object],
+    ctx: AgentContext,
+    scope: Principal | None,
+    now: datetime,
+) -> None:
+    """Move the ticket to another team: a supervisor of its team's (or an admin's). Its assignee
+    stays only as one of the new team's agents; otherwise it waits in the new team's queue."""
+    if request.team is None or request.team == ticket.team:
+        return
+    if scope is not None:
+        may_transfer(scope, ticket, request.team)
+    if ctx.config.team(request.team) is None:
+        raise InvalidRequestError(f"unknown team {request.team!r}")
+    changes.team = request.team
+    recorded["team"] = [ticket.team, request.team]
+    assignee = changes.assignee or (None if changes.unassign else ticket.assignee)
+    agent = ctx.config.agent(assignee) if assignee else None
+    if agent is not None and request.team in agent.teams:
+        return
+    if assignee is not None and changes.assignee is None:
+        changes.unassign = True
+        recorded["assignee"] = [ticket.assignee, None]
+    elif changes.assignee is not None:
+        raise InvalidRequestError(f"{changes.assignee!r} is not an agent of team {request.team!r}")
+    priority = changes.priority or ticket.priority.value
+    changes.queue = QueueEntry(
+        team=request.team,
+        ticket_id=ticket.id,
+        priority=priority,
+        channel=ticket.channel.value,
+        queued_at=now,
+        key=queue_key(priority, now, ticket.id),
+    )
 
 
 def _follow_with_capacity_and_sla(
