@@ -57,8 +57,9 @@ from shared.logic.agent_actions import (
 )
 from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.cursors import InvalidCursorError
+from shared.logic.customers import MergeError, merge_customers, unmerge_customers
 from shared.logic.ingest_email import EmailContext
-from shared.logic.lookups import InvalidIdentityError
+from shared.logic.lookups import InvalidIdentityError, customer_tickets
 from shared.logic.macros import (
     DEFAULT_MACRO_PAGE,
     MAX_MACRO_PAGE,
@@ -84,6 +85,7 @@ from shared.logic.permissions import (
     ForbiddenActionError,
     Principal,
     may_edit_macros,
+    may_merge_customers,
     may_review_quarantine,
     may_set_presence,
     may_use_macros,
@@ -138,6 +140,8 @@ from shared.models.api import (
     AgentSummary,
     ConversationMessage,
     ConversationPageView,
+    CustomerMergeRequest,
+    CustomerMergeView,
     CustomerView,
     DownloadLinkView,
     EventPageView,
@@ -169,7 +173,7 @@ from shared.models.api import (
     WindowState,
 )
 from shared.models.macros import Macro
-from shared.models.ticket import Channel, IdentityKind, Ticket
+from shared.models.ticket import Channel, Customer, IdentityKind, Ticket
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 from shared.storage import S3BlobStore
@@ -300,6 +304,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     CustomerNotFoundError: ProblemKind(404, "customer-not-found", "No such customer"),
     InvalidViewError: ProblemKind(404, "view-not-found", "No such view"),
     InvalidIdentityError: ProblemKind(400, "invalid-identity", "Not an identity of that kind"),
+    MergeError: ProblemKind(409, "customer-merge-refused", "The customers cannot be merged or unmerged so"),
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
     MacroNotFoundError: ProblemKind(404, "macro-not-found", "No such macro"),
     NotReleasableError: ProblemKind(409, "not-releasable", "The entry cannot be released"),
@@ -681,6 +686,62 @@ def get_view(
     return ViewPageView(
         view=page.view, count=page.count, tickets=tickets, limit=limit, next_cursor=page.cursor
     )
+
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=100, description="A customer id (`cus_...`)")]
+
+
+def _customer(customer_id: str) -> Customer:
+    customer = _agent_context().repository.get_customer(unquote(customer_id))
+    if customer is None:
+        raise CustomerNotFoundError(f"no customer {unquote(customer_id)!r}")
+    return customer
+
+
+@app.get(
+    "/customers/<customer_id>",
+    summary="A customer by id, with the tickets the caller may see",
+    responses=_responses(200, CustomerView, "The customer and their tickets", 404),
+)
+def get_customer_by_id(customer_id: CustomerId) -> CustomerView:
+    _no_unknown_query()
+    customer = _customer(customer_id)
+    tickets = customer_tickets(customer, _agent_context().repository)
+    shown = [t for t in tickets if visible(_principal(), t)]
+    return CustomerView(customer=customer, tickets=shown, hidden=len(tickets) - len(shown))
+
+
+@app.post(
+    "/customers/<customer_id>/merge",
+    summary="Merge a customer into another (supervisors and admins): identities and tickets move",
+    description="The same person writing from two addresses or channels. Undo with "
+    "`POST /customers/{into}/merges/{merge_id}/undo`.",
+    responses=_responses(200, CustomerMergeView, "The merge, and the customer it went into", 404, 409, 415),
+)
+def post_customer_merge(customer_id: CustomerId, request: CustomerMergeRequest) -> CustomerMergeView:
+    may_merge_customers(_principal())
+    actor = _caller().agent_id
+    source, target = _customer(customer_id), _customer(request.into)
+    repository = _agent_context().repository
+    record = merge_customers(repository, source.id, target.id, actor, clock.now())
+    logger.info("customers merged", source=source.id, target=target.id, merge_id=record.id, by=actor)
+    return CustomerMergeView(merge=record, customer=_customer(target.id))
+
+
+@app.post(
+    "/customers/<customer_id>/merges/<merge_id>/undo",
+    summary="Undo a merge into this customer (supervisors and admins): identities and tickets go back",
+    responses=_responses(200, CustomerMergeView, "The merge as undone, and the customer restored", 404, 409),
+)
+def post_customer_unmerge(
+    customer_id: CustomerId, merge_id: Annotated[str, Path(min_length=1, max_length=100)]
+) -> CustomerMergeView:
+    may_merge_customers(_principal())
+    actor = _caller().agent_id
+    target = _customer(customer_id)
+    record = unmerge_customers(_agent_context().repository, target.id, unquote(merge_id), actor, clock.now())
+    logger.info("customers unmerged", source=record.source_id, target=target.id, merge_id=record.id, by=actor)
+    return CustomerMergeView(merge=record, customer=_customer(record.source_id))
 
 
 # -- tickets --------------------------------------------------------------------------------------

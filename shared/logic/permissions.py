@@ -146,6 +146,13 @@ def may_read_agent(caller: Principal, agent_teams: Iterable[str], agent_id: str)
     raise ForbiddenActionError("only a supervisor of one of the agent's teams reads their actions")
 
 
+def may_merge_customers(caller: Principal) -> None:
+    """Merge two customers, or undo a merge: supervisors and admins (a customer's tickets may be
+    other teams' too)."""
+    if caller.role < Role.SUPERVISOR:
+        raise ForbiddenActionError("only supervisors and admins merge customers")
+
+
 def may_review_quarantine(caller: Principal) -> None:
     """List, inspect and release quarantined input: supervisors and admins."""
     if caller.role < Role.SUPERVISOR:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.models.macros import Macro, MacroActions
-from shared.models.ticket import Customer, Message, QuarantineEntry, Ticket, TicketEvent
+from shared.models.ticket import Customer, MergeRecord, Message, QuarantineEntry, Ticket, TicketEvent
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -358,3 +358,21 @@ class SplitView(BaseModel):
     original: TicketState
     ticket: TicketState = Field(description="The new ticket, linked to the original (`linked_ticket_id`)")
     message_id: str
+
+
+# -- customers: one person across channels ---------------------------------------------------------
+
+
+class CustomerMergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    into: str = Field(
+        min_length=1, max_length=100, description="The id of the customer to merge this one into"
+    )
+
+
+class CustomerMergeView(BaseModel):
+    """A merge of customers (or its undoing) and the customer it left whole."""
+
+    merge: MergeRecord
+    customer: Customer

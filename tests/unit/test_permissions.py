@@ -17,6 +17,7 @@ from shared.logic.permissions import (
     Role,
     may_assign,
     may_merge,
+    may_merge_customers,
     may_review_quarantine,
     may_set_presence,
     may_split,
@@ -216,3 +217,14 @@ def test_an_agent_the_config_does_not_know_has_no_team_and_sees_only_what_is_ass
     assert not visible(stranger, ticket("support", None))
     assert visible(stranger, ticket("support", "zed"))
     assert visible(stranger, ticket(None, None))  # the shared inbox
+
+
+@pytest.mark.parametrize(("role", "expected"), [(Role.AGENT, False), (Role.SUPERVISOR, True), (Role.ADMIN, True)])
+def test_only_supervisors_and_admins_merge_customers(role: Role, expected: bool) -> None:
+    caller = principal("alice", role, CONFIG)
+    try:
+        may_merge_customers(caller)
+    except ForbiddenActionError:
+        assert not expected
+    else:
+        assert expected
