@@ -58,6 +58,7 @@ from shared.logic.agent_actions import (
 from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.cursors import InvalidCursorError
 from shared.logic.customers import MergeError, merge_customers, unmerge_customers
+from shared.logic.identity_suggestions import Decision, IdentityTakenError, decide_suggestion
 from shared.logic.ingest_email import EmailContext
 from shared.logic.lookups import InvalidIdentityError, customer_tickets
 from shared.logic.macros import (
@@ -146,6 +147,8 @@ from shared.models.api import (
     DownloadLinkView,
     EventPageView,
     FieldProblem,
+    IdentityDecisionRequest,
+    IdentityDecisionView,
     MacroAppliedView,
     MacroPage,
     MacroPreviewView,
@@ -173,7 +176,7 @@ from shared.models.api import (
     WindowState,
 )
 from shared.models.macros import Macro
-from shared.models.ticket import Channel, Customer, IdentityKind, Ticket
+from shared.models.ticket import Channel, Customer, Identity, IdentityKind, Ticket
 from shared.observability import logger, metrics, tracer
 from shared.settings import AgentApiSettings, aws_region, get_settings
 from shared.storage import S3BlobStore
@@ -304,6 +307,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     CustomerNotFoundError: ProblemKind(404, "customer-not-found", "No such customer"),
     InvalidViewError: ProblemKind(404, "view-not-found", "No such view"),
     InvalidIdentityError: ProblemKind(400, "invalid-identity", "Not an identity of that kind"),
+    IdentityTakenError: ProblemKind(409, "identity-taken", "The identity is another customer's"),
     MergeError: ProblemKind(409, "customer-merge-refused", "The customers cannot be merged or unmerged so"),
     QuarantineEntryNotFoundError: ProblemKind(404, "quarantine-entry-not-found", "No such quarantine entry"),
     MacroNotFoundError: ProblemKind(404, "macro-not-found", "No such macro"),
@@ -367,6 +371,8 @@ def _domain_error(exc: Exception) -> Response[str]:
         return _answer(kind, str(exc), current=_state(exc.current))
     if isinstance(exc, StaleMacroError):
         return _answer(kind, str(exc), current=_macro_state(exc.current))
+    if isinstance(exc, IdentityTakenError):
+        return _answer(kind, str(exc), owner=exc.owner)
     if isinstance(exc, ConflictError):
         return _answer(kind, "the ticket changed meanwhile; reload and retry")
     return _answer(kind, str(exc))
@@ -983,6 +989,43 @@ def post_note(ref: TicketRef, request: NoteRequest) -> Response[NoteCreated]:
     ticket = _scoped_ticket(ref, ctx.repository)
     note = add_note(ticket, request.text, actor, ctx, clock.now())
     return Response(201, content_types.APPLICATION_JSON, NoteCreated(message_id=note.id))
+
+
+# -- identity suggestions -----------------------------------------------------------------------
+
+
+def _decide(ref: str, request: IdentityDecisionRequest, decision: Decision) -> IdentityDecisionView:
+    actor = _caller().agent_id
+    repository = _agent_context().repository
+    ticket = _scoped_ticket(ref, repository)
+    identity = Identity(kind=request.kind, value=request.value)
+    outcome = decide_suggestion(ticket, identity, decision, actor, repository, clock.now())
+    logger.info(
+        "identity suggestion", ticket_id=ticket.id, decision=decision, kind=identity.kind.value, by=actor
+    )
+    return IdentityDecisionView(
+        decision=outcome.decision, identity=outcome.identity, customer=outcome.customer
+    )
+
+
+@app.post(
+    "/tickets/<ref>/identity-suggestions/confirm",
+    summary="Link an identity the message text suggested to the ticket's customer",
+    description="Only one suggested on this ticket (`identity_suggested`). One that is another customer's "
+    "already is `409 identity-taken` with that customer's id (`owner`): merge the customers instead.",
+    responses=_responses(200, IdentityDecisionView, "The identity linked, and the customer", 404, 409, 415),
+)
+def post_identity_confirm(ref: TicketRef, request: IdentityDecisionRequest) -> IdentityDecisionView:
+    return _decide(ref, request, "confirmed")
+
+
+@app.post(
+    "/tickets/<ref>/identity-suggestions/reject",
+    summary="Record that a suggested identity is not the customer's",
+    responses=_responses(200, IdentityDecisionView, "The decision recorded", 404, 415),
+)
+def post_identity_reject(ref: TicketRef, request: IdentityDecisionRequest) -> IdentityDecisionView:
+    return _decide(ref, request, "rejected")
 
 
 # -- merging and splitting tickets: one conversation from two tickets, or two from one -----------

@@ -12,7 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.models.macros import Macro, MacroActions
-from shared.models.ticket import Customer, MergeRecord, Message, QuarantineEntry, Ticket, TicketEvent
+from shared.models.ticket import (
+    Customer,
+    Identity,
+    IdentityKind,
+    MergeRecord,
+    Message,
+    QuarantineEntry,
+    Ticket,
+    TicketEvent,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -54,6 +63,9 @@ class Problem(BaseModel):
     )
     current: TicketState | MacroState | None = Field(
         default=None, description="On a 409 for a stale version: the ticket (or macro) as it is now"
+    )
+    owner: str | None = Field(
+        default=None, description="On an identity-taken problem: the customer the identity belongs to"
     )
 
 
@@ -375,4 +387,21 @@ class CustomerMergeView(BaseModel):
     """A merge of customers (or its undoing) and the customer it left whole."""
 
     merge: MergeRecord
+    customer: Customer
+
+
+class IdentityDecisionRequest(BaseModel):
+    """An identity as the ticket's `identity_suggested` event lists it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: IdentityKind
+    value: str = Field(min_length=1, max_length=320)
+
+
+class IdentityDecisionView(BaseModel):
+    """An agent's decision on a suggested identity, and the customer as it is now."""
+
+    decision: Literal["confirmed", "rejected"]
+    identity: Identity
     customer: Customer
