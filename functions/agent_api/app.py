@@ -125,6 +125,7 @@ from shared.logic.ticket_reads import (
     CustomerNotFoundError,
     MessageNotFoundError,
     agent_actions,
+    agent_mentions,
     attachment_link,
     conversation,
     lookup_customer,
@@ -153,6 +154,8 @@ from shared.models.api import (
     MacroPage,
     MacroPreviewView,
     MacroState,
+    MentionPageView,
+    MentionView,
     MergeView,
     MessageWhole,
     NoteCreated,
@@ -603,6 +606,31 @@ def get_agent_actions(
     page = agent_actions(_principal(), agent_id, ctx.config, ctx.repository, limit, cursor)
     actions = [AgentActionView(ticket_id=a.ticket_id, event=a.event) for a in page.actions]
     return AgentActionPageView(agent=agent_id, actions=actions, limit=limit, next_cursor=page.cursor)
+
+
+@app.get(
+    "/agents/<agent_id>/mentions",
+    summary="Notes that named an agent (`@alice`), newest first: their own, or their team's for a supervisor",
+    responses=_responses(200, MentionPageView, "One page of mentions", 404),
+)
+def get_agent_mentions(
+    agent_id: AgentId, limit: PageLimit = DEFAULT_PAGE, cursor: Cursor = None
+) -> MentionPageView:
+    _no_unknown_query("limit", "cursor")
+    ctx = _agent_context()
+    page = agent_mentions(_principal(), agent_id, ctx.config, ctx.repository, limit, cursor)
+    mentions = [
+        MentionView(
+            ticket_id=m.ticket_id,
+            ticket_number=m.ticket_number,
+            message_id=m.message_id,
+            by=m.by,
+            at=m.at,
+            excerpt=m.excerpt,
+        )
+        for m in page.mentions
+    ]
+    return MentionPageView(agent=agent_id, mentions=mentions, limit=limit, next_cursor=page.cursor)
 
 
 @app.get(

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.dal.items import EventItem
-from shared.dal.tickets import event_from_item
+from shared import clock
+from shared.dal.items import EventItem, MentionItem
+from shared.dal.tickets import Mention, event_from_item
 from shared.models.ticket import TicketEvent
 
 
@@ -29,8 +30,29 @@ class AuditPage:
     """The last action's index key when another page follows (the next page's `after`)."""
 
 
+@dataclass(frozen=True)
+class MentionPage:
+    mentions: list[Mention]
+    after: str | None
+    """The last mention's key when another page follows."""
+
+
 class AuditLog(Protocol):
     def agent_actions(self, agent_id: str, limit: int, after: str | None = None) -> AuditPage: ...
+
+    def agent_mentions(self, agent_id: str, limit: int, after: str | None = None) -> MentionPage: ...
+
+
+def mention_from_item(item: MentionItem) -> Mention:
+    return Mention(
+        agent_id=str(item.pk).removeprefix("MENTIONS#"),
+        ticket_id=str(item.ticket_id),
+        ticket_number=int(item.ticket_number),
+        message_id=str(item.message_id),
+        by=str(item.by),
+        at=clock.parse_iso(str(item.at)),
+        excerpt=str(item.excerpt),
+    )
 
 
 def ticket_of(item: EventItem) -> str:
@@ -63,3 +85,20 @@ class DynamoAudit:
         page = items[:limit]
         actions = [AgentAction(ticket_of(item), event_from_item(item)) for item in page]
         return AuditPage(actions=actions, after=str(page[-1].gsi1sk) if len(items) > limit else None)
+
+    def agent_mentions(self, agent_id: str, limit: int, after: str | None = None) -> MentionPage:
+        """One page of the notes that named an agent, newest first."""
+        start = {"pk": {"S": f"MENTIONS#{agent_id}"}, "sk": {"S": after}} if after is not None else None
+        items = list(
+            MentionItem.query(
+                f"MENTIONS#{agent_id}",
+                scan_index_forward=False,
+                last_evaluated_key=start,
+                limit=limit + 1,
+                page_size=limit + 1,
+            )
+        )
+        page = items[:limit]
+        return MentionPage(
+            [mention_from_item(i) for i in page], str(page[-1].sk) if len(items) > limit else None
+        )

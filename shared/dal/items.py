@@ -13,6 +13,7 @@ Key layout (pk / sk):
 - `VIEW#<scope>#<view>` / `E#<sort>#<ticket id>`  a ticket in a view (a team's queue of work)
 - `VIEW#<scope>#<view>` / `COUNT`          how many tickets the view holds
 - `TICKET#<id>` / `VIEWS`                  the views a ticket is in, as of a stream record
+- `MENTIONS#<agent id>` / `<at>#<ticket id>#<message id>`  an agent named in a note
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
@@ -383,6 +384,24 @@ class ViewStateItem(Model):
     entries = JSONAttribute()
 
 
+class MentionItem(Model):
+    """An agent named in a note: `MENTIONS#<agent id>` / `<at>#<ticket id>#<message id>`, written
+    with the note, so an agent's mentions are one Query, newest first."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="mention")
+    ticket_id = UnicodeAttribute()
+    ticket_number = NumberAttribute()
+    message_id = UnicodeAttribute()
+    by = UnicodeAttribute()
+    at = UnicodeAttribute()
+    excerpt = UnicodeAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     TicketItem,
@@ -399,6 +418,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     ViewEntryItem,
     ViewCountItem,
     ViewStateItem,
+    MentionItem,
 )
 
 

@@ -20,6 +20,7 @@ from shared.dal.items import (
     CounterItem,
     CustomerItem,
     EventItem,
+    MentionItem,
     MessageItem,
     TicketItem,
 )
@@ -36,6 +37,33 @@ from shared.models.ticket import (
     TicketEvent,
     TicketMerge,
 )
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An agent named in a note (`@alice`)."""
+
+    agent_id: str
+    ticket_id: str
+    ticket_number: int
+    message_id: str
+    by: str
+    at: datetime
+    excerpt: str
+
+
+def mention_item(mention: Mention) -> MentionItem:
+    at = clock.iso(mention.at)
+    return MentionItem(
+        pk=f"MENTIONS#{mention.agent_id}",
+        sk=f"{at}#{mention.ticket_id}#{mention.message_id}",
+        ticket_id=mention.ticket_id,
+        ticket_number=mention.ticket_number,
+        message_id=mention.message_id,
+        by=mention.by,
+        at=at,
+        excerpt=mention.excerpt,
+    )
 
 
 @dataclass
@@ -349,7 +377,9 @@ class TicketStore(Protocol):
 
     def append_message(self, write: AppendWrite) -> None: ...
 
-    def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None: ...
+    def add_message(
+        self, ticket_id: str, message: Message, events: list[TicketEvent], mentions: Sequence[Mention] = ()
+    ) -> None: ...
 
     def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None: ...
 
@@ -463,10 +493,14 @@ class DynamoTickets(Table):
         condition = TicketItem.version == write.expected_version
         self._write(puts, write.pointers, at, update=(target, actions, condition), upserts=write.upserts)
 
-    def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None:
-        """Store a message that changes nothing else on the ticket (an internal note)."""
+    def add_message(
+        self, ticket_id: str, message: Message, events: list[TicketEvent], mentions: Sequence[Mention] = ()
+    ) -> None:
+        """Store a message that changes nothing else on the ticket (an internal note), with the
+        agents it names."""
         puts: list[tuple[Any, Any]] = [(message_to_item(message), None)]
         puts += [(item, None) for item in event_items(ticket_id, events)]
+        puts += [(mention_item(m), None) for m in mentions]
         self._write(puts, [], clock.iso(message.at))
 
     def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from shared.channels.social_outbound import (
     META_CHANNELS,
     messaging_window,
 )
+from shared.dal.tickets import Mention
 from shared.errors import ConflictError
 from shared.ids import new_id
 from shared.logic import templates
@@ -32,6 +34,7 @@ from shared.logic.outbound import (
     email_addressing,
     ticket_token,
 )
+from shared.models.config import HelpdeskConfig
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import Customer, Direction, Message, Ticket, TicketEvent
 
@@ -290,6 +293,23 @@ def add_note(ticket: Ticket, text: str, agent: str, ctx: OutboundContext, now: d
         author=agent,
         text=text,
     )
-    event = TicketEvent(at=now, type="note_added", data={"by": agent, "message_id": note.id})
-    ctx.repository.add_message(ticket.id, note, [event])
+    named = mentioned(text, ctx.config, agent)
+    data: dict[str, object] = {"by": agent, "message_id": note.id}
+    if named:
+        data["mentions"] = named
+    event = TicketEvent(at=now, type="note_added", data=data)
+    excerpt = " ".join(text.split())[:MENTION_EXCERPT]
+    mentions = [Mention(a, ticket.id, ticket.number, note.id, agent, now, excerpt) for a in named]
+    ctx.repository.add_message(ticket.id, note, [event], mentions)
     return note
+
+
+MENTION_EXCERPT = 140
+"""How much of a note a mention shows."""
+_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9_.-]{0,63})")
+
+
+def mentioned(text: str, config: HelpdeskConfig, author: str) -> list[str]:
+    """The agents a note names (`@alice`), each once, in order: agents of the config, not its author."""
+    found = dict.fromkeys(match.group(1).rstrip(".-") for match in _MENTION.finditer(text))
+    return [name for name in found if name != author and config.agent(name) is not None]

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from shared.dal.audit import AgentAction, AuditLog
 from shared.dal.conversation import ConversationEntry, ConversationReads
-from shared.dal.tickets import TicketStore
+from shared.dal.tickets import Mention, TicketStore
 from shared.errors import HelpdeskError
 from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.lookups import LookupStores, customer_tickets, find_customer
@@ -180,6 +180,35 @@ def agent_actions(
         (after,) = decode_cursor(cursor, 1, _is_action_key)
     page = log.agent_actions(agent_id, limit, after)
     return ActionPage(page.actions, encode_cursor([page.after]) if page.after is not None else None)
+
+
+@dataclass(frozen=True)
+class MentionsPage:
+    mentions: list[Mention]
+    cursor: str | None
+
+
+_MENTION_KEY = re.compile(rf"{_ISO}#[a-z]{{2,5}}_[0-9a-z]{{26}}#[^\x00-\x1f]{{1,300}}")
+
+
+def _is_mention_key(text: str) -> bool:
+    return _MENTION_KEY.fullmatch(text) is not None
+
+
+def agent_mentions(
+    caller: Principal, agent_id: str, config: HelpdeskConfig, log: AuditLog, limit: int, cursor: str | None
+) -> MentionsPage:
+    """One page of the notes that named an agent, newest first: their own; their team's agents for
+    a supervisor; anyone's for an admin."""
+    agent = config.agent(agent_id)
+    if agent is None:
+        raise AgentNotFoundError(f"no agent {agent_id!r}")
+    may_read_agent(caller, agent.teams, agent_id)
+    after = None
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, 1, _is_mention_key)
+    page = log.agent_mentions(agent_id, limit, after)
+    return MentionsPage(page.mentions, encode_cursor([page.after]) if page.after is not None else None)
 
 
 # -- the customer ---------------------------------------------------------------------------------

@@ -405,3 +405,23 @@ class IdentityDecisionView(BaseModel):
     decision: Literal["confirmed", "rejected"]
     identity: Identity
     customer: Customer
+
+
+class MentionView(BaseModel):
+    """A note that named the agent: where, by whom, and its start."""
+
+    ticket_id: str
+    ticket_number: int
+    message_id: str
+    by: str
+    at: datetime
+    excerpt: str
+
+
+class MentionPageView(BaseModel):
+    """One page of the notes that named an agent, newest first."""
+
+    agent: str
+    mentions: list[MentionView]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None

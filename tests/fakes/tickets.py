@@ -15,12 +15,14 @@ from shared.dal.queues import queue_item
 from shared.dal.tickets import (
     UNROUTED,
     AppendWrite,
+    Mention,
     NewTicketWrite,
     SlaWrite,
     TicketChanges,
     TicketUpdate,
     event_from_item,
     event_items,
+    mention_item,
     message_from_item,
     message_to_item,
     sla_shard,
@@ -193,8 +195,11 @@ class MemoryTickets(MemoryStore):
         )
         self._write(puts, write.pointers, at, update=ticket, upserts=write.upserts)
 
-    def add_message(self, ticket_id: str, message: Message, events: list[TicketEvent]) -> None:
+    def add_message(
+        self, ticket_id: str, message: Message, events: list[TicketEvent], mentions: Sequence[Mention] = ()
+    ) -> None:
         puts = [put_op(message_to_item(message)), *event_puts(ticket_id, events)]
+        puts += [put_op(mention_item(m)) for m in mentions]
         self._write(puts, [], clock.iso(message.at))
 
     def add_events(self, ticket_id: str, events: list[TicketEvent], dedupe: Pointer) -> None:
