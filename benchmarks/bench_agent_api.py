@@ -264,7 +264,9 @@ def email(index: int, sender: str, subject: str, html_bytes: int = 0, **extra: A
     message["Message-ID"] = f"<bench-{index}@mail.customer.example>"
     if extra.get("reply_to"):
         message["In-Reply-To"] = message["References"] = extra["reply_to"]
-    message.set_content(f"Message number {index}.\n\nMy printer shows error E42 since this morning.")
+    message.set_content(
+        extra.get("body") or f"Message number {index}.\n\nMy printer shows error E42 since this morning."
+    )
     if html_bytes:
         filler = "".join(
             f"<p>Line {n} of message {index}, with some words to fill it.</p>"
@@ -317,7 +319,7 @@ def seed(inbox: Inbox, api: Api, tickets: int, messages: int, releases: int) -> 
     return Seeded(1, page["messages"][0]["ref"], 1 + tickets, [entry["id"] for entry in listing["entries"]])
 
 
-def routes(api: Api, seeded: Seeded, calls: int) -> list[Route]:
+def routes(api: Api, inbox: Inbox, seeded: Seeded, calls: int) -> list[Route]:
     """Every route of the agent API, each with the requests the UI makes of it."""
     conversation = f"/tickets/{seeded.conversation}"
     message = f"{conversation}/messages/{seeded.newest_ref}"
@@ -329,6 +331,7 @@ def routes(api: Api, seeded: Seeded, calls: int) -> list[Route]:
         for n in range(calls + 1)
     ]
     releasable = list(seeded.quarantine_ids)
+    moves = prepare_moves(api, inbox, calls + 1)  # and the warm-up call
 
     def ticket(i: int, offset: int) -> str:
         """A ticket of one customer for the i-th call of a route, spread over the data set."""
@@ -446,6 +449,151 @@ def routes(api: Api, seeded: Seeded, calls: int) -> list[Route]:
                 headers={"idempotency-key": f"apply-{i}"},
             ),
         ),
+        *move_routes(moves),
+    ]
+
+
+@dataclass
+class Moves:
+    """Fresh tickets and customers for the routes that change them for good (each call its own)."""
+
+    duplicates: list[tuple[int, int]]
+    """(merged, kept) tickets of one customer: the merge routes' calls."""
+    merged: list[int]
+    """Tickets merged in the setup: the unmerge route's calls."""
+    splits: list[tuple[int, str]]
+    """A ticket of two customer messages and its newest message's ref: the split route's calls."""
+    customers: list[tuple[str, str]]
+    """(merged, kept) customers: the customer merge route's calls."""
+    customer_merges: list[tuple[str, str]]
+    """(kept customer, merge id) of merges made in the setup: the undo route's calls."""
+    suggested: list[int]
+    """Tickets whose message suggests a phone number (+1 425 555 01nn): confirm and reject calls."""
+
+
+def _customer_id(api: Api, address: str) -> str:
+    found: str = api.ok(Request("GET", "/customers", query={"email": address}), 200)["customer"]["id"]
+    return found
+
+
+def prepare_moves(api: Api, inbox: Inbox, calls: int) -> Moves:
+    """Tickets, messages and customers made before the timing, through the real handlers."""
+    numbers = []
+    for n in range(4 * calls):
+        sender = f"dup{n // 2}@twice.example"
+        numbers.append(inbox.deliver(email(50_000 + n, sender, f"Twice {n}"))["ticket_number"])
+    pairs = [(numbers[2 * k], numbers[2 * k + 1]) for k in range(2 * calls)]
+    for merged, kept in pairs[calls:]:
+        api.ok(Request("POST", f"/tickets/{merged}/merge", {"into": str(kept)}), 200)
+    splits = []
+    for n in range(calls):
+        first = inbox.deliver(email(60_000 + 2 * n, f"split{n}@two.example", f"Two things {n}"))
+        reply_to = f"<bench-{60_000 + 2 * n}@mail.customer.example>"
+        inbox.deliver(
+            email(60_001 + 2 * n, f"split{n}@two.example", f"Re: Two things {n}", reply_to=reply_to)
+        )
+        page = api.ok(
+            Request("GET", f"/tickets/{first['ticket_number']}/messages", query={"limit": "1"}), 200
+        )
+        splits.append((int(first["ticket_number"]), str(page["messages"][0]["ref"])))
+    customers = []
+    for n in range(2 * calls):
+        for side in ("a", "b"):
+            inbox.deliver(email(70_000 + 2 * n + (side == "b"), f"{side}{n}@people.example", f"Hello {n}"))
+        customers.append(
+            (_customer_id(api, f"a{n}@people.example"), _customer_id(api, f"b{n}@people.example"))
+        )
+    undo = []
+    for merged, kept in customers[calls:]:
+        done = api.ok(Request("POST", f"/customers/{merged}/merge", {"into": kept}, caller=SUPERVISOR), 200)
+        undo.append((kept, str(done["merge"]["id"])))
+    suggested = [
+        inbox.deliver(
+            email(
+                80_000 + n,
+                f"phone{n}@calls.example",
+                f"Call me {n}",
+                body=f"Call me on +1 425 555 01{n % 100:02d}.",
+            )
+        )["ticket_number"]
+        for n in range(2 * calls)
+    ]
+    return Moves(pairs[:calls], [m for m, _ in pairs[calls:]], splits, customers[:calls], undo, suggested)
+
+
+def move_routes(moves: Moves) -> list[Route]:
+    """The routes that merge, split and link: each call on its own tickets or customers."""
+    calls = len(moves.duplicates)
+
+    def phone(n: int) -> dict[str, str]:
+        """The number the n-th suggesting ticket's message wrote."""
+        return {"kind": "phone", "value": f"+142555501{n % 100:02d}"}
+
+    return [
+        Route(
+            "POST /tickets/{ref}/merge",
+            200,
+            lambda i: Request(
+                "POST", f"/tickets/{moves.duplicates[i][0]}/merge", {"into": str(moves.duplicates[i][1])}
+            ),
+        ),
+        Route(
+            "POST /tickets/{ref}/unmerge",
+            200,
+            lambda i: Request("POST", f"/tickets/{moves.merged[i]}/unmerge"),
+        ),
+        Route(
+            "POST /tickets/{ref}/messages/{message_ref}/split",
+            201,
+            lambda i: Request(
+                "POST", f"/tickets/{moves.splits[i][0]}/messages/{moves.splits[i][1]}/split", {}
+            ),
+        ),
+        Route("GET /views", 200, lambda _: Request("GET", "/views")),
+        Route(
+            "GET /views/{view} (open, empty: route_ticket not run)",
+            200,
+            lambda _: Request("GET", "/views/open"),
+        ),
+        Route(
+            "GET /customers/{customer_id}",
+            200,
+            lambda i: Request("GET", f"/customers/{moves.customers[i][1]}"),
+        ),
+        Route(
+            "POST /customers/{customer_id}/merge",
+            200,
+            lambda i: Request(
+                "POST",
+                f"/customers/{moves.customers[i][0]}/merge",
+                {"into": moves.customers[i][1]},
+                caller=SUPERVISOR,
+            ),
+        ),
+        Route(
+            "POST /customers/{customer_id}/merges/{merge_id}/undo",
+            200,
+            lambda i: Request(
+                "POST",
+                f"/customers/{moves.customer_merges[i][0]}/merges/{moves.customer_merges[i][1]}/undo",
+                caller=SUPERVISOR,
+            ),
+        ),
+        Route(
+            "POST /tickets/{ref}/identity-suggestions/confirm",
+            200,
+            lambda i: Request(
+                "POST", f"/tickets/{moves.suggested[i]}/identity-suggestions/confirm", phone(i)
+            ),
+        ),
+        Route(
+            "POST /tickets/{ref}/identity-suggestions/reject",
+            200,
+            lambda i: Request(
+                "POST", f"/tickets/{moves.suggested[calls + i]}/identity-suggestions/reject", phone(calls + i)
+            ),
+        ),
+        Route("GET /agents/{agent_id}/mentions", 200, lambda _: Request("GET", "/agents/alice/mentions")),
     ]
 
 
@@ -546,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(seeded.quarantine_ids)} quarantined emails; seeded in {took:.1f} s on moto"
         )
         with api.counting():
-            table = routes(api, seeded, args.calls)
+            table = routes(api, inbox, seeded, args.calls)
             failed = report(measure(api, table, args.calls), args.calls)
         missing = unmeasured(table)
         print(f"routes of the template not measured: {', '.join(missing) or 'none'}")
