@@ -219,7 +219,9 @@ def test_an_agent_the_config_does_not_know_has_no_team_and_sees_only_what_is_ass
     assert visible(stranger, ticket(None, None))  # the shared inbox
 
 
-@pytest.mark.parametrize(("role", "expected"), [(Role.AGENT, False), (Role.SUPERVISOR, True), (Role.ADMIN, True)])
+@pytest.mark.parametrize(
+    ("role", "expected"), [(Role.AGENT, False), (Role.SUPERVISOR, True), (Role.ADMIN, True)]
+)
 def test_only_supervisors_and_admins_merge_customers(role: Role, expected: bool) -> None:
     caller = principal("alice", role, CONFIG)
     try:
