@@ -80,3 +80,21 @@ def test_a_stream_read_again_writes_no_entry_twice_and_search_pages_reach_every_
     assert search("question", cursor="W10")[0] == 400
     status, problem = search("the ?")
     assert (status, problem["type"]) == (400, "urn:helpdesk:problem:invalid-search")
+
+
+def test_a_merged_tickets_messages_make_the_ticket_they_joined_findable(
+    desk: EmailHarness, deployment: Deployment
+) -> None:
+    cursor: dict[str, str] = {}
+    desk.deliver(mail(subject="Printer on fire", body="Smoke everywhere.\n"))
+    desk.deliver(mail(subject="Still waiting", body="The cartridge leaks.\n"))
+    pump(deployment, cursor)
+    assert numbers(search("cartridge")[1]) == [2]
+
+    # When #2 is merged into #1, its message moves there (an INSERT under #1 on the stream)
+    assert call("POST", "/tickets/2/merge", {"into": "1"}, agent="alice")[0] == 200
+    pump(deployment, cursor)
+
+    # Then #1 is found by the moved message's words; #2 keeps its own (closed, merged into #1)
+    assert numbers(search("cartridge")[1]) == [2, 1]
+    assert numbers(search("cartridge smoke")[1]) == [1]
