@@ -3,13 +3,14 @@ whatever order they come, and pages of the caller's scopes, on the in-memory tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.dal.search import MAX_TRANSACTION
+from shared.dal.search import MAX_TRANSACTION, SearchSlice, SearchState
 from shared.dal.tickets import ticket_to_item
 from shared.logic.cursors import InvalidCursorError
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
@@ -225,3 +226,39 @@ def test_the_index_holds_the_current_scope_and_every_word_however_records_come(s
     # newest subject, and no word the ticket never had
     assert {pk.split("#")[1] for pk, _ in entries(store)} <= {scope}
     assert words | set(subject.split()) <= terms <= words | subjects
+
+
+class CountingRepository(MemoryRepository):
+    """The in-memory table, recording each read a search makes and how many items it asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, int]] = []
+
+    def search_slice(self, partition: str, limit: int, after: str | None = None) -> SearchSlice:
+        self.reads.append(("slice", limit))
+        return super().search_slice(partition, limit, after)
+
+    def search_tickets(self, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+        self.reads.append(("tickets", len(ticket_ids)))
+        return super().search_tickets(ticket_ids)
+
+    def search_states(self, ticket_ids: Sequence[str]) -> dict[str, SearchState]:
+        self.reads.append(("states", len(ticket_ids)))
+        return super().search_states(ticket_ids)
+
+
+def test_a_page_reads_one_slice_per_scope_and_one_batch_of_tickets_and_of_states() -> None:
+    store = CountingRepository()
+    for number in range(1, 41):
+        subject = "printer jam" if number % 2 else "printer"
+        t = ticket(number, subject, team=[None, "support", "billing"][number % 3])
+        _save(store, t)
+        project_ticket(t.id, t, number, store)
+
+    page = search_tickets(ALICE, CONFIG, "jam printer", None, 5, None, store)
+
+    # the three scopes (support, billing, -): one slice of 5 each, then 5 tickets and 5 states
+    assert sorted(store.reads) == [("slice", 5)] * 3 + [("states", 5), ("tickets", 5)]
+    assert all(t["number"] % 2 for t in page.tickets)
+    assert page.cursor is not None
