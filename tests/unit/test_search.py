@@ -262,3 +262,21 @@ def test_a_page_reads_one_slice_per_scope_and_one_batch_of_tickets_and_of_states
     assert sorted(store.reads) == [("slice", 5)] * 3 + [("states", 5), ("tickets", 5)]
     assert all(t["number"] % 2 for t in page.tickets)
     assert page.cursor is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(records, min_size=1, max_size=8), st.randoms(use_true_random=False))
+def test_a_gone_ticket_leaves_no_entry_whatever_records_come_after(steps, random) -> None:  # type: ignore[no-untyped-def]
+    # Given the records of a ticket whose last record is its removal, delivered in any order
+    store = MemoryRepository()
+    base = ticket(1)
+    delivered = [*enumerate(steps, start=1), (len(steps) + 1, ("gone", None, ""))]
+    random.shuffle(delivered)
+    for seq, step in delivered:
+        if step[0] == "message":
+            project_message(message(base, step[2], step[1]), store)
+        else:
+            after = None if step[0] == "gone" else base.model_copy(update={"team": step[1]})
+            project_ticket(base.id, after, seq, store)
+
+    assert entries(store) == set()
