@@ -594,6 +594,11 @@ def move_routes(moves: Moves) -> list[Route]:
             ),
         ),
         Route("GET /agents/{agent_id}/mentions", 200, lambda _: Request("GET", "/agents/alice/mentions")),
+        Route(
+            "GET /search (index empty: route_ticket not run)",
+            200,
+            lambda _: Request("GET", "/search", query={"q": "printer error"}),
+        ),
     ]
 
 

@@ -105,6 +105,7 @@ from shared.logic.quarantine_review import (
     list_quarantine,
     release_entry,
 )
+from shared.logic.search import InvalidSearchError, search_tickets
 from shared.logic.team_reads import agents_overview, teams_overview
 from shared.logic.ticket_detail import ticket_detail
 from shared.logic.ticket_moves import (
@@ -166,6 +167,7 @@ from shared.models.api import (
     QuarantineSummary,
     ReleaseOutcome,
     ReplyQueued,
+    SearchPageView,
     SplitView,
     TargetState,
     TeamListView,
@@ -300,6 +302,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     InvalidCursorError: ProblemKind(400, "invalid-cursor", "Not a cursor this listing handed out"),
     InvalidMacroCursorError: ProblemKind(400, "invalid-cursor", "Not a cursor this listing handed out"),
     InvalidMacroError: ProblemKind(400, "invalid-macro", "The macro cannot be saved or used as written"),
+    InvalidSearchError: ProblemKind(400, "invalid-search", "No word to search for"),
     NotAuthenticatedError: ProblemKind(401, "not-authenticated", "No agent's ID token"),
     PermissionDeniedError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
     ForbiddenActionError: ProblemKind(403, "forbidden", "Not allowed for this caller"),
@@ -776,6 +779,30 @@ def post_customer_unmerge(
     record = unmerge_customers(_agent_context().repository, target.id, unquote(merge_id), actor, clock.now())
     logger.info("customers unmerged", source=record.source_id, target=target.id, merge_id=record.id, by=actor)
     return CustomerMergeView(merge=record, customer=_customer(record.source_id))
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+
+@app.get(
+    "/search",
+    summary="Tickets whose subject and messages hold every word of `q`, newest ticket first",
+    description="Over the caller's teams and the tickets no team owns (an admin: every team), or one "
+    "team with `team`. Words are matched whole, ignoring case and accents; a page may hold fewer than "
+    "`limit` tickets and still have a `next_cursor`.",
+    responses=_responses(200, SearchPageView, "One page of the tickets found"),
+)
+def get_search(
+    q: Annotated[str, Query(min_length=1, max_length=500, examples=["printer toner"])],
+    team: TeamQuery = None,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> SearchPageView:
+    _no_unknown_query("q", "team", "limit", "cursor")
+    ctx = _agent_context()
+    page = search_tickets(_principal(), ctx.config, q, team, limit, cursor, ctx.repository)
+    tickets = [TicketSummary.model_validate(t) for t in page.tickets]
+    return SearchPageView(q=q, terms=page.terms, tickets=tickets, limit=limit, next_cursor=page.cursor)
 
 
 # -- tickets --------------------------------------------------------------------------------------

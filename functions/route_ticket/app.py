@@ -1,5 +1,6 @@
 """route_ticket: the tickets table's stream (filtered) routes new tickets, gives capacity back and
-drains queues; a one-minute schedule moves tickets waiting too long to their fallback team."""
+drains queues, and keeps the views and the search index; a one-minute schedule moves tickets
+waiting too long to their fallback team."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
-from shared.dal.tickets import ticket_from_stream_image
+from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.language import detect_language
 from shared.logic.route_ticket import (
     RouteOutcome,
@@ -27,6 +28,7 @@ from shared.logic.route_ticket import (
     release_load,
     route_new_ticket,
 )
+from shared.logic.search import project_message, project_ticket
 from shared.logic.views import project
 from shared.observability import logger, metrics, tracer
 from shared.settings import RouteTicketSettings, aws_region, get_settings
@@ -73,9 +75,29 @@ def _follow_views(raw: dict[str, Any]) -> None:
         metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=writes)
 
 
+def _follow_search(raw: dict[str, Any]) -> None:
+    """The search index follows every change of a ticket (its team, its subject) and takes the
+    words of every message stored on it (shared/logic/search.py)."""
+    settings = get_settings(RouteTicketSettings)
+    repository = get_repository(settings.table_name, aws_region())
+    new = raw.get("NewImage")
+    if raw["Keys"]["sk"]["S"] == "TICKET":
+        after = ticket_from_stream_image(new) if new else None
+        ticket_id = raw["Keys"]["pk"]["S"].removeprefix("TICKET#")
+        changes = project_ticket(ticket_id, after, int(raw["SequenceNumber"]), repository)
+    elif new:
+        changes = project_message(message_from_stream_image(new), repository)
+    else:
+        return
+    if changes is not None:
+        writes = len(changes.puts) + len(changes.deletes)
+        metrics.add_metric(name="SearchEntriesWritten", unit=MetricUnit.Count, value=writes)
+
+
 def record_handler(record: DynamoDBRecord) -> None:
-    """One stream record: a ticket's change (its views follow; a new one is routed, one whose
-    capacity must be given back releases it), or an agent coming online."""
+    """One stream record: a ticket's change (its views and search entries follow; a new one is
+    routed, one whose capacity must be given back releases it), a message stored (its words are
+    searchable), or an agent coming online."""
     ctx = _routing_context()
     raw: dict[str, Any] = record.raw_event["dynamodb"]
     sort_key = raw["Keys"]["sk"]["S"]
@@ -83,6 +105,8 @@ def record_handler(record: DynamoDBRecord) -> None:
     now = clock.now()
     if sort_key == "TICKET":
         _follow_views(raw)
+    if sort_key == "TICKET" or sort_key.startswith("MSG#"):
+        _follow_search(raw)
     if sort_key == "TICKET" and image:
         ticket = ticket_from_stream_image(image)
         logger.append_keys(ticket_id=ticket.id)

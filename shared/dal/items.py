@@ -14,6 +14,8 @@ Key layout (pk / sk):
 - `VIEW#<scope>#<view>` / `COUNT`          how many tickets the view holds
 - `TICKET#<id>` / `VIEWS`                  the views a ticket is in, as of a stream record
 - `MENTIONS#<agent id>` / `<at>#<ticket id>#<message id>`  an agent named in a note
+- `SEARCH#<scope>#<term>` / `E#<created>#<ticket id>`  a ticket whose words include the term
+- `TICKET#<id>` / `SEARCH`                 the ticket's search terms and scope, as of a stream record
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
@@ -402,6 +404,36 @@ class MentionItem(Model):
     excerpt = UnicodeAttribute()
 
 
+class SearchEntryItem(Model):
+    """A ticket under one search term: `SEARCH#<scope>#<term>` / `E#<created at>#<ticket id>` (keys
+    only: a search reads the tickets it finds, so nothing here goes stale when a ticket changes)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="search")
+    ticket_id = UnicodeAttribute()
+
+
+class SearchStateItem(Model):
+    """A ticket's place in the search index: `TICKET#<id>` / `SEARCH`, its terms, its scope and
+    entry sort key as of the ticket's stream record `seq`, and a version every change checks."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="SEARCH")
+    entity = UnicodeAttribute(default="search_state")
+    seq = NumberAttribute(default=0)
+    scope = UnicodeAttribute(null=True)
+    sort = UnicodeAttribute(null=True)
+    terms = JSONAttribute()
+    version = NumberAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     TicketItem,
@@ -419,6 +451,8 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     ViewCountItem,
     ViewStateItem,
     MentionItem,
+    SearchEntryItem,
+    SearchStateItem,
 )
 
 

@@ -2,10 +2,11 @@
 
 The single-table design is divided by aggregate, one module each, every one with a small
 Protocol named for what its callers need (`PointerReads`, `TicketStore`, `CustomerStore`,
-`DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`, `TicketMoves`)
-and its own item mapping. A use case declares the Protocols it uses; a handler gets the
-DynamoDB implementation of all of them from `get_repository()`. Every write that must not happen
-twice is a conditional write inside one transaction, so retried deliveries never duplicate.
+`DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`,
+`TicketMoves`, `SearchIndex`) and its own item mapping. A use case declares the Protocols it
+uses; a handler gets the DynamoDB implementation of all of them from `get_repository()`. Every
+write that must not happen twice is a conditional write inside one transaction, so retried
+deliveries never duplicate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
 from shared.dal.quarantine import DynamoQuarantine, QuarantineReview, QuarantineWrites
+from shared.dal.search import DynamoSearch, SearchIndex
 from shared.dal.ticket_moves import DynamoTicketMoves, TicketMoves
 from shared.dal.tickets import DynamoTickets, TicketStore, ticket_from_item
 from shared.dal.views import DynamoViews, ViewIndex
@@ -44,6 +46,7 @@ class TicketRepository(
     MacroStore,
     ViewIndex,
     TicketMoves,
+    SearchIndex,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -62,6 +65,7 @@ class DynamoRepository(
     DynamoMacros,
     DynamoViews,
     DynamoTicketMoves,
+    DynamoSearch,
 ):
     """Every store on the single DynamoDB table."""
 

@@ -423,5 +423,18 @@ class MentionPageView(BaseModel):
 
     agent: str
     mentions: list[MentionView]
+
+
+# -- search: tickets by the words of their subject and messages -----------------------------------
+
+
+class SearchPageView(BaseModel):
+    """One page of the tickets whose subject and messages hold every word searched for, newest
+    ticket first; pass `next_cursor` back as `cursor` for the next. A page may hold fewer than
+    `limit` tickets (even none) and still have a `next_cursor`."""
+
+    q: str
+    terms: list[str] = Field(description="The words searched for, as the index keeps them (folded)")
+    tickets: list[TicketSummary]
     limit: int = Field(ge=1, le=100)
     next_cursor: str | None

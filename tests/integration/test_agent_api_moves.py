@@ -200,8 +200,8 @@ def test_a_split_message_opens_a_new_linked_ticket_that_is_routed(
     assert reply(api, "<a2@customer.example>", "<a3@customer.example>")["ticket_number"] == new["number"]
     # And routing takes the new ticket from the stream, as any new ticket
     event = _stream_event(deployment, cursor)
-    inserts = [r for r in event["Records"] if r["eventName"] == "INSERT"]
-    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in inserts] == [f"TICKET#{new['id']}"]
+    inserts = [r["dynamodb"]["Keys"] for r in event["Records"] if r["eventName"] == "INSERT"]
+    assert [k["pk"]["S"] for k in inserts if k["sk"]["S"] == "TICKET"] == [f"TICKET#{new['id']}"]
     app_config = use_config(CONFIG, tmp_path, monkeypatch)
     assert app_config.routing.default_team == "support"
     router._routing_context.cache_clear()

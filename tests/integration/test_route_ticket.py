@@ -249,7 +249,8 @@ def test_handler_routes_from_the_filtered_stream_and_reports_no_failures(email, 
     _stream_event(deployment, cursor)  # skip what happened before
     email.deliver(mail(subject="printer down"))
     event = _stream_event(deployment, cursor)
-    assert len(event["Records"]) == 1  # only the ticket INSERT passes the filters (not messages, pointers...)
+    # only the ticket's and its message's INSERTs pass the filters (not events, pointers...)
+    assert sorted(r["dynamodb"]["Keys"]["sk"]["S"][:4] for r in event["Records"]) == ["MSG#", "TICK"]
 
     result = app.handler(event, FakeLambdaContext())
     assert result == {"batchItemFailures": []}
