@@ -423,6 +423,8 @@ class MentionPageView(BaseModel):
 
     agent: str
     mentions: list[MentionView]
+    limit: int = Field(ge=1, le=100)
+    next_cursor: str | None
 
 
 # -- search: tickets by the words of their subject and messages -----------------------------------
