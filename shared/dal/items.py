@@ -114,6 +114,7 @@ class TicketItem(Model):
     flags = ListAttribute(of=UnicodeAttribute, default=list)
     group_id = UnicodeAttribute(null=True)
     linked_ticket_id = UnicodeAttribute(null=True)
+    custom_fields = JSONAttribute(null=True)
     sla = JSONAttribute(null=True)
     sla_policy = UnicodeAttribute(null=True)
     participants = ListAttribute(of=UnicodeAttribute, default=list)

@@ -140,6 +140,8 @@ class TicketUpdate:
     """Put the ticket in this queue (escalation to another team)."""
     flags: list[str] | None = None
     """The ticket's flags for agents, whole (e.g. `needs_attention` added by the sweeper)."""
+    custom_fields: dict[str, str | float | bool] | None = None
+    """The ticket's custom fields, whole."""
 
 
 def sla_shard(ticket_id: str, shards: int) -> int:
@@ -196,6 +198,7 @@ def ticket_to_item(ticket: Ticket) -> TicketItem:
         flags=list(ticket.flags),
         group_id=ticket.group_id,
         linked_ticket_id=ticket.linked_ticket_id,
+        custom_fields=dict(ticket.custom_fields) or None,
         sla=ticket.sla.model_dump(mode="json"),
         sla_policy=ticket.sla.policy,
         participants=list(ticket.participants),
@@ -238,6 +241,7 @@ def ticket_from_item(item: TicketItem) -> Ticket:
         flags=list(item.flags or []),
         group_id=item.group_id,
         linked_ticket_id=item.linked_ticket_id,
+        custom_fields=dict(item.custom_fields or {}),
         sla=Sla.model_validate(
             {**(item.sla or {}), "policy": item.sla_policy or (item.sla or {}).get("policy")}
         ),
@@ -559,6 +563,8 @@ class DynamoTickets(Table):
             actions.append(TicketItem.team.set(changes.team))
         if changes.flags is not None:
             actions.append(TicketItem.flags.set(changes.flags))  # type: ignore[arg-type]
+        if changes.custom_fields is not None:
+            actions.append(TicketItem.custom_fields.set(changes.custom_fields))
         actions += sla_actions(ticket.id, changes.sla)
         puts: list[tuple[Any, Any]] = [(item, None) for item in event_items(ticket.id, events)]
         if changes.queue is not None:

@@ -17,7 +17,7 @@ from shared.dal.tickets import TicketStore, TicketUpdate
 from shared.errors import ConflictError, HelpdeskError, TicketNotFoundError
 from shared.logic.permissions import Principal, may_assign, may_transfer, visible
 from shared.logic.sla_service import after_change
-from shared.models.config import HelpdeskConfig
+from shared.models.config import HelpdeskConfig, TicketFieldConfig
 from shared.models.ticket import Channel, Ticket, TicketEvent
 
 RELEASING = {"resolved", "closed"}
@@ -158,6 +158,11 @@ class TicketChangeRequest(BaseModel):
         max_length=64,
         description="Transfer to this team: unassigned and queued there unless the assignee is its agent",
     )
+    fields: dict[str, str | float | bool | None] | None = Field(
+        default=None,
+        max_length=50,
+        description="Custom fields of the config's `tickets.fields` to set (null clears one)",
+    )
     tags_add: list[Tag] = Field(default_factory=list)
     tags_remove: list[str] = Field(default_factory=list)
     version: int | None = Field(default=None, ge=1)
@@ -278,6 +283,7 @@ def update_ticket(
         )
     changes, recorded = _changes_asked(ticket, request, ctx, scope)
     _transfer(ticket, request, changes, recorded, ctx, scope, now)
+    _custom_fields(ticket, request, changes, recorded, ctx.config)
     if not recorded:
         return ticket
     _follow_with_capacity_and_sla(ticket, changes, recorded, ctx, now)
@@ -356,6 +362,51 @@ def _transfer(
         queued_at=now,
         key=queue_key(priority, now, ticket.id),
     )
+
+
+MAX_FIELD_TEXT = 500
+
+
+def _field_value(field: TicketFieldConfig, value: str | float | bool) -> str | float | bool:
+    """The value checked against its field's type, or InvalidRequestError."""
+    where = f"fields.{field.id}"
+    if field.type == "checkbox" and isinstance(value, bool):
+        return value
+    if field.type == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidRequestError(f"{where}: a finite number")
+        return float(value)
+    if field.type in ("text", "choice") and isinstance(value, str):
+        if field.type == "choice" and value not in field.choices:
+            raise InvalidRequestError(f"{where}: one of {', '.join(field.choices)}")
+        if len(value) > MAX_FIELD_TEXT or any(ord(c) < 32 and c not in "\t\n" for c in value):
+            raise InvalidRequestError(f"{where}: at most {MAX_FIELD_TEXT} characters, no control characters")
+        return value
+    raise InvalidRequestError(f"{where}: a {field.type} value")
+
+
+def _custom_fields(
+    ticket: Ticket,
+    request: TicketChangeRequest,
+    changes: TicketUpdate,
+    recorded: dict[str, object],
+    config: HelpdeskConfig,
+) -> None:
+    """Set or clear (null) the config's custom fields; an unknown field or a wrong value is a 400."""
+    if not request.fields:
+        return
+    values = dict(ticket.custom_fields)
+    for field_id, value in request.fields.items():
+        field = config.tickets.field(field_id)
+        if field is None:
+            raise InvalidRequestError(f"fields: no field {field_id!r} in the config")
+        if value is None:
+            values.pop(field_id, None)
+        else:
+            values[field_id] = _field_value(field, value)
+    if values != ticket.custom_fields:
+        changes.custom_fields = values
+        recorded["fields"] = [ticket.custom_fields, values]
 
 
 def _follow_with_capacity_and_sla(

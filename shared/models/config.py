@@ -21,9 +21,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TicketFieldConfig(_Strict):
+    """A custom field agents fill on tickets (an order number, a product, a contract...)."""
+
+    id: str = Identifier
+    name: str = Field(min_length=1, max_length=100)
+    type: Literal["text", "number", "choice", "checkbox"] = "text"
+    choices: list[str] = Field(default_factory=list)
+    """For `choice`: the values allowed."""
+
+    @model_validator(mode="after")
+    def _choices_for_choice(self) -> TicketFieldConfig:
+        if (self.type == "choice") != bool(self.choices):
+            raise ValueError(f"field {self.id!r}: `choices` is for, and needed by, type `choice`")
+        return self
+
+
 class TicketsConfig(_Strict):
     number_start: int = Field(default=1, ge=1)
     """The first ticket number of a fresh deployment."""
+    fields: list[TicketFieldConfig] = Field(default_factory=list)
+    """Custom fields of tickets, set by agents (`PATCH /tickets/{ref}` `fields`)."""
+
+    def field(self, field_id: str) -> TicketFieldConfig | None:
+        return next((f for f in self.fields if f.id == field_id), None)
 
 
 class EmailConfig(_Strict):

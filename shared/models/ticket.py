@@ -139,6 +139,8 @@ class Ticket(BaseModel):
     flags: list[str] = Field(default_factory=list)
     group_id: str | None = None
     linked_ticket_id: str | None = None
+    custom_fields: dict[str, str | float | bool] = Field(default_factory=dict)
+    """Values of the config's `tickets.fields`, set by agents."""
     sla: Sla = Field(default_factory=Sla)
     created_at: datetime
     updated_at: datetime

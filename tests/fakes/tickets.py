@@ -3,6 +3,7 @@ unrouted) their writes set, exactly as `shared.dal.tickets` sets them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -125,6 +126,8 @@ def _apply_update(item: Item, ticket: Ticket, changes: TicketUpdate, at: datetim
         item["team"] = changes.team
     if changes.flags is not None:
         item["flags"] = list(changes.flags)
+    if changes.custom_fields is not None:
+        item["custom_fields"] = json.loads(json.dumps(changes.custom_fields))  # as JSON keeps it
     set_sla(item, ticket.id, changes.sla)
     if changes.queue is not None:
         item["queued_at"] = clock.iso(changes.queue.queued_at)
