@@ -129,3 +129,24 @@ class Table:
             if failed and all(kind in duplicate_pointer_kinds for kind in failed):
                 raise DuplicateError(f"already stored ({', '.join(failed)})") from exc
             raise ConflictError(f"concurrent write ({', '.join(failed) or 'transaction'})") from exc
+
+
+def partition_page(
+    model: Any, partition: str, prefix: str, limit: int, forward: bool, after: str | None = None
+) -> tuple[list[Any], str | None]:
+    """One page of a partition's items whose sort key starts with `prefix`, after the sort key
+    `after`: at most `limit` items (one more is asked for to know whether another page follows),
+    and the last one's sort key when it does."""
+    start = {"pk": {"S": partition}, "sk": {"S": after}} if after is not None else None
+    items = list(
+        model.query(
+            partition,
+            model.sk.startswith(prefix),
+            scan_index_forward=forward,
+            last_evaluated_key=start,
+            limit=limit + 1,
+            page_size=limit + 1,
+        )
+    )
+    page = items[:limit]
+    return page, (str(page[-1].sk) if len(items) > limit else None)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
+from shared.dal.base import Table, cancellation_codes, partition_page, raise_if_permanent, ticket_pk
 from shared.dal.items import MAX_BATCH_GET, SearchEntryItem, SearchStateItem, TicketItem
 from shared.dal.tickets import ticket_from_item
 from shared.models.ticket import Ticket
@@ -104,8 +104,8 @@ class SearchIndex(Protocol):
         ...
 
     def search_slice(self, partition: str, limit: int, after: str | None = None) -> SearchSlice:
-        """Up to `limit` entries of a partition, newest first, after the key `after`."""
-        ...
+        page, last = partition_page(SearchEntryItem, partition, ENTRY_PREFIX, limit, False, after)
+        return SearchSlice([hit_from_key(partition, str(i.sk)) for i in page], last)
 
     def search_tickets(self, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
         """The tickets of those ids that exist."""

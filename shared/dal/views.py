@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
+from shared.dal.base import Table, cancellation_codes, partition_page, raise_if_permanent, ticket_pk
 from shared.dal.items import MAX_BATCH_GET, ViewCountItem, ViewEntryItem, ViewStateItem
 
 ENTRY_PREFIX = "E#"
@@ -91,9 +91,9 @@ class ViewIndex(Protocol):
         """False when a newer record's state was stored meanwhile (nothing counted)."""
         ...
 
-    def view_slice(
-        self, partition: str, limit: int, ascending: bool, after: str | None = None
-    ) -> ViewSlice: ...
+    def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
+        page, last = partition_page(ViewEntryItem, partition, ENTRY_PREFIX, limit, ascending, after)
+        return ViewSlice([entry_from_item(i) for i in page], last)
 
     def view_counts(self, partitions: Sequence[str]) -> dict[str, int]: ...
 

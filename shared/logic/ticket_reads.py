@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -171,15 +172,28 @@ def agent_actions(
 ) -> ActionPage:
     """One page of what an agent did to tickets, newest first: their own, their team's agents for a
     supervisor, anyone's for an admin."""
+    after = _agent_position(caller, agent_id, config, cursor, _is_action_key)
+    page = log.agent_actions(agent_id, limit, after)
+    return ActionPage(page.actions, _cursor_after(page.after))
+
+
+def _agent_position(
+    caller: Principal, agent_id: str, config: HelpdeskConfig, cursor: str | None, check: Callable[[str], bool]
+) -> str | None:
+    """For a listing of an agent's own records: the agent must exist and be the caller's to read;
+    the cursor's position, checked by `check` (None: the first page)."""
     agent = config.agent(agent_id)
     if agent is None:
         raise AgentNotFoundError(f"no agent {agent_id!r}")
     may_read_agent(caller, agent.teams, agent_id)
-    after = None
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, 1, _is_action_key)
-    page = log.agent_actions(agent_id, limit, after)
-    return ActionPage(page.actions, encode_cursor([page.after]) if page.after is not None else None)
+    if cursor is None:
+        return None
+    (after,) = decode_cursor(cursor, 1, check)
+    return after
+
+
+def _cursor_after(position: str | None) -> str | None:
+    return encode_cursor([position]) if position is not None else None
 
 
 @dataclass(frozen=True)
@@ -200,15 +214,9 @@ def agent_mentions(
 ) -> MentionsPage:
     """One page of the notes that named an agent, newest first: their own; their team's agents for
     a supervisor; anyone's for an admin."""
-    agent = config.agent(agent_id)
-    if agent is None:
-        raise AgentNotFoundError(f"no agent {agent_id!r}")
-    may_read_agent(caller, agent.teams, agent_id)
-    after = None
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, 1, _is_mention_key)
+    after = _agent_position(caller, agent_id, config, cursor, _is_mention_key)
     page = log.agent_mentions(agent_id, limit, after)
-    return MentionsPage(page.mentions, encode_cursor([page.after]) if page.after is not None else None)
+    return MentionsPage(page.mentions, _cursor_after(page.after))
 
 
 # -- the customer ---------------------------------------------------------------------------------
