@@ -4,6 +4,7 @@ waiting too long to their fallback team."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -19,7 +20,9 @@ from shared import clock
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
+from shared.errors import PermanentWriteError
 from shared.language import detect_language
+from shared.logic.projection_failures import quarantine_stream_record
 from shared.logic.route_ticket import (
     RouteOutcome,
     RoutingContext,
@@ -94,6 +97,19 @@ def _follow_search(raw: dict[str, Any]) -> None:
         metrics.add_metric(name="SearchEntriesWritten", unit=MetricUnit.Count, value=writes)
 
 
+def _projected(projection: str, record: DynamoDBRecord, follow: Callable[[dict[str, Any]], None]) -> None:
+    """Run one projection of the record; one DynamoDB refuses for good is quarantined (with the raw
+    record and the reason) instead of failing the record, so routing and the batch go on."""
+    try:
+        follow(record.raw_event["dynamodb"])
+    except PermanentWriteError as exc:
+        settings = get_settings(RouteTicketSettings)
+        repository = get_repository(settings.table_name, aws_region())
+        kept = quarantine_stream_record(repository, record.raw_event, projection, str(exc), clock.now())
+        logger.error("projection refused for good", projection=projection, reason=str(exc), kept=kept)
+        metrics.add_metric(name="ProjectionRefused", unit=MetricUnit.Count, value=1)
+
+
 def record_handler(record: DynamoDBRecord) -> None:
     """One stream record: a ticket's change (its views and search entries follow; a new one is
     routed, one whose capacity must be given back releases it), a message stored (its words are
@@ -104,9 +120,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     image = raw.get("NewImage") or {}
     now = clock.now()
     if sort_key == "TICKET":
-        _follow_views(raw)
+        _projected("views", record, _follow_views)
     if sort_key == "TICKET" or sort_key.startswith("MSG#"):
-        _follow_search(raw)
+        _projected("search", record, _follow_search)
     if sort_key == "TICKET" and image:
         ticket = ticket_from_stream_image(image)
         logger.append_keys(ticket_id=ticket.id)

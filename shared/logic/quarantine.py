@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from shared.dal.base import DuplicateError
 from shared.dal.pointers import Pointer
 from shared.dal.quarantine import QuarantineWrites
 from shared.ids import new_id
 from shared.logic.bounds import clip, repair
 from shared.models.ticket import Channel, QuarantineEntry
+from shared.observability import logger, metrics
 
+QUARANTINED_METRIC = "InputQuarantined"
+"""The metric every new quarantine entry adds 1 to; the template's QuarantineAlarm watches it."""
 MAX_INLINE_RAW_BYTES = 100_000
 """Raw input kept on the quarantine entry itself (UTF-8 bytes); longer input is kept whole in parts."""
 RAW_PART_BYTES = 300_000
@@ -80,4 +85,7 @@ def quarantine_input(
         repository.quarantine(entry, pointer, parts)
     except DuplicateError:
         return False
+    # every new entry is counted: the quarantine alarm (template.yaml) tells a person to look
+    metrics.add_metric(name=QUARANTINED_METRIC, unit=MetricUnit.Count, value=1)
+    logger.warning("input quarantined", quarantine_id=entry.id, reason=reason, channel=channel.value)
     return True

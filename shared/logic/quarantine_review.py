@@ -107,6 +107,12 @@ def entry_summary(entry: QuarantineEntry) -> dict[str, Any]:
 
 def _release_blocker(entry: QuarantineEntry, email: EmailContext | None) -> str | None:
     """Why the entry's kept input cannot be ingested again, or None when it can."""
+    if entry.details.get("kind") == "stream_record":
+        return (
+            f"a stream record the {entry.details.get('projection')} projection could not store "
+            f"({entry.details.get('error')}): it is kept for diagnosis and cannot be released; once "
+            "the cause is fixed, `helpdesk index rebuild` projects the ticket again"
+        )
     if entry.channel != Channel.EMAIL:
         return (
             f"a {entry.channel.value} entry ({entry.reason}) keeps input its channel could not read; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -276,3 +277,68 @@ def test_scheduled_invocation_runs_overflow(email, routing) -> None:
     )
     assert result == {"overflowed": 1, "assigned": 1}
     assert email.repository.get_ticket(waiting.ticket_id).assignee == "olga"  # type: ignore[union-attr]
+
+
+def test_a_view_write_refused_for_good_is_quarantined_and_routing_and_search_go_on(
+    email, routing, deployment, monkeypatch
+) -> None:
+    from functions.route_ticket import app
+    from shared.dal.quarantine import QuarantineQuery
+    from shared.dal.views import DynamoViews
+    from shared.errors import PermanentWriteError
+    from shared.logic.quarantine_review import NotReleasableError, release_entry
+
+    # Given DynamoDB refuses every views write for good (as for an entry over 400 KB)
+    def refuse(self: DynamoViews, changes: object) -> bool:
+        raise PermanentWriteError("DynamoDB refused the write: ValidationException: Item size has exceeded")
+
+    monkeypatch.setattr(DynamoViews, "apply_view_changes", refuse)
+    clock.set_clock(lambda: NOW)
+    cursor: dict[str, str] = {}
+    _stream_event(deployment, cursor)
+    online(email.repository, "alice")
+    email.deliver(mail(subject="refund for invoice 1234"))
+    event = _stream_event(deployment, cursor)
+
+    # When the stream records arrive, twice (a redelivered batch)
+    first = app.handler(event, FakeLambdaContext())
+    again = app.handler(event, FakeLambdaContext())
+
+    # Then no record fails, the ticket is routed and searchable, and the refused record is kept once
+    assert first == again == {"batchItemFailures": []}
+    [ticket] = email.repository.scan_tickets()
+    assert ticket.assignee == "alice"
+    assert email.repository.search_state(ticket.id) is not None
+    page = email.repository.list_quarantine_page(QuarantineQuery(limit=10, reason="views-refused"))
+    [entry] = page.entries
+    assert entry.details["kind"] == "stream_record"
+    assert "Item size has exceeded" in entry.details["error"]
+    [raw_ticket_record] = [r for r in event["Records"] if r["dynamodb"]["Keys"]["sk"]["S"] == "TICKET"]
+    assert json.loads(entry.details["raw"]) == raw_ticket_record
+    # and it cannot be released as if it were a customer's message
+    with pytest.raises(NotReleasableError, match="views projection"):
+        release_entry(entry.id, "sam", email.repository, None, NOW)
+
+
+def test_a_view_write_that_may_succeed_later_fails_the_record_for_a_retry(
+    email, routing, deployment, monkeypatch
+) -> None:
+    from functions.route_ticket import app
+    from shared.dal.views import DynamoViews
+
+    # Given the views write fails in a way another try may not (throttling, an outage)
+    def throttled(self: DynamoViews, changes: object) -> bool:
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(DynamoViews, "apply_view_changes", throttled)
+    clock.set_clock(lambda: NOW)
+    cursor: dict[str, str] = {}
+    _stream_event(deployment, cursor)
+    email.deliver(mail(subject="printer down"))
+    event = _stream_event(deployment, cursor)
+
+    result = app.handler(event, FakeLambdaContext())
+
+    # Then the ticket's record is reported failed (Lambda retries it), and nothing is quarantined
+    [ticket_record] = [r for r in event["Records"] if r["dynamodb"]["Keys"]["sk"]["S"] == "TICKET"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": ticket_record["dynamodb"]["SequenceNumber"]}]}
