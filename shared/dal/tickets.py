@@ -319,11 +319,14 @@ def message_from_item(item: MessageItem) -> Message:
     )
 
 
-AGENT_ACTIONS = frozenset({"updated", "note_added", "macro_applied", "merged", "unmerged", "split"})
+AGENT_ACTIONS = frozenset(
+    {"updated", "note_added", "macro_applied", "merged", "unmerged", "split", "message_sent"}
+)
 """Event types an agent causes, naming them as `by`: indexed per agent for the audit trail
-(`audit.py`). A merge, its undoing and a split count once, on the ticket acted on (not the other
-ticket's `merged_from` or `unmerged_from`, nor the new ticket of a split). A customer's `reopened`
-also names its author as `by`, and is not indexed."""
+(`audit.py`). `message_sent` names an agent only for their own replies (sent, so at the time the
+customer got them), never for automatic messages. A merge, its undoing and a split count once, on
+the ticket acted on (not the other ticket's `merged_from` or `unmerged_from`, nor the new ticket
+of a split). A customer's `reopened` also names its author as `by`, and is not indexed."""
 
 
 def event_items(ticket_id: str, events: Sequence[TicketEvent]) -> list[EventItem]:

@@ -87,6 +87,14 @@ def _sent_message(message: OutboundMessage, provider_id: str, now: datetime) -> 
     )
 
 
+def _sent_data(message: OutboundMessage, message_id: str) -> dict[str, object]:
+    """`message_sent`'s data; an agent's message names them as `by`, so it is in their audit trail."""
+    data: dict[str, object] = {"kind": message.kind, "message_id": message_id, "to": message.to}
+    if message.author and not message.automatic:
+        data["by"] = message.author
+    return data
+
+
 def _record_sent(message: OutboundMessage, provider_id: str, ctx: OutboundContext, now: datetime) -> None:
     """Mark the outbox item sent and keep the message on its ticket, with a reference by the
     provider's id (replies to it thread here); an agent's reply also moves the ticket's SLA. The
@@ -105,7 +113,7 @@ def _record_sent(message: OutboundMessage, provider_id: str, ctx: OutboundContex
             TicketEvent(
                 at=now,
                 type="message_sent",
-                data={"kind": message.kind, "message_id": stored.id, "to": message.to},
+                data=_sent_data(message, stored.id),
             )
         ]
         pointers = [

@@ -282,3 +282,30 @@ def test_sms_reply_longer_than_one_send_is_refused_with_the_count(api: EmailHarn
     assert "at most 1,600 characters" in body["detail"]
     assert "2,000" in body["detail"]
     assert api.repository.list_outbound() == []
+
+
+def test_an_agents_sent_reply_is_in_their_audit_trail(api: EmailHarness) -> None:
+    # Given an email ticket answered by alice, and the reply sent
+    at(MONDAY_10)
+    created = api.deliver(mail(subject="Where is my parcel?"))
+    ticket = api.repository.get_ticket(created["ticket_id"])
+    assert ticket is not None
+    status, body = call(
+        "POST", f"/tickets/{ticket.number}/replies", {"text": "It ships today."}, agent="alice"
+    )
+    assert status == 202
+    assert call("GET", "/agents/alice/actions", agent="alice")[1]["actions"] == []  # queued, not sent yet
+    assert send_outbound(body["key"], sender_context(api, []), MONDAY_10) == "sent"
+
+    # When alice's actions are listed
+    status, page = call("GET", "/agents/alice/actions", agent="alice")
+
+    # Then the reply is there, as sent, naming her and the ticket
+    assert status == 200
+    [action] = page["actions"]
+    assert action["ticket_id"] == ticket.id
+    assert (action["event"]["type"], action["event"]["data"]["by"], action["event"]["data"]["kind"]) == (
+        "message_sent",
+        "alice",
+        "reply",
+    )
