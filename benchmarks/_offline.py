@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 from unittest import mock
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def use_offline_aws() -> None:
@@ -116,3 +119,54 @@ def partition_queries() -> Iterator[None]:
 
     with mock.patch.object(Table, "query", query), mock.patch.object(DynamoType, "__lt__", less):
         yield
+
+
+Reads = dict[str, tuple[int, int]]
+"""Per page measured: (requests, items read)."""
+
+
+class Seeding(Protocol):
+    written: int
+
+    def add(self, indexes: range) -> None: ...
+
+
+@dataclass(frozen=True)
+class TwoSizes:
+    """The same pages measured over a small and a large table (`written`: entries seeded)."""
+
+    small: Reads
+    small_written: int
+    large: Reads
+    large_written: int
+
+    def same(self) -> bool:
+        return all(self.small[name] == self.large.get(name) for name in self.small)
+
+
+def at_two_sizes(
+    small: int,
+    large: int,
+    seeder: Callable[[str], Seeding],
+    shape_drift: Callable[[Any, str], Any],
+    measure: Callable[[Any], Reads],
+) -> TwoSizes | str:
+    """Deploy the template on moto, check the hand-seeded items have the shape the real writer gives
+    them (else return the drift), seed `small` tickets and measure, seed up to `large` and measure
+    again: how the views and search benchmarks compare sizes."""
+    from moto import mock_aws
+
+    from shared.dal.repository import DynamoRepository
+    from simulator.resources import deploy
+
+    with mock_aws(), partition_queries():
+        table_name = deploy(ROOT / "template.yaml").name("TicketsTable")
+        repository = DynamoRepository(table_name, REGION)
+        drift = shape_drift(repository, table_name)
+        if drift:
+            return str(drift)
+        seeding = seeder(table_name)
+        seeding.add(range(small))
+        first, first_written = measure(repository), seeding.written
+        seeding.add(range(small, large))
+        return TwoSizes(first, first_written, measure(repository), seeding.written)

@@ -25,12 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._offline import partition_queries, use_offline_aws  # noqa: E402
+from benchmarks._offline import at_two_sizes, use_offline_aws  # noqa: E402
 
 use_offline_aws()
 
 import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
 from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.dynamodb.models import dynamodb_backends  # noqa: E402
 
@@ -41,7 +40,6 @@ from shared.dal.search import SearchChanges, state_item  # noqa: E402
 from shared.dal.tickets import ticket_to_item  # noqa: E402
 from shared.logic.search import search_tickets, ticket_state  # noqa: E402
 from shared.models.ticket import Ticket  # noqa: E402
-from simulator.resources import deploy  # noqa: E402
 
 WORDS = ("printer", "invoice", "refund", "password", "delivery", "broken", "screen", "login")
 SEARCHES = ("printer", "printer broken", "login password screen", "refund ticket123")
@@ -115,28 +113,20 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=100_000)
     args = parser.parse_args()
-    with mock_aws(), partition_queries():
-        deployment = deploy(ROOT / "template.yaml")
-        table_name = deployment.name("TicketsTable")
-        repository = DynamoRepository(table_name, REGION)
-        drift = shape_drift(repository, table_name)
-        if drift:
-            print(f"hand-written search items differ from route_ticket's: {drift}")
-            return 1
-        seeder = Seeder(table_name)
-        seeder.add(range(args.small))
-        small = measure(repository)
-        small_items = seeder.written
-        seeder.add(range(args.small, args.large))
-        large = measure(repository)
-    print(f"search: {args.small:,} tickets ({small_items:,} entries) vs {args.large:,} ({seeder.written:,})")
+    result = at_two_sizes(args.small, args.large, Seeder, shape_drift, measure)
+    if isinstance(result, str):
+        print(f"hand-written search items differ from route_ticket's: {result}")
+        return 1
+    print(
+        f"search: {args.small:,} tickets ({result.small_written:,} entries) "
+        f"vs {args.large:,} ({result.large_written:,})"
+    )
     print(f"agent of 2 teams (3 scopes with the shared inbox), limit {LIMIT}")
     print(f"{'page':<30}{'requests':>10}{'items':>8}{'requests':>10}{'items':>8}")
-    for name, (requests, items) in small.items():
-        big_requests, big_items = large.get(name, (0, 0))
+    for name, (requests, items) in result.small.items():
+        big_requests, big_items = result.large.get(name, (0, 0))
         print(f"{name:<30}{requests:>10}{items:>8}{big_requests:>10}{big_items:>8}")
-    same = all(small[name] == large.get(name) for name in small)
-    print("target (same requests and items read at both sizes):", "met" if same else "NOT met")
+    print("target (same requests and items read at both sizes):", "met" if result.same() else "NOT met")
     return 0
 
 

@@ -43,13 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._offline import partition_queries, use_offline_aws  # noqa: E402
+from benchmarks._offline import at_two_sizes, use_offline_aws  # noqa: E402
 
 use_offline_aws()
 
 import boto3  # noqa: E402
 from botocore.client import BaseClient  # noqa: E402
-from moto import mock_aws  # noqa: E402
 from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.dynamodb.models import dynamodb_backends  # noqa: E402
 
@@ -59,7 +58,6 @@ from shared.logic.permissions import Principal, Role  # noqa: E402
 from shared.logic.views import changes_for, entries_of, read_view, view_counts  # noqa: E402
 from shared.models.config import HelpdeskConfig  # noqa: E402
 from shared.models.ticket import Channel, Priority, Sla, SlaTarget, Ticket, TicketStatus  # noqa: E402
-from simulator.resources import deploy  # noqa: E402
 
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -193,31 +191,21 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=100_000)
     args = parser.parse_args()
-    with mock_aws(), partition_queries():
-        deployment = deploy(ROOT / "template.yaml")
-        table_name = deployment.name("TicketsTable")
-        repository = DynamoRepository(table_name, REGION)
-        drift = shape_drift(repository, table_name)
-        if drift:
-            print(f"hand-written view entries differ from route_ticket's: {drift}")
-            return 1
-        seeder = Seeder(table_name)
-        seeder.add(range(args.small))
-        small = measure(repository)
-        small_items = seeder.written
-        seeder.add(range(args.small, args.large))
-        large = measure(repository)
+    result = at_two_sizes(args.small, args.large, Seeder, shape_drift, measure)
+    if isinstance(result, str):
+        print(f"hand-written view entries differ from route_ticket's: {result}")
+        return 1
     print(
-        f"views: {args.small:,} tickets ({small_items:,} view entries) vs {args.large:,} ({seeder.written:,})"
+        f"views: {args.small:,} tickets ({result.small_written:,} view entries) "
+        f"vs {args.large:,} ({result.large_written:,})"
     )
     print(f"agent of 2 teams (3 scopes with the shared inbox), limit {LIMIT}")
     print(f"{'page':<24}{'requests':>10}{'items':>8}{'requests':>10}{'items':>8}{'items ratio':>13}")
-    for name, (requests, items) in small.items():
-        big_requests, big_items = large[name]
+    for name, (requests, items) in result.small.items():
+        big_requests, big_items = result.large[name]
         ratio = big_items / items if items else float("nan")
         print(f"{name:<24}{requests:>10}{items:>8}{big_requests:>10}{big_items:>8}{ratio:>13.2f}")
-    same = all(small[name] == large[name] for name in small)
-    print("target (same requests and items read at both sizes):", "met" if same else "NOT met")
+    print("target (same requests and items read at both sizes):", "met" if result.same() else "NOT met")
     return 0
 
 
