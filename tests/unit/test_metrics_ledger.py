@@ -6,10 +6,12 @@ Europe/Berlin; 2 March 2026 is a Monday (CET, UTC+1).
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.config import parse_config
+from shared.logic.metrics.contributions import contributions, difference
 from shared.logic.metrics.ledger import build_ledger, measuring_for
 from shared.logic.metrics.measuring import Measuring
 from shared.models.metrics import DurationName, MetricLedger
@@ -422,3 +424,43 @@ def test_measuring_uses_the_calendar_the_sla_was_planned_in() -> None:
     )
     unplanned = ticket.model_copy(update={"team": None, "sla": Sla()})
     assert measuring_for(CONFIG, unplanned).calendar_name == "default"
+
+
+# -- Contributions: what a ledger adds to the per-day aggregates ------------------------------------
+
+
+def test_contributions_of_example_3_count_each_figure_on_its_day() -> None:
+    found = contributions(resolved_and_reopened().ledger())
+    by_metric = {(str(c.day), c.metric, c.calendar_seconds) for c in found}
+    assert ("2026-03-02", "first_resolution", 1.5 * HOUR) in by_metric
+    assert ("2026-03-04", "full_resolution", 2.5 * HOUR) in by_metric
+    assert ("2026-03-02", "reopened_after_resolution", None) in by_metric
+    assert ("2026-03-04", "resolved_ticket", None) in by_metric
+    assert [c.metric for c in found if c.metric.startswith("resolved.hour.")] == [
+        "resolved.hour.12",
+        "resolved.hour.11",
+    ]
+
+
+def test_the_difference_of_two_ledgers_is_only_what_changed() -> None:
+    # Given a ticket answered and resolved, and later reopened by the customer
+    story = Story("Mon 09:00").reply("Mon 09:10", "alice").set_status("Mon 09:11", "resolved")
+    before = story.ledger()
+    after = story.customer("Tue 10:00", reopens=True).ledger()
+    # When the ledger changes
+    removed, added = difference(before, after)
+    # Then the resolved ticket's outcomes and its full resolution time go, the reopen comes
+    assert {c.metric for c in removed} == {
+        "full_resolution",
+        "resolved_ticket",
+        "one_touch",
+        "first_contact_resolution",
+    }
+    assert {c.metric for c in added} == {"reopened", "reopened_after_resolution"}
+    # And applying the difference to the old contributions gives the new ones exactly
+    rebuilt = Counter(contributions(before))
+    rebuilt.subtract(removed)
+    rebuilt.update(added)
+    assert sorted((+rebuilt).elements(), key=repr) == sorted(contributions(after), key=repr)
+    # And a ledger unchanged (a redelivered stream record) changes nothing
+    assert difference(after, after) == ([], [])
