@@ -50,6 +50,10 @@ def _calendar_problems(config: HelpdeskConfig) -> list[str]:
             build_calendar(calendar.timezone, calendar.hours, list(calendar.holidays))
         except CalendarError as exc:
             problems.append(f"calendars.{name}: {exc}")
+    try:
+        build_calendar(config.reports.timezone)
+    except CalendarError as exc:
+        problems.append(f"reports.timezone: {exc}")
     return problems
 
 

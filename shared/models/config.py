@@ -307,6 +307,16 @@ class OutboundConfig(_Strict):
         return value
 
 
+class ReportsConfig(_Strict):
+    """How reports count (docs/metrics.md)."""
+
+    timezone: str = "UTC"
+    """The IANA time zone whose local dates and hours reports count tickets on."""
+    next_issue_days: float = Field(default=7, gt=0, le=90)
+    """Next issue avoidance: a resolved ticket whose customer opens no new ticket within this many
+    days of its resolution avoided a next issue."""
+
+
 class HelpdeskConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
@@ -320,6 +330,7 @@ class HelpdeskConfig(_Strict):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     followups: FollowupConfig = Field(default_factory=FollowupConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @model_validator(mode="after")
     def _references(self) -> HelpdeskConfig:

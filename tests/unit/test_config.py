@@ -26,6 +26,8 @@ def test_empty_document_takes_every_default() -> None:
         ("emial: {}", "emial: Extra inputs are not permitted"),
         ("- a list", "must be a mapping"),
         ("tickets: [", "not valid YAML"),
+        ("reports: {timezone: Mars/Olympus}", "reports.timezone: unknown time zone"),
+        ("reports: {next_issue_days: 0}", "reports.next_issue_days"),
     ],
 )
 def test_invalid_config_names_the_problem(text: str, message: str) -> None:

@@ -1,0 +1,150 @@
+"""A mergeable, subtractable quantile sketch of durations (DDSketch's log buckets, integer counts).
+
+A duration of `x` seconds (x >= 1) falls in bucket `k = ceil(log(x) / log(gamma))` with
+`gamma = (1 + alpha) / (1 - alpha)`; a bucket answers with `2 * gamma**k / (gamma + 1)`, which is
+within `alpha` (relative) of every value of the bucket. Durations under one second count in the
+zero bucket and answer 0. Counts are integers and the sum is kept in whole milliseconds, so adding,
+removing and merging are exact: merging two sketches equals the sketch of both sets of values, and
+removing a value that was added gives back the sketch before it (docs/decisions.md, 93).
+
+No I/O: `to_item` and `from_item` give the plain map a DynamoDB item holds, keyed by bucket, so an
+aggregate's buckets can also be changed in place with `ADD`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+DEFAULT_ALPHA = 0.01
+"""Relative accuracy: a quantile is within 1% of the exact value (for durations of 1 s and more)."""
+MIN_SECONDS = 1.0
+"""Durations below this answer 0 (what a helpdesk report shows for under a second)."""
+
+
+class SketchError(ValueError):
+    """Sketches of different accuracies combined, or a value removed that was never added."""
+
+
+class DurationSketch(BaseModel):
+    """Counts of durations (seconds) per logarithmic bucket, with their exact count and sum."""
+
+    alpha: float = Field(default=DEFAULT_ALPHA, gt=0, lt=1)
+    zeros: int = 0
+    """Durations under MIN_SECONDS."""
+    buckets: dict[int, int] = Field(default_factory=dict)
+    """Bucket index -> how many durations fell in it (never zero: empty buckets are dropped)."""
+    sum_ms: int = 0
+    """The durations' exact sum, in whole milliseconds (each rounded once, when added)."""
+
+    @property
+    def gamma(self) -> float:
+        return (1 + self.alpha) / (1 - self.alpha)
+
+    @property
+    def count(self) -> int:
+        return self.zeros + sum(self.buckets.values())
+
+    def key(self, seconds: float) -> int | None:
+        """The bucket of a duration (None: the zero bucket)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise SketchError(f"a duration is a finite number of seconds >= 0, not {seconds!r}")
+        if seconds < MIN_SECONDS:
+            return None
+        return math.ceil(math.log(seconds) / math.log(self.gamma))
+
+    def bucket_value(self, key: int) -> float:
+        """What a bucket answers: the value within `alpha` of all of its durations."""
+        return 2 * self.gamma**key / (self.gamma + 1)
+
+    def add(self, seconds: float, times: int = 1) -> DurationSketch:
+        """Count a duration `times` times (in place; returns the sketch)."""
+        self._change(self.key(seconds), times)
+        self.sum_ms += times * round(seconds * 1000)
+        return self
+
+    def remove(self, seconds: float, times: int = 1) -> DurationSketch:
+        """Take back a duration added before; SketchError if it is not there."""
+        self._change(self.key(seconds), -times)
+        self.sum_ms -= times * round(seconds * 1000)
+        return self
+
+    def _change(self, key: int | None, delta: int) -> None:
+        current = self.zeros if key is None else self.buckets.get(key, 0)
+        if current + delta < 0:
+            raise SketchError(f"bucket {key} holds {current} durations: {-delta} cannot be removed")
+        if key is None:
+            self.zeros = current + delta
+        elif current + delta == 0:
+            self.buckets.pop(key, None)
+        else:
+            self.buckets[key] = current + delta
+
+    def merge(self, other: DurationSketch) -> DurationSketch:
+        """Add all durations of `other` (in place)."""
+        self._same_accuracy(other)
+        self.zeros += other.zeros
+        self.sum_ms += other.sum_ms
+        for key, count in other.buckets.items():
+            self._change(key, count)
+        return self
+
+    def subtract(self, other: DurationSketch) -> DurationSketch:
+        """Take back all durations of `other`, added before (in place); SketchError if not all are here."""
+        self._same_accuracy(other)
+        if other.zeros > self.zeros or any(self.buckets.get(k, 0) < c for k, c in other.buckets.items()):
+            raise SketchError("the sketch to subtract holds durations this one does not")
+        self.zeros -= other.zeros
+        self.sum_ms -= other.sum_ms
+        for key, count in other.buckets.items():
+            self._change(key, -count)
+        return self
+
+    def _same_accuracy(self, other: DurationSketch) -> None:
+        if other.alpha != self.alpha:
+            raise SketchError(f"sketches of accuracy {self.alpha} and {other.alpha} cannot be combined")
+
+    def quantile(self, q: float) -> float | None:
+        """The duration at quantile `q` (0..1) by lower nearest rank: of n sorted durations, the one
+        at index floor(q * (n - 1)), within `alpha` (relative). None when empty."""
+        if not 0 <= q <= 1:
+            raise SketchError(f"a quantile is between 0 and 1, not {q!r}")
+        count = self.count
+        if count == 0:
+            return None
+        rank = math.floor(q * (count - 1))
+        if rank < self.zeros:
+            return 0.0
+        seen = self.zeros
+        for key in sorted(self.buckets):
+            seen += self.buckets[key]
+            if seen > rank:
+                return self.bucket_value(key)
+        raise AssertionError("unreachable: the counts add up to count")
+
+    def mean(self) -> float | None:
+        """The exact mean of the durations (to the millisecond), None when empty."""
+        count = self.count
+        return self.sum_ms / 1000 / count if count else None
+
+    def to_item(self) -> dict[str, Any]:
+        """A plain map for a DynamoDB item: `a` accuracy, `z` zeros, `s` sum (ms), `b` bucket counts."""
+        return {
+            "a": str(self.alpha),
+            "z": self.zeros,
+            "s": self.sum_ms,
+            "b": {str(key): count for key, count in sorted(self.buckets.items())},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> DurationSketch:
+        """The sketch `to_item` wrote (numbers may come back as Decimal)."""
+        buckets = {int(key): int(count) for key, count in dict(item.get("b") or {}).items() if int(count)}
+        return cls(
+            alpha=float(item.get("a", DEFAULT_ALPHA)),
+            zeros=int(item.get("z", 0)),
+            sum_ms=int(item.get("s", 0)),
+            buckets=buckets,
+        )

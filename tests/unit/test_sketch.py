@@ -1,0 +1,156 @@
+"""The duration sketch: merge is union, add then remove is identity, quantiles within alpha."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.models.sketch import DEFAULT_ALPHA, DurationSketch, SketchError
+
+BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# durations a helpdesk sees: sub-second to about three years, in milliseconds
+DURATIONS = st.integers(min_value=0, max_value=100_000_000_000).map(lambda ms: ms / 1000)
+SAMPLES = st.lists(DURATIONS, min_size=0, max_size=200)
+QUANTILES = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0]) | st.floats(0, 1)
+
+
+def sketch_of(values: list[float], alpha: float = DEFAULT_ALPHA) -> DurationSketch:
+    sketch = DurationSketch(alpha=alpha)
+    for value in values:
+        sketch.add(value)
+    return sketch
+
+
+def exact_quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[math.floor(q * (len(ordered) - 1))]
+
+
+@BOUNDED
+@given(SAMPLES, SAMPLES)
+def test_merging_two_sketches_equals_the_sketch_of_both_samples(first, second) -> None:
+    # Given the sketches of two samples
+    merged = sketch_of(first).merge(sketch_of(second))
+    # Then their merge is exactly the sketch of the union, whichever the order
+    assert merged == sketch_of(first + second)
+    assert merged == sketch_of(second).merge(sketch_of(first))
+
+
+@BOUNDED
+@given(SAMPLES, SAMPLES)
+def test_adding_then_removing_values_gives_back_the_sketch_before(kept, passing) -> None:
+    # Given a sketch of some values
+    before = sketch_of(kept)
+    # When other values are added and then removed one by one, in another order
+    changed = sketch_of(kept)
+    for value in passing:
+        changed.add(value)
+    for value in reversed(passing):
+        changed.remove(value)
+    # Then it is the sketch it was, bucket for bucket, sum included
+    assert changed == before
+
+
+@BOUNDED
+@given(SAMPLES, SAMPLES)
+def test_subtracting_a_contribution_undoes_its_merge(base, contribution) -> None:
+    # Given an aggregate and one ticket's contribution merged into it
+    aggregate = sketch_of(base).merge(sketch_of(contribution))
+    # When the contribution is subtracted
+    aggregate.subtract(sketch_of(contribution))
+    # Then the aggregate is as before
+    assert aggregate == sketch_of(base)
+
+
+@BOUNDED
+@given(st.lists(DURATIONS, min_size=1, max_size=300), QUANTILES)
+def test_a_quantile_is_within_alpha_of_the_exact_one(values, q) -> None:
+    # Given a sketch of durations
+    sketch = sketch_of(values)
+    # When a quantile is asked
+    estimate = sketch.quantile(q)
+    exact = exact_quantile(values, q)
+    # Then it is within 1% of the exact lower-nearest-rank quantile (under 1 s answers 0)
+    assert estimate is not None
+    if exact < 1:
+        assert estimate == 0.0
+    else:
+        assert abs(estimate - exact) <= DEFAULT_ALPHA * exact * (1 + 1e-9)
+
+
+@BOUNDED
+@given(st.lists(DURATIONS, min_size=1, max_size=100), st.sampled_from([0.001, 0.02, 0.05]), QUANTILES)
+def test_the_guarantee_holds_for_other_accuracies(values, alpha, q) -> None:
+    estimate = sketch_of(values, alpha).quantile(q)
+    exact = exact_quantile(values, q)
+    assert estimate is not None
+    assert abs(estimate - exact) <= max(alpha * exact * (1 + 1e-9), 1.0 if exact < 1 else 0.0)
+
+
+@BOUNDED
+@given(SAMPLES)
+def test_the_item_round_trips_through_json_and_decimals(values) -> None:
+    # Given a sketch written as an item (DynamoDB gives numbers back as Decimal)
+    sketch = sketch_of(values)
+    item = json.loads(json.dumps(sketch.to_item()), parse_int=Decimal)
+    # Then reading it gives the same sketch
+    assert DurationSketch.from_item(item) == sketch
+
+
+def test_the_mean_is_exact_to_the_millisecond() -> None:
+    sketch = sketch_of([0.5, 60.0, 3600.25])
+    assert sketch.count == 3
+    assert sketch.mean() == pytest.approx((0.5 + 60 + 3600.25) / 3)
+
+
+def test_an_empty_sketch_has_no_quantile_nor_mean() -> None:
+    assert DurationSketch().quantile(0.5) is None
+    assert DurationSketch().mean() is None
+
+
+def test_removing_a_duration_never_added_is_refused() -> None:
+    # Given a sketch with one hour in it
+    sketch = sketch_of([3600.0])
+    # Then taking back a day, or a second hour, fails and changes nothing
+    with pytest.raises(SketchError):
+        sketch.remove(86400.0)
+    sketch.remove(3600.0)
+    with pytest.raises(SketchError):
+        sketch.remove(3600.0)
+    assert sketch == DurationSketch()
+
+
+def test_subtracting_more_than_was_merged_is_refused() -> None:
+    aggregate = sketch_of([60.0])
+    with pytest.raises(SketchError):
+        aggregate.subtract(sketch_of([60.0, 60.0]))
+    assert aggregate == sketch_of([60.0])
+
+
+def test_sketches_of_different_accuracy_do_not_merge() -> None:
+    with pytest.raises(SketchError):
+        sketch_of([1.0]).merge(sketch_of([1.0], alpha=0.02))
+
+
+def test_negative_or_infinite_durations_are_refused() -> None:
+    with pytest.raises(SketchError):
+        DurationSketch().add(-1.0)
+    with pytest.raises(SketchError):
+        DurationSketch().add(float("inf"))
+
+
+def test_a_year_of_durations_at_one_percent_fits_in_a_small_item() -> None:
+    # Given one duration per bucket from one second to a year (the worst case for size)
+    sketch = DurationSketch()
+    value = 1.0
+    while value < 366 * 86400:
+        sketch.add(value)
+        value *= sketch.gamma
+    # Then the item stays a few kilobytes (a DynamoDB item may hold 400 KB)
+    assert len(sketch.buckets) < 900
+    assert len(json.dumps(sketch.to_item())) < 12_000
