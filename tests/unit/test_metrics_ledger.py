@@ -7,7 +7,7 @@ Europe/Berlin; 2 March 2026 is a Monday (CET, UTC+1).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.config import parse_config
@@ -449,14 +449,16 @@ def test_the_difference_of_two_ledgers_is_only_what_changed() -> None:
     after = story.customer("Tue 10:00", reopens=True).ledger()
     # When the ledger changes
     removed, added = difference(before, after)
-    # Then the resolved ticket's outcomes and its full resolution time go, the reopen comes
+    # Then the resolved ticket's outcomes and its full resolution time go, the reopen comes, and
+    # the ticket is in the backlog again from the reopening's day
     assert {c.metric for c in removed} == {
         "full_resolution",
         "resolved_ticket",
         "one_touch",
         "first_contact_resolution",
     }
-    assert {c.metric for c in added} == {"reopened", "reopened_after_resolution"}
+    assert {c.metric for c in added} == {"reopened", "reopened_after_resolution", "backlog.opened"}
+    assert [c.day for c in added if c.metric == "backlog.opened"] == [date(2026, 3, 3)]
     # And applying the difference to the old contributions gives the new ones exactly
     rebuilt = Counter(contributions(before))
     rebuilt.subtract(removed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from shared.models.metrics import MetricLedger
 
@@ -68,9 +69,26 @@ def _outcomes(ledger: MetricLedger) -> list[Contribution]:
     return found
 
 
+BACKLOG_OPENED = "backlog.opened"
+BACKLOG_CLOSED = "backlog.closed"
+"""A span of being open starts and ends: the backlog at the end of a day is the sum of `opened`
+less `closed` over every day up to it."""
+
+
+def _backlog(ledger: MetricLedger) -> list[Contribution]:
+    zone = ZoneInfo(ledger.timezone)
+    found = []
+    for span in ledger.open_spans:
+        found.append(Contribution(span.start.astimezone(zone).date(), BACKLOG_OPENED))
+        if span.stop is not None:
+            found.append(Contribution(span.stop.astimezone(zone).date(), BACKLOG_CLOSED))
+    return found
+
+
 def contributions(ledger: MetricLedger) -> list[Contribution]:
     """Everything the ledger adds to the aggregates, sorted (a multiset: repeats are real counts)."""
-    return sorted([*_durations(ledger), *_happenings(ledger), *_outcomes(ledger)], key=_key)
+    parts = [*_durations(ledger), *_happenings(ledger), *_outcomes(ledger), *_backlog(ledger)]
+    return sorted(parts, key=_key)
 
 
 def _key(contribution: Contribution) -> tuple[date, str, str, float, float]:
