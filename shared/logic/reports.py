@@ -1,0 +1,344 @@
+"""Reports from the per-day aggregates: the figures of docs/metrics.md for a period, grouped.
+
+Aggregates hold, per dimension value and local day, the counts and duration sketches of every
+ticket's ledger contributions (`shared.logic.metrics.contributions`). A report reads one partition
+per group, from the start of its history up to the period's last day (the backlog at the end of
+the period is the sum of every earlier day's `backlog.opened` less `backlog.closed`), so the items
+it reads grow with days and groups, never with tickets.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from shared.logic.agent_actions import InvalidRequestError
+from shared.logic.metrics.contributions import BACKLOG_CLOSED, BACKLOG_OPENED
+from shared.logic.permissions import ForbiddenActionError, Principal, Role
+from shared.models.reports import (
+    DIMENSIONS,
+    DURATIONS,
+    SLA_TARGETS,
+    DurationFigures,
+    DurationStats,
+    Figures,
+    GroupBy,
+    GroupFigures,
+    Rate,
+    Report,
+    SlaFigures,
+)
+from shared.models.sketch import DurationSketch
+
+MAX_DAYS = 366
+"""The longest period one report covers."""
+HISTORY_START = date(2000, 1, 1)
+"""Where a group's history is read from (for the backlog): before any helpdesk of ours."""
+CLOCKS = {"cal": "calendar", "bus": "business"}
+
+
+class DayFigures(Protocol):
+    """One group's aggregate of one local day."""
+
+    @property
+    def day(self) -> date: ...
+
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+
+    @property
+    def sketches(self) -> Mapping[tuple[str, str], DurationSketch]:
+        """(duration metric, `cal` or `bus`) -> its sketch."""
+        ...
+
+
+class ReportReads(Protocol):
+    def report_days(self, dimension: str, value: str, first: date, last: date) -> Sequence[DayFigures]: ...
+
+    def dimension_values(self, dimension: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    first: date
+    last: date
+    group_by: GroupBy = "none"
+    filter: tuple[str, str] | None = None
+    """(dimension, value)."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the aggregates are: the newest ticket change they include, and how far behind
+    the stream they were then."""
+
+    as_of: datetime | None = None
+    behind_seconds: float | None = None
+
+
+def parse_filter(text: str | None) -> tuple[str, str] | None:
+    """`dimension:value` (`team:support`), or None."""
+    if not text:
+        return None
+    dimension, sep, value = text.partition(":")
+    if not sep or dimension not in DIMENSIONS or not value:
+        raise InvalidRequestError(
+            f"filter: {text!r} is not dimension:value with a dimension of {', '.join(DIMENSIONS)}"
+        )
+    return dimension, value
+
+
+def check_request(request: ReportRequest, caller: Principal) -> None:
+    """Refuse a period or grouping reports cannot answer, or one the caller may not read:
+    supervisors read their teams (a `team:` filter of theirs, or grouped by team), admins all."""
+    if request.last < request.first:
+        raise InvalidRequestError("from: must be on or before to")
+    if (request.last - request.first).days + 1 > MAX_DAYS:
+        raise InvalidRequestError(f"a report covers at most {MAX_DAYS} days")
+    if request.filter is not None and request.group_by in DIMENSIONS:
+        raise InvalidRequestError(
+            "a filter goes with group_by none, day or week; for a filtered breakdown by "
+            f"{request.group_by}, use the ticket export"
+        )
+    if caller.role is Role.ADMIN:
+        return
+    if caller.role is not Role.SUPERVISOR:
+        raise ForbiddenActionError("reports are for supervisors and admins")
+    own_team = (
+        request.filter is not None and request.filter[0] == "team" and request.filter[1] in caller.teams
+    )
+    if not own_team and request.group_by != "team":
+        raise ForbiddenActionError(
+            "a supervisor reports on their own teams: filter team:<one of them>, or group_by team"
+        )
+
+
+def build_report(
+    request: ReportRequest,
+    caller: Principal,
+    reads: ReportReads,
+    timezone: str,
+    freshness: Freshness,
+    now: datetime,
+    next_issue_days: int = 7,
+) -> Report:
+    """The report the caller asked for (checked with `check_request` first)."""
+    check_request(request, caller)
+    figures = _Figuring(request, now, next_issue_days)
+    if request.group_by in DIMENSIONS:
+        total, groups = _by_dimension(request, caller, reads, figures)
+    else:
+        history = _history(reads, request.filter or ("all", "*"), request)
+        total = figures(history)
+        groups = [
+            GroupFigures(key=key, figures=figures(days, backlog_from=history))
+            for key, days in _by_period(history, request)
+        ]
+    return Report.model_validate(
+        {
+            "timezone": timezone,
+            "from": request.first,
+            "to": request.last,
+            "group_by": request.group_by,
+            "filter": ":".join(request.filter) if request.filter else None,
+            "as_of": freshness.as_of,
+            "behind_seconds": freshness.behind_seconds,
+            "generated_at": now,
+            "total": total,
+            "groups": groups,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _Figuring:
+    request: ReportRequest
+    now: datetime
+    next_issue_days: int
+
+    def __call__(
+        self, history: Iterable[DayFigures], backlog_from: Iterable[DayFigures] | None = None
+    ) -> Figures:
+        return _figures(history, self.request, self.now, self.next_issue_days, backlog_from)
+
+
+def _by_dimension(
+    request: ReportRequest, caller: Principal, reads: ReportReads, figures: _Figuring
+) -> tuple[Figures, list[GroupFigures]]:
+    """One group per value of the dimension (a supervisor's own teams only), and the total: the
+    `all` partition for an admin, the sum of their teams for a supervisor."""
+    dimension = str(request.group_by)
+    values = reads.dimension_values(dimension)
+    if caller.role is not Role.ADMIN:
+        values = [v for v in values if v in caller.teams]
+    histories = {v: _history(reads, (dimension, v), request) for v in values}
+    groups = [GroupFigures(key=v, figures=figures(h)) for v, h in histories.items()]
+    if caller.role is Role.ADMIN:
+        return figures(_history(reads, ("all", "*"), request)), groups
+    return figures([d for h in histories.values() for d in h]), groups
+
+
+def _history(reads: ReportReads, partition: tuple[str, str], request: ReportRequest) -> list[DayFigures]:
+    return list(reads.report_days(partition[0], partition[1], HISTORY_START, request.last))
+
+
+def _by_period(history: Sequence[DayFigures], request: ReportRequest) -> list[tuple[str, list[DayFigures]]]:
+    """The period's days as groups: each day, or each ISO week (cut at the period's ends)."""
+    if request.group_by == "none":
+        return []
+    keys: dict[str, list[DayFigures]] = {}
+    day = request.first
+    while day <= request.last:
+        keys.setdefault(_period_key(day, request.group_by), [])
+        day += timedelta(days=1)
+    for item in history:
+        if request.first <= item.day <= request.last:
+            keys[_period_key(item.day, request.group_by)].append(item)
+    return list(keys.items())
+
+
+def _period_key(day: date, group_by: str) -> str:
+    if group_by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return day.isoformat()
+
+
+def _figures(
+    history: Iterable[DayFigures],
+    request: ReportRequest,
+    now: datetime,
+    next_issue_days: int,
+    backlog_from: Iterable[DayFigures] | None = None,
+) -> Figures:
+    """The figures of the days within the period; the backlog at the end of the last of them from
+    the whole history (`backlog_from`, else `history` itself)."""
+    days = list(history)
+    inside = [d for d in days if request.first <= d.day <= request.last]
+    counts: Counter[str] = Counter()
+    sketches: dict[tuple[str, str], DurationSketch] = {}
+    for item in inside:
+        counts.update(item.counts)
+        for key, sketch in item.sketches.items():
+            sketches.setdefault(key, DurationSketch(alpha=sketch.alpha)).merge(sketch)
+    last = max((d.day for d in inside), default=request.last)
+    figures = _count_figures(counts)
+    figures.volume.backlog = _backlog(backlog_from if backlog_from is not None else days, last)
+    figures.durations = {name: _durations(name, sketches) for name in DURATIONS}
+    # a resolution on the last day has its window open until next_issue_days later (a day's margin
+    # for the time zone)
+    still_open = (now.date() - request.last).days <= next_issue_days + 1
+    figures.next_issue_provisional = figures.next_issue_avoidance.of > 0 and still_open
+    return figures
+
+
+def _backlog(history: Iterable[DayFigures], last: date) -> int:
+    return sum(
+        d.counts.get(BACKLOG_OPENED, 0) - d.counts.get(BACKLOG_CLOSED, 0) for d in history if d.day <= last
+    )
+
+
+def _durations(name: str, sketches: Mapping[tuple[str, str], DurationSketch]) -> DurationFigures:
+    stats = {}
+    for clock, field in CLOCKS.items():
+        sketch = sketches.get((name, clock))
+        if sketch is None or sketch.count == 0:
+            stats[field] = DurationStats()
+        else:
+            stats[field] = DurationStats(
+                count=sketch.count, median=sketch.quantile(0.5), p90=sketch.quantile(0.9), mean=sketch.mean()
+            )
+    return DurationFigures(**stats)
+
+
+def _rate(count: int, of: int) -> Rate:
+    return Rate(count=count, of=of, rate=count / of if of else None)
+
+
+def _suffixed(counts: Mapping[str, int], prefix: str) -> dict[str, int]:
+    return {k.removeprefix(prefix): v for k, v in sorted(counts.items()) if k.startswith(prefix) and v}
+
+
+def _count_figures(counts: Counter[str]) -> Figures:
+    """Every figure that is a count or a ratio of counts."""
+    figures = Figures(agent_replies=counts["agent_reply"])
+    volume = figures.volume
+    volume.created, volume.resolved = counts["created"], counts["resolved"]
+    volume.reopened, volume.merged = counts["reopened"], counts["merged"]
+    for name, by_hour, by_weekday in (
+        ("created", volume.created_by_hour, volume.created_by_weekday),
+        ("resolved", volume.resolved_by_hour, volume.resolved_by_weekday),
+    ):
+        by_hour[:] = [counts[f"{name}.hour.{h}"] for h in range(24)]
+        by_weekday[:] = [counts[f"{name}.weekday.{d}"] for d in range(7)]
+    resolved = counts["resolved_ticket"]
+    figures.one_touch = _rate(counts["one_touch"], resolved)
+    figures.first_contact_resolution = _rate(counts["first_contact_resolution"], resolved)
+    figures.reopen = _rate(counts["reopened_after_resolution"], counts["first_resolved"])
+    figures.next_issue_avoidance = _rate(resolved - counts["next_issue.followed"], resolved)
+    figures.sla = {target: _sla(counts, target) for target in SLA_TARGETS}
+    figures.escalations = _suffixed(counts, "escalated.")
+    figures.automatic_sent = _suffixed(counts, "auto_sent.")
+    figures.automatic_suppressed = _suffixed(counts, "auto_suppressed.")
+    ratings = {int(k): v for k, v in _suffixed(counts, "csat_rating.").items() if k.isdigit()}
+    total = sum(ratings.values())
+    satisfaction = figures.satisfaction
+    satisfaction.ratings = total
+    satisfaction.score = sum(r * n for r, n in ratings.items()) / total if total else None
+    satisfaction.positive = _rate(sum(n for r, n in ratings.items() if r >= 4), total)
+    satisfaction.response = _rate(total, counts["auto_sent.csat"])
+    return figures
+
+
+def _sla(counts: Mapping[str, int], target: str) -> SlaFigures:
+    met, breached = counts.get(f"sla.{target}.met", 0), counts.get(f"sla.{target}.breached", 0)
+    return SlaFigures(
+        met=met,
+        breached=breached,
+        open=counts.get(f"sla.{target}.open", 0),
+        achievement=met / (met + breached) if met + breached else None,
+    )
+
+
+def _flat(prefix: str, value: object, into: dict[str, object]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flat(f"{prefix}.{key}" if prefix else str(key), inner, into)
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            _flat(f"{prefix}.{index}", inner, into)
+    else:
+        into[prefix] = value
+
+
+def report_rows(report: Report) -> list[dict[str, object]]:
+    """One flat row per group (`group` first), then the total (`group` = `total`): the CSV's rows.
+    Columns are dotted paths of the JSON figures (`durations.first_response.business.median`)."""
+    rows = []
+    for key, figures in [*((g.key, g.figures) for g in report.groups), ("total", report.total)]:
+        row: dict[str, object] = {"group": key}
+        _flat("", figures.model_dump(mode="json"), row)
+        rows.append(row)
+    return rows
+
+
+def report_csv(report: Report) -> str:
+    """The report as CSV (RFC 4180, CRLF line ends): a header, a row per group and the total;
+    every row has every column (an escalation level or message kind absent from a group is 0)."""
+    rows = report_rows(report)
+    # the JSON's order, from the total (its counts are the union of the groups'), then any other
+    columns = list(dict.fromkeys([*rows[-1], *(c for row in rows for c in row)]))
+    counted = ("escalations.", "automatic_sent.", "automatic_suppressed.")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(
+            ["" if (v := row.get(c, 0 if c.startswith(counted) else None)) is None else v for c in columns]
+        )
+    return out.getvalue()
