@@ -1,19 +1,24 @@
 """`helpdesk simulate SCENARIO.jsonl`: run the helpdesk on a scenario, locally, and write the final state.
+`helpdesk index rebuild --table TABLE`: rebuild the views and the search index of a table's tickets.
 
-Exit codes: 0 done; 1 the simulation failed; 2 the input is wrong (scenario, config, template
-settings the simulator cannot run), reported before any step runs.
+Exit codes: 0 done; 1 the simulation failed (or some tickets were busy and left to run again);
+2 the input is wrong (scenario, config, template settings the simulator cannot run, options),
+reported before any step runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from shared.dal.repository import DynamoRepository
 from shared.errors import ConfigError
+from shared.logic.rebuild import INDEXES, RebuildOptions, RebuildReport, TicketRebuild, rebuild_indexes
+from shared.settings import aws_region
 from simulator.clock import ScheduleError
 from simulator.events import utf8_json
 from simulator.lambda_runtime import SimulationError, UnsupportedError
@@ -85,7 +90,74 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--logs", type=Path, help="write the functions' own log output to this file")
     simulate.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     simulate.add_argument("--strict", action="store_true", help="exit 1 if any event ended in a dead letter")
+    _add_index(commands)
     return parser
+
+
+def _number(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a ticket number is 1 or more, got {value!r}")
+    return int(value)
+
+
+def _add_index(commands: argparse._SubParsersAction[_Parser]) -> None:
+    index = commands.add_parser("index", help="the views and the search index kept from the tickets stream")
+    actions = index.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="rebuild the views and/or the search index from the tickets (no Scan)",
+        description="Walk the tickets by number (the ticket counter, then each number's pointer) and "
+        "bring their view and search entries to what route_ticket makes of them; safe while it runs.",
+    )
+    rebuild.add_argument("--table", required=True, help="the helpdesk's DynamoDB table (stack output)")
+    rebuild.add_argument("--region", help="its region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)")
+    rebuild.add_argument("--views", action="store_true", help="rebuild the views (default: both)")
+    rebuild.add_argument("--search", action="store_true", help="rebuild the search index (default: both)")
+    rebuild.add_argument("--from-number", type=_number, default=1, help="the first ticket number (1)")
+    rebuild.add_argument("--to-number", type=_number, help="the last ticket number (the counter's)")
+    rebuild.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    rebuild.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+
+
+def _report_ticket(out: TextIO, quiet: bool) -> Callable[[TicketRebuild], None]:
+    def report(done: TicketRebuild) -> None:
+        if done.outcome != "in_sync" and not quiet:
+            out.write(
+                f"#{done.number} {done.ticket_id} {done.index}: {done.outcome.replace('_', ' ')}"
+                f" ({done.written} entries to write, {done.deleted} to delete)\n"
+                if done.outcome != "busy"
+                else f"#{done.number} {done.ticket_id} {done.index}: busy (kept changing; run it again)\n"
+            )
+        if done.number % 100 == 0 and not quiet:
+            out.write(f"... up to #{done.number}\n")
+        out.flush()
+
+    return report
+
+
+def _summary(report: RebuildReport, out: TextIO) -> None:
+    outcomes = ", ".join(
+        f"{index} {outcome.replace('_', ' ')}: {n}" for (index, outcome), n in sorted(report.outcomes.items())
+    )
+    out.write(
+        f"tickets #{report.first} to #{report.last}: {report.tickets} rebuilt, "
+        f"{len(report.no_ticket)} numbers without a ticket; {outcomes or 'nothing to do'}\n"
+    )
+    if report.busy:
+        numbers = " ".join(str(n) for n in report.busy)
+        out.write(f"busy, run again (--from-number/--to-number): {numbers}\n")
+
+
+def index_rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.to_number is not None and args.to_number < args.from_number:
+        err.write("error: --to-number is before --from-number\n")
+        return EXIT_BAD_INPUT
+    chosen = [i for i in INDEXES if getattr(args, i)] or list(INDEXES)
+    stores = DynamoRepository(args.table, args.region or aws_region())
+    options = RebuildOptions(chosen, args.from_number, args.to_number, args.dry_run)
+    report = rebuild_indexes(stores, options, _report_ticket(out, args.quiet))
+    _summary(report, out)
+    return EXIT_FAILED if report.busy else EXIT_OK
 
 
 def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -150,6 +222,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return simulate(args, out or sys.stdout, err or sys.stderr)
+    if args.command == "index":
+        return index_rebuild(args, out or sys.stdout, err or sys.stderr)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_BAD_INPUT  # pragma: no cover
 

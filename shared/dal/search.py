@@ -1,5 +1,7 @@
 """The search index: a ticket is an entry under each of its terms (`SEARCH#<scope>#<term>` /
-`E#<created at>#<ticket id>`), in the partition of its team's scope, newest ticket first.
+`E#<created at>#<ticket id>`), in the partition of its team's scope, newest ticket first, and under
+the first 3 and first 5 letters of each term (`SEARCH#<scope>#<prefix>*`, once per prefix however
+many of its terms share it), so a word being typed is found without a Scan.
 
 Which terms a ticket has is the logic's (shared/logic/search.py); this module stores them so that
 stream records applied twice, or in another order, never leave an entry behind or write one twice:
@@ -38,8 +40,22 @@ MAX_TRANSACTION = 100
 Key = tuple[str, str]
 
 
+PREFIX_LENGTHS = (3, 5)
+"""The lengths of the prefixes a term is indexed under (a term is never shorter than 2 letters)."""
+
+
 def search_partition(scope: str, term: str) -> str:
     return f"SEARCH#{scope}#{term}"
+
+
+def prefix_partition(scope: str, prefix: str) -> str:
+    """The partition of the tickets with a term starting with `prefix` (one of PREFIX_LENGTHS long;
+    `*` is never part of a term)."""
+    return f"SEARCH#{scope}#{prefix}*"
+
+
+def prefixes_of(terms: Sequence[str]) -> set[str]:
+    return {term[:n] for term in terms for n in PREFIX_LENGTHS if len(term) >= n}
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,8 @@ class SearchState:
         if self.scope is None or self.sort is None:
             return set()
         sk = f"{ENTRY_PREFIX}{self.sort}#{ticket_id}"
-        return {(search_partition(self.scope, term), sk) for term in self.terms}
+        words = {(search_partition(self.scope, term), sk) for term in self.terms}
+        return words | {(prefix_partition(self.scope, p), sk) for p in prefixes_of(self.terms)}
 
 
 @dataclass(frozen=True)
@@ -68,9 +85,13 @@ class SearchChanges:
     ticket_id: str
     before: SearchState | None
     after: SearchState
+    stored: frozenset[Key] | None = None
+    """The new state's entries known to be stored (a rebuild read them); None: those of `before`."""
 
     @property
     def puts(self) -> list[Key]:
+        if self.stored is not None:
+            return sorted(self.after.entries(self.ticket_id) - self.stored)
         old = self.before.entries(self.ticket_id) if self.before is not None else set()
         return sorted(self.after.entries(self.ticket_id) - old)
 
@@ -101,6 +122,10 @@ class SearchIndex(Protocol):
 
     def apply_search_changes(self, changes: SearchChanges) -> bool:
         """False when the state changed since it was read (nothing but idempotent entries written)."""
+        ...
+
+    def search_entries_stored(self, keys: Sequence[Key]) -> frozenset[Key]:
+        """Those of the (partition, sort key) that are stored (strongly consistent)."""
         ...
 
     def search_slice(self, partition: str, limit: int, after: str | None = None) -> SearchSlice:
@@ -155,6 +180,14 @@ class DynamoSearch(Table):
             for item in SearchStateItem.batch_get(keys):
                 states[str(item.pk).removeprefix("TICKET#")] = state_from_item(item)
         return states
+
+    def search_entries_stored(self, keys: Sequence[Key]) -> frozenset[Key]:
+        unique = list(dict.fromkeys(keys))
+        found: set[Key] = set()
+        for start in range(0, len(unique), MAX_BATCH_GET):
+            chunk = unique[start : start + MAX_BATCH_GET]
+            found |= {(str(i.pk), str(i.sk)) for i in SearchEntryItem.batch_get(chunk, consistent_read=True)}
+        return frozenset(found)
 
     def apply_search_changes(self, changes: SearchChanges) -> bool:
         writes: list[tuple[str, SearchEntryItem]] = [

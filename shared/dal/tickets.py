@@ -397,8 +397,41 @@ class TicketStore(Protocol):
     ) -> None: ...
 
 
+class TicketWalk(Protocol):
+    """What walks every ticket without a Scan: the counter's last number, and strongly consistent
+    reads of a ticket and its messages (so they are at least as new as anything read before)."""
+
+    def last_ticket_number(self) -> int:
+        """The last ticket number taken (0: none yet)."""
+        ...
+
+    def current_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+    def current_messages(self, ticket_id: str) -> list[Message]: ...
+
+
 class DynamoTickets(Table):
-    """TicketStore on the table."""
+    """TicketStore and TicketWalk on the table."""
+
+    def last_ticket_number(self) -> int:
+        try:
+            return int(CounterItem.get("COUNTER#tickets", "COUNTER", consistent_read=True).value or 0)
+        except CounterItem.DoesNotExist:
+            return 0
+
+    def current_ticket(self, ticket_id: str) -> Ticket | None:
+        try:
+            return ticket_from_item(TicketItem.get(ticket_pk(ticket_id), "TICKET", consistent_read=True))
+        except TicketItem.DoesNotExist:
+            return None
+
+    def current_messages(self, ticket_id: str) -> list[Message]:
+        return [
+            message_from_item(item)
+            for item in MessageItem.query(
+                ticket_pk(ticket_id), MessageItem.sk.startswith("MSG#"), consistent_read=True
+            )
+        ]
 
     def get_ticket(self, ticket_id: str) -> Ticket | None:
         try:

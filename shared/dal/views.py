@@ -12,7 +12,11 @@ that stream records applied twice, or an older one retried after a newer one, ne
   (`ADD -1`). A record older than the state is skipped before anything is written, and one whose
   state lost the race writes nothing. A change over 100 items (a team change of a ticket with many
   tags) writes its entries first in transactions of 100 (writing an entry again changes nothing),
-  then the state and counts. No BatchWriteItem: no function of ours may write unconditionally in
+  then the state and counts;
+- the state is written only if it is still the one the change was computed against (its sequence
+  number and entries as read, or absent): the counts are that state's differences, so a change
+  computed against a state someone else replaced meanwhile (a newer record, or a rebuild) writes
+  nothing and is computed again. No BatchWriteItem: no function of ours may write unconditionally in
   bulk (tests/unit/test_template_security.py).
 
 A page is one Query of a partition (`E#` entries, forwards or backwards, one more than asked);
@@ -71,6 +75,14 @@ class ViewChanges:
     counts: dict[str, int]
     """Partition -> +1 entered, -1 left."""
     before: ViewState | None
+    stored: frozenset[tuple[str, str]] = frozenset()
+    """(partition, sort key) of entries already stored as they should be (a rebuild read them):
+    not written again."""
+
+    @property
+    def writes(self) -> list[ViewEntry]:
+        """The entries to write: every entry but those already stored as they should be."""
+        return [e for e in self.entries if (e.partition, e.sk) not in self.stored]
 
     @property
     def state(self) -> ViewState:
@@ -88,7 +100,12 @@ class ViewIndex(Protocol):
     def view_state(self, ticket_id: str) -> ViewState | None: ...
 
     def apply_view_changes(self, changes: ViewChanges) -> bool:
-        """False when a newer record's state was stored meanwhile (nothing counted)."""
+        """False when the state is no longer the one the changes were computed against (nothing
+        but idempotent entry writes done, nothing counted)."""
+        ...
+
+    def view_entries(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ViewEntry]:
+        """The entries of those (partition, sort key) that are stored (strongly consistent)."""
         ...
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
@@ -125,17 +142,22 @@ class DynamoViews(Table):
         item = ViewStateItem(
             pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
         )
-        newer = ViewStateItem.seq.does_not_exist() | (ViewStateItem.seq < state.seq)
+        before = changes.before
+        as_read = (
+            ViewStateItem.seq.does_not_exist()
+            if before is None
+            else (ViewStateItem.seq == before.seq) & (ViewStateItem.entries == before.entries)
+        )
         counts = sorted(changes.counts.items())
         writes: list[tuple[str, ViewEntryItem]] = [
             ("delete", ViewEntryItem(pk=p, sk=sk)) for p, sk in changes.stale
         ]
-        writes += [("save", entry_item(entry)) for entry in changes.entries]
+        writes += [("save", entry_item(entry)) for entry in changes.writes]
         if len(writes) + len(counts) + 1 > MAX_TRANSACTION:  # entries first, then state and counts
             for start in range(0, len(writes), MAX_TRANSACTION):
                 self._transact_views(writes[start : start + MAX_TRANSACTION], [], None)
             writes = []
-        return self._transact_views(writes, counts, (item, newer))
+        return self._transact_views(writes, counts, (item, as_read))
 
     def _transact_views(
         self,
@@ -144,7 +166,7 @@ class DynamoViews(Table):
         state: tuple[ViewStateItem, Any] | None,
     ) -> bool:
         """One transaction: entry writes (writing one again changes nothing), then the state if
-        newer, with the counts. False when the stored state was newer (nothing written)."""
+        still as read, with the counts. False when it was not (nothing written)."""
         try:
             with TransactWrite(connection=self.connection) as transaction:
                 for kind, entry in writes:
@@ -163,7 +185,7 @@ class DynamoViews(Table):
             raise_if_permanent(exc)
             if "ConditionalCheckFailed" not in cancellation_codes(exc):
                 raise
-            return False  # a newer record (or this one, retried) was stored first
+            return False  # a newer record, this one retried, or a rebuild, stored its state first
         return True
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
@@ -180,6 +202,14 @@ class DynamoViews(Table):
         )
         page = items[:limit]
         return ViewSlice([entry_from_item(i) for i in page], str(page[-1].sk) if len(items) > limit else None)
+
+    def view_entries(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ViewEntry]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], ViewEntry] = {}
+        for start in range(0, len(unique), MAX_BATCH_GET):
+            for item in ViewEntryItem.batch_get(unique[start : start + MAX_BATCH_GET], consistent_read=True):
+                found[(str(item.pk), str(item.sk))] = entry_from_item(item)
+        return found
 
     def view_counts(self, partitions: Sequence[str]) -> dict[str, int]:
         counts = dict.fromkeys(partitions, 0)

@@ -10,11 +10,14 @@ by a merge or split, leaves its words findable (a search may find a ticket that 
 them; never miss one that does, up to the cap).
 
 A ticket is an entry under each term in the partition of its scope (its team, `-` for none, as
-the views), sorted by its creation time: a search reads the partitions of the caller's scopes for
-the longest word (likely the rarest), newest first, a page at a time, and keeps the tickets that
-are still in that scope and whose terms hold the other words. A page reads at most `limit`
-entries per scope, `limit` tickets and `limit` search states, however many tickets there are; it
-may hold fewer than `limit` tickets (even none) and still have a next cursor.
+the views), sorted by its creation time, and under the first 3 and 5 letters of each term. The last
+word of a query, when it has 3 letters or more and nothing follows it, is the word being typed: a
+term must start with it (`refun` finds `refund`). A search reads the partitions of the caller's
+scopes for the longest whole word (likely the rarest), else for the longest indexed prefix of the
+word being typed, newest first, a page at a time, and keeps the tickets that are still in that
+scope and whose terms hold the other words (and one starting with the word being typed). A page
+reads at most `limit` entries per scope, `limit` tickets and `limit` search states, however many
+tickets there are; it may hold fewer than `limit` tickets (even none) and still have a next cursor.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared import clock
 from shared.dal.search import (
+    PREFIX_LENGTHS,
     SearchChanges,
     SearchHit,
     SearchIndex,
     SearchSlice,
     SearchState,
+    prefix_partition,
     search_partition,
 )
 from shared.errors import HelpdeskError
@@ -150,6 +155,18 @@ class SearchPage:
     cursor: str | None
 
 
+@dataclass(frozen=True)
+class Query:
+    words: list[str]
+    """Words a ticket's terms must hold whole."""
+    prefix: str | None
+    """The word being typed (the last, at least 3 letters, nothing after it): a term must start with it."""
+
+    @property
+    def terms(self) -> list[str]:
+        return [*self.words, *([self.prefix] if self.prefix else [])]
+
+
 def query_terms(q: str) -> list[str]:
     """The terms a search looks for (the first `MAX_QUERY_TERMS`), or InvalidSearchError."""
     terms = terms_of([q], MAX_QUERY_TERMS)
@@ -158,6 +175,38 @@ def query_terms(q: str) -> list[str]:
             "q: no word to search for (words of 2 to 40 letters or digits, not only common ones like 'the')"
         )
     return terms
+
+
+def parse_query(q: str) -> Query:
+    """The words of `q`; its last word is a prefix when q ends with it (typing `refun` finds
+    `refund`; `refun ` with a space looks for the whole word) and it has 3 letters or more."""
+    terms = query_terms(q)
+    last = terms[-1]
+    typed = _SPLIT.split(fold(q))[-1] == last and len(last) >= PREFIX_LENGTHS[0]
+    if not typed:
+        return Query(terms, None)
+    words = [t for t in terms[:-1] if t != last]
+    return Query(words, last)
+
+
+def driver_partition(query: Query, scope: str) -> tuple[str, bool]:
+    """The partition a search of the scope reads (that of its longest whole word, else the longest
+    indexed prefix of the word being typed) and whether its hits must be checked against the other
+    words (their tickets' terms)."""
+    if query.words:
+        driver = max(query.words, key=len)
+        return search_partition(scope, driver), len(query.words) > 1 or query.prefix is not None
+    prefix = query.prefix or ""
+    length = max(n for n in PREFIX_LENGTHS if n <= len(prefix))
+    return prefix_partition(scope, prefix[:length]), length < len(prefix)
+
+
+def holds(query: Query, terms: Iterable[str]) -> bool:
+    """Whether a ticket's terms hold every word whole and one starting with the word being typed."""
+    have = set(terms)
+    if not set(query.words) <= have:
+        return False
+    return query.prefix is None or any(t.startswith(query.prefix) for t in have)
 
 
 def _is_position(text: str) -> bool:
@@ -173,10 +222,12 @@ def search_tickets(
     cursor: str | None,
     index: SearchIndex,
 ) -> SearchPage:
-    """One page of the tickets of the caller's scopes whose terms hold every word of `q`, newest first."""
-    terms = query_terms(q)
-    driver = max(terms, key=len)
-    scope_of = {search_partition(scope, driver): scope for scope in scopes_of(caller, config, team)}
+    """One page of the tickets of the caller's scopes whose terms hold every word of `q` (the last
+    one being typed: as the start of a term), newest first."""
+    query = parse_query(q)
+    scopes = scopes_of(caller, config, team)
+    scope_of = {driver_partition(query, scope)[0]: scope for scope in scopes}
+    check = driver_partition(query, scopes[0])[1]
     names = list(scope_of)
     positions = (
         decode_cursor(cursor, len(names), *[_is_position] * len(names)) if cursor else [_START] * len(names)
@@ -192,26 +243,29 @@ def search_tickets(
         _next_position(position, slices.get(name), [h for n, h in hits if n == name])
         for name, position in zip(names, positions, strict=True)
     ]
-    found = _matching(hits, scope_of, terms, index)
+    found = _matching(hits, scope_of, query if check else None, index)
     more = any(p != _END for p in new_positions)
-    return SearchPage(terms, [summary(t) for t in found], encode_cursor(new_positions) if more else None)
+    return SearchPage(
+        query.terms, [summary(t) for t in found], encode_cursor(new_positions) if more else None
+    )
 
 
 def _matching(
-    hits: list[tuple[str, SearchHit]], scope_of: dict[str, str], terms: list[str], index: SearchIndex
+    hits: list[tuple[str, SearchHit]], scope_of: dict[str, str], query: Query | None, index: SearchIndex
 ) -> list[Ticket]:
-    """The tickets of the hits still in the scope they were found in, whose terms hold every word
-    (an entry may be a moment behind its ticket: the stream is read after the write)."""
+    """The tickets of the hits still in the scope they were found in, whose terms hold the query
+    (None: the partition read says so already). An entry may be a moment behind its ticket: the
+    stream is read after the write."""
     ids = [hit.ticket_id for _, hit in hits]
     tickets = index.search_tickets(ids) if ids else {}
-    states = index.search_states(ids) if ids and len(terms) > 1 else {}
+    states = index.search_states(ids) if ids and query is not None else {}
     found = []
     for name, hit in hits:
         ticket = tickets.get(hit.ticket_id)
         if ticket is None or (ticket.team or NO_TEAM) != scope_of[name]:
             continue
         state = states.get(hit.ticket_id)
-        if len(terms) > 1 and (state is None or not set(terms) <= set(state.terms)):
+        if query is not None and (state is None or not holds(query, state.terms)):
             continue
         found.append(ticket)
     return found
@@ -225,3 +279,50 @@ def _next_position(position: str, part: SearchSlice | None, used: list[SearchHit
     if len(used) == len(part.hits):
         return part.last if part.last is not None else _END
     return used[-1].sk if used else position
+
+
+# -- rebuilding -----------------------------------------------------------------------------------
+
+
+def rebuilt_terms(ticket: Ticket, messages: Iterable[Message], before: SearchState | None) -> tuple[str, ...]:
+    """The terms the stream gives the ticket as it is now: those of its subject, then of its
+    messages in order (automatic ones aside), the first `MAX_TERMS`; the ones its state has already
+    keep their place, words the ticket no longer says (an old subject, a message moved out) go."""
+    fresh = terms_of([ticket.subject, *(m.text for m in messages if not m.automatic)])
+    kept = [t for t in before.terms if t in set(fresh)] if before is not None else []
+    return _union(tuple(kept), fresh)
+
+
+def rebuild_changes(
+    ticket_id: str,
+    ticket: Ticket | None,
+    messages: Iterable[Message],
+    before: SearchState | None,
+    index: SearchIndex,
+) -> SearchChanges | None:
+    """The changes that make the ticket's search entries and state what the stream makes of the
+    ticket and messages as they are now, against its state `before` (read before them), keeping the
+    state's sequence number: entries missing written, entries the state no longer has removed. None
+    when the index is so already."""
+    if ticket is None and before is None:
+        return None
+    seq, version = (before.seq, before.version + 1) if before is not None else (0, 1)
+    after = (
+        SearchState(seq, None, None, (), version)
+        if ticket is None
+        else SearchState(
+            seq,
+            ticket.team or NO_TEAM,
+            clock.iso(ticket.created_at),
+            rebuilt_terms(ticket, messages, before),
+            version,
+        )
+    )
+    wanted = sorted(after.entries(ticket_id))
+    changes = SearchChanges(
+        ticket_id, before, after, index.search_entries_stored(wanted) if wanted else frozenset()
+    )
+    same = before is not None and replace(before, version=version) == after
+    if same and not changes.puts and not changes.deletes:
+        return None
+    return changes

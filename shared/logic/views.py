@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,12 +57,18 @@ COUNTED = (
 MAX_TAG_VIEWS = 30
 """A ticket is in the views of its first 30 tags: so that a change's counts fit one transaction
 (at most 2 x (8 + 30) partitions entered or left, and the state, under DynamoDB's 100)."""
+ATTEMPTS = 3
+"""Reads and writes of a ticket's view state before its record is left to the stream's retry."""
 _START, _END = "^", "$"
 _POSITION = re.compile(r"E#[^\x00-\x1f]{1,1200}")
 
 
 class InvalidViewError(HelpdeskError):
     """No such view (HTTP 404)."""
+
+
+class ViewConflictError(HelpdeskError):
+    """A ticket's view state kept changing while a record was applied (the record is retried)."""
 
 
 # -- which views a ticket is in -------------------------------------------------------------------
@@ -133,12 +139,39 @@ def changes_for(ticket_id: str, after: Ticket | None, seq: int, before: ViewStat
 
 def project(ticket_id: str, after: Ticket | None, seq: int, index: ViewIndex) -> ViewChanges | None:
     """Bring the views up to date with the ticket as stream record `seq` shows it. A record older
-    than the one the views are at is skipped; one applied twice counts once. None: nothing done."""
-    before = index.view_state(ticket_id)
-    if before is not None and before.seq >= seq:
+    than the one the views are at is skipped; one applied twice counts once; one whose state was
+    replaced meanwhile (by a rebuild) is computed again. None: nothing done."""
+    for _ in range(ATTEMPTS):
+        before = index.view_state(ticket_id)
+        if before is not None and before.seq >= seq:
+            return None
+        changes = changes_for(ticket_id, after, seq, before)
+        if index.apply_view_changes(changes):
+            return changes
+    raise ViewConflictError(f"ticket {ticket_id}: its view state kept changing")
+
+
+def rebuild_changes(
+    ticket_id: str, ticket: Ticket | None, before: ViewState | None, index: ViewIndex
+) -> ViewChanges | None:
+    """The changes that make the ticket's views what the stream's projection of the ticket as it
+    is now makes them, against its state `before` (read before the ticket), keeping the state's
+    sequence number: entries missing or with another summary written, entries the state has
+    elsewhere removed, counts moved. None when the views are so already."""
+    if before is None and ticket is None:
         return None
-    changes = changes_for(ticket_id, after, seq, before)
-    return changes if index.apply_view_changes(changes) else None
+    changes = changes_for(ticket_id, ticket, before.seq if before is not None else 0, before)
+    keys = [(e.partition, e.sk) for e in changes.entries]
+    stored = index.view_entries(keys) if keys else {}
+    fine = frozenset(
+        key
+        for key, entry in zip(keys, changes.entries, strict=True)
+        if key in stored and stored[key].summary == entry.summary
+    )
+    changes = replace(changes, stored=fine)
+    if changes.state == before and not changes.stale and not changes.writes:
+        return None
+    return changes
 
 
 # -- reading a view -------------------------------------------------------------------------------

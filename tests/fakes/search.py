@@ -9,6 +9,7 @@ from shared.dal.items import SearchEntryItem, SearchStateItem, TicketItem
 from shared.dal.search import (
     ENTRY_PREFIX,
     MAX_TRANSACTION,
+    Key,
     SearchChanges,
     SearchSlice,
     SearchState,
@@ -31,6 +32,9 @@ class MemorySearch(MemoryStore):
     def search_states(self, ticket_ids: Sequence[str]) -> dict[str, SearchState]:
         states = {t: self.search_state(t) for t in ticket_ids}
         return {t: s for t, s in states.items() if s is not None}
+
+    def search_entries_stored(self, keys: Sequence[Key]) -> frozenset[Key]:
+        return frozenset(key for key in keys if self.table.get(key) is not None)
 
     def apply_search_changes(self, changes: SearchChanges) -> bool:
         writes: list[Change] = [delete_op(key) for key in changes.deletes]

@@ -152,6 +152,16 @@ class MemoryTickets(MemoryStore):
         items = self.table.query_index("gsi1", f"CUSTOMER#{customer_id}")
         return [ticket_from_item(as_model(TicketItem, item)) for item in items]
 
+    def last_ticket_number(self) -> int:
+        counter = self.table.get(("COUNTER#tickets", "COUNTER"))
+        return int(counter.get("value", 0)) if counter is not None else 0
+
+    def current_ticket(self, ticket_id: str) -> Ticket | None:
+        return self.get_ticket(ticket_id)
+
+    def current_messages(self, ticket_id: str) -> list[Message]:
+        return self.list_messages(ticket_id)
+
     def next_ticket_number(self, start: int) -> int:
         key = ("COUNTER#tickets", "COUNTER")
         counter = self.table.get(key) or {"pk": key[0], "sk": key[1]}

@@ -45,12 +45,21 @@ class MemoryViews(MemoryStore):
 
     def apply_view_changes(self, changes: ViewChanges) -> bool:
         writes = [delete_op((partition, sk)) for partition, sk in changes.stale]
-        writes += [put_op(entry_item(entry)) for entry in changes.entries]
+        writes += [put_op(entry_item(entry)) for entry in changes.writes]
         state = changes.state
+        before = changes.before
         item = ViewStateItem(
             pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
         )
-        newer = put_op(item, "state", lambda current: current is None or int(current["seq"]) < state.seq)
+        as_read = put_op(
+            item,
+            "state",
+            lambda current: (
+                current is None
+                if before is None
+                else current is not None and state_from_item(as_model(ViewStateItem, current)) == before
+            ),
+        )
         counts = [
             update_op((partition, "COUNT"), "count", always, _add(delta))
             for partition, delta in sorted(changes.counts.items())
@@ -59,7 +68,7 @@ class MemoryViews(MemoryStore):
             for start in range(0, len(writes), MAX_TRANSACTION):
                 self.table.transact(writes[start : start + MAX_TRANSACTION])
             writes = []
-        return not self.table.transact([*writes, newer, *counts])
+        return not self.table.transact([*writes, as_read, *counts])
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
         items = self.table.partition(partition, ENTRY_PREFIX)
@@ -70,6 +79,10 @@ class MemoryViews(MemoryStore):
         page = items[:limit]
         entries: list[ViewEntry] = [entry_from_item(as_model(ViewEntryItem, i)) for i in page]
         return ViewSlice(entries, str(page[-1]["sk"]) if len(items) > limit else None)
+
+    def view_entries(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ViewEntry]:
+        found = {key: self.table.get(key) for key in keys}
+        return {key: entry_from_item(as_model(ViewEntryItem, i)) for key, i in found.items() if i is not None}
 
     def view_counts(self, partitions: Sequence[str]) -> dict[str, int]:
         counts = {}

@@ -25,7 +25,10 @@ def test_a_change_writes_its_entries_and_state_once_and_a_stale_one_writes_no_st
     moved = state("billing", "printer", "fire", "toner", version=2, seq=2)
     changes = SearchChanges("t1", first, moved)
     assert changes.deletes == [
+        (search_partition("support", "fir*"), f"E#{SORT}#t1"),
         (search_partition("support", "fire"), f"E#{SORT}#t1"),
+        (search_partition("support", "pri*"), f"E#{SORT}#t1"),
+        (search_partition("support", "print*"), f"E#{SORT}#t1"),
         (search_partition("support", "printer"), f"E#{SORT}#t1"),
     ]
     assert repo.apply_search_changes(changes)

@@ -123,7 +123,14 @@ def test_a_team_change_moves_every_entry_and_another_teams_ticket_is_never_found
     _save(store, moved)
     project_ticket(t.id, moved, 2, store)
 
-    assert entries(store) == {("SEARCH#billing#wrong", t.id), ("SEARCH#billing#invoice", t.id)}
+    words = {"SEARCH#billing#wrong", "SEARCH#billing#invoice"}
+    prefixes = {
+        "SEARCH#billing#wro*",
+        "SEARCH#billing#wrong*",
+        "SEARCH#billing#inv*",
+        "SEARCH#billing#invoi*",
+    }
+    assert entries(store) == {(p, t.id) for p in words | prefixes}
     assert found(store, "invoice", BOB) == []
     assert found(store, "invoice", ALICE) == [1]
     with pytest.raises(ForbiddenActionError):
@@ -155,7 +162,9 @@ def test_a_ticket_with_many_terms_moves_in_transactions_of_at_most_a_hundred() -
     assert changes is not None
     assert len(changes.puts) + len(changes.deletes) > MAX_TRANSACTION
     assert {pk.split("#")[1] for pk, _ in entries(store)} == {"-"}
-    assert len(entries(store)) == 150
+    # 150 words, and their prefixes: wor*, and word0* to word9*
+    assert len([pk for pk, _ in entries(store) if not pk.endswith("*")]) == 150
+    assert len([pk for pk, _ in entries(store) if pk.endswith("*")]) == 11
 
 
 def fill(store: MemoryRepository) -> None:
@@ -220,12 +229,14 @@ def test_the_index_holds_the_current_scope_and_every_word_however_records_come(s
         return
     _, (_, team, subject) = tickets[-1]
     scope = team or "-"
-    terms = {pk.removeprefix(f"SEARCH#{scope}#") for pk, _ in entries(store)}
+    terms = {pk.removeprefix(f"SEARCH#{scope}#") for pk, _ in entries(store) if not pk.endswith("*")}
+    prefixes = {pk.removeprefix(f"SEARCH#{scope}#") for pk, _ in entries(store) if pk.endswith("*")}
     subjects = {w for _, s in tickets for w in s[2].split()} | {"ticket"}
     # Then every entry is in the newest record's scope, holds the words of every message and of the
     # newest subject, and no word the ticket never had
     assert {pk.split("#")[1] for pk, _ in entries(store)} <= {scope}
     assert words | set(subject.split()) <= terms <= words | subjects
+    assert prefixes == {f"{t[:n]}*" for t in terms for n in (3, 5) if len(t) >= n}
 
 
 class CountingRepository(MemoryRepository):
