@@ -136,8 +136,8 @@ def build_report(
         history = _history(reads, request.filter or ("all", "*"), request)
         total = figures(history)
         groups = [
-            GroupFigures(key=key, figures=figures(days, backlog_from=history))
-            for key, days in _by_period(history, request)
+            GroupFigures(key=key, figures=figures(days, backlog_from=history, last=last))
+            for key, days, last in _by_period(history, request)
         ]
     return Report.model_validate(
         {
@@ -162,9 +162,12 @@ class _Figuring:
     next_issue_days: int
 
     def __call__(
-        self, history: Iterable[DayFigures], backlog_from: Iterable[DayFigures] | None = None
+        self,
+        history: Iterable[DayFigures],
+        backlog_from: Iterable[DayFigures] | None = None,
+        last: date | None = None,
     ) -> Figures:
-        return _figures(history, self.request, self.now, self.next_issue_days, backlog_from)
+        return _figures(history, self.request, self.now, self.next_issue_days, backlog_from, last)
 
 
 def _by_dimension(
@@ -187,19 +190,24 @@ def _history(reads: ReportReads, partition: tuple[str, str], request: ReportRequ
     return list(reads.report_days(partition[0], partition[1], HISTORY_START, request.last))
 
 
-def _by_period(history: Sequence[DayFigures], request: ReportRequest) -> list[tuple[str, list[DayFigures]]]:
-    """The period's days as groups: each day, or each ISO week (cut at the period's ends)."""
+def _by_period(
+    history: Sequence[DayFigures], request: ReportRequest
+) -> list[tuple[str, list[DayFigures], date]]:
+    """The period's days as groups, each with its last day: each day, or each ISO week (cut at
+    the period's ends). A group without activity is there too, with its own backlog."""
     if request.group_by == "none":
         return []
     keys: dict[str, list[DayFigures]] = {}
+    lasts: dict[str, date] = {}
     day = request.first
     while day <= request.last:
+        lasts[_period_key(day, request.group_by)] = day
         keys.setdefault(_period_key(day, request.group_by), [])
         day += timedelta(days=1)
     for item in history:
         if request.first <= item.day <= request.last:
             keys[_period_key(item.day, request.group_by)].append(item)
-    return list(keys.items())
+    return [(key, days, lasts[key]) for key, days in keys.items()]
 
 
 def _period_key(day: date, group_by: str) -> str:
@@ -215,9 +223,10 @@ def _figures(
     now: datetime,
     next_issue_days: int,
     backlog_from: Iterable[DayFigures] | None = None,
+    last: date | None = None,
 ) -> Figures:
-    """The figures of the days within the period; the backlog at the end of the last of them from
-    the whole history (`backlog_from`, else `history` itself)."""
+    """The figures of the days within the period; the backlog at the end of `last` (the period's
+    last day by default) from the whole history (`backlog_from`, else `history` itself)."""
     days = list(history)
     inside = [d for d in days if request.first <= d.day <= request.last]
     counts: Counter[str] = Counter()
@@ -226,9 +235,9 @@ def _figures(
         counts.update(item.counts)
         for key, sketch in item.sketches.items():
             sketches.setdefault(key, DurationSketch(alpha=sketch.alpha)).merge(sketch)
-    last = max((d.day for d in inside), default=request.last)
     figures = _count_figures(counts)
-    figures.volume.backlog = _backlog(backlog_from if backlog_from is not None else days, last)
+    history_days = backlog_from if backlog_from is not None else days
+    figures.volume.backlog = _backlog(history_days, last or request.last)
     figures.durations = {name: _durations(name, sketches) for name in DURATIONS}
     # a resolution on the last day has its window open until next_issue_days later (a day's margin
     # for the time zone)

@@ -173,3 +173,20 @@ def test_the_csv_has_a_row_per_group_and_the_total_with_the_json_figures() -> No
     median = float(rows[2]["durations.first_response.calendar.median"])
     assert median == result.total.durations["first_response"].calendar.median
     assert rows[0]["durations.next_response.calendar.median"] == ""  # none: empty, not 0
+
+
+def test_a_quiet_day_has_the_backlog_at_its_own_end() -> None:
+    # Given activity on Monday and Tuesday only, a report to Thursday by day
+    asked = ReportRequest(first=MONDAY, last=date(2026, 3, 5), group_by="day")
+    result = build_report(asked, ADMIN, week(), "Europe/Berlin", Freshness(), NOW)
+    # Then Wednesday and Thursday keep Tuesday's backlog, and Monday its own
+    assert [(g.key, g.figures.volume.created, g.figures.volume.backlog) for g in result.groups] == [
+        ("2026-03-02", 2, 0),
+        ("2026-03-03", 2, 3),
+        ("2026-03-04", 0, 3),
+        ("2026-03-05", 0, 3),
+    ]
+    # and a quiet first day reads the backlog at its end, not at the period's
+    quiet = ReportRequest(first=date(2026, 3, 1), last=TUESDAY, group_by="day")
+    first = build_report(quiet, ADMIN, week(), "Europe/Berlin", Freshness(), NOW).groups[0]
+    assert (first.key, first.figures.volume.backlog) == ("2026-03-01", 0)
