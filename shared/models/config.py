@@ -307,14 +307,46 @@ class OutboundConfig(_Strict):
         return value
 
 
+class DigestConfig(_Strict):
+    """A team's daily and/or weekly digest, emailed to its managers (docs/reports.md)."""
+
+    team: str
+    """A team id, or `all` for every ticket."""
+    to: list[str] = Field(min_length=1, max_length=50)
+    """The managers' email addresses."""
+    daily: bool = True
+    """Yesterday's digest, every day."""
+    weekly: bool = False
+    """The last full ISO week's digest, on Mondays."""
+    hour: int = Field(default=7, ge=0, le=23)
+    """The local hour it is sent at, in the team calendar's time zone (`reports.timezone` for `all`)."""
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            local, at, domain = address.strip().rpartition("@")
+            if not local or not at or "." not in domain or any(c.isspace() for c in address.strip()):
+                raise ValueError(f"{address!r} is not an email address")
+        return [address.strip() for address in value]
+
+    @model_validator(mode="after")
+    def _some_period(self) -> DigestConfig:
+        if not (self.daily or self.weekly):
+            raise ValueError(f"digest of {self.team!r}: set `daily`, `weekly` or both")
+        return self
+
+
 class ReportsConfig(_Strict):
-    """How reports count (docs/metrics.md)."""
+    """How reports count (docs/metrics.md), and who gets digests (docs/reports.md)."""
 
     timezone: str = "UTC"
     """The IANA time zone whose local dates and hours reports count tickets on."""
     next_issue_days: float = Field(default=7, gt=0, le=90)
     """Next issue avoidance: a resolved ticket whose customer opens no new ticket within this many
     days of its resolution avoided a next issue."""
+    digests: list[DigestConfig] = Field(default_factory=list)
+    """At most one per team (or `all`)."""
 
 
 class HelpdeskConfig(_Strict):
@@ -380,9 +412,24 @@ class HelpdeskConfig(_Strict):
                 problems.append(
                     f"routing.rules.{rule.name}.sla_policy: unknown SLA policy {rule.then.sla_policy!r}"
                 )
+        problems += self._digest_problems(team_ids)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _digest_problems(self, team_ids: list[str]) -> list[str]:
+        teams = [d.team for d in self.reports.digests]
+        problems = [
+            f"reports.digests: unknown team {t!r} (a team id or `all`)"
+            for t in teams
+            if t != "all" and t not in team_ids
+        ]
+        problems += [
+            f"reports.digests: more than one digest of {t!r}"
+            for t in sorted(set(teams))
+            if teams.count(t) > 1
+        ]
+        return problems
 
     def sla_policy(self, name: str) -> SlaPolicyConfig | None:
         return next((p for p in self.sla.policies if p.name == name), None)
