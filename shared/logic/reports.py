@@ -52,7 +52,7 @@ class DayFigures(Protocol):
     def counts(self) -> Mapping[str, int]: ...
 
     @property
-    def sketches(self) -> Mapping[tuple[str, str], DurationSketch]:
+    def durations(self) -> Mapping[tuple[str, str], DurationSketch]:
         """(duration metric, `cal` or `bus`) -> its sketch."""
         ...
 
@@ -233,7 +233,7 @@ def _figures(
     sketches: dict[tuple[str, str], DurationSketch] = {}
     for item in inside:
         counts.update(item.counts)
-        for key, sketch in item.sketches.items():
+        for key, sketch in item.durations.items():
             sketches.setdefault(key, DurationSketch(alpha=sketch.alpha)).merge(sketch)
     figures = _count_figures(counts)
     history_days = backlog_from if backlog_from is not None else days

@@ -29,7 +29,7 @@ SUPPORT_LEAD = Principal("sam", Role.SUPERVISOR, frozenset({"support"}))
 class Day:
     day: date
     counts: Counter[str] = field(default_factory=Counter)
-    sketches: dict[tuple[str, str], DurationSketch] = field(default_factory=dict)
+    durations: dict[tuple[str, str], DurationSketch] = field(default_factory=dict)
 
 
 class Aggregates:
@@ -51,7 +51,7 @@ class Aggregates:
                     item.counts[c.metric] += 1
                     for clock, value in (("cal", c.calendar_seconds), ("bus", c.business_seconds)):
                         if value is not None:
-                            item.sketches.setdefault((c.metric, clock), DurationSketch()).add(value)
+                            item.durations.setdefault((c.metric, clock), DurationSketch()).add(value)
         self.reads: list[tuple[str, str]] = []
 
     def report_days(self, dimension: str, value: str, first: date, last: date) -> list[Day]:
