@@ -66,7 +66,7 @@ help:
 	@echo "make bench           run benchmarks/bench_*.py (ratios against a baseline of the same run)"
 	@echo "make bench-api       the agent API's speed: warm p50/p95 per route on moto, and cold start"
 	@echo "make mutation        mutmut on shared/logic (calendar sla routing threading); slow, not in make test"
-	@echo "make openapi         regenerate docs/openapi.json from the agent API's code (make test checks it)"
+	@echo "make openapi         regenerate docs/openapi.json and docs/openapi-reports.json from the code (make test checks them)"
 	@echo "make fmt             ruff format + ruff check --fix"
 	@echo "make pr              fmt, then test"
 	@echo "make clean           build outputs and caches (distclean also removes the venvs)"

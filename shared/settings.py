@@ -51,14 +51,19 @@ class InboundSmsSettings(BaseSettings):
     """inbound_sms needs only the common settings."""
 
 
-class AgentApiSettings(BaseSettings):
-    support_domain: str = Field(default="localhost", alias="SUPPORT_DOMAIN")
-    support_addresses: CsvList = Field(default_factory=list, alias="SUPPORT_ADDRESSES")
+class AgentCallerSettings(BaseSettings):
+    """Functions agents call through the agent API's JWT authorizer: how a token names them."""
+
     agent_id_claim: str = Field(default="custom:agent_id", alias="AGENT_ID_CLAIM")
     """ID-token claim holding the agent id; a token without it is refused (401)."""
     supervisor_group: str = Field(default="supervisors", alias="SUPERVISOR_GROUP")
     admin_group: str = Field(default="admins", alias="ADMIN_GROUP")
     """Cognito group whose members, like supervisors, review and release the quarantine."""
+
+
+class AgentApiSettings(AgentCallerSettings):
+    support_domain: str = Field(default="localhost", alias="SUPPORT_DOMAIN")
+    support_addresses: CsvList = Field(default_factory=list, alias="SUPPORT_ADDRESSES")
     inbound_bucket: str | None = Field(default=None, alias="INBOUND_BUCKET")
     """Bucket of the raw mail SES stored: a released email is read from it (unset: no email release)."""
 
@@ -75,6 +80,10 @@ class SlaSweeperSettings(BaseSettings):
     escalation_topic_arn: str = Field(alias="ESCALATION_TOPIC_ARN", min_length=1)
     support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
     support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
+
+
+class ReportsSettings(AgentCallerSettings):
+    """reports: GET /reports for supervisors and admins."""
 
 
 class RouteTicketSettings(BaseSettings):

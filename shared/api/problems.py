@@ -121,3 +121,15 @@ def problems_only(document: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)
     return document
+
+
+def refusal(kind: ProblemKind, detail: str, path: str | None) -> dict[str, Any]:
+    """The Lambda answer (HTTP API payload 2.0) to a request refused at the edge, before
+    Powertools saw it."""
+    return {
+        "statusCode": kind.status,
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "cookies": [],
+        "body": problem_json(problem(kind, detail, path)),
+        "isBase64Encoded": False,
+    }

@@ -125,7 +125,7 @@ def build_report(
     timezone: str,
     freshness: Freshness,
     now: datetime,
-    next_issue_days: int = 7,
+    next_issue_days: float = 7,
 ) -> Report:
     """The report the caller asked for (checked with `check_request` first)."""
     check_request(request, caller)
@@ -159,7 +159,7 @@ def build_report(
 class _Figuring:
     request: ReportRequest
     now: datetime
-    next_issue_days: int
+    next_issue_days: float
 
     def __call__(
         self,
@@ -221,7 +221,7 @@ def _figures(
     history: Iterable[DayFigures],
     request: ReportRequest,
     now: datetime,
-    next_issue_days: int,
+    next_issue_days: float,
     backlog_from: Iterable[DayFigures] | None = None,
     last: date | None = None,
 ) -> Figures:

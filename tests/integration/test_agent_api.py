@@ -55,6 +55,40 @@ def respond(
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The handler's whole response (status, headers, body) to a request built as `call` says."""
+    event = api_event(
+        method,
+        path,
+        body,
+        agent=agent,
+        supervisor=supervisor,
+        claims=claims,
+        authorizer=authorizer,
+        headers=headers,
+        raw_body=raw_body,
+        base64_encoded=base64_encoded,
+        query=query,
+    )
+    app._agent_context.cache_clear()
+    response: dict[str, Any] = app.handler(event, FakeLambdaContext())
+    return response
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    agent: str = "alice",
+    supervisor: bool = False,
+    claims: dict[str, Any] | None = None,
+    authorizer: bool = True,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
+    base64_encoded: bool = False,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The HTTP API (payload 2.0) event API Gateway sends after its JWT authorizer verified
+    `agent`'s ID token (`claims` instead, or none without `authorizer`)."""
     if claims is None:
         claims = id_token(agent)
         if supervisor:
@@ -95,9 +129,7 @@ def respond(
         event["queryStringParameters"] = query
     if not authorizer:
         del event["requestContext"]["authorizer"]
-    app._agent_context.cache_clear()
-    response: dict[str, Any] = app.handler(event, FakeLambdaContext())
-    return response
+    return event
 
 
 def id_token(agent: str) -> dict[str, Any]:

@@ -1,28 +1,43 @@
-"""The committed OpenAPI document (docs/openapi.json) is the one the agent API's code makes."""
+"""The committed OpenAPI documents (docs/openapi.json, docs/openapi-reports.json) are the ones the
+agent API's and the reports function's code make."""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
+from pathlib import Path
 
-from scripts.openapi import DOCUMENT, generated
+import pytest
+
+from scripts.openapi import DOCUMENT, REPORTS_DOCUMENT, generated, generated_reports
 
 
-def test_committed_openapi_document_matches_the_code() -> None:
+@pytest.mark.parametrize(
+    ("document", "make", "code"),
+    [
+        (DOCUMENT, generated, "functions/agent_api/app.py"),
+        (REPORTS_DOCUMENT, generated_reports, "functions/reports/app.py"),
+    ],
+)
+def test_committed_openapi_document_matches_the_code(
+    document: Path, make: Callable[[], str], code: str
+) -> None:
     # Given the document the handler generates from its routes and models
-    expected = generated()
+    expected = make()
     # When it is compared with the committed copy the UI team reads
-    committed = DOCUMENT.read_text(encoding="utf-8") if DOCUMENT.exists() else ""
+    committed = document.read_text(encoding="utf-8") if document.exists() else ""
     # Then they are the same; if not, the diff says what changed and how to fix it
+    name = f"docs/{document.name}"
     diff = "".join(
         difflib.unified_diff(
             committed.splitlines(keepends=True),
             expected.splitlines(keepends=True),
-            "docs/openapi.json (committed)",
-            "docs/openapi.json (generated)",
+            f"{name} (committed)",
+            f"{name} (generated)",
             n=2,
         )
     )
     assert not diff, (
-        "docs/openapi.json differs from what functions/agent_api/app.py generates: run `make openapi` "
+        f"{name} differs from what {code} generates: run `make openapi` "
         "(or `PYTHONPATH=. .venv/bin/python scripts/openapi.py`) and commit the result.\n" + diff[:4000]
     )

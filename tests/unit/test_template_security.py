@@ -27,6 +27,7 @@ TABLE_ACTIONS = {
     "InboundEmailFunction": {"dynamodb:GetItem", "dynamodb:BatchGetItem"} | WRITE,
     "InboundSmsFunction": READ | WRITE,
     "SocialWebhookFunction": READ | WRITE,
+    "ReportsFunction": {"dynamodb:GetItem", "dynamodb:Query"},
     "AgentApiFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "RouteTicketFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "SlaSweeperFunction": READ | WRITE | {"dynamodb:DeleteItem"},
