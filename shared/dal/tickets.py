@@ -319,7 +319,9 @@ def message_from_item(item: MessageItem) -> Message:
     )
 
 
-AGENT_ACTIONS = frozenset({"updated", "note_added", "macro_applied", "merged", "unmerged", "split"})
+AGENT_ACTIONS = frozenset(
+    {"updated", "note_added", "macro_applied", "merged", "unmerged", "split", "private_reply_queued"}
+)
 """Event types an agent causes, naming them as `by`: indexed per agent for the audit trail
 (`audit.py`). A merge, its undoing and a split count once, on the ticket acted on (not the other
 ticket's `merged_from` or `unmerged_from`, nor the new ticket of a split). A customer's `reopened`

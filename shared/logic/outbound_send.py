@@ -8,6 +8,7 @@ from typing import Protocol
 
 from shared import clock
 from shared.channels.outbound import SendError
+from shared.channels.social_outbound import HEADER_PRIVATE_REPLY_TO, HEADER_PUBLIC_REPLY_TO
 from shared.dal.outbox import Outbox
 from shared.dal.pointers import Pointer
 from shared.dal.tickets import TicketStore
@@ -83,8 +84,15 @@ def _sent_message(message: OutboundMessage, provider_id: str, now: datetime) -> 
             "kind": message.kind,
             "to": message.to,
             **({"template": message.template} if message.template else {}),
+            **_answered(message),
         },
     )
+
+
+def _answered(message: OutboundMessage) -> dict[str, str]:
+    """The comment or post a message answered in public, or whose author it answered privately."""
+    names = (HEADER_PUBLIC_REPLY_TO, HEADER_PRIVATE_REPLY_TO)
+    return {k: v for k, v in message.headers.items() if k in names}
 
 
 def _record_sent(message: OutboundMessage, provider_id: str, ctx: OutboundContext, now: datetime) -> None:
@@ -105,7 +113,7 @@ def _record_sent(message: OutboundMessage, provider_id: str, ctx: OutboundContex
             TicketEvent(
                 at=now,
                 type="message_sent",
-                data={"kind": message.kind, "message_id": stored.id, "to": message.to},
+                data={"kind": message.kind, "message_id": stored.id, "to": message.to, **_answered(message)},
             )
         ]
         pointers = [
