@@ -17,6 +17,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared import clock
 from shared.channels.social_outbound import (
     HEADER_LAST_INBOUND_AT,
@@ -38,6 +40,15 @@ PUBLIC_KINDS = frozenset({"comment", "mention"})
 """The kinds of inbound message (`headers["kind"]`) a public ticket is made of."""
 PRIVATE_REPLY_CHANNELS = frozenset({"messenger", "instagram", "x"})
 """Channels whose public items can be answered privately: Meta's private replies, an X DM."""
+
+
+class PrivateReplyRequest(BaseModel):
+    """An agent's private reply to the author of a public ticket's latest comment or mention."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+    """At most MAX_TEXT_BYTES in UTF-8 (413 above), and what one message carries on Meta."""
 
 
 class PrivateReplyRefusedError(HelpdeskError):
