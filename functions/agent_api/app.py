@@ -1012,7 +1012,9 @@ def _outbound_context() -> OutboundContext:
     "/tickets/<ref>/replies",
     summary="Queue a public reply",
     description="On the ticket's channel or another of the customer's (`channel`); auto_followup sends "
-    "it once. An Idempotency-Key header makes retries safe.",
+    "it once. On a public ticket (a comment or mention) it answers in public under the latest comment "
+    "or post; `POST /tickets/{ref}/private-reply` answers its author privately. An Idempotency-Key "
+    "header makes retries safe.",
     responses=_responses(202, ReplyQueued, "The reply, queued", 404, 413, 415, 422),
 )
 def post_reply(
