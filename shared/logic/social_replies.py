@@ -61,7 +61,7 @@ class PrivateReplySentError(HelpdeskError):
     allows one per comment."""
 
 
-def latest_public_item(ticket: Ticket, messages: list[Message]) -> Message | None:
+def latest_public_item(messages: list[Message]) -> Message | None:
     """The customer's latest comment or mention on the ticket (None: it has none)."""
     items = [
         m
@@ -77,7 +77,7 @@ def latest_public_item(ticket: Ticket, messages: list[Message]) -> Message | Non
 def public_addressing(ticket: Ticket, messages: list[Message]) -> dict[str, Any]:
     """Addressing of an agent's reply on a public ticket: under the customer's latest comment or
     post (`public_reply_to`), from our account; refused when nothing there can be answered."""
-    item = latest_public_item(ticket, messages)
+    item = latest_public_item(messages)
     channel = ticket.channel.value
     if item is None or channel not in PUBLIC_TEXT_LIMITS:
         raise InvalidRequestError(f"ticket {ticket.number} has no public comment or post to answer")
@@ -133,7 +133,7 @@ def _item_to_answer(ticket: Ticket, ctx: OutboundContext) -> Message:
         )
     if channel not in PRIVATE_REPLY_CHANNELS:
         raise PrivateReplyRefusedError(f"{channel} has no private replies to public items")
-    item = latest_public_item(ticket, ctx.repository.list_messages(ticket.id))
+    item = latest_public_item(ctx.repository.list_messages(ticket.id))
     if item is None:
         raise PrivateReplyRefusedError(f"ticket {ticket.number} has no customer comment or mention")
     if channel != "x" and item.headers.get("kind") != "comment":
