@@ -469,6 +469,8 @@ class Moves:
     """(kept customer, merge id) of merges made in the setup: the undo route's calls."""
     suggested: list[int]
     """Tickets whose message suggests a phone number (+1 425 555 01nn): confirm and reject calls."""
+    mentions: list[int]
+    """Public tickets of one X mention each: the private reply route's calls (one per mention)."""
 
 
 def _customer_id(api: Api, address: str) -> str:
@@ -518,7 +520,40 @@ def prepare_moves(api: Api, inbox: Inbox, calls: int) -> Moves:
         )["ticket_number"]
         for n in range(2 * calls)
     ]
-    return Moves(pairs[:calls], [m for m, _ in pairs[calls:]], splits, customers[:calls], undo, suggested)
+    mentions = prepare_mentions(calls)
+    return Moves(
+        pairs[:calls], [m for m, _ in pairs[calls:]], splits, customers[:calls], undo, suggested, mentions
+    )
+
+
+def prepare_mentions(calls: int) -> list[int]:
+    """Public tickets, each of one X mention of our account, ingested as social_webhook does."""
+    from shared.config import load_config
+    from shared.dal.repository import get_repository
+    from shared.logic.ingest_message import ChatContext, ingest_message
+    from shared.models.inbound import InboundKind, InboundMessage
+    from shared.models.ticket import Channel, Identity, IdentityKind
+
+    ctx = ChatContext(
+        get_repository(os.environ["TABLE_NAME"], REGION), load_config(os.environ["HELPDESK_CONFIG"])
+    )
+    numbers = []
+    for n in range(calls):
+        post, author = str(1_879_210_000_000_000_000 + n), str(3_001_969_357 + n)
+        mention = InboundMessage(
+            channel=Channel.X,
+            kind=InboundKind.MENTION,
+            provider_message_id=post,
+            conversation_key=f"x:4337869213:mention:{post}:{author}",
+            sender=Identity(kind=IdentityKind.X, value=author),
+            recipient="4337869213",
+            sent_at=START + timedelta(minutes=n),
+            text=f"@acme_support my order #{4800 + n} never arrived",
+            post_id=post,
+            public=True,
+        )
+        numbers.append(int(ingest_message(mention, ctx).ticket_number or 0))
+    return numbers
 
 
 def move_routes(moves: Moves) -> list[Route]:
@@ -591,6 +626,16 @@ def move_routes(moves: Moves) -> list[Route]:
             200,
             lambda i: Request(
                 "POST", f"/tickets/{moves.suggested[calls + i]}/identity-suggestions/reject", phone(calls + i)
+            ),
+        ),
+        Route(
+            "POST /tickets/{ref}/private-reply (X mention: a DM to its author)",
+            202,
+            lambda i: Request(
+                "POST",
+                f"/tickets/{moves.mentions[i]}/private-reply",
+                {"text": "Could you DM us your order number?"},
+                headers={"idempotency-key": f"private-{i}"},
             ),
         ),
         Route("GET /agents/{agent_id}/mentions", 200, lambda _: Request("GET", "/agents/alice/mentions")),

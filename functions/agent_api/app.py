@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 
 from shared import clock, snapstart
+from shared.channels.social_outbound import HEADER_PRIVATE_REPLY_TO
 from shared.config import load_config
 from shared.dal.items import reset_connections
 from shared.dal.repository import TicketRepository, get_repository
@@ -87,6 +88,7 @@ from shared.logic.permissions import (
     Principal,
     may_edit_macros,
     may_merge_customers,
+    may_reply_privately,
     may_review_quarantine,
     may_set_presence,
     may_use_macros,
@@ -106,6 +108,12 @@ from shared.logic.quarantine_review import (
     release_entry,
 )
 from shared.logic.search import InvalidSearchError, search_tickets
+from shared.logic.social_replies import (
+    PrivateReplyRefusedError,
+    PrivateReplyRequest,
+    PrivateReplySentError,
+    private_reply,
+)
 from shared.logic.team_reads import agents_overview, teams_overview
 from shared.logic.ticket_detail import ticket_detail
 from shared.logic.ticket_moves import (
@@ -161,6 +169,7 @@ from shared.models.api import (
     MessageWhole,
     NoteCreated,
     PresenceState,
+    PrivateReplyQueued,
     Problem,
     QuarantineEntryView,
     QuarantinePage,
@@ -327,6 +336,8 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     ConflictError: ProblemKind(409, "conflict", "Changed meanwhile"),
     TextTooLargeError: ProblemKind(413, "text-too-large", "Text over the size limit"),
     IdempotencyKeyReusedError: ProblemKind(422, "idempotency-key-reused", "Idempotency-Key already used"),
+    PrivateReplySentError: ProblemKind(409, "private-reply-sent", "The comment has its private reply"),
+    PrivateReplyRefusedError: ProblemKind(422, "private-reply-refused", "No private reply can answer this"),
     PermanentWriteError: ProblemKind(422, "unstorable", "The request cannot be stored"),
     UnsupportedMediaTypeError: ProblemKind(415, "unsupported-media-type", "The body is not JSON"),
 }
@@ -1001,7 +1012,9 @@ def _outbound_context() -> OutboundContext:
     "/tickets/<ref>/replies",
     summary="Queue a public reply",
     description="On the ticket's channel or another of the customer's (`channel`); auto_followup sends "
-    "it once. An Idempotency-Key header makes retries safe.",
+    "it once. On a public ticket (a comment or mention) it answers in public under the latest comment "
+    "or post; `POST /tickets/{ref}/private-reply` answers its author privately. An Idempotency-Key "
+    "header makes retries safe.",
     responses=_responses(202, ReplyQueued, "The reply, queued", 404, 413, 415, 422),
 )
 def post_reply(
@@ -1029,6 +1042,32 @@ def post_reply(
     )
     queued = ReplyQueued(
         key=outbound.key, channel=outbound.channel, to=outbound.to, template=outbound.template
+    )
+    return Response(202, content_types.APPLICATION_JSON, queued)
+
+
+@app.post(
+    "/tickets/<ref>/private-reply",
+    summary="Answer a public comment's author privately",
+    description="On a public ticket (a comment or mention): one private message to the author of its "
+    "latest comment, through Meta's private replies on Messenger and Instagram (one per comment, within "
+    "7 days of it) or an X DM. Refused with `409 private-reply-sent` when that comment was answered "
+    "privately already, `422 private-reply-refused` when it cannot be (not public, too old, a mention "
+    "on Meta). An Idempotency-Key header makes retries safe.",
+    responses=_responses(202, PrivateReplyQueued, "The private reply, queued", 404, 409, 413, 415, 422),
+)
+def post_private_reply(
+    ref: TicketRef, request: PrivateReplyRequest, idempotency_key: IdempotencyKey = None
+) -> Response[PrivateReplyQueued]:
+    actor = _caller().agent_id
+    ctx = _outbound_context()
+    ticket = _scoped_ticket(ref, ctx.repository)
+    may_reply_privately(_principal(), ticket)
+    outbound = private_reply(ticket, request.text, actor, ctx, clock.now(), idempotency_key=idempotency_key)
+    comment = outbound.headers.get(HEADER_PRIVATE_REPLY_TO, "")
+    logger.info("private reply queued", ticket_id=ticket.id, key=outbound.key, by=actor, comment_id=comment)
+    queued = PrivateReplyQueued(
+        key=outbound.key, channel=outbound.channel, to=outbound.to, comment_id=comment
     )
     return Response(202, content_types.APPLICATION_JSON, queued)
 

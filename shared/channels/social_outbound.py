@@ -9,6 +9,12 @@ message (`messaging_window`):
   template message.
 - X: no window is documented for DMs; whether a DM arrives depends on the recipient's settings.
 
+On a public comment or mention two other shapes go out, named by a header of the outbox message
+(decision 90): a public answer under the comment (`public_reply_to`: Facebook
+`POST /{comment-id}/comments`, Instagram `POST /{ig-comment-id}/replies`, X a reply post
+`POST /2/tweets`), or Meta's private reply to its author (`private_reply_to`: the Send API with
+`recipient.comment_id`, one message per comment, within 7 days of the comment).
+
 The senders check the window when they send (not when the message was queued), so a retry that
 crosses a boundary is tagged, switched to a template or refused. HTTP goes through an injectable
 `transport` (stdlib urllib by default); tokens come from an injectable `token_provider` and are
@@ -38,9 +44,17 @@ HEADER_WHATSAPP_TEMPLATE: Final = "whatsapp_template"
 """`OutboundMessage.headers` key: an approved WhatsApp template, `name:language` (`ticket_update:en_US`)."""
 HEADER_WHATSAPP_TEMPLATE_PARAMS: Final = "whatsapp_template_params"
 """`OutboundMessage.headers` key (optional): JSON list of strings for the template body's {{1}}, {{2}}…"""
+HEADER_PUBLIC_REPLY_TO: Final = "public_reply_to"
+"""`OutboundMessage.headers` key: the comment (Meta) or post (X) the message answers in public,
+under it, instead of privately."""
+HEADER_PRIVATE_REPLY_TO: Final = "private_reply_to"
+"""`OutboundMessage.headers` key: the public comment (Meta) or mention (X) whose author the message
+answers privately; on Meta it is the recipient (`recipient.comment_id`), `last_inbound_at` its time."""
 
 STANDARD_WINDOW: Final = timedelta(hours=24)
 HUMAN_AGENT_WINDOW: Final = timedelta(days=7)
+PRIVATE_REPLY_WINDOW: Final = timedelta(days=7)
+"""Meta's private reply to a comment: within 7 days of the comment (Instagram Live: during the live)."""
 
 META_CHANNELS: Final = frozenset({"messenger", "instagram", "whatsapp"})
 SOCIAL_CHANNELS: Final = META_CHANNELS | {"x"}
@@ -52,6 +66,14 @@ TEXT_LIMITS: Final[Mapping[str, int]] = {
     "x": 10_000,  # characters (POST /2/dm_conversations/with/:participant_id/messages)
 }
 """Longest text one message may carry; longer texts are split into up to `max_parts` messages."""
+
+PUBLIC_TEXT_LIMITS: Final[Mapping[str, int]] = {
+    "messenger": 8000,  # characters of a Facebook comment
+    "instagram": 2200,  # characters of an Instagram comment
+    "x": 280,  # characters of a post (X weighs some characters double and links as 23)
+}
+"""Longest public answer under a comment or post: one comment or post, never split."""
+PUBLIC_REPLY_CHANNELS: Final = frozenset(PUBLIC_TEXT_LIMITS)
 
 # Meta answers throttling and outages with HTTP 400 and these codes, saying to wait and retry, so
 # they are retried (Graph API error handling; WhatsApp Cloud API error codes). With a 5xx status
@@ -80,6 +102,7 @@ DEFAULT_MAX_PARTS: Final = 5
 WindowMode = Literal["response", "human_agent", "free_form", "template", "direct_message", "closed"]
 
 _NUMERIC_ID = re.compile(r"^[0-9]{1,30}$")
+_GRAPH_ID = re.compile(r"^[0-9]{1,30}(_[0-9]{1,30})?$")  # a Page comment id is `<post>_<comment>`
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _TEMPLATE_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8})?$")
 
@@ -366,7 +389,8 @@ def secret_token_provider(secret_name: str, max_age: int = 300) -> TokenProvider
 
     Keys: `meta_page_tokens` ({Page id or Instagram account id: Page access token}),
     `whatsapp_token` (system user token) and `x_bearer_token` (OAuth 2.0 user-context token of
-    our X account with dm.write; X does not accept app-only tokens for DMs).
+    our X account with dm.write, and tweet.write for public replies; X does not accept app-only
+    tokens for DMs).
     """
 
     def provide(channel: str, account_id: str) -> str:
@@ -406,6 +430,43 @@ def _numeric_id(value: str | None, what: str) -> str:
     if not value or not _NUMERIC_ID.match(value):
         raise SendError(f"{what} must be a numeric id, got {value!r}", permanent=True)
     return value
+
+
+def _graph_id(value: str | None, what: str) -> str:
+    if not value or not _GRAPH_ID.match(value):
+        raise SendError(f"{what} must be a Graph API id, got {value!r}", permanent=True)
+    return value
+
+
+def single_text(channel: str, text: str, limit: int, what: str, measure: Callable[[str], int] = len) -> str:
+    """The text of a message that must go out whole, as one comment, post or private reply:
+    refused for good when it is empty or longer than `limit`."""
+    text = text.strip()
+    if not text:
+        raise SendError(f"{channel} {what} not sent: the text is empty", permanent=True)
+    size = measure(text)
+    if size > limit:
+        unit = "bytes" if measure is _utf8_length else "characters"
+        raise SendError(
+            f"{channel} {what} not sent: {size} {unit}, over the {limit} one {what} may carry (it "
+            "cannot be split)",
+            permanent=True,
+        )
+    return text
+
+
+def private_reply_window(comment_at: datetime | None, now: datetime) -> str | None:
+    """Why Meta would refuse a private reply to a comment written at `comment_at` now (None: it
+    would not): the comment's time is unknown, or 7 days have passed."""
+    if comment_at is None:
+        return "the comment's time is unknown, so Meta's 7-day limit for a private reply cannot be checked"
+    age = max(now - comment_at, timedelta(0))
+    if age >= PRIVATE_REPLY_WINDOW:
+        return (
+            f"the comment was written {_age(age)} ago: Meta allows a private reply only within 7 days of "
+            "the comment"
+        )
+    return None
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -587,6 +648,10 @@ class MetaSender(_HttpSender):
         if channel not in META_CHANNELS:
             raise SendError(f"MetaSender does not send {channel!r} messages", permanent=True)
         account = _numeric_id(message.from_address, f"our {channel} account (from_address)")
+        if HEADER_PUBLIC_REPLY_TO in message.headers:
+            return self._send_public_reply(message, account)
+        if HEADER_PRIVATE_REPLY_TO in message.headers:
+            return self._send_private_reply(message, account)
         if not message.to:
             raise SendError(f"{channel} message not sent: no recipient", permanent=True)
         if channel == "whatsapp":
@@ -607,6 +672,36 @@ class MetaSender(_HttpSender):
             return self._id(self._post(path, payload, token), "message_id")
 
         return self._each(parts, send_one)
+
+    def _send_public_reply(self, message: OutboundMessage, account: str) -> str:
+        """A comment under the customer's comment: Facebook `POST /{comment-id}/comments`,
+        Instagram `POST /{ig-comment-id}/replies`, each `{"message"}`; returns the new comment's id."""
+        channel = message.channel
+        if channel not in PUBLIC_REPLY_CHANNELS:
+            raise SendError(f"{channel} has no public comments to answer", permanent=True)
+        comment = _graph_id(message.headers[HEADER_PUBLIC_REPLY_TO], "the comment answered (public_reply_to)")
+        text = single_text(channel, message.text, PUBLIC_TEXT_LIMITS[channel], "public reply")
+        token = self._token(channel, account)
+        edge = "comments" if channel == "messenger" else "replies"
+        body = self._post(f"/{comment}/{edge}", {"message": text}, token)
+        return self._id(body, "id")
+
+    def _send_private_reply(self, message: OutboundMessage, account: str) -> str:
+        """Meta's private reply: one message to the author of a comment, named by the comment
+        (`recipient.comment_id`), within 7 days of it; never split, since only one is allowed."""
+        channel = message.channel
+        if channel not in ("messenger", "instagram"):
+            raise SendError(f"{channel} has no private replies to comments", permanent=True)
+        comment = _graph_id(message.headers[HEADER_PRIVATE_REPLY_TO], "the comment (private_reply_to)")
+        refused = private_reply_window(message_last_inbound_at(message), self.now())
+        if refused is not None:
+            raise SendError(f"{channel} private reply not sent: {refused}", permanent=True)
+        measure = _utf8_length if channel == "instagram" else len
+        text = single_text(channel, message.text, TEXT_LIMITS[channel], "private reply", measure)
+        token = self._token(channel, account)
+        path = f"/{account}/messages" if channel == "messenger" else "/me/messages"
+        payload = {"recipient": {"comment_id": comment}, "message": {"text": text}}
+        return self._id(self._post(path, payload, token), "message_id")
 
     def _send_whatsapp(self, message: OutboundMessage, account: str) -> str:
         template = message.headers.get(HEADER_WHATSAPP_TEMPLATE)
@@ -686,6 +781,8 @@ class XSender(_HttpSender):
     def send(self, message: OutboundMessage) -> str:
         if message.channel != "x":
             raise SendError(f"XSender does not send {message.channel!r} messages", permanent=True)
+        if HEADER_PUBLIC_REPLY_TO in message.headers:
+            return self._send_public_reply(message)
         participant = _numeric_id(message.to, "the X recipient (to)")
         self._window(message)
         parts = self._parts("x", message.text)
@@ -694,6 +791,15 @@ class XSender(_HttpSender):
         return self._each(
             parts, lambda text: self._id(self._post(path, {"text": text}, token), "data", "dm_event_id")
         )
+
+    def _send_public_reply(self, message: OutboundMessage) -> str:
+        """A reply post: `POST /tweets` with `reply.in_reply_to_tweet_id` (the token needs
+        tweet.write); one post, never a thread. Returns the new post's id."""
+        post = _numeric_id(message.headers[HEADER_PUBLIC_REPLY_TO], "the post to answer (public_reply_to)")
+        text = single_text("x", message.text, PUBLIC_TEXT_LIMITS["x"], "public reply")
+        token = self._token("x", message.from_address or "")
+        payload = {"text": text, "reply": {"in_reply_to_tweet_id": post}}
+        return self._id(self._post("/tweets", payload, token), "data", "id")
 
     def _failure(self, response: HttpResponse) -> SendError:
         body = response.json()

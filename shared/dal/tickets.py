@@ -320,7 +320,16 @@ def message_from_item(item: MessageItem) -> Message:
 
 
 AGENT_ACTIONS = frozenset(
-    {"updated", "note_added", "macro_applied", "merged", "unmerged", "split", "message_sent"}
+    {
+        "updated",
+        "note_added",
+        "macro_applied",
+        "merged",
+        "unmerged",
+        "split",
+        "message_sent",
+        "private_reply_queued",
+    }
 )
 """Event types an agent causes, naming them as `by`: indexed per agent for the audit trail
 (`audit.py`). `message_sent` names an agent only for their own replies (sent, so at the time the

@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.channels.sms import segments
 from shared.channels.social_outbound import (
+    HEADER_PUBLIC_REPLY_TO,
     HEADER_WHATSAPP_TEMPLATE,
     HEADER_WHATSAPP_TEMPLATE_PARAMS,
     META_CHANNELS,
@@ -34,6 +35,7 @@ from shared.logic.outbound import (
     email_addressing,
     ticket_token,
 )
+from shared.logic.social_replies import check_public_text, public_addressing
 from shared.models.config import HelpdeskConfig
 from shared.models.outbound import OutboundMessage
 from shared.models.ticket import Customer, Direction, Message, Ticket, TicketEvent
@@ -66,10 +68,13 @@ def _reply_addressing(
 ) -> tuple[dict[str, Any], datetime | None]:
     """Addressing of an agent's reply on `channel`, and when the customer last wrote there.
 
-    On the ticket's own channel: to the last customer message. By email on another channel's
+    On the ticket's own channel: to the last customer message; on a public ticket, in public under
+    the customer's latest comment or post. By email on another channel's
     ticket: to the customer's email identity, with the ticket's token in the subject and the
     plus-addressed Reply-To, so the answer threads back here. On another SMS or social channel: as
     in the customer's latest conversation there (our number or account, and Meta's window)."""
+    if channel == ticket.channel.value and "public" in ticket.flags:  # under the comment, in public
+        return public_addressing(ticket, ctx.repository.list_messages(ticket.id)), ticket.last_inbound_at
     if channel == ticket.channel.value:
         fields = addressing(ticket, ctx.repository.list_messages(ticket.id), ctx)
         if not fields["to"]:
@@ -137,6 +142,9 @@ def _window_check(
     Meta would not deliver: beyond 7 days on Messenger and Instagram, or after 24 hours on WhatsApp
     without a configured template."""
     channel = fields["channel"]
+    if HEADER_PUBLIC_REPLY_TO in fields.get("headers", {}):  # a comment or post: no messaging window
+        check_public_text(channel, text)
+        return text, None
     if channel not in META_CHANNELS:
         return text, None
     if channel != "whatsapp":

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from shared import clock
 from shared.channels.outbound import SendError
+from shared.channels.social_outbound import HEADER_PRIVATE_REPLY_TO, HEADER_PUBLIC_REPLY_TO
 from shared.dal.outbox import Outbox
 from shared.dal.pointers import Pointer
 from shared.dal.tickets import TicketStore
@@ -83,13 +84,25 @@ def _sent_message(message: OutboundMessage, provider_id: str, now: datetime) -> 
             "kind": message.kind,
             "to": message.to,
             **({"template": message.template} if message.template else {}),
+            **_answered(message),
         },
     )
 
 
+def _answered(message: OutboundMessage) -> dict[str, str]:
+    """The comment or post a message answered in public, or whose author it answered privately."""
+    names = (HEADER_PUBLIC_REPLY_TO, HEADER_PRIVATE_REPLY_TO)
+    return {k: v for k, v in message.headers.items() if k in names}
+
+
 def _sent_data(message: OutboundMessage, message_id: str) -> dict[str, object]:
     """`message_sent`'s data; an agent's message names them as `by`, so it is in their audit trail."""
-    data: dict[str, object] = {"kind": message.kind, "message_id": message_id, "to": message.to}
+    data: dict[str, object] = {
+        "kind": message.kind,
+        "message_id": message_id,
+        "to": message.to,
+        **_answered(message),
+    }
     if message.author and not message.automatic:
         data["by"] = message.author
     return data

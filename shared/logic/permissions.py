@@ -127,6 +127,12 @@ def may_split(caller: Principal, ticket: Ticket) -> None:
     may_work(caller, ticket)
 
 
+def may_reply_privately(caller: Principal, ticket: Ticket) -> None:
+    """Move a public comment to a private conversation (a private reply to its author): anyone who
+    works the ticket, as for any reply."""
+    may_work(caller, ticket)
+
+
 def may_set_presence(caller: Principal, agent_teams: Iterable[str], agent_id: str) -> None:
     """Set an agent's presence: their own; a supervisor for the agents of their teams; an admin for all."""
     if agent_id == caller.agent_id or caller.role is Role.ADMIN:

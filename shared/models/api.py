@@ -99,6 +99,17 @@ class ReplyQueued(BaseModel):
     template: str | None = None
 
 
+class PrivateReplyQueued(BaseModel):
+    """A private reply to the author of a public comment or mention, recorded in the outbox;
+    auto_followup sends it once. `comment_id` is the comment (or X post) it answers."""
+
+    key: str
+    channel: str
+    to: str
+    comment_id: str
+    status: Literal["queued"] = "queued"
+
+
 class NoteCreated(BaseModel):
     """An internal note added to the ticket (notes are never edited: no version)."""
 

@@ -57,6 +57,7 @@ def test_another_teams_ticket_does_not_exist_for_an_agent_on_any_route(api: Emai
         ("GET", f"/tickets/{number}/events", None),
         ("PATCH", f"/tickets/{number}", {"status": "open"}),
         ("POST", f"/tickets/{number}/replies", {"text": "Hello"}),
+        ("POST", f"/tickets/{number}/private-reply", {"text": "Hello"}),
         ("POST", f"/tickets/{number}/notes", {"text": "Hmm"}),
         ("POST", f"/tickets/{number}/macros/support/mac_any/preview", None),
         ("POST", f"/tickets/{number}/macros/support/mac_any/apply", {}),

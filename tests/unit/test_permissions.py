@@ -18,6 +18,7 @@ from shared.logic.permissions import (
     may_assign,
     may_merge,
     may_merge_customers,
+    may_reply_privately,
     may_review_quarantine,
     may_set_presence,
     may_split,
@@ -55,6 +56,7 @@ RELATIONS = {
 ACTIONS = (
     "see",
     "work",
+    "reply privately",
     "claim",
     "unassign",
     "assign to bob",
@@ -69,6 +71,7 @@ MATRIX: dict[Role, dict[str, str]] = {
     Role.AGENT: {
         "see": "YYYnY",
         "work": "YYYnY",
+        "reply privately": "YYYnY",
         "claim": "YnYnY",
         "unassign": "nnYnn",
         "assign to bob": "nnnnn",
@@ -80,6 +83,7 @@ MATRIX: dict[Role, dict[str, str]] = {
     Role.SUPERVISOR: {
         "see": "YYYnY",
         "work": "YYYnY",
+        "reply privately": "YYYnY",
         "claim": "YYYnY",
         "unassign": "YYYnn",
         "assign to bob": "YYnnn",
@@ -91,6 +95,7 @@ MATRIX: dict[Role, dict[str, str]] = {
     Role.ADMIN: {
         "see": "YYYYY",
         "work": "YYYYY",
+        "reply privately": "YYYYY",
         "claim": "YYYYY",
         "unassign": "YYYYY",
         "assign to bob": "YYYYY",
@@ -121,6 +126,7 @@ def allowed(caller: Principal, action: str, subject: Ticket) -> bool:
         return visible(caller, subject)
     checks = {
         "work": lambda: may_work(caller, subject),
+        "reply privately": lambda: may_reply_privately(caller, subject),
         "claim": lambda: may_assign(caller, subject, caller.agent_id),
         "unassign": lambda: may_assign(caller, subject, None),
         "assign to bob": lambda: may_assign(caller, subject, "bob"),
