@@ -151,9 +151,16 @@ def queue_automatic(
     return _put(auto, _compose(auto, reason, due, extra), reason)
 
 
+PUBLIC_CONVERSATION = "a public comment or mention: automatic messages are not posted under it"
+
+
 def _undeliverable(auto: _Automatic) -> str | None:
     """Why the message cannot reach the customer: no address, or outside Meta's messaging window."""
     channel = auto.addressing["channel"]
+    if "public" in auto.ticket.flags and channel == auto.ticket.channel.value:
+        # a comment or mention: an automatic answer would be posted in public under it (or sent as a
+        # DM Meta refuses to a comment's author); an agent answers, in public or privately
+        return PUBLIC_CONVERSATION
     if not auto.addressing["to"]:
         return "no address to answer to"
     if channel in META_CHANNELS:

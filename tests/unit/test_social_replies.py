@@ -228,3 +228,19 @@ def test_a_reply_key_reused_for_other_text_on_a_public_ticket_is_still_refused()
     agent_reply(ticket, "One", "alice", context(repo), LATER, idempotency_key="k")
     with pytest.raises(IdempotencyKeyReusedError):
         agent_reply(ticket, "Two", "alice", context(repo), LATER, idempotency_key="k")
+
+
+def test_no_automatic_message_is_posted_under_a_public_comment_and_why_is_recorded() -> None:
+    from shared.logic.automatic import PUBLIC_CONVERSATION, acknowledge
+
+    # Given a ticket opened by a comment on our post, and one opened by a private message
+    repo = MemoryRepository()
+    public = seeded(repo)
+    # When the acknowledgement is due
+    queued, why = acknowledge(public, context(repo), AT)
+    # Then none goes out (not under the comment, not as a DM Meta refuses), and the ticket says why
+    assert (queued, why) == (None, PUBLIC_CONVERSATION)
+    assert events(repo, "followup_suppressed") == [{"kind": "ack", "why": PUBLIC_CONVERSATION}]
+    private_repo = MemoryRepository()
+    queued, why = acknowledge(seeded(private_repo, public=False), context(private_repo), AT)
+    assert (queued is not None, why) == (True, "queued")
