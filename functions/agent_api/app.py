@@ -60,7 +60,6 @@ from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.cursors import InvalidCursorError
 from shared.logic.customers import MergeError, merge_customers, unmerge_customers
 from shared.logic.identity_suggestions import Decision, IdentityTakenError, decide_suggestion
-from shared.logic.ingest_email import EmailContext
 from shared.logic.lookups import InvalidIdentityError, customer_tickets
 from shared.logic.macros import (
     DEFAULT_MACRO_PAGE,
@@ -197,6 +196,8 @@ from shared.storage import S3BlobStore
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
+
+    from shared.logic.ingest_email import EmailContext
 
 API_TITLE = "Helpdesk agent API"
 API_VERSION = "1.0.0"
@@ -1440,6 +1441,10 @@ def post_macro_apply(
 
 
 def _email_context() -> EmailContext | None:
+    """How a release ingests mail again; ingestion is imported here, on the first release, so the
+    email parser is not part of every cold start."""
+    from shared.logic.ingest_email import EmailContext
+
     settings = get_settings(AgentApiSettings)
     if not settings.inbound_bucket or not settings.support_addresses:
         return None

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.dal.quarantine import QuarantineQuery, QuarantineReview
 from shared.errors import HelpdeskError
 from shared.logic.cursors import decode_cursor, encode_cursor
-from shared.logic.ingest_email import EmailContext, Release, ingest_email
 from shared.logic.ingest_pipeline import IngestStores
 from shared.models.events import SesNotification
 from shared.models.ticket import Channel, QuarantineEntry
+
+if TYPE_CHECKING:  # ingestion (the email parser) loads on the first release, not at the API's cold start
+    from shared.logic.ingest_email import EmailContext
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 25
@@ -159,6 +161,8 @@ def release_entry(
     if not claimed and entry.released_ticket_id is not None:
         return ReleaseResult(entry=entry, outcome="already-released", ticket_id=entry.released_ticket_id)
     # the release as first recorded: a retry after a crash or a racing second release repeats it
+    from shared.logic.ingest_email import Release, ingest_email
+
     release = Release(
         entry_id=entry.id, reason=entry.reason, by=entry.released_by or by, at=entry.released_at or now
     )
