@@ -1,4 +1,5 @@
 """`helpdesk simulate SCENARIO.jsonl`: run the helpdesk on a scenario, locally, and write the final state.
+`helpdesk reports rebuild --table TABLE`: recompute every ticket's report ledger and the aggregates.
 
 Exit codes: 0 done; 1 the simulation failed; 2 the input is wrong (scenario, config, template
 settings the simulator cannot run), reported before any step runs.
@@ -18,6 +19,7 @@ from simulator.clock import ScheduleError
 from simulator.events import utf8_json
 from simulator.lambda_runtime import SimulationError, UnsupportedError
 from simulator.progress import Progress
+from simulator.reports_cli import add_reports, reports_rebuild
 from simulator.runner import DEFAULT_TEMPLATE, Options, Simulation
 from simulator.scenario import ScenarioError, load_scenario, parse_at
 from simulator.secret_values import SecretsFileError, load_secrets_file
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--logs", type=Path, help="write the functions' own log output to this file")
     simulate.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     simulate.add_argument("--strict", action="store_true", help="exit 1 if any event ended in a dead letter")
+    add_reports(commands)
     return parser
 
 
@@ -150,6 +153,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return simulate(args, out or sys.stdout, err or sys.stderr)
+    if args.command == "reports":
+        return reports_rebuild(args, out or sys.stdout, err or sys.stderr)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_BAD_INPUT  # pragma: no cover
 
