@@ -1,5 +1,6 @@
 """`helpdesk simulate SCENARIO.jsonl`: run the helpdesk on a scenario, locally, and write the final state.
 `helpdesk index rebuild --table TABLE`: rebuild the views and the search index of a table's tickets.
+`helpdesk reports rebuild --table TABLE`: recompute every ticket's report ledger and the aggregates.
 
 Exit codes: 0 done; 1 the simulation failed (or some tickets were busy and left to run again);
 2 the input is wrong (scenario, config, template settings the simulator cannot run, options),
@@ -23,6 +24,7 @@ from simulator.clock import ScheduleError
 from simulator.events import utf8_json
 from simulator.lambda_runtime import SimulationError, UnsupportedError
 from simulator.progress import Progress
+from simulator.reports_cli import add_reports, reports_rebuild
 from simulator.runner import DEFAULT_TEMPLATE, Options, Simulation
 from simulator.scenario import ScenarioError, load_scenario, parse_at
 from simulator.secret_values import SecretsFileError, load_secrets_file
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     simulate.add_argument("--strict", action="store_true", help="exit 1 if any event ended in a dead letter")
     _add_index(commands)
+    add_reports(commands)
     return parser
 
 
@@ -224,6 +227,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return simulate(args, out or sys.stdout, err or sys.stderr)
     if args.command == "index":
         return index_rebuild(args, out or sys.stdout, err or sys.stderr)
+    if args.command == "reports":
+        return reports_rebuild(args, out or sys.stdout, err or sys.stderr)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_BAD_INPUT  # pragma: no cover
 

@@ -1,6 +1,6 @@
 """route_ticket: the tickets table's stream (filtered) routes new tickets, gives capacity back and
-drains queues, and keeps the views and the search index; a one-minute schedule moves tickets
-waiting too long to their fallback team."""
+drains queues, and keeps the views, the search index and the report aggregates; a one-minute
+schedule moves tickets waiting too long to their fallback team."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from shared.dal.tickets import message_from_stream_image, ticket_from_stream_ima
 from shared.errors import PermanentWriteError
 from shared.language import detect_language
 from shared.logic.projection_failures import quarantine_stream_record
+from shared.logic.report_ledgers import refresh_customer_tickets, refresh_ledger
 from shared.logic.route_ticket import (
     RouteOutcome,
     RoutingContext,
@@ -97,6 +98,23 @@ def _follow_search(raw: dict[str, Any]) -> None:
         metrics.add_metric(name="SearchEntriesWritten", unit=MetricUnit.Count, value=writes)
 
 
+def _follow_reports(raw: dict[str, Any], inserted: bool) -> None:
+    """The report aggregates follow every change of a ticket and every message or suppressed
+    automatic message stored on it (shared/logic/report_ledgers.py); a new ticket also changes the
+    next-issue outcome of its customer's recent tickets."""
+    settings = get_settings(RouteTicketSettings)
+    repository = get_repository(settings.table_name, aws_region())
+    config = _routing_context().config
+    ticket_id = raw["Keys"]["pk"]["S"].removeprefix("TICKET#")
+    done = [refresh_ledger(ticket_id, repository, config)]
+    new = raw.get("NewImage")
+    if inserted and new and raw["Keys"]["sk"]["S"] == "TICKET":
+        done += refresh_customer_tickets(ticket_from_stream_image(new), repository, config)
+    changed = sum(d.items for d in done)
+    if changed:
+        metrics.add_metric(name="ReportItemsChanged", unit=MetricUnit.Count, value=changed)
+
+
 def _projected(projection: str, record: DynamoDBRecord, follow: Callable[[dict[str, Any]], None]) -> None:
     """Run one projection of the record; one DynamoDB refuses for good is quarantined (with the raw
     record and the reason) instead of failing the record, so routing and the batch go on."""
@@ -111,9 +129,10 @@ def _projected(projection: str, record: DynamoDBRecord, follow: Callable[[dict[s
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    """One stream record: a ticket's change (its views and search entries follow; a new one is
-    routed, one whose capacity must be given back releases it), a message stored (its words are
-    searchable), or an agent coming online."""
+    """One stream record: a ticket's change (its views, search entries and report ledger follow; a
+    new one is routed, one whose capacity must be given back releases it), a message stored (its
+    words are searchable, its ticket's ledger follows), a suppressed automatic message (the ledger
+    follows), or an agent coming online."""
     ctx = _routing_context()
     raw: dict[str, Any] = record.raw_event["dynamodb"]
     sort_key = raw["Keys"]["sk"]["S"]
@@ -123,6 +142,9 @@ def record_handler(record: DynamoDBRecord) -> None:
         _projected("views", record, _follow_views)
     if sort_key == "TICKET" or sort_key.startswith("MSG#"):
         _projected("search", record, _follow_search)
+    if sort_key == "TICKET" or sort_key.startswith(("MSG#", "EVENT#")):
+        inserted = record.event_name == DynamoDBRecordEventName.INSERT
+        _projected("reports", record, lambda raw: _follow_reports(raw, inserted))
     if sort_key == "TICKET" and image:
         ticket = ticket_from_stream_image(image)
         logger.append_keys(ticket_id=ticket.id)

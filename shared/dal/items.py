@@ -16,6 +16,9 @@ Key layout (pk / sk):
 - `MENTIONS#<agent id>` / `<at>#<ticket id>#<message id>`  an agent named in a note
 - `SEARCH#<scope>#<term>` / `E#<created>#<ticket id>`  a ticket whose words include the term
 - `TICKET#<id>` / `SEARCH`                 the ticket's search terms and scope, as of a stream record
+- `REPORT#<dimension>#<value>` / `DAY#<date>`  a per-day report aggregate (counts, duration sketches)
+- `REPORTDIM#<dimension>` / `VALUE#<value>`  a value seen in a report dimension
+- `TICKET#<id>` / `LEDGER`                 the ticket's metric ledger, as the aggregates hold it
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
@@ -26,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
@@ -435,6 +439,51 @@ class SearchStateItem(Model):
     version = NumberAttribute()
 
 
+class ReportDayItem(Model):
+    """One per-day aggregate: `REPORT#<dimension>#<value>` / `DAY#<local date>`. Its counts and
+    duration sketches are flat numeric attributes named by `shared.models.reports` (`c#...`,
+    `d#...`), changed only with `ADD`, so they are not declared here."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="report_day")
+
+
+class ReportDimensionItem(Model):
+    """A value seen in a report dimension: `REPORTDIM#<dimension>` / `VALUE#<value>`."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="report_dimension")
+    dimension = UnicodeAttribute()
+    value = UnicodeAttribute()
+
+
+class LedgerItem(Model):
+    """A ticket's metric ledger as the aggregates hold it: `TICKET#<id>` / `LEDGER` (zlib-compressed
+    JSON), the ticket version it was computed from, its revision (every applied change adds one),
+    and, while a change too large for one transaction is applied, the ledger it goes to and the next
+    chunk to apply (decision 95)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="LEDGER")
+    entity = UnicodeAttribute(default="ledger")
+    ledger = BinaryAttribute(legacy_encoding=False, null=True)
+    version = NumberAttribute(null=True)
+    rev = NumberAttribute(default=0)
+    pending = BinaryAttribute(legacy_encoding=False, null=True)
+    step = NumberAttribute(null=True)
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     TicketItem,
@@ -454,6 +503,9 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     MentionItem,
     SearchEntryItem,
     SearchStateItem,
+    ReportDayItem,
+    ReportDimensionItem,
+    LedgerItem,
 )
 
 

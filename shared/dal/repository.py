@@ -3,7 +3,7 @@
 The single-table design is divided by aggregate, one module each, every one with a small
 Protocol named for what its callers need (`PointerReads`, `TicketStore`, `CustomerStore`,
 `DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`,
-`TicketMoves`, `SearchIndex`) and its own item mapping. A use case declares the Protocols it
+`TicketMoves`, `SearchIndex`, `ReportStore`) and its own item mapping. A use case declares the Protocols it
 uses; a handler gets the DynamoDB implementation of all of them from `get_repository()`. Every
 write that must not happen twice is a conditional write inside one transaction, so retried
 deliveries never duplicate.
@@ -24,6 +24,7 @@ from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
 from shared.dal.quarantine import DynamoQuarantine, QuarantineReview, QuarantineWrites
+from shared.dal.reports import DynamoReports, ReportStore, TicketHistoryReads
 from shared.dal.search import DynamoSearch, SearchIndex
 from shared.dal.ticket_moves import DynamoTicketMoves, TicketMoves
 from shared.dal.tickets import DynamoTickets, TicketStore, ticket_from_item
@@ -47,6 +48,8 @@ class TicketRepository(
     ViewIndex,
     TicketMoves,
     SearchIndex,
+    ReportStore,
+    TicketHistoryReads,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -66,6 +69,7 @@ class DynamoRepository(
     DynamoViews,
     DynamoTicketMoves,
     DynamoSearch,
+    DynamoReports,
 ):
     """Every store on the single DynamoDB table."""
 

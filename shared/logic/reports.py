@@ -21,9 +21,10 @@ from shared.logic.agent_actions import InvalidRequestError
 from shared.logic.metrics.contributions import BACKLOG_CLOSED, BACKLOG_OPENED
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
 from shared.models.reports import (
-    DIMENSIONS,
     DURATIONS,
+    GROUP_DIMENSIONS,
     SLA_TARGETS,
+    Clock,
     DurationFigures,
     DurationStats,
     Figures,
@@ -31,6 +32,7 @@ from shared.models.reports import (
     GroupFigures,
     Rate,
     Report,
+    ReportDay,
     SlaFigures,
 )
 from shared.models.sketch import DurationSketch
@@ -39,26 +41,15 @@ MAX_DAYS = 366
 """The longest period one report covers."""
 HISTORY_START = date(2000, 1, 1)
 """Where a group's history is read from (for the backlog): before any helpdesk of ours."""
-CLOCKS = {"cal": "calendar", "bus": "business"}
+CLOCK_FIELDS: dict[Clock, str] = {"cal": "calendar", "bus": "business"}
 
 
-class DayFigures(Protocol):
-    """One group's aggregate of one local day."""
-
-    @property
-    def day(self) -> date: ...
-
-    @property
-    def counts(self) -> Mapping[str, int]: ...
-
-    @property
-    def durations(self) -> Mapping[tuple[str, str], DurationSketch]:
-        """(duration metric, `cal` or `bus`) -> its sketch."""
-        ...
+DayFigures = ReportDay
+"""One group's aggregate of one local day (`shared.models.reports.ReportDay`)."""
 
 
 class ReportReads(Protocol):
-    def report_days(self, dimension: str, value: str, first: date, last: date) -> Sequence[DayFigures]: ...
+    def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]: ...
 
     def dimension_values(self, dimension: str) -> list[str]: ...
 
@@ -86,9 +77,9 @@ def parse_filter(text: str | None) -> tuple[str, str] | None:
     if not text:
         return None
     dimension, sep, value = text.partition(":")
-    if not sep or dimension not in DIMENSIONS or not value:
+    if not sep or dimension not in GROUP_DIMENSIONS or not value:
         raise InvalidRequestError(
-            f"filter: {text!r} is not dimension:value with a dimension of {', '.join(DIMENSIONS)}"
+            f"filter: {text!r} is not dimension:value with a dimension of {', '.join(GROUP_DIMENSIONS)}"
         )
     return dimension, value
 
@@ -100,7 +91,7 @@ def check_request(request: ReportRequest, caller: Principal) -> None:
         raise InvalidRequestError("from: must be on or before to")
     if (request.last - request.first).days + 1 > MAX_DAYS:
         raise InvalidRequestError(f"a report covers at most {MAX_DAYS} days")
-    if request.filter is not None and request.group_by in DIMENSIONS:
+    if request.filter is not None and request.group_by in GROUP_DIMENSIONS:
         raise InvalidRequestError(
             "a filter goes with group_by none, day or week; for a filtered breakdown by "
             f"{request.group_by}, use the ticket export"
@@ -130,7 +121,7 @@ def build_report(
     """The report the caller asked for (checked with `check_request` first)."""
     check_request(request, caller)
     figures = _Figuring(request, now, next_issue_days)
-    if request.group_by in DIMENSIONS:
+    if request.group_by in GROUP_DIMENSIONS:
         total, groups = _by_dimension(request, caller, reads, figures)
     else:
         history = _history(reads, request.filter or ("all", "*"), request)
@@ -230,7 +221,7 @@ def _figures(
     days = list(history)
     inside = [d for d in days if request.first <= d.day <= request.last]
     counts: Counter[str] = Counter()
-    sketches: dict[tuple[str, str], DurationSketch] = {}
+    sketches: dict[tuple[str, Clock], DurationSketch] = {}
     for item in inside:
         counts.update(item.counts)
         for key, sketch in item.durations.items():
@@ -252,9 +243,9 @@ def _backlog(history: Iterable[DayFigures], last: date) -> int:
     )
 
 
-def _durations(name: str, sketches: Mapping[tuple[str, str], DurationSketch]) -> DurationFigures:
+def _durations(name: str, sketches: Mapping[tuple[str, Clock], DurationSketch]) -> DurationFigures:
     stats = {}
-    for clock, field in CLOCKS.items():
+    for clock, field in CLOCK_FIELDS.items():
         sketch = sketches.get((name, clock))
         if sketch is None or sketch.count == 0:
             stats[field] = DurationStats()

@@ -1,19 +1,155 @@
-"""The figures a report answers with (GET /reports, the digests, the simulator's `report`).
+"""The per-day report aggregates as the table keeps them: one item per dimension value and local day,
+whose counts and duration sketches are flat numeric attributes changed with DynamoDB `ADD`.
 
-Plain data, no I/O: `shared.logic.reports` computes them from per-day aggregates; docs/metrics.md
-defines each figure.
+Attribute names (docs/data-model.md, docs/metrics.md "How a figure is stored"):
+- `c#<metric>`: how many contributions of the metric (every contribution counts one);
+- `d#<metric>#<clock>#z`: durations under one second (the sketch's zero bucket);
+- `d#<metric>#<clock>#ms`: the durations' exact sum in whole milliseconds;
+- `d#<metric>#<clock>#b<k>`: durations in the sketch's bucket `k` (decision 93),
+with `<clock>` `cal` (calendar seconds) or `bus` (business seconds of the ticket's calendar). A
+duration metric's sketch holds `c#<metric>` durations: its zeros plus its buckets.
+
+No I/O: `shared.dal.reports` reads and writes the items, `shared.logic.metrics.aggregates` says what
+a ledger adds to which item. Below them, the figures a report answers with (`Report`), which
+`shared.logic.reports` computes from the items; docs/metrics.md defines each figure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field
 
-Dimension = Literal["team", "agent", "channel", "inbox", "tag", "tier", "priority"]
+from shared.models.sketch import DurationSketch
+
+Dimension = Literal["all", "team", "agent", "channel", "inbox", "tag", "tier", "priority"]
+DIMENSIONS: Final[tuple[Dimension, ...]] = (
+    "all",
+    "team",
+    "agent",
+    "channel",
+    "inbox",
+    "tag",
+    "tier",
+    "priority",
+)
+ALL_VALUE: Final = "*"
+"""The one value of the `all` dimension."""
+NONE_VALUE: Final = "none"
+"""The value of a dimension the ticket has none of (no team, no tags, no tier...)."""
+
+Clock = Literal["cal", "bus"]
+CLOCKS: Final[tuple[Clock, ...]] = ("cal", "bus")
+
+COUNT_PREFIX: Final = "c#"
+DURATION_PREFIX: Final = "d#"
+
+
+def report_pk(dimension: str, value: str) -> str:
+    return f"REPORT#{dimension}#{value}"
+
+
+def day_sk(day: date) -> str:
+    return f"DAY#{day.isoformat()}"
+
+
+def count_attribute(metric: str) -> str:
+    return f"{COUNT_PREFIX}{metric}"
+
+
+def duration_attribute(metric: str, clock: Clock, part: str) -> str:
+    """`part`: `z` (zeros), `ms` (sum) or `b<k>` (bucket k)."""
+    return f"{DURATION_PREFIX}{metric}#{clock}#{part}"
+
+
+@dataclass(frozen=True, order=True)
+class ReportKey:
+    """One aggregate item: a dimension's value on a local day."""
+
+    dimension: str
+    value: str
+    day: date
+
+    @property
+    def pk(self) -> str:
+        return report_pk(self.dimension, self.value)
+
+    @property
+    def sk(self) -> str:
+        return day_sk(self.day)
+
+
+@dataclass(frozen=True)
+class ReportDelta:
+    """What one ticket's change adds to one aggregate item (negative: taken out), by attribute."""
+
+    key: ReportKey
+    adds: dict[str, int]
+
+
+@dataclass
+class ReportDay:
+    """One aggregate item read back: counts per metric, and a sketch per (metric, clock)."""
+
+    dimension: str
+    value: str
+    day: date
+    counts: dict[str, int] = field(default_factory=dict)
+    durations: dict[tuple[str, Clock], DurationSketch] = field(default_factory=dict)
+
+    @property
+    def key(self) -> ReportKey:
+        return ReportKey(self.dimension, self.value, self.day)
+
+    def sketch(self, metric: str, clock: Clock) -> DurationSketch:
+        """The metric's durations in that clock (an empty sketch when it has none)."""
+        return self.durations.get((metric, clock)) or DurationSketch()
+
+
+def _sketch_part(sketch: DurationSketch, part: str, number: int) -> None:
+    if part == "z":
+        sketch.zeros += number
+    elif part == "ms":
+        sketch.sum_ms += number
+    elif part.startswith("b") and number:
+        sketch.buckets[int(part[1:])] = sketch.buckets.get(int(part[1:]), 0) + number
+
+
+def report_day_from_attributes(
+    dimension: str, value: str, day: date, attributes: Mapping[str, int | float | str]
+) -> ReportDay:
+    """The counts and sketches an item's attributes hold (zeros left out: an attribute whose
+    contributions were all taken out again stays at 0); other attributes are ignored."""
+    found = ReportDay(dimension, value, day)
+    for name, raw in sorted(attributes.items()):
+        if name.startswith(COUNT_PREFIX) and int(raw):
+            found.counts[name.removeprefix(COUNT_PREFIX)] = int(raw)
+        elif name.startswith(DURATION_PREFIX):
+            metric, clock, part = name.removeprefix(DURATION_PREFIX).rsplit("#", 2)
+            if clock in CLOCKS:
+                sketch = found.durations.setdefault((metric, clock), DurationSketch())
+                _sketch_part(sketch, part, int(raw))
+    found.durations = {k: s for k, s in found.durations.items() if s.count or s.sum_ms}
+    return found
+
+
+# -- the figures a report answers with (GET /reports, the digests, the simulator's `report`) ------
+
+GroupDimension = Literal["team", "agent", "channel", "inbox", "tag", "tier", "priority"]
+"""What a report groups or filters by (every dimension but `all`)."""
 GroupBy = Literal["none", "day", "week", "team", "agent", "channel", "inbox", "tag", "tier", "priority"]
-DIMENSIONS: tuple[Dimension, ...] = ("team", "agent", "channel", "inbox", "tag", "tier", "priority")
+GROUP_DIMENSIONS: tuple[GroupDimension, ...] = (
+    "team",
+    "agent",
+    "channel",
+    "inbox",
+    "tag",
+    "tier",
+    "priority",
+)
 DURATIONS = ("first_response", "next_response", "first_resolution", "full_resolution", "handle")
 SLA_TARGETS = ("first_response", "next_response", "periodic_update", "resolution")
 

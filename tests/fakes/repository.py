@@ -16,6 +16,7 @@ from tests.fakes.macros import MemoryMacros
 from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.pointers import MemoryPointers
 from tests.fakes.quarantine import MemoryQuarantine
+from tests.fakes.reports import MemoryReports
 from tests.fakes.search import MemorySearch
 from tests.fakes.table import as_model
 from tests.fakes.ticket_moves import MemoryTicketMoves
@@ -37,6 +38,7 @@ class MemoryRepository(
     MemoryViews,
     MemoryTicketMoves,
     MemorySearch,
+    MemoryReports,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pytest
@@ -16,6 +15,7 @@ from shared.logic.metrics.contributions import contributions
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
 from shared.logic.reports import Freshness, ReportRequest, build_report, parse_filter, report_csv
 from shared.models.metrics import MetricLedger
+from shared.models.reports import Clock, ReportDay
 from shared.models.sketch import DurationSketch
 from tests.unit.test_metrics_ledger import Story
 
@@ -25,18 +25,11 @@ ADMIN = Principal("ada", Role.ADMIN, frozenset())
 SUPPORT_LEAD = Principal("sam", Role.SUPERVISOR, frozenset({"support"}))
 
 
-@dataclass
-class Day:
-    day: date
-    counts: Counter[str] = field(default_factory=Counter)
-    durations: dict[tuple[str, str], DurationSketch] = field(default_factory=dict)
-
-
 class Aggregates:
     """Ledgers summed per dimension value and day, as the stream-fed aggregates hold them."""
 
     def __init__(self, ledgers: Sequence[MetricLedger]) -> None:
-        self.days: dict[tuple[str, str], dict[date, Day]] = defaultdict(dict)
+        self.days: dict[tuple[str, str], dict[date, ReportDay]] = defaultdict(dict)
         for ledger in ledgers:
             for c in contributions(ledger):
                 facts = ledger.facts
@@ -47,14 +40,18 @@ class Aggregates:
                 ]
                 keys += [("channel", facts.channel)] + [("tag", tag) for tag in facts.tags]
                 for key in keys:
-                    item = self.days[key].setdefault(c.day, Day(c.day))
-                    item.counts[c.metric] += 1
-                    for clock, value in (("cal", c.calendar_seconds), ("bus", c.business_seconds)):
+                    item = self.days[key].setdefault(c.day, ReportDay(key[0], key[1], c.day))
+                    item.counts[c.metric] = item.counts.get(c.metric, 0) + 1
+                    clocks: tuple[tuple[Clock, float | None], ...] = (
+                        ("cal", c.calendar_seconds),
+                        ("bus", c.business_seconds),
+                    )
+                    for clock, value in clocks:
                         if value is not None:
                             item.durations.setdefault((c.metric, clock), DurationSketch()).add(value)
         self.reads: list[tuple[str, str]] = []
 
-    def report_days(self, dimension: str, value: str, first: date, last: date) -> list[Day]:
+    def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]:
         self.reads.append((dimension, value))
         days = self.days.get((dimension, value), {})
         return [days[d] for d in sorted(days) if first <= d <= last]

@@ -1,0 +1,306 @@
+"""The per-day report aggregates, the dimension values they are kept for, and each ticket's stored
+metric ledger (decision 95; the items are in docs/data-model.md).
+
+What a ledger change adds to which item is the logic's (`shared.logic.metrics.aggregates`); this
+module applies it exactly once:
+
+- the ledger item (`TICKET#<id>` / `LEDGER`) holds the ledger the aggregates hold and a revision
+  `rev`; a change is applied only against the revision it was computed from;
+- a change is a list of operations (`ADD`s to aggregate items, dimension values to record), cut into
+  chunks of at most 99 operations (no item twice in one chunk, at most `MAX_ACTIONS` attributes per
+  operation), each written in one transaction with a conditional update of the ledger item;
+- one chunk: the transaction also stores the new ledger and `rev + 1`. More: the first chunk's
+  transaction stores the target ledger as `pending` with `step = 1`, each later chunk's advances
+  `step` conditionally on it, and the last one stores the ledger and `rev + 1` and drops `pending`.
+  A chunk is therefore applied once, and an apply cut short (a crash, a timeout) is finished by
+  whoever reads the ledger item next (`StoredLedger.pending`, `step`): the chunks are computed again
+  from the stored ledger and `pending`, which determine them.
+No BatchWriteItem and no Scan (tests/unit/test_template_security.py).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from pynamodb.attributes import NumberAttribute
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
+from shared.dal.items import (
+    CounterItem,
+    EventItem,
+    LedgerItem,
+    MessageItem,
+    ReportDayItem,
+    ReportDimensionItem,
+    TicketItem,
+)
+from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
+from shared.models.metrics import MetricLedger
+from shared.models.reports import ReportDay, ReportDelta, day_sk, report_day_from_attributes, report_pk
+from shared.models.ticket import Message, Ticket, TicketEvent
+
+LEDGER_SK = "LEDGER"
+MAX_TRANSACTION = 100
+"""Most items DynamoDB takes in one TransactWriteItems (one of them is the ledger item)."""
+MAX_ACTIONS = 80
+"""Most attributes one update changes (an UpdateExpression is at most 4 KB)."""
+
+
+@dataclass(frozen=True)
+class StoredLedger:
+    """The ledger item as read: what the aggregates hold, and an apply under way, if any."""
+
+    ledger: MetricLedger | None
+    rev: int
+    """Every applied change adds one; a change is applied only against the revision it read."""
+    pending: MetricLedger | None = None
+    """The ledger an apply in several transactions is taking the aggregates to."""
+    step: int = 0
+    """The next chunk of that apply."""
+
+
+@dataclass(frozen=True)
+class ReportOp:
+    """One write of a chunk: `ADD`s to an aggregate item, or a dimension value to record."""
+
+    pk: str
+    sk: str
+    adds: dict[str, int] = field(default_factory=dict)
+    dimension: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    """The ledger item's part of one chunk's transaction."""
+
+    rev: int
+    index: int
+    chunks: int
+    fresh: bool
+    """No ledger item was stored (the first chunk then requires that none is)."""
+    ledger: MetricLedger
+
+    @property
+    def final(self) -> bool:
+        return self.index == self.chunks - 1
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    """A ticket, its events and messages, read strongly consistent."""
+
+    ticket: Ticket
+    events: list[TicketEvent]
+    messages: list[Message]
+
+
+def pack(ledger: MetricLedger) -> bytes:
+    return zlib.compress(ledger.model_dump_json().encode("utf-8"))
+
+
+def unpack(blob: bytes | None) -> MetricLedger | None:
+    return MetricLedger.model_validate_json(zlib.decompress(blob)) if blob else None
+
+
+def dimension_key(dimension: str, value: str) -> tuple[str, str]:
+    return f"REPORTDIM#{dimension}", f"VALUE#{value}"
+
+
+def plan_chunks(deltas: Sequence[ReportDelta], values: Sequence[tuple[str, str]]) -> list[list[ReportOp]]:
+    """The operations of a change, cut into transactions (always at least one, maybe empty: the
+    ledger item is written even when no aggregate changes)."""
+    ops = [ReportOp(*dimension_key(d, v), dimension=(d, v)) for d, v in values]
+    for delta in deltas:
+        names = list(delta.adds)
+        for start in range(0, len(names), MAX_ACTIONS):
+            adds = {name: delta.adds[name] for name in names[start : start + MAX_ACTIONS]}
+            ops.append(ReportOp(delta.key.pk, delta.key.sk, adds))
+    chunks: list[list[ReportOp]] = [[]]
+    keys: list[set[tuple[str, str]]] = [set()]
+    for op in ops:  # first fit: the first chunk with room that does not change the item yet
+        key = (op.pk, op.sk)
+        room = (i for i, c in enumerate(chunks) if len(c) < MAX_TRANSACTION - 1 and key not in keys[i])
+        index = next(room, None)
+        if index is None:
+            chunks.append([])
+            keys.append(set())
+            index = len(chunks) - 1
+        chunks[index].append(op)
+        keys[index].add(key)
+    return chunks
+
+
+def first_step(stored: StoredLedger | None, ledger: MetricLedger) -> int:
+    """Where an apply of `ledger` starts: the next chunk of the same apply under way, else 0."""
+    if stored is None or stored.pending is None:
+        return 0
+    if stored.pending != ledger:
+        raise ValueError("an apply is under way to another ledger: finish it first")
+    return stored.step
+
+
+class ReportStore(Protocol):
+    def stored_ledger(self, ticket_id: str) -> StoredLedger | None: ...
+
+    def apply_ledger(
+        self,
+        ticket_id: str,
+        stored: StoredLedger | None,
+        ledger: MetricLedger,
+        deltas: Sequence[ReportDelta],
+        values: Sequence[tuple[str, str]],
+    ) -> bool:
+        """Take the aggregates from `stored.ledger` to `ledger` by `deltas` (their difference) and
+        record `values`; continues an apply of `ledger` under way. False when the ledger item is not
+        as read any more (another apply went first: read it again); nothing more is then written."""
+        ...
+
+    def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]:
+        """The aggregate items of one dimension value from `first` to `last` (one Query)."""
+        ...
+
+    def dimension_values(self, dimension: str) -> list[str]:
+        """Every value the dimension's aggregates were kept for, sorted (one Query)."""
+        ...
+
+
+class TicketHistoryReads(Protocol):
+    def ticket_history(self, ticket_id: str) -> TicketHistory | None:
+        """The ticket, its events and messages, strongly consistent (None: no such ticket)."""
+        ...
+
+    def ticket_counter(self) -> int:
+        """The last ticket number taken (0: none yet)."""
+        ...
+
+
+def _raw_number(value: dict[str, Any]) -> int | None:
+    return int(value["N"]) if "N" in value else None
+
+
+class DynamoReports(Table):
+    """ReportStore and TicketHistoryReads on the table."""
+
+    def stored_ledger(self, ticket_id: str) -> StoredLedger | None:
+        try:
+            item = LedgerItem.get(ticket_pk(ticket_id), LEDGER_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return StoredLedger(
+            unpack(item.ledger), int(item.rev or 0), unpack(item.pending), int(item.step or 0)
+        )
+
+    def apply_ledger(
+        self,
+        ticket_id: str,
+        stored: StoredLedger | None,
+        ledger: MetricLedger,
+        deltas: Sequence[ReportDelta],
+        values: Sequence[tuple[str, str]],
+    ) -> bool:
+        chunks = plan_chunks(deltas, values)
+        rev = stored.rev if stored is not None else 0
+        for index in range(first_step(stored, ledger), len(chunks)):
+            step = LedgerStep(rev, index, len(chunks), stored is None, ledger)
+            if not self._transact_chunk(ticket_id, chunks[index], step):
+                return False
+        return True
+
+    def _transact_chunk(self, ticket_id: str, ops: list[ReportOp], step: LedgerStep) -> bool:
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                for op in ops:
+                    transaction.update(*_op_update(op))
+                item, actions, condition = _ledger_update(ticket_id, step)
+                transaction.update(item, actions=actions, condition=condition)
+        except TransactWriteError as exc:
+            raise_if_permanent(exc)
+            if "ConditionalCheckFailed" not in cancellation_codes(exc):
+                raise
+            return False  # another apply went first
+        return True
+
+    def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]:
+        connection = ReportDayItem._get_connection()
+        days: list[ReportDay] = []
+        start: Any = None
+        while True:
+            page = connection.query(
+                report_pk(dimension, value),
+                ReportDayItem.sk.between(day_sk(first), day_sk(last)),
+                exclusive_start_key=start,
+            )
+            for raw in page.get("Items", []):
+                numbers = {name: n for name, v in raw.items() if (n := _raw_number(v)) is not None}
+                day = date.fromisoformat(raw["sk"]["S"].removeprefix("DAY#"))
+                days.append(report_day_from_attributes(dimension, value, day, numbers))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return days
+
+    def dimension_values(self, dimension: str) -> list[str]:
+        pk, _ = dimension_key(dimension, "")
+        items = ReportDimensionItem.query(pk, ReportDimensionItem.sk.startswith("VALUE#"))
+        return sorted(str(item.value) for item in items)
+
+    def ticket_history(self, ticket_id: str) -> TicketHistory | None:
+        pk = ticket_pk(ticket_id)
+        try:
+            ticket = ticket_from_item(TicketItem.get(pk, "TICKET", consistent_read=True))
+        except DoesNotExist:
+            return None
+        events = EventItem.query(pk, EventItem.sk.startswith("EVENT#"), consistent_read=True)
+        messages = MessageItem.query(pk, MessageItem.sk.startswith("MSG#"), consistent_read=True)
+        return TicketHistory(
+            ticket, [event_from_item(e) for e in events], [message_from_item(m) for m in messages]
+        )
+
+    def ticket_counter(self) -> int:
+        try:
+            return int(CounterItem.get("COUNTER#tickets", "COUNTER", consistent_read=True).value or 0)
+        except DoesNotExist:
+            return 0
+
+
+def _op_update(op: ReportOp) -> tuple[Any, list[Any]]:
+    if op.dimension is not None:
+        dimension, value = op.dimension
+        item: Any = ReportDimensionItem(pk=op.pk, sk=op.sk)
+        actions = [
+            ReportDimensionItem.entity.set("report_dimension"),
+            ReportDimensionItem.dimension.set(dimension),
+            ReportDimensionItem.value.set(value),
+        ]
+        return item, actions
+    adds = [NumberAttribute(attr_name=name).add(number) for name, number in op.adds.items()]
+    return ReportDayItem(pk=op.pk, sk=op.sk), [ReportDayItem.entity.set("report_day"), *adds]
+
+
+def _ledger_update(ticket_id: str, step: LedgerStep) -> tuple[LedgerItem, list[Any], Any]:
+    """The ledger item's update in a chunk's transaction, and its condition (decision 95)."""
+    item = LedgerItem(pk=ticket_pk(ticket_id), sk=LEDGER_SK)
+    if step.index == 0:
+        started = LedgerItem.pk.does_not_exist() if step.fresh else LedgerItem.rev == step.rev
+        condition = started & LedgerItem.pending.does_not_exist()
+    else:
+        condition = (LedgerItem.rev == step.rev) & (LedgerItem.step == step.index)
+    actions: list[Any] = [LedgerItem.entity.set("ledger")]
+    if step.final:
+        actions += [
+            LedgerItem.ledger.set(pack(step.ledger)),
+            LedgerItem.version.set(step.ledger.version),
+            LedgerItem.rev.set(step.rev + 1),
+            LedgerItem.pending.remove(),
+            LedgerItem.step.remove(),
+        ]
+    else:
+        actions.append(LedgerItem.step.set(step.index + 1))
+        if step.index == 0:
+            actions += [LedgerItem.pending.set(pack(step.ledger)), LedgerItem.rev.set(step.rev)]
+    return item, actions, condition

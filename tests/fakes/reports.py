@@ -1,0 +1,124 @@
+"""ReportStore and TicketHistoryReads in memory: the ledger items, the per-day aggregates changed by
+`ADD`, the dimension values, in the same chunked conditional transactions as on DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from shared.dal.base import ticket_pk
+from shared.dal.items import EventItem, LedgerItem, MessageItem, TicketItem
+from shared.dal.reports import (
+    LEDGER_SK,
+    LedgerStep,
+    ReportOp,
+    StoredLedger,
+    TicketHistory,
+    dimension_key,
+    first_step,
+    pack,
+    plan_chunks,
+    unpack,
+)
+from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
+from shared.models.metrics import MetricLedger
+from shared.models.reports import ReportDay, ReportDelta, day_sk, report_day_from_attributes, report_pk
+from tests.fakes.table import Change, Condition, Item, MemoryStore, absent, always, as_model, update_op
+
+
+def _op_change(op: ReportOp) -> Change:
+    def edit(item: Item) -> None:
+        if op.dimension is not None:
+            item.update(entity="report_dimension", dimension=op.dimension[0], value=op.dimension[1])
+            return
+        item["entity"] = "report_day"
+        for name, number in op.adds.items():
+            item[name] = int(item.get(name, 0)) + number
+
+    return update_op((op.pk, op.sk), "report", always, edit)
+
+
+def _ledger_condition(step: LedgerStep) -> Condition:
+    if step.index == 0:
+        if step.fresh:
+            return absent
+        return lambda item: (
+            item is not None and int(item.get("rev", 0)) == step.rev and not item.get("pending")
+        )
+    return lambda item: (
+        item is not None and int(item.get("rev", 0)) == step.rev and item.get("step") == step.index
+    )
+
+
+def _ledger_change(ticket_id: str, step: LedgerStep) -> Change:
+    def edit(item: Item) -> None:
+        item["entity"] = "ledger"
+        if step.final:
+            item.update(ledger=pack(step.ledger), version=step.ledger.version, rev=step.rev + 1)
+            item.pop("pending", None)
+            item.pop("step", None)
+        else:
+            item["step"] = step.index + 1
+            if step.index == 0:
+                item.update(pending=pack(step.ledger), rev=step.rev)
+
+    return update_op((ticket_pk(ticket_id), LEDGER_SK), "ledger", _ledger_condition(step), edit)
+
+
+class MemoryReports(MemoryStore):
+    """ReportStore and TicketHistoryReads on the in-memory table."""
+
+    def stored_ledger(self, ticket_id: str) -> StoredLedger | None:
+        item = self.table.get((ticket_pk(ticket_id), LEDGER_SK))
+        if item is None:
+            return None
+        model = as_model(LedgerItem, item)
+        return StoredLedger(
+            unpack(model.ledger), int(model.rev or 0), unpack(model.pending), int(model.step or 0)
+        )
+
+    def apply_ledger(
+        self,
+        ticket_id: str,
+        stored: StoredLedger | None,
+        ledger: MetricLedger,
+        deltas: Sequence[ReportDelta],
+        values: Sequence[tuple[str, str]],
+    ) -> bool:
+        chunks = plan_chunks(deltas, values)
+        rev = stored.rev if stored is not None else 0
+        for index in range(first_step(stored, ledger), len(chunks)):
+            step = LedgerStep(rev, index, len(chunks), stored is None, ledger)
+            if not self._transact_chunk(ticket_id, chunks[index], step):
+                return False
+        return True
+
+    def _transact_chunk(self, ticket_id: str, ops: list[ReportOp], step: LedgerStep) -> bool:
+        changes = [_op_change(op) for op in ops]
+        return not self.table.transact([*changes, _ledger_change(ticket_id, step)])
+
+    def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]:
+        days = []
+        for item in self.table.partition(report_pk(dimension, value), "DAY#"):
+            if day_sk(first) <= str(item["sk"]) <= day_sk(last):
+                numbers = {k: v for k, v in item.items() if isinstance(v, int) and not isinstance(v, bool)}
+                day = date.fromisoformat(str(item["sk"]).removeprefix("DAY#"))
+                days.append(report_day_from_attributes(dimension, value, day, numbers))
+        return days
+
+    def dimension_values(self, dimension: str) -> list[str]:
+        pk, _ = dimension_key(dimension, "")
+        return sorted(str(item["value"]) for item in self.table.partition(pk, "VALUE#"))
+
+    def ticket_history(self, ticket_id: str) -> TicketHistory | None:
+        pk = ticket_pk(ticket_id)
+        item = self.table.get((pk, "TICKET"))
+        if item is None:
+            return None
+        events = [event_from_item(as_model(EventItem, i)) for i in self.table.partition(pk, "EVENT#")]
+        messages = [message_from_item(as_model(MessageItem, i)) for i in self.table.partition(pk, "MSG#")]
+        return TicketHistory(ticket_from_item(as_model(TicketItem, item)), events, messages)
+
+    def ticket_counter(self) -> int:
+        counter = self.table.get(("COUNTER#tickets", "COUNTER"))
+        return int(counter.get("value", 0)) if counter is not None else 0

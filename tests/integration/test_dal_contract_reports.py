@@ -1,0 +1,158 @@
+"""The data layer's contract for the report aggregates and the stored ledgers: the same tests on
+DynamoDB (moto) and on the in-memory fakes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from shared.dal.reports import MAX_ACTIONS, MAX_TRANSACTION, StoredLedger, plan_chunks
+from shared.models.metrics import MetricLedger, TicketFacts
+from shared.models.reports import ReportDelta, ReportKey
+from shared.models.sketch import DurationSketch
+from tests.integration.test_dal_contract import T0, Repository, _moto, create, event, message, repo
+
+__all__ = ["_moto", "repo"]  # the fixtures, shared with test_dal_contract
+
+MON, TUE = date(2026, 3, 2), date(2026, 3, 3)
+
+
+def ledger(version: int = 1, team: str | None = "support") -> MetricLedger:
+    return MetricLedger(
+        ticket_id="t1",
+        number=1000,
+        version=version,
+        timezone="UTC",
+        calendar="default",
+        created_day=MON,
+        facts=TicketFacts(channel="email", team=team),
+    )
+
+
+def delta(dimension: str, value: str, day: date, **adds: int) -> ReportDelta:
+    return ReportDelta(
+        ReportKey(dimension, value, day), {name.replace("__", "#"): n for name, n in adds.items()}
+    )
+
+
+def first_response(day: date, seconds: float, sign: int = 1) -> ReportDelta:
+    """One first-response duration (its count, calendar bucket and sum) on the `all` item."""
+    bucket = DurationSketch().key(seconds)
+    adds = {
+        "c#first_response": sign,
+        f"d#first_response#cal#b{bucket}": sign,
+        "d#first_response#cal#ms": sign * round(seconds * 1000),
+    }
+    return ReportDelta(ReportKey("all", "*", day), adds)
+
+
+def test_an_apply_adds_once_and_one_computed_from_an_older_ledger_changes_nothing(repo: Repository) -> None:
+    # Given no stored ledger, When a ledger is applied with its deltas and dimension values
+    created = delta("all", "*", MON, c__created=1)
+    assert repo.apply_ledger("t1", None, ledger(), [created, first_response(MON, 90)], [("all", "*")])
+    stored = repo.stored_ledger("t1")
+    assert stored == StoredLedger(ledger(), 1)
+    # Then the item holds the count and the sketch
+    [day] = repo.report_days("all", "*", MON, MON)
+    assert day.counts == {"created": 1, "first_response": 1}
+    assert day.sketch("first_response", "cal") == DurationSketch().add(90)
+    assert day.sketch("first_response", "bus") == DurationSketch()
+    # When the same apply comes again (a redelivery that read no ledger), or one against rev 1 twice
+    assert not repo.apply_ledger("t1", None, ledger(), [created], [])
+    moved = [first_response(MON, 90, -1), first_response(TUE, 30)]
+    assert repo.apply_ledger("t1", stored, ledger(2), moved, [])
+    assert not repo.apply_ledger("t1", stored, ledger(2), moved, [])
+    # Then each counted once: the duration moved to Tuesday, Monday's bucket is empty again
+    [monday, tuesday] = repo.report_days("all", "*", MON, TUE)
+    assert monday.counts == {"created": 1}
+    assert monday.durations == {}
+    assert tuesday.sketch("first_response", "cal") == DurationSketch().add(30)
+    assert repo.stored_ledger("t1") == StoredLedger(ledger(2), 2)
+
+
+def test_days_are_read_by_range_and_dimension_values_are_listed(repo: Repository) -> None:
+    deltas = [delta("team", "support", date(2026, 3, d), c__created=d) for d in (1, 2, 3, 4)]
+    values = [("team", "support"), ("team", "billing"), ("tag", "vip")]
+    assert repo.apply_ledger("t1", None, ledger(), deltas, values)
+    days = repo.report_days("team", "support", MON, TUE)
+    assert [(d.day, d.counts) for d in days] == [(MON, {"created": 2}), (TUE, {"created": 3})]
+    assert repo.report_days("team", "billing", MON, TUE) == []
+    assert repo.dimension_values("team") == ["billing", "support"]
+    assert repo.dimension_values("agent") == []
+
+
+def many(n: int, sign: int = 1) -> list[ReportDelta]:
+    """Deltas to `n` items, the first with more attributes than one update takes."""
+    wide = {f"c#metric{i:03d}": sign for i in range(MAX_ACTIONS + 5)}
+    return [ReportDelta(ReportKey("tag", "t000", MON), wide)] + [
+        delta("tag", f"t{i:03d}", MON, c__created=sign) for i in range(1, n)
+    ]
+
+
+def test_a_change_over_one_transaction_is_applied_whole_and_once(repo: Repository) -> None:
+    deltas = many(2 * MAX_TRANSACTION + 10)
+    assert len(plan_chunks(deltas, [])) == 3
+    assert repo.apply_ledger("t1", None, ledger(), deltas, [])
+    assert repo.stored_ledger("t1") == StoredLedger(ledger(), 1)
+    [wide] = repo.report_days("tag", "t000", MON, MON)
+    assert len(wide.counts) == MAX_ACTIONS + 5
+    assert repo.report_days("tag", f"t{2 * MAX_TRANSACTION + 9:03d}", MON, MON)[0].counts == {"created": 1}
+    assert not repo.apply_ledger("t1", None, ledger(), deltas, [])  # a redelivery finds rev 1
+    assert repo.report_days("tag", "t150", MON, MON)[0].counts == {"created": 1}
+
+
+def crash_after(repo: Repository, monkeypatch: pytest.MonkeyPatch, transactions: int) -> None:
+    """The store stops (as a timed-out Lambda would) after `transactions` chunk transactions."""
+    done = {"n": 0}
+    real = repo._transact_chunk
+
+    def chunk(*args: Any) -> bool:
+        if done["n"] == transactions:
+            raise TimeoutError("the function timed out")
+        done["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(repo, "_transact_chunk", chunk)
+
+
+def test_an_apply_cut_short_is_finished_by_the_next_one_and_blocks_others_until_then(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an apply of three chunks that stops after its second
+    deltas = many(2 * MAX_TRANSACTION + 10)
+    with monkeypatch.context() as patch:
+        crash_after(repo, patch, 2)
+        with pytest.raises(TimeoutError):
+            repo.apply_ledger("t1", None, ledger(), deltas, [])
+    stored = repo.stored_ledger("t1")
+    assert stored == StoredLedger(None, 0, pending=ledger(), step=2)
+    assert repo.report_days("tag", "t000", MON, MON)[0].counts["metric000"] == 1  # chunk 1 applied
+    assert repo.report_days("tag", "t209", MON, MON) == []  # chunk 3 not
+    # When another change computed from the ledger read before (none) is tried, it is refused
+    assert not repo.apply_ledger("t1", None, ledger(2), [], [])
+    # When the apply is resumed from what was stored (twice: a race of two resumers)
+    assert repo.apply_ledger("t1", stored, ledger(), deltas, [])
+    assert not repo.apply_ledger("t1", stored, ledger(), deltas, [])
+    # Then every item counts once
+    assert repo.stored_ledger("t1") == StoredLedger(ledger(), 1)
+    for value in ("t000", "t001", "t150", "t209"):
+        [day] = repo.report_days("tag", value, MON, MON)
+        assert day.counts.get("created", 0) + day.counts.get("metric000", 0) == 1, value
+    with pytest.raises(ValueError, match="another ledger"):
+        repo.apply_ledger("t1", stored, ledger(3), [], [])
+
+
+def test_a_ticket_history_is_read_whole_and_the_counter_is_the_last_number(repo: Repository) -> None:
+    assert repo.ticket_history("t1") is None
+    assert repo.ticket_counter() == 0
+    create(repo, "t1")
+    repo.add_message("t1", message("t1", "m2", T0, text="note"), [event("note_added")])
+    history = repo.ticket_history("t1")
+    assert history is not None
+    assert history.ticket.id == "t1"
+    assert sorted(m.id for m in history.messages) == ["m-t1", "m2"]
+    assert "note_added" in [e.type for e in history.events]
+    repo.next_ticket_number(1000)
+    assert repo.ticket_counter() == 1000
