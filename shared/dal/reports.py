@@ -32,7 +32,6 @@ from pynamodb.transactions import TransactWrite
 
 from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
 from shared.dal.items import (
-    CounterItem,
     EventItem,
     LedgerItem,
     MessageItem,
@@ -175,10 +174,6 @@ class TicketHistoryReads(Protocol):
         """The ticket, its events and messages, strongly consistent (None: no such ticket)."""
         ...
 
-    def ticket_counter(self) -> int:
-        """The last ticket number taken (0: none yet)."""
-        ...
-
 
 def _raw_number(value: dict[str, Any]) -> int | None:
     return int(value["N"]) if "N" in value else None
@@ -260,12 +255,6 @@ class DynamoReports(Table):
         return TicketHistory(
             ticket, [event_from_item(e) for e in events], [message_from_item(m) for m in messages]
         )
-
-    def ticket_counter(self) -> int:
-        try:
-            return int(CounterItem.get("COUNTER#tickets", "COUNTER", consistent_read=True).value or 0)
-        except DoesNotExist:
-            return 0
 
 
 def _op_update(op: ReportOp) -> tuple[Any, list[Any]]:

@@ -27,7 +27,7 @@ from shared.dal.quarantine import DynamoQuarantine, QuarantineReview, Quarantine
 from shared.dal.reports import DynamoReports, ReportStore, TicketHistoryReads
 from shared.dal.search import DynamoSearch, SearchIndex
 from shared.dal.ticket_moves import DynamoTicketMoves, TicketMoves
-from shared.dal.tickets import DynamoTickets, TicketStore, ticket_from_item
+from shared.dal.tickets import DynamoTickets, TicketStore, TicketWalk, ticket_from_item
 from shared.dal.views import DynamoViews, ViewIndex
 from shared.models.ticket import Customer, Ticket
 
@@ -50,6 +50,7 @@ class TicketRepository(
     SearchIndex,
     ReportStore,
     TicketHistoryReads,
+    TicketWalk,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""

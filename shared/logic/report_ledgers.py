@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 from shared.dal.customers import CustomerStore
 from shared.dal.pointers import PointerReads
 from shared.dal.reports import ReportStore, StoredLedger, TicketHistory, TicketHistoryReads
-from shared.dal.tickets import TicketStore
+from shared.dal.tickets import TicketStore, TicketWalk
 from shared.errors import ConflictError
 from shared.logic.metrics.aggregates import new_dimension_values, report_deltas
 from shared.logic.metrics.ledger import build_ledger, measuring_for
@@ -33,7 +33,9 @@ NUMBERS_PER_READ = 100
 """Ticket numbers whose pointers one BatchGetItem reads."""
 
 
-class ReportSources(ReportStore, TicketHistoryReads, CustomerStore, TicketStore, PointerReads, Protocol):
+class ReportSources(
+    ReportStore, TicketHistoryReads, TicketWalk, CustomerStore, TicketStore, PointerReads, Protocol
+):
     """What keeping the aggregates reads and writes."""
 
 
@@ -139,7 +141,7 @@ def rebuild_reports(
     walking the numbers' pointers (no Scan). On a table whose aggregates and ledgers were removed it
     builds them from the tickets; on a live one it corrects what differs, safely beside the stream."""
     begin = first if first is not None else config.tickets.number_start
-    end = last if last is not None else sources.ticket_counter()
+    end = last if last is not None else sources.last_ticket_number()
     report = ReportRebuild(begin, end)
     for start in range(begin, end + 1, NUMBERS_PER_READ):
         numbers = range(start, min(start + NUMBERS_PER_READ, end + 1))

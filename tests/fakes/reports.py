@@ -118,7 +118,3 @@ class MemoryReports(MemoryStore):
         events = [event_from_item(as_model(EventItem, i)) for i in self.table.partition(pk, "EVENT#")]
         messages = [message_from_item(as_model(MessageItem, i)) for i in self.table.partition(pk, "MSG#")]
         return TicketHistory(ticket_from_item(as_model(TicketItem, item)), events, messages)
-
-    def ticket_counter(self) -> int:
-        counter = self.table.get(("COUNTER#tickets", "COUNTER"))
-        return int(counter.get("value", 0)) if counter is not None else 0

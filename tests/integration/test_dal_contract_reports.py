@@ -146,7 +146,7 @@ def test_an_apply_cut_short_is_finished_by_the_next_one_and_blocks_others_until_
 
 def test_a_ticket_history_is_read_whole_and_the_counter_is_the_last_number(repo: Repository) -> None:
     assert repo.ticket_history("t1") is None
-    assert repo.ticket_counter() == 0
+    assert repo.last_ticket_number() == 0
     create(repo, "t1")
     repo.add_message("t1", message("t1", "m2", T0, text="note"), [event("note_added")])
     history = repo.ticket_history("t1")
@@ -155,4 +155,4 @@ def test_a_ticket_history_is_read_whole_and_the_counter_is_the_last_number(repo:
     assert sorted(m.id for m in history.messages) == ["m-t1", "m2"]
     assert "note_added" in [e.type for e in history.events]
     repo.next_ticket_number(1000)
-    assert repo.ticket_counter() == 1000
+    assert repo.last_ticket_number() == 1000
