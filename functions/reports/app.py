@@ -39,7 +39,7 @@ from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, PermissionDeniedError
 from shared.logic.permissions import ForbiddenActionError, Principal
-from shared.logic.reports import Freshness, ReportRequest, build_report, parse_filter, report_csv
+from shared.logic.reports import ReportRequest, build_report, parse_filter, report_csv
 from shared.models.config import HelpdeskConfig
 from shared.models.reports import GroupBy, Report
 from shared.observability import logger, metrics, tracer
@@ -146,7 +146,7 @@ def get_reports(
         _principal(),
         repository,
         config.reports.timezone,
-        _freshness(repository),
+        repository.report_freshness(),
         clock.now(),
         config.reports.next_issue_days,
     )
@@ -159,12 +159,6 @@ def get_reports(
         return Response(status_code=200, content_type=CSV, body=report_csv(report), headers=headers)
     body = report.model_dump_json(by_alias=True)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
-
-
-def _freshness(repository: Any) -> Freshness:
-    """How current the aggregates are, as route_ticket last recorded it."""
-    reader = getattr(repository, "report_freshness", None)
-    return reader() if reader is not None else Freshness()
 
 
 @cache

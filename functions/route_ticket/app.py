@@ -5,6 +5,7 @@ schedule moves tickets waiting too long to their fallback team."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -156,6 +157,18 @@ def record_handler(record: DynamoDBRecord) -> None:
         _report(on_presence(image["id"]["S"], ctx, now))
 
 
+def _note_freshness(records: list[dict[str, Any]]) -> None:
+    """A batch projected whole: the report aggregates now include the ticket changes up to its newest
+    record (reports answer `as_of` and how far behind the stream that was)."""
+    times = [r["dynamodb"].get("ApproximateCreationDateTime") for r in records]
+    newest = max((float(t) for t in times if t is not None), default=None)
+    if newest is None:
+        return
+    settings = get_settings(RouteTicketSettings)
+    repository = get_repository(settings.table_name, aws_region())
+    repository.record_report_freshness(datetime.fromtimestamp(newest, UTC), clock.now())
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
@@ -166,6 +179,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
         )
+        if not response.get("batchItemFailures"):
+            _note_freshness(event["Records"])
         return response
     # The schedule: queue overflow to fallback teams.
     outcomes = overflow_queues(_routing_context(), clock.now())

@@ -484,8 +484,23 @@ class LedgerItem(Model):
     step = NumberAttribute(null=True)
 
 
+class ReportClockItem(Model):
+    """How current the report aggregates are: `REPORTCLOCK` / `CLOCK`, the stream time of the newest
+    ticket change route_ticket has projected, and when it did."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, default="REPORTCLOCK")
+    sk = UnicodeAttribute(range_key=True, default="CLOCK")
+    entity = UnicodeAttribute(default="report_clock")
+    stream_at = UnicodeAttribute()
+    processed_at = UnicodeAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
+    ReportClockItem,
     TicketItem,
     MessageItem,
     EventItem,

@@ -23,25 +23,34 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pynamodb.attributes import NumberAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from shared import clock
 from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
 from shared.dal.items import (
     EventItem,
     LedgerItem,
     MessageItem,
+    ReportClockItem,
     ReportDayItem,
     ReportDimensionItem,
     TicketItem,
 )
 from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
 from shared.models.metrics import MetricLedger
-from shared.models.reports import ReportDay, ReportDelta, day_sk, report_day_from_attributes, report_pk
+from shared.models.reports import (
+    Freshness,
+    ReportDay,
+    ReportDelta,
+    day_sk,
+    report_day_from_attributes,
+    report_pk,
+)
 from shared.models.ticket import Message, Ticket, TicketEvent
 
 LEDGER_SK = "LEDGER"
@@ -168,6 +177,14 @@ class ReportStore(Protocol):
         """Every value the dimension's aggregates were kept for, sorted (one Query)."""
         ...
 
+    def record_report_freshness(self, stream_at: datetime, processed_at: datetime) -> None:
+        """Note that ticket changes up to `stream_at` are in the aggregates (never moves back)."""
+        ...
+
+    def report_freshness(self) -> Freshness:
+        """The newest stream time recorded, and how far behind it was processed (one GetItem)."""
+        ...
+
 
 class TicketHistoryReads(Protocol):
     def ticket_history(self, ticket_id: str) -> TicketHistory | None:
@@ -181,6 +198,12 @@ def _raw_number(value: dict[str, Any]) -> int | None:
 
 class DynamoReports(Table):
     """ReportStore and TicketHistoryReads on the table."""
+
+    def record_report_freshness(self, stream_at: datetime, processed_at: datetime) -> None:
+        record_clock(stream_at, processed_at)
+
+    def report_freshness(self) -> Freshness:
+        return read_clock()
 
     def stored_ledger(self, ticket_id: str) -> StoredLedger | None:
         try:
@@ -293,3 +316,23 @@ def _ledger_update(ticket_id: str, step: LedgerStep) -> tuple[LedgerItem, list[A
         if step.index == 0:
             actions += [LedgerItem.pending.set(pack(step.ledger)), LedgerItem.rev.set(step.rev)]
     return item, actions, condition
+
+
+def record_clock(stream_at: datetime, processed_at: datetime) -> None:
+    """Move the report clock forward to `stream_at` (an older time changes nothing)."""
+    item = ReportClockItem(stream_at=clock.iso(stream_at), processed_at=clock.iso(processed_at))
+    newer = ReportClockItem.stream_at.does_not_exist() | (ReportClockItem.stream_at < clock.iso(stream_at))
+    try:
+        item.save(condition=newer)
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def read_clock() -> Freshness:
+    try:
+        item = ReportClockItem.get("REPORTCLOCK", "CLOCK")
+    except DoesNotExist:
+        return Freshness()
+    stream_at, processed_at = clock.parse_iso(str(item.stream_at)), clock.parse_iso(str(item.processed_at))
+    return Freshness(stream_at, max(0.0, (processed_at - stream_at).total_seconds()))

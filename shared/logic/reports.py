@@ -28,6 +28,7 @@ from shared.models.reports import (
     DurationFigures,
     DurationStats,
     Figures,
+    Freshness,
     GroupBy,
     GroupFigures,
     Rate,
@@ -61,15 +62,6 @@ class ReportRequest:
     group_by: GroupBy = "none"
     filter: tuple[str, str] | None = None
     """(dimension, value)."""
-
-
-@dataclass(frozen=True)
-class Freshness:
-    """How current the aggregates are: the newest ticket change they include, and how far behind
-    the stream they were then."""
-
-    as_of: datetime | None = None
-    behind_seconds: float | None = None
 
 
 def parse_filter(text: str | None) -> tuple[str, str] | None:
@@ -171,6 +163,8 @@ def _by_dimension(
     if caller.role is not Role.ADMIN:
         values = [v for v in values if v in caller.teams]
     histories = {v: _history(reads, (dimension, v), request) for v in values}
+    # a value every contribution has left (a ticket's team before routing) is no group
+    histories = {v: h for v, h in histories.items() if any(d.counts for d in h)}
     groups = [GroupFigures(key=v, figures=figures(h)) for v, h in histories.items()]
     if caller.role is Role.ADMIN:
         return figures(_history(reads, ("all", "*"), request)), groups

@@ -65,6 +65,15 @@ def duration_attribute(metric: str, clock: Clock, part: str) -> str:
     return f"{DURATION_PREFIX}{metric}#{clock}#{part}"
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """How current the aggregates are: the stream time of the newest ticket change they include,
+    and how far behind the stream they were when it was projected."""
+
+    as_of: datetime | None = None
+    behind_seconds: float | None = None
+
+
 @dataclass(frozen=True, order=True)
 class ReportKey:
     """One aggregate item: a dimension's value on a local day."""

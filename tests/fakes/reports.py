@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
+from shared import clock
 from shared.dal.base import ticket_pk
-from shared.dal.items import EventItem, LedgerItem, MessageItem, TicketItem
+from shared.dal.items import EventItem, LedgerItem, MessageItem, ReportClockItem, TicketItem
 from shared.dal.reports import (
     LEDGER_SK,
     LedgerStep,
@@ -22,8 +23,25 @@ from shared.dal.reports import (
 )
 from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
 from shared.models.metrics import MetricLedger
-from shared.models.reports import ReportDay, ReportDelta, day_sk, report_day_from_attributes, report_pk
-from tests.fakes.table import Change, Condition, Item, MemoryStore, absent, always, as_model, update_op
+from shared.models.reports import (
+    Freshness,
+    ReportDay,
+    ReportDelta,
+    day_sk,
+    report_day_from_attributes,
+    report_pk,
+)
+from tests.fakes.table import (
+    Change,
+    Condition,
+    Item,
+    MemoryStore,
+    absent,
+    always,
+    as_model,
+    put_op,
+    update_op,
+)
 
 
 def _op_change(op: ReportOp) -> Change:
@@ -67,6 +85,23 @@ def _ledger_change(ticket_id: str, step: LedgerStep) -> Change:
 
 class MemoryReports(MemoryStore):
     """ReportStore and TicketHistoryReads on the in-memory table."""
+
+    def record_report_freshness(self, stream_at: datetime, processed_at: datetime) -> None:
+        at = clock.iso(stream_at)
+        item = ReportClockItem(stream_at=at, processed_at=clock.iso(processed_at))
+
+        def newer(current: Item | None) -> bool:
+            return current is None or str(current["stream_at"]) < at
+
+        self.table.transact([put_op(item, "clock", newer)])
+
+    def report_freshness(self) -> Freshness:
+        item = self.table.get(("REPORTCLOCK", "CLOCK"))
+        if item is None:
+            return Freshness()
+        stream_at = clock.parse_iso(str(item["stream_at"]))
+        processed_at = clock.parse_iso(str(item["processed_at"]))
+        return Freshness(stream_at, max(0.0, (processed_at - stream_at).total_seconds()))
 
     def stored_ledger(self, ticket_id: str) -> StoredLedger | None:
         item = self.table.get((ticket_pk(ticket_id), LEDGER_SK))

@@ -80,9 +80,11 @@ def _reset_process_caches() -> None:
     agent_app._agent_context.cache_clear()
     agent_app._blob_store.cache_clear()
     from functions.auto_followup import app as followup_app
+    from functions.reports import app as reports_app
     from functions.route_ticket import app as route_app
 
     followup_app._outbound_context.cache_clear()
+    reports_app._config.cache_clear()
     route_app._routing_context.cache_clear()
     sweeper_app._sweep_context.cache_clear()
     webhook_app._chat_context.cache_clear()
@@ -168,6 +170,7 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
             "InboundSmsFunction",
             "SocialWebhookFunction",
             "InboundEmailFunction",
+            "ReportsFunction",
         ):
             for name, value in deployed.functions[function].environment.items():
                 monkeypatch.setenv(name, value)

@@ -156,3 +156,21 @@ def test_a_ticket_history_is_read_whole_and_the_counter_is_the_last_number(repo:
     assert "note_added" in [e.type for e in history.events]
     repo.next_ticket_number(1000)
     assert repo.last_ticket_number() == 1000
+
+
+def test_the_report_clock_only_moves_forward_and_says_how_far_behind_it_was(repo: Repository) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.models.reports import Freshness
+
+    # Given no batch projected yet
+    assert repo.report_freshness() == Freshness()
+    monday = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    # When a batch up to 10:00 is projected at 10:00:02, then an older one arrives late
+    repo.record_report_freshness(monday, monday + timedelta(seconds=2))
+    repo.record_report_freshness(monday - timedelta(minutes=5), monday + timedelta(seconds=9))
+    # Then the clock stays at the newest change, 2 seconds behind
+    assert repo.report_freshness() == Freshness(monday, 2.0)
+    # and a newer batch moves it on
+    repo.record_report_freshness(monday + timedelta(minutes=1), monday + timedelta(minutes=1, seconds=30))
+    assert repo.report_freshness() == Freshness(monday + timedelta(minutes=1), 30.0)

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from shared.logic.digest import DigestRun, Period
 from shared.logic.permissions import Principal, Role
-from shared.logic.reports import Freshness, ReportRequest, build_report
-from shared.models.reports import Report
+from shared.logic.reports import ReportRequest, build_report
+from shared.models.reports import Freshness, Report
 from shared.models.ticket import Sla, SlaTarget
 from tests.unit.test_metrics_ledger import Story
 from tests.unit.test_reports import Aggregates

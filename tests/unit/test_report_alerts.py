@@ -14,7 +14,8 @@ from shared.logic.report_alerts import (
     range_alert,
     report_alerts,
 )
-from shared.logic.reports import Freshness, ReportRequest, build_report
+from shared.logic.reports import ReportRequest, build_report
+from shared.models.reports import Freshness
 from tests.unit.digest_traffic import NOW
 from tests.unit.test_metrics_ledger import Story
 from tests.unit.test_reports import Aggregates

@@ -13,9 +13,9 @@ import pytest
 from shared.logic.agent_actions import InvalidRequestError
 from shared.logic.metrics.contributions import contributions
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
-from shared.logic.reports import Freshness, ReportRequest, build_report, parse_filter, report_csv
+from shared.logic.reports import ReportRequest, build_report, parse_filter, report_csv
 from shared.models.metrics import MetricLedger
-from shared.models.reports import Clock, ReportDay
+from shared.models.reports import Clock, Freshness, ReportDay
 from shared.models.sketch import DurationSketch
 from tests.unit.test_metrics_ledger import Story
 
