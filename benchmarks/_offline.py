@@ -36,57 +36,11 @@ def use_offline_aws() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-@contextlib.contextmanager
-def item_level_rollback() -> Iterator[None]:
-    """Make moto's TransactWriteItems keep its all-or-nothing result at a cost independent of the
-    table's size.
+def item_level_rollback() -> contextlib.AbstractContextManager[None]:
+    """moto's TransactWriteItems at the cost of the items it names (simulator/moto_speed.py)."""
+    from simulator.moto_speed import item_level_rollback as rollback
 
-    moto deep-copies the whole table for every item of a transaction, to roll back if one fails:
-    a 1,000-ticket burst becomes quadratic (hours). Here only the items the transaction names are
-    copied first, and put back when it fails, which leaves the table as moto's own rollback would
-    (stream records of a cancelled transaction are kept; nothing here reads the stream).
-    """
-    import copy
-    import types
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def transact(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved: list[tuple[Any, Any, Any, Any]] = []
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            table = backend.get_table(op["TableName"])
-            key = op.get("Key") or op["Item"]
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-        try:
-            original(backend, transact_items)
-        except Exception:
-            for table, hash_key, range_key, before in reversed(saved):
-                if range_key is None:
-                    table.items.pop(hash_key, None)
-                    if before is not None:
-                        table.items[hash_key] = before
-                else:
-                    table.items[hash_key].pop(range_key, None)
-                    if before is not None:
-                        table.items[hash_key][range_key] = before
-            raise
-
-    shim = types.SimpleNamespace(deepcopy=deepcopy)
-    with (
-        mock.patch.object(models, "copy", shim),
-        mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact),
-    ):
-        yield
+    return rollback()
 
 
 @contextlib.contextmanager

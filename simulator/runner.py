@@ -56,6 +56,7 @@ from simulator.lambda_runtime import (
     UnsupportedError,
     simulated_account,
 )
+from simulator.moto_speed import faster_moto
 from simulator.progress import Progress, StepOutcome
 from simulator.resources import Deployment, deploy
 from simulator.scenario import (
@@ -312,7 +313,7 @@ class Simulation:
             )
         with simulated_account():
             self.config = validate_config(self.options.config)
-            with mock_aws():
+            with mock_aws(), faster_moto():
                 reset_application_caches()
                 clock = SimClock(start)
                 clock.install()

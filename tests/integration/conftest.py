@@ -22,6 +22,7 @@ from shared.dal.repository import DynamoRepository, get_repository
 from shared.logic.outbound import OutboundContext
 from shared.models.config import HelpdeskConfig
 from shared.settings import reset_settings
+from simulator.moto_speed import faster_moto
 from simulator.resources import Deployment, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +162,7 @@ class EmailHarness:
 
 @pytest.fixture
 def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
-    with mock_aws():
+    with mock_aws(), faster_moto():
         deployed = deploy(ROOT / "template.yaml")
         for function in (
             "AutoFollowupFunction",
