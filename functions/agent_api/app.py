@@ -7,11 +7,9 @@ problem (`application/problem+json`), mapped from its exception in one table (`P
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,10 +25,23 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 
 from shared import clock, snapstart
+from shared.api.edge import UnsupportedMediaTypeError, admit
+from shared.api.problems import (
+    INTERNAL,
+    NO_METHOD,
+    NO_ROUTE,
+    VALIDATION,
+    ProblemKind,
+    kind_of,
+    problem_response,
+    problems_only,
+    refusal,
+    validation_problems,
+)
+from shared.api.problems import responses as _responses
 from shared.channels.social_outbound import HEADER_PRIVATE_REPLY_TO
 from shared.config import load_config
 from shared.dal.items import reset_connections
@@ -51,7 +62,6 @@ from shared.logic.agent_actions import (
     TextTooLargeError,
     TicketChangeRequest,
     TicketLookup,
-    authenticate,
     resolve_ticket,
     set_presence,
     update_ticket,
@@ -91,8 +101,6 @@ from shared.logic.permissions import (
     may_review_quarantine,
     may_set_presence,
     may_use_macros,
-    principal,
-    role_from_groups,
     visible,
 )
 from shared.logic.quarantine_review import (
@@ -143,7 +151,6 @@ from shared.logic.ticket_reads import (
 )
 from shared.logic.views import InvalidViewError, read_view, view_counts
 from shared.models.api import (
-    PROBLEM_JSON,
     AgentActionPageView,
     AgentActionView,
     AgentListView,
@@ -155,7 +162,6 @@ from shared.models.api import (
     CustomerView,
     DownloadLinkView,
     EventPageView,
-    FieldProblem,
     IdentityDecisionRequest,
     IdentityDecisionView,
     MacroAppliedView,
@@ -169,7 +175,6 @@ from shared.models.api import (
     NoteCreated,
     PresenceState,
     PrivateReplyQueued,
-    Problem,
     QuarantineEntryView,
     QuarantinePage,
     QuarantineSummary,
@@ -221,53 +226,16 @@ def _agent_context() -> AgentContext:
 # -- the edge: who calls, and whether the body reads, before any route or validation ------------
 
 
-def _claims(event: dict[str, Any]) -> dict[str, Any]:
-    context: dict[str, Any] = event.get("requestContext") or {}
-    claims: dict[str, Any] = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
-    return claims
-
-
-def _groups(claims: dict[str, Any]) -> list[str]:
-    groups = claims.get("cognito:groups") or claims.get("groups") or []
-    if isinstance(groups, str):  # the authorizer flattens lists to "[a b]"
-        groups = groups.strip("[]").replace(",", " ").split()
-    return [str(group) for group in groups]
-
-
-class UnsupportedMediaTypeError(Exception):
-    """A request body that is not JSON (this API reads no forms or uploads)."""
-
-
-def _check_body_reads(event: dict[str, Any]) -> None:
-    """A body must be JSON (no content type means JSON), and one marked base64 must be base64 of
-    UTF-8 text (API Gateway encodes bodies itself, so this is the webhook's defence, kept here too)."""
-    body = event.get("body")
-    if not body:
-        return
-    media_type = str((event.get("headers") or {}).get("content-type") or "application/json")
-    if media_type.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaTypeError(f"the body is {media_type}: send it as application/json")
-    if not event.get("isBase64Encoded"):
-        return
-    try:
-        base64.b64decode(body, validate=True).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestError("body: not UTF-8 encoded JSON") from exc
-    except binascii.Error as exc:
-        raise InvalidRequestError("body: marked base64 but not base64") from exc
-
-
 def _admit(event: dict[str, Any]) -> None:
     """Every route but the public ones answers only a configured agent with an ID token
     (decision 44): checked here, before routing and validation, so nobody else learns anything."""
     if event.get("rawPath") in PUBLIC_PATHS:
         return
     settings = get_settings(AgentApiSettings)
-    claims = _claims(event)
-    caller = authenticate(claims, settings.agent_id_claim, settings.supervisor_group, _agent_context().config)
-    _check_body_reads(event)
-    role = role_from_groups(_groups(claims), settings.supervisor_group, settings.admin_group)
-    scope = principal(caller.agent_id, role, _agent_context().config)
+    config = _agent_context().config
+    caller, scope = admit(
+        event, config, settings.agent_id_claim, settings.supervisor_group, settings.admin_group
+    )
     app.append_context(caller=caller, principal=scope)  # type: ignore[no-untyped-call]
 
 
@@ -298,13 +266,6 @@ def _scoped_ticket(ref: str, repository: TicketLookup) -> Ticket:
 
 
 # -- problems: the one error shape ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProblemKind:
-    status: int
-    slug: str
-    title: str
 
 
 PROBLEMS: dict[type[Exception], ProblemKind] = {
@@ -343,43 +304,16 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     UnsupportedMediaTypeError: ProblemKind(415, "unsupported-media-type", "The body is not JSON"),
 }
 """The domain errors and their HTTP answer: the one place they map to HTTP (decision 81)."""
-VALIDATION = ProblemKind(400, "validation", "The request does not match the API's schema")
-NO_ROUTE = ProblemKind(404, "not-found", "No such resource")
-NO_METHOD = ProblemKind(405, "method-not-allowed", "Method not allowed on this resource")
-INTERNAL = ProblemKind(500, "internal", "Internal error")
-
-
-def _problem(kind: ProblemKind, detail: str, instance: str | None, **extensions: Any) -> Problem:
-    return Problem(
-        type=f"urn:helpdesk:problem:{kind.slug}",
-        title=kind.title,
-        status=kind.status,
-        detail=detail,
-        instance=instance,
-        **extensions,
-    )
-
-
-def _problem_json(problem: Problem) -> str:
-    return problem.model_dump_json(exclude_none=True)
 
 
 def _answer(
     kind: ProblemKind, detail: str, headers: dict[str, str] | None = None, **extensions: Any
 ) -> Response[str]:
-    problem = _problem(kind, detail, app.current_event.path, **extensions)
-    return Response(
-        status_code=kind.status, content_type=PROBLEM_JSON, body=_problem_json(problem), headers=headers
-    )
-
-
-def _kind_of(exc: Exception) -> ProblemKind:
-    # the most specific class first, as Powertools chose the handler
-    return next(PROBLEMS[cls] for cls in type(exc).__mro__ if cls in PROBLEMS)
+    return problem_response(kind, detail, app.current_event.path, headers, **extensions)
 
 
 def _domain_error(exc: Exception) -> Response[str]:
-    kind = _kind_of(exc)
+    kind = kind_of(exc, PROBLEMS)
     if isinstance(exc, PermanentWriteError):  # DynamoDB refused the write for good: retrying cannot help
         logger.warning("write refused for good", error=str(exc))
         return _answer(
@@ -400,21 +334,9 @@ for _error_type in PROBLEMS:
     app.exception_handler(_error_type)(_domain_error)
 
 
-def _field_problem(error: Any) -> FieldProblem:
-    message = str(error.get("msg", ""))
-    if error.get("type") in {"string_unicode", "json_invalid"}:
-        # JSON text may name a character by its UTF-16 surrogate pair (\ud83d\ude00); one half
-        # alone is no character at all
-        message += " (a \\uD800-\\uDFFF escape must be a surrogate pair: a lone surrogate is no character)"
-    return FieldProblem(
-        loc=[p if isinstance(p, int) else str(p) for p in error["loc"]], msg=message, type=error["type"]
-    )
-
-
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def _invalid(exc: RequestValidationError) -> Response[str]:
-    problems = [_field_problem(e) for e in exc.errors()]
-    detail = "; ".join(f"{'.'.join(str(p) for p in e.loc)}: {e.msg}" for e in problems)
+    detail, problems = validation_problems(list(exc.errors()))
     return _answer(VALIDATION, detail, errors=problems)
 
 
@@ -445,20 +367,6 @@ def _no_route(exc: NotFoundError) -> Response[str]:
 
 
 # -- the contract ---------------------------------------------------------------------------------
-
-
-def _responses(ok: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, OpenAPIResponse]:
-    """The answers a route documents: its success and its problems (every route may answer
-    400, 401, 403 and 500)."""
-    answers: dict[int, OpenAPIResponse] = {
-        ok: {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
-    }
-    for status in sorted({400, 401, 403, 500, *errors}):
-        answers[status] = {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"model": Problem}},
-        }
-    return answers
 
 
 def _with_etag(answers: dict[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
@@ -522,21 +430,7 @@ def openapi_document() -> dict[str, Any]:
             security=[{"agentIdToken": []}],
         )
     )
-    internal = {
-        "description": HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-    for item in document["paths"].values():
-        for operation in item.values():
-            answers = operation["responses"]
-            if "HTTPValidationError" in json.dumps(answers.get("422", {})):
-                del answers["422"]  # a request the schema refuses is a 400 problem here
-            if "ResponseValidationError" in json.dumps(answers.get("500", {})):
-                answers["500"] = internal  # an answer the schema refuses is a 500 problem
-    schemas = document["components"]["schemas"]
-    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
-        schemas.pop(name, None)
-    return document
+    return problems_only(document)
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:
@@ -1558,15 +1452,7 @@ snapstart.register_hooks(_before_snapshot, _after_restore)
 
 def _refusal(event: dict[str, Any], exc: Exception) -> dict[str, Any]:
     """The answer to a request refused at the edge, before Powertools saw it."""
-    kind = _kind_of(exc)
-    problem = _problem(kind, str(exc), event.get("rawPath"))
-    return {
-        "statusCode": kind.status,
-        "headers": {"Content-Type": PROBLEM_JSON},
-        "cookies": [],
-        "body": _problem_json(problem),
-        "isBase64Encoded": False,
-    }
+    return refusal(kind_of(exc, PROBLEMS), str(exc), event.get("rawPath"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

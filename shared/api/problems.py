@@ -16,9 +16,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from shared.models.api import FieldProblem, Problem
-
-PROBLEM_JSON = "application/problem+json"
+from shared.models.api import PROBLEM_JSON, FieldProblem, Problem
 
 
 @dataclass(frozen=True)
