@@ -7,7 +7,6 @@ problem (`application/problem+json`), mapped from its exception in one table (`P
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from functools import cache
@@ -37,10 +36,10 @@ from shared.api.problems import (
     ProblemKind,
     kind_of,
     problem_response,
-    problems_only,
     refusal,
     validation_problems,
 )
+from shared.api.problems import openapi_document as contract
 from shared.api.problems import responses as _responses
 from shared.channels.social_outbound import HEADER_PRIVATE_REPLY_TO
 from shared.config import load_config
@@ -414,23 +413,9 @@ Cursor = Annotated[
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI 3.1 document, as Powertools makes it from the routes, with Powertools'
     own validation-error answers (422 `HTTPValidationError`) removed: this API answers problems."""
-    # the OpenAPI models take a tenth of a second to import: only for this document, not at cold start
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
-    document: dict[str, Any] = json.loads(
-        app.get_openapi_json_schema(
-            title=API_TITLE,
-            version=API_VERSION,
-            description="The API the hosted agent UI talks to. See docs/agent-api.md.",
-            security_schemes={
-                "agentIdToken": HTTPBearer(
-                    bearerFormat="JWT", description="The agent's Cognito ID token (token_use id)"
-                )
-            },
-            security=[{"agentIdToken": []}],
-        )
+    return contract(
+        app, API_TITLE, API_VERSION, "The API the hosted agent UI talks to. See docs/agent-api.md."
     )
-    return problems_only(document)
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:

@@ -7,7 +7,6 @@ for a period, grouped by day, ISO week or a dimension, with one filter. Its Open
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from functools import cache
 from http import HTTPStatus
@@ -30,11 +29,11 @@ from shared.api.problems import (
     ProblemKind,
     kind_of,
     problem_response,
-    problems_only,
     refusal,
     responses,
     validation_problems,
 )
+from shared.api.problems import openapi_document as contract
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, PermissionDeniedError
@@ -164,22 +163,8 @@ def get_reports(
 @cache
 def openapi_document() -> dict[str, Any]:
     """The reports API's OpenAPI 3.1 document, with problems for refused requests."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
-    document: dict[str, Any] = json.loads(
-        app.get_openapi_json_schema(
-            title=API_TITLE,
-            version=API_VERSION,
-            description="Report figures for supervisors and admins. See docs/reports.md and docs/metrics.md.",
-            security_schemes={
-                "agentIdToken": HTTPBearer(
-                    bearerFormat="JWT", description="The agent's Cognito ID token (token_use id)"
-                )
-            },
-            security=[{"agentIdToken": []}],
-        )
-    )
-    return problems_only(document)
+    description = "Report figures for supervisors and admins. See docs/reports.md and docs/metrics.md."
+    return contract(app, API_TITLE, API_VERSION, description)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -21,7 +21,7 @@ No BatchWriteItem and no Scan (tests/unit/test_template_security.py).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -144,6 +144,23 @@ def plan_chunks(deltas: Sequence[ReportDelta], values: Sequence[tuple[str, str]]
     return chunks
 
 
+def apply_in_chunks(
+    stored: StoredLedger | None,
+    ledger: MetricLedger,
+    deltas: Sequence[ReportDelta],
+    values: Sequence[tuple[str, str]],
+    transact: Callable[[list[ReportOp], LedgerStep], bool],
+) -> bool:
+    """Apply the change chunk by chunk from where a previous apply stopped, each chunk one
+    `transact` (False: the ledger item was not as read; stop)."""
+    chunks = plan_chunks(deltas, values)
+    rev = stored.rev if stored is not None else 0
+    for index in range(first_step(stored, ledger), len(chunks)):
+        if not transact(chunks[index], LedgerStep(rev, index, len(chunks), stored is None, ledger)):
+            return False
+    return True
+
+
 def first_step(stored: StoredLedger | None, ledger: MetricLedger) -> int:
     """Where an apply of `ledger` starts: the next chunk of the same apply under way, else 0."""
     if stored is None or stored.pending is None:
@@ -222,13 +239,9 @@ class DynamoReports(Table):
         deltas: Sequence[ReportDelta],
         values: Sequence[tuple[str, str]],
     ) -> bool:
-        chunks = plan_chunks(deltas, values)
-        rev = stored.rev if stored is not None else 0
-        for index in range(first_step(stored, ledger), len(chunks)):
-            step = LedgerStep(rev, index, len(chunks), stored is None, ledger)
-            if not self._transact_chunk(ticket_id, chunks[index], step):
-                return False
-        return True
+        return apply_in_chunks(
+            stored, ledger, deltas, values, lambda ops, step: self._transact_chunk(ticket_id, ops, step)
+        )
 
     def _transact_chunk(self, ticket_id: str, ops: list[ReportOp], step: LedgerStep) -> bool:
         try:

@@ -15,10 +15,9 @@ from shared.dal.reports import (
     ReportOp,
     StoredLedger,
     TicketHistory,
+    apply_in_chunks,
     dimension_key,
-    first_step,
     pack,
-    plan_chunks,
     unpack,
 )
 from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
@@ -120,13 +119,9 @@ class MemoryReports(MemoryStore):
         deltas: Sequence[ReportDelta],
         values: Sequence[tuple[str, str]],
     ) -> bool:
-        chunks = plan_chunks(deltas, values)
-        rev = stored.rev if stored is not None else 0
-        for index in range(first_step(stored, ledger), len(chunks)):
-            step = LedgerStep(rev, index, len(chunks), stored is None, ledger)
-            if not self._transact_chunk(ticket_id, chunks[index], step):
-                return False
-        return True
+        return apply_in_chunks(
+            stored, ledger, deltas, values, lambda ops, step: self._transact_chunk(ticket_id, ops, step)
+        )
 
     def _transact_chunk(self, ticket_id: str, ops: list[ReportOp], step: LedgerStep) -> bool:
         changes = [_op_change(op) for op in ops]

@@ -40,34 +40,10 @@ def call(
     return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
 
-def respond(
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    *,
-    agent: str = "alice",
-    supervisor: bool = False,
-    claims: dict[str, Any] | None = None,
-    authorizer: bool = True,
-    headers: dict[str, str] | None = None,
-    raw_body: str | None = None,
-    base64_encoded: bool = False,
-    query: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """The handler's whole response (status, headers, body) to a request built as `call` says."""
-    event = api_event(
-        method,
-        path,
-        body,
-        agent=agent,
-        supervisor=supervisor,
-        claims=claims,
-        authorizer=authorizer,
-        headers=headers,
-        raw_body=raw_body,
-        base64_encoded=base64_encoded,
-        query=query,
-    )
+def respond(method: str, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The handler's whole response (status, headers, body) to a request built as `call` says
+    (`api_event`'s keywords)."""
+    event = api_event(method, path, body, **kwargs)
     app._agent_context.cache_clear()
     response: dict[str, Any] = app.handler(event, FakeLambdaContext())
     return response
