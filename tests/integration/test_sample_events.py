@@ -164,3 +164,22 @@ def test_agent_api_sample_reads_ticket_one(repository: DynamoRepository) -> None
 
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["ticket"]["number"] == 1
+
+
+def test_reports_sample_answers_an_admins_report_by_team(repository: DynamoRepository) -> None:
+    from functions.inbound_email import app as email_app
+    from functions.reports import app
+    from shared.config import load_config
+    from shared.logic.report_ledgers import refresh_ledger
+
+    # Given ticket #1 and its ledger in the aggregates (the use case route_ticket's projection runs)
+    result = email_app.handler(sample("inbound_email.json"), FakeLambdaContext())
+    refresh_ledger(result["results"][0]["ticket_id"], repository, load_config(None))
+
+    # When the sample asks for Monday's report by team, as an admin
+    response = app.handler(sample("reports.json"), FakeLambdaContext())
+
+    # Then the day's one ticket is counted
+    assert response["statusCode"] == 200
+    report = json.loads(response["body"])
+    assert (report["group_by"], report["total"]["volume"]["created"]) == ("team", 1)
