@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.dal.pointers import PointerReads
 from shared.dal.search import SearchIndex
@@ -80,44 +80,46 @@ class RebuildReport:
     """Numbers of tickets left as they were: their state kept changing (run them again)."""
 
 
-def _rebuild_views(number: int, ticket_id: str, stores: RebuildStores, dry_run: bool) -> TicketRebuild:
+def _attempts(
+    number: int,
+    ticket_id: str,
+    index: Index,
+    attempt: Callable[[], tuple[Any, int, int] | None],
+    apply: Callable[[Any], bool],
+    dry_run: bool,
+) -> TicketRebuild:
+    """Compute a ticket's changes (`attempt`: None when in sync, else the changes with how many
+    entries they write and delete) and apply them conditionally, a few times while the stream
+    keeps changing the ticket's state."""
     for _ in range(ATTEMPTS):
+        computed = attempt()
+        if computed is None:
+            return TicketRebuild(number, ticket_id, index, "in_sync")
+        changes, written, deleted = computed
+        if dry_run or apply(changes):
+            outcome: Literal["repaired", "would_repair"] = "would_repair" if dry_run else "repaired"
+            return TicketRebuild(number, ticket_id, index, outcome, written, deleted)
+    return TicketRebuild(number, ticket_id, index, "busy")
+
+
+def _rebuild_views(number: int, ticket_id: str, stores: RebuildStores, dry_run: bool) -> TicketRebuild:
+    def attempt() -> tuple[Any, int, int] | None:
         before = stores.view_state(ticket_id)  # before the ticket: see the module's docstring
         changes = views.rebuild_changes(ticket_id, stores.current_ticket(ticket_id), before, stores)
-        if changes is None:
-            return TicketRebuild(number, ticket_id, "views", "in_sync")
-        done = TicketRebuild(
-            number,
-            ticket_id,
-            "views",
-            "would_repair" if dry_run else "repaired",
-            len(changes.writes),
-            len(changes.stale),
-        )
-        if dry_run or stores.apply_view_changes(changes):
-            return done
-    return TicketRebuild(number, ticket_id, "views", "busy")
+        return None if changes is None else (changes, len(changes.writes), len(changes.stale))
+
+    return _attempts(number, ticket_id, "views", attempt, stores.apply_view_changes, dry_run)
 
 
 def _rebuild_search(number: int, ticket_id: str, stores: RebuildStores, dry_run: bool) -> TicketRebuild:
-    for _ in range(ATTEMPTS):
+    def attempt() -> tuple[Any, int, int] | None:
         before = stores.search_state(ticket_id)  # before the ticket and its messages
         ticket = stores.current_ticket(ticket_id)
         messages = stores.current_messages(ticket_id) if ticket is not None else []
         changes = search.rebuild_changes(ticket_id, ticket, messages, before, stores)
-        if changes is None:
-            return TicketRebuild(number, ticket_id, "search", "in_sync")
-        done = TicketRebuild(
-            number,
-            ticket_id,
-            "search",
-            "would_repair" if dry_run else "repaired",
-            len(changes.puts),
-            len(changes.deletes),
-        )
-        if dry_run or stores.apply_search_changes(changes):
-            return done
-    return TicketRebuild(number, ticket_id, "search", "busy")
+        return None if changes is None else (changes, len(changes.puts), len(changes.deletes))
+
+    return _attempts(number, ticket_id, "search", attempt, stores.apply_search_changes, dry_run)
 
 
 REBUILDERS: dict[Index, Callable[[int, str, RebuildStores, bool], TicketRebuild]] = {
