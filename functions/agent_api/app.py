@@ -113,6 +113,7 @@ from shared.logic.quarantine_review import (
     list_quarantine,
     release_entry,
 )
+from shared.logic.reply_lock import ReplyCollisionError, ReplyGuard
 from shared.logic.search import InvalidSearchError, search_tickets
 from shared.logic.social_replies import (
     PrivateReplyRefusedError,
@@ -297,6 +298,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     ConflictError: ProblemKind(409, "conflict", "Changed meanwhile"),
     TextTooLargeError: ProblemKind(413, "text-too-large", "Text over the size limit"),
     IdempotencyKeyReusedError: ProblemKind(422, "idempotency-key-reused", "Idempotency-Key already used"),
+    ReplyCollisionError: ProblemKind(409, "reply-collision", "The ticket changed since you last saw it"),
     PrivateReplySentError: ProblemKind(409, "private-reply-sent", "The comment has its private reply"),
     PrivateReplyRefusedError: ProblemKind(422, "private-reply-refused", "No private reply can answer this"),
     PermanentWriteError: ProblemKind(422, "unstorable", "The request cannot be stored"),
@@ -322,6 +324,8 @@ def _domain_error(exc: Exception) -> Response[str]:
         return _answer(kind, str(exc), current=_state(exc.current))
     if isinstance(exc, StaleMacroError):
         return _answer(kind, str(exc), current=_macro_state(exc.current))
+    if isinstance(exc, ReplyCollisionError):
+        return _answer(kind, str(exc), changes=[c.as_json() for c in exc.changes])
     if isinstance(exc, IdentityTakenError):
         return _answer(kind, str(exc), owner=exc.owner)
     if isinstance(exc, ConflictError):
@@ -894,8 +898,10 @@ def _outbound_context() -> OutboundContext:
     description="On the ticket's channel or another of the customer's (`channel`); auto_followup sends "
     "it once. On a public ticket (a comment or mention) it answers in public under the latest comment "
     "or post; `POST /tickets/{ref}/private-reply` answers its author privately. An Idempotency-Key "
-    "header makes retries safe.",
-    responses=_responses(202, ReplyQueued, "The reply, queued", 404, 413, 415, 422),
+    "header makes retries safe. The reply lock answers `409 reply-collision` with the `changes` when "
+    "another agent's reply is still being sent, or (given `seen_message_id`, the last message the "
+    "screen showed) the customer wrote or was answered since; `confirm: true` sends anyway.",
+    responses=_responses(202, ReplyQueued, "The reply, queued", 404, 409, 413, 415, 422),
 )
 def post_reply(
     ref: TicketRef, request: ReplyRequest, idempotency_key: IdempotencyKey = None
@@ -911,6 +917,7 @@ def post_reply(
         clock.now(),
         idempotency_key=idempotency_key,
         channel=request.channel,
+        guard=ReplyGuard(request.seen_message_id, request.confirm),
     )
     logger.info(
         "reply queued",

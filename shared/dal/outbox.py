@@ -32,6 +32,15 @@ class GuardRaceError(HelpdeskError):
     """An outbox put lost to a concurrent one: a guard pointer was written since `guard_since`."""
 
 
+class ReplyLockMovedError(HelpdeskError):
+    """Another reply became the ticket's latest between the read of its reply lock and this put."""
+
+
+REPLY_LOCK = "replylock"
+"""Pointer kind of a ticket's reply lock: its latest agent reply (`message_id` the outbox key,
+`direction` the agent), value the ticket id (decision 108)."""
+
+
 OUTBOX_RETRY = "OUTBOXRETRY"
 """gsi2 partition of outbox items waiting for another try, by retry time."""
 
@@ -105,6 +114,8 @@ class Outbox(Protocol):
     def put_outbound(
         self, message: OutboundMessage, guards: list[Pointer], guard_since: datetime | None = None
     ) -> bool: ...
+
+    def put_reply(self, message: OutboundMessage, lock: Pointer, expected: str | None) -> bool: ...
 
     def get_outbound(self, key: str) -> OutboundMessage | None: ...
 
@@ -186,6 +197,27 @@ class DynamoOutbox(Table):
                 return False
             if "ConditionalCheckFailed" in codes[1:]:
                 raise GuardRaceError(f"a guard of {message.key} was written after {since}") from exc
+            raise ConflictError(f"concurrent write (outbox {message.key})") from exc
+        return True
+
+    def put_reply(self, message: OutboundMessage, lock: Pointer, expected: str | None) -> bool:
+        """Queue an agent's reply and make it its ticket's reply lock in one transaction, if the lock
+        still names `expected` (None: no reply yet): False when the key was queued before, and
+        ReplyLockMovedError when another reply took the lock since it was read."""
+        held: Any = PointerItem.pk.does_not_exist()
+        if expected is not None:
+            held = PointerItem.message_id == expected
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.save(outbox_item(message), condition=OutboxItem.pk.does_not_exist())
+                transaction.save(pointer_item(lock, clock.iso(message.created_at)), condition=held)
+        except TransactWriteError as exc:
+            raise_if_permanent(exc)
+            codes = cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return False
+            if "ConditionalCheckFailed" in codes[1:]:
+                raise ReplyLockMovedError(f"ticket {lock.value}: another reply was queued meanwhile") from exc
             raise ConflictError(f"concurrent write (outbox {message.key})") from exc
         return True
 

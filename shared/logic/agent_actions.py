@@ -117,6 +117,11 @@ class ReplyRequest(BaseModel):
     """At most MAX_TEXT_BYTES in UTF-8 (checked by the use case, which answers 413)."""
     channel: str | None = Field(default=None, min_length=1, max_length=20)
     """email, sms, messenger, instagram, whatsapp or x; the ticket's channel when absent."""
+    seen_message_id: str | None = Field(default=None, min_length=1, max_length=100)
+    """The last message the agent's screen showed: a reply crossing a later answer or customer
+    message is refused (409 reply-collision) unless `confirm`."""
+    confirm: bool = False
+    """Send even though the ticket changed (the agent read the changes a 409 listed)."""
 
 
 class NoteRequest(BaseModel):

@@ -17,6 +17,7 @@ from shared.channels.social_outbound import (
     META_CHANNELS,
     messaging_window,
 )
+from shared.dal.outbox import ReplyLockMovedError
 from shared.dal.tickets import Mention
 from shared.errors import ConflictError
 from shared.ids import new_id
@@ -35,6 +36,7 @@ from shared.logic.outbound import (
     email_addressing,
     ticket_token,
 )
+from shared.logic.reply_lock import ReplyGuard, check_collisions, lock_pointer, raced
 from shared.logic.social_replies import check_public_text, public_addressing
 from shared.models.config import HelpdeskConfig
 from shared.models.outbound import OutboundMessage
@@ -227,9 +229,17 @@ def _with_template(fields: dict[str, Any], template: str, parameter: str) -> dic
     return {**fields, "headers": headers}
 
 
-def _put_reply(outbound: OutboundMessage, digest: str, ctx: OutboundContext) -> OutboundMessage:
-    """Store the reply once per key; the same key queued meanwhile answers as a retry would."""
-    if not ctx.repository.put_outbound(outbound, []):
+def _put_reply(
+    ticket: Ticket, outbound: OutboundMessage, digest: str, ctx: OutboundContext, expected: str | None
+) -> OutboundMessage:
+    """Store the reply once per key, as the ticket's reply lock if that still names `expected`; the
+    same key queued meanwhile answers as a retry would."""
+    lock = lock_pointer(ticket.id, outbound)
+    try:
+        queued = ctx.repository.put_reply(outbound, lock, expected)
+    except ReplyLockMovedError:
+        raise raced(ctx.repository, ticket.id, outbound.author) from None
+    if not queued:
         earlier = ctx.repository.get_outbound(outbound.key)
         if earlier is None:
             raise ConflictError(f"outbox {outbound.key} changed meanwhile")
@@ -246,6 +256,7 @@ def agent_reply(
     idempotency_key: str | None = None,
     channel: str | None = None,
     digest: str | None = None,
+    guard: ReplyGuard | None = None,
 ) -> OutboundMessage:
     """Queue an agent's public reply on the ticket's channel, or on another `channel` of the same
     customer; refuse one the channel would not deliver or the outbox could not store.
@@ -253,7 +264,8 @@ def agent_reply(
     With an `idempotency_key` the reply is queued once: a retry with the same text and channel
     gets the reply stored the first time, another request with the key is refused. `digest` names
     what was asked when it is not the text itself (a macro: its id, `request_digest` of text and
-    channel by default)."""
+    channel by default). The reply lock (`guard`, decision 108) refuses a reply that would cross
+    another agent's, or what the customer said or was told since the agent's screen last showed."""
     check_text(text)
     key = None
     digest = digest or request_digest(text, channel)
@@ -264,6 +276,7 @@ def agent_reply(
         if earlier is not None:
             return _retried(earlier, digest)
     wanted = _reply_channel(ticket, channel)
+    expected = check_collisions(ctx.repository, ticket.id, agent, guard or ReplyGuard())
     other = wanted != ticket.channel.value
     customer = ctx.repository.get_customer(ticket.customer_id) if other or wanted == "sms" else None
     fields, last_inbound_at = _reply_addressing(ticket, wanted, customer, ctx)
@@ -286,7 +299,7 @@ def agent_reply(
         request_digest=digest,
         **fields,
     )
-    return _put_reply(outbound, digest, ctx)
+    return _put_reply(ticket, outbound, digest, ctx, expected)
 
 
 def add_note(ticket: Ticket, text: str, agent: str, ctx: OutboundContext, now: datetime) -> Message:

@@ -48,6 +48,18 @@ class MacroState(BaseModel):
     version: int = Field(ge=1)
 
 
+class ReplyChange(BaseModel):
+    """Something on the ticket the replying agent had not seen (a 409 reply-collision lists them)."""
+
+    kind: Literal["reply_in_flight", "answered", "customer_wrote"] = Field(
+        description="Another agent's reply still being sent, an answer the customer got, a customer message"
+    )
+    at: datetime = Field(description="When it was queued or received")
+    by: str = Field(description="The agent, or the customer's address or handle")
+    id: str = Field(description="The message id, or the outbox key of a reply being sent")
+    preview: str = Field(description="The start of its text")
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details: every error this API answers has this shape."""
 
@@ -66,6 +78,9 @@ class Problem(BaseModel):
     )
     owner: str | None = Field(
         default=None, description="On an identity-taken problem: the customer the identity belongs to"
+    )
+    changes: list[ReplyChange] | None = Field(
+        default=None, description="On a reply-collision: what changed since the agent's screen last showed"
     )
 
 

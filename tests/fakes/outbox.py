@@ -13,6 +13,7 @@ from shared.dal.outbox import (
     OUTBOX_RETRY,
     OUTBOX_SENDING,
     GuardRaceError,
+    ReplyLockMovedError,
     StalePending,
     StuckSend,
     outbound_from_item,
@@ -75,6 +76,23 @@ class MemoryOutbox(MemoryStore):
             return False
         if failed:
             raise GuardRaceError(f"a guard of {message.key} was written after {since}")
+        return True
+
+    def put_reply(self, message: OutboundMessage, lock: Pointer, expected: str | None) -> bool:
+        def held(found: Item | None) -> bool:
+            return (
+                found is None
+                if expected is None
+                else found is not None and found.get("message_id") == expected
+            )
+
+        at = clock.iso(message.created_at)
+        item = put_op(outbox_item(message), "put", absent)
+        failed = self.table.transact([item, put_op(pointer_item(lock, at), "lock", held)])
+        if "put" in failed:
+            return False
+        if failed:
+            raise ReplyLockMovedError(f"ticket {lock.value}: another reply was queued meanwhile")
         return True
 
     def get_outbound(self, key: str) -> OutboundMessage | None:

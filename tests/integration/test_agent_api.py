@@ -303,7 +303,11 @@ def test_idempotency_key_is_scoped_to_its_ticket_and_caller(api: EmailHarness) -
     # When the same key is used on both tickets, and by two agents on one ticket
     assert call("POST", "/tickets/1/replies", {"text": "Hello"}, headers=key)[0] == 202
     assert call("POST", "/tickets/2/replies", {"text": "Hello"}, headers=key)[0] == 202
-    assert call("POST", "/tickets/1/replies", {"text": "Hello"}, headers=key, agent="bob")[0] == 202
+    # (bob confirms: alice's reply is still in flight, decision 108)
+    assert (
+        call("POST", "/tickets/1/replies", {"text": "Hello", "confirm": True}, headers=key, agent="bob")[0]
+        == 202
+    )
     # Then each is its own reply
     replies = api.repository.list_outbound()
     tickets = {t.id: t.number for t in api.repository.scan_tickets()}

@@ -19,7 +19,7 @@ from shared.dal.audit import AuditPage
 from shared.dal.base import DuplicateError
 from shared.dal.conversation import ConversationPage
 from shared.dal.items import TicketItem, reset_connections
-from shared.dal.outbox import GuardRaceError
+from shared.dal.outbox import REPLY_LOCK, GuardRaceError, ReplyLockMovedError
 from shared.dal.pointers import Pointer
 from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
@@ -1004,6 +1004,29 @@ def test_a_message_is_queued_once_per_key_with_its_guards(repo: Repository) -> N
         "k1"
     ]  # not the suppressed one
     assert repo.get_pointers([("lastauto", "c1")])[("lastauto", "c1")].created_at == clock.iso(T0)
+
+
+def test_a_reply_is_queued_only_while_the_reply_lock_names_what_was_read(repo: Repository) -> None:
+    def lock(reply: OutboundMessage) -> Pointer:
+        return Pointer(REPLY_LOCK, "t1", ticket_id="t1", message_id=reply.key, direction=reply.author)
+
+    first = outbound("r1", kind="reply", author="alice")
+    second = outbound("r2", T0 + timedelta(seconds=1), kind="reply", author="bob")
+    racer = outbound("r3", T0 + timedelta(seconds=2), kind="reply", author="carol")
+
+    assert repo.put_reply(first, lock(first), None) is True
+    # a put that read "no reply yet" after the first took the lock loses, and stores nothing
+    with pytest.raises(ReplyLockMovedError):
+        repo.put_reply(racer, lock(racer), None)
+    assert repo.put_reply(second, lock(second), "r1") is True
+    with pytest.raises(ReplyLockMovedError):
+        repo.put_reply(racer, lock(racer), "r1")
+    # the same key again is a retry: False, the lock unchanged
+    assert repo.put_reply(second, lock(second), "r1") is False
+
+    assert repo.get_outbound("r3") is None
+    assert [o.key for o in repo.list_outbound()] == ["r1", "r2"]
+    assert repo.get_pointers([(REPLY_LOCK, "t1")])[(REPLY_LOCK, "t1")].message_id == "r2"
 
 
 def test_of_two_messages_guarded_since_the_same_read_only_the_first_is_queued(repo: Repository) -> None:
