@@ -1289,7 +1289,8 @@ def post_macro_preview(ref: TicketRef, team: TeamId, macro_id: MacroId) -> Macro
     summary="Reply with a macro and apply its actions",
     description="Queues the macro's reply rendered for the ticket (on its channel or `channel`), then "
     "sets the macro's status and tags, in one request. With an Idempotency-Key a retry queues no "
-    "second reply and applies nothing again.",
+    "second reply and applies nothing again. The reply lock applies as to a reply (`409 "
+    "reply-collision`, `seen_message_id`, `confirm`).",
     responses=_with_etag(
         _responses(202, MacroAppliedView, "The reply, queued, and the ticket after", 404, 409, 413, 415, 422)
     ),
@@ -1303,7 +1304,8 @@ def post_macro_apply(
 ) -> Response[MacroAppliedView]:
     actor = _caller().agent_id
     ticket, macro = _macro_for_ticket(ref, team, macro_id)
-    use = MacroUse(ticket, macro, actor, channel=request.channel, idempotency_key=idempotency_key)
+    guard = ReplyGuard(request.seen_message_id, request.confirm)
+    use = MacroUse(ticket, macro, actor, request.channel, idempotency_key, guard)
     applied = apply_macro(use, _agent_context(), _outbound_context(), clock.now(), scope=_principal())
     reply = applied.reply
     logger.info(

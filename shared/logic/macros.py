@@ -35,6 +35,7 @@ from shared.logic.agent_actions import AgentContext, TicketChangeRequest, update
 from shared.logic.agent_replies import agent_reply, request_digest
 from shared.logic.outbound import OutboundContext
 from shared.logic.permissions import Principal
+from shared.logic.reply_lock import ReplyGuard
 from shared.logic.templates import render_string
 from shared.models.config import HelpdeskConfig
 from shared.models.macros import Macro, MacroActions
@@ -376,6 +377,10 @@ class MacroApplyRequest(BaseModel):
 
     channel: str | None = Field(default=None, min_length=1, max_length=20)
     """email, sms, messenger, instagram, whatsapp or x; the ticket's channel when absent."""
+    seen_message_id: str | None = Field(default=None, min_length=1, max_length=100)
+    """The last message the agent's screen showed (the reply lock, as for a reply)."""
+    confirm: bool = False
+    """Send even though the ticket changed (the agent read the changes a 409 listed)."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +392,8 @@ class MacroUse:
     agent: str
     channel: str | None = None
     idempotency_key: str | None = None
+    guard: ReplyGuard | None = None
+    """What the agent's screen showed, and whether they confirm (the reply lock, decision 108)."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +435,7 @@ def apply_macro(
         idempotency_key=use.idempotency_key,
         channel=use.channel,
         digest=macro_digest(use.macro, use.channel),
+        guard=use.guard,
     )
     marker = applied_marker(reply)
     if use.idempotency_key is not None and ctx.repository.get_pointers([(marker.kind, marker.value)]):

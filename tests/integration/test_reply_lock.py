@@ -132,3 +132,16 @@ def test_a_retried_reply_is_not_a_collision_with_itself(api: EmailHarness) -> No
     again = call("POST", "/tickets/1/replies", {"text": "Hello"}, headers=key, agent="alice")
     assert first == again
     assert first[0] == 202
+
+
+def test_a_macro_reply_is_under_the_same_lock(api: EmailHarness) -> None:  # noqa: F811
+    api.deliver(mail())
+    macro = {"title": "Restart", "body": "Please restart the printer."}
+    status, created = call("POST", "/teams/support/macros", macro, supervisor=True, agent="bob")
+    assert status == 201, created
+    path = f"/tickets/1/macros/support/{created['macro']['id']}/apply"
+    assert reply("We are on it.", "alice")[0] == 202
+    status, body = call("POST", path, {}, agent="bob")
+    assert status == 409
+    assert [(c["kind"], c["by"]) for c in body["changes"]] == [("reply_in_flight", "alice")]
+    assert call("POST", path, {"confirm": True}, agent="bob")[0] == 202
