@@ -38,7 +38,7 @@ from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, PermissionDeniedError
 from shared.logic.permissions import ForbiddenActionError, Principal
-from shared.logic.reports import ReportRequest, build_report, parse_filter, report_csv
+from shared.logic.reports import ReportRequest, build_report, parse_filter, report_csv, report_timezone
 from shared.models.config import HelpdeskConfig
 from shared.models.reports import GroupBy, Report
 from shared.observability import logger, metrics, tracer
@@ -97,7 +97,6 @@ def _no_route(exc: NotFoundError) -> Response[str]:
     return problem_response(NO_ROUTE, f"no resource at {app.current_event.path}", app.current_event.path)
 
 
-Day = Annotated[date, Query(description="A local date (the config's reports.timezone), YYYY-MM-DD")]
 Filter = Annotated[
     str | SkipJsonSchema[None],
     Query(
@@ -130,7 +129,14 @@ Filter = Annotated[
     },
 )
 def get_reports(
-    first: Annotated[date, Query(alias="from", description="The first local day, YYYY-MM-DD")],
+    first: Annotated[
+        date,
+        Query(
+            alias="from",
+            description="The first local day, YYYY-MM-DD (days of reports.timezone; of the team's own "
+            "zone with reports.days: team and a team filter)",
+        ),
+    ],
     last: Annotated[date, Query(alias="to", description="The last local day, YYYY-MM-DD")],
     group_by: Annotated[GroupBy, Query(description="How the rows are grouped")] = "none",
     filter: Filter = None,
@@ -144,7 +150,7 @@ def get_reports(
         request,
         _principal(),
         repository,
-        config.reports.timezone,
+        report_timezone(config, request.filter),
         repository.report_freshness(),
         clock.now(),
         config.reports.next_issue_days,

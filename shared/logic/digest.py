@@ -75,11 +75,17 @@ def digest_periods(kind: DigestKind, now: datetime, timezone: str) -> tuple[Peri
 
 
 def digest_timezone(config: HelpdeskConfig, team: str) -> str:
-    """A team's digests go by its calendar's time zone; those of `all` by `reports.timezone`."""
+    """A team's digests are sent at its calendar's local hour; those of `all` by `reports.timezone`."""
     found = config.team(team)
     if found is None:
         return config.reports.timezone
     return config.calendars[found.calendar].timezone
+
+
+def period_timezone(config: HelpdeskConfig, team: str) -> str:
+    """The zone a digest's days are in: the zone the aggregates count the team's days in (its own
+    with `reports.days: team`, else `reports.timezone`), so its period is whole aggregate days."""
+    return config.day_zone(None if team == "all" else team)
 
 
 def digest_run(config: HelpdeskConfig, team: str, kind: DigestKind, now: datetime) -> DigestRun:
@@ -87,7 +93,7 @@ def digest_run(config: HelpdeskConfig, team: str, kind: DigestKind, now: datetim
     digest = next((d for d in config.reports.digests if d.team == team), None)
     if digest is None:
         raise ValueError(f"no digest is configured for {team!r}")
-    timezone = digest_timezone(config, team)
+    timezone = period_timezone(config, team)
     found = config.team(team)
     name = "All teams" if found is None else found.name or found.id
     period, previous = digest_periods(kind, now, timezone)

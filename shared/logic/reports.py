@@ -20,6 +20,7 @@ from typing import Protocol
 from shared.logic.agent_actions import InvalidRequestError
 from shared.logic.metrics.contributions import BACKLOG_CLOSED, BACKLOG_OPENED
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
+from shared.models.config import HelpdeskConfig
 from shared.models.reports import (
     DURATIONS,
     GROUP_DIMENSIONS,
@@ -99,6 +100,13 @@ def check_request(request: ReportRequest, caller: Principal) -> None:
         raise ForbiddenActionError(
             "a supervisor reports on their own teams: filter team:<one of them>, or group_by team"
         )
+
+
+def report_timezone(config: HelpdeskConfig, where: tuple[str, str] | None) -> str:
+    """The zone a report's days are in: a team's own with `reports.days: team` and a team filter,
+    else `reports.timezone` (with team days, other reports sum each ticket on its team's day)."""
+    team = where[1] if where is not None and where[0] == "team" else None
+    return config.day_zone(team)
 
 
 def build_report(

@@ -342,6 +342,11 @@ class ReportsConfig(_Strict):
 
     timezone: str = "UTC"
     """The IANA time zone whose local dates and hours reports count tickets on."""
+    days: Literal["reporting", "team"] = "reporting"
+    """Whose local days a ticket counts on: `reporting`, `timezone`'s for every ticket (the `all`
+    and team rows add up day by day); `team`, its team calendar's zone (a team's rows and digests
+    are exact in its own days; `all` sums each ticket on its team's day). Changing it needs
+    `helpdesk reports rebuild`."""
     next_issue_days: float = Field(default=7, gt=0, le=90)
     """Next issue avoidance: a resolved ticket whose customer opens no new ticket within this many
     days of its resolution avoided a next issue."""
@@ -436,6 +441,11 @@ class HelpdeskConfig(_Strict):
 
     def team(self, team_id: str) -> TeamConfig | None:
         return next((t for t in self.teams if t.id == team_id), None)
+
+    def day_zone(self, team_id: str | None) -> str:
+        """The time zone whose local days a ticket of the team (None: no team) counts on in reports."""
+        found = self.team(team_id) if team_id and self.reports.days == "team" else None
+        return self.calendars[found.calendar].timezone if found is not None else self.reports.timezone
 
     def agent(self, agent_id: str) -> AgentConfig | None:
         return next((a for a in self.agents if a.id == agent_id), None)

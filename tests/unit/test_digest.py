@@ -22,6 +22,7 @@ from shared.logic.digest import (
     headlines,
     render_digest,
 )
+from shared.models.config import DigestConfig
 from tests.unit.digest_traffic import reports, weekly_run
 
 CONFIG = parse_config(
@@ -240,3 +241,22 @@ def test_a_bar_chart_draws_a_bar_per_category_and_series_scaled_to_the_axis() ->
     assert heights[4] == 0
     assert svg.count('fill-opacity="0.45"') == 2  # Monday's two bars
     assert "Created &amp; resolved" in svg
+
+
+def test_a_digests_days_are_the_days_the_aggregates_count_in() -> None:
+    # 03:00 UTC on Wednesday 11 March: 20:00 Tuesday in Los Angeles, 03:00 Wednesday in London
+    evening = CONFIG.model_copy(
+        update={
+            "reports": CONFIG.reports.model_copy(
+                update={"digests": [DigestConfig(team="us", to=["boss@example.com"], hour=20)]}
+            )
+        }
+    )
+    at = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)
+    # reporting days (London): the last whole London day is Tuesday
+    [run] = digests_due(evening, at)
+    assert (run.timezone, run.period.first) == ("Europe/London", date(2026, 3, 10))
+    # team days: the team's own yesterday, Monday in Los Angeles
+    team_days = evening.model_copy(update={"reports": evening.reports.model_copy(update={"days": "team"})})
+    [run] = digests_due(team_days, at)
+    assert (run.timezone, run.period.first) == ("America/Los_Angeles", date(2026, 3, 9))

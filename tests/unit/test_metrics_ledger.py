@@ -466,3 +466,27 @@ def test_the_difference_of_two_ledgers_is_only_what_changed() -> None:
     assert sorted((+rebuilt).elements(), key=repr) == sorted(contributions(after), key=repr)
     # And a ledger unchanged (a redelivered stream record) changes nothing
     assert difference(after, after) == ([], [])
+
+
+def test_with_team_days_a_ticket_counts_on_its_teams_local_day() -> None:
+    # 00:30 Tuesday in Berlin is still Monday in UTC, the reporting zone here
+    config = parse_config(
+        """
+calendars:
+  default: {timezone: UTC}
+  berlin: {timezone: Europe/Berlin}
+teams: [{id: support, calendar: berlin}]
+reports: {timezone: UTC, days: team}
+"""
+    )
+    story = Story("Tue 00:30")
+    team_days = build_ledger(story.ticket, story.events, story.messages, measuring_for(config, story.ticket))
+    assert (team_days.timezone, team_days.created_day) == ("Europe/Berlin", date(2026, 3, 3))
+    reporting = config.model_copy(update={"reports": config.reports.model_copy(update={"days": "reporting"})})
+    utc_days = build_ledger(
+        story.ticket, story.events, story.messages, measuring_for(reporting, story.ticket)
+    )
+    assert (utc_days.timezone, utc_days.created_day) == ("UTC", date(2026, 3, 2))
+    # a ticket with no team counts on the reporting zone's days either way
+    teamless = story.ticket.model_copy(update={"team": None})
+    assert measuring_for(config, teamless).timezone == "UTC"

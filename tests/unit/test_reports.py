@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from shared.config import parse_config
 from shared.logic.agent_actions import InvalidRequestError
 from shared.logic.metrics.contributions import contributions
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
-from shared.logic.reports import ReportRequest, build_report, parse_filter, report_csv
+from shared.logic.reports import ReportRequest, build_report, parse_filter, report_csv, report_timezone
 from shared.models.metrics import MetricLedger
 from shared.models.reports import Clock, Freshness, ReportDay
 from shared.models.sketch import DurationSketch
@@ -187,3 +188,17 @@ def test_a_quiet_day_has_the_backlog_at_its_own_end() -> None:
     quiet = ReportRequest(first=date(2026, 3, 1), last=TUESDAY, group_by="day")
     first = build_report(quiet, ADMIN, week(), "Europe/Berlin", Freshness(), NOW).groups[0]
     assert (first.key, first.figures.volume.backlog) == ("2026-03-01", 0)
+
+
+def test_a_reports_days_are_the_teams_own_only_with_team_days_and_a_team_filter() -> None:
+    text = """
+calendars: {default: {timezone: UTC}, ny: {timezone: America/New_York}}
+teams: [{id: texts, calendar: ny}]
+reports: {timezone: Europe/Berlin, days: DAYS}
+"""
+    team_days = parse_config(text.replace("DAYS", "team"))
+    assert report_timezone(team_days, ("team", "texts")) == "America/New_York"
+    assert report_timezone(team_days, ("channel", "sms")) == "Europe/Berlin"
+    assert report_timezone(team_days, None) == "Europe/Berlin"
+    reporting_days = parse_config(text.replace("DAYS", "reporting"))
+    assert report_timezone(reporting_days, ("team", "texts")) == "Europe/Berlin"

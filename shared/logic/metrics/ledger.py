@@ -17,14 +17,15 @@ from shared.models.ticket import Message, Ticket, TicketEvent
 
 def measuring_for(config: HelpdeskConfig, ticket: Ticket) -> Measuring:
     """The ticket's own calendar (the one its SLA was planned in, else its policy's, its team's or
-    `default`) and the config's reporting settings."""
+    `default`) and the config's reporting settings: its days in `reports.timezone`, or in its team's
+    zone with `reports.days: team`."""
     name = ticket.sla.calendar if ticket.sla.calendar in config.calendars else None
     if name is not None:
         calendar = calendar_for(config, name)
     else:
         policy = config.sla_policy(ticket.sla.policy) if ticket.sla.policy else None
         calendar, name = policy_calendar(config, policy, ticket.team)
-    return Measuring(calendar, name, config.reports.timezone, config.reports.next_issue_days)
+    return Measuring(calendar, name, config.day_zone(ticket.team), config.reports.next_issue_days)
 
 
 def build_ledger(
