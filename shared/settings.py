@@ -86,6 +86,14 @@ class ReportsSettings(AgentCallerSettings):
     """reports: GET /reports for supervisors and admins."""
 
 
+class ReportExportSettings(AgentCallerSettings):
+    """The ticket exports (decision 103): the reports function queues them, report_exports writes them."""
+
+    exports_bucket: str = Field(alias="EXPORTS_BUCKET", min_length=1)
+    exports_queue_url: str | None = Field(default=None, alias="EXPORTS_QUEUE_URL")
+    """Where the reports function queues a job (the worker needs none)."""
+
+
 class RouteTicketSettings(BaseSettings):
     """route_ticket needs only the common settings."""
 
