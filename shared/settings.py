@@ -87,11 +87,12 @@ class ReportsSettings(AgentCallerSettings):
 
 
 class ReportExportSettings(AgentCallerSettings):
-    """The ticket exports (decision 103): the reports function queues them, report_exports writes them."""
+    """The ticket exports (decision 103): the reports function records them and invokes the
+    report_exports worker asynchronously, which writes them to the bucket."""
 
     exports_bucket: str = Field(alias="EXPORTS_BUCKET", min_length=1)
-    exports_queue_url: str | None = Field(default=None, alias="EXPORTS_QUEUE_URL")
-    """Where the reports function queues a job (the worker needs none)."""
+    export_function: str | None = Field(default=None, alias="EXPORT_FUNCTION")
+    """The worker the reports function invokes (the worker needs none)."""
 
 
 class RouteTicketSettings(BaseSettings):

@@ -38,7 +38,7 @@ from shared.api.problems import (
 )
 from shared.api.problems import openapi_document as contract
 from shared.config import load_config
-from shared.dal.exports import DynamoExports, SqsExportQueue
+from shared.dal.exports import DynamoExports, LambdaExportDispatch
 from shared.dal.repository import get_repository
 from shared.logic.agent_actions import (
     IdempotencyKeyReusedError,
@@ -62,6 +62,9 @@ API_VERSION = "1.0.0"
 CSV = "text/csv; charset=utf-8"
 INLINE_ROWS = 1000
 """Most rows `GET /reports/tickets` answers; more is an export's job (`POST /reports/exports`)."""
+INLINE_WALK = 10 * INLINE_ROWS
+"""Most ticket numbers an inline answer walks (a narrow filter over a long period reads many tickets
+for few rows: within the API's 29 seconds, an export's otherwise)."""
 
 
 class TooManyRowsError(Exception):
@@ -188,6 +191,14 @@ def _exports() -> DynamoExports:
     return DynamoExports(get_settings(ReportsSettings).table_name, aws_region())
 
 
+@cache
+def _dispatch() -> LambdaExportDispatch:
+    function = get_settings(ReportExportSettings).export_function
+    if not function:
+        raise RuntimeError("EXPORT_FUNCTION is not set: exports cannot be run")
+    return LambdaExportDispatch(function)
+
+
 def _files() -> S3BlobStore:
     return S3BlobStore(get_settings(ReportExportSettings).exports_bucket)
 
@@ -223,12 +234,12 @@ def get_report_tickets(
     request = RowsRequest(first, last, parse_filter(filter), segments and format == "json")
     timezone = config.reports.timezone
     numbers, found = ticket_rows(_exports(), request, _principal(), timezone, config.tickets.number_start)
+    export = "POST /reports/exports with the same from, to and filter exports them all to a file"
+    if numbers is not None and numbers[1] - numbers[0] + 1 > INLINE_WALK:
+        raise TooManyRowsError(f"more than {INLINE_WALK} tickets to read for this period: {export}")
     rows = [row for _, row in zip(range(INLINE_ROWS + 1), found, strict=False)]
     if len(rows) > INLINE_ROWS:
-        raise TooManyRowsError(
-            f"more than {INLINE_ROWS} tickets: POST /reports/exports with the same from, to and "
-            "filter exports them all to a file"
-        )
+        raise TooManyRowsError(f"more than {INLINE_ROWS} tickets: {export}")
     logger.info("report tickets", filter=filter, rows=len(rows), numbers=numbers, by=_principal().agent_id)
     if format == "csv":
         name = f"tickets-{first.isoformat()}-{last.isoformat()}.csv"
@@ -265,11 +276,7 @@ def post_report_export(
         Header(alias="Idempotency-Key", description="1 to 200 printable ASCII characters, e.g. a UUID"),
     ] = None,
 ) -> Response[str]:
-    settings = get_settings(ReportExportSettings)
-    if not settings.exports_queue_url:
-        raise RuntimeError("EXPORTS_QUEUE_URL is not set")
-    queue = SqsExportQueue(settings.exports_queue_url)
-    job, new = request_export(request, _principal(), idempotency_key, clock.now(), _exports(), queue)
+    job, new = request_export(request, _principal(), idempotency_key, clock.now(), _exports(), _dispatch())
     logger.info("export requested", job=job.id, new=new, by=_principal().agent_id)
     body = export_answer(job, _files()).model_dump_json(by_alias=True)
     headers = {"Location": f"/reports/exports/{job.id}"}

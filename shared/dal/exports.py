@@ -1,4 +1,4 @@
-"""The reports API's ticket rows and export jobs on the table, and the export queue (decisions 102
+"""The reports API's ticket rows and export jobs on the table, and the export worker's dispatch (decisions 102
 and 103).
 
 - `ticket_created(number)`: one GetItem of the number's pointer (`PTR#number#<n>`), whose
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -27,9 +27,6 @@ from shared.dal.tickets import DynamoTickets, ticket_from_item
 from shared.models.exports import ExportJob
 from shared.models.metrics import MetricLedger
 from shared.models.ticket import Ticket
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 KEEP = timedelta(days=7)
 """How long a job is kept (the exports bucket keeps its files as long)."""
@@ -99,11 +96,13 @@ class DynamoExports(DynamoTickets):
         _job_item(job).save(condition=ExportJobItem.pk.exists())
 
 
-class SqsExportQueue:
-    """ExportQueue on SQS: one message per job, its body `{"job_id": ...}`."""
+class LambdaExportDispatch:
+    """ExportDispatch by an asynchronous invocation of the export worker with `{"job_id": ...}`:
+    Lambda keeps the event, retries a failed run twice and sends the last failure to the worker's
+    OnFailure destination (template.yaml)."""
 
-    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
-        self.queue_url = queue_url
+    def __init__(self, function_name: str, client: Any = None) -> None:
+        self.function_name = function_name
         self._client = client
 
     @property
@@ -111,8 +110,9 @@ class SqsExportQueue:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("sqs")
+            self._client = boto3.client("lambda")
         return self._client
 
-    def send_export(self, job_id: str) -> None:
-        self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+    def dispatch_export(self, job_id: str) -> None:
+        payload = json.dumps({"job_id": job_id}).encode("utf-8")
+        self.client.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=payload)

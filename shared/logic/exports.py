@@ -2,10 +2,11 @@
 inline (decision 103; docs/reports.md, "Ticket export and drill-down").
 
 `request_export` records a job (the same Idempotency-Key of the same caller gives the same job) and
-queues its id; `run_export` (the export worker, on the queue) walks the rows and writes them as CSV
-parts of at most `PART_ROWS` rows, recording each part on the job as it goes, so a retried worker
-goes on after the last part recorded and rewrites at most the part it was writing (same key: one
-object, never two files); `export_answer` gives the job's state and, once done, pre-signed links.
+hands its id to the worker (an asynchronous invocation); `run_export` (the worker) walks the rows and
+writes them as CSV parts of at most `PART_ROWS` rows, recording each part on the job as it goes, so
+a retried run goes on after the last part recorded and rewrites at most the part it was writing
+(same key: one object, never two files); `export_answer` gives the job's state and, once done,
+pre-signed links.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ class ExportJobs(Protocol):
         ...
 
 
-class ExportQueue(Protocol):
-    def send_export(self, job_id: str) -> None: ...
+class ExportDispatch(Protocol):
+    def dispatch_export(self, job_id: str) -> None:
+        """Hand the job to the export worker (asynchronously)."""
+        ...
 
 
 class ExportFiles(Protocol):
@@ -84,10 +87,11 @@ def request_export(
     idempotency_key: str | None,
     now: datetime,
     jobs: ExportJobs,
-    queue: ExportQueue,
+    dispatch: ExportDispatch,
 ) -> tuple[ExportJob, bool]:
-    """Record the export (checked as the rows are) and queue it; with an Idempotency-Key used before,
-    the job it made (queued again while not started: a lost message is sent again). True: new."""
+    """Record the export (checked as the rows are) and hand it to the worker; with an Idempotency-Key
+    used before, the job it made (handed over again while not started: a lost dispatch is made
+    again; the worker runs a job once). True: a new job."""
     check_rows_request(rows_request(request), caller)
     job = ExportJob(
         id=export_id(caller, idempotency_key),
@@ -103,7 +107,7 @@ def request_export(
     if stored.digest != job.digest or stored.requested_by != job.requested_by:
         raise IdempotencyKeyReusedError("this Idempotency-Key was used for another export")
     if stored.status == "queued":
-        queue.send_export(stored.id)
+        dispatch.dispatch_export(stored.id)
     return stored, created
 
 
@@ -151,7 +155,7 @@ def run_export(run: ExportRun, job_id: str, now: datetime) -> ExportJob:
     )
     if job.numbers is None:
         job.numbers = numbers
-    job.status, job.updated_at = "running", now
+    job.status, job.updated_at, job.attempts = "running", now, job.attempts + 1
     run.jobs.save_export_job(job)
     batch: list[TicketRow] = []
     for row in rows:
@@ -166,12 +170,15 @@ def run_export(run: ExportRun, job_id: str, now: datetime) -> ExportJob:
     return job
 
 
-def fail_export(jobs: ExportJobs, job_id: str, reason: str, now: datetime) -> None:
-    """Mark the job failed (its last attempt failed), saying why."""
+def export_failed(jobs: ExportJobs, job_id: str, reason: str, now: datetime, attempts: int) -> bool:
+    """After a failed run: mark the job failed, saying why, once it has had `attempts` runs (the
+    worker's last; earlier ones are retried). True when it was marked."""
     job = jobs.get_export_job(job_id)
-    if job is not None and job.status != "done":
-        job.status, job.reason, job.updated_at = "failed", reason[:500], now
-        jobs.save_export_job(job)
+    if job is None or job.status in ("done", "failed") or job.attempts < attempts:
+        return False
+    job.status, job.reason, job.updated_at = "failed", reason[:500], now
+    jobs.save_export_job(job)
+    return True
 
 
 def read_export(jobs: ExportJobs, job_id: str, caller: Principal) -> ExportJob:
