@@ -249,7 +249,8 @@ def get_report_tickets(
         {"timezone": timezone, "from": first, "to": last, "filter": filter, "numbers": numbers}
         | {"count": len(rows), "rows": rows}
     )
-    body = answer.model_dump_json(by_alias=True, exclude_none=not segments)
+    unasked: Any = None if request.segments else {"rows": {"__all__": {"segments"}}}
+    body = answer.model_dump_json(by_alias=True, exclude=unasked)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
