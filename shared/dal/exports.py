@@ -24,6 +24,7 @@ from shared.dal.items import MAX_BATCH_GET, ExportJobItem, LedgerItem, PointerIt
 from shared.dal.pointers import pointer_key
 from shared.dal.reports import LEDGER_SK, unpack
 from shared.dal.tickets import DynamoTickets, ticket_from_item
+from shared.errors import ConflictError
 from shared.models.exports import ExportJob
 from shared.models.metrics import MetricLedger
 from shared.models.ticket import Ticket
@@ -38,7 +39,9 @@ def export_pk(job_id: str) -> str:
 
 def _job_item(job: ExportJob) -> ExportJobItem:
     expires = int((job.created_at + KEEP).timestamp())
-    return ExportJobItem(pk=export_pk(job.id), sk="EXPORT", job=job.model_dump_json(), expires_at=expires)
+    return ExportJobItem(
+        pk=export_pk(job.id), sk="EXPORT", job=job.model_dump_json(), rev=job.rev, expires_at=expires
+    )
 
 
 class DynamoExports(DynamoTickets):
@@ -93,7 +96,16 @@ class DynamoExports(DynamoTickets):
         return ExportJob.model_validate_json(str(item.job))
 
     def save_export_job(self, job: ExportJob) -> None:
-        _job_item(job).save(condition=ExportJobItem.pk.exists())
+        read = job.rev
+        job.rev += 1
+        try:
+            _job_item(job).save(condition=ExportJobItem.rev == read)
+        except PutError as exc:
+            job.rev = read
+            raise_if_permanent(exc)
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise ConflictError(f"export job {job.id} was changed by another run") from exc
+            raise
 
 
 class LambdaExportDispatch:

@@ -509,6 +509,7 @@ class ExportJobItem(Model):
     sk = UnicodeAttribute(range_key=True, default="EXPORT")
     entity = UnicodeAttribute(default="export_job")
     job = UnicodeAttribute()
+    rev = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)
 
 

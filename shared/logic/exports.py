@@ -46,7 +46,8 @@ class ExportJobs(Protocol):
     def get_export_job(self, job_id: str) -> ExportJob | None: ...
 
     def save_export_job(self, job: ExportJob) -> None:
-        """Store the job's progress (status, numbers, parts, rows, reason)."""
+        """Store the job's progress if it is still the revision read (`job.rev`, then one more);
+        ConflictError otherwise (another run of it went on: this one stops, and is retried)."""
         ...
 
 

@@ -127,6 +127,8 @@ class ExportJob(BaseModel):
     parts: list[ExportPart] = Field(default_factory=list)
     """The parts written so far (a retried worker goes on after the last)."""
     rows: int = 0
+    rev: int = 0
+    """Every save adds one, conditionally on the one read: two runs of a job never both go on."""
     attempts: int = 0
     """Runs of the worker so far (the last one allowed marks the job failed if it fails)."""
     reason: str | None = None

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from shared.errors import ConflictError
 from shared.models.exports import ExportJob
 from shared.models.metrics import MetricLedger
 from shared.models.ticket import Ticket
@@ -53,7 +54,10 @@ class MemoryExportJobs:
         return ExportJob.model_validate_json(stored) if stored else None
 
     def save_export_job(self, job: ExportJob) -> None:
-        assert job.id in self.jobs, "a job is saved only once created"
+        stored = ExportJob.model_validate_json(self.jobs[job.id])
+        if stored.rev != job.rev:
+            raise ConflictError(f"export job {job.id} was changed by another run")
+        job.rev += 1
         self.jobs[job.id] = job.model_dump_json()
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from shared.errors import ConflictError
 from shared.logic.agent_actions import IdempotencyKeyReusedError, InvalidRequestError
 from shared.logic.exports import (
     LINK_SECONDS,
@@ -21,7 +22,7 @@ from shared.logic.exports import (
     run_export,
 )
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
-from shared.models.exports import ExportRequest
+from shared.models.exports import ExportJob, ExportRequest
 from tests.fakes.exports import MemoryExportJobs, MemoryFiles, MemoryTickets, RecordingDispatch
 from tests.unit.test_ticket_rows import ticket
 
@@ -148,3 +149,34 @@ def test_a_job_is_read_by_who_asked_or_an_admin_only() -> None:
         read_export(jobs, "exp_unknown", ADMIN)
     answer = export_answer(job, MemoryFiles())
     assert (answer.status, answer.from_, answer.rows, answer.links) == ("queued", date(2026, 3, 2), 0, [])
+
+
+def test_two_runs_of_one_job_never_both_go_on(desk: MemoryTickets) -> None:
+    # Given a job handed to the worker twice (a repeated POST before the first run started), whose
+    # second run starts and finishes while the first writes its first part
+    jobs = MemoryExportJobs()
+    job, _ = request_export(WEEK, ADMIN, None, NOW, jobs, RecordingDispatch())
+    files = MemoryFiles()
+    run = ExportRun(jobs, files, desk, "UTC", part_rows=4)
+    second: list[ExportJob] = []
+    started: list[bool] = []
+    put = files.put
+
+    def put_while_another_runs(
+        key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
+        if not started:
+            started.append(True)
+            second.append(run_export(ExportRun(jobs, files, desk, "UTC", part_rows=4), job.id, NOW))
+        put(key, data, content_type, metadata)
+
+    files.put = put_while_another_runs  # type: ignore[method-assign]
+    # When the first run records its part
+    with pytest.raises(ConflictError):
+        run_export(run, job.id, NOW)
+    # Then it stopped there: the job is the second run's, done, each row in one part once
+    stored = jobs.get_export_job(job.id)
+    assert stored is not None
+    assert (stored.status, stored.rows, [p.rows for p in stored.parts]) == ("done", 10, [4, 4, 2])
+    assert stored == second[0]
+    assert numbers_in(files) == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]
