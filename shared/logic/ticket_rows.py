@@ -266,9 +266,16 @@ def csv_header() -> list[str]:
     ]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a spreadsheet recognises a formula: a text cell starting so gets a `'` first (OWASP's CSV
+injection advice), so an exported tag or address is never run as a formula."""
+
+
 def _cell(value: object) -> object:
     if value is None:
         return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):

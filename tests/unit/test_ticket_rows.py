@@ -208,3 +208,9 @@ def test_the_csv_has_a_header_and_a_row_per_ticket_with_every_column() -> None:
     assert (parsed[0]["measured"], parsed[1]["measured"]) == ("true", "false")
     assert parsed[1]["first_response.calendar_seconds"] == ""
     assert rows_csv(rows, header=False) == text.split("\r\n", 1)[1]
+
+
+def test_a_text_cell_a_spreadsheet_would_run_as_a_formula_is_quoted() -> None:
+    row = ticket_row(ticket(3, START, tags=["=HYPERLINK(1)", "-x"], inbox="@support"), None, "UTC")
+    [parsed] = list(csv.DictReader(io.StringIO(rows_csv([row]))))
+    assert (parsed["tags"], parsed["inbox"], parsed["team"]) == ("'-x;=HYPERLINK(1)", "'@support", "support")
