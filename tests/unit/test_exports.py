@@ -180,3 +180,21 @@ def test_two_runs_of_one_job_never_both_go_on(desk: MemoryTickets) -> None:
     assert (stored.status, stored.rows, [p.rows for p in stored.parts]) == ("done", 10, [4, 4, 2])
     assert stored == second[0]
     assert numbers_in(files) == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]
+
+
+def test_the_worker_is_invoked_asynchronously_with_the_job_id() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from shared.dal.exports import LambdaExportDispatch
+
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        expected = {
+            "FunctionName": "helpdesk-exports",
+            "InvocationType": "Event",
+            "Payload": b'{"job_id": "exp_1"}',
+        }
+        stub.add_response("invoke", {"StatusCode": 202}, expected)
+        LambdaExportDispatch("helpdesk-exports", client).dispatch_export("exp_1")
+        stub.assert_no_pending_responses()
