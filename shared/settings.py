@@ -86,6 +86,15 @@ class ReportsSettings(AgentCallerSettings):
     """reports: GET /reports for supervisors and admins."""
 
 
+class ReportExportSettings(AgentCallerSettings):
+    """The ticket exports (decision 103): the reports function records them and invokes the
+    report_exports worker asynchronously, which writes them to the bucket."""
+
+    exports_bucket: str = Field(alias="EXPORTS_BUCKET", min_length=1)
+    export_function: str | None = Field(default=None, alias="EXPORT_FUNCTION")
+    """The worker the reports function invokes (the worker needs none)."""
+
+
 class RouteTicketSettings(BaseSettings):
     """route_ticket needs only the common settings."""
 

@@ -498,6 +498,21 @@ class ReportClockItem(Model):
     processed_at = UnicodeAttribute()
 
 
+class ExportJobItem(Model):
+    """An export job of the reports API: `EXPORT#<id>` / `EXPORT`, the job as JSON, and when the
+    table's TTL removes it (with its files, decision 103)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="EXPORT")
+    entity = UnicodeAttribute(default="export_job")
+    job = UnicodeAttribute()
+    rev = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     ReportClockItem,
@@ -521,6 +536,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     ReportDayItem,
     ReportDimensionItem,
     LedgerItem,
+    ExportJobItem,
 )
 
 

@@ -183,3 +183,28 @@ def test_reports_sample_answers_an_admins_report_by_team(repository: DynamoRepos
     assert response["statusCode"] == 200
     report = json.loads(response["body"])
     assert (report["group_by"], report["total"]["volume"]["created"]) == ("team", 1)
+
+
+def test_report_exports_sample_runs_the_export_job_it_names(repository: DynamoRepository) -> None:
+    from functions.inbound_email import app as email_app
+    from functions.report_exports import app
+    from shared.dal.exports import DynamoExports
+    from shared.logic.exports import request_export
+    from shared.logic.permissions import Principal, Role
+    from shared.models.exports import ExportRequest
+    from tests.fakes.exports import RecordingDispatch
+
+    # Given ticket #1, and the export of its day that sam (an admin) asked for under the sample's key
+    email_app.handler(sample("inbound_email.json"), FakeLambdaContext())
+    exports = DynamoExports(repository.table_name, "us-east-1")
+    period = ExportRequest.model_validate({"from": "2026-03-02", "to": "2026-03-02"})
+    sam = Principal("sam", Role.ADMIN, frozenset())
+    job, _ = request_export(period, sam, "sample-export-2026-03-02", NOW, exports, RecordingDispatch())
+    assert job.id == sample("report_exports.json")["job_id"]
+    app._run.cache_clear()
+
+    # When the worker gets the sample
+    result = app.handler(sample("report_exports.json"), FakeLambdaContext())
+
+    # Then it wrote the day's one ticket to the exports bucket
+    assert result == {"job_id": job.id, "status": "done", "rows": 1, "parts": 1}
