@@ -99,6 +99,11 @@ class RouteTicketSettings(BaseSettings):
     """route_ticket needs only the common settings."""
 
 
+class AnalyticsExportSettings(BaseSettings):
+    analytics_bucket: str = Field(alias="ANALYTICS_BUCKET", min_length=1)
+    """Where ticket events and ledgers land for Athena (docs/analytics.md)."""
+
+
 class SocialWebhookSettings(BaseSettings):
     webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", min_length=1)
     """Secrets Manager secret with the verification secrets (JSON: meta_app_secret, meta_verify_token,

@@ -107,3 +107,28 @@ class S3BlobStore:
             ExpiresIn=seconds,
         )
         return url
+
+
+class ObjectWriter(Protocol):
+    def write(self, key: str, body: bytes, content_type: str) -> None: ...
+
+
+class S3ObjectWriter:
+    """Writes whole objects to one bucket, encrypted with the bucket's default key (the analytics
+    bucket's is HelpdeskKey, through KMS); the boto3 client is injectable for tests."""
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def write(self, key: str, body: bytes, content_type: str) -> None:
+        """Store `body` at `key`, replacing any object there (a batch delivered again)."""
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)

@@ -311,9 +311,17 @@ def sns_lambda_event(
 
 
 # -- DynamoDB Streams ---------------------------------------------------------------------------
+def _lambda_json(value: Any) -> Any:
+    """Binary attribute values (`B`) as Lambda delivers them: base64 text; anything else as text."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
 def stream_record(record: Mapping[str, Any], stream_arn: str, created: datetime) -> dict[str, Any]:
-    """A `get_records` record as Lambda delivers it: with eventSourceARN and epoch-second times."""
-    shaped: dict[str, Any] = json.loads(json.dumps(record, default=str))
+    """A `get_records` record as Lambda delivers it: with eventSourceARN, epoch-second times and
+    binary values in base64."""
+    shaped: dict[str, Any] = json.loads(json.dumps(record, default=_lambda_json))
     shaped["eventVersion"] = "1.1"
     shaped["eventSourceARN"] = stream_arn
     shaped.setdefault("awsRegion", stream_arn.split(":")[3])

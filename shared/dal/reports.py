@@ -20,12 +20,15 @@ No BatchWriteItem and no Scan (tests/unit/test_template_security.py).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -42,6 +45,7 @@ from shared.dal.items import (
     TicketItem,
 )
 from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
+from shared.errors import InvalidEventError
 from shared.models.metrics import MetricLedger
 from shared.models.reports import (
     Freshness,
@@ -114,6 +118,19 @@ def pack(ledger: MetricLedger) -> bytes:
 
 def unpack(blob: bytes | None) -> MetricLedger | None:
     return MetricLedger.model_validate_json(zlib.decompress(blob)) if blob else None
+
+
+def ledger_from_stream_image(image: dict[str, Any]) -> StoredLedger:
+    """The ledger item of a DynamoDB stream record's NewImage (binary values in base64, as Lambda
+    delivers them); InvalidEventError when a stored ledger cannot be read, ever."""
+    blobs = {name: image.get(name, {}).get("B") for name in ("ledger", "pending")}
+    try:
+        ledger, pending = (unpack(base64.b64decode(b)) if b else None for b in blobs.values())
+    except (binascii.Error, zlib.error, ValidationError) as exc:
+        raise InvalidEventError(f"an unreadable stored ledger: {exc}") from exc
+    rev = int(image.get("rev", {}).get("N", 0))
+    step = int(image.get("step", {}).get("N", 0))
+    return StoredLedger(ledger, rev, pending, step)
 
 
 def dimension_key(dimension: str, value: str) -> tuple[str, str]:

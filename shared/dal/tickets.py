@@ -373,6 +373,11 @@ def ticket_from_stream_image(image: dict[str, Any]) -> Ticket:
     return ticket_from_item(TicketItem.from_raw_data(image))
 
 
+def event_from_stream_image(image: dict[str, Any]) -> TicketEvent:
+    """A history event from a DynamoDB stream record's NewImage (typed AttributeValue JSON)."""
+    return event_from_item(EventItem.from_raw_data(image))
+
+
 def message_from_stream_image(image: dict[str, Any]) -> Message:
     """A message from a DynamoDB stream record's NewImage/OldImage (typed AttributeValue JSON)."""
     return message_from_item(MessageItem.from_raw_data(image))

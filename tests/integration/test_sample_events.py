@@ -208,3 +208,29 @@ def test_report_exports_sample_runs_the_export_job_it_names(repository: DynamoRe
 
     # Then it wrote the day's one ticket to the exports bucket
     assert result == {"job_id": job.id, "status": "done", "rows": 1, "parts": 1}
+
+
+def test_analytics_export_sample_lands_in_the_analytics_bucket(
+    repository: DynamoRepository, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from functions.analytics_export import app
+    from shared.settings import reset_settings
+
+    bucket = deployment.name("AnalyticsBucket")
+    monkeypatch.setenv("ANALYTICS_BUCKET", bucket)
+    reset_settings()
+    app._writer.cache_clear()
+
+    # When the sample's batch (a `created` event stored, then the ticket's first ledger) arrives
+    assert app.handler(sample("analytics_export.json"), FakeLambdaContext()) == {"batchItemFailures": []}
+
+    # Then an events object and a ledgers object hold one row each
+    s3 = boto3.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert [k.split("/")[:2] for k in keys] == [["events", "dt=2026-03-02"], ["ledgers", "dt=2026-03-02"]]
+    rows = [json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
+    event, ledger = rows
+    assert (event["type"], event["ticket_id"]) == ("created", ledger["ticket_id"])
+    assert ("created", "2026-03-02") in {(m["metric"], m["day"]) for m in ledger["measures"]}

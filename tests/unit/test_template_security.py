@@ -33,6 +33,8 @@ TABLE_ACTIONS = {
     "RouteTicketFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "SlaSweeperFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "AutoFollowupFunction": READ | WRITE,
+    # reads the stream only (the event source mapping's role), writes to S3
+    "AnalyticsExportFunction": set(),
 }
 
 
