@@ -24,13 +24,22 @@ def sample(name: str) -> dict[str, Any]:
     return event
 
 
+def sample_name(code_uri: str, handler: str) -> str:
+    """A function's sample: named after its code directory (`reports.json`), and its handler's
+    module when that is not `app` (`reports_schedule.json` for `schedule.handler`), so two
+    functions sharing a code directory each have their own."""
+    module = handler.rpartition(".")[0]
+    suffix = "" if module == "app" else f"_{module.replace('.', '_')}"
+    return f"{Path(code_uri).name}{suffix}.json"
+
+
 def functions_and_samples() -> dict[str, Path]:
-    """Each function of the template and its sample, named after its code directory."""
+    """Each function of the template and its sample."""
     from simulator.template import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"]
     return {
-        name: SAMPLES / f"{Path(spec['Properties']['CodeUri']).name}.json"
+        name: SAMPLES / sample_name(spec["Properties"]["CodeUri"], spec["Properties"]["Handler"])
         for name, spec in resources.items()
         if spec["Type"] == "AWS::Serverless::Function"
     }
@@ -56,6 +65,8 @@ def repository(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Dynam
 def test_every_function_has_a_sample_event() -> None:
     missing = [f"{name}: {path.name}" for name, path in functions_and_samples().items() if not path.exists()]
     assert missing == []
+    samples = functions_and_samples()
+    assert samples["ReportsFunction"] != samples["ReportsScheduleFunction"]  # one code directory, two
 
 
 def test_inbound_email_sample_creates_a_ticket(repository: DynamoRepository) -> None:
