@@ -64,17 +64,21 @@ class AlertPublisher(Protocol):
         ...
 
 
-class ScheduleStores(ReportReads, DeliveryMarks, Protocol):
-    """What the schedule reads and writes: the report aggregates and their freshness, the
-    `breaching` views and their tickets, and the delivery markers."""
-
-    def report_freshness(self) -> Freshness: ...
+class BreachingReads(Protocol):
+    """The `breaching` views and the tickets they name."""
 
     def view_slice(
         self, partition: str, limit: int, ascending: bool, after: str | None = None
     ) -> ViewSlice: ...
 
     def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+
+class ScheduleStores(ReportReads, BreachingReads, DeliveryMarks, Protocol):
+    """What the schedule reads and writes: the report aggregates and their freshness, the
+    `breaching` views and their tickets, and the delivery markers."""
+
+    def report_freshness(self) -> Freshness: ...
 
 
 @dataclass
@@ -216,14 +220,15 @@ def digest_scopes(config: HelpdeskConfig, team: str) -> list[str]:
 
 
 def breaching_tickets(
-    stores: ScheduleStores, scopes: Sequence[str], now: datetime, limit: int = BREACHING_LIMIT
+    stores: BreachingReads, scopes: Sequence[str], now: datetime, limit: int = BREACHING_LIMIT
 ) -> list[BreachingTicket]:
     """The open tickets past an SLA target, most overdue first, at most `limit`: the head of each
-    scope's `breaching` view (sorted by the soonest due target not met), then each ticket read to
-    name its target (the view follows the stream: a ticket solved since is left out)."""
-    cutoff = clock.iso(now)
-    heads = [e for s in scopes for e in stores.view_slice(f"VIEW#{s}#breaching", limit, True).entries]
-    overdue = sorted((e for e in heads if e.sort < cutoff), key=lambda e: e.sort)[:limit]
+    scope's `breaching` view (sorted by the soonest due target not met), each ticket read to name
+    its target. The view follows the stream, so an entry may be of a ticket solved since: it is
+    skipped, and up to twice `limit` entries are read to fill the list (bounded either way)."""
+    cutoff, reads = clock.iso(now), 2 * limit
+    heads = [e for s in scopes for e in stores.view_slice(f"VIEW#{s}#breaching", reads, True).entries]
+    overdue = sorted((e for e in heads if e.sort < cutoff), key=lambda e: e.sort)[:reads]
     found: list[BreachingTicket] = []
     for entry in overdue:
         ticket = stores.get_ticket(entry.ticket_id)
@@ -231,6 +236,8 @@ def breaching_tickets(
         if ticket is not None and breach is not None:
             subject = ticket.subject or (ticket.preview or "")[:120] or "(no subject)"
             found.append(BreachingTicket(ticket.number, subject, breach[0], breach[1]))
+        if len(found) == limit:
+            break
     return sorted(found, key=lambda t: -t.overdue_minutes)
 
 

@@ -194,3 +194,25 @@ def test_reports_sample_answers_an_admins_report_by_team(repository: DynamoRepos
     assert response["statusCode"] == 200
     report = json.loads(response["body"])
     assert (report["group_by"], report["total"]["volume"]["created"]) == ("team", 1)
+
+
+def test_reports_schedule_sample_sends_the_digest_due_at_its_hour(
+    repository: DynamoRepository, deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.reports import schedule
+    from tests.integration.conftest import use_config
+
+    # Given a daily digest of support at 07:00 UTC (the sample fires at 07:05 on Monday 2 March)
+    use_config(
+        "teams: [{id: support}]\nreports:\n  digests: [{team: support, to: [lead@example.com], hour: 7}]\n",
+        tmp_path,
+        monkeypatch,
+    )
+    clock.set_clock(lambda: NOW)
+
+    result = schedule.handler(sample("reports_schedule.json"), FakeLambdaContext())
+
+    # Then Sunday's digest is sent and its page stored
+    assert result == {"sent": 1, "skipped": 0, "failed": 0}
+    stored = boto3.client("s3").list_objects_v2(Bucket=deployment.name("DigestsBucket"))["Contents"]
+    assert [o["Key"] for o in stored] == ["digests/support/daily/2026-03-01.html"]
