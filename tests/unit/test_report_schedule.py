@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -209,3 +210,24 @@ def test_a_claim_left_by_a_dead_run_becomes_unknown_after_the_lease_and_is_not_s
     provider = Provider()
     deliver_once(ctx, "k", NOW + ctx.lease, provider.send, ScheduleResult())
     assert provider.calls == 0
+
+
+def test_the_template_runs_the_schedule_hourly_and_the_simulator_fires_it_so() -> None:
+    from simulator.clock import parse_expression
+    from simulator.template import load_template
+
+    template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+    function = template["Resources"]["ReportsScheduleFunction"]["Properties"]
+    (event,) = function["Events"].values()
+    assert (event["Type"], function["Handler"]) == ("ScheduleV2", "schedule.handler")
+    # the simulator's timetable reads the expression as EventBridge Scheduler does
+    expression = parse_expression(event["Properties"]["ScheduleExpression"], NOW)
+    fires, moment = [], NOW
+    for _ in range(3):
+        upcoming = expression.next_after(moment)
+        assert upcoming is not None
+        fires.append(upcoming)
+        moment = upcoming
+    assert fires == [NOW + timedelta(hours=h) for h in (1, 2, 3)]  # 08:05, 09:05, 10:05
+    # and the run's input carries the time it was scheduled for
+    assert "<aws.scheduler.scheduled-time>" in event["Properties"]["Input"]
