@@ -95,6 +95,17 @@ class ReportExportSettings(AgentCallerSettings):
     """The worker the reports function invokes (the worker needs none)."""
 
 
+class ReportsScheduleSettings(BaseSettings):
+    """reports' hourly schedule: digests to S3 and SES, range alerts to the alarm topic."""
+
+    digests_bucket: str = Field(alias="DIGESTS_BUCKET", min_length=1)
+    alarm_topic_arn: str = Field(alias="ALARM_TOPIC_ARN", min_length=1)
+    support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)
+    """The first is the digests' From address unless the config sets `followups.from_address`."""
+    delivery_lease_seconds: int = Field(default=600, alias="DELIVERY_LEASE_SECONDS", ge=60)
+    """A claim older than this was left by a dead run (its outcome unknown); above the timeout."""
+
+
 class RouteTicketSettings(BaseSettings):
     """route_ticket needs only the common settings."""
 

@@ -19,9 +19,11 @@ Key layout (pk / sk):
 - `REPORT#<dimension>#<value>` / `DAY#<date>`  a per-day report aggregate (counts, duration sketches)
 - `REPORTDIM#<dimension>` / `VALUE#<value>`  a value seen in a report dimension
 - `TICKET#<id>` / `LEDGER`                 the ticket's metric ledger, as the aggregates hold it
+- `DELIVERY#<key>` / `DELIVERY`            a scheduled delivery (digest email, range alert) and its state
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
-GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time.
+GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time,
+and `DELIVERYSENDING` -> scheduled deliveries claimed and not yet settled, by claim time.
 """
 
 from __future__ import annotations
@@ -513,6 +515,32 @@ class ExportJobItem(Model):
     expires_at = NumberAttribute(null=True)
 
 
+class DeliveryItem(Model):
+    """A scheduled delivery (a digest email, a range alert): claimed before it is sent, settled
+    after, so a repeated schedule run sends it once (decision 100)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="DELIVERY")
+    entity = UnicodeAttribute(default="delivery")
+    key = UnicodeAttribute()
+    state = UnicodeAttribute()
+    """`sending`, `sent`, `retry` (a transient failure released it), `failed` or `unknown`."""
+    claimed_at = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    detail = UnicodeAttribute(null=True)
+    """The provider's message id once sent; the reason once failed, unknown or released."""
+    settled_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    """The table's TTL (epoch seconds): the marker outlives any run that could repeat it."""
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    sending = SlaDueIndex()
+    """Sparse: `DELIVERYSENDING`, by claim time, while claimed and not settled."""
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     ReportClockItem,
@@ -537,6 +565,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     ReportDimensionItem,
     LedgerItem,
     ExportJobItem,
+    DeliveryItem,
 )
 
 

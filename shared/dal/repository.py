@@ -3,10 +3,10 @@
 The single-table design is divided by aggregate, one module each, every one with a small
 Protocol named for what its callers need (`PointerReads`, `TicketStore`, `CustomerStore`,
 `DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`,
-`TicketMoves`, `SearchIndex`, `ReportStore`) and its own item mapping. A use case declares the Protocols it
-uses; a handler gets the DynamoDB implementation of all of them from `get_repository()`. Every
-write that must not happen twice is a conditional write inside one transaction, so retried
-deliveries never duplicate.
+`TicketMoves`, `SearchIndex`, `ReportStore`, `DeliveryMarks`) and its own item mapping. A use
+case declares the Protocols it uses; a handler gets the DynamoDB implementation of all of them
+from `get_repository()`. Every write that must not happen twice is a conditional write inside one
+transaction, so retried deliveries never duplicate.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from shared.dal.audit import AuditLog, DynamoAudit
 from shared.dal.conversation import ConversationReads, DynamoConversation
 from shared.dal.customers import CustomerStore, DynamoCustomers, customer_from_item
 from shared.dal.deadlines import DeadlineIndex, DynamoDeadlines
+from shared.dal.deliveries import DeliveryMarks, DynamoDeliveries
 from shared.dal.items import CustomerItem, TicketItem
 from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
@@ -51,6 +52,7 @@ class TicketRepository(
     ReportStore,
     TicketHistoryReads,
     TicketWalk,
+    DeliveryMarks,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -71,6 +73,7 @@ class DynamoRepository(
     DynamoTicketMoves,
     DynamoSearch,
     DynamoReports,
+    DynamoDeliveries,
 ):
     """Every store on the single DynamoDB table."""
 

@@ -82,10 +82,12 @@ def _reset_process_caches() -> None:
     agent_app._blob_store.cache_clear()
     from functions.auto_followup import app as followup_app
     from functions.reports import app as reports_app
+    from functions.reports import schedule as reports_schedule
     from functions.route_ticket import app as route_app
 
     followup_app._outbound_context.cache_clear()
     reports_app._config.cache_clear()
+    reports_schedule._schedule_context.cache_clear()
     route_app._routing_context.cache_clear()
     sweeper_app._sweep_context.cache_clear()
     webhook_app._chat_context.cache_clear()
@@ -172,6 +174,7 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
             "SocialWebhookFunction",
             "InboundEmailFunction",
             "ReportsFunction",
+            "ReportsScheduleFunction",
         ):
             for name, value in deployed.functions[function].environment.items():
                 monkeypatch.setenv(name, value)

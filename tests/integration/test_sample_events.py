@@ -24,13 +24,22 @@ def sample(name: str) -> dict[str, Any]:
     return event
 
 
+def sample_name(code_uri: str, handler: str) -> str:
+    """A function's sample: named after its code directory (`reports.json`), and its handler's
+    module when that is not `app` (`reports_schedule.json` for `schedule.handler`), so two
+    functions sharing a code directory each have their own."""
+    module = handler.rpartition(".")[0]
+    suffix = "" if module == "app" else f"_{module.replace('.', '_')}"
+    return f"{Path(code_uri).name}{suffix}.json"
+
+
 def functions_and_samples() -> dict[str, Path]:
-    """Each function of the template and its sample, named after its code directory."""
+    """Each function of the template and its sample."""
     from simulator.template import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"]
     return {
-        name: SAMPLES / f"{Path(spec['Properties']['CodeUri']).name}.json"
+        name: SAMPLES / sample_name(spec["Properties"]["CodeUri"], spec["Properties"]["Handler"])
         for name, spec in resources.items()
         if spec["Type"] == "AWS::Serverless::Function"
     }
@@ -56,6 +65,8 @@ def repository(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Dynam
 def test_every_function_has_a_sample_event() -> None:
     missing = [f"{name}: {path.name}" for name, path in functions_and_samples().items() if not path.exists()]
     assert missing == []
+    samples = functions_and_samples()
+    assert samples["ReportsFunction"] != samples["ReportsScheduleFunction"]  # one code directory, two
 
 
 def test_inbound_email_sample_creates_a_ticket(repository: DynamoRepository) -> None:
@@ -234,3 +245,25 @@ def test_analytics_export_sample_lands_in_the_analytics_bucket(
     event, ledger = rows
     assert (event["type"], event["ticket_id"]) == ("created", ledger["ticket_id"])
     assert ("created", "2026-03-02") in {(m["metric"], m["day"]) for m in ledger["measures"]}
+
+
+def test_reports_schedule_sample_sends_the_digest_due_at_its_hour(
+    repository: DynamoRepository, deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.reports import schedule
+    from tests.integration.conftest import use_config
+
+    # Given a daily digest of support at 07:00 UTC (the sample fires at 07:05 on Monday 2 March)
+    use_config(
+        "teams: [{id: support}]\nreports:\n  digests: [{team: support, to: [lead@example.com], hour: 7}]\n",
+        tmp_path,
+        monkeypatch,
+    )
+    clock.set_clock(lambda: NOW)
+
+    result = schedule.handler(sample("reports_schedule.json"), FakeLambdaContext())
+
+    # Then Sunday's digest is sent and its page stored
+    assert result == {"sent": 1, "skipped": 0, "failed": 0}
+    stored = boto3.client("s3").list_objects_v2(Bucket=deployment.name("DigestsBucket"))["Contents"]
+    assert [o["Key"] for o in stored] == ["digests/support/daily/2026-03-01.html"]

@@ -29,6 +29,8 @@ TABLE_ACTIONS = {
     "SocialWebhookFunction": READ | WRITE,
     "ReportsFunction": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"},
     "ReportExportsFunction": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"},
+    # reads like reports; claims and settles delivery markers with conditional updates
+    "ReportsScheduleFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
     "AgentApiFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "RouteTicketFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "SlaSweeperFunction": READ | WRITE | {"dynamodb:DeleteItem"},
@@ -121,13 +123,43 @@ def test_end_user_messaging_sends_only_from_the_configured_origination_identitie
         assert statement["Resource"] != "*"
 
 
-def test_only_sla_sweeper_publishes_and_only_to_the_escalation_topic() -> None:
+def test_only_the_sweeper_and_the_reports_schedule_publish_each_to_its_one_topic() -> None:
+    topics = {"SlaSweeperFunction": "EscalationTopic", "ReportsScheduleFunction": "AlarmTopic"}
     for function in FUNCTIONS:
         for statement in allowed(function, "sns:"):
-            if function == "SlaSweeperFunction":
-                assert statement["Resource"] == {"Ref": "EscalationTopic"}
+            if function in topics:
+                assert statement["Resource"] == {"Ref": topics[function]}
             else:
                 assert function == "AutoFollowupFunction"  # phone numbers, see above
+
+
+def test_the_reports_schedule_writes_only_digest_pages_and_sends_only_as_the_support_domain() -> None:
+    # Given the schedule's policy: S3 puts under digests/ of its bucket, nothing else of S3
+    [s3] = allowed("ReportsScheduleFunction", "s3:")
+    assert (s3["Action"], s3["Resource"]) == ("s3:PutObject", {"Fn::Sub": "${DigestsBucket.Arn}/digests/*"})
+    # SES only from the support domain's identities, like auto_followup
+    [ses] = allowed("ReportsScheduleFunction", "ses:")
+    [followup_ses] = allowed("AutoFollowupFunction", "ses:")
+    assert (ses["Action"], ses["Resource"]) == (followup_ses["Action"], followup_ses["Resource"])
+    # the key only through S3 and SNS
+    services = {
+        s["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
+        for s in allowed("ReportsScheduleFunction", "kms:")
+    }
+    assert services == {"s3.${AWS::Region}.amazonaws.com", "sns.${AWS::Region}.amazonaws.com"}
+
+
+def test_the_digests_bucket_is_private_encrypted_with_the_key_and_expires() -> None:
+    props = RESOURCES["DigestsBucket"]["Properties"]
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["HelpdeskKey", "Arn"]},
+    }
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-digests"]["Prefix"] == "digests/"
+    assert rules["expire-digests"]["ExpirationInDays"] > 0
 
 
 @pytest.mark.parametrize(
