@@ -12,6 +12,7 @@ from tests.fakes.audit import MemoryAudit
 from tests.fakes.conversation import MemoryConversation
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
+from tests.fakes.live import MemoryLive
 from tests.fakes.macros import MemoryMacros
 from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.pointers import MemoryPointers
@@ -39,6 +40,7 @@ class MemoryRepository(
     MemoryTicketMoves,
     MemorySearch,
     MemoryReports,
+    MemoryLive,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 
