@@ -15,7 +15,7 @@ from shared import clock
 from shared.api.id_tokens import KeyLookup, user_pool_keys, verify_id_token
 from shared.config import load_config
 from shared.dal.repository import get_repository
-from shared.logic.agent_actions import NotAuthenticatedError
+from shared.logic.agent_actions import NotAuthenticatedError, PermissionDeniedError
 from shared.logic.live import admit_connection, connection_partitions
 from shared.models.config import HelpdeskConfig
 from shared.observability import logger, metrics, tracer
@@ -45,10 +45,13 @@ def connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         claims = verify_id_token(token, settings.token_issuer, settings.token_audience, _keys(), now)
         names = (settings.agent_id_claim, settings.supervisor_group, settings.admin_group)
         connection = admit_connection(claims, connection_id, _config(), names, now)
-    except NotAuthenticatedError as exc:
+    except (NotAuthenticatedError, PermissionDeniedError) as exc:
         logger.warning("connection refused", reason=str(exc))
         metrics.add_metric(name="LiveConnectionRefused", unit=MetricUnit.Count, value=1)
-        return _answer(401, "unauthorized")  # the reason stays in our log, not with the caller
+        # the reason stays in our log, not with the caller
+        if isinstance(exc, PermissionDeniedError):
+            return _answer(403, "forbidden")
+        return _answer(401, "unauthorized")
     repository = get_repository(settings.table_name, aws_region())
     repository.add_connection(connection, connection_partitions(connection))
     logger.info("connected", agent=connection.agent_id, role=connection.role, teams=connection.teams)

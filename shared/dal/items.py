@@ -500,6 +500,27 @@ class ReportClockItem(Model):
     processed_at = UnicodeAttribute()
 
 
+class LiveConnectionItem(Model):
+    """An agent's WebSocket connection (`LIVECONN#<id>` / `CONN`), and each listing of it in a
+    partition pushes read (`LIVE#<kind>#<value>` / `CONN#<id>`), with the scope pushes filter by."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="live")
+    connection_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    role = NumberAttribute()
+    teams = ListAttribute(of=UnicodeAttribute, default=list)
+    listed_in = ListAttribute(of=UnicodeAttribute, default=list)
+    """On the connection's own item: the partitions it is listed in (its disconnect removes them)."""
+    connected_at = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    """Epoch seconds: the table's TTL removes items of connections that never said goodbye."""
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     ReportClockItem,
@@ -523,6 +544,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     ReportDayItem,
     ReportDimensionItem,
     LedgerItem,
+    LiveConnectionItem,
 )
 
 
@@ -541,24 +563,3 @@ def reset_connections() -> None:
     """Drop cached connections (tests and the simulator start fresh moto backends)."""
     for item in ALL_ITEMS:
         item._connection = None
-
-
-class LiveConnectionItem(Model):
-    """An agent's WebSocket connection (`LIVECONN#<id>` / `CONN`), and each listing of it in a
-    partition pushes read (`LIVE#<kind>#<value>` / `CONN#<id>`), with the scope pushes filter by."""
-
-    class Meta(_Meta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    entity = UnicodeAttribute(default="live")
-    connection_id = UnicodeAttribute()
-    agent_id = UnicodeAttribute()
-    role = NumberAttribute()
-    teams = ListAttribute(of=UnicodeAttribute, default=list)
-    listed_in = ListAttribute(of=UnicodeAttribute, default=list)
-    """On the connection's own item: the partitions it is listed in (its disconnect removes them)."""
-    connected_at = UnicodeAttribute()
-    expires_at = NumberAttribute()
-    """Epoch seconds: the table's TTL removes items of connections that never said goodbye."""

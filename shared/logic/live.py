@@ -44,7 +44,8 @@ def admit_connection(
     claim_names: tuple[str, str, str],
     now: datetime,
 ) -> LiveConnection:
-    """The connection of the agent the verified ID token names (NotAuthenticatedError otherwise),
+    """The connection of the agent the verified ID token names (NotAuthenticatedError without one,
+    PermissionDeniedError for one the config does not know),
     with the role and teams its pushes are filtered by. `claim_names`: the agent id claim, the
     supervisor and the admin groups (as the agent API's settings name them)."""
     agent_claim, supervisor_group, admin_group = claim_names

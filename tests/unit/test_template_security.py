@@ -32,6 +32,10 @@ TABLE_ACTIONS = {
     "RouteTicketFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "SlaSweeperFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "AutoFollowupFunction": READ | WRITE,
+    # a connection's items written and removed together (transactions of puts and deletes)
+    "LiveFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+    # the ticket, the connections listed for it, and removal of those found gone
+    "LivePushFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"},
 }
 
 
