@@ -107,7 +107,25 @@ class ReportsScheduleSettings(BaseSettings):
 
 
 class RouteTicketSettings(BaseSettings):
-    """route_ticket needs only the common settings."""
+    live_queue_url: str | None = Field(default=None, alias="LIVE_QUEUE_URL")
+    """The live workspace's queue: the change events pushed to agents (unset: none are made)."""
+
+
+class LiveSettings(AgentCallerSettings):
+    """live: the WebSocket API's connections, admitted with the agent's Cognito ID token."""
+
+    token_issuer: str = Field(alias="TOKEN_ISSUER", min_length=1)
+    """The user pool's issuer URL (`https://cognito-idp.<region>.amazonaws.com/<pool id>`)."""
+    token_audience: str = Field(alias="TOKEN_AUDIENCE", min_length=1)
+    """The agent UI's app client id: an ID token for another client is refused."""
+
+
+class LivePushSettings(BaseSettings):
+    """live_push: the change events, posted to the connections allowed to see them."""
+
+    connections_endpoint: str = Field(alias="CONNECTIONS_ENDPOINT", min_length=1)
+    """The WebSocket API's management endpoint:
+    `https://<api id>.execute-api.<region>.amazonaws.com/<stage>`."""
 
 
 class AnalyticsExportSettings(BaseSettings):

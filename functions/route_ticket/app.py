@@ -18,11 +18,13 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clock
+from shared.channels.live import SqsEventQueue
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.errors import PermanentWriteError
 from shared.language import detect_language
+from shared.logic.live import change_events
 from shared.logic.projection_failures import quarantine_stream_record
 from shared.logic.report_ledgers import refresh_customer_tickets, refresh_ledger
 from shared.logic.route_ticket import (
@@ -143,7 +145,8 @@ def record_handler(record: DynamoDBRecord) -> None:
         _projected("views", record, _follow_views)
     if sort_key == "TICKET" or sort_key.startswith("MSG#"):
         _projected("search", record, _follow_search)
-    if sort_key == "TICKET" or sort_key.startswith(("MSG#", "EVENT#")):
+    suppressed = sort_key.startswith("EVENT#") and image.get("type", {}).get("S") == "followup_suppressed"
+    if sort_key == "TICKET" or sort_key.startswith("MSG#") or suppressed:
         inserted = record.event_name == DynamoDBRecordEventName.INSERT
         _projected("reports", record, lambda raw: _follow_reports(raw, inserted))
     if sort_key == "TICKET" and image:
@@ -155,6 +158,24 @@ def record_handler(record: DynamoDBRecord) -> None:
             _report(release_load(ticket, ctx, now))
     elif sort_key == "AGENT" and image.get("presence", {}).get("S") == "online":
         _report(on_presence(image["id"]["S"], ctx, now))
+    _follow_live(record)
+
+
+@cache
+def _live_queue() -> SqsEventQueue | None:
+    url = get_settings(RouteTicketSettings).live_queue_url
+    return SqsEventQueue(url, aws_region()) if url else None
+
+
+def _follow_live(record: DynamoDBRecord) -> None:
+    """The live workspace hears of the record's changes (a ticket created, assigned or changed, a
+    message, an SLA warning or breach): queued for live_push, which tells the agents who may see
+    them. A failure to queue fails the record, retried like any (the events' ids repeat)."""
+    queue = _live_queue()
+    events = change_events(record.raw_event) if queue is not None else []
+    if queue is not None and events:
+        queue.publish(events)
+        metrics.add_metric(name="LiveEventsQueued", unit=MetricUnit.Count, value=len(events))
 
 
 def _note_freshness(records: list[dict[str, Any]]) -> None:

@@ -20,6 +20,8 @@ Key layout (pk / sk):
 - `REPORTDIM#<dimension>` / `VALUE#<value>`  a value seen in a report dimension
 - `TICKET#<id>` / `LEDGER`                 the ticket's metric ledger, as the aggregates hold it
 - `DELIVERY#<key>` / `DELIVERY`            a scheduled delivery (digest email, range alert) and its state
+- `LIVECONN#<connection id>` / `CONN`      an agent's open WebSocket connection (TTL `expires_at`)
+- `LIVE#<all|team|agent|admin>#<value>` / `CONN#<connection id>`  the connections a push may reach
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time,
@@ -541,6 +543,27 @@ class DeliveryItem(Model):
     """Sparse: `DELIVERYSENDING`, by claim time, while claimed and not settled."""
 
 
+class LiveConnectionItem(Model):
+    """An agent's WebSocket connection (`LIVECONN#<id>` / `CONN`), and each listing of it in a
+    partition pushes read (`LIVE#<kind>#<value>` / `CONN#<id>`), with the scope pushes filter by."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="live")
+    connection_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    role = NumberAttribute()
+    teams = ListAttribute(of=UnicodeAttribute, default=list)
+    listed_in = ListAttribute(of=UnicodeAttribute, default=list)
+    """On the connection's own item: the partitions it is listed in (its disconnect removes them)."""
+    connected_at = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    """Epoch seconds: the table's TTL removes items of connections that never said goodbye."""
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     ReportClockItem,
@@ -566,6 +589,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     LedgerItem,
     ExportJobItem,
     DeliveryItem,
+    LiveConnectionItem,
 )
 
 

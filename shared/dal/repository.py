@@ -3,10 +3,10 @@
 The single-table design is divided by aggregate, one module each, every one with a small
 Protocol named for what its callers need (`PointerReads`, `TicketStore`, `CustomerStore`,
 `DeadlineIndex`, `Presence`, `Assignments`, `Outbox`, `QuarantineWrites`, `QuarantineReview`,
-`TicketMoves`, `SearchIndex`, `ReportStore`, `DeliveryMarks`) and its own item mapping. A use
-case declares the Protocols it uses; a handler gets the DynamoDB implementation of all of them
-from `get_repository()`. Every write that must not happen twice is a conditional write inside one
-transaction, so retried deliveries never duplicate.
+`TicketMoves`, `SearchIndex`, `ReportStore`, `DeliveryMarks`, `LiveConnections`) and its own item
+mapping. A use case declares the Protocols it uses; a handler gets the DynamoDB implementation of
+all of them from `get_repository()`. Every write that must not happen twice is a conditional write
+inside one transaction, so retried deliveries never duplicate.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shared.dal.customers import CustomerStore, DynamoCustomers, customer_from_i
 from shared.dal.deadlines import DeadlineIndex, DynamoDeadlines
 from shared.dal.deliveries import DeliveryMarks, DynamoDeliveries
 from shared.dal.items import CustomerItem, TicketItem
+from shared.dal.live import DynamoLive, LiveConnections
 from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
@@ -53,6 +54,7 @@ class TicketRepository(
     TicketHistoryReads,
     TicketWalk,
     DeliveryMarks,
+    LiveConnections,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -74,6 +76,7 @@ class DynamoRepository(
     DynamoSearch,
     DynamoReports,
     DynamoDeliveries,
+    DynamoLive,
 ):
     """Every store on the single DynamoDB table."""
 

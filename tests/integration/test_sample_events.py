@@ -4,8 +4,10 @@ so they never drift from what the handlers expect."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -267,3 +269,56 @@ def test_reports_schedule_sample_sends_the_digest_due_at_its_hour(
     assert result == {"sent": 1, "skipped": 0, "failed": 0}
     stored = boto3.client("s3").list_objects_v2(Bucket=deployment.name("DigestsBucket"))["Contents"]
     assert [o["Key"] for o in stored] == ["digests/support/daily/2026-03-01.html"]
+
+
+def test_live_sample_disconnect_is_answered(
+    repository: DynamoRepository, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.live import app
+
+    for name, value in deployment.functions["LiveFunction"].environment.items():
+        monkeypatch.setenv(name, value)
+    # a disconnect of a connection the table does not hold (never admitted, or its items expired)
+    assert app.handler(sample("live.json"), FakeLambdaContext()) == {
+        "statusCode": 200,
+        "body": "disconnected",
+    }
+
+
+def test_live_push_sample_reaches_the_connected_agents(
+    repository: DynamoRepository, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+    from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+
+    from functions.inbound_email import app as email_app
+    from functions.live_push import app
+    from shared.logic.live import connection_partitions
+    from shared.models.live import LiveConnection
+
+    for name, value in deployment.functions["LivePushFunction"].environment.items():
+        monkeypatch.setenv(name, value)
+    app._pusher.cache_clear()
+    # Given the sample's ticket (ticket #1, no team yet: everyone sees it) and an agent connected
+    result = email_app.handler(sample("inbound_email.json"), FakeLambdaContext())
+    event = sample("live_push.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["ticket_id"] = result["results"][0]["ticket_id"]
+    event["Records"][0]["body"] = json.dumps(body)
+    agent = LiveConnection(
+        connection_id="Jx1KpcW6oAMCJ0A=",
+        agent_id="agent",
+        role=1,
+        teams=[],
+        connected_at=NOW,
+        expires_at=NOW + timedelta(hours=2),
+    )
+    repository.add_connection(agent, connection_partitions(agent))
+
+    assert app.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+    backend = apigatewaymanagementapi_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    # moto keeps the id as it was in the request path (URL-quoted); API Gateway decodes it
+    pushed = json.loads(backend.connections[quote("Jx1KpcW6oAMCJ0A=", safe="")].data)
+    assert (pushed["type"], pushed["ticket"]["number"]) == ("ticket.created", 1)
+    app._pusher.cache_clear()

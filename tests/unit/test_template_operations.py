@@ -71,7 +71,11 @@ def test_every_alarm_notifies_the_alarm_topic(alarm: str) -> None:
     assert properties["TreatMissingData"] == "notBreaching"
 
 
-@pytest.mark.parametrize("queue", sorted(_of_type("AWS::SQS::Queue")))
+WORK_QUEUES = sorted(q for q in _of_type("AWS::SQS::Queue") if "RedrivePolicy" in RESOURCES[q]["Properties"])
+"""Queues a function consumes (messages waiting are normal; their failures move to a dead-letter queue)."""
+
+
+@pytest.mark.parametrize("queue", sorted(set(_of_type("AWS::SQS::Queue")) - set(WORK_QUEUES)))
 def test_every_dead_letter_and_failure_queue_has_an_alarm(queue: str) -> None:
     watching = _alarms_on(
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", {"Fn::GetAtt": [queue, "QueueName"]}
@@ -79,6 +83,19 @@ def test_every_dead_letter_and_failure_queue_has_an_alarm(queue: str) -> None:
     assert len(watching) == 1, f"{queue} needs one alarm on messages waiting"
     properties = ALARMS[watching[0]]["Properties"]
     assert (properties["Threshold"], properties["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+@pytest.mark.parametrize("queue", WORK_QUEUES)
+def test_every_work_queue_alarms_when_its_oldest_message_waits_too_long(queue: str) -> None:
+    watching = _alarms_on(
+        "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": [queue, "QueueName"]}
+    )
+    assert len(watching) == 1, f"{queue} needs one alarm on the age of its oldest message"
+    properties = ALARMS[watching[0]]["Properties"]
+    assert properties["Statistic"] == "Maximum"
+    assert 0 < properties["Threshold"] < RESOURCES[queue]["Properties"]["MessageRetentionPeriod"]
+    dead_letters = RESOURCES[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+    assert dead_letters["Fn::GetAtt"][0] in _of_type("AWS::SQS::Queue")
 
 
 @pytest.mark.parametrize("function", sorted(_of_type("AWS::Serverless::Function")))

@@ -37,6 +37,10 @@ TABLE_ACTIONS = {
     "AutoFollowupFunction": READ | WRITE,
     # reads the stream only (the event source mapping's role), writes to S3
     "AnalyticsExportFunction": set(),
+    # a connection's items written and removed together (transactions of puts and deletes)
+    "LiveFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+    # the ticket, the connections listed for it, and removal of those found gone
+    "LivePushFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"},
 }
 
 

@@ -1,0 +1,239 @@
+"""The live workspace (decision 110): who may hold a WebSocket connection, which changes of the
+tickets stream become pushed events, and which connections each event reaches.
+
+Pure functions of plain data: the stream record's images, the connections' stored scopes, the
+ticket as it is now. Permissions are the agent API's (`shared.logic.permissions.visible`), so a push
+never tells an agent about a ticket the API would answer 404 for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from shared.channels.live import Pusher
+from shared.dal.live import Partition
+from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
+from shared.logic.agent_actions import authenticate
+from shared.logic.permissions import Principal, Role, principal, role_from_groups, visible
+from shared.models.config import HelpdeskConfig
+from shared.models.live import LiveConnection, LiveEvent, LiveEventType, LiveTicket
+from shared.models.ticket import Direction, Ticket
+
+CONNECTION_LIFETIME = timedelta(hours=2, minutes=5)
+"""API Gateway closes a WebSocket connection after 2 hours: its items expire a little later, so one
+whose `$disconnect` never ran is gone from the table all the same."""
+TRACKED = ("status", "priority", "team", "tags", "subject")
+"""The ticket fields whose change is a `ticket.updated` (the assignee has its own event)."""
+SLA_EVENTS: Mapping[str, LiveEventType] = {"sla_warning": "sla.warning", "sla_breached": "sla.breached"}
+MESSAGE_EVENTS: Mapping[Direction, LiveEventType] = {
+    Direction.INBOUND: "ticket.customer_replied",
+    Direction.OUTBOUND: "ticket.replied",
+    Direction.NOTE: "ticket.note",
+}
+
+
+def admit_connection(
+    claims: Mapping[str, Any],
+    connection_id: str,
+    config: HelpdeskConfig,
+    claim_names: tuple[str, str, str],
+    now: datetime,
+) -> LiveConnection:
+    """The connection of the agent the verified ID token names (NotAuthenticatedError without one,
+    PermissionDeniedError for one the config does not know),
+    with the role and teams its pushes are filtered by. `claim_names`: the agent id claim, the
+    supervisor and the admin groups (as the agent API's settings name them)."""
+    agent_claim, supervisor_group, admin_group = claim_names
+    caller = authenticate(claims, agent_claim, supervisor_group, config)
+    groups = claims.get("cognito:groups") or []
+    role = role_from_groups(groups if isinstance(groups, list) else [], supervisor_group, admin_group)
+    scope = principal(caller.agent_id, role, config)
+    return LiveConnection(
+        connection_id=connection_id,
+        agent_id=scope.agent_id,
+        role=int(scope.role),
+        teams=sorted(scope.teams),
+        connected_at=now,
+        expires_at=now + CONNECTION_LIFETIME,
+    )
+
+
+def scope_of(connection: LiveConnection) -> Principal:
+    return Principal(connection.agent_id, Role(connection.role), frozenset(connection.teams))
+
+
+def live_ticket(ticket: Ticket) -> LiveTicket:
+    return LiveTicket(
+        id=ticket.id,
+        number=ticket.number,
+        channel=ticket.channel.value,
+        status=ticket.status.value,
+        priority=ticket.priority.value,
+        team=ticket.team,
+        assignee=ticket.assignee,
+    )
+
+
+def _record_time(raw: Mapping[str, Any]) -> datetime:
+    seconds = raw.get("ApproximateCreationDateTime")
+    return datetime.fromtimestamp(float(seconds), UTC) if seconds is not None else datetime.now(UTC)
+
+
+def _ticket_events(event_id: str, old: Ticket | None, new: Ticket, at: datetime) -> list[LiveEvent]:
+    if old is None:
+        return [_event(event_id, "ticket.created", at, new.id, {})]
+    found = []
+    if old.assignee != new.assignee:
+        data = {"from": old.assignee, "to": new.assignee}
+        found.append(
+            LiveEvent(id=f"{event_id}#a", type="ticket.assigned", at=at, ticket_id=new.id, data=data)
+        )
+    changes = {
+        name: [_plain(getattr(old, name)), _plain(getattr(new, name))]
+        for name in TRACKED
+        if getattr(old, name) != getattr(new, name)
+    }
+    if changes:
+        found.append(
+            LiveEvent(
+                id=f"{event_id}#u", type="ticket.updated", at=at, ticket_id=new.id, data={"changes": changes}
+            )
+        )
+    return found
+
+
+def _event(
+    event_id: str, kind: LiveEventType, at: datetime, ticket_id: str, data: dict[str, Any]
+) -> LiveEvent:
+    return LiveEvent(id=event_id, type=kind, at=at, ticket_id=ticket_id, data=data)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+def change_events(record: Mapping[str, Any]) -> list[LiveEvent]:
+    """The events one tickets-stream record makes: a ticket created, assigned or changed; a message
+    stored (customer reply, agent reply, note); an SLA warning or breach recorded by the sweeper.
+    Everything else (views, search entries, ledgers, internal fields) makes none."""
+    raw: Mapping[str, Any] = record["dynamodb"]
+    keys, new_image, old_image = raw["Keys"], raw.get("NewImage"), raw.get("OldImage")
+    sort_key, event_id, at = keys["sk"]["S"], str(record["eventID"]), _record_time(raw)
+    ticket_id = keys["pk"]["S"].removeprefix("TICKET#")
+    if not keys["pk"]["S"].startswith("TICKET#") or not new_image:
+        return []
+    if sort_key == "TICKET":
+        old = ticket_from_stream_image(old_image) if old_image else None
+        return _ticket_events(event_id, old, ticket_from_stream_image(new_image), at)
+    if record.get("eventName") != "INSERT":
+        return []
+    if sort_key.startswith("MSG#"):
+        return _message_event(event_id, ticket_id, new_image, at)
+    kind = new_image.get("type", {}).get("S")
+    if sort_key.startswith("EVENT#") and kind in SLA_EVENTS:
+        data = {k: v for k, v in _json(new_image).items() if k in {"target", "due_at", "warn_at"}}
+        return [
+            LiveEvent(
+                id=event_id, type=SLA_EVENTS[kind], at=at, ticket_id=ticket_id, audience="owners", data=data
+            )
+        ]
+    return []
+
+
+def _json(image: Mapping[str, Any]) -> dict[str, Any]:
+    text = image.get("data", {}).get("S")
+    found = json.loads(text) if text else {}
+    return found if isinstance(found, dict) else {}
+
+
+def _message_event(event_id: str, ticket_id: str, image: Mapping[str, Any], at: datetime) -> list[LiveEvent]:
+    message = message_from_stream_image(dict(image))
+    if message.automatic:
+        return []
+    data = {"message_id": message.id, "by": message.author, "channel": message.channel.value}
+    kind = MESSAGE_EVENTS[message.direction]
+    return [LiveEvent(id=event_id, type=kind, at=message.at, ticket_id=ticket_id, data=data)]
+
+
+def reaches(event: LiveEvent, ticket: Ticket, connection: LiveConnection) -> bool:
+    """Whether the connection's agent is told: viewers, everyone who sees the ticket; owners, its
+    assignee and the supervisors of its team (an admin only as its assignee or a team supervisor)."""
+    scope = scope_of(connection)
+    if event.audience == "viewers":
+        return visible(scope, ticket)
+    if ticket.assignee == scope.agent_id:
+        return True
+    return scope.role >= Role.SUPERVISOR and ticket.team is not None and ticket.team in scope.teams
+
+
+def audience_partitions(ticket: Ticket) -> list[tuple[str, str]]:
+    """Where the connections that may be told about the ticket are kept: all of them for a ticket no
+    team owns (everyone sees it); else its team's, its assignee's and the admins'."""
+    if ticket.team is None:
+        return [("all", "*")]
+    found = [("team", ticket.team), ("admin", "*")]
+    if ticket.assignee:
+        found.append(("agent", ticket.assignee))
+    return found
+
+
+def recipients(
+    event: LiveEvent, ticket: Ticket, connections: Iterable[LiveConnection]
+) -> list[LiveConnection]:
+    """The connections the event reaches, each once, in connection id order."""
+    unique = {c.connection_id: c for c in connections}
+    return [unique[k] for k in sorted(unique) if reaches(event, ticket, unique[k])]
+
+
+def encode(event: LiveEvent, ticket: Ticket) -> bytes:
+    return json.dumps(event.message(live_ticket(ticket)), separators=(",", ":")).encode("utf-8")
+
+
+def connection_partitions(connection: LiveConnection) -> list[tuple[str, str]]:
+    """The partitions a connection is listed in (`audience_partitions` reads them)."""
+    found = [("all", "*"), ("agent", connection.agent_id)]
+    found += [("team", team) for team in connection.teams]
+    if connection.role >= Role.ADMIN:
+        found.append(("admin", "*"))
+    return found
+
+
+PUSH_WORKERS = 16
+"""Connections posted to at once: a change reaching 500 agents takes about 500 / 16 round trips."""
+
+
+class LiveReads(Protocol):
+    def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+    def connections_in(self, partitions: Sequence[Partition], now: datetime) -> list[LiveConnection]: ...
+
+    def drop_connection(self, connection_id: str) -> LiveConnection | None: ...
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    reached: int
+    gone: int
+    """Connections found closed: removed, so the next push does not try them."""
+
+
+def push_event(event: LiveEvent, reads: LiveReads, pusher: Pusher, now: datetime) -> PushOutcome:
+    """Post the event to every connection whose agent may see its ticket as it is now (a ticket
+    gone or moved away since the change is judged as it is: nobody learns of what they may not
+    see); a connection found gone is removed."""
+    ticket = reads.get_ticket(event.ticket_id)
+    if ticket is None:
+        return PushOutcome(0, 0)
+    targets = recipients(event, ticket, reads.connections_in(audience_partitions(ticket), now))
+    data = encode(event, ticket)
+    with ThreadPoolExecutor(max_workers=PUSH_WORKERS) as pool:
+        delivered = list(pool.map(lambda c: pusher.post(c.connection_id, data), targets))
+    gone = [c.connection_id for c, ok in zip(targets, delivered, strict=True) if not ok]
+    for connection_id in gone:
+        reads.drop_connection(connection_id)
+    return PushOutcome(len(targets) - len(gone), len(gone))
