@@ -640,6 +640,13 @@ def move_routes(moves: Moves) -> list[Route]:
         ),
         Route("GET /agents/{agent_id}/mentions", 200, lambda _: Request("GET", "/agents/alice/mentions")),
         Route(
+            "GET /changes (no change log: live_push not run)",
+            200,
+            lambda _: Request(
+                "GET", "/changes", query={"since": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}
+            ),
+        ),
+        Route(
             "GET /search (index empty: route_ticket not run)",
             200,
             lambda _: Request("GET", "/search", query={"q": "printer error"}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from datetime import datetime
 from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
@@ -69,6 +70,7 @@ from shared.logic.agent_replies import add_note, agent_reply
 from shared.logic.cursors import InvalidCursorError
 from shared.logic.customers import MergeError, merge_customers, unmerge_customers
 from shared.logic.identity_suggestions import Decision, IdentityTakenError, decide_suggestion
+from shared.logic.live import changes_since
 from shared.logic.lookups import InvalidIdentityError, customer_tickets
 from shared.logic.macros import (
     DEFAULT_MACRO_PAGE,
@@ -193,6 +195,7 @@ from shared.models.api import (
     ViewPageView,
     WindowState,
 )
+from shared.models.live import LiveChangePage
 from shared.models.macros import Macro
 from shared.models.ticket import Channel, Customer, Identity, IdentityKind, Ticket
 from shared.observability import logger, metrics, tracer
@@ -529,6 +532,28 @@ def get_agent_mentions(
         for m in page.mentions
     ]
     return MentionPageView(agent=agent_id, mentions=mentions, limit=limit, next_cursor=page.cursor)
+
+
+@app.get(
+    "/changes",
+    summary="What a reconnecting UI missed: the changes it would have been pushed, oldest first",
+    description='The live updates (docs/agent-api.md, "Live updates") of the last 24 hours since '
+    "`since` (the `at` of the last change the UI had; changes at that time again, drop those seen by "
+    "`id`), judged on the tickets as they are now; `next_cursor` while more follow.",
+    responses=_responses(200, LiveChangePage, "One page of changes", 400),
+)
+def get_changes(
+    since: Annotated[
+        datetime | SkipJsonSchema[None],
+        Query(description="ISO 8601 time: the `at` of the last change the UI had (at most 24 hours back)"),
+    ] = None,
+    limit: PageLimit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> LiveChangePage:
+    _no_unknown_query("since", "limit", "cursor")
+    ctx = _agent_context()
+    page = changes_since(_principal(), ctx.repository, since, cursor, limit, clock.now())
+    return LiveChangePage.model_validate({"changes": page.changes, "next_cursor": page.next_cursor})
 
 
 @app.get(

@@ -31,6 +31,7 @@ def record_handler(record: SQSRecord) -> None:
     event = LiveEvent.model_validate_json(record.body)
     settings = get_settings(LivePushSettings)
     repository = get_repository(settings.table_name, aws_region())
+    repository.record_change(event)  # first: a UI that reconnects later reads it back
     outcome = push_event(event, repository, _pusher(), clock.now())
     logger.info("pushed", event_id=event.id, type=event.type, reached=outcome.reached, gone=outcome.gone)
     metrics.add_metric(name="LivePushes", unit=MetricUnit.Count, value=outcome.reached)

@@ -22,6 +22,7 @@ Key layout (pk / sk):
 - `DELIVERY#<key>` / `DELIVERY`            a scheduled delivery (digest email, range alert) and its state
 - `LIVECONN#<connection id>` / `CONN`      an agent's open WebSocket connection (TTL `expires_at`)
 - `LIVE#<all|team|agent|admin>#<value>` / `CONN#<connection id>`  the connections a push may reach
+- `LIVELOG#<yyyymmddhh>#<shard>` / `<at>#<event id>`  a pushed change, kept a day for catching up
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time,
@@ -564,6 +565,21 @@ class LiveConnectionItem(Model):
     """Epoch seconds: the table's TTL removes items of connections that never said goodbye."""
 
 
+class LiveChangeItem(Model):
+    """A change event as pushed (`LIVELOG#<hour>#<shard>` / `<at>#<event id>`), kept a day so a UI
+    that reconnects can read what it missed (`GET /changes`)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="live_change")
+    event = UnicodeAttribute()
+    """The LiveEvent as JSON."""
+    expires_at = NumberAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     ReportClockItem,
@@ -590,6 +606,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     ExportJobItem,
     DeliveryItem,
     LiveConnectionItem,
+    LiveChangeItem,
 )
 
 

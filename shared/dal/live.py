@@ -4,8 +4,9 @@ together; every item expires (TTL) after API Gateway's 2-hour connection limit."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pynamodb.exceptions import TransactWriteError
@@ -13,9 +14,9 @@ from pynamodb.transactions import TransactWrite
 
 from shared import clock
 from shared.dal.base import Table, raise_if_permanent
-from shared.dal.items import LiveConnectionItem
+from shared.dal.items import LiveChangeItem, LiveConnectionItem
 from shared.errors import ConflictError
-from shared.models.live import LiveConnection
+from shared.models.live import LiveConnection, LiveEvent
 
 Partition = tuple[str, str]
 """(kind, value): (`all`, `*`), (`team`, id), (`agent`, id), (`admin`, `*`)."""
@@ -102,3 +103,82 @@ class DynamoLive(Table):
                 if int(item.expires_at) > now.timestamp():
                     found.setdefault(item.connection_id, connection_from_item(item))
         return [found[key] for key in sorted(found)]
+
+    def record_change(self, event: LiveEvent) -> None:
+        LiveChangeItem(
+            pk=change_partition(event.at, event.ticket_id),
+            sk=change_key(event),
+            event=event.model_dump_json(),
+            expires_at=int((event.at + CHANGE_LIFETIME).timestamp()),
+        ).save()
+
+    def changes_after(self, after: str, until: datetime, limit: int) -> ChangePage:
+        """Up to `limit` changes whose key is after `after` (a change key, or an ISO time), oldest
+        first, and the key to go on after (None: nothing more up to `until`)."""
+        return read_changes(after, until, limit, self._shard_page)
+
+    @staticmethod
+    def _shard_page(partition: str, after: str, limit: int) -> list[tuple[str, str]]:
+        items = LiveChangeItem.query(partition, LiveChangeItem.sk > after, limit=limit)
+        return [(item.sk, item.event) for item in items]
+
+
+CHANGE_SHARDS = 4
+"""Partitions per hour of the change log: a busy hour's writes spread over them (issue 17)."""
+CHANGE_LIFETIME = timedelta(hours=26)
+"""How long a change stays readable (the catch-up window is 24 hours; TTL deletes late)."""
+
+
+def _hour(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+def change_partition(at: datetime, ticket_id: str, shards: int = CHANGE_SHARDS) -> str:
+    """The log partition of a change: its hour, and a shard chosen by its ticket (stable: the
+    changes of one ticket stay in one shard, in order)."""
+    shard = int(hashlib.sha256(ticket_id.encode()).hexdigest(), 16) % shards
+    return f"LIVELOG#{_hour(at)}#{shard}"
+
+
+def change_key(event: LiveEvent) -> str:
+    """The change's sort key: its time, the stream's order, its id (a redelivered event writes the
+    same item)."""
+    return f"{clock.iso(event.at)}#{event.sequence}#{event.id}"
+
+
+ChangePage = tuple[list[LiveEvent], str | None]
+"""Changes, oldest first, and the key to read on after (None: no more)."""
+
+
+class LiveChanges(Protocol):
+    def record_change(self, event: LiveEvent) -> None: ...
+
+    def changes_after(
+        self, after: str, until: datetime, limit: int
+    ) -> tuple[list[LiveEvent], str | None]: ...
+
+
+ShardPage = Callable[[str, str, int], list[tuple[str, str]]]
+"""(partition, after, limit) -> up to `limit` (sort key, event JSON) of the partition after `after`."""
+
+
+def read_changes(
+    after: str, until: datetime, limit: int, page: ShardPage
+) -> tuple[list[LiveEvent], str | None]:
+    """Merge the shards hour by hour from the hour of `after`: the global first `limit` changes in
+    key order (each shard read to `limit` at most, so none of its keys before the cut is missed)."""
+    hour = clock.parse_iso(after.split("#")[0]).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    found: list[tuple[str, str]] = []
+    while hour <= until and len(found) < limit:
+        merged = sorted(
+            row
+            for shard in range(CHANGE_SHARDS)
+            for row in page(f"LIVELOG#{_hour(hour)}#{shard}", after, limit)
+        )
+        found += merged[: limit - len(found)]
+        if len(found) >= limit:
+            break
+        hour += timedelta(hours=1)
+    events = [LiveEvent.model_validate_json(text) for _, text in found]
+    more = len(found) >= limit
+    return events, (found[-1][0] if more and found else None)

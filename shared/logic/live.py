@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from shared import clock
 from shared.channels.live import Pusher
-from shared.dal.live import Partition
+from shared.dal.live import ChangePage, Partition
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
-from shared.logic.agent_actions import authenticate
+from shared.logic.agent_actions import InvalidRequestError, authenticate
+from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.permissions import Principal, Role, principal, role_from_groups, visible
 from shared.models.config import HelpdeskConfig
 from shared.models.live import LiveConnection, LiveEvent, LiveEventType, LiveTicket
@@ -118,6 +120,12 @@ def _plain(value: Any) -> Any:
 
 
 def change_events(record: Mapping[str, Any]) -> list[LiveEvent]:
+    """The events one tickets-stream record makes (`record_events`), with its sequence number."""
+    sequence = str(record["dynamodb"].get("SequenceNumber") or "").rjust(40, "0")
+    return [event.model_copy(update={"sequence": sequence}) for event in record_events(record)]
+
+
+def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
     """The events one tickets-stream record makes: a ticket created, assigned or changed; a message
     stored (customer reply, agent reply, note); an SLA warning or breach recorded by the sweeper.
     Everything else (views, search entries, ledgers, internal fields) makes none."""
@@ -155,15 +163,19 @@ def _message_event(event_id: str, ticket_id: str, image: Mapping[str, Any], at: 
     message = message_from_stream_image(dict(image))
     if message.automatic:
         return []
-    data = {"message_id": message.id, "by": message.author, "channel": message.channel.value}
+    data = {
+        "message_id": message.id,
+        "by": message.author,
+        "channel": message.channel.value,
+        "message_at": message.at.isoformat(),
+    }
     kind = MESSAGE_EVENTS[message.direction]
-    return [LiveEvent(id=event_id, type=kind, at=message.at, ticket_id=ticket_id, data=data)]
+    return [LiveEvent(id=event_id, type=kind, at=at, ticket_id=ticket_id, data=data)]
 
 
-def reaches(event: LiveEvent, ticket: Ticket, connection: LiveConnection) -> bool:
-    """Whether the connection's agent is told: viewers, everyone who sees the ticket; owners, its
-    assignee and the supervisors of its team (an admin only as its assignee or a team supervisor)."""
-    scope = scope_of(connection)
+def reaches(event: LiveEvent, ticket: Ticket, scope: Principal) -> bool:
+    """Whether the agent is told: viewers, everyone who sees the ticket; owners, its assignee and
+    the supervisors of its team (an admin only as its assignee or a team supervisor)."""
     if event.audience == "viewers":
         return visible(scope, ticket)
     if ticket.assignee == scope.agent_id:
@@ -187,7 +199,7 @@ def recipients(
 ) -> list[LiveConnection]:
     """The connections the event reaches, each once, in connection id order."""
     unique = {c.connection_id: c for c in connections}
-    return [unique[k] for k in sorted(unique) if reaches(event, ticket, unique[k])]
+    return [unique[k] for k in sorted(unique) if reaches(event, ticket, scope_of(unique[k]))]
 
 
 def encode(event: LiveEvent, ticket: Ticket) -> bytes:
@@ -237,3 +249,64 @@ def push_event(event: LiveEvent, reads: LiveReads, pusher: Pusher, now: datetime
     for connection_id in gone:
         reads.drop_connection(connection_id)
     return PushOutcome(len(targets) - len(gone), len(gone))
+
+
+CATCH_UP = timedelta(hours=24)
+"""How far back `GET /changes` reads: a UI away longer reloads its views instead."""
+
+
+class ChangeReads(Protocol):
+    def changes_after(self, after: str, until: datetime, limit: int) -> ChangePage: ...
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    changes: list[dict[str, Any]]
+    """Each as a push delivers it (`LiveEvent.message`), oldest first."""
+    next_cursor: str | None
+
+
+def _is_change_key(text: str) -> bool:
+    moment, _, rest = text.partition("#")
+    return bool(rest) and _is_time(moment)
+
+
+def _is_time(text: str) -> bool:
+    try:
+        clock.parse_iso(text)
+    except ValueError:
+        return False
+    return True
+
+
+def changes_since(
+    caller: Principal,
+    reads: ChangeReads,
+    since: datetime | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> ChangesPage:
+    """The changes the caller would have been pushed since `since` (or after the cursor of the page
+    before), judged on the tickets as they are now: what a UI missed while not connected."""
+    if cursor is not None:
+        after = decode_cursor(cursor, 1, _is_change_key)[0]
+        start = clock.parse_iso(after.partition("#")[0])
+    elif since is not None:
+        after, start = clock.iso(since), since
+    else:
+        raise InvalidRequestError("since: the time of the last change the UI had (or a cursor)")
+    if start < now - CATCH_UP:
+        raise InvalidRequestError("since: at most 24 hours back; reload the views instead")
+    events, last = reads.changes_after(after, now, limit)
+    tickets = {
+        ticket_id: reads.get_ticket(ticket_id) for ticket_id in dict.fromkeys(e.ticket_id for e in events)
+    }
+    changes = [
+        event.message(live_ticket(ticket))
+        for event in events
+        if (ticket := tickets[event.ticket_id]) is not None and reaches(event, ticket, caller)
+    ]
+    return ChangesPage(changes, encode_cursor([last]) if last is not None else None)

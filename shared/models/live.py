@@ -59,6 +59,8 @@ class LiveEvent(BaseModel):
     at: datetime
     ticket_id: str
     """The push reads the ticket as it is then: who may see it, and what the event says of it."""
+    sequence: str = ""
+    """The stream record's sequence number: changes of one moment are kept in the stream's order."""
     audience: Audience = "viewers"
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -71,3 +73,20 @@ class LiveEvent(BaseModel):
             "ticket": ticket.model_dump(),
             "data": self.data,
         }
+
+
+class LiveChange(BaseModel):
+    """A change as an agent's screen receives it (pushed, or read back with `GET /changes`)."""
+
+    id: str = Field(description="Repeats when a change is delivered twice: drop the ones seen")
+    type: LiveEventType
+    at: datetime = Field(description="When the change was made (the tickets stream's time)")
+    ticket: LiveTicket = Field(description="The ticket as it is now")
+    data: dict[str, Any] = Field(default_factory=dict, description="What changed; never customer text")
+
+
+class LiveChangePage(BaseModel):
+    """What a reconnecting UI missed, oldest first (`GET /changes`)."""
+
+    changes: list[LiveChange]
+    next_cursor: str | None = Field(description="More changes after these: pass it as `cursor`")

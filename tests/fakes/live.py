@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from shared.dal.items import LiveConnectionItem
-from shared.dal.live import Partition, connection_from_item, connection_items, partition_key
-from shared.models.live import LiveConnection
+from shared.dal.items import LiveChangeItem, LiveConnectionItem
+from shared.dal.live import (
+    CHANGE_LIFETIME,
+    ChangePage,
+    Partition,
+    change_key,
+    change_partition,
+    connection_from_item,
+    connection_items,
+    partition_key,
+    read_changes,
+)
+from shared.models.live import LiveConnection, LiveEvent
 from tests.fakes.table import MemoryStore, as_model, delete_op, put_op
 
 
@@ -35,3 +45,23 @@ class MemoryLive(MemoryStore):
                     connection = connection_from_item(as_model(LiveConnectionItem, item))
                     found.setdefault(connection.connection_id, connection)
         return [found[key] for key in sorted(found)]
+
+    def record_change(self, event: LiveEvent) -> None:
+        item = LiveChangeItem(
+            pk=change_partition(event.at, event.ticket_id),
+            sk=change_key(event),
+            event=event.model_dump_json(),
+            expires_at=int((event.at + CHANGE_LIFETIME).timestamp()),
+        )
+        self.table.transact([put_op(item)])
+
+    def changes_after(self, after: str, until: datetime, limit: int) -> ChangePage:
+        def page(partition: str, start: str, count: int) -> list[tuple[str, str]]:
+            rows = [
+                (str(i["sk"]), str(i["event"]))
+                for i in self.table.partition(partition)
+                if str(i["sk"]) > start
+            ]
+            return rows[:count]
+
+        return read_changes(after, until, limit, page)

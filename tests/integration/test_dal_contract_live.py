@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.models.live import LiveConnection
+from shared import clock
+from shared.models.live import LiveConnection, LiveEvent
 from tests.integration.test_dal_contract import T0, Repository, _moto, repo
 
 __all__ = ["_moto", "repo"]  # the fixtures, shared with test_dal_contract
@@ -44,3 +45,28 @@ def test_a_connection_is_found_in_each_partition_it_is_listed_in_until_dropped(r
 def test_an_expired_connection_is_not_found_before_the_ttl_removes_it(repo: Repository) -> None:
     repo.add_connection(connection("c1", "alice", ["support"]), [("team", "support")])
     assert repo.connections_in([("team", "support")], T0 + timedelta(hours=3)) == []
+
+
+def change(n: int, ticket: str, minutes: int) -> LiveEvent:
+    return LiveEvent(
+        id=f"e{n:03d}", type="ticket.updated", at=AT + timedelta(minutes=minutes), ticket_id=ticket
+    )
+
+
+def test_changes_read_back_in_time_order_across_shards_and_hours_page_by_page(repo: Repository) -> None:
+    events = [change(n, f"t{n % 7}", n * 7) for n in range(30)]  # 30 changes over 3.5 hours, 7 tickets
+    for event in reversed(events):
+        repo.record_change(event)
+    repo.record_change(events[3])  # a redelivery writes the same item
+
+    read: list[LiveEvent] = []
+    after: str | None = clock.iso(AT)
+    while after is not None:
+        page, after = repo.changes_after(after, AT + timedelta(hours=5), 8)
+        assert len(page) <= 8
+        read += page
+    assert [e.id for e in read] == [e.id for e in events]
+
+    # from a later time: only what came at or after it
+    later, _ = repo.changes_after(clock.iso(events[20].at), AT + timedelta(hours=5), 100)
+    assert [e.id for e in later] == [e.id for e in events[20:]]

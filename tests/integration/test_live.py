@@ -215,3 +215,31 @@ def test_a_push_to_a_closed_connection_forgets_it(
     remaining = live.repository.connections_in([("all", "*")], T0 + timedelta(minutes=1))
     assert [c.connection_id for c in remaining] == ["conn-alice"]
     assert received("conn-alice")
+
+
+def test_a_reconnecting_agent_catches_up_with_nothing_missed(
+    live: EmailHarness, deployment: Deployment
+) -> None:
+    from functions.live import app
+    from tests.integration.test_agent_api import call
+
+    # alice was connected, and her UI had everything up to T0; then her connection dropped
+    assert connect("conn-alice", id_token("alice")) == 200
+    assert app.handler(ws_event("$disconnect", "conn-alice"), FakeLambdaContext())["statusCode"] == 200
+    live.deliver(mail(subject="Printer broken"))
+    pump(deployment, {})
+    deliver_pushes(deployment)
+    assert received("conn-alice") == []  # nothing reached her while away
+
+    # reconnected, her UI asks what it missed since the last change it had
+    assert connect("conn-alice-2", id_token("alice")) == 200
+    status, body = call("GET", "/changes", query={"since": T0.isoformat()}, agent="alice")
+    assert status == 200
+    kinds = [c["type"] for c in body["changes"]]
+    assert {"ticket.created", "ticket.customer_replied", "ticket.updated"} <= set(kinds)
+    assert [c["at"] for c in body["changes"]] == sorted(c["at"] for c in body["changes"])
+    assert {c["ticket"]["number"] for c in body["changes"]} == {1}
+    assert body["next_cursor"] is None
+    # bob (billing) missed nothing of support's ticket
+    status, body = call("GET", "/changes", query={"since": T0.isoformat()}, agent="bob")
+    assert (status, body["changes"]) == (200, [])

@@ -294,3 +294,48 @@ def test_the_tokens_times_are_checked_against_our_clock_not_the_hosts() -> None:
     # the simulator's clock is not the wall clock: a token of its time is valid at its time
     assert abs(time.time() - T0.timestamp()) > 3600
     assert verify_id_token(token(), ISSUER, CLIENT, keys, T0)["custom:agent_id"] == "alice"
+
+
+# -- catching up after a reconnect -----------------------------------------------------------------
+
+
+def test_a_reconnecting_ui_reads_what_it_missed_as_it_would_have_been_pushed() -> None:
+    from shared.logic.agent_actions import InvalidRequestError
+    from shared.logic.live import changes_since
+    from shared.logic.permissions import Principal, Role
+
+    repo = seeded()
+    other = ticket(id="t2", number=8, team="billing")
+    repo.create_ticket(
+        NewTicketWrite(
+            ticket=other,
+            message=message(Direction.INBOUND, "x").model_copy(update={"id": "m9", "ticket_id": "t2"}),
+        )
+    )
+    changes = [
+        LiveEvent(id=f"e{n}", type="ticket.updated", at=T0 + timedelta(minutes=n), ticket_id=t)
+        for n, t in enumerate(["t1", "t2", "t1", "t2", "t1"])
+    ]
+    changes.append(
+        LiveEvent(id="w", type="sla.warning", at=T0 + timedelta(minutes=9), ticket_id="t1", audience="owners")
+    )
+    for change in changes:
+        repo.record_change(change)
+    alice = Principal("alice", Role.AGENT, frozenset({"support"}))
+    now = T0 + timedelta(minutes=30)
+
+    first = changes_since(alice, repo, T0 + timedelta(minutes=1), None, 1, now)
+    seen = [c["id"] for c in first.changes]
+    cursor = first.next_cursor
+    while cursor is not None:
+        page = changes_since(alice, repo, None, cursor, 1, now)
+        seen += [c["id"] for c in page.changes]
+        cursor = page.next_cursor
+    # support's changes from minute 1 on; billing's are not hers; the warning is for the owners
+    assert seen == ["e2", "e4"]
+    sam = Principal("sam", Role.SUPERVISOR, frozenset({"support"}))
+    assert [c["id"] for c in changes_since(sam, repo, T0, None, 100, now).changes] == ["e0", "e2", "e4", "w"]
+    with pytest.raises(InvalidRequestError, match="24 hours"):
+        changes_since(alice, repo, T0 - timedelta(hours=25), None, 10, T0)
+    with pytest.raises(InvalidRequestError, match="since"):
+        changes_since(alice, repo, None, None, 10, T0)

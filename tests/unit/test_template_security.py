@@ -39,8 +39,8 @@ TABLE_ACTIONS = {
     "AnalyticsExportFunction": set(),
     # a connection's items written and removed together (transactions of puts and deletes)
     "LiveFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
-    # the ticket, the connections listed for it, and removal of those found gone
-    "LivePushFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"},
+    # the change kept for catching up, the ticket, the connections listed for it, those found gone
+    "LivePushFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
 }
 
 
