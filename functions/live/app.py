@@ -1,10 +1,11 @@
 """live: the WebSocket API of the live workspace (decision 110). `$connect` admits an agent by the
 Cognito ID token the UI sends as `?token=` (browsers cannot set headers on a WebSocket) and keeps the
-connection where pushes find it; `$disconnect` removes it; anything sent on the socket is refused
-(the agent API is where agents act)."""
+connection where pushes find it; `$disconnect` removes it; on the socket it takes only presence on a
+ticket (viewing, composing, left: decision 111); the agent API is where agents act."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -15,8 +16,9 @@ from shared import clock
 from shared.api.id_tokens import KeyLookup, user_pool_keys, verify_id_token
 from shared.config import load_config
 from shared.dal.repository import get_repository
-from shared.logic.agent_actions import NotAuthenticatedError, PermissionDeniedError
-from shared.logic.live import admit_connection, connection_partitions
+from shared.errors import TicketNotFoundError
+from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, PermissionDeniedError
+from shared.logic.live import admit_connection, connection_partitions, note_presence
 from shared.models.config import HelpdeskConfig
 from shared.observability import logger, metrics, tracer
 from shared.settings import LiveSettings, aws_region, get_settings
@@ -77,4 +79,27 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return connect(event, connection_id)
     if route == "$disconnect":
         return disconnect(connection_id)
-    return _answer(400, "this socket only receives: act through the agent API")
+    return message(event, connection_id)
+
+
+def message(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    """What a UI sends on the socket: only presence on a ticket (viewing, composing, left); the
+    agent API is where agents act."""
+    try:
+        body = json.loads(event.get("body") or "{}")
+    except json.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or body.get("action") != "presence":
+        return _answer(400, 'only {"action": "presence", ...} is taken here: act through the agent API')
+    settings = get_settings(LiveSettings)
+    repository = get_repository(settings.table_name, aws_region())
+    try:
+        changed = note_presence(connection_id, body, repository, clock.now())
+    except InvalidRequestError as exc:
+        return _answer(400, str(exc))
+    except NotAuthenticatedError:
+        return _answer(401, "unauthorized")
+    except TicketNotFoundError:
+        return _answer(404, "no such ticket")
+    logger.info("presence", ticket_id=body.get("ticket_id"), state=body.get("state"), changed=changed)
+    return _answer(200, "noted")

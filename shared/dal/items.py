@@ -23,6 +23,7 @@ Key layout (pk / sk):
 - `LIVECONN#<connection id>` / `CONN`      an agent's open WebSocket connection (TTL `expires_at`)
 - `LIVE#<all|team|agent|admin>#<value>` / `CONN#<connection id>`  the connections a push may reach
 - `LIVELOG#<yyyymmddhh>#<shard>` / `<at>#<event id>`  a pushed change, kept a day for catching up
+- `TICKET#<id>` / `VIEWER#<agent id>`      an agent viewing or composing on the ticket (short TTL)
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
 `QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time,
@@ -580,6 +581,24 @@ class LiveChangeItem(Model):
     expires_at = NumberAttribute()
 
 
+class ViewerItem(Model):
+    """An agent on a ticket's screen (`TICKET#<id>` / `VIEWER#<agent>`): viewing or composing a
+    reply, as their UI last said, until `expires_at` (decision 111)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="viewer")
+    agent_id = UnicodeAttribute()
+    state = UnicodeAttribute()
+    """`viewing` or `composing`."""
+    at = UnicodeAttribute()
+    """When the UI last said so."""
+    expires_at = NumberAttribute()
+
+
 ALL_ITEMS: tuple[type[Model], ...] = (
     PointerItem,
     ReportClockItem,
@@ -607,6 +626,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     DeliveryItem,
     LiveConnectionItem,
     LiveChangeItem,
+    ViewerItem,
 )
 
 

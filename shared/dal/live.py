@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from shared import clock
 from shared.dal.base import Table, raise_if_permanent
-from shared.dal.items import LiveChangeItem, LiveConnectionItem
+from shared.dal.items import LiveChangeItem, LiveConnectionItem, ViewerItem
 from shared.errors import ConflictError
 from shared.models.live import LiveConnection, LiveEvent
 
@@ -28,6 +29,8 @@ def partition_key(partition: Partition) -> str:
 
 class LiveConnections(Protocol):
     def add_connection(self, connection: LiveConnection, partitions: Sequence[Partition]) -> None: ...
+
+    def get_connection(self, connection_id: str) -> LiveConnection | None: ...
 
     def drop_connection(self, connection_id: str) -> LiveConnection | None: ...
 
@@ -76,6 +79,12 @@ class DynamoLive(Table):
         except TransactWriteError as exc:
             raise_if_permanent(exc)
             raise ConflictError(f"connection {connection.connection_id}: concurrent write") from exc
+
+    def get_connection(self, connection_id: str) -> LiveConnection | None:
+        try:
+            return connection_from_item(LiveConnectionItem.get(f"LIVECONN#{connection_id}", "CONN"))
+        except LiveConnectionItem.DoesNotExist:
+            return None
 
     def drop_connection(self, connection_id: str) -> LiveConnection | None:
         """Remove the connection and its listings (None: already gone)."""
@@ -182,3 +191,78 @@ def read_changes(
     events = [LiveEvent.model_validate_json(text) for _, text in found]
     more = len(found) >= limit
     return events, (found[-1][0] if more and found else None)
+
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+VIEWER_LIFETIME = timedelta(seconds=90)
+"""A viewer the UI stopped confirming is gone after this (the UI says so every 30 seconds)."""
+VIEWER_REFRESH = timedelta(seconds=45)
+"""A confirmation of the same state is written only when the stored one is older than this."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    agent_id: str
+    state: str
+    at: datetime
+    until: datetime
+
+
+class TicketViewers(Protocol):
+    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool: ...
+
+    def ticket_viewers(self, ticket_id: str, now: datetime) -> list[Viewer]: ...
+
+
+def viewer_item(ticket_id: str, agent_id: str, state: str, now: datetime) -> ViewerItem:
+    return ViewerItem(
+        pk=f"TICKET#{ticket_id}",
+        sk=f"VIEWER#{agent_id}",
+        agent_id=agent_id,
+        state=state,
+        at=clock.iso(now),
+        expires_at=int((now + VIEWER_LIFETIME).timestamp()),
+    )
+
+
+def viewer_from_item(item: ViewerItem) -> Viewer:
+    return Viewer(
+        item.agent_id,
+        item.state,
+        clock.parse_iso(item.at),
+        datetime.fromtimestamp(int(item.expires_at), UTC),
+    )
+
+
+class DynamoViewers(Table):
+    """TicketViewers on the table."""
+
+    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool:
+        """Record the agent viewing or composing (None: left). A confirmation of the same state is
+        written only when the stored one is older than VIEWER_REFRESH (False: nothing written), so
+        the UI's heartbeats cost a write a minute, and only a change of state makes a stream event
+        others are told of."""
+        key = (f"TICKET#{ticket_id}", f"VIEWER#{agent_id}")
+        if state is None:
+            try:
+                ViewerItem(pk=key[0], sk=key[1]).delete(condition=ViewerItem.pk.exists())
+            except DeleteError as exc:
+                if exc.cause_response_code == CONDITION_FAILED:
+                    return False
+                raise_if_permanent(exc)
+                raise
+            return True
+        fresh = clock.iso(now - VIEWER_REFRESH)
+        condition = ViewerItem.pk.does_not_exist() | (ViewerItem.state != state) | (ViewerItem.at < fresh)
+        try:
+            viewer_item(ticket_id, agent_id, state, now).save(condition=condition)
+        except PutError as exc:
+            if exc.cause_response_code == CONDITION_FAILED:
+                return False
+            raise_if_permanent(exc)
+            raise
+        return True
+
+    def ticket_viewers(self, ticket_id: str, now: datetime) -> list[Viewer]:
+        items = ViewerItem.query(f"TICKET#{ticket_id}", ViewerItem.sk.startswith("VIEWER#"))
+        return [viewer_from_item(i) for i in items if int(i.expires_at) > now.timestamp()]

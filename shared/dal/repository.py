@@ -21,7 +21,7 @@ from shared.dal.customers import CustomerStore, DynamoCustomers, customer_from_i
 from shared.dal.deadlines import DeadlineIndex, DynamoDeadlines
 from shared.dal.deliveries import DeliveryMarks, DynamoDeliveries
 from shared.dal.items import CustomerItem, TicketItem
-from shared.dal.live import DynamoLive, LiveChanges, LiveConnections
+from shared.dal.live import DynamoLive, DynamoViewers, LiveChanges, LiveConnections, TicketViewers
 from shared.dal.macros import DynamoMacros, MacroStore
 from shared.dal.outbox import DynamoOutbox, Outbox
 from shared.dal.pointers import DynamoPointers, PointerReads
@@ -56,6 +56,7 @@ class TicketRepository(
     DeliveryMarks,
     LiveConnections,
     LiveChanges,
+    TicketViewers,
     Protocol,
 ):
     """Every store together: what a handler builds once and hands to its use cases."""
@@ -78,6 +79,7 @@ class DynamoRepository(
     DynamoReports,
     DynamoDeliveries,
     DynamoLive,
+    DynamoViewers,
 ):
     """Every store on the single DynamoDB table."""
 

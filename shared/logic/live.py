@@ -19,7 +19,8 @@ from shared import clock
 from shared.channels.live import Pusher
 from shared.dal.live import ChangePage, Partition
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
-from shared.logic.agent_actions import InvalidRequestError, authenticate
+from shared.errors import TicketNotFoundError
+from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, authenticate
 from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.permissions import Principal, Role, principal, role_from_groups, visible
 from shared.models.config import HelpdeskConfig
@@ -133,6 +134,8 @@ def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
     keys, new_image, old_image = raw["Keys"], raw.get("NewImage"), raw.get("OldImage")
     sort_key, event_id, at = keys["sk"]["S"], str(record["eventID"]), _record_time(raw)
     ticket_id = keys["pk"]["S"].removeprefix("TICKET#")
+    if keys["pk"]["S"].startswith("TICKET#") and sort_key.startswith("VIEWER#"):
+        return _presence_events(event_id, ticket_id, old_image, new_image, at)
     if not keys["pk"]["S"].startswith("TICKET#") or not new_image:
         return []
     if sort_key == "TICKET":
@@ -151,6 +154,26 @@ def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
             )
         ]
     return []
+
+
+def _presence_events(
+    event_id: str,
+    ticket_id: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    at: datetime,
+) -> list[LiveEvent]:
+    """An agent began viewing or composing, or left (their UI said so, or stopped confirming and
+    the TTL removed them); a confirmation of the same state is no event."""
+    before = (old or {}).get("state", {}).get("S")
+    after = (new or {}).get("state", {}).get("S") or "left"
+    if before == after:
+        return []
+    image = new or old or {}
+    data: dict[str, Any] = {"agent": image.get("agent_id", {}).get("S"), "state": after}
+    if new and "expires_at" in new:
+        data["until"] = datetime.fromtimestamp(int(new["expires_at"]["N"]), UTC).isoformat()
+    return [_event(event_id, "presence.changed", at, ticket_id, data)]
 
 
 def _json(image: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,3 +333,34 @@ def changes_since(
         if (ticket := tickets[event.ticket_id]) is not None and reaches(event, ticket, caller)
     ]
     return ChangesPage(changes, encode_cursor([last]) if last is not None else None)
+
+
+PRESENCE_STATES = ("viewing", "composing", "left")
+
+
+class PresenceReads(Protocol):
+    def get_connection(self, connection_id: str) -> LiveConnection | None: ...
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool: ...
+
+
+def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceReads, now: datetime) -> bool:
+    """An agent's UI says they view a ticket, compose a reply on it, or left it (`{"action":
+    "presence", "ticket_id": ..., "state": ...}`, every 30 seconds while it holds); recorded with a
+    short life for the ticket's other viewers to be told (False: the same state, confirmed recently).
+    InvalidRequestError for a body that says something else; NotAuthenticatedError for a connection
+    we do not hold; TicketNotFoundError for a ticket the agent may not see."""
+    state, ticket_id = body.get("state"), body.get("ticket_id")
+    if state not in PRESENCE_STATES or not isinstance(ticket_id, str) or not ticket_id:
+        raise InvalidRequestError(
+            'send {"action": "presence", "ticket_id": "...", "state": "viewing|composing|left"}'
+        )
+    connection = reads.get_connection(connection_id)
+    if connection is None:
+        raise NotAuthenticatedError("this connection is not admitted (connect again)")
+    ticket = reads.get_ticket(ticket_id)
+    if ticket is None or not visible(scope_of(connection), ticket):
+        raise TicketNotFoundError(f"no ticket {ticket_id}")
+    return reads.set_viewer(ticket_id, connection.agent_id, None if state == "left" else state, now)

@@ -17,6 +17,7 @@ LiveEventType = Literal[
     "ticket.note",
     "sla.warning",
     "sla.breached",
+    "presence.changed",
 ]
 Audience = Literal["viewers", "owners"]
 """`viewers`: every agent who sees the ticket (the agent API's permissions); `owners`: its assignee

@@ -13,7 +13,7 @@ from tests.fakes.conversation import MemoryConversation
 from tests.fakes.customers import MemoryCustomers
 from tests.fakes.deadlines import MemoryDeadlines
 from tests.fakes.deliveries import MemoryDeliveries
-from tests.fakes.live import MemoryLive
+from tests.fakes.live import MemoryLive, MemoryViewers
 from tests.fakes.macros import MemoryMacros
 from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.pointers import MemoryPointers
@@ -43,6 +43,7 @@ class MemoryRepository(
     MemoryReports,
     MemoryDeliveries,
     MemoryLive,
+    MemoryViewers,
 ):
     """Every store on one in-memory table (`DynamoRepository`'s counterpart for unit tests)."""
 

@@ -70,3 +70,16 @@ def test_changes_read_back_in_time_order_across_shards_and_hours_page_by_page(re
     # from a later time: only what came at or after it
     later, _ = repo.changes_after(clock.iso(events[20].at), AT + timedelta(hours=5), 100)
     assert [e.id for e in later] == [e.id for e in events[20:]]
+
+
+def test_a_viewer_is_written_on_a_change_of_state_or_when_stale_and_expires(repo: Repository) -> None:
+    assert repo.set_viewer("t1", "alice", "viewing", AT) is True
+    assert repo.set_viewer("t1", "alice", "viewing", AT + timedelta(seconds=20)) is False
+    assert repo.set_viewer("t1", "alice", "composing", AT + timedelta(seconds=25)) is True
+    assert repo.set_viewer("t1", "bob", "viewing", AT + timedelta(seconds=30)) is True
+    viewers = repo.ticket_viewers("t1", AT + timedelta(seconds=40))
+    assert [(v.agent_id, v.state) for v in viewers] == [("alice", "composing"), ("bob", "viewing")]
+    assert repo.set_viewer("t1", "bob", None, AT + timedelta(seconds=45)) is True
+    assert repo.set_viewer("t1", "bob", None, AT + timedelta(seconds=46)) is False
+    assert [v.agent_id for v in repo.ticket_viewers("t1", AT + timedelta(seconds=50))] == ["alice"]
+    assert repo.ticket_viewers("t1", AT + timedelta(minutes=3)) == []

@@ -29,6 +29,7 @@ CONFIG = """
 teams: [{id: support}, {id: billing}]
 agents:
   - {id: alice, teams: [support]}
+  - {id: carol, teams: [support]}
   - {id: bob, teams: [billing]}
 routing:
   default_team: support
@@ -243,3 +244,41 @@ def test_a_reconnecting_agent_catches_up_with_nothing_missed(
     # bob (billing) missed nothing of support's ticket
     status, body = call("GET", "/changes", query={"since": T0.isoformat()}, agent="bob")
     assert (status, body["changes"]) == (200, [])
+
+
+def test_an_agent_viewing_a_ticket_is_shown_to_the_others_who_see_it(
+    live: EmailHarness, deployment: Deployment
+) -> None:
+    from functions.live import app
+
+    for agent in ("alice", "carol", "bob"):
+        assert connect(f"conn-{agent}", id_token(agent)) == 200
+    live.deliver(mail(subject="Printer broken"))
+    cursor: dict[str, str] = {}
+    pump(deployment, cursor)
+    deliver_pushes(deployment)
+    [ticket] = live.repository.scan_tickets()
+    before = {agent: len(received(f"conn-{agent}")) for agent in ("alice", "carol", "bob")}
+
+    def say(connection_id: str, state: str, ticket_id: str = ticket.id) -> int:
+        body = json.dumps({"action": "presence", "ticket_id": ticket_id, "state": state})
+        event = {**ws_event("$default", connection_id), "body": body}
+        status: int = app.handler(event, FakeLambdaContext())["statusCode"]
+        return status
+
+    # alice opens the ticket and starts a reply; her heartbeat repeats the same state
+    assert say("conn-alice", "viewing") == 200
+    assert say("conn-alice", "composing") == 200
+    assert say("conn-alice", "composing") == 200
+    pump(deployment, cursor)
+    deliver_pushes(deployment)
+
+    told = [m for m in received("conn-carol")[before["carol"] :] if m["type"] == "presence.changed"]
+    assert [(m["data"]["agent"], m["data"]["state"]) for m in told] == [
+        ("alice", "viewing"),
+        ("alice", "composing"),
+    ]
+    assert received("conn-bob")[before["bob"] :] == []  # billing does not see support's ticket
+    # bob cannot say he views it: for him it does not exist
+    assert say("conn-bob", "viewing") == 404
+    assert say("conn-alice", "dancing") == 400

@@ -339,3 +339,62 @@ def test_a_reconnecting_ui_reads_what_it_missed_as_it_would_have_been_pushed() -
         changes_since(alice, repo, T0 - timedelta(hours=25), None, 10, T0)
     with pytest.raises(InvalidRequestError, match="since"):
         changes_since(alice, repo, None, None, 10, T0)
+
+
+# -- presence on a ticket --------------------------------------------------------------------------
+
+
+def viewer_record(old: str | None, new: str | None) -> dict[str, Any]:
+    from shared.dal.live import viewer_item
+
+    raw: dict[str, Any] = {
+        "Keys": {"pk": {"S": "TICKET#t1"}, "sk": {"S": "VIEWER#alice"}},
+        "ApproximateCreationDateTime": int(T0.timestamp()),
+    }
+    if old is not None:
+        raw["OldImage"] = viewer_item("t1", "alice", old, T0 - timedelta(seconds=30)).serialize()
+    if new is not None:
+        raw["NewImage"] = viewer_item("t1", "alice", new, T0).serialize()
+    name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+    return {"eventID": "v1", "eventName": name, "dynamodb": raw}
+
+
+def test_presence_changes_are_events_a_confirmation_is_none() -> None:
+    [viewing] = change_events(viewer_record(None, "viewing"))
+    assert (viewing.type, viewing.data["agent"], viewing.data["state"]) == (
+        "presence.changed",
+        "alice",
+        "viewing",
+    )
+    assert viewing.data["until"] == (T0 + timedelta(seconds=90)).isoformat()
+    assert change_events(viewer_record("viewing", "viewing")) == []
+    [composing] = change_events(viewer_record("viewing", "composing"))
+    assert composing.data["state"] == "composing"
+    [left] = change_events(viewer_record("composing", None))  # said so, or the TTL removed it
+    assert (left.data["agent"], left.data["state"]) == ("alice", "left")
+
+
+def test_presence_is_noted_for_a_ticket_the_agent_sees_heartbeats_write_once_a_while() -> None:
+    from shared.errors import TicketNotFoundError
+    from shared.logic.agent_actions import InvalidRequestError
+    from shared.logic.live import note_presence
+
+    repo = seeded()
+    body = {"action": "presence", "ticket_id": "t1", "state": "viewing"}
+    assert note_presence("conn-alice", body, repo, T0) is True
+    assert note_presence("conn-alice", body, repo, T0 + timedelta(seconds=30)) is False  # a heartbeat
+    assert note_presence("conn-alice", body, repo, T0 + timedelta(seconds=50)) is True  # refreshed
+    assert (
+        note_presence("conn-alice", {**body, "state": "composing"}, repo, T0 + timedelta(seconds=55)) is True
+    )
+    [viewer] = repo.ticket_viewers("t1", T0 + timedelta(seconds=60))
+    assert (viewer.agent_id, viewer.state) == ("alice", "composing")
+    assert repo.ticket_viewers("t1", T0 + timedelta(minutes=5)) == []  # unconfirmed: gone
+    assert note_presence("conn-alice", {**body, "state": "left"}, repo, T0 + timedelta(seconds=70)) is True
+    assert repo.ticket_viewers("t1", T0 + timedelta(seconds=71)) == []
+    with pytest.raises(TicketNotFoundError):  # bob's team does not see it
+        note_presence("conn-bob", body, repo, T0)
+    with pytest.raises(NotAuthenticatedError):
+        note_presence("conn-unknown", body, repo, T0)
+    with pytest.raises(InvalidRequestError):
+        note_presence("conn-alice", {**body, "state": "dancing"}, repo, T0)
