@@ -49,7 +49,8 @@ from simulator.template import REGION
 
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 DAYS = int(os.environ.get("REPORTS_PROOF_DAYS", "30"))
-"""Days on which tickets open (their handling runs on for days): a month by default."""
+"""Days on which tickets open (their handling runs on for days): a month by default (with fewer,
+the traffic lacks some of what `test_the_traffic_has_what_it_is_meant_to_prove` expects)."""
 MAILS = int(os.environ.get("REPORTS_PROOF_MAILS", "1"))
 """Mails a day (`REPORTS_PROOF_MAILS=4` for a busier month, which takes about four times as long)."""
 SCHEDULE = os.environ.get("REPORTS_PROOF_SCHEDULE", "rate(3 hours)")
