@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from unittest import mock
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,33 +44,18 @@ def item_level_rollback() -> contextlib.AbstractContextManager[None]:
 
 @contextlib.contextmanager
 def partition_queries() -> Iterator[None]:
-    """Make moto's base-table Query cost what the partition holds, not the whole table.
+    """Make moto's Query cost what the partition holds, not the whole table.
 
     moto answers a Query on the table by walking every item of the table for the partition key,
     then sorting the matches with its typed comparisons (thousands of microseconds per hundred
-    items): a page of a 100,000-ticket view takes seconds. Here the walk is given only the
-    partition's items (moto keeps them by partition key already), and string and number sort keys
-    compare as plain values, in the same order. What the Query answers is unchanged.
+    items): a page of a 100,000-ticket view takes seconds. simulator/moto_speed.py gives the walk
+    only the partition's items (moto keeps them by partition key already), and compares string and
+    number sort keys as plain values, in the same order. What the Query answers is unchanged.
     """
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
+    from simulator.moto_speed import fast_item_order
+    from simulator.moto_speed import partition_queries as partition
 
-    original_query = Table.query
-    original_lt = DynamoType.__lt__
-
-    def query(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("index_name") or hash_key is None or not table.range_key_attr:
-            return original_query(table, hash_key, *args, **kwargs)
-        partition = list(table.items.get(hash_key, {}).values())
-        with mock.patch.object(table, "all_items", return_value=partition):
-            return original_query(table, hash_key, *args, **kwargs)
-
-    def less(self: Any, other: Any) -> bool:
-        if self.type == other.type and self.type in ("S", "B"):
-            return bool(self.value < other.value)
-        return bool(original_lt(self, other))
-
-    with mock.patch.object(Table, "query", query), mock.patch.object(DynamoType, "__lt__", less):
+    with fast_item_order(), partition():
         yield
 
 
