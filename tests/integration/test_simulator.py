@@ -109,7 +109,7 @@ def test_the_day_acknowledges_routes_and_escalates(day: Run) -> None:
 
 
 def test_tickets_quarantine_and_report_counts(day: Run) -> None:
-    report = day.state["report"]
+    report = day.state["counts"]
     assert report["tickets"]["total"] == 11
     assert report["tickets"]["by_status"]["new"] == 11
     assert report["tickets"]["by_channel"]["email"] == 11
