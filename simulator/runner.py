@@ -34,7 +34,7 @@ from shared.logic.digest import Digest, render_digest
 from shared.logic.permissions import Principal, Role
 from shared.logic.reports import ReportRequest, build_report
 from shared.models.config import HelpdeskConfig
-from shared.models.reports import Report
+from shared.models.reports import GroupBy, Report
 from shared.models.ticket import TicketEvent
 from shared.settings import reset_settings
 from simulator.activity import Activity
@@ -47,6 +47,7 @@ from simulator.http_api import (
     HttpApis,
     Request,
     Response,
+    Route,
     http_api_event,
     read_response,
     request_id,
@@ -858,43 +859,44 @@ class Simulation:
         return state
 
     # -- the report --------------------------------------------------------------------------
-    def _report(self, repository: DynamoRepository, first: date, last: date, group_by: str) -> str:
+    def _report(self, repository: DynamoRepository, first: date, last: date, group_by: GroupBy) -> str:
         """`GET /reports?from&to&group_by` as an admin sees it, the JSON text the endpoint answers:
-        through the agent API (the reports function) with the token of the config's first agent in
-        the admin group, when the template has the route and the config an agent; else the same
-        `build_report` over the table, for an admin."""
+        through the agent API (the reports function) when the template has the route and the config
+        an agent to sign in as; else the handler's own `build_report` over the table, for an admin."""
         assert self.config is not None
-        query = {"from": first.isoformat(), "to": last.isoformat(), "group_by": group_by}
         found = self.http.route("GET", "/reports")
-        if found is None or not self.config.agents or found[0].refusals:
-            wanted = ReportRequest(first, last, group_by=group_by)  # type: ignore[arg-type]
-            admin = Principal(
-                self.config.agents[0].id if self.config.agents else "admin", Role.ADMIN, frozenset()
-            )
-            now = self.clock.now()
-            report = build_report(
-                wanted,
-                admin,
-                repository,
-                self.config.reports.timezone,
-                repository.report_freshness(),
-                now,
-                self.config.reports.next_issue_days,
-            )
-            return report.model_dump_json(by_alias=True)
-        route, parameters = found
+        if found is not None and self.config.agents and not found[0].refusals:
+            return self._report_through_api(*found, self.config.agents[0].id, first, last, group_by)
+        admin = Principal(
+            self.config.agents[0].id if self.config.agents else "admin", Role.ADMIN, frozenset()
+        )
+        report = build_report(
+            ReportRequest(first, last, group_by=group_by),
+            admin,
+            repository,
+            self.config.reports.timezone,
+            repository.report_freshness(),
+            self.clock.now(),
+            self.config.reports.next_issue_days,
+        )
+        return report.model_dump_json(by_alias=True)
+
+    def _report_through_api(
+        self, route: Route, parameters: dict[str, str], agent: str, first: date, last: date, group_by: GroupBy
+    ) -> str:
+        """`GET /reports` through API Gateway to the reports function, with the ID token of `agent`
+        in the admin group (the claim and group names the function's environment gives)."""
         env = route.function.environment
-        agent = self.config.agents[0].id
         claims = {
             "sub": agent,
             env.get("AGENT_ID_CLAIM", "custom:agent_id"): agent,
             "token_use": "id",
             "cognito:groups": f"[{env.get('ADMIN_GROUP', 'admins')}]",
         }
-        caller = Caller.with_claims(claims)
+        query = {"from": first.isoformat(), "to": last.isoformat(), "group_by": group_by}
         request = Request("GET", "/reports", query, {"User-Agent": AGENT_UI})
         header = route.authorizer.header if route.authorizer is not None else "Authorization"
-        request.headers[header] = f"Bearer {caller.token()}"
+        request.headers[header] = f"Bearer {Caller.with_claims(claims).token()}"
         event = http_api_event(
             request,
             route_key=route.key,
