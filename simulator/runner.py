@@ -827,10 +827,7 @@ class Simulation:
                 "ended_at": self.clock.now(),
                 "steps": len(self.scenario.steps),
                 "steps_not_run": self.not_run,
-                "invocations": {
-                    name: {"invocations": s.invocations, "errors": s.errors}
-                    for name, s in self.runtime.stats.items()
-                },
+                "invocations": self._invocations(),
                 "stream_consumers": {
                     c.label: {"batches": c.batches, "delivered": c.delivered, "filtered_out": c.dropped}
                     for c in self.pump.consumers
@@ -856,7 +853,13 @@ class Simulation:
             report=json.loads(self._report(repository, first, last, "day")),
         )
         self._make_digest(repository, state, first, last)
+        state["simulation"]["invocations"] = self._invocations()  # with the reports function's
         return state
+
+    def _invocations(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"invocations": s.invocations, "errors": s.errors} for name, s in self.runtime.stats.items()
+        }
 
     # -- the report --------------------------------------------------------------------------
     def _report(self, repository: DynamoRepository, first: date, last: date, group_by: GroupBy) -> str:
