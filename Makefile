@@ -59,7 +59,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 	check-handlers test bench bench-api fmt clean distclean pr python312 mutation openapi
 
 help:
-	@echo "make demo            install, then run the simulator on examples/email-day (state in $(OUT)/)"
+	@echo "make demo            install, then run the simulator on examples/email-day (state and digest in $(OUT)/)"
 	@echo "make test            $(TEST_STAGES) (KEEP_GOING=1: run all, then report)"
 	@echo "make install         .venv (project + dev tools), .venv-tools (SAM CLI $(SAM_CLI_VERSION)), $(CHECKOV_VENV) (checkov $(CHECKOV_VERSION))"
 	@echo "make lint|imports|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
@@ -109,7 +109,8 @@ python312:
 # -- the demo -----------------------------------------------------------------------------------
 demo: install
 	@mkdir -p $(OUT)
-	$(VENV)/bin/helpdesk simulate examples/email-day/scenario.jsonl --out $(OUT)/demo-state.json
+	$(VENV)/bin/helpdesk simulate examples/email-day/scenario.jsonl --out $(OUT)/demo-state.json \
+		--digest-dir $(OUT)
 
 # -- test stages --------------------------------------------------------------------------------
 lint: venv

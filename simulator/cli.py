@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--out", type=Path, default=Path("state.json"), help="where to write the state (state.json)"
     )
+    simulate.add_argument(
+        "--digest-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the digest of the simulated period (all teams) to DIR/digest.html",
+    )
     simulate.add_argument("--until", type=_until, help="run until this ISO 8601 time (with zone)")
     simulate.add_argument(
         "--template", type=Path, default=DEFAULT_TEMPLATE, help="the SAM template (the repo's)"
@@ -212,9 +218,14 @@ def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             logs.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(utf8_json(state, indent=2) + "\n", encoding="utf-8")
-    progress.summary(state, simulation.function_stats(), str(args.out))
-    if args.strict and state["report"]["dead_letters"]:
-        err.write(f"error: {state['report']['dead_letters']} event(s) ended in dead letters (--strict)\n")
+    digest_path = None
+    if args.digest_dir is not None and simulation.digest is not None:
+        args.digest_dir.mkdir(parents=True, exist_ok=True)
+        digest_path = args.digest_dir / "digest.html"
+        digest_path.write_text(simulation.digest.html, encoding="utf-8")
+    progress.summary(state, simulation.function_stats(), str(args.out), digest_path and str(digest_path))
+    if args.strict and state["counts"]["dead_letters"]:
+        err.write(f"error: {state['counts']['dead_letters']} event(s) ended in dead letters (--strict)\n")
         return EXIT_FAILED
     return EXIT_OK
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from shared.models.reports import Report
+from simulator.report import headline_figures
 from simulator.scenario import Step
 
 MAX_TICKET_ROWS = 60
@@ -89,10 +91,15 @@ class Progress:
             self._print(f"{' ' * (width * 2 + 5)}{detail}")
 
     def summary(
-        self, state: dict[str, Any], stats: dict[str, tuple[int, int, float]], out_path: str | None
+        self,
+        state: dict[str, Any],
+        stats: dict[str, tuple[int, int, float]],
+        out_path: str | None,
+        digest_path: str | None = None,
     ) -> None:
-        """The tickets table and the totals; `stats` is function -> (invocations, errors, total ms)."""
-        report = state["report"]
+        """The tickets table, the totals and the report's headline figures; `stats` is function ->
+        (invocations, errors, total ms)."""
+        totals = state["counts"]
         tickets = state["tickets"]
         self._print()
         self._print("Tickets")
@@ -124,7 +131,7 @@ class Progress:
             shown = [f"{key} {n}" for key, n in values.items() if n]
             return ", ".join(shown) or "-"
 
-        t, m = report["tickets"], report["messages"]
+        t, m = totals["tickets"], totals["messages"]
         rows = [
             (
                 "tickets",
@@ -137,12 +144,12 @@ class Progress:
                 f"{m['total']}  ({counts(m['by_direction'])}; {m['automatic']} automatic, "
                 f"{m['attachments']} attachments)",
             ),
-            ("customers", str(report["customers"])),
-            ("quarantine", f"{report['quarantine']['total']}  ({counts(report['quarantine']['by_reason'])})"),
-            ("outbound", f"{report['outbound']['total']}"),
+            ("customers", str(totals["customers"])),
+            ("quarantine", f"{totals['quarantine']['total']}  ({counts(totals['quarantine']['by_reason'])})"),
+            ("outbound", f"{totals['outbound']['total']}"),
             ("webhooks", _statuses(state["webhook_responses"])),
             ("agent API", _statuses(state.get("api_responses") or [])),
-            ("dead letters", str(report["dead_letters"])),
+            ("dead letters", str(totals["dead_letters"])),
         ]
         for name, (invocations, errors, total_ms) in stats.items():
             if not invocations:
@@ -151,6 +158,8 @@ class Progress:
             rows.append((name, f"{invocations} invocations, {errors} errors, {average:.0f} ms average"))
         if out_path:
             rows.append(("state", out_path))
+        if digest_path:
+            rows.append(("digest", digest_path))
         width = max(len(name) for name, _ in rows)
         for name, value in rows:
             self._print(f"  {name:<{width}}  {value}")
@@ -163,11 +172,23 @@ class Progress:
                     f"    line {response['step']}: {response['method']} {response['path']} -> "
                     f"{response['status']} {_clip(response['body'], 70)}"
                 )
-        if report["dead_letters"]:
+        if totals["dead_letters"]:
             self._print()
             self._print(
-                f'  ! {report["dead_letters"]} event(s) failed and went to dead letters (see "dead_letters")'
+                f'  ! {totals["dead_letters"]} event(s) failed and went to dead letters (see "dead_letters")'
             )
+        self._headlines(state.get("report") or {})
+
+    def _headlines(self, report: dict[str, Any]) -> None:
+        """The headline figures of the simulated period's report (the digest's, all teams)."""
+        if not report:
+            return
+        figures = headline_figures(Report.model_validate(report))
+        self._print()
+        self._print(f"Report {report['from']} to {report['to']} ({report['timezone']}, all teams)")
+        width = max(len(h.label) for h in figures)
+        for headline in figures:
+            self._print(f"  {headline.label:<{width}}  {headline.value}")
 
     def _agents(self, agents: list[dict[str, Any]]) -> None:
         """Agents with their presence and load against capacity, per channel group."""

@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -30,7 +30,11 @@ from shared.clock import iso as clock_iso
 from shared.config import load_config
 from shared.dal.items import reset_connections
 from shared.dal.repository import DynamoRepository, get_repository
+from shared.logic.digest import Digest, render_digest
+from shared.logic.permissions import Principal, Role
+from shared.logic.reports import ReportRequest, build_report
 from shared.models.config import HelpdeskConfig
+from shared.models.reports import GroupBy, Report
 from shared.models.ticket import TicketEvent
 from shared.settings import reset_settings
 from simulator.activity import Activity
@@ -43,6 +47,7 @@ from simulator.http_api import (
     HttpApis,
     Request,
     Response,
+    Route,
     http_api_event,
     read_response,
     request_id,
@@ -58,6 +63,7 @@ from simulator.lambda_runtime import (
 )
 from simulator.moto_speed import faster_moto
 from simulator.progress import Progress, StepOutcome
+from simulator.report import breaching_tickets, digest_of_period, simulated_period
 from simulator.resources import Deployment, deploy
 from simulator.scenario import (
     AgentStep,
@@ -302,6 +308,8 @@ class Simulation:
         """How each email, sms and webhook step's input ended (see `_input`)."""
         self._stream_invocations = 0
         self.config: HelpdeskConfig | None = None
+        self.digest: Digest | None = None
+        """The digest of the simulated period, for all teams (made with the state)."""
 
     def run(self) -> dict[str, Any]:
         refuse_unsupported(self.scenario, SUPPORTED_STEPS)
@@ -819,10 +827,7 @@ class Simulation:
                 "ended_at": self.clock.now(),
                 "steps": len(self.scenario.steps),
                 "steps_not_run": self.not_run,
-                "invocations": {
-                    name: {"invocations": s.invocations, "errors": s.errors}
-                    for name, s in self.runtime.stats.items()
-                },
+                "invocations": self._invocations(),
                 "stream_consumers": {
                     c.label: {"batches": c.batches, "delivered": c.delivered, "filtered_out": c.dropped}
                     for c in self.pump.consumers
@@ -834,7 +839,10 @@ class Simulation:
         def event_rank(ticket_id: str, event: TicketEvent) -> int:
             return self.activity.rank(ticket_id, clock_iso(event.at), event.type, event.data)
 
-        return build_state(
+        first, last = simulated_period(
+            self.scenario.steps[0].at, self.clock.now(), self.config.reports.timezone
+        )
+        state = build_state(
             repository,
             read_body,
             webhook_responses=self.webhook_responses,
@@ -842,7 +850,93 @@ class Simulation:
             event_rank=event_rank,
             message_rank=self.activity.message_rank,
             sent_mime=sent_mime(),
+            report=json.loads(self._report(repository, first, last, "day")),
         )
+        self._make_digest(repository, state, first, last)
+        state["simulation"]["invocations"] = self._invocations()  # with the reports function's
+        return state
+
+    def _invocations(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"invocations": s.invocations, "errors": s.errors} for name, s in self.runtime.stats.items()
+        }
+
+    # -- the report --------------------------------------------------------------------------
+    def _report(self, repository: DynamoRepository, first: date, last: date, group_by: GroupBy) -> str:
+        """`GET /reports?from&to&group_by` as an admin sees it, the JSON text the endpoint answers:
+        through the agent API (the reports function) when the template has the route and the config
+        an agent to sign in as; else the handler's own `build_report` over the table, for an admin."""
+        assert self.config is not None
+        found = self.http.route("GET", "/reports")
+        if found is not None and self.config.agents and not found[0].refusals:
+            return self._report_through_api(*found, self.config.agents[0].id, first, last, group_by)
+        admin = Principal(
+            self.config.agents[0].id if self.config.agents else "admin", Role.ADMIN, frozenset()
+        )
+        report = build_report(
+            ReportRequest(first, last, group_by=group_by),
+            admin,
+            repository,
+            self.config.reports.timezone,
+            repository.report_freshness(),
+            self.clock.now(),
+            self.config.reports.next_issue_days,
+        )
+        return report.model_dump_json(by_alias=True)
+
+    def _report_through_api(
+        self, route: Route, parameters: dict[str, str], agent: str, first: date, last: date, group_by: GroupBy
+    ) -> str:
+        """`GET /reports` through API Gateway to the reports function, with the ID token of `agent`
+        in the admin group (the claim and group names the function's environment gives)."""
+        env = route.function.environment
+        claims = {
+            "sub": agent,
+            env.get("AGENT_ID_CLAIM", "custom:agent_id"): agent,
+            "token_use": "id",
+            "cognito:groups": f"[{env.get('ADMIN_GROUP', 'admins')}]",
+        }
+        query = {"from": first.isoformat(), "to": last.isoformat(), "group_by": group_by}
+        request = Request("GET", "/reports", query, {"User-Agent": AGENT_UI})
+        header = route.authorizer.header if route.authorizer is not None else "Authorization"
+        request.headers[header] = f"Bearer {Caller.with_claims(claims).token()}"
+        event = http_api_event(
+            request,
+            route_key=route.key,
+            api_id=route.api_id,
+            at=self.clock.now(),
+            request_id=request_id(f"{self.scenario.path.name}:report:{first}:{last}:{group_by}"),
+            path_parameters=parameters,
+            claims=claims if route.authorizer is not None else None,
+        )
+        invocation = self.runtime.invoke(route.function, event, source=f"HttpApi {route.trigger}")
+        status, body, _ = read_response(invocation)
+        if status != 200:
+            raise SimulationError(
+                f"GET /reports for {first}..{last} answered {status}: {summarize_body(body)}"
+            )
+        return body
+
+    def _make_digest(
+        self, repository: DynamoRepository, state: dict[str, Any], first: date, last: date
+    ) -> None:
+        """The digest for all teams a scheduled run would make after the period (weekly when it holds
+        a full ISO week, else daily), with the tickets breaching most from the state."""
+        assert self.config is not None
+        run = digest_of_period(self.config, first, last)
+        current_request, previous_request = run.requests()
+        current, previous = (
+            Report.model_validate_json(self._report(repository, r.first, r.last, r.group_by))
+            for r in (current_request, previous_request)
+        )
+        self.digest = render_digest(run, current, previous, breaching_tickets(state, self.clock.now()))
+        state["digest"] = {
+            "team": run.team,
+            "kind": run.kind,
+            "from": run.period.first.isoformat(),
+            "to": run.period.last.isoformat(),
+            "subject": self.digest.subject,
+        }
 
     def function_stats(self) -> dict[str, tuple[int, int, float]]:
         return {name: (s.invocations, s.errors, s.total_ms) for name, s in self.runtime.stats.items()}

@@ -1,8 +1,9 @@
 """The simulation's final state: one JSON object read back from the deployed table and bucket.
 
-The keys SIMULATOR.md requires are always present; extras (created/updated times, participants,
-linked tickets, message subjects and flags, agents' presence and load, agent API responses, dead
-letters, the run's statistics) come alongside.
+The keys SIMULATOR.md requires are always present (`report` is the simulated period's report as
+`GET /reports` answers it, decision 106; the counts over the state are `counts`); extras
+(created/updated times, participants, linked tickets, message subjects and flags, agents' presence
+and load, agent API responses, dead letters, the run's statistics) come alongside.
 """
 
 from __future__ import annotations
@@ -255,8 +256,9 @@ def _counts(values: list[str], keys: list[str]) -> dict[str, int]:
     return result
 
 
-def build_report(state: dict[str, Any]) -> dict[str, Any]:
-    """Counts over the state: tickets by status, channel and priority, messages, quarantine, outbound."""
+def build_counts(state: dict[str, Any]) -> dict[str, Any]:
+    """Counts over the state (its `counts`): tickets by status, channel and priority, messages,
+    quarantine, outbound, agents, dead letters."""
     tickets = state["tickets"]
     messages = [m for t in tickets for m in t["messages"]]
     return {
@@ -305,8 +307,10 @@ def build_state(
     event_rank: EventRank = _unranked,
     message_rank: MessageRank = _unranked_message,
     sent_mime: SentMime | None = None,
+    report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The state document: tickets with their messages and history, customers, quarantine, report.
+    """The state document: tickets with their messages and history, customers, quarantine, counts,
+    and `report`, the simulated period's report as `GET /reports` answers it (given by the caller).
 
     `event_rank` and `message_rank` order what was written at the same instant (see activity.py);
     `sent_mime` gives the outbound entries of sent mail the headers of the message that left.
@@ -330,7 +334,8 @@ def build_state(
         "webhook_responses": jsonable(list(webhook_responses or [])),
     }
     state.update(jsonable(extras or {}))
-    state["report"] = build_report(state)
+    state["counts"] = build_counts(state)
+    state["report"] = dict(report or {})
     return state
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared.models.reports import Report
 from simulator.state import REQUIRED_KEYS
 from tests.integration.simulator_cli import Run as BaseRun
 from tests.integration.simulator_cli import run_cli, write
@@ -109,7 +111,7 @@ def test_the_day_acknowledges_routes_and_escalates(day: Run) -> None:
 
 
 def test_tickets_quarantine_and_report_counts(day: Run) -> None:
-    report = day.state["report"]
+    report = day.state["counts"]
     assert report["tickets"]["total"] == 11
     assert report["tickets"]["by_status"]["new"] == 11
     assert report["tickets"]["by_channel"]["email"] == 11
@@ -118,6 +120,28 @@ def test_tickets_quarantine_and_report_counts(day: Run) -> None:
     assert [q["reason"] for q in day.state["quarantine"]] == ["spam", "bounce-unmatched"]
     assert report["quarantine"]["by_reason"] == {"spam": 1, "bounce-unmatched": 1}
     assert [t["number"] for t in day.state["tickets"]] == list(range(1, 12))
+
+
+def test_the_report_is_get_reports_for_the_day_and_its_headlines_are_printed(day: Run) -> None:
+    # Given the day's run: its report is what GET /reports answers an admin for that day, by day
+    counts, report = day.state["counts"], Report.model_validate(day.state["report"])
+    assert (report.timezone, report.from_, report.to, report.group_by) == (
+        "UTC",
+        date(2025, 3, 11),
+        date(2025, 3, 11),
+        "day",
+    )
+    assert [g.key for g in report.groups] == ["2025-03-11"]
+    # Then its figures are the day's tickets: every one created that day, none resolved, all open
+    assert report.total.volume.created == counts["tickets"]["total"]
+    assert report.total.volume.resolved == counts["tickets"]["by_status"]["resolved"] == 0
+    assert report.total.volume.backlog == counts["tickets"]["total"]
+    # And the reports function answered it (and the daily digest's two days) through the agent API
+    assert day.state["simulation"]["invocations"]["ReportsFunction"] == {"invocations": 3, "errors": 0}
+    assert day.state["digest"]["kind"] == "daily"
+    lines = day.out.splitlines()
+    start = lines.index("Report 2025-03-11 to 2025-03-11 (UTC, all teams)")
+    assert lines[start + 1].split() == ["Created", str(report.total.volume.created)]
 
 
 def test_the_bundled_config_routes_every_ticket_to_an_online_agent(day: Run) -> None:

@@ -69,7 +69,7 @@ def test_the_example_runs_every_step_without_dead_letters(day: Run) -> None:
 
 
 def test_every_channel_has_its_tickets(day: Run) -> None:
-    report = day.state["report"]
+    report = day.state["counts"]
     assert report["tickets"]["total"] == 9
     assert {k: v for k, v in report["tickets"]["by_channel"].items() if v} == {
         "email": 1,
@@ -164,7 +164,7 @@ def test_webhook_responses_are_recorded_per_step(day: Run) -> None:
     )
     assert day.response(7)["route"] == "POST /webhooks/meta"
     assert day.response(7)["function"] == "SocialWebhookFunction"
-    assert day.state["report"]["webhook_responses"] == 12
+    assert day.state["counts"]["webhook_responses"] == 12
 
 
 def test_a_bad_signature_is_refused_and_nothing_is_stored(day: Run) -> None:

@@ -202,8 +202,8 @@ def test_notes_are_kept_on_the_ticket_and_never_sent(run: Run) -> None:
     assert all(o["text"] not in (NOTE_TEXT, SMS_NOTE) for o in run.state["outbound"])
     assert [o["kind"] for o in run.outbound(3, "reply")] == []
     assert json.loads(run.response(5)["body"]).keys() == {"message_id"}
-    assert run.state["report"]["messages"]["by_direction"]["note"] == 2
-    assert run.state["report"]["outbound"]["by_kind"].get("reply") == 2
+    assert run.state["counts"]["messages"]["by_direction"]["note"] == 2
+    assert run.state["counts"]["outbound"]["by_kind"].get("reply") == 2
 
 
 def test_a_reply_meets_the_first_response_target_and_a_note_does_not(run: Run) -> None:

@@ -71,7 +71,7 @@ def test_the_example_runs_every_step(day: Run) -> None:
     assert day.err == ""
     assert sum(1 for line in day.out.splitlines() if "/22] 2025-03-17" in line) == 22
     assert day.state["dead_letters"] == []
-    assert day.state["report"]["api_responses"] == 9
+    assert day.state["counts"]["api_responses"] == 9
 
 
 def test_who_got_which_ticket(day: Run) -> None:
@@ -306,7 +306,7 @@ def test_the_summary_shows_teams_assignees_and_agents(day: Run) -> None:
     assert "Agents" in lines
     assert re.search(r"^  alice +away +2/2 +0/2 +0/2  support$", day.out, re.M)
     assert re.search(r"^  sam +offline +0/0 +0/0 +0/0  support$", day.out, re.M)
-    report = day.state["report"]
+    report = day.state["counts"]
     assert report["tickets"]["by_team"] == {"support": 6, "vip": 3, "tier2": 1}
     assert report["tickets"]["assigned"] == 9
     assert report["agents"] == {"total": 6, "by_presence": {"away": 1, "online": 4, "offline": 1}}
