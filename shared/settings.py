@@ -118,6 +118,13 @@ class LiveSettings(AgentCallerSettings):
     """The user pool's issuer URL (`https://cognito-idp.<region>.amazonaws.com/<pool id>`)."""
     token_audience: str = Field(alias="TOKEN_AUDIENCE", min_length=1)
     """The agent UI's app client id: an ID token for another client is refused."""
+    token_keys_url: str | None = Field(default=None, alias="TOKEN_KEYS_URL")
+    """Where the user pool's signing keys (JWKS) are read; `<issuer>/.well-known/jwks.json` when
+    unset (the simulator points it at its local user pool's keys)."""
+
+    @property
+    def keys_url(self) -> str:
+        return self.token_keys_url or f"{self.token_issuer}/.well-known/jwks.json"
 
 
 class LivePushSettings(BaseSettings):

@@ -39,6 +39,7 @@ from shared.models.ticket import TicketEvent
 from shared.settings import reset_settings
 from simulator.activity import Activity
 from simulator.clock import ScheduledTrigger, SimClock, Timetable
+from simulator.cognito import LocalUserPool
 from simulator.events import scheduled_event, scheduler_input
 from simulator.http_api import (
     NOT_FOUND,
@@ -61,8 +62,10 @@ from simulator.lambda_runtime import (
     UnsupportedError,
     simulated_account,
 )
+from simulator.live import LIVE_FUNCTION, LiveAgents, ws_event
 from simulator.moto_speed import faster_moto
 from simulator.progress import Progress, StepOutcome
+from simulator.queues import QueuePump, queue_consumers
 from simulator.report import breaching_tickets, digest_of_period, simulated_period
 from simulator.resources import Deployment, deploy
 from simulator.scenario import (
@@ -90,7 +93,7 @@ from simulator.template import ACCOUNT_ID, REGION, STACK_NAME
 SUPPORTED_STEPS = ("email", "sms", "webhook", "agent", "reply", "note", "update", "api", "tick")
 AGENT_UI = "helpdesk-agent-ui (simulated)"
 """The User-Agent of agent-side requests."""
-DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi"}
+DRIVEN_TRIGGERS = {"SNS", "DynamoDB", "Schedule", "ScheduleV2", "HttpApi", "SQS"}
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
@@ -337,8 +340,12 @@ class Simulation:
         self.deployment = deployment
         secrets = apply_secrets(deployment.stack, self.options.secrets)
         extra_env = {"HELPDESK_CONFIG": str(self.options.config.resolve())} if self.options.config else {}
+        self.live = self._live_agents(deployment)
+        if self.live is not None:
+            extra_env["TOKEN_KEYS_URL"] = self.live.pool.keys_url
         self.runtime = LambdaRuntime(deployment.functions, clock.now, extra_env)
         self.pump = StreamPump(deployment.functions, self.runtime, clock.now)
+        self.queues = QueuePump(queue_consumers(deployment), self.runtime)
         self.runtime.after_attempt = self._pump
         self.topics = SnsTopics(self.runtime, clock.now)
         self.ses = SesReceiver(self.runtime, clock.now, self.topics)
@@ -399,6 +406,9 @@ class Simulation:
             outcome.scheduled = scheduled
             outcome.stream_invocations = self._stream_invocations
             outcome.details += [f"routing: {line}" for line in self.activity.since_last()]
+            if self.live is not None:
+                self._pump()  # what the step's changes pushed (live_push reads its queue)
+                self.live.collect(step.line, self.clock.now().isoformat())
             self.progress.step(step, outcome)
         self.runtime.step = None
         if until is not None:
@@ -412,7 +422,38 @@ class Simulation:
 
     # -- time --------------------------------------------------------------------------------
     def _pump(self) -> None:
-        self._stream_invocations += self.pump.pump()
+        """Stream records to their consumers, then queue messages to theirs, until both are idle
+        (a queue consumer's writes may reach the stream again)."""
+        while True:
+            streamed = self.pump.pump()
+            self._stream_invocations += streamed
+            if not self.queues.pump() and not streamed:
+                return
+
+    def _live_agents(self, deployment: Deployment) -> LiveAgents | None:
+        """The user pool agents' UIs sign in with, when the template has the live workspace."""
+        spec = deployment.functions.get(LIVE_FUNCTION)
+        if spec is None or "TOKEN_ISSUER" not in spec.environment:
+            return None
+        return LiveAgents(LocalUserPool(spec.environment["TOKEN_ISSUER"], spec.environment["TOKEN_AUDIENCE"]))
+
+    def _connect(self, agent: str, supervisor: bool, online: bool) -> None:
+        """The agent's UI opens its live connection on going online, closes it on going offline."""
+        if self.live is None:
+            return
+        spec = self.deployment.functions[LIVE_FUNCTION]
+        at_ms = int(self.clock.now().timestamp() * 1000)
+        if online and agent not in self.live.connected:
+            groups = ["supervisors"] if supervisor else []
+            token = self.live.pool.id_token(agent, groups, self.clock.now())
+            result = self.runtime.invoke(
+                spec, ws_event("$connect", agent, at_ms, token), source="WebSocket $connect"
+            )
+            if result.ok and (result.response or {}).get("statusCode") == 200:
+                self.live.connected.add(agent)
+        elif not online and agent in self.live.connected:
+            self.runtime.invoke(spec, ws_event("$disconnect", agent, at_ms), source="WebSocket $disconnect")
+            self.live.connected.discard(agent)
 
     def _advance(self, target: datetime) -> int:
         """Move the clock to `target`, firing the schedules due on the way; returns how many fired."""
@@ -600,7 +641,13 @@ class Simulation:
     def _agent(self, step: Step, spec: AgentStep) -> StepOutcome:
         caller = Caller(spec.id, spec.supervisor)
         label = f"{spec.id} {spec.status}" + (" (supervisor)" if spec.supervisor else "")
-        return self._api_call(step, agent_request(spec), caller, label, {"agent": spec.id})
+        online = spec.status != "offline"
+        if online:  # the UI connects first, then says the agent is there (nothing is missed)
+            self._connect(spec.id, spec.supervisor, online)
+        outcome = self._api_call(step, agent_request(spec), caller, label, {"agent": spec.id})
+        if not online:
+            self._connect(spec.id, spec.supervisor, online)
+        return outcome
 
     def _update(self, step: Step, spec: UpdateStep) -> StepOutcome:
         caller = Caller(spec.agent, spec.supervisor)
@@ -819,6 +866,7 @@ class Simulation:
             "dead_letters": dead_letters,
             "ses_rejections": self.ses_rejections,
             "scheduled_runs": self.fired,
+            "pushes": self.live.pushes if self.live is not None else {},
             "simulation": {
                 "scenario": str(self.scenario.path),
                 "template": str(self.options.template),

@@ -30,7 +30,7 @@ def _config() -> HelpdeskConfig:
 
 
 def _keys() -> KeyLookup:
-    return user_pool_keys(get_settings(LiveSettings).token_issuer)
+    return user_pool_keys(get_settings(LiveSettings).keys_url)
 
 
 def _answer(status: int, text: str) -> dict[str, Any]:

@@ -4,10 +4,14 @@ issuer, the audience (our app client), the expiry, and `token_use: id`. Anything
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import jwt
 
@@ -56,10 +60,23 @@ def verify_id_token(token: str, issuer: str, audience: str, keys: KeyLookup, now
     return claims
 
 
+def key_set_lookup(jwks: dict[str, Any]) -> KeyLookup:
+    """A lookup over a JWKS document already read (the simulator's local user pool)."""
+    keys = {key.key_id: key.key for key in jwt.PyJWKSet.from_dict(jwks).keys}
+
+    def lookup(kid: str) -> Any:
+        return keys[kid]
+
+    return lookup
+
+
 @cache
-def user_pool_keys(issuer: str) -> KeyLookup:
-    """The keys of the user pool at `issuer` (its JWKS, fetched once and cached by PyJWT)."""
-    client = jwt.PyJWKClient(f"{issuer}/.well-known/jwks.json", cache_keys=True, lifespan=3600, timeout=5)
+def user_pool_keys(keys_url: str) -> KeyLookup:
+    """The keys of the user pool published at `keys_url` (its JWKS, fetched once, cached by PyJWT);
+    a `file:` URL is the simulator's local pool, read from disk."""
+    if keys_url.startswith("file:"):
+        return key_set_lookup(json.loads(Path(url2pathname(urlparse(keys_url).path)).read_text()))
+    client = jwt.PyJWKClient(keys_url, cache_keys=True, lifespan=3600, timeout=5)
 
     def lookup(kid: str) -> Any:
         try:

@@ -279,7 +279,7 @@ def test_a_refused_request_is_recorded_and_shown(day: Run) -> None:
     )
     assert "! 1 agent API request(s) not done" in day.out
     assert "line 18: PATCH /tickets/9 -> 400" in day.out
-    assert "agent API             9  (200: 8, 400: 1)" in day.out
+    assert re.search(r"agent API +9  \(200: 8, 400: 1\)", day.out)
     assert day.state["webhook_responses"] == []
 
 
@@ -383,3 +383,35 @@ def test_agent_steps_need_the_agent_api(tmp_path: Path) -> None:
         in run.err
     )
     assert run.out == ""
+
+
+def test_agents_online_are_told_of_their_new_tickets_within_the_same_step(day: Run) -> None:
+    """Agents who come online connect their UI to the live workspace (the real `$connect`, with an
+    ID token of the simulator's user pool); `pushes` is what each was told, step by step."""
+    pushes = day.state["pushes"]
+    created_at = {
+        d["ticket_number"]: i["step"]
+        for i in day.state["inputs"]
+        for delivery in i["deliveries"]
+        for d in delivery
+        if d.get("outcome") == "created"
+    }
+    given = [
+        (agent, e["ticket"], e["step"])
+        for agent, told in pushes.items()
+        for e in told
+        if e["type"] == "ticket.assigned" and e["data"]["to"] == agent
+    ]
+    # every ticket assigned to an agent who was online reached that agent's screen...
+    for ticket in day.state["tickets"]:
+        if ticket["assignee"] in pushes:
+            assert (ticket["assignee"], ticket["number"]) in {(a, t) for a, t, _ in given}
+    # ...and one routed as it arrived was told in the very step its email came in
+    assert any(created_at.get(number) == step for _, number, step in given)
+    # the VIP desk never hears of a ticket it cannot see: every push to vera is about a VIP ticket
+    teams = {t["number"]: t["team"] for t in day.state["tickets"]}
+    assert pushes["vera"]
+    assert {teams[e["ticket"]] for e in pushes["vera"]} == {"vip"}
+    # in order, each with the step that made it
+    steps = [e["step"] for e in pushes["alice"]]
+    assert steps == sorted(steps)
