@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -38,6 +38,15 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _interval(value: str) -> timedelta:
+    """`30s`, `15m`, `1h`: how often scheduled functions fire at most (`--schedule-every`)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = value[:-1], value[-1:]
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a whole number with s, m or h, e.g. 15m")
+    return timedelta(seconds=int(number) * units[unit])
 
 
 def _until(value: str) -> datetime:
@@ -76,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the digest of the simulated period (all teams) to DIR/digest.html",
     )
     simulate.add_argument("--until", type=_until, help="run until this ISO 8601 time (with zone)")
+    simulate.add_argument(
+        "--schedule-every",
+        type=_interval,
+        metavar="INTERVAL",
+        help="fire each scheduled function at most this often (e.g. 15m): a long scenario runs "
+        "faster, with SLA warnings and follow-ups up to that much later than deployed",
+    )
     simulate.add_argument(
         "--template", type=Path, default=DEFAULT_TEMPLATE, help="the SAM template (the repo's)"
     )
@@ -198,6 +214,7 @@ def simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 config=args.config,
                 parameters=dict(args.parameter),
                 until=args.until,
+                schedule_every=args.schedule_every,
                 logs=logs,
                 secrets=secrets,
             ),

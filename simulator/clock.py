@@ -268,13 +268,18 @@ class ScheduledTrigger:
     start: datetime | None = None
     end: datetime | None = None
     next_fire: datetime | None = None
+    min_gap: timedelta | None = None
+    """Fire at most this often (`--schedule-every`): the schedule's next time at least this long
+    after the last firing."""
 
     @property
     def label(self) -> str:
         return f"{self.function.logical_id}.{self.trigger.name}"
 
-    def advance(self, after: datetime) -> None:
+    def advance(self, after: datetime, fired: bool = False) -> None:
         moment = after
+        if fired and self.min_gap is not None:
+            moment = after + self.min_gap - timedelta(microseconds=1)
         if self.start is not None and moment < self.start:
             moment = self.start - timedelta(microseconds=1)
         upcoming = self.expression.next_after(moment)
@@ -318,13 +323,16 @@ def scheduled_trigger(function: FunctionSpec, trigger: Trigger, anchor: datetime
 class Timetable:
     """Every scheduled trigger of a deployment; yields firings in time order as the clock moves."""
 
-    def __init__(self, functions: dict[str, FunctionSpec], anchor: datetime) -> None:
+    def __init__(
+        self, functions: dict[str, FunctionSpec], anchor: datetime, min_gap: timedelta | None = None
+    ) -> None:
         self.entries: list[ScheduledTrigger] = []
         for function in functions.values():
             for trigger in function.triggers:
                 if trigger.type in {"Schedule", "ScheduleV2"}:
                     entry = scheduled_trigger(function, trigger, anchor)
                     if entry is not None:
+                        entry.min_gap = min_gap
                         self.entries.append(entry)
 
     def due(self, until: datetime) -> Iterator[tuple[datetime, ScheduledTrigger]]:
@@ -336,5 +344,5 @@ class Timetable:
             entry = min(pending, key=lambda e: e.next_fire or until)
             moment = entry.next_fire
             assert moment is not None
-            entry.advance(moment)
+            entry.advance(moment, fired=True)
             yield moment, entry

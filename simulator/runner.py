@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -105,6 +105,8 @@ class Options:
     parameters: dict[str, str] = field(default_factory=dict)
     until: datetime | None = None
     """Run until this time: later steps are not run, schedules fire up to it."""
+    schedule_every: timedelta | None = None
+    """Scheduled functions fire at most this often (None: at their template rates)."""
     logs: TextIO | None = None
     """Where the functions' own output (Powertools logs, metrics) goes; discarded when None."""
     secrets: dict[str, Any] = field(default_factory=dict)
@@ -371,7 +373,7 @@ class Simulation:
                 )
         if problems:
             raise ScenarioError(str(self.scenario.path), sorted(problems, key=lambda p: p.line))
-        self.timetable = Timetable(deployment.functions, clock.now())
+        self.timetable = Timetable(deployment.functions, clock.now(), self.options.schedule_every)
         self.clock = clock
         self.activity = Activity(self.pump)
         self.progress.start(
@@ -875,6 +877,9 @@ class Simulation:
                 "ended_at": self.clock.now(),
                 "steps": len(self.scenario.steps),
                 "steps_not_run": self.not_run,
+                "schedule_every_seconds": (
+                    self.options.schedule_every.total_seconds() if self.options.schedule_every else None
+                ),
                 "invocations": self._invocations(),
                 "stream_consumers": {
                     c.label: {"batches": c.batches, "delivered": c.delivered, "filtered_out": c.dropped}

@@ -166,3 +166,24 @@ def test_sim_clock_never_goes_back() -> None:
     clock.set(T0 + timedelta(minutes=1))
     with pytest.raises(ValueError, match="cannot go back"):
         clock.set(T0)
+
+
+def test_schedule_every_thins_frequent_schedules_and_leaves_rarer_ones() -> None:
+    # Given a one-minute sweeper and an hourly report, fired at most every 15 minutes
+    functions = {
+        "Sweeper": spec("Sweeper", Trigger("Sweep", "ScheduleV2", {"ScheduleExpression": "rate(1 minute)"})),
+        "Report": spec(
+            "Report", Trigger("Hourly", "ScheduleV2", {"ScheduleExpression": "cron(5 * * * ? *)"})
+        ),
+    }
+    timetable = Timetable(functions, anchor=at(7, 0), min_gap=timedelta(minutes=15))
+    due = [(moment, entry.label) for moment, entry in timetable.due(at(8, 10))]
+    # Then the sweeper fires on its own grid, 15 minutes apart; the hourly report as before
+    assert [m for m, label in due if label == "Sweeper.Sweep"] == [
+        at(7, 1),
+        at(7, 16),
+        at(7, 31),
+        at(7, 46),
+        at(8, 1),
+    ]
+    assert [m for m, label in due if label == "Report.Hourly"] == [at(7, 5), at(8, 5)]
