@@ -187,3 +187,20 @@ def test_schedule_every_thins_frequent_schedules_and_leaves_rarer_ones() -> None
         at(8, 1),
     ]
     assert [m for m, label in due if label == "Report.Hourly"] == [at(7, 5), at(8, 5)]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600)])
+def test_schedule_every_reads_seconds_minutes_and_hours(text: str, seconds: int) -> None:
+    from simulator.cli import _interval
+
+    assert _interval(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["15", "0m", "-5m", "1.5h", "m", "15d"])
+def test_schedule_every_refuses_what_is_not_an_interval(text: str) -> None:
+    import argparse
+
+    from simulator.cli import _interval
+
+    with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
+        _interval(text)
