@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clock
-from shared.channels.report_delivery import S3DigestPages, SesDigestMailer, SnsAlertPublisher
+from shared.channels.report_delivery import SesDigestMailer, SnsAlertPublisher
 from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.logic.report_schedule import (
@@ -25,6 +25,7 @@ from shared.logic.report_schedule import (
 )
 from shared.observability import logger, metrics, tracer
 from shared.settings import ReportsScheduleSettings, aws_region, get_settings
+from shared.storage import S3ObjectWriter
 
 
 @cache
@@ -34,7 +35,7 @@ def _schedule_context() -> ScheduleContext:
     return ScheduleContext(
         stores=get_repository(settings.table_name, aws_region()),
         config=config,
-        pages=S3DigestPages(settings.digests_bucket),
+        pages=S3ObjectWriter(settings.digests_bucket),
         mailer=SesDigestMailer(digest_sender(config, settings.support_addresses)),
         alerts=SnsAlertPublisher(settings.alarm_topic_arn),
         lease=timedelta(seconds=settings.delivery_lease_seconds),

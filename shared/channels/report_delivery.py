@@ -1,4 +1,5 @@
-"""Where scheduled reports go: the digest page to S3, the digest email through SES (one email to
+"""Where scheduled reports go (the digest page goes to S3 through `shared.storage.S3ObjectWriter`):
+the digest email through SES (one email to
 the digest's addresses, HTML and text parts) and range alerts to the alarm topic (SNS). Clients are
 injectable; every send failure is classified as the outbox's are (`classify_aws_error`)."""
 
@@ -13,31 +14,8 @@ from shared.channels.outbound import PERMANENT_CODES, SendError, classify_aws_er
 from shared.models.text import single_line
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sns import SNSClient
-
-PAGE_TYPE = "text/html; charset=utf-8"
-
-
-class S3DigestPages:
-    """Digest pages in the digests bucket (encrypted by the bucket's default key)."""
-
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
-        self.bucket = bucket
-        self._client = client
-
-    @property
-    def client(self) -> S3Client:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3")
-        return self._client
-
-    def put_page(self, key: str, html: str) -> None:
-        """Store the page at `key` (a page written again for the same period replaces it)."""
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=html.encode("utf-8"), ContentType=PAGE_TYPE)
 
 
 def digest_mime(sender: str, to: Sequence[str], subject: str, html: str, text: str, at: float) -> bytes:

@@ -48,8 +48,13 @@ class ScheduleRetryError(HelpdeskError):
         self.result = result
 
 
+PAGE_TYPE = "text/html; charset=utf-8"
+
+
 class DigestPages(Protocol):
-    def put_page(self, key: str, html: str) -> None: ...
+    """Where pages are kept (`shared.storage.S3ObjectWriter` on the digests bucket)."""
+
+    def write(self, key: str, body: bytes, content_type: str) -> None: ...
 
 
 class DigestMailer(Protocol):
@@ -209,7 +214,7 @@ def deliver_digest(ctx: ScheduleContext, run: DigestRun, now: datetime, result: 
     current, previous = (_report(ctx, request, now) for request in run.requests())
     breaching = breaching_tickets(ctx.stores, digest_scopes(ctx.config, run.team), now)
     digest = render_digest(run, current, previous, breaching)
-    ctx.pages.put_page(run.key, digest.html)
+    ctx.pages.write(run.key, digest.html.encode("utf-8"), PAGE_TYPE)
     send = partial(ctx.mailer.send_digest, run.to, digest.subject, digest.html, digest.text, now.timestamp())
     deliver_once(ctx, run.key, now, send, result)
 

@@ -134,7 +134,7 @@ def test_the_tickets_breaching_most_are_the_most_overdue_open_ones_of_the_scopes
 
 
 class Pages:
-    def put_page(self, key: str, html: str) -> None:
+    def write(self, key: str, body: bytes, content_type: str) -> None:
         raise AssertionError("no page in these tests")
 
 
