@@ -353,7 +353,7 @@ def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceRe
     InvalidRequestError for a body that says something else; NotAuthenticatedError for a connection
     we do not hold; TicketNotFoundError for a ticket the agent may not see."""
     state, ticket_id = body.get("state"), body.get("ticket_id")
-    if state not in PRESENCE_STATES or not isinstance(ticket_id, str) or not ticket_id:
+    if state not in PRESENCE_STATES or not isinstance(ticket_id, str) or not 0 < len(ticket_id) <= 100:
         raise InvalidRequestError(
             'send {"action": "presence", "ticket_id": "...", "state": "viewing|composing|left"}'
         )

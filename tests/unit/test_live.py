@@ -398,3 +398,5 @@ def test_presence_is_noted_for_a_ticket_the_agent_sees_heartbeats_write_once_a_w
         note_presence("conn-unknown", body, repo, T0)
     with pytest.raises(InvalidRequestError):
         note_presence("conn-alice", {**body, "state": "dancing"}, repo, T0)
+    with pytest.raises(InvalidRequestError):  # never a key DynamoDB would refuse
+        note_presence("conn-alice", {**body, "ticket_id": "t" * 3000}, repo, T0)
