@@ -29,8 +29,9 @@ def normalize_message_id(value: str) -> str | None:
     match = _MSGID.search(value)
     if match:
         return match.group(0)
-    if "@" in value and not any(ch.isspace() for ch in value):
-        return f"<{value.strip('<>')}>"
+    inner = value.strip("<>")
+    if "@" in inner and not any(ch.isspace() or ch in "<>" for ch in inner):
+        return f"<{inner}>"
     return None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.logic import sla
@@ -277,6 +277,7 @@ def test_the_first_matching_rule_by_weight_wins_and_every_rule_before_it_failed(
 
 @BOUNDED
 @given(st.text(max_size=80))
+@example("0<@")  # a bracket inside a bare id: once made `<0<@>`, which normalised again to `<@>`
 def test_normalize_message_id_is_idempotent_and_returns_an_angle_id(value: str):
     result = normalize_message_id(value)
 
