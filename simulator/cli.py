@@ -24,7 +24,7 @@ from simulator.clock import ScheduleError
 from simulator.events import utf8_json
 from simulator.lambda_runtime import SimulationError, UnsupportedError
 from simulator.progress import Progress
-from simulator.reports_cli import add_reports, reports_rebuild
+from simulator.reports_cli import add_reports, reports_rebuild, reports_seal
 from simulator.runner import DEFAULT_TEMPLATE, Options, Simulation
 from simulator.scenario import ScenarioError, load_scenario, parse_at
 from simulator.secret_values import SecretsFileError, load_secrets_file
@@ -255,6 +255,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return simulate(args, out or sys.stdout, err or sys.stderr)
     if args.command == "index":
         return index_rebuild(args, out or sys.stdout, err or sys.stderr)
+    if args.command == "reports" and args.action == "seal":
+        return reports_seal(args, out or sys.stdout, err or sys.stderr)
     if args.command == "reports":
         return reports_rebuild(args, out or sys.stdout, err or sys.stderr)
     parser.error(f"unknown command {args.command!r}")

@@ -1,10 +1,11 @@
 """reports, on its hourly schedule: the digests due in the hour (page to S3, email through SES) and,
 in the run after local midnight, yesterday's range alerts (to the alarm topic), each exactly once
-(decisions 100 and 101). The HTTP API is `app.py`; this entry point has its own function and role."""
+(decisions 100 and 101); then it seals the last week's report days (decision 112). The HTTP API
+is `app.py`; this entry point has its own function and role."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -23,6 +24,7 @@ from shared.logic.report_schedule import (
     run_schedule,
     scheduled_now,
 )
+from shared.logic.report_sealing import seal_reports, sealing_window
 from shared.observability import logger, metrics, tracer
 from shared.settings import ReportsScheduleSettings, aws_region, get_settings
 from shared.storage import S3ObjectWriter
@@ -53,6 +55,16 @@ def _record(result: ScheduleResult) -> None:
         logger.error("scheduled delivery not made", key=key, reason=reason)
 
 
+def _seal(now: datetime) -> None:
+    """Seal the last week's report days (decision 112); an error fails the run (the Errors alarm),
+    after the deliveries, which are exactly once whatever retries."""
+    first, last = sealing_window(now)
+    totals = seal_reports(_schedule_context().stores, first, last)
+    metrics.add_metric(name="ReportDaysSealed", unit=MetricUnit.Count, value=totals.sealed)
+    metrics.add_metric(name="ReportSealsContended", unit=MetricUnit.Count, value=totals.contended)
+    logger.info("report days sealed", first=first.isoformat(), last=last.isoformat(), **vars(totals))
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
@@ -64,8 +76,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except ScheduleRetryError as exc:
         _record(exc.result)
         logger.warning("deliveries failed transiently; the run is retried", error=str(exc))
+        _seal(now)
         raise
     _record(result)
+    _seal(now)
     logger.info(
         "reports schedule",
         scheduled_at=clock.iso(scheduled_at),

@@ -17,6 +17,7 @@ Key layout (pk / sk):
 - `SEARCH#<scope>#<term>` / `E#<created>#<ticket id>`  a ticket whose words include the term
 - `TICKET#<id>` / `SEARCH`                 the ticket's search terms and scope, as of a stream record
 - `REPORT#<dimension>#<value>` / `DAY#<date>`  a per-day report aggregate (counts, duration sketches)
+- `REPORT#<dimension>#<value>` / `DAY#<date>#S`  a sealed per-day report aggregate (decision 112)
 - `REPORTDIM#<dimension>` / `VALUE#<value>`  a value seen in a report dimension
 - `TICKET#<id>` / `LEDGER`                 the ticket's metric ledger, as the aggregates hold it
 - `DELIVERY#<key>` / `DELIVERY`            a scheduled delivery (digest email, range alert) and its state
@@ -458,6 +459,21 @@ class ReportDayItem(Model):
     entity = UnicodeAttribute(default="report_day")
 
 
+class SealedDayItem(Model):
+    """A sealed per-day aggregate: `REPORT#<dimension>#<value>` / `DAY#<local date>#S`, what the
+    live item held when it was last sealed (zlib JSON, its sketches as packed integers) and how many
+    times it was sealed (decision 112)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="report_sealed")
+    blob = BinaryAttribute(legacy_encoding=False)
+    rev = NumberAttribute()
+
+
 class ReportDimensionItem(Model):
     """A value seen in a report dimension: `REPORTDIM#<dimension>` / `VALUE#<value>`."""
 
@@ -620,6 +636,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     SearchEntryItem,
     SearchStateItem,
     ReportDayItem,
+    SealedDayItem,
     ReportDimensionItem,
     LedgerItem,
     ExportJobItem,

@@ -42,18 +42,25 @@ from shared.dal.items import (
     ReportClockItem,
     ReportDayItem,
     ReportDimensionItem,
+    SealedDayItem,
     TicketItem,
 )
 from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
 from shared.errors import InvalidEventError
 from shared.models.metrics import MetricLedger
 from shared.models.reports import (
+    SEALED_SUFFIX,
     Freshness,
     ReportDay,
     ReportDelta,
+    SealOutcome,
+    combined,
     day_sk,
     report_day_from_attributes,
     report_pk,
+    seal,
+    sealed_day,
+    sealed_sk,
 )
 from shared.models.ticket import Message, Ticket, TicketEvent
 
@@ -211,6 +218,11 @@ class ReportStore(Protocol):
         """Every value the dimension's aggregates were kept for, sorted (one Query)."""
         ...
 
+    def seal_days(self, dimension: str, value: str, first: date, last: date) -> SealOutcome:
+        """Fold the live items of one dimension value's days into their sealed items (decision 112);
+        the aggregates read the same before and after."""
+        ...
+
     def record_report_freshness(self, stream_at: datetime, processed_at: datetime) -> None:
         """Note that ticket changes up to `stream_at` are in the aggregates (never moves back)."""
         ...
@@ -228,6 +240,54 @@ class TicketHistoryReads(Protocol):
 
 def _raw_number(value: dict[str, Any]) -> int | None:
     return int(value["N"]) if "N" in value else None
+
+
+_VERSION = NumberAttribute(attr_name="v")
+"""A live day item's write counter (decision 112)."""
+
+
+@dataclass
+class _StoredDay:
+    """A day as its two items hold it: the sum (`read`), the live item's `v` (None: no live item;
+    0: one written before `v` existed) and the sealed item's `rev` (0: none)."""
+
+    read: ReportDay
+    live_version: int | None = None
+    sealed_rev: int = 0
+
+
+def _stored_days(dimension: str, value: str, first: date, last: date, consistent: bool) -> list[_StoredDay]:
+    """Each day from `first` to `last` that has a live or a sealed item (one Query: a sealed item's
+    sort key follows its live item's)."""
+    connection = ReportDayItem._get_connection()
+    days: dict[date, _StoredDay] = {}
+    start: Any = None
+    while True:
+        page = connection.query(
+            report_pk(dimension, value),
+            ReportDayItem.sk.between(day_sk(first), sealed_sk(last)),
+            exclusive_start_key=start,
+            consistent_read=consistent,
+        )
+        for raw in page.get("Items", []):
+            _take(days, dimension, value, raw)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return [days[day] for day in sorted(days)]
+
+
+def _take(days: dict[date, _StoredDay], dimension: str, value: str, raw: dict[str, Any]) -> None:
+    sk = raw["sk"]["S"]
+    day = date.fromisoformat(sk.removeprefix("DAY#").removesuffix(SEALED_SUFFIX))
+    if sk.endswith(SEALED_SUFFIX):
+        part = sealed_day(dimension, value, day, bytes(raw["blob"]["B"]))
+        stored = days.setdefault(day, _StoredDay(ReportDay(dimension, value, day)))
+        stored.read, stored.sealed_rev = combined(part, stored.read), int(raw["rev"]["N"])
+        return
+    numbers = {name: n for name, v in raw.items() if (n := _raw_number(v)) is not None}
+    part = report_day_from_attributes(dimension, value, day, numbers)
+    stored = days.setdefault(day, _StoredDay(ReportDay(dimension, value, day)))
+    stored.read, stored.live_version = combined(stored.read, part), numbers.get("v", 0)
 
 
 class DynamoReports(Table):
@@ -275,22 +335,40 @@ class DynamoReports(Table):
         return True
 
     def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]:
-        connection = ReportDayItem._get_connection()
-        days: list[ReportDay] = []
-        start: Any = None
-        while True:
-            page = connection.query(
-                report_pk(dimension, value),
-                ReportDayItem.sk.between(day_sk(first), day_sk(last)),
-                exclusive_start_key=start,
-            )
-            for raw in page.get("Items", []):
-                numbers = {name: n for name, v in raw.items() if (n := _raw_number(v)) is not None}
-                day = date.fromisoformat(raw["sk"]["S"].removeprefix("DAY#"))
-                days.append(report_day_from_attributes(dimension, value, day, numbers))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return days
+        return [day.read for day in _stored_days(dimension, value, first, last, consistent=False)]
+
+    def seal_days(self, dimension: str, value: str, first: date, last: date) -> SealOutcome:
+        """Fold each live day item from `first` to `last` into its sealed item (decision 112): one
+        transaction per day that deletes the live item on condition it is still the version read
+        (`v`) and writes the sealed one on condition it is too (`rev`). A day written meanwhile is
+        left for the next run (`contended`)."""
+        outcome = SealOutcome()
+        for stored in _stored_days(dimension, value, first, last, consistent=True):
+            if stored.live_version is None:
+                continue
+            if self._seal(dimension, value, stored):
+                outcome.sealed += 1
+            else:
+                outcome.contended += 1
+        return outcome
+
+    def _seal(self, dimension: str, value: str, stored: _StoredDay) -> bool:
+        pk, day = report_pk(dimension, value), stored.read.day
+        live = ReportDayItem(pk=pk, sk=day_sk(day))
+        version = _VERSION == stored.live_version if stored.live_version else _VERSION.does_not_exist()  # noqa: SIM300
+        sealed = SealedDayItem(pk=pk, sk=sealed_sk(day), blob=seal(stored.read), rev=stored.sealed_rev + 1)
+        first = SealedDayItem.pk.does_not_exist()
+        unchanged = SealedDayItem.rev == stored.sealed_rev if stored.sealed_rev else first
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                transaction.delete(live, condition=ReportDayItem.pk.exists() & version)
+                transaction.save(sealed, condition=unchanged)
+        except TransactWriteError as exc:
+            raise_if_permanent(exc)
+            if "ConditionalCheckFailed" not in cancellation_codes(exc):
+                raise
+            return False
+        return True
 
     def dimension_values(self, dimension: str) -> list[str]:
         pk, _ = dimension_key(dimension, "")
@@ -321,7 +399,8 @@ def _op_update(op: ReportOp) -> tuple[Any, list[Any]]:
         ]
         return item, actions
     adds = [NumberAttribute(attr_name=name).add(number) for name, number in op.adds.items()]
-    return ReportDayItem(pk=op.pk, sk=op.sk), [ReportDayItem.entity.set("report_day"), *adds]
+    # `v` changes with every write, so sealing the item can be made conditional on what it read
+    return ReportDayItem(pk=op.pk, sk=op.sk), [ReportDayItem.entity.set("report_day"), _VERSION.add(1), *adds]
 
 
 def _ledger_update(ticket_id: str, step: LedgerStep) -> tuple[LedgerItem, list[Any], Any]:

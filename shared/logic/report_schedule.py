@@ -23,6 +23,7 @@ from shared.errors import HelpdeskError
 from shared.logic.digest import BreachingTicket, DigestRun, digests_due, render_digest
 from shared.logic.permissions import Principal, Role
 from shared.logic.report_alerts import alert_period, report_alerts
+from shared.logic.report_sealing import SealStore
 from shared.logic.reports import ReportReads, ReportRequest, build_report
 from shared.logic.views import NO_TEAM, SOLVED
 from shared.models.config import HelpdeskConfig
@@ -79,9 +80,9 @@ class BreachingReads(Protocol):
     def get_ticket(self, ticket_id: str) -> Ticket | None: ...
 
 
-class ScheduleStores(ReportReads, BreachingReads, DeliveryMarks, Protocol):
+class ScheduleStores(ReportReads, BreachingReads, DeliveryMarks, SealStore, Protocol):
     """What the schedule reads and writes: the report aggregates and their freshness, the
-    `breaching` views and their tickets, and the delivery markers."""
+    `breaching` views and their tickets, the delivery markers, and the sealing of report days."""
 
     def report_freshness(self) -> Freshness: ...
 

@@ -37,7 +37,7 @@ from shared.models.reports import (
     ReportDay,
     SlaFigures,
 )
-from shared.models.sketch import DurationSketch
+from shared.models.sketch import DurationSketch, SketchSum
 
 MAX_DAYS = 366
 """The longest period one report covers."""
@@ -223,11 +223,14 @@ def _figures(
     days = list(history)
     inside = [d for d in days if request.first <= d.day <= request.last]
     counts: Counter[str] = Counter()
-    sketches: dict[tuple[str, Clock], DurationSketch] = {}
+    sums: dict[tuple[str, Clock], SketchSum] = {}
     for item in inside:
         counts.update(item.counts)
         for key, sketch in item.durations.items():
-            sketches.setdefault(key, DurationSketch(alpha=sketch.alpha)).merge(sketch)
+            sums.setdefault(key, SketchSum()).add(sketch)
+        for key, sealed in item.sealed.items():
+            sums.setdefault(key, SketchSum()).add_sealed(sealed)
+    sketches = {key: total.sketch() for key, total in sums.items()}
     figures = _count_figures(counts)
     history_days = backlog_from if backlog_from is not None else days
     figures.volume.backlog = _backlog(history_days, last or request.last)

@@ -16,6 +16,8 @@ a ledger adds to which item. Below them, the figures a report answers with (`Rep
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,7 +25,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.models.sketch import DurationSketch
+from shared.models.sketch import DurationSketch, SealedSketch, SketchSum
 
 Dimension = Literal["all", "team", "agent", "channel", "inbox", "tag", "tier", "priority"]
 DIMENSIONS: Final[tuple[Dimension, ...]] = (
@@ -108,14 +110,30 @@ class ReportDay:
     day: date
     counts: dict[str, int] = field(default_factory=dict)
     durations: dict[tuple[str, Clock], DurationSketch] = field(default_factory=dict)
+    """The live item's sketches (after the day was sealed, a late change's; counts may be negative)."""
+    sealed: dict[tuple[str, Clock], SealedSketch] = field(default_factory=dict)
+    """The sealed item's sketches (decision 112); `counts` already includes the sealed counts."""
 
     @property
     def key(self) -> ReportKey:
         return ReportKey(self.dimension, self.value, self.day)
 
     def sketch(self, metric: str, clock: Clock) -> DurationSketch:
-        """The metric's durations in that clock (an empty sketch when it has none)."""
-        return self.durations.get((metric, clock)) or DurationSketch()
+        """The metric's durations in that clock, sealed and live (an empty sketch when it has none)."""
+        return self.unsealed().durations.get((metric, clock)) or DurationSketch()
+
+    def unsealed(self) -> ReportDay:
+        """The same day with its sealed and live sketches added up into plain sketches."""
+        if not self.sealed:
+            return self
+        sums: dict[tuple[str, Clock], SketchSum] = {}
+        for key, sketch in self.durations.items():
+            sums.setdefault(key, SketchSum()).add(sketch)
+        for key, sealed in self.sealed.items():
+            sums.setdefault(key, SketchSum()).add_sealed(sealed)
+        durations = {key: total.sketch() for key, total in sorted(sums.items())}
+        durations = {key: s for key, s in durations.items() if s.count or s.sum_ms}
+        return ReportDay(self.dimension, self.value, self.day, dict(self.counts), durations)
 
 
 def _sketch_part(sketch: DurationSketch, part: str, number: int) -> None:
@@ -141,8 +159,59 @@ def report_day_from_attributes(
             if clock in CLOCKS:
                 sketch = found.durations.setdefault((metric, clock), DurationSketch())
                 _sketch_part(sketch, part, int(raw))
-    found.durations = {k: s for k, s in found.durations.items() if s.count or s.sum_ms}
+    found.durations = {k: s for k, s in found.durations.items() if s.zeros or s.buckets or s.sum_ms}
     return found
+
+
+@dataclass
+class SealOutcome:
+    """What one sealing pass did: days sealed, and days written while they were sealed (left)."""
+
+    sealed: int = 0
+    contended: int = 0
+
+
+SEALED_SUFFIX: Final = "#S"
+"""A sealed day's sort key is its live item's plus this (`DAY#<date>#S`, decision 112)."""
+
+
+def sealed_sk(day: date) -> str:
+    return f"{day_sk(day)}{SEALED_SUFFIX}"
+
+
+def seal(day: ReportDay) -> bytes:
+    """A day's counts and sketches (sealed and live together) as a sealed item's `blob`: zlib of
+    JSON `{"c": counts, "d": {"<metric>#<clock>": SealedSketch.to_item()}}`. ValueError when a
+    count is negative (the aggregates would not be a sum of ledgers)."""
+    plain = day.unsealed()
+    if any(number < 0 for number in plain.counts.values()):
+        raise ValueError(f"{day.key}: a count is negative, {plain.counts}")
+    payload = {
+        "c": {name: number for name, number in sorted(plain.counts.items()) if number},
+        "d": {f"{m}#{c}": SealedSketch.of(s).to_item() for (m, c), s in sorted(plain.durations.items())},
+    }
+    return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 6)
+
+
+def sealed_day(dimension: str, value: str, day: date, blob: bytes) -> ReportDay:
+    """The day a sealed item's `blob` holds (its sketches left sealed)."""
+    payload = json.loads(zlib.decompress(blob))
+    found = ReportDay(dimension, value, day, counts={k: int(n) for k, n in payload.get("c", {}).items()})
+    for name, item in payload.get("d", {}).items():
+        metric, clock = name.rsplit("#", 1)
+        if clock in CLOCKS:
+            found.sealed[(metric, clock)] = SealedSketch.from_item(item)
+    return found
+
+
+def combined(sealed: ReportDay, live: ReportDay) -> ReportDay:
+    """A day read from both its items: counts added, live sketches and sealed ones side by side."""
+    counts = dict(sealed.counts)
+    for name, number in live.counts.items():
+        counts[name] = counts.get(name, 0) + number
+    counts = {name: number for name, number in counts.items() if number}
+    durations = dict(live.durations)
+    return ReportDay(sealed.dimension, sealed.value, sealed.day, counts, durations, dict(sealed.sealed))
 
 
 # -- the figures a report answers with (GET /reports, the digests, the simulator's `report`) ------

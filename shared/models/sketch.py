@@ -13,7 +13,10 @@ aggregate's buckets can also be changed in place with `ADD`.
 
 from __future__ import annotations
 
+import base64
 import math
+import sys
+from array import array
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -147,4 +150,90 @@ class DurationSketch(BaseModel):
             zeros=int(item.get("z", 0)),
             sum_ms=int(item.get("s", 0)),
             buckets=buckets,
+        )
+
+
+FIELD_BITS = 64
+"""A sealed sketch keeps each bucket's count in a 64-bit field of one integer (decision 112)."""
+
+
+class SealedSketch(BaseModel):
+    """A sketch as the sealed report items keep it: its buckets from `low` up as consecutive 64-bit
+    fields of one integer (bucket `low + i` in bits `64 i` to `64 i + 63`), so that adding many
+    sealed sketches is adding integers, whatever the number of buckets."""
+
+    zeros: int = 0
+    sum_ms: int = 0
+    low: int = 0
+    fields: int = 0
+
+    @classmethod
+    def of(cls, sketch: DurationSketch) -> SealedSketch:
+        """The sketch sealed (its accuracy must be the aggregates' default; no negative counts)."""
+        if sketch.alpha != DEFAULT_ALPHA:
+            raise SketchError(f"only sketches of accuracy {DEFAULT_ALPHA} are sealed, not {sketch.alpha}")
+        if sketch.zeros < 0 or any(count < 0 for count in sketch.buckets.values()):
+            raise SketchError("a sketch with a negative count cannot be sealed")
+        if not sketch.buckets:
+            return cls(zeros=sketch.zeros, sum_ms=sketch.sum_ms)
+        low = min(sketch.buckets)
+        if low < 0:
+            raise SketchError(f"bucket {low} is below the lowest a duration of a second or more has")
+        fields = 0
+        for key, count in sketch.buckets.items():
+            fields |= count << (FIELD_BITS * (key - low))
+        return cls(zeros=sketch.zeros, sum_ms=sketch.sum_ms, low=low, fields=fields)
+
+    def to_item(self) -> dict[str, Any]:
+        """A JSON-able map: `z` zeros, `s` sum (ms), `k` lowest bucket, `p` the fields (base64,
+        little-endian)."""
+        size = (self.fields.bit_length() + FIELD_BITS - 1) // FIELD_BITS * (FIELD_BITS // 8)
+        packed = base64.b64encode(self.fields.to_bytes(size, "little")).decode()
+        return {"z": self.zeros, "s": self.sum_ms, "k": self.low, "p": packed}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> SealedSketch:
+        fields = int.from_bytes(base64.b64decode(str(item.get("p", ""))), "little")
+        zeros, sum_ms, low = int(item.get("z", 0)), int(item.get("s", 0)), int(item.get("k", 0))
+        return cls(zeros=zeros, sum_ms=sum_ms, low=low, fields=fields)
+
+
+class SketchSum:
+    """The sum of many sketches, sealed and not, computed at the cost of one integer addition per
+    sealed sketch; `sketch()` gives the result. Unsealed sketches may hold negative counts (what a
+    late change took out of a sealed day), as long as the sum has none."""
+
+    def __init__(self) -> None:
+        self.zeros = 0
+        self.sum_ms = 0
+        self.fields = 0
+        self.loose: dict[int, int] = {}
+
+    def add(self, sketch: DurationSketch) -> None:
+        if sketch.alpha != DEFAULT_ALPHA:
+            raise SketchError(f"sketches of accuracy {DEFAULT_ALPHA} and {sketch.alpha} cannot be combined")
+        self.zeros += sketch.zeros
+        self.sum_ms += sketch.sum_ms
+        for key, count in sketch.buckets.items():
+            self.loose[key] = self.loose.get(key, 0) + count
+
+    def add_sealed(self, sealed: SealedSketch) -> None:
+        self.zeros += sealed.zeros
+        self.sum_ms += sealed.sum_ms
+        self.fields += sealed.fields << (FIELD_BITS * sealed.low)
+
+    def sketch(self) -> DurationSketch:
+        """The sum as a sketch; SketchError if a count comes out negative."""
+        buckets = dict(self.loose)
+        size = (self.fields.bit_length() + FIELD_BITS - 1) // FIELD_BITS
+        counts = array("Q", self.fields.to_bytes(size * (FIELD_BITS // 8), "little"))
+        if sys.byteorder != "little":
+            counts.byteswap()
+        for key, count in enumerate(counts):
+            if count:
+                buckets[key] = buckets.get(key, 0) + count
+        if self.zeros < 0 or any(count < 0 for count in buckets.values()):
+            raise SketchError("the sketches add up to a negative count: a change was taken out twice")
+        return DurationSketch(
+            zeros=self.zeros, sum_ms=self.sum_ms, buckets={k: c for k, c in sorted(buckets.items()) if c}
         )

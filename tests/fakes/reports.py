@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from shared import clock
 from shared.dal.base import ticket_pk
-from shared.dal.items import EventItem, LedgerItem, MessageItem, ReportClockItem, TicketItem
+from shared.dal.items import EventItem, LedgerItem, MessageItem, ReportClockItem, SealedDayItem, TicketItem
 from shared.dal.reports import (
     LEDGER_SK,
     LedgerStep,
@@ -23,12 +23,18 @@ from shared.dal.reports import (
 from shared.dal.tickets import event_from_item, message_from_item, ticket_from_item
 from shared.models.metrics import MetricLedger
 from shared.models.reports import (
+    SEALED_SUFFIX,
     Freshness,
     ReportDay,
     ReportDelta,
+    SealOutcome,
+    combined,
     day_sk,
     report_day_from_attributes,
     report_pk,
+    seal,
+    sealed_day,
+    sealed_sk,
 )
 from tests.fakes.table import (
     Change,
@@ -38,6 +44,7 @@ from tests.fakes.table import (
     absent,
     always,
     as_model,
+    delete_op,
     put_op,
     update_op,
 )
@@ -49,6 +56,7 @@ def _op_change(op: ReportOp) -> Change:
             item.update(entity="report_dimension", dimension=op.dimension[0], value=op.dimension[1])
             return
         item["entity"] = "report_day"
+        item["v"] = int(item.get("v", 0)) + 1
         for name, number in op.adds.items():
             item[name] = int(item.get(name, 0)) + number
 
@@ -128,13 +136,51 @@ class MemoryReports(MemoryStore):
         return not self.table.transact([*changes, _ledger_change(ticket_id, step)])
 
     def report_days(self, dimension: str, value: str, first: date, last: date) -> list[ReportDay]:
-        days = []
+        return [read for read, _, _ in self._days(dimension, value, first, last)]
+
+    def _days(
+        self, dimension: str, value: str, first: date, last: date
+    ) -> list[tuple[ReportDay, Item | None, int]]:
+        """Per day: the sum of its items, its live item and its sealed item's `rev` (0: none)."""
+        days: dict[date, tuple[ReportDay, Item | None, int]] = {}
         for item in self.table.partition(report_pk(dimension, value), "DAY#"):
-            if day_sk(first) <= str(item["sk"]) <= day_sk(last):
+            sk = str(item["sk"])
+            if not day_sk(first) <= sk <= sealed_sk(last):
+                continue
+            day = date.fromisoformat(sk.removeprefix("DAY#").removesuffix(SEALED_SUFFIX))
+            read, live, rev = days.get(day, (ReportDay(dimension, value, day), None, 0))
+            if sk.endswith(SEALED_SUFFIX):
+                part = sealed_day(dimension, value, day, bytes(item["blob"]))
+                days[day] = (combined(part, read), live, int(item["rev"]))
+            else:
                 numbers = {k: v for k, v in item.items() if isinstance(v, int) and not isinstance(v, bool)}
-                day = date.fromisoformat(str(item["sk"]).removeprefix("DAY#"))
-                days.append(report_day_from_attributes(dimension, value, day, numbers))
-        return days
+                part = report_day_from_attributes(dimension, value, day, numbers)
+                days[day] = (combined(read, part), item, rev)
+        return [days[day] for day in sorted(days)]
+
+    def seal_days(self, dimension: str, value: str, first: date, last: date) -> SealOutcome:
+        outcome = SealOutcome()
+        pk = report_pk(dimension, value)
+        for read, live, rev in self._days(dimension, value, first, last):
+            if live is None:
+                continue
+            sealed = SealedDayItem(pk=pk, sk=sealed_sk(read.day), blob=seal(read), rev=rev + 1)
+            version = live.get("v")
+
+            def unchanged(item: Item | None, version: object = version) -> bool:
+                return item is not None and item.get("v") == version
+
+            def same_rev(item: Item | None, rev: int = rev) -> bool:
+                return int(item["rev"]) == rev if item is not None else rev == 0
+
+            failed = self.table.transact(
+                [delete_op((pk, day_sk(read.day)), "live", unchanged), put_op(sealed, "sealed", same_rev)]
+            )
+            if failed:
+                outcome.contended += 1
+            else:
+                outcome.sealed += 1
+        return outcome
 
     def dimension_values(self, dimension: str) -> list[str]:
         pk, _ = dimension_key(dimension, "")

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+import shared.dal.reports as reports_dal
+import shared.models.reports as reports_model
+import tests.fakes.reports as reports_fake
 from shared.dal.reports import MAX_ACTIONS, MAX_TRANSACTION, StoredLedger, plan_chunks
 from shared.models.metrics import MetricLedger, TicketFacts
-from shared.models.reports import ReportDelta, ReportKey
+from shared.models.reports import ReportDay, ReportDelta, ReportKey
 from shared.models.sketch import DurationSketch
 from tests.integration.test_dal_contract import T0, Repository, _moto, create, event, message, repo
 
@@ -174,3 +177,62 @@ def test_the_report_clock_only_moves_forward_and_says_how_far_behind_it_was(repo
     # and a newer batch moves it on
     repo.record_report_freshness(monday + timedelta(minutes=1), monday + timedelta(minutes=1, seconds=30))
     assert repo.report_freshness() == Freshness(monday + timedelta(minutes=1), 30.0)
+
+
+# -- sealed days (decision 112) --------------------------------------------------------------------
+
+
+def test_sealing_a_day_keeps_what_it_reads_and_a_late_change_adds_to_it(repo: Repository) -> None:
+    # Given a day with two first responses and a count, and a day with none
+    created = delta("all", "*", MON, c__created=2)
+    assert repo.apply_ledger("t1", None, ledger(), [created, first_response(MON, 90)], [("all", "*")])
+    assert repo.apply_ledger("t2", None, ledger(), [first_response(MON, 4000)], [])
+    [before] = repo.report_days("all", "*", MON, TUE)
+    # When the days are sealed
+    outcome = repo.seal_days("all", "*", MON, TUE)
+    # Then Monday is one sealed item (its sketches packed) that reads the same
+    assert (outcome.sealed, outcome.contended) == (1, 0)
+    [sealed] = repo.report_days("all", "*", MON, TUE)
+    assert (sealed.durations, set(sealed.sealed)) == ({}, {("first_response", "cal")})
+    assert sealed.unsealed() == before
+    assert sealed.counts == {"created": 2, "first_response": 2}
+    assert repo.seal_days("all", "*", MON, TUE).sealed == 0  # nothing live is left
+    # When a late change takes the 90 s response out of the sealed Monday
+    stored = repo.stored_ledger("t1")
+    assert repo.apply_ledger("t1", stored, ledger(2), [first_response(MON, 90, -1)], [])
+    # Then Monday reads the sealed day less the change (a live item with negative counts)
+    [late] = repo.report_days("all", "*", MON, MON)
+    assert late.counts == {"created": 2, "first_response": 1}
+    assert late.sketch("first_response", "cal") == DurationSketch().add(4000)
+    # And sealing it again folds the change in
+    assert repo.seal_days("all", "*", MON, MON).sealed == 1
+    [again] = repo.report_days("all", "*", MON, MON)
+    assert (again.durations, again.unsealed()) == ({}, late.unsealed())
+
+
+def test_a_day_written_while_it_is_sealed_is_left_whole_for_the_next_run(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a day, and a change that lands after the sealing read the day and before it wrote
+    assert repo.apply_ledger("t1", None, ledger(), [first_response(MON, 90)], [("all", "*")])
+    real_seal = reports_model.seal
+
+    def seal_with_a_write_in_between(day: ReportDay) -> bytes:
+        blob = real_seal(day)
+        assert repo.apply_ledger("t2", None, ledger(), [first_response(MON, 30)], [])
+        return blob
+
+    monkeypatch.setattr(reports_dal, "seal", seal_with_a_write_in_between)
+    monkeypatch.setattr(reports_fake, "seal", seal_with_a_write_in_between)
+    # When the day is sealed
+    outcome = repo.seal_days("all", "*", MON, MON)
+    # Then nothing is sealed, and both responses are still counted
+    assert (outcome.sealed, outcome.contended) == (0, 1)
+    monkeypatch.setattr(reports_dal, "seal", real_seal)
+    monkeypatch.setattr(reports_fake, "seal", real_seal)
+    [day] = repo.report_days("all", "*", MON, MON)
+    assert (day.sealed, day.counts) == ({}, {"first_response": 2})
+    # And the next run seals both
+    assert repo.seal_days("all", "*", MON, MON).sealed == 1
+    [sealed] = repo.report_days("all", "*", MON, MON)
+    assert sealed.sketch("first_response", "cal") == DurationSketch().add(90).add(30)

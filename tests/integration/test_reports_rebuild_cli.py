@@ -53,3 +53,42 @@ def test_rebuild_refuses_a_range_that_ends_before_it_starts() -> None:
     args = ["reports", "rebuild", "--table", TABLE, "--from-number", "5", "--to-number", "2"]
     assert main(args, out=io.StringIO(), err=err) == 2
     assert "before --from-number" in err.getvalue()
+
+
+def test_seal_folds_the_days_in_and_the_report_days_read_the_same(repo: Repository) -> None:
+    if not isinstance(repo, DynamoRepository):
+        return  # the command runs against a DynamoDB table
+    # Given two tickets' aggregates, rebuilt
+    store(repo, "t1", 1, 0)
+    store(repo, "t2", 2, 30)
+    assert main(["reports", "rebuild", "--table", TABLE, "--region", REGION, "-q"], out=io.StringIO()) == 0
+    march = date(2026, 3, 1), date(2026, 3, 31)
+    before = [d.unsealed() for d in repo.report_days("all", "*", *march)]
+    # When the month is sealed
+    out = io.StringIO()
+    args = [
+        "reports",
+        "seal",
+        "--table",
+        TABLE,
+        "--region",
+        REGION,
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-31",
+    ]
+    assert main(args, out=out, err=io.StringIO()) == 0
+    # Then every live day of every dimension value was sealed, and the days read the same
+    assert main(args, out=out, err=io.StringIO()) == 0
+    first, second = out.getvalue().splitlines()
+    assert first.startswith("2026-03-01 to 2026-03-31: 16 days sealed in 8 dimension values;"), first
+    assert second.startswith("2026-03-01 to 2026-03-31: 0 days sealed"), second  # nothing live is left
+    assert [d.unsealed() for d in repo.report_days("all", "*", *march)] == before
+
+
+def test_seal_refuses_a_range_that_ends_before_it_starts() -> None:
+    err = io.StringIO()
+    args = ["reports", "seal", "--table", TABLE, "--from", "2026-03-05", "--to", "2026-03-01"]
+    assert main(args, out=io.StringIO(), err=err) == 2
+    assert "before --from" in err.getvalue()

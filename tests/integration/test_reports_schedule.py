@@ -208,3 +208,37 @@ def test_a_transient_failure_fails_the_run_and_the_retry_sends_only_what_is_miss
     assert run(MONDAY_RUN) == {"sent": 1, "skipped": 4, "failed": 0}
     assert sorted(m.destinations[0] for m in emails()[before:])[-1] == "ops@example.com"
     assert len(emails()) == before + 3
+
+
+def test_the_hourly_run_seals_the_week_of_days_that_have_ended_everywhere(
+    desk: EmailHarness, deployment: Deployment
+) -> None:
+    # Given a ticket a day from 18 February to 1 March, each day a live aggregate item
+    seed(desk, DAYS)
+    table = deployment.name("TicketsTable")
+    repository = DynamoRepository(table, "us-east-1")
+    span = FIRST_DAY.date(), FIRST_DAY.date() + timedelta(days=DAYS)
+    before = [day.unsealed() for day in repository.report_days("all", "*", *span)]
+    # When the schedule runs at 00:05 on Monday 2 March
+    run(MONDAY_RUN)
+    # Then the days from 22 to 28 February (8 to 2 days before) are sealed, the others live
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    found = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "REPORT#all#*"}},
+    )["Items"]
+    sealed = sorted(i["sk"]["S"][4:14] for i in found if i["sk"]["S"].endswith("#S"))
+    live = sorted(i["sk"]["S"][4:] for i in found if not i["sk"]["S"].endswith("#S"))
+    assert sealed == [f"2026-02-{d}" for d in range(22, 29)]
+    assert live == ["2026-02-18", "2026-02-19", "2026-02-20", "2026-02-21", "2026-03-01"]
+    # And every day reads as before
+    assert [day.unsealed() for day in repository.report_days("all", "*", *span)] == before
+    # And the next hour finds nothing more to seal in its window
+    run("2026-03-02T01:05:00Z")
+    again = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "REPORT#all#*"}},
+    )["Items"]
+    assert {i["sk"]["S"]: i.get("rev") for i in again} == {i["sk"]["S"]: i.get("rev") for i in found}

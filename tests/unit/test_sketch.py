@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.models.sketch import DEFAULT_ALPHA, DurationSketch, SketchError
+from shared.models.sketch import DEFAULT_ALPHA, DurationSketch, SealedSketch, SketchError, SketchSum
 
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # durations a helpdesk sees: sub-second to about three years, in milliseconds
@@ -154,3 +154,60 @@ def test_a_year_of_durations_at_one_percent_fits_in_a_small_item() -> None:
     # Then the item stays a few kilobytes (a DynamoDB item may hold 400 KB)
     assert len(sketch.buckets) < 900
     assert len(json.dumps(sketch.to_item())) < 12_000
+
+
+# -- sealed sketches (decision 112) ----------------------------------------------------------------
+
+
+def taken_back(sketch: DurationSketch, values: list[float]) -> DurationSketch:
+    """What a live day item holds after late changes took `values` out of its sealed day: counts
+    that may be negative (as `report_day_from_attributes` reads them)."""
+    for value in values:
+        key = sketch.key(value)
+        if key is None:
+            sketch.zeros -= 1
+        else:
+            sketch.buckets[key] = sketch.buckets.get(key, 0) - 1
+        sketch.sum_ms -= round(value * 1000)
+    return sketch
+
+
+@BOUNDED
+@given(st.lists(SAMPLES, min_size=0, max_size=6), SAMPLES, SAMPLES)
+def test_sealed_and_loose_sketches_add_up_to_the_merge_of_all_of_them(sealed, loose, taken_out) -> None:
+    # Given days sealed into packed integers (one of them holding values a late change took out
+    # again), and live changes beside them (a live sketch with negative counts for the taken out)
+    total = SketchSum()
+    expected = DurationSketch()
+    for values in [*sealed, taken_out]:
+        stored = json.loads(json.dumps(SealedSketch.of(sketch_of(values)).to_item()))
+        total.add_sealed(SealedSketch.from_item(stored))
+    for values in [*sealed, loose]:
+        expected.merge(sketch_of(values))
+    total.add(taken_back(sketch_of(loose), taken_out))
+    # Then the sum is the sketch of the values still counted: the same buckets, zeros and sum
+    assert total.sketch().model_dump() == expected.model_dump()
+
+
+def test_a_sum_with_a_negative_count_is_refused() -> None:
+    total = SketchSum()
+    total.add_sealed(SealedSketch.of(sketch_of([90.0])))
+    total.add(taken_back(DurationSketch(), [4000.0]))
+    with pytest.raises(SketchError, match="negative"):
+        total.sketch()
+
+
+def test_a_sealed_sketch_is_as_small_as_its_buckets_span() -> None:
+    # a minute to a month at 1 %: about 540 buckets of 8 bytes, whatever the number of tickets
+    few = SealedSketch.of(sketch_of([60.0, 2_592_000.0]))
+    many = SealedSketch.of(sketch_of([60.0 * 1.0005**n for n in range(21_000)] + [2_592_000.0]))
+    assert len(few.to_item()["p"]) == len(many.to_item()["p"])
+    assert many.fields.bit_length() <= 64 * 545
+    assert SealedSketch.of(DurationSketch().add(0.2, 3)).to_item() == {"z": 3, "s": 600, "k": 0, "p": ""}
+
+
+def test_only_sketches_of_the_aggregates_accuracy_and_without_negative_counts_are_sealed() -> None:
+    with pytest.raises(SketchError, match="accuracy"):
+        SealedSketch.of(DurationSketch(alpha=0.02).add(5))
+    with pytest.raises(SketchError, match="negative"):
+        SealedSketch.of(taken_back(DurationSketch(), [5.0]))

@@ -30,7 +30,13 @@ TABLE_ACTIONS = {
     "ReportsFunction": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"},
     "ReportExportsFunction": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"},
     # reads like reports; claims and settles delivery markers with conditional updates
-    "ReportsScheduleFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+    "ReportsScheduleFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+    },
     "AgentApiFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "RouteTicketFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "SlaSweeperFunction": READ | WRITE | {"dynamodb:DeleteItem"},
