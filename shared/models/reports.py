@@ -180,27 +180,39 @@ def sealed_sk(day: date) -> str:
 
 
 def seal(day: ReportDay) -> bytes:
-    """A day's counts and sketches (sealed and live together) as a sealed item's `blob`: zlib of
-    JSON `{"c": counts, "d": {"<metric>#<clock>": SealedSketch.to_item()}}`. ValueError when a
-    count is negative (the aggregates would not be a sum of ledgers)."""
+    """A day's counts and sketches (sealed and live together) as a sealed item's `blob`: zlib of a
+    4-byte little-endian header length, the header (JSON `{"c": counts, "d": {"<metric>#<clock>":
+    [zeros, sum_ms, low, span, width]}}`) and each sketch's byte planes in the header's order
+    (`SealedSketch.planes`). ValueError when a count is negative (the aggregates would not be a
+    sum of ledgers)."""
     plain = day.unsealed()
     if any(number < 0 for number in plain.counts.values()):
         raise ValueError(f"{day.key}: a count is negative, {plain.counts}")
-    payload = {
-        "c": {name: number for name, number in sorted(plain.counts.items()) if number},
-        "d": {f"{m}#{c}": SealedSketch.of(s).to_item() for (m, c), s in sorted(plain.durations.items())},
-    }
-    return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 6)
+    sketches: dict[str, list[int]] = {}
+    planes = []
+    for (metric, clock), sketch in sorted(plain.durations.items()):
+        sealed = SealedSketch.of(sketch)
+        width, raw = sealed.planes()
+        sketches[f"{metric}#{clock}"] = [sealed.zeros, sealed.sum_ms, sealed.low, sealed.span, width]
+        planes.append(raw)
+    counts = {name: number for name, number in sorted(plain.counts.items()) if number}
+    header = json.dumps({"c": counts, "d": sketches}, separators=(",", ":")).encode()
+    return zlib.compress(len(header).to_bytes(4, "little") + header + b"".join(planes), 6)
 
 
 def sealed_day(dimension: str, value: str, day: date, blob: bytes) -> ReportDay:
     """The day a sealed item's `blob` holds (its sketches left sealed)."""
-    payload = json.loads(zlib.decompress(blob))
-    found = ReportDay(dimension, value, day, counts={k: int(n) for k, n in payload.get("c", {}).items()})
-    for name, item in payload.get("d", {}).items():
+    data = memoryview(zlib.decompress(blob))
+    size = int.from_bytes(data[:4], "little")
+    header = json.loads(bytes(data[4 : 4 + size]))
+    found = ReportDay(dimension, value, day, counts={k: int(n) for k, n in header.get("c", {}).items()})
+    offset = 4 + size
+    for name, (zeros, sum_ms, low, span, width) in header.get("d", {}).items():
         metric, clock = name.rsplit("#", 1)
+        raw = bytes(data[offset : offset + width * span])
+        offset += width * span
         if clock in CLOCKS:
-            found.sealed[(metric, clock)] = SealedSketch.from_item(item)
+            found.sealed[(metric, clock)] = SealedSketch.from_planes(zeros, sum_ms, low, span, width, raw)
     return found
 
 

@@ -13,7 +13,6 @@ aggregate's buckets can also be changed in place with `ADD`.
 
 from __future__ import annotations
 
-import base64
 import math
 import sys
 from array import array
@@ -156,6 +155,7 @@ class DurationSketch(BaseModel):
 
 FIELD_BITS = 64
 """A sealed sketch keeps each bucket's count in a 64-bit field of one integer (decision 112)."""
+FIELD_BYTES = FIELD_BITS // 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,18 +187,33 @@ class SealedSketch:
             fields |= count << (FIELD_BITS * (key - low))
         return cls(zeros=sketch.zeros, sum_ms=sketch.sum_ms, low=low, fields=fields)
 
-    def to_item(self) -> dict[str, Any]:
-        """A JSON-able map: `z` zeros, `s` sum (ms), `k` lowest bucket, `p` the fields (base64,
-        little-endian)."""
-        size = (self.fields.bit_length() + FIELD_BITS - 1) // FIELD_BITS * (FIELD_BITS // 8)
-        packed = base64.b64encode(self.fields.to_bytes(size, "little")).decode()
-        return {"z": self.zeros, "s": self.sum_ms, "k": self.low, "p": packed}
+    @property
+    def span(self) -> int:
+        """How many buckets the fields cover (the lowest to the highest with a duration)."""
+        return (self.fields.bit_length() + FIELD_BITS - 1) // FIELD_BITS
+
+    def planes(self) -> tuple[int, bytes]:
+        """The fields as byte planes: `width` (1 to 8) planes of `span` bytes each, plane `j` the
+        `j`-th byte of every bucket's count, `width` the fewest bytes the largest count needs. Most
+        counts fit a byte, so a sealed sketch stores one or two bytes per bucket, not eight."""
+        span = self.span
+        raw = self.fields.to_bytes(span * FIELD_BYTES, "little")
+        width = (
+            max((max(raw[j::FIELD_BYTES], default=0) and j + 1) for j in range(FIELD_BYTES)) if span else 0
+        )
+        return width, b"".join(raw[j::FIELD_BYTES] for j in range(width))
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> SealedSketch:
-        fields = int.from_bytes(base64.b64decode(str(item.get("p", ""))), "little")
-        zeros, sum_ms, low = int(item.get("z", 0)), int(item.get("s", 0)), int(item.get("k", 0))
-        return cls(zeros=zeros, sum_ms=sum_ms, low=low, fields=fields)
+    def from_planes(
+        cls, zeros: int, sum_ms: int, low: int, span: int, width: int, raw: bytes
+    ) -> SealedSketch:
+        """The sketch `planes` gave (raw is its `width * span` bytes), with no Python loop per bucket."""
+        if len(raw) != width * span or not 0 <= width <= FIELD_BYTES:
+            raise SketchError(f"{len(raw)} bytes are not {width} planes of {span} buckets")
+        fields = bytearray(span * FIELD_BYTES)
+        for j in range(width):
+            fields[j::FIELD_BYTES] = raw[j * span : (j + 1) * span]
+        return cls(zeros=zeros, sum_ms=sum_ms, low=low, fields=int.from_bytes(fields, "little"))
 
 
 class SketchSum:
@@ -229,7 +244,7 @@ class SketchSum:
         """The sum as a sketch; SketchError if a count comes out negative."""
         buckets = dict(self.loose)
         size = (self.fields.bit_length() + FIELD_BITS - 1) // FIELD_BITS
-        counts = array("Q", self.fields.to_bytes(size * (FIELD_BITS // 8), "little"))
+        counts = array("Q", self.fields.to_bytes(size * FIELD_BYTES, "little"))
         if sys.byteorder != "little":
             counts.byteswap()
         for key, count in enumerate(counts):

@@ -180,8 +180,9 @@ def test_sealed_and_loose_sketches_add_up_to_the_merge_of_all_of_them(sealed, lo
     total = SketchSum()
     expected = DurationSketch()
     for values in [*sealed, taken_out]:
-        stored = json.loads(json.dumps(SealedSketch.of(sketch_of(values)).to_item()))
-        total.add_sealed(SealedSketch.from_item(stored))
+        day = SealedSketch.of(sketch_of(values))
+        width, raw = day.planes()
+        total.add_sealed(SealedSketch.from_planes(day.zeros, day.sum_ms, day.low, day.span, width, raw))
     for values in [*sealed, loose]:
         expected.merge(sketch_of(values))
     total.add(taken_back(sketch_of(loose), taken_out))
@@ -197,13 +198,24 @@ def test_a_sum_with_a_negative_count_is_refused() -> None:
         total.sketch()
 
 
-def test_a_sealed_sketch_is_as_small_as_its_buckets_span() -> None:
-    # a minute to a month at 1 %: about 540 buckets of 8 bytes, whatever the number of tickets
+def test_a_sealed_sketch_takes_a_byte_or_two_per_bucket_of_its_span() -> None:
+    # a minute to a month at 1 %: about 540 buckets, whatever the number of durations
     few = SealedSketch.of(sketch_of([60.0, 2_592_000.0]))
-    many = SealedSketch.of(sketch_of([60.0 * 1.0005**n for n in range(21_000)] + [2_592_000.0]))
-    assert len(few.to_item()["p"]) == len(many.to_item()["p"])
-    assert many.fields.bit_length() <= 64 * 545
-    assert SealedSketch.of(DurationSketch().add(0.2, 3)).to_item() == {"z": 3, "s": 600, "k": 0, "p": ""}
+    many = SealedSketch.of(
+        sketch_of([60.0 * 1.0005**n for n in range(21_000)] + [2_592_000.0]).add(3600, 300)
+    )
+    assert few.span == many.span <= 545
+    (few_width, few_raw), (many_width, many_raw) = few.planes(), many.planes()
+    assert (few_width, len(few_raw)) == (1, few.span)  # counts under 256: one byte each
+    assert (many_width, len(many_raw)) == (2, 2 * many.span)  # up to 65,535: two
+    assert SealedSketch.from_planes(0, 0, many.low, many.span, many_width, many_raw).fields == many.fields
+    # durations under a second only: no bucket, no plane
+    assert SealedSketch.of(DurationSketch().add(0.2, 3)).planes() == (0, b"")
+
+
+def test_planes_of_the_wrong_size_are_refused() -> None:
+    with pytest.raises(SketchError, match="planes"):
+        SealedSketch.from_planes(0, 0, 10, span=4, width=1, raw=b"abc")
 
 
 def test_only_sketches_of_the_aggregates_accuracy_and_without_negative_counts_are_sealed() -> None:
