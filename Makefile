@@ -56,7 +56,7 @@ export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv install tools demo lint imports typecheck pytest unit validate checkov checkov-tools build host-build \
-	check-handlers test bench bench-api fmt clean distclean pr python312 mutation openapi
+	check-handlers test bench bench-api bench-heat fmt clean distclean pr python312 mutation openapi
 
 help:
 	@echo "make demo            install, then run the simulator on examples/email-day (state and digest in $(OUT)/)"
@@ -65,6 +65,7 @@ help:
 	@echo "make lint|imports|typecheck|pytest|validate|checkov|build|check-handlers   one stage of make test"
 	@echo "make bench           run benchmarks/bench_*.py (ratios against a baseline of the same run)"
 	@echo "make bench-api       the agent API's speed: warm p50/p95 per route on moto, and cold start"
+	@echo "make bench-heat      key heat at the target load (full profile, ~15-25 min): hot partitions, checks, allow-list"
 	@echo "make mutation        mutmut on shared/logic (calendar sla routing threading); slow, not in make test"
 	@echo "make openapi         regenerate docs/openapi.json and docs/openapi-reports.json from the code (make test checks them)"
 	@echo "make fmt             ruff format + ruff check --fix"
@@ -206,6 +207,14 @@ bench-api: venv
 	PYTHONPATH=. $(VENV)/bin/python benchmarks/bench_agent_api.py --calls $(BENCH_CALLS)
 	PYTHONPATH=. $(VENV)/bin/python benchmarks/bench_cold_start.py --runs $(BENCH_RUNS) \
 		--only AgentApiFunction,SocialWebhookFunction
+
+# Key heat (issue 17, docs/scale.md): the target load at a fraction through the real handlers on moto,
+# partitions, streams and functions checked against AWS limits and benchmarks/heat/allowed.yaml.
+# The ci profile runs in make test (tests/integration/test_bench_key_heat.py).
+HEAT_PROFILE ?= full
+bench-heat: venv
+	@mkdir -p $(OUT)
+	PYTHONPATH=. $(VENV)/bin/python benchmarks/bench_key_heat.py --profile $(HEAT_PROFILE) --report $(OUT)/key-heat-$(HEAT_PROFILE).txt
 
 # The agent API's OpenAPI document, generated from functions/agent_api/app.py. `make test` fails
 # (tests/unit/test_openapi_document.py) while the committed copy differs from what the code makes.

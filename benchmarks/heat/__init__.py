@@ -1,0 +1,1 @@
+"""The key-heat simulation (issue 17 §1): load, recorder, size maths, checks, report."""
