@@ -129,6 +129,7 @@ def change_events(record: Mapping[str, Any]) -> list[LiveEvent]:
 def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
     """The events one tickets-stream record makes: a ticket created, assigned or changed; a message
     stored (customer reply, agent reply, note); an SLA warning or breach recorded by the sweeper.
+    A note naming agents (`note_added` with `mentions`) makes a `mention` for each of them alone.
     Everything else (views, search entries, ledgers, internal fields) makes none."""
     raw: Mapping[str, Any] = record["dynamodb"]
     keys, new_image, old_image = raw["Keys"], raw.get("NewImage"), raw.get("OldImage")
@@ -146,6 +147,8 @@ def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
     if sort_key.startswith("MSG#"):
         return _message_event(event_id, ticket_id, new_image, at)
     kind = new_image.get("type", {}).get("S")
+    if sort_key.startswith("EVENT#") and kind == "note_added":
+        return _mention_events(event_id, ticket_id, _json(new_image), at)
     if sort_key.startswith("EVENT#") and kind in SLA_EVENTS:
         data = {k: v for k, v in _json(new_image).items() if k in {"target", "due_at", "warn_at"}}
         return [
@@ -176,6 +179,25 @@ def _presence_events(
     return [_event(event_id, "presence.changed", at, ticket_id, data)]
 
 
+def _mention_events(event_id: str, ticket_id: str, data: Mapping[str, Any], at: datetime) -> list[LiveEvent]:
+    """A note named agents: an event for each of them alone, naming the note and its author (what
+    `ticket.note` says), never its text."""
+    named = data.get("mentions")
+    agents = [a for a in named if isinstance(a, str)] if isinstance(named, list) else []
+    note = {"message_id": data.get("message_id"), "by": data.get("by")}
+    return [
+        LiveEvent(
+            id=f"{event_id}#m{index}",
+            type="mention",
+            at=at,
+            ticket_id=ticket_id,
+            audience="mentioned",
+            data={"agent": agent, **note},
+        )
+        for index, agent in enumerate(agents)
+    ]
+
+
 def _json(image: Mapping[str, Any]) -> dict[str, Any]:
     text = image.get("data", {}).get("S")
     found = json.loads(text) if text else {}
@@ -197,18 +219,24 @@ def _message_event(event_id: str, ticket_id: str, image: Mapping[str, Any], at: 
 
 
 def reaches(event: LiveEvent, ticket: Ticket, scope: Principal) -> bool:
-    """Whether the agent is told: viewers, everyone who sees the ticket; owners, its assignee and
-    the supervisors of its team (an admin only as its assignee or a team supervisor)."""
+    """Whether the agent is told: viewers, everyone who sees the ticket; mentioned, the agent named,
+    if they see it; owners, its assignee and the supervisors of its team (an admin only as its
+    assignee or a team supervisor)."""
     if event.audience == "viewers":
         return visible(scope, ticket)
+    if event.audience == "mentioned":
+        return scope.agent_id == event.data.get("agent") and visible(scope, ticket)
     if ticket.assignee == scope.agent_id:
         return True
     return scope.role >= Role.SUPERVISOR and ticket.team is not None and ticket.team in scope.teams
 
 
-def audience_partitions(ticket: Ticket) -> list[tuple[str, str]]:
-    """Where the connections that may be told about the ticket are kept: all of them for a ticket no
-    team owns (everyone sees it); else its team's, its assignee's and the admins'."""
+def audience_partitions(ticket: Ticket, event: LiveEvent | None = None) -> list[tuple[str, str]]:
+    """Where the connections that may be told about the ticket are kept: the named agent's for a
+    mention; all of them for a ticket no team owns (everyone sees it); else its team's, its
+    assignee's and the admins'."""
+    if event is not None and event.audience == "mentioned":
+        return [("agent", str(event.data.get("agent")))]
     if ticket.team is None:
         return [("all", "*")]
     found = [("team", ticket.team), ("admin", "*")]
@@ -264,7 +292,7 @@ def push_event(event: LiveEvent, reads: LiveReads, pusher: Pusher, now: datetime
     ticket = reads.get_ticket(event.ticket_id)
     if ticket is None:
         return PushOutcome(0, 0)
-    targets = recipients(event, ticket, reads.connections_in(audience_partitions(ticket), now))
+    targets = recipients(event, ticket, reads.connections_in(audience_partitions(ticket, event), now))
     data = encode(event, ticket)
     with ThreadPoolExecutor(max_workers=PUSH_WORKERS) as pool:
         delivered = list(pool.map(lambda c: pusher.post(c.connection_id, data), targets))
