@@ -17,12 +17,13 @@ from typing import Any, Protocol
 
 from shared import clock
 from shared.channels.live import Pusher
-from shared.dal.live import ChangePage, Partition
+from shared.dal.live import ChangePage, Partition, Viewer
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.errors import TicketNotFoundError
 from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, authenticate
 from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.permissions import Principal, Role, principal, role_from_groups, visible
+from shared.logic.work_spans import viewer_since
 from shared.models.config import HelpdeskConfig
 from shared.models.live import LiveConnection, LiveEvent, LiveEventType, LiveTicket
 from shared.models.ticket import Direction, Ticket
@@ -167,8 +168,11 @@ def _presence_events(
     at: datetime,
 ) -> list[LiveEvent]:
     """An agent began viewing or composing, or left (their UI said so, or stopped confirming and
-    the TTL removed them); a confirmation of the same state is no event."""
+    the TTL removed them); a confirmation of the same state is no event, unless it had lapsed (the
+    others dropped the viewer at its `until`: they are told again)."""
     before = (old or {}).get("state", {}).get("S")
+    if old and new and int(old["expires_at"]["N"]) < clock.parse_iso(new["at"]["S"]).timestamp():
+        before = None
     after = (new or {}).get("state", {}).get("S") or "left"
     if before == after:
         return []
@@ -371,13 +375,27 @@ class PresenceReads(Protocol):
 
     def get_ticket(self, ticket_id: str) -> Ticket | None: ...
 
-    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool: ...
+    def get_viewer(self, ticket_id: str, agent_id: str) -> Viewer | None: ...
+
+    def put_viewer(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        state: str,
+        since: datetime,
+        now: datetime,
+        connection_id: str,
+        replaces: Viewer | None,
+    ) -> bool: ...
+
+    def drop_viewer(self, ticket_id: str, agent_id: str) -> bool: ...
 
 
 def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceReads, now: datetime) -> bool:
     """An agent's UI says they view a ticket, compose a reply on it, or left it (`{"action":
     "presence", "ticket_id": ..., "state": ...}`, every 30 seconds while it holds); recorded with a
-    short life for the ticket's other viewers to be told (False: the same state, confirmed recently).
+    short life for the ticket's other viewers to be told, and when the state began, for the span of
+    work it ends to be kept (False: the same state, confirmed recently; nothing written).
     InvalidRequestError for a body that says something else; NotAuthenticatedError for a connection
     we do not hold; TicketNotFoundError for a ticket the agent may not see."""
     state, ticket_id = body.get("state"), body.get("ticket_id")
@@ -391,4 +409,11 @@ def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceRe
     ticket = reads.get_ticket(ticket_id)
     if ticket is None or not visible(scope_of(connection), ticket):
         raise TicketNotFoundError(f"no ticket {ticket_id}")
-    return reads.set_viewer(ticket_id, connection.agent_id, None if state == "left" else state, now)
+    agent = connection.agent_id
+    if state == "left":
+        return reads.drop_viewer(ticket_id, agent)
+    stored = reads.get_viewer(ticket_id, agent)
+    since = viewer_since(stored, state, now)
+    if since is None:
+        return False
+    return reads.put_viewer(ticket_id, agent, state, since, now, connection_id, stored)
