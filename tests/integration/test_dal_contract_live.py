@@ -79,12 +79,14 @@ def test_a_viewer_is_written_if_unchanged_since_read_dropped_by_its_connection_a
     assert repo.put_viewer("t1", "alice", "viewing", AT, AT, "c1", None) is True
     assert repo.put_viewer("t1", "alice", "viewing", AT, AT, "c1", None) is False  # it is there now
     stored = repo.get_viewer("t1", "alice")
-    assert stored is not None and (stored.state, stored.since, stored.at) == ("viewing", AT, AT)
+    assert stored is not None
+    assert (stored.state, stored.since, stored.at) == ("viewing", AT, AT)
     later = AT + timedelta(seconds=50)
     assert repo.put_viewer("t1", "alice", "viewing", AT, later, "c1", stored) is True  # a refresh
     assert repo.put_viewer("t1", "alice", "composing", later, later, "c1", stored) is False  # moved on
     refreshed = repo.get_viewer("t1", "alice")
-    assert refreshed is not None and (refreshed.since, refreshed.at) == (AT, later)
+    assert refreshed is not None
+    assert (refreshed.since, refreshed.at) == (AT, later)
     assert repo.put_viewer("t1", "bob", "viewing", AT, AT, "c2", None) is True
     assert repo.put_viewer("t2", "alice", "viewing", AT, AT, "c1", None) is True
     viewers = repo.ticket_viewers("t1", AT + timedelta(seconds=60))
