@@ -273,11 +273,12 @@ def viewer_from_item(item: ViewerItem) -> Viewer:
 
 
 def work_item(ticket_id: str, event: TicketEvent, key: str) -> EventItem:
-    """A work span's event item: its sort key is its stop, then `key` (the same for every record
-    that ends the span, so a retry finds it written)."""
+    """A work span's event item: its sort key is the span's start (`data.start`), then `key`, both
+    the same for every record that ends the span, so a retry finds it written."""
+    start = str(event.data.get("start") or clock.iso(event.at))
     return EventItem(
         pk=f"TICKET#{ticket_id}",
-        sk=f"EVENT#{clock.iso(event.at)}#work-{key}#000",
+        sk=f"EVENT#{start}#work-{key}#000",
         at=clock.iso(event.at),
         type=event.type,
         data=event.data,
