@@ -273,16 +273,19 @@ def viewer_from_item(item: ViewerItem) -> Viewer:
 
 
 def work_item(ticket_id: str, event: TicketEvent, key: str) -> EventItem:
-    """A work span's event item: its sort key is the span's start (`data.start`), then `key`, both
-    the same for every record that ends the span, so a retry finds it written."""
-    start = str(event.data.get("start") or clock.iso(event.at))
+    """A work span's event item: its sort key is its stop (events come in time order), then `key`,
+    the same for every record that ends the span (`record_work` finds it by that)."""
     return EventItem(
         pk=f"TICKET#{ticket_id}",
-        sk=f"EVENT#{start}#work-{key}#000",
+        sk=f"EVENT#{clock.iso(event.at)}#{work_suffix(key)}",
         at=clock.iso(event.at),
         type=event.type,
         data=event.data,
     )
+
+
+def work_suffix(key: str) -> str:
+    return f"work-{key}#000"
 
 
 class DynamoViewers(Table):
@@ -335,29 +338,25 @@ class DynamoViewers(Table):
         return [viewer_from_item(i) for i in items if int(i.expires_at) > now.timestamp()]
 
     def record_work(self, ticket_id: str, event: TicketEvent, key: str, cap: int) -> WorkWrite:
-        """Keep a work span's event, once, while the ticket holds fewer than `cap` of them."""
+        """Keep a work span's event, once (whatever stop a later record of it says), while the ticket
+        holds fewer than `cap` of them: one Query of the ticket's history, then a conditional put."""
         item = work_item(ticket_id, event, key)
-        kept = EventItem.count(
-            f"TICKET#{ticket_id}",
-            EventItem.sk.startswith("EVENT#"),
-            filter_condition=EventItem.type == event.type,
-            consistent_read=True,
-        )
-        if kept >= cap:
-            return "repeated" if _exists(item) else "full"
-        return (
-            "recorded"
-            if _conditional(lambda: item.save(condition=EventItem.pk.does_not_exist()))
-            else "repeated"
-        )
-
-
-def _exists(item: EventItem) -> bool:
-    try:
-        EventItem.get(item.pk, item.sk)
-    except EventItem.DoesNotExist:
-        return False
-    return True
+        kept = [
+            str(found.sk)
+            for found in EventItem.query(
+                item.pk,
+                EventItem.sk.startswith("EVENT#"),
+                filter_condition=EventItem.type == event.type,
+                consistent_read=True,
+                attributes_to_get=["sk"],
+            )
+        ]
+        if any(sk.endswith(work_suffix(key)) for sk in kept):
+            return "repeated"
+        if len(kept) >= cap:
+            return "full"
+        written = _conditional(lambda: item.save(condition=EventItem.pk.does_not_exist()))
+        return "recorded" if written else "repeated"
 
 
 def _conditional(write: Callable[[], object]) -> bool:

@@ -22,6 +22,7 @@ from shared.dal.live import (
     viewer_from_item,
     viewer_item,
     work_item,
+    work_suffix,
 )
 from shared.models.live import LiveConnection, LiveEvent
 from shared.models.ticket import TicketEvent
@@ -120,7 +121,7 @@ class MemoryViewers(MemoryStore):
     def record_work(self, ticket_id: str, event: TicketEvent, key: str, cap: int) -> WorkWrite:
         item = work_item(ticket_id, event, key)
         kept = [i for i in self.table.partition(f"TICKET#{ticket_id}", "EVENT#") if i["type"] == event.type]
-        if self.table.get((item.pk, item.sk)) is not None:
+        if any(str(i["sk"]).endswith(work_suffix(key)) for i in kept):
             return "repeated"
         if len(kept) >= cap:
             return "full"

@@ -114,4 +114,5 @@ def test_a_work_span_is_kept_once_and_up_to_the_cap(repo: Repository) -> None:
     assert repo.record_work("t1", span(2), "k2", 2) == "recorded"
     assert repo.record_work("t1", span(3), "k3", 2) == "full"
     assert repo.record_work("t1", span(2), "k2", 2) == "repeated"
+    assert repo.record_work("t1", span(9), "k2", 2) == "repeated"  # the same span, another stop
     assert repo.record_work("t2", span(3), "k3", 2) == "recorded"  # another ticket
