@@ -63,8 +63,10 @@ def connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
 
 def disconnect(connection_id: str) -> dict[str, Any]:
     settings = get_settings(LiveSettings)
-    gone = get_repository(settings.table_name, aws_region()).drop_connection(connection_id)
-    logger.info("disconnected", agent=gone.agent_id if gone else None)
+    repository = get_repository(settings.table_name, aws_region())
+    gone = repository.drop_connection(connection_id)
+    left = repository.drop_connection_viewers(connection_id)  # its agent leaves what they were on
+    logger.info("disconnected", agent=gone.agent_id if gone else None, tickets_left=left)
     return _answer(200, "disconnected")
 
 

@@ -37,6 +37,7 @@ from shared.logic.route_ticket import (
 )
 from shared.logic.search import project_message, project_ticket
 from shared.logic.views import project
+from shared.logic.work_spans import WORK_EVENT, keep_work_span
 from shared.observability import logger, metrics, tracer
 from shared.settings import RouteTicketSettings, aws_region, get_settings
 
@@ -134,8 +135,9 @@ def _projected(projection: str, record: DynamoDBRecord, follow: Callable[[dict[s
 def record_handler(record: DynamoDBRecord) -> None:
     """One stream record: a ticket's change (its views, search entries and report ledger follow; a
     new one is routed, one whose capacity must be given back releases it), a message stored (its
-    words are searchable, its ticket's ledger follows), a suppressed automatic message (the ledger
-    follows), or an agent coming online."""
+    words are searchable, its ticket's ledger follows), a suppressed automatic message or a span of
+    an agent's work (the ledger follows), an agent on a ticket (a span of work it ends is kept), or
+    an agent coming online."""
     ctx = _routing_context()
     raw: dict[str, Any] = record.raw_event["dynamodb"]
     sort_key = raw["Keys"]["sk"]["S"]
@@ -145,8 +147,11 @@ def record_handler(record: DynamoDBRecord) -> None:
         _projected("views", record, _follow_views)
     if sort_key == "TICKET" or sort_key.startswith("MSG#"):
         _projected("search", record, _follow_search)
-    suppressed = sort_key.startswith("EVENT#") and image.get("type", {}).get("S") == "followup_suppressed"
-    if sort_key == "TICKET" or sort_key.startswith("MSG#") or suppressed:
+    kind = image.get("type", {}).get("S")
+    counted = sort_key.startswith("EVENT#") and kind in ("followup_suppressed", WORK_EVENT)
+    if sort_key.startswith("VIEWER#"):
+        _projected("work", record, lambda _: _follow_work(record.raw_event))
+    if sort_key == "TICKET" or sort_key.startswith("MSG#") or counted:
         inserted = record.event_name == DynamoDBRecordEventName.INSERT
         _projected("reports", record, lambda raw: _follow_reports(raw, inserted))
     if sort_key == "TICKET" and image:
@@ -159,6 +164,20 @@ def record_handler(record: DynamoDBRecord) -> None:
     elif sort_key == "AGENT" and image.get("presence", {}).get("S") == "online":
         _report(on_presence(image["id"]["S"], ctx, now))
     _follow_live(record)
+
+
+def _follow_work(record: dict[str, Any]) -> None:
+    """An agent stopped viewing or composing on a ticket (another state, left, the connection closed,
+    or the TTL removed the viewer): the span is kept as the ticket's `worked` event, whose own stream
+    record brings the report ledger up to date (handle time, decision 113)."""
+    settings = get_settings(RouteTicketSettings)
+    kept = keep_work_span(record, get_repository(settings.table_name, aws_region()))
+    if kept is None:
+        return
+    span, outcome = kept
+    logger.info("work span", agent=span.agent, state=span.state, ended=span.ended, outcome=outcome)
+    if outcome == "full":
+        metrics.add_metric(name="WorkSpansDropped", unit=MetricUnit.Count, value=1)
 
 
 @cache

@@ -26,7 +26,8 @@ Key layout (pk / sk):
 - `LIVELOG#<yyyymmddhh>#<shard>` / `<at>#<event id>`  a pushed change, kept a day for catching up
 - `TICKET#<id>` / `VIEWER#<agent id>`      an agent viewing or composing on the ticket (short TTL)
 GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation time;
-`QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time.
+`QUARANTINE` -> quarantine entries by time; `ACTOR#<agent id>` -> the events an agent caused, by time;
+`VIEWING#<connection id>` -> the tickets a live connection's agent is on.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time,
 and `DELIVERYSENDING` -> scheduled deliveries claimed and not yet settled, by claim time.
 """
@@ -612,6 +613,14 @@ class ViewerItem(Model):
     """`viewing` or `composing`."""
     at = UnicodeAttribute()
     """When the UI last said so."""
+    since = UnicodeAttribute(null=True)
+    """When this state began (kept by confirmations of it): the start of its work span."""
+    connection_id = UnicodeAttribute(null=True)
+    """The connection that said so last: its close removes the item."""
+    gsi1pk = UnicodeAttribute(null=True)
+    """`VIEWING#<connection id>`: what a connection's close removes."""
+    gsi1sk = UnicodeAttribute(null=True)
+    by_connection = Gsi1()
     expires_at = NumberAttribute()
 
 

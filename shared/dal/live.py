@@ -8,16 +8,17 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from shared import clock
 from shared.dal.base import Table, raise_if_permanent
-from shared.dal.items import LiveChangeItem, LiveConnectionItem, ViewerItem
+from shared.dal.items import EventItem, LiveChangeItem, LiveConnectionItem, ViewerItem
 from shared.errors import ConflictError
 from shared.models.live import LiveConnection, LiveEvent
+from shared.models.ticket import TicketEvent
 
 Partition = tuple[str, str]
 """(kind, value): (`all`, `*`), (`team`, id), (`agent`, id), (`admin`, `*`)."""
@@ -206,63 +207,165 @@ class Viewer:
     state: str
     at: datetime
     until: datetime
+    since: datetime
+    """When this state began (its work span's start)."""
 
 
 class TicketViewers(Protocol):
-    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool: ...
+    def get_viewer(self, ticket_id: str, agent_id: str) -> Viewer | None: ...
+
+    def put_viewer(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        state: str,
+        since: datetime,
+        now: datetime,
+        connection_id: str,
+        replaces: Viewer | None,
+    ) -> bool: ...
+
+    def drop_viewer(self, ticket_id: str, agent_id: str) -> bool: ...
+
+    def drop_connection_viewers(self, connection_id: str) -> int: ...
 
     def ticket_viewers(self, ticket_id: str, now: datetime) -> list[Viewer]: ...
 
+    def record_work(self, ticket_id: str, event: TicketEvent, key: str, cap: int) -> WorkWrite: ...
 
-def viewer_item(ticket_id: str, agent_id: str, state: str, now: datetime) -> ViewerItem:
-    return ViewerItem(
+
+WorkWrite = Literal["recorded", "repeated", "full"]
+"""A work span's event: written, already there (a retried record), or the ticket holds `cap` already."""
+
+
+def viewer_item(
+    ticket_id: str,
+    agent_id: str,
+    state: str,
+    now: datetime,
+    since: datetime | None = None,
+    connection_id: str = "",
+) -> ViewerItem:
+    item = ViewerItem(
         pk=f"TICKET#{ticket_id}",
         sk=f"VIEWER#{agent_id}",
         agent_id=agent_id,
         state=state,
         at=clock.iso(now),
+        since=clock.iso(since or now),
         expires_at=int((now + VIEWER_LIFETIME).timestamp()),
     )
+    if connection_id:
+        item.connection_id = connection_id
+        item.gsi1pk, item.gsi1sk = f"VIEWING#{connection_id}", ticket_id
+    return item
 
 
 def viewer_from_item(item: ViewerItem) -> Viewer:
+    at = clock.parse_iso(item.at)
     return Viewer(
         item.agent_id,
         item.state,
-        clock.parse_iso(item.at),
+        at,
         datetime.fromtimestamp(int(item.expires_at), UTC),
+        clock.parse_iso(item.since) if item.since else at,
     )
+
+
+def work_item(ticket_id: str, event: TicketEvent, key: str) -> EventItem:
+    """A work span's event item: its sort key is its stop (events come in time order), then `key`,
+    the same for every record that ends the span (`record_work` finds it by that)."""
+    return EventItem(
+        pk=f"TICKET#{ticket_id}",
+        sk=f"EVENT#{clock.iso(event.at)}#{work_suffix(key)}",
+        at=clock.iso(event.at),
+        type=event.type,
+        data=event.data,
+    )
+
+
+def work_suffix(key: str) -> str:
+    return f"work-{key}#000"
 
 
 class DynamoViewers(Table):
     """TicketViewers on the table."""
 
-    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool:
-        """Record the agent viewing or composing (None: left). A confirmation of the same state is
-        written only when the stored one is older than VIEWER_REFRESH (False: nothing written), so
-        the UI's heartbeats cost a write a minute, and only a change of state makes a stream event
-        others are told of."""
-        key = (f"TICKET#{ticket_id}", f"VIEWER#{agent_id}")
-        if state is None:
-            try:
-                ViewerItem(pk=key[0], sk=key[1]).delete(condition=ViewerItem.pk.exists())
-            except DeleteError as exc:
-                if exc.cause_response_code == CONDITION_FAILED:
-                    return False
-                raise_if_permanent(exc)
-                raise
-            return True
-        fresh = clock.iso(now - VIEWER_REFRESH)
-        condition = ViewerItem.pk.does_not_exist() | (ViewerItem.state != state) | (ViewerItem.at < fresh)
+    def get_viewer(self, ticket_id: str, agent_id: str) -> Viewer | None:
         try:
-            viewer_item(ticket_id, agent_id, state, now).save(condition=condition)
-        except PutError as exc:
-            if exc.cause_response_code == CONDITION_FAILED:
-                return False
-            raise_if_permanent(exc)
-            raise
-        return True
+            item = ViewerItem.get(f"TICKET#{ticket_id}", f"VIEWER#{agent_id}", consistent_read=True)
+        except ViewerItem.DoesNotExist:
+            return None
+        return viewer_from_item(item)
+
+    def put_viewer(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        state: str,
+        since: datetime,
+        now: datetime,
+        connection_id: str,
+        replaces: Viewer | None,
+    ) -> bool:
+        """Record the agent viewing or composing since `since`, if the item is still `replaces` (as
+        read: absent, or its `at` not moved on; False: another write came first)."""
+        item = viewer_item(ticket_id, agent_id, state, now, since, connection_id)
+        condition = (
+            ViewerItem.pk.does_not_exist() if replaces is None else ViewerItem.at == clock.iso(replaces.at)
+        )
+        return _conditional(lambda: item.save(condition=condition))
+
+    def drop_viewer(self, ticket_id: str, agent_id: str) -> bool:
+        """The agent left the ticket (False: they were not on it)."""
+        item = ViewerItem(pk=f"TICKET#{ticket_id}", sk=f"VIEWER#{agent_id}")
+        return _conditional(lambda: item.delete(condition=ViewerItem.pk.exists()))
+
+    def drop_connection_viewers(self, connection_id: str) -> int:
+        """A connection closed: its agent leaves the tickets it last said they were on (not those
+        another connection of theirs confirmed since). How many were left."""
+        found = ViewerItem.by_connection.query(f"VIEWING#{connection_id}")
+        left = 0
+        for item in found:
+            key = ViewerItem(pk=item.pk, sk=item.sk)
+            left += _conditional(
+                lambda key=key: key.delete(condition=ViewerItem.connection_id == connection_id)  # type: ignore[misc]
+            )
+        return left
 
     def ticket_viewers(self, ticket_id: str, now: datetime) -> list[Viewer]:
         items = ViewerItem.query(f"TICKET#{ticket_id}", ViewerItem.sk.startswith("VIEWER#"))
         return [viewer_from_item(i) for i in items if int(i.expires_at) > now.timestamp()]
+
+    def record_work(self, ticket_id: str, event: TicketEvent, key: str, cap: int) -> WorkWrite:
+        """Keep a work span's event, once (whatever stop a later record of it says), while the ticket
+        holds fewer than `cap` of them: one Query of the ticket's history, then a conditional put."""
+        item = work_item(ticket_id, event, key)
+        kept = [
+            str(found.sk)
+            for found in EventItem.query(
+                item.pk,
+                EventItem.sk.startswith("EVENT#"),
+                filter_condition=EventItem.type == event.type,
+                consistent_read=True,
+                attributes_to_get=["sk"],
+            )
+        ]
+        if any(sk.endswith(work_suffix(key)) for sk in kept):
+            return "repeated"
+        if len(kept) >= cap:
+            return "full"
+        written = _conditional(lambda: item.save(condition=EventItem.pk.does_not_exist()))
+        return "recorded" if written else "repeated"
+
+
+def _conditional(write: Callable[[], object]) -> bool:
+    """Run a conditional write: False when its condition failed."""
+    try:
+        write()
+    except (PutError, DeleteError) as exc:
+        if exc.cause_response_code == CONDITION_FAILED:
+            return False
+        raise_if_permanent(exc)
+        raise
+    return True

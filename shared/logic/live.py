@@ -17,12 +17,13 @@ from typing import Any, Protocol
 
 from shared import clock
 from shared.channels.live import Pusher
-from shared.dal.live import ChangePage, Partition
+from shared.dal.live import ChangePage, Partition, Viewer
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.errors import TicketNotFoundError
 from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, authenticate
 from shared.logic.cursors import decode_cursor, encode_cursor
 from shared.logic.permissions import Principal, Role, principal, role_from_groups, visible
+from shared.logic.work_spans import viewer_since
 from shared.models.config import HelpdeskConfig
 from shared.models.live import LiveConnection, LiveEvent, LiveEventType, LiveTicket
 from shared.models.ticket import Direction, Ticket
@@ -129,6 +130,7 @@ def change_events(record: Mapping[str, Any]) -> list[LiveEvent]:
 def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
     """The events one tickets-stream record makes: a ticket created, assigned or changed; a message
     stored (customer reply, agent reply, note); an SLA warning or breach recorded by the sweeper.
+    A note naming agents (`note_added` with `mentions`) makes a `mention` for each of them alone.
     Everything else (views, search entries, ledgers, internal fields) makes none."""
     raw: Mapping[str, Any] = record["dynamodb"]
     keys, new_image, old_image = raw["Keys"], raw.get("NewImage"), raw.get("OldImage")
@@ -146,6 +148,8 @@ def record_events(record: Mapping[str, Any]) -> list[LiveEvent]:
     if sort_key.startswith("MSG#"):
         return _message_event(event_id, ticket_id, new_image, at)
     kind = new_image.get("type", {}).get("S")
+    if sort_key.startswith("EVENT#") and kind == "note_added":
+        return _mention_events(event_id, ticket_id, _json(new_image), at)
     if sort_key.startswith("EVENT#") and kind in SLA_EVENTS:
         data = {k: v for k, v in _json(new_image).items() if k in {"target", "due_at", "warn_at"}}
         return [
@@ -164,8 +168,11 @@ def _presence_events(
     at: datetime,
 ) -> list[LiveEvent]:
     """An agent began viewing or composing, or left (their UI said so, or stopped confirming and
-    the TTL removed them); a confirmation of the same state is no event."""
+    the TTL removed them); a confirmation of the same state is no event, unless it had lapsed (the
+    others dropped the viewer at its `until`: they are told again)."""
     before = (old or {}).get("state", {}).get("S")
+    if old and new and int(old["expires_at"]["N"]) < clock.parse_iso(new["at"]["S"]).timestamp():
+        before = None
     after = (new or {}).get("state", {}).get("S") or "left"
     if before == after:
         return []
@@ -174,6 +181,25 @@ def _presence_events(
     if new and "expires_at" in new:
         data["until"] = datetime.fromtimestamp(int(new["expires_at"]["N"]), UTC).isoformat()
     return [_event(event_id, "presence.changed", at, ticket_id, data)]
+
+
+def _mention_events(event_id: str, ticket_id: str, data: Mapping[str, Any], at: datetime) -> list[LiveEvent]:
+    """A note named agents: an event for each of them alone, naming the note and its author (what
+    `ticket.note` says), never its text."""
+    named = data.get("mentions")
+    agents = [a for a in named if isinstance(a, str)] if isinstance(named, list) else []
+    note = {"message_id": data.get("message_id"), "by": data.get("by")}
+    return [
+        LiveEvent(
+            id=f"{event_id}#m{index}",
+            type="mention",
+            at=at,
+            ticket_id=ticket_id,
+            audience="mentioned",
+            data={"agent": agent, **note},
+        )
+        for index, agent in enumerate(agents)
+    ]
 
 
 def _json(image: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,18 +223,24 @@ def _message_event(event_id: str, ticket_id: str, image: Mapping[str, Any], at: 
 
 
 def reaches(event: LiveEvent, ticket: Ticket, scope: Principal) -> bool:
-    """Whether the agent is told: viewers, everyone who sees the ticket; owners, its assignee and
-    the supervisors of its team (an admin only as its assignee or a team supervisor)."""
+    """Whether the agent is told: viewers, everyone who sees the ticket; mentioned, the agent named,
+    if they see it; owners, its assignee and the supervisors of its team (an admin only as its
+    assignee or a team supervisor)."""
     if event.audience == "viewers":
         return visible(scope, ticket)
+    if event.audience == "mentioned":
+        return scope.agent_id == event.data.get("agent") and visible(scope, ticket)
     if ticket.assignee == scope.agent_id:
         return True
     return scope.role >= Role.SUPERVISOR and ticket.team is not None and ticket.team in scope.teams
 
 
-def audience_partitions(ticket: Ticket) -> list[tuple[str, str]]:
-    """Where the connections that may be told about the ticket are kept: all of them for a ticket no
-    team owns (everyone sees it); else its team's, its assignee's and the admins'."""
+def audience_partitions(ticket: Ticket, event: LiveEvent | None = None) -> list[tuple[str, str]]:
+    """Where the connections that may be told about the ticket are kept: the named agent's for a
+    mention; all of them for a ticket no team owns (everyone sees it); else its team's, its
+    assignee's and the admins'."""
+    if event is not None and event.audience == "mentioned":
+        return [("agent", str(event.data.get("agent")))]
     if ticket.team is None:
         return [("all", "*")]
     found = [("team", ticket.team), ("admin", "*")]
@@ -264,7 +296,7 @@ def push_event(event: LiveEvent, reads: LiveReads, pusher: Pusher, now: datetime
     ticket = reads.get_ticket(event.ticket_id)
     if ticket is None:
         return PushOutcome(0, 0)
-    targets = recipients(event, ticket, reads.connections_in(audience_partitions(ticket), now))
+    targets = recipients(event, ticket, reads.connections_in(audience_partitions(ticket, event), now))
     data = encode(event, ticket)
     with ThreadPoolExecutor(max_workers=PUSH_WORKERS) as pool:
         delivered = list(pool.map(lambda c: pusher.post(c.connection_id, data), targets))
@@ -343,13 +375,27 @@ class PresenceReads(Protocol):
 
     def get_ticket(self, ticket_id: str) -> Ticket | None: ...
 
-    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool: ...
+    def get_viewer(self, ticket_id: str, agent_id: str) -> Viewer | None: ...
+
+    def put_viewer(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        state: str,
+        since: datetime,
+        now: datetime,
+        connection_id: str,
+        replaces: Viewer | None,
+    ) -> bool: ...
+
+    def drop_viewer(self, ticket_id: str, agent_id: str) -> bool: ...
 
 
 def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceReads, now: datetime) -> bool:
     """An agent's UI says they view a ticket, compose a reply on it, or left it (`{"action":
     "presence", "ticket_id": ..., "state": ...}`, every 30 seconds while it holds); recorded with a
-    short life for the ticket's other viewers to be told (False: the same state, confirmed recently).
+    short life for the ticket's other viewers to be told, and when the state began, for the span of
+    work it ends to be kept (False: the same state, confirmed recently; nothing written).
     InvalidRequestError for a body that says something else; NotAuthenticatedError for a connection
     we do not hold; TicketNotFoundError for a ticket the agent may not see."""
     state, ticket_id = body.get("state"), body.get("ticket_id")
@@ -363,4 +409,11 @@ def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceRe
     ticket = reads.get_ticket(ticket_id)
     if ticket is None or not visible(scope_of(connection), ticket):
         raise TicketNotFoundError(f"no ticket {ticket_id}")
-    return reads.set_viewer(ticket_id, connection.agent_id, None if state == "left" else state, now)
+    agent = connection.agent_id
+    if state == "left":
+        return reads.drop_viewer(ticket_id, agent)
+    stored = reads.get_viewer(ticket_id, agent)
+    since = viewer_since(stored, state, now)
+    if since is None:
+        return False
+    return reads.put_viewer(ticket_id, agent, state, since, now, connection_id, stored)

@@ -289,6 +289,7 @@ def _count_figures(counts: Counter[str]) -> Figures:
     figures.sla = {target: _sla(counts, target) for target in SLA_TARGETS}
     figures.escalations = _suffixed(counts, "escalated.")
     figures.automatic_sent = _suffixed(counts, "auto_sent.")
+    figures.handle_sources = _suffixed(counts, "handle_source.")
     figures.automatic_suppressed = _suffixed(counts, "auto_suppressed.")
     ratings = {int(k): v for k, v in _suffixed(counts, "csat_rating.").items() if k.isdigit()}
     total = sum(ratings.values())
@@ -338,7 +339,7 @@ def report_csv(report: Report) -> str:
     rows = report_rows(report)
     # the JSON's order, from the total (its counts are the union of the groups'), then any other
     columns = list(dict.fromkeys([*rows[-1], *(c for row in rows for c in row)]))
-    counted = ("escalations.", "automatic_sent.", "automatic_suppressed.")
+    counted = ("escalations.", "automatic_sent.", "automatic_suppressed.", "handle_sources.")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)

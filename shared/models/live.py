@@ -18,10 +18,12 @@ LiveEventType = Literal[
     "sla.warning",
     "sla.breached",
     "presence.changed",
+    "mention",
 ]
-Audience = Literal["viewers", "owners"]
+Audience = Literal["viewers", "owners", "mentioned"]
 """`viewers`: every agent who sees the ticket (the agent API's permissions); `owners`: its assignee
-and the supervisors of its team (SLA warnings and breaches)."""
+and the supervisors of its team (SLA warnings and breaches); `mentioned`: the agent a note names
+(`data.agent`), if they see the ticket."""
 
 
 class LiveConnection(BaseModel):

@@ -26,9 +26,19 @@ HappeningName = Literal[
     "csat_rating",
 ]
 AnchorKind = Literal[
-    "created", "customer_message", "agent_reply", "assigned", "resolved", "reopened", "merged", "unmerged"
+    "created",
+    "customer_message",
+    "agent_reply",
+    "assigned",
+    "resolved",
+    "reopened",
+    "merged",
+    "unmerged",
+    "presence",
 ]
-PauseReason = Literal["pending", "resolved", "merged"]
+"""`presence`: the start of an agent's first viewing or composing span a handle segment counts."""
+PauseReason = Literal["pending", "resolved", "merged", "away"]
+"""`away`: a handle segment from presence leaves out the time the agent was not on the ticket."""
 SlaOutcomeName = Literal["met", "breached", "open"]
 
 
@@ -38,7 +48,7 @@ class Anchor(BaseModel):
     at: datetime
     kind: AnchorKind
     ref: str | None = None
-    """The message id (messages), the agent (assigned), or the event type (status changes)."""
+    """The message id (messages), the agent (assigned, presence), or the event type (status changes)."""
 
 
 class Pause(BaseModel):

@@ -305,6 +305,9 @@ class Figures(BaseModel):
 
     volume: Volume = Field(default_factory=Volume)
     durations: dict[str, DurationFigures] = Field(default_factory=dict)
+    handle_sources: dict[str, int] = Field(default_factory=dict)
+    """How many handle time figures each source measured: `presence` (the agents' viewing and
+    composing) and `claim` (claim or assignment to reply)."""
     agent_replies: int = 0
     one_touch: Rate = Field(default_factory=Rate)
     first_contact_resolution: Rate = Field(default_factory=Rate)

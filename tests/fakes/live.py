@@ -9,10 +9,10 @@ from shared import clock
 from shared.dal.items import LiveChangeItem, LiveConnectionItem, ViewerItem
 from shared.dal.live import (
     CHANGE_LIFETIME,
-    VIEWER_REFRESH,
     ChangePage,
     Partition,
     Viewer,
+    WorkWrite,
     change_key,
     change_partition,
     connection_from_item,
@@ -21,9 +21,12 @@ from shared.dal.live import (
     read_changes,
     viewer_from_item,
     viewer_item,
+    work_item,
+    work_suffix,
 )
 from shared.models.live import LiveConnection, LiveEvent
-from tests.fakes.table import Item, MemoryStore, as_model, delete_op, put_op
+from shared.models.ticket import TicketEvent
+from tests.fakes.table import MemoryStore, absent, as_model, delete_op, equals, exists, put_op
 
 
 class MemoryLive(MemoryStore):
@@ -79,20 +82,47 @@ class MemoryLive(MemoryStore):
 class MemoryViewers(MemoryStore):
     """TicketViewers on the in-memory table."""
 
-    def set_viewer(self, ticket_id: str, agent_id: str, state: str | None, now: datetime) -> bool:
+    def get_viewer(self, ticket_id: str, agent_id: str) -> Viewer | None:
+        found = self.table.get((f"TICKET#{ticket_id}", f"VIEWER#{agent_id}"))
+        return viewer_from_item(as_model(ViewerItem, found)) if found is not None else None
+
+    def put_viewer(
+        self,
+        ticket_id: str,
+        agent_id: str,
+        state: str,
+        since: datetime,
+        now: datetime,
+        connection_id: str,
+        replaces: Viewer | None,
+    ) -> bool:
+        item = viewer_item(ticket_id, agent_id, state, now, since, connection_id)
+        condition = absent if replaces is None else equals("at", clock.iso(replaces.at))
+        return not self.table.transact([put_op(item, condition=condition)])
+
+    def drop_viewer(self, ticket_id: str, agent_id: str) -> bool:
         key = (f"TICKET#{ticket_id}", f"VIEWER#{agent_id}")
-        if state is None:
-            return not self.table.transact([delete_op(key, condition=lambda found: found is not None)])
-        fresh = clock.iso(now - VIEWER_REFRESH)
+        return not self.table.transact([delete_op(key, condition=exists)])
 
-        def changed(found: Item | None) -> bool:
-            return found is None or found["state"] != state or str(found["at"]) < fresh
-
-        return not self.table.transact(
-            [put_op(viewer_item(ticket_id, agent_id, state, now), condition=changed)]
-        )
+    def drop_connection_viewers(self, connection_id: str) -> int:
+        left = 0
+        for item in self.table.query_index("gsi1", f"VIEWING#{connection_id}"):
+            key = (str(item["pk"]), str(item["sk"]))
+            left += not self.table.transact(
+                [delete_op(key, condition=equals("connection_id", connection_id))]
+            )
+        return left
 
     def ticket_viewers(self, ticket_id: str, now: datetime) -> list[Viewer]:
         items = self.table.partition(f"TICKET#{ticket_id}", "VIEWER#")
         viewers = [viewer_from_item(as_model(ViewerItem, i)) for i in items]
         return [v for v in viewers if v.until.timestamp() > now.timestamp()]
+
+    def record_work(self, ticket_id: str, event: TicketEvent, key: str, cap: int) -> WorkWrite:
+        item = work_item(ticket_id, event, key)
+        kept = [i for i in self.table.partition(f"TICKET#{ticket_id}", "EVENT#") if i["type"] == event.type]
+        if any(str(i["sk"]).endswith(work_suffix(key)) for i in kept):
+            return "repeated"
+        if len(kept) >= cap:
+            return "full"
+        return "recorded" if not self.table.transact([put_op(item, condition=absent)]) else "repeated"

@@ -72,14 +72,47 @@ def test_changes_read_back_in_time_order_across_shards_and_hours_page_by_page(re
     assert [e.id for e in later] == [e.id for e in events[20:]]
 
 
-def test_a_viewer_is_written_on_a_change_of_state_or_when_stale_and_expires(repo: Repository) -> None:
-    assert repo.set_viewer("t1", "alice", "viewing", AT) is True
-    assert repo.set_viewer("t1", "alice", "viewing", AT + timedelta(seconds=20)) is False
-    assert repo.set_viewer("t1", "alice", "composing", AT + timedelta(seconds=25)) is True
-    assert repo.set_viewer("t1", "bob", "viewing", AT + timedelta(seconds=30)) is True
-    viewers = repo.ticket_viewers("t1", AT + timedelta(seconds=40))
-    assert [(v.agent_id, v.state) for v in viewers] == [("alice", "composing"), ("bob", "viewing")]
-    assert repo.set_viewer("t1", "bob", None, AT + timedelta(seconds=45)) is True
-    assert repo.set_viewer("t1", "bob", None, AT + timedelta(seconds=46)) is False
-    assert [v.agent_id for v in repo.ticket_viewers("t1", AT + timedelta(seconds=50))] == ["alice"]
-    assert repo.ticket_viewers("t1", AT + timedelta(minutes=3)) == []
+def test_a_viewer_is_written_if_unchanged_since_read_dropped_by_its_connection_and_expires(
+    repo: Repository,
+) -> None:
+    assert repo.get_viewer("t1", "alice") is None
+    assert repo.put_viewer("t1", "alice", "viewing", AT, AT, "c1", None) is True
+    assert repo.put_viewer("t1", "alice", "viewing", AT, AT, "c1", None) is False  # it is there now
+    stored = repo.get_viewer("t1", "alice")
+    assert stored is not None
+    assert (stored.state, stored.since, stored.at) == ("viewing", AT, AT)
+    later = AT + timedelta(seconds=50)
+    assert repo.put_viewer("t1", "alice", "viewing", AT, later, "c1", stored) is True  # a refresh
+    assert repo.put_viewer("t1", "alice", "composing", later, later, "c1", stored) is False  # moved on
+    refreshed = repo.get_viewer("t1", "alice")
+    assert refreshed is not None
+    assert (refreshed.since, refreshed.at) == (AT, later)
+    assert repo.put_viewer("t1", "bob", "viewing", AT, AT, "c2", None) is True
+    assert repo.put_viewer("t2", "alice", "viewing", AT, AT, "c1", None) is True
+    viewers = repo.ticket_viewers("t1", AT + timedelta(seconds=60))
+    assert [(v.agent_id, v.state) for v in viewers] == [("alice", "viewing"), ("bob", "viewing")]
+    assert repo.drop_viewer("t1", "bob") is True
+    assert repo.drop_viewer("t1", "bob") is False
+    # alice's other tab (c3) confirmed t2 since: c1's close leaves only t1
+    t2 = repo.get_viewer("t2", "alice")
+    assert repo.put_viewer("t2", "alice", "viewing", AT, later, "c3", t2) is True
+    assert repo.drop_connection_viewers("c1") == 1
+    assert repo.get_viewer("t1", "alice") is None
+    assert repo.get_viewer("t2", "alice") is not None
+    assert repo.ticket_viewers("t2", AT + timedelta(minutes=3)) == []  # unconfirmed: gone
+
+
+def test_a_work_span_is_kept_once_and_up_to_the_cap(repo: Repository) -> None:
+    from shared.models.ticket import TicketEvent
+
+    def span(n: int) -> TicketEvent:
+        at = AT + timedelta(minutes=n)
+        return TicketEvent(at=at, type="worked", data={"agent": "alice", "start": clock.iso(at)})
+
+    assert repo.record_work("t1", span(1), "k1", 2) == "recorded"
+    assert repo.record_work("t1", span(1), "k1", 2) == "repeated"  # a retried record
+    assert repo.record_work("t1", span(2), "k2", 2) == "recorded"
+    assert repo.record_work("t1", span(3), "k3", 2) == "full"
+    assert repo.record_work("t1", span(2), "k2", 2) == "repeated"
+    assert repo.record_work("t1", span(9), "k2", 2) == "repeated"  # the same span, another stop
+    assert repo.record_work("t2", span(3), "k3", 2) == "recorded"  # another ticket

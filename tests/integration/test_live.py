@@ -282,3 +282,58 @@ def test_an_agent_viewing_a_ticket_is_shown_to_the_others_who_see_it(
     # bob cannot say he views it: for him it does not exist
     assert say("conn-bob", "viewing") == 404
     assert say("conn-alice", "dancing") == 400
+
+
+def test_a_mention_reaches_the_named_agent_alone_and_waits_in_their_catch_up(
+    live: EmailHarness, deployment: Deployment
+) -> None:
+    from functions.live import app
+    from tests.integration.test_agent_api import call
+
+    for agent in ("alice", "carol", "bob"):
+        assert connect(f"conn-{agent}", id_token(agent)) == 200
+    live.deliver(mail(subject="Printer broken"))
+    cursor: dict[str, str] = {}
+    pump(deployment, cursor)
+    deliver_pushes(deployment)
+    before = {agent: len(received(f"conn-{agent}")) for agent in ("alice", "carol", "bob")}
+    # carol's connection drops before the note: she reads it back when she reconnects
+    assert app.handler(ws_event("$disconnect", "conn-carol"), FakeLambdaContext())["statusCode"] == 200
+
+    status, note = call("POST", "/tickets/1/notes", {"text": "@carol @bob Printer model?"}, agent="alice")
+    assert status == 201
+    pump(deployment, cursor)
+    deliver_pushes(deployment)
+
+    alice = received("conn-alice")[before["alice"] :]
+    assert [m["type"] for m in alice] == ["ticket.note"]  # the author: the note, no mention
+    assert received("conn-bob")[before["bob"] :] == []  # named, but billing does not see the ticket
+    assert received("conn-carol")[before["carol"] :] == []  # away
+    assert connect("conn-carol-2", id_token("carol")) == 200
+    status, body = call("GET", "/changes", query={"since": T0.isoformat()}, agent="carol")
+    [mention] = [c for c in body["changes"] if c["type"] == "mention"]
+    assert mention["data"] == {"agent": "carol", "message_id": note["message_id"], "by": "alice"}
+    assert mention["ticket"]["number"] == 1
+    assert "Printer" not in json.dumps(mention)  # no note text, no customer text
+    for agent in ("alice", "bob"):
+        status, body = call("GET", "/changes", query={"since": T0.isoformat()}, agent=agent)
+        assert "mention" not in [c["type"] for c in body["changes"]], agent
+
+
+def test_a_mention_is_pushed_to_the_named_agents_connections(
+    live: EmailHarness, deployment: Deployment
+) -> None:
+    from tests.integration.test_agent_api import call
+
+    for agent in ("alice", "carol"):
+        assert connect(f"conn-{agent}", id_token(agent)) == 200
+    live.deliver(mail(subject="Printer broken"))
+    cursor: dict[str, str] = {}
+    pump(deployment, cursor)
+    deliver_pushes(deployment)
+    seen = len(received("conn-carol"))
+    assert call("POST", "/tickets/1/notes", {"text": "ask @carol."}, agent="alice")[0] == 201
+    pump(deployment, cursor)
+    deliver_pushes(deployment)
+    kinds = [m["type"] for m in received("conn-carol")[seen:]]
+    assert sorted(kinds) == ["mention", "ticket.note"]

@@ -129,6 +129,23 @@ def test_an_sla_warning_goes_to_the_owners_other_history_nowhere() -> None:
     assert change_events(record(other, name="INSERT")) == []
 
 
+def test_a_note_naming_agents_is_a_mention_for_each_of_them_without_its_text() -> None:
+    note = TicketEvent(
+        at=T0, type="note_added", data={"by": "alice", "message_id": "m2", "mentions": ["amy", "bob"]}
+    )
+    [item] = event_items("t1", [note])
+    amy, bob = change_events(record(item, name="INSERT"))
+    assert (amy.type, amy.audience, amy.ticket_id, amy.data) == (
+        "mention",
+        "mentioned",
+        "t1",
+        {"agent": "amy", "message_id": "m2", "by": "alice"},
+    )
+    assert (bob.data["agent"], {amy.id, bob.id}) == ("bob", {"e1#m0", "e1#m1"})
+    [plain] = event_items("t1", [TicketEvent(at=T0, type="note_added", data={"by": "a", "message_id": "m"})])
+    assert change_events(record(plain, name="INSERT")) == []
+
+
 # -- who is told -------------------------------------------------------------------------------
 
 
@@ -164,6 +181,18 @@ def test_an_sla_warning_reaches_the_assignee_and_the_teams_supervisors_only() ->
     warning = LiveEvent(id="e", type="sla.warning", at=T0, ticket_id="t1", audience="owners")
     assert told(warning, ticket(assignee="alice")) == ["alice", "sam"]
     assert told(warning, ticket()) == ["sam"]
+
+
+def test_a_mention_reaches_the_named_agent_only_and_only_if_they_see_the_ticket() -> None:
+    def mention(agent: str) -> LiveEvent:
+        data = {"agent": agent, "message_id": "m2", "by": "alice"}
+        return LiveEvent(id="e", type="mention", at=T0, ticket_id="t1", audience="mentioned", data=data)
+
+    assert told(mention("amy"), ticket()) == ["amy"]
+    assert told(mention("bob"), ticket()) == []  # billing does not see support's ticket
+    assert told(mention("bob"), ticket(assignee="bob")) == ["bob"]  # unless it is his
+    assert told(mention("root"), ticket()) == ["root"]  # an admin sees every ticket
+    assert audience_partitions(ticket(), mention("amy")) == [("agent", "amy")]
 
 
 def test_the_partitions_read_hold_every_connection_that_may_be_told() -> None:

@@ -490,3 +490,95 @@ reports: {timezone: UTC, days: team}
     # a ticket with no team counts on the reporting zone's days either way
     teamless = story.ticket.model_copy(update={"team": None})
     assert measuring_for(config, teamless).timezone == "UTC"
+
+
+# -- Example 9: handle time from presence ----------------------------------------------------------
+
+
+def worked(story: Story, agent: str, start: str, stop: str, state: str = "viewing") -> Story:
+    """A span of the agent's presence, as route_ticket keeps it (a `worked` event at its stop)."""
+    from shared import clock
+
+    data = {"agent": agent, "state": state, "start": clock.iso(at(start)), "stop": clock.iso(at(stop))}
+    story.events.append(TicketEvent(at=at(stop), type="worked", data={**data, "ended": "changed"}))
+    return story
+
+
+def handle_of(ledger: MetricLedger) -> list[tuple[str, str | None, float | None, str | None]]:
+    return [
+        (s.start.kind, s.agent, s.calendar_seconds, s.stop.kind if s.stop else None)
+        for s in ledger.duration("handle").segments
+    ]
+
+
+def example_9() -> Story:
+    story = Story("Mon 09:00").routed("Mon 09:01", "alice")
+    worked(story, "alice", "Mon 09:10", "Mon 09:14")
+    worked(story, "alice", "Mon 09:14", "Mon 09:20", "composing")
+    worked(story, "alice", "Mon 09:12", "Mon 09:16")  # a second tab: counted once
+    worked(story, "bob", "Mon 09:15", "Mon 09:18")
+    story.reply("Mon 09:20", "alice")
+    worked(story, "alice", "Mon 09:40", "Mon 09:45")
+    return story
+
+
+def test_example_9_handle_time_is_the_agents_presence_up_to_each_reply() -> None:
+    ledger = example_9().ledger()
+    # Then alice's reply counts her 10 minutes on the ticket (not 19 from her claim), and the
+    # presence after her reply and bob's run until the ticket is resolved (a reply may still come)
+    assert handle_of(ledger) == [
+        ("presence", "alice", 10 * 60.0, "agent_reply"),
+        ("presence", "alice", None, None),
+        ("presence", "bob", None, None),
+    ]
+    assert [s.day for s in ledger.duration("handle").segments] == [date(2026, 3, 2), None, None]
+    counted = Counter(c.metric for c in contributions(ledger))
+    assert (counted["handle"], counted["handle_source.presence"], counted["handle_source.claim"]) == (1, 1, 0)
+
+
+def test_example_9_work_without_a_reply_counts_once_the_ticket_is_resolved() -> None:
+    story = example_9().set_status("Mon 10:00", "resolved")
+    worked(story, "carol", "Mon 10:30", "Mon 10:35")  # looking at it resolved: not handle time
+    ledger = story.ledger()
+    assert handle_of(ledger) == [
+        ("presence", "alice", 10 * 60.0, "agent_reply"),
+        ("presence", "alice", 5 * 60.0, "resolved"),
+        ("presence", "bob", 3 * 60.0, "resolved"),
+    ]
+    after_reply = ledger.duration("handle").segments[1]
+    assert [(p.start, p.stop, p.why) for p in after_reply.pauses] == [
+        (at("Mon 09:45"), at("Mon 10:00"), "away")
+    ]
+    assert seconds(ledger, "handle")[1] == (5 * 60.0, 5 * 60.0)  # open hours: business time too
+    # And reopened, the work without a reply runs again (the aggregates take it out), carol's too
+    reopened = story.customer("Mon 11:00", reopens=True).ledger()
+    assert handle_of(reopened)[1:] == [
+        ("presence", "alice", None, None),
+        ("presence", "bob", None, None),
+        ("presence", "carol", None, None),
+    ]
+
+
+def test_example_9_a_reply_without_presence_falls_back_to_claim_to_reply() -> None:
+    story = example_9().reply("Mon 11:00", "bob").reply("Mon 12:00", "alice")
+    ledger = story.ledger()
+    # bob's reply counts his 3 minutes; alice's second reply her 5 minutes after her first
+    assert handle_of(ledger) == [
+        ("presence", "alice", 10 * 60.0, "agent_reply"),
+        ("presence", "bob", 3 * 60.0, "agent_reply"),
+        ("presence", "alice", 5 * 60.0, "agent_reply"),
+    ]
+    # and with no presence at all, a reply counts from the claim, as in example 1
+    plain = Story("Mon 09:00").routed("Mon 09:01", "alice").reply("Mon 09:20", "alice").ledger()
+    assert handle_of(plain) == [("assigned", "alice", 19 * 60.0, "agent_reply")]
+    assert Counter(c.metric for c in contributions(plain))["handle_source.claim"] == 1
+
+
+def test_example_9_a_ticket_merged_away_keeps_its_presence_as_handle_time() -> None:
+    story = Story("Mon 09:00", ticket_id="tkt-b", merged_into="tkt-a")
+    worked(story, "carol", "Mon 09:01", "Mon 09:04")
+    story.event("Mon 09:05", "merged", into="tkt-a", number=1, by="carol", messages=1)
+    ledger = story.ledger()
+    assert [h.name for h in ledger.happenings] == ["created", "merged"]
+    assert handle_of(ledger) == [("presence", "carol", 3 * 60.0, "merged")]
+    assert [d.name for d in ledger.durations] == ["handle"]

@@ -43,8 +43,9 @@ TABLE_ACTIONS = {
     "AutoFollowupFunction": READ | WRITE,
     # reads the stream only (the event source mapping's role), writes to S3
     "AnalyticsExportFunction": set(),
-    # a connection's items written and removed together (transactions of puts and deletes)
-    "LiveFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+    # a connection's items written and removed together (transactions of puts and deletes); on
+    # disconnect, the viewer items the connection wrote, queried on gsi1 (decision 113)
+    "LiveFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"},
     # the change kept for catching up, the ticket, the connections listed for it, those found gone
     "LivePushFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from shared.models.metrics import MetricLedger
+from shared.models.metrics import MetricLedger, Segment
 
 
 @dataclass(frozen=True, order=True)
@@ -20,7 +20,8 @@ class Contribution:
     day: date
     metric: str
     """A duration measure (`first_response`...), a happening (`created`, `escalated.2`,
-    `auto_sent.ack`), an outcome (`one_touch`, `sla.resolution.breached`, `next_issue.followed`)."""
+    `auto_sent.ack`), an outcome (`one_touch`, `sla.resolution.breached`, `next_issue.followed`), the
+    source of a handle segment (`handle_source.presence`)."""
     agent: str | None = None
     """Replies and handle time: the replying agent (others count for the ticket's assignee)."""
     calendar_seconds: float | None = None
@@ -28,12 +29,25 @@ class Contribution:
 
 
 def _durations(ledger: MetricLedger) -> list[Contribution]:
-    return [
-        Contribution(s.day, measure.name, s.agent, s.calendar_seconds, s.business_seconds)
-        for measure in ledger.durations
-        for s in measure.segments
-        if s.counted and s.day is not None
-    ]
+    found = []
+    for measure in ledger.durations:
+        for s in measure.segments:
+            if not s.counted or s.day is None:
+                continue
+            found.append(Contribution(s.day, measure.name, s.agent, s.calendar_seconds, s.business_seconds))
+            if measure.name == "handle":  # which source measured it: reports say so
+                found.append(Contribution(s.day, f"{HANDLE_SOURCE}{handle_source(s)}", s.agent))
+    return found
+
+
+HANDLE_SOURCE = "handle_source."
+"""A count per handle segment: `handle_source.presence` or `handle_source.claim`."""
+
+
+def handle_source(segment: Segment) -> str:
+    """`presence` for a handle segment measured from the agent's viewing and composing, `claim` for
+    one from claim or assignment (or the wait's start) to the reply."""
+    return "presence" if segment.start.kind == "presence" else "claim"
 
 
 BY_HOUR = ("created", "resolved")

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from shared.logic.metrics.measuring import Measuring
 from shared.logic.metrics.timeline import DONE_STATUSES, StatusChange, Timeline, pauses, status_at
+from shared.logic.metrics.work import Piece, between, merged, presence_segment, unanswered
 from shared.models.metrics import Anchor, DurationMeasure, Segment
 from shared.models.ticket import Message
 
@@ -42,6 +43,10 @@ class _Walk:
     last_reply: Anchor | None = None
     next_response: list[Segment] = field(default_factory=list)
     handle: list[Segment] = field(default_factory=list)
+    work: dict[str, list[Piece]] = field(default_factory=dict)
+    """Each agent's presence on the ticket, overlaps merged."""
+    answered: dict[str, datetime] = field(default_factory=dict)
+    """Each agent's latest reply so far: their presence up to it is counted."""
 
     def on_change(self, change: StatusChange) -> None:
         if change.kind in ("resolved", "merged") and self.wait is not None and self.ended_by is None:
@@ -66,15 +71,23 @@ class _Walk:
         reply = _anchor(message, "reply")
         waited_from = self.wait or (self.created if self.first_reply is None else self.last_reply)
         assert waited_from is not None
-        self.handle.append(
-            self.measuring.segment(self._handle_start(message, waited_from), reply, agent=message.author)
-        )
+        self.handle.append(self._handle(message, reply, waited_from))
         if self.first_reply is None:
             self.first_reply = message
         elif self.wait is not None:
             self.next_response.append(self.measuring.segment(self.wait, reply, agent=message.author))
             self.wait, self.ended_by = None, None
         self.last_reply = reply
+
+    def _handle(self, message: Message, reply: Anchor, waited_from: Anchor) -> Segment:
+        """The reply's handle segment: the agent's presence since their previous reply when they
+        have some, else from their claim (or the wait's start) to the reply."""
+        agent = message.author
+        pieces = between(self.work.get(agent, []), self.answered.get(agent), message.at)
+        self.answered[agent] = message.at
+        if pieces:
+            return presence_segment(self.measuring, pieces, agent, reply)
+        return self.measuring.segment(self._handle_start(message, waited_from), reply, agent=agent)
 
     def _handle_start(self, message: Message, waited_from: Anchor) -> Anchor:
         """The later of the wait's start and the replying agent's last claim or assignment."""
@@ -88,6 +101,7 @@ class _Walk:
 
 def _walk(timeline: Timeline, measuring: Measuring) -> _Walk:
     walk = _Walk(measuring, timeline, Anchor(at=timeline.created_at, kind="created"))
+    walk.work = merged(timeline.work)
     items: list[tuple[datetime, int, object]] = [
         *((c.at, _ORDER["change"], c) for c in timeline.changes),
         *((m.at, _ORDER["customer"], m) for m in timeline.customer_messages),
@@ -125,11 +139,19 @@ def response_measures(timeline: Timeline, measuring: Measuring) -> list[Duration
     if walk.wait is not None:
         ended = walk.ended_by or closed
         walk.next_response.append(measuring.segment(walk.wait, ended, counted=ended is None))
+    handle = [*walk.handle, *unanswered(measuring, walk.work, walk.answered, closed)]
     return [
         DurationMeasure(name="first_response", segments=[first]),
         DurationMeasure(name="next_response", segments=walk.next_response),
-        DurationMeasure(name="handle", segments=walk.handle),
+        DurationMeasure(name="handle", segments=handle),
     ]
+
+
+def merged_away_handle(timeline: Timeline, measuring: Measuring) -> list[DurationMeasure]:
+    """A ticket merged into another keeps only its agents' presence before the merge as handle
+    time (its replies moved with its conversation and count on the other ticket)."""
+    segments = unanswered(measuring, merged(timeline.work), {}, _closed_now(timeline))
+    return [DurationMeasure(name="handle", segments=segments)] if segments else []
 
 
 def resolution_measures(timeline: Timeline, measuring: Measuring) -> list[DurationMeasure]:

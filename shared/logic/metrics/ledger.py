@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.logic.metrics.durations import resolution_measures, response_measures
+from shared.logic.metrics.durations import merged_away_handle, resolution_measures, response_measures
 from shared.logic.metrics.measuring import Measuring
 from shared.logic.metrics.outcomes import CustomerTicket, happenings, open_spans, outcomes, sla_outcomes
 from shared.logic.metrics.timeline import read_timeline
@@ -39,8 +39,8 @@ def build_ledger(
     """Everything `ticket` contributes to reports (docs/metrics.md), with the segments behind each
     duration. `customer_tickets` are the customer's other tickets, for next issue avoidance.
 
-    A ticket merged into another counts as created and merged only: its conversation is on the other
-    ticket now and counts there."""
+    A ticket merged into another counts as created and merged only, and its agents' presence before
+    the merge as handle time: its conversation is on the other ticket now and counts there."""
     timeline = read_timeline(ticket, events, messages)
     merged = ticket.merged_into is not None
     found = happenings(timeline, measuring)
@@ -61,7 +61,7 @@ def build_ledger(
             customer_tier=customer_tier,
             priority=ticket.priority.value,
         ),
-        durations=[]
+        durations=merged_away_handle(timeline, measuring)
         if merged
         else [*response_measures(timeline, measuring), *resolution_measures(timeline, measuring)],
         happenings=[h for h in found if h.name in ("created", "merged")] if merged else found,

@@ -4,10 +4,11 @@ messages, the agents' replies and assignments, each from the event or message th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.logic.work_spans import Worked, worked_spans
 from shared.models.metrics import AnchorKind, Pause
 from shared.models.ticket import Direction, Message, Ticket, TicketEvent
 
@@ -50,6 +51,8 @@ class Timeline:
     assignments: list[tuple[datetime, str]]
     """(when, agent): routed to the agent or assigned by a person."""
     events: list[TicketEvent]
+    work: list[Worked] = field(default_factory=list)
+    """The agents' viewing and composing spans (`worked` events), by start."""
 
     @property
     def resolutions(self) -> list[StatusChange]:
@@ -160,6 +163,7 @@ def read_timeline(ticket: Ticket, events: Sequence[TicketEvent], messages: Seque
         automatic=[m for m in timed if m.direction is Direction.OUTBOUND and m.automatic],
         assignments=_assignments(ordered),
         events=ordered,
+        work=worked_spans(ordered),
     )
 
 
