@@ -37,7 +37,7 @@ from shared.models.reports import (
     ReportDay,
     SlaFigures,
 )
-from shared.models.sketch import DurationSketch, SketchSum
+from shared.models.sketch import SketchSum
 
 MAX_DAYS = 366
 """The longest period one report covers."""
@@ -230,11 +230,10 @@ def _figures(
             sums.setdefault(key, SketchSum()).add(sketch)
         for key, sealed in item.sealed.items():
             sums.setdefault(key, SketchSum()).add_sealed(sealed)
-    sketches = {key: total.sketch() for key, total in sums.items()}
     figures = _count_figures(counts)
     history_days = backlog_from if backlog_from is not None else days
     figures.volume.backlog = _backlog(history_days, last or request.last)
-    figures.durations = {name: _durations(name, sketches) for name in DURATIONS}
+    figures.durations = {name: _durations(name, sums) for name in DURATIONS}
     # a resolution on the last day has its window open until next_issue_days later (a day's margin
     # for the time zone)
     still_open = (now.date() - request.last).days <= next_issue_days + 1
@@ -248,16 +247,14 @@ def _backlog(history: Iterable[DayFigures], last: date) -> int:
     )
 
 
-def _durations(name: str, sketches: Mapping[tuple[str, Clock], DurationSketch]) -> DurationFigures:
+def _durations(name: str, sums: Mapping[tuple[str, Clock], SketchSum]) -> DurationFigures:
     stats = {}
     for clock, field in CLOCK_FIELDS.items():
-        sketch = sketches.get((name, clock))
-        if sketch is None or sketch.count == 0:
-            stats[field] = DurationStats()
-        else:
-            stats[field] = DurationStats(
-                count=sketch.count, median=sketch.quantile(0.5), p90=sketch.quantile(0.9), mean=sketch.mean()
-            )
+        total = sums.get((name, clock))
+        count, (median, p90), mean = total.summary((0.5, 0.9)) if total else (0, (None, None), None)
+        stats[field] = (
+            DurationStats(count=count, median=median, p90=p90, mean=mean) if count else DurationStats()
+        )
     return DurationFigures(**stats)
 
 

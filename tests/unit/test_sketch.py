@@ -223,3 +223,17 @@ def test_only_sketches_of_the_aggregates_accuracy_and_without_negative_counts_ar
         SealedSketch.of(DurationSketch(alpha=0.02).add(5))
     with pytest.raises(SketchError, match="negative"):
         SealedSketch.of(taken_back(DurationSketch(), [5.0]))
+
+
+@BOUNDED
+@given(st.lists(SAMPLES, min_size=0, max_size=4), SAMPLES, st.lists(QUANTILES, min_size=1, max_size=4))
+def test_a_sums_summary_answers_what_its_sketch_answers(sealed, loose, quantiles) -> None:
+    # Given sealed days and a live sketch summed
+    total = SketchSum()
+    for values in sealed:
+        total.add_sealed(SealedSketch.of(sketch_of(values)))
+    total.add(sketch_of(loose))
+    # Then the count, quantiles and mean read from the sum are the sketch's, exactly
+    sketch = total.sketch()
+    expected = [sketch.quantile(q) for q in quantiles]
+    assert total.summary(quantiles) == (sketch.count, expected, sketch.mean())
