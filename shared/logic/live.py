@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from shared import clock
 from shared.channels.live import Pusher
-from shared.dal.live import ChangePage, Partition, Viewer
+from shared.dal.live import ChangePage, Partition, TicketViewers
 from shared.dal.tickets import message_from_stream_image, ticket_from_stream_image
 from shared.errors import TicketNotFoundError
 from shared.logic.agent_actions import InvalidRequestError, NotAuthenticatedError, authenticate
@@ -370,25 +370,12 @@ def changes_since(
 PRESENCE_STATES = ("viewing", "composing", "left")
 
 
-class PresenceReads(Protocol):
+class PresenceReads(TicketViewers, Protocol):
+    """The viewers of a ticket (shared.dal.live), the connection that speaks and the ticket."""
+
     def get_connection(self, connection_id: str) -> LiveConnection | None: ...
 
     def get_ticket(self, ticket_id: str) -> Ticket | None: ...
-
-    def get_viewer(self, ticket_id: str, agent_id: str) -> Viewer | None: ...
-
-    def put_viewer(
-        self,
-        ticket_id: str,
-        agent_id: str,
-        state: str,
-        since: datetime,
-        now: datetime,
-        connection_id: str,
-        replaces: Viewer | None,
-    ) -> bool: ...
-
-    def drop_viewer(self, ticket_id: str, agent_id: str) -> bool: ...
 
 
 def note_presence(connection_id: str, body: Mapping[str, Any], reads: PresenceReads, now: datetime) -> bool:
