@@ -246,17 +246,24 @@ def test_a_reconnecting_agent_catches_up_with_nothing_missed(
     assert (status, body["changes"]) == (200, [])
 
 
-def test_an_agent_viewing_a_ticket_is_shown_to_the_others_who_see_it(
-    live: EmailHarness, deployment: Deployment
-) -> None:
-    from functions.live import app
-
+def three_agents_and_a_ticket(live: EmailHarness, deployment: Deployment) -> dict[str, str]:
+    """alice and carol (support) and bob (billing) connected, then an email for support routed and
+    its pushes delivered; the stream cursor, to pump what comes next."""
     for agent in ("alice", "carol", "bob"):
         assert connect(f"conn-{agent}", id_token(agent)) == 200
     live.deliver(mail(subject="Printer broken"))
     cursor: dict[str, str] = {}
     pump(deployment, cursor)
     deliver_pushes(deployment)
+    return cursor
+
+
+def test_an_agent_viewing_a_ticket_is_shown_to_the_others_who_see_it(
+    live: EmailHarness, deployment: Deployment
+) -> None:
+    from functions.live import app
+
+    cursor = three_agents_and_a_ticket(live, deployment)
     [ticket] = live.repository.scan_tickets()
     before = {agent: len(received(f"conn-{agent}")) for agent in ("alice", "carol", "bob")}
 
@@ -290,12 +297,7 @@ def test_a_mention_reaches_the_named_agent_alone_and_waits_in_their_catch_up(
     from functions.live import app
     from tests.integration.test_agent_api import call
 
-    for agent in ("alice", "carol", "bob"):
-        assert connect(f"conn-{agent}", id_token(agent)) == 200
-    live.deliver(mail(subject="Printer broken"))
-    cursor: dict[str, str] = {}
-    pump(deployment, cursor)
-    deliver_pushes(deployment)
+    cursor = three_agents_and_a_ticket(live, deployment)
     before = {agent: len(received(f"conn-{agent}")) for agent in ("alice", "carol", "bob")}
     # carol's connection drops before the note: she reads it back when she reconnects
     assert app.handler(ws_event("$disconnect", "conn-carol"), FakeLambdaContext())["statusCode"] == 200
