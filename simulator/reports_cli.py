@@ -108,4 +108,6 @@ def reports_seal(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{args.first} to {args.last}: {totals.sealed} days sealed in {totals.partitions} dimension values"
         f"; {totals.contended} written meanwhile (run it again)\n"
     )
-    return EXIT_OK if not totals.contended else EXIT_FAILED
+    for value, reason in sorted(totals.failed.items()):
+        err.write(f"error: {value} not sealed: {reason}\n")
+    return EXIT_OK if not totals.contended and not totals.failed else EXIT_FAILED

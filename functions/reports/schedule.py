@@ -55,6 +55,10 @@ def _record(result: ScheduleResult) -> None:
         logger.error("scheduled delivery not made", key=key, reason=reason)
 
 
+class ReportSealError(RuntimeError):
+    """Some dimension values' days could not be sealed (their sums are corrupt): a person must look."""
+
+
 def _seal(now: datetime) -> None:
     """Seal the last week's report days (decision 112); an error fails the run (the Errors alarm),
     after the deliveries, which are exactly once whatever retries."""
@@ -62,7 +66,18 @@ def _seal(now: datetime) -> None:
     totals = seal_reports(_schedule_context().stores, first, last)
     metrics.add_metric(name="ReportDaysSealed", unit=MetricUnit.Count, value=totals.sealed)
     metrics.add_metric(name="ReportSealsContended", unit=MetricUnit.Count, value=totals.contended)
-    logger.info("report days sealed", first=first.isoformat(), last=last.isoformat(), **vars(totals))
+    logger.info(
+        "report days sealed",
+        first=first.isoformat(),
+        last=last.isoformat(),
+        partitions=totals.partitions,
+        sealed=totals.sealed,
+        contended=totals.contended,
+    )
+    if totals.failed:  # the others were sealed; failing the run raises the Errors alarm
+        for value, reason in sorted(totals.failed.items()):
+            logger.error("report days not sealed", value=value, reason=reason)
+        raise ReportSealError(f"{len(totals.failed)} dimension values not sealed: {sorted(totals.failed)}")
 
 
 @logger.inject_lambda_context(clear_state=True)

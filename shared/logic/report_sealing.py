@@ -11,7 +11,7 @@ day (a reopening, a merge) goes to a new live item until the next seal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -36,6 +36,9 @@ class SealTotals:
     """Dimension values walked (one Query each)."""
     sealed: int = 0
     contended: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    """Dimension values whose days could not be sealed (a corrupt sum: a negative count), and why;
+    the pass goes on with the others."""
 
 
 def sealing_window(now: datetime) -> tuple[date, date]:
@@ -51,8 +54,12 @@ def seal_reports(store: SealStore, first: date, last: date) -> SealTotals:
     totals = SealTotals()
     for dimension in DIMENSIONS:
         for value in store.dimension_values(dimension):
-            outcome = store.seal_days(dimension, value, first, last)
             totals.partitions += 1
+            try:
+                outcome = store.seal_days(dimension, value, first, last)
+            except ValueError as exc:  # SketchError too: this value's days stay live, readable
+                totals.failed[f"{dimension}:{value}"] = str(exc)
+                continue
             totals.sealed += outcome.sealed
             totals.contended += outcome.contended
     return totals

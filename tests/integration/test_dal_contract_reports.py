@@ -12,6 +12,7 @@ import shared.dal.reports as reports_dal
 import shared.models.reports as reports_model
 import tests.fakes.reports as reports_fake
 from shared.dal.reports import MAX_ACTIONS, MAX_TRANSACTION, StoredLedger, plan_chunks
+from shared.logic.report_sealing import seal_reports
 from shared.models.metrics import MetricLedger, TicketFacts
 from shared.models.reports import ReportDay, ReportDelta, ReportKey
 from shared.models.sketch import DurationSketch
@@ -236,3 +237,16 @@ def test_a_day_written_while_it_is_sealed_is_left_whole_for_the_next_run(
     assert repo.seal_days("all", "*", MON, MON).sealed == 1
     [sealed] = repo.report_days("all", "*", MON, MON)
     assert sealed.sketch("first_response", "cal") == DurationSketch().add(90).add(30)
+
+
+def test_a_value_whose_sum_is_corrupt_is_reported_and_the_others_are_still_sealed(repo: Repository) -> None:
+    # Given a team whose day holds a negative count (what no sum of ledgers gives) and a sound one
+    bad = delta("team", "broken", MON, c__created=-1)
+    assert repo.apply_ledger("t1", None, ledger(), [bad, delta("team", "sound", MON, c__created=1)], [])
+    assert repo.apply_ledger("t2", None, ledger(), [], [("team", "broken"), ("team", "sound")])
+    # When the reports are sealed
+    totals = seal_reports(repo, MON, TUE)
+    # Then the sound value is sealed, the corrupt one is named and left live (still readable)
+    assert (totals.sealed, list(totals.failed)) == (1, ["team:broken"])
+    assert "negative" in totals.failed["team:broken"]
+    assert repo.report_days("team", "broken", MON, MON)[0].counts == {"created": -1}
