@@ -318,15 +318,16 @@ class OutboxItem(Model):
     """How often the sweeper wrote the pending message again after its stream delivery was lost."""
     provider_id = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
-    gsi1pk = UnicodeAttribute(default="OUTBOX")
-    gsi1sk = UnicodeAttribute()
-    listing = Gsi1()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    """The `OUTBOX` listing dropped by decision 119: never written; items queued before it lose
+    these keys when a send claims them."""
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     retries = SlaDueIndex()
-    """Sparse: messages waiting to be sent (`OUTBOXPENDING`, by when they became pending), waiting
-    for another try (`OUTBOXRETRY`, by retry time) and being sent (`OUTBOXSENDING`, by claim time,
-    until the result is recorded)."""
+    """Sparse: messages waiting to be sent (`OUTBOXPENDING#<n>`, by when they became pending),
+    waiting for another try (`OUTBOXRETRY#<n>`, by retry time) and being sent (`OUTBOXSENDING#<n>`,
+    by claim time, until the result is recorded); n is the key's shard (decision 119)."""
 
 
 class CounterItem(Model):
