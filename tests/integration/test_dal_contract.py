@@ -18,8 +18,18 @@ from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, Rou
 from shared.dal.audit import AuditPage
 from shared.dal.base import DuplicateError
 from shared.dal.conversation import ConversationPage
-from shared.dal.items import TicketItem, reset_connections
-from shared.dal.outbox import REPLY_LOCK, GuardRaceError, ReplyLockMovedError
+from shared.dal.items import OutboxItem, TicketItem, reset_connections
+from shared.dal.outbox import (
+    OUTBOX_PENDING,
+    OUTBOX_RETRY,
+    OUTBOX_SENDING,
+    OUTBOX_SHARDS,
+    REPLY_LOCK,
+    GuardRaceError,
+    ReplyLockMovedError,
+    outbox_item,
+    outbox_partition,
+)
 from shared.dal.pointers import Pointer
 from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
@@ -45,6 +55,7 @@ from shared.models.ticket import (
 )
 from simulator.template import REGION, Stack
 from tests.fakes import MemoryRepository
+from tests.fakes.table import put_op
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 9, 15, 2, 412_789, tzinfo=UTC)
@@ -1181,6 +1192,79 @@ def test_a_send_without_a_result_is_marked_unknown_once(repo: Repository) -> Non
     assert stored is not None
     assert stored.flags == ["delivery_unknown"]
     assert repo.list_events("t1") == [event("delivery_unknown", ms(T0))]
+
+
+def outbox_index(repo: Repository, key: str) -> tuple[str | None, str | None, str | None]:
+    """An outbox item's gsi1 and gsi2 partition keys and its status, as stored."""
+    if isinstance(repo, MemoryRepository):
+        found = repo.table.get((f"OUTBOX#{key}", "OUTBOX"))
+        assert found is not None
+        return found.get("gsi1pk"), found.get("gsi2pk"), found.get("status")
+    item = OutboxItem.get(f"OUTBOX#{key}", "OUTBOX")
+    return item.gsi1pk, item.gsi2pk, item.status
+
+
+def put_before_sharding(repo: Repository, message: OutboundMessage) -> None:
+    """An outbox item as written before decision 119: in the gsi1 listing, on the unsharded key."""
+    item = outbox_item(message)
+    item.gsi1pk, item.gsi1sk = "OUTBOX", f"{clock.iso(message.created_at)}#{message.key}"
+    item.gsi2pk = OUTBOX_PENDING
+    if isinstance(repo, MemoryRepository):
+        assert repo.table.transact([put_op(item)]) == []
+    else:
+        item.save()
+
+
+def test_each_state_of_a_message_is_indexed_on_the_shard_its_key_hashes_to(repo: Repository) -> None:
+    create(repo)
+    keys = [f"k{n}" for n in range(40)]
+    for key in keys:
+        repo.put_outbound(outbound(key), [])
+
+    # the shards are spread (40 keys over 32 shards land on many of them), and stable per key
+    assert len({outbox_partition(OUTBOX_PENDING, key) for key in keys}) > OUTBOX_SHARDS // 2
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_PENDING, "k1"), "pending")
+    repo.start_sending("k1", T0)
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_SENDING, "k1"), "sending")
+    repo.outbound_failed(outbound("k1", attempts=1), "throttled", False, [])
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_RETRY, "k1"), "retry")
+    assert (
+        outbox_partition(OUTBOX_RETRY, "k1").rpartition("#")[2]
+        == outbox_partition(OUTBOX_PENDING, "k1").rpartition("#")[2]
+    )
+
+
+def test_a_pass_reads_every_shard_a_page_at_a_time_oldest_first(repo: Repository) -> None:
+    keys = [f"k{n:02}" for n in range(30)]
+    for n, key in enumerate(keys):
+        repo.put_outbound(outbound(key, T0 + timedelta(seconds=n)), [])
+
+    first = repo.stale_pending(T0 + timedelta(days=1), limit=12)
+    assert len(first) == 12
+    assert [s.since for s in first] == sorted(s.since for s in first)
+    for stale in first:
+        assert repo.redeliver_pending(stale, T0 + timedelta(days=2)) is True
+    rest = repo.stale_pending(T0 + timedelta(days=1), limit=100)
+
+    assert sorted(s.message.key for s in first + rest) == keys  # every shard read, none twice
+
+
+def test_items_queued_before_the_shards_are_still_found_and_move_onto_their_shard(
+    repo: Repository,
+) -> None:
+    create(repo)
+    put_before_sharding(repo, outbound("old1"))
+    put_before_sharding(repo, outbound("old2"))
+    later = T0 + timedelta(minutes=20)
+
+    [stale_old1, stale_old2] = repo.stale_pending(T0)
+    assert repo.redeliver_pending(stale_old1, later) is True
+    assert outbox_index(repo, "old1") == ("OUTBOX", outbox_partition(OUTBOX_PENDING, "old1"), "pending")
+    assert repo.start_sending("old2", later) is True  # the claim also leaves the dropped listing
+    assert outbox_index(repo, "old2") == (None, outbox_partition(OUTBOX_SENDING, "old2"), "sending")
+    assert [s.message.key for s in repo.stuck_sending(later)] == ["old2"]
+    assert stale_old2.message.key == "old2"
+    assert sorted(o.key for o in repo.list_outbound()) == ["old1", "old2"]
 
 
 # The quarantine ------------------------------------------------------------------------------
