@@ -16,6 +16,7 @@ from shared import clock
 from shared.dal.base import DuplicateError, Table, cancellation_codes, raise_if_permanent, ticket_pk
 from shared.dal.items import (
     OutboxItem,
+    PaceItem,
     PointerItem,
     TicketItem,
 )
@@ -72,6 +73,40 @@ def outbox_partitions(state: str) -> list[str]:
     """Every gsi2 partition a pass over `state` reads: its shards, then the unsharded key that items
     written before decision 119 still carry (read for one release, until they have all moved)."""
     return [f"{state}#{n}" for n in range(OUTBOX_SHARDS)] + [state]
+
+
+PACE_SLOTS_PER_SHARD = 100
+"""Send slots one pace item gives out in a second (decision 120): a paced channel's rate is split
+over ceil(rate / 100) items, so each takes at most about 100 granted writes a second, plus the
+refused ones of a burst."""
+
+PACE_TTL_SECONDS = 3600
+"""How long a second's pace items are kept (TTL) after it: only the current second is read."""
+
+
+@dataclass(frozen=True)
+class PaceSlot:
+    """Where a send of one message takes its slot: the pace item of its shard for a second, and the
+    share of the channel's rate that item gives out."""
+
+    pk: str
+    sk: str
+    share: int
+    expires_at: int
+
+
+def pace_slot(channel: str, key: str, at: datetime, per_second: int) -> PaceSlot:
+    """The pace item a message's send counts against (its shard by a hash of its key); the shares of
+    a channel's shards add up to `per_second`."""
+    shards = max(1, -(-per_second // PACE_SLOTS_PER_SHARD))
+    shard = zlib.crc32(key.encode()) % shards
+    second = at.replace(microsecond=0)
+    return PaceSlot(
+        pk=f"PACE#{channel}#{shard}",
+        sk=clock.iso(second),
+        share=per_second // shards + (shard < per_second % shards),
+        expires_at=int(second.timestamp()) + PACE_TTL_SECONDS,
+    )
 
 
 def indexed_at(index_key: str, key: str) -> datetime:
@@ -142,6 +177,10 @@ class Outbox(Protocol):
     def get_outbound(self, key: str) -> OutboundMessage | None: ...
 
     def start_sending(self, key: str, at: datetime) -> bool: ...
+
+    def take_send_slot(self, channel: str, key: str, at: datetime, per_second: int) -> bool: ...
+
+    def defer_outbound(self, key: str, until: datetime) -> bool: ...
 
     def outbound_sent(
         self,
@@ -270,6 +309,39 @@ class DynamoOutbox(Table):
             )
         except UpdateError:
             return False
+        return True
+
+    def take_send_slot(self, channel: str, key: str, at: datetime, per_second: int) -> bool:
+        """Count a send of `key` on `channel` in the second of `at`, if that second has a slot left
+        of the channel's `per_second` (False: the pace is reached, the send must wait)."""
+        slot = pace_slot(channel, key, at, per_second)
+        try:
+            PaceItem(pk=slot.pk, sk=slot.sk).update(
+                actions=[PaceItem.taken.add(1), PaceItem.expires_at.set(slot.expires_at)],
+                condition=PaceItem.taken.does_not_exist() | (PaceItem.taken < slot.share),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def defer_outbound(self, key: str, until: datetime) -> bool:
+        """Hold a pending message back until `until` without counting an attempt: it waits with
+        the retries, and the sweeper's retry pass puts it back to pending (False: not pending)."""
+        try:
+            OutboxItem(pk=f"OUTBOX#{key}", sk="OUTBOX").update(
+                actions=[
+                    OutboxItem.status.set("retry"),
+                    OutboxItem.gsi2pk.set(outbox_partition(OUTBOX_RETRY, key)),
+                    OutboxItem.gsi2sk.set(f"{clock.iso(until)}#{key}"),
+                ],
+                condition=OutboxItem.status == "pending",
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
         return True
 
     def outbound_sent(

@@ -28,6 +28,10 @@ SWEEP_PAGE = 100
 """Outbox items a sweep pass takes at a time, across the shards; it takes another page while the
 last one came back full, made progress and the run has time left (decision 119)."""
 
+PACE_DEFER = timedelta(seconds=1)
+"""A send over its channel's pace waits at least this long (the retry pass runs once a minute, so
+in practice it goes within a minute): a retry time, not a drop (decision 120)."""
+
 HasTime = Callable[[], bool]
 """Whether the sweep's run may start another page (its time budget is not spent)."""
 
@@ -39,14 +43,19 @@ def _unbounded() -> bool:
 def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
     """Send one outbox message through its channel's sender, once; keep it on the ticket.
 
-    Returns sent, failed, retry, unknown or skipped (already taken by another delivery of the
-    record). A transient failure (nothing was delivered) is retried later, up to
+    Returns sent, failed, retry, unknown, deferred (over its channel's pace: sent after the
+    sweeper's next retry pass, no attempt counted) or skipped (already taken by another delivery of
+    the record). A transient failure (nothing was delivered) is retried later, up to
     `outbound.max_send_attempts` attempts in all; then, like a permanent one, it fails for good and
     flags the ticket `delivery_failed`. One whose outcome is unknown (the provider may have
     delivered it) is never resent: it fails and flags the ticket `delivery_unknown`.
     """
     message = ctx.repository.get_outbound(key)
-    if message is None or not ctx.repository.start_sending(key, now):
+    if message is None or message.status != "pending":
+        return "skipped"
+    if not _within_pace(message, ctx, now):
+        return "deferred" if ctx.repository.defer_outbound(key, now + PACE_DEFER) else "skipped"
+    if not ctx.repository.start_sending(key, now):
         return "skipped"
     sender = ctx.senders.get(message.channel)
     try:
@@ -57,6 +66,12 @@ def send_outbound(key: str, ctx: OutboundContext, now: datetime) -> str:
         return _send_failed(message, exc, ctx, now)
     _record_sent(message, provider_id, ctx, now)
     return "sent"
+
+
+def _within_pace(message: OutboundMessage, ctx: OutboundContext, now: datetime) -> bool:
+    """Whether the message's channel has a send slot left this second (always, when unpaced)."""
+    rate = ctx.config.outbound.sends_per_second.get(message.channel)
+    return rate is None or ctx.repository.take_send_slot(message.channel, message.key, now, rate)
 
 
 def _send_failed(message: OutboundMessage, exc: SendError, ctx: OutboundContext, now: datetime) -> str:

@@ -22,6 +22,7 @@ from shared.dal.outbox import (
     outbox_item,
     outbox_partition,
     outbox_partitions,
+    pace_slot,
 )
 from shared.dal.pointers import Pointer, pointer_item
 from shared.dal.tickets import SlaWrite, message_to_item
@@ -116,6 +117,27 @@ class MemoryOutbox(MemoryStore):
 
         return not self.table.transact(
             [update_op(outbox_key(key), "update", equals("status", "pending"), claim)]
+        )
+
+    def take_send_slot(self, channel: str, key: str, at: datetime, per_second: int) -> bool:
+        slot = pace_slot(channel, key, at, per_second)
+
+        def take(item: Item) -> None:
+            item.update(taken=int(item.get("taken") or 0) + 1, expires_at=slot.expires_at)
+
+        def has_room(found: Item | None) -> bool:
+            return found is None or int(found.get("taken") or 0) < slot.share
+
+        return not self.table.transact([update_op((slot.pk, slot.sk), "pace", has_room, take)])
+
+    def defer_outbound(self, key: str, until: datetime) -> bool:
+        def defer(item: Item) -> None:
+            item.update(
+                status="retry", gsi2pk=outbox_partition(OUTBOX_RETRY, key), gsi2sk=f"{clock.iso(until)}#{key}"
+            )
+
+        return not self.table.transact(
+            [update_op(outbox_key(key), "update", equals("status", "pending"), defer)]
         )
 
     def outbound_sent(

@@ -1267,6 +1267,35 @@ def test_items_queued_before_the_shards_are_still_found_and_move_onto_their_shar
     assert sorted(o.key for o in repo.list_outbound()) == ["old1", "old2"]
 
 
+def test_a_paced_channel_gives_out_its_rate_of_send_slots_a_second(repo: Repository) -> None:
+    keys = [f"k{n}" for n in range(400)]
+    second, next_second = T0.replace(microsecond=0), T0.replace(microsecond=0) + timedelta(seconds=1)
+
+    taken = [
+        key for key in keys if repo.take_send_slot("email", key, second + timedelta(milliseconds=5), 250)
+    ]
+
+    # 250 a second across its 3 pace shards (each its share), however the keys hash
+    assert len(taken) == 250
+    assert repo.take_send_slot("email", "k0", second + timedelta(milliseconds=900), 250) is False
+    assert repo.take_send_slot("email", "k0", next_second, 250) is True  # a new second
+    assert repo.take_send_slot("sms", "k0", second, 250) is True  # another channel's pace
+
+
+def test_a_deferred_message_waits_with_the_retries_without_an_attempt(repo: Repository) -> None:
+    repo.put_outbound(outbound(), [])
+
+    assert repo.defer_outbound("k1", T0 + timedelta(seconds=1)) is True
+    assert repo.defer_outbound("k1", T0 + timedelta(seconds=1)) is False  # not pending any more
+    assert repo.start_sending("k1", T0) is False
+
+    assert repo.get_outbound("k1") == outbound(status="retry")
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_RETRY, "k1"), "retry")
+    assert repo.requeue_due_outbound(T0) == 0
+    assert repo.requeue_due_outbound(T0 + timedelta(seconds=1)) == 1
+    assert repo.start_sending("k1", T0 + timedelta(seconds=2)) is True
+
+
 # The quarantine ------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The sweeper's outbox passes on the in-memory stores: each reads every shard a page at a time
-until nothing is left or its time budget is spent (decision 119)."""
+until nothing is left or its time budget is spent (decision 119); sends paced per channel wait
+with the retries, never dropped (decision 120)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from shared import clock
 from shared.config import parse_config
-from shared.logic.outbound_send import SWEEP_PAGE, flag_unknown_sends, redeliver_pending, requeue_due
+from shared.logic.outbound import OutboundContext
+from shared.logic.outbound_send import (
+    SWEEP_PAGE,
+    flag_unknown_sends,
+    redeliver_pending,
+    requeue_due,
+    send_outbound,
+)
 from shared.models.outbound import OutboundMessage
 from tests.fakes import MemoryRepository
 
@@ -82,3 +90,57 @@ def test_every_send_without_a_result_is_marked_once() -> None:
     # Then every one was marked, by the first run only
     assert (first, second) == (BACKLOG, 0)
     assert {(m.status, m.attempts) for m in repo.list_outbound()} == {("failed", 1)}
+
+
+class CountingSender:
+    """A channel's sender that records what it sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, message: OutboundMessage) -> str:
+        self.sent.append(message.key)
+        return f"provider-{message.key}"
+
+
+def test_sends_over_the_channels_pace_wait_for_the_retry_pass_without_counting_an_attempt() -> None:
+    # Given email paced at 3 sends a second, and 5 messages queued in the same second
+    repo = MemoryRepository()
+    sender = CountingSender()
+    config = parse_config("outbound: {sends_per_second: {email: 3}}\n")
+    ctx = OutboundContext(repository=repo, config=config, support_addresses=[], support_domain="example.com")
+    ctx.senders["email"] = sender
+    keys = queue(repo, 5)
+
+    # When the stream delivers them all in that second
+    outcomes = [send_outbound(key, ctx, T0) for key in keys]
+
+    # Then 3 are sent, 2 wait with the retries (no attempt counted), none is dropped
+    assert sorted(outcomes) == ["deferred", "deferred", "sent", "sent", "sent"]
+    waiting = {m.key: m for m in repo.list_outbound() if m.status == "retry"}
+    assert {m.attempts for m in waiting.values()} == {0}
+    # and the retry pass a minute later puts them back; their next delivery sends them
+    assert requeue_due(repo, T0 + timedelta(minutes=1)) == 2
+    assert [send_outbound(key, ctx, T0 + timedelta(minutes=1)) for key in sorted(waiting)] == ["sent", "sent"]
+    assert sorted(sender.sent) == keys
+    assert {(m.status, m.attempts) for m in repo.list_outbound()} == {("sent", 1)}
+
+
+def test_an_unpaced_channel_sends_at_once() -> None:
+    # Given email paced, SMS not
+    repo = MemoryRepository()
+    sender = CountingSender()
+    config = parse_config("outbound: {sends_per_second: {email: 1}}\n")
+    ctx = OutboundContext(repository=repo, config=config, support_addresses=[], support_domain="example.com")
+    ctx.senders["sms"] = sender
+    for n in range(3):
+        message = OutboundMessage(
+            key=f"s{n}", channel="sms", to="+15550100", kind="update", text="Hi", created_at=T0
+        )
+        repo.put_outbound(message, [])
+
+    # When three SMS go in one second
+    outcomes = [send_outbound(f"s{n}", ctx, T0) for n in range(3)]
+
+    # Then none waits
+    assert outcomes == ["sent", "sent", "sent"]
