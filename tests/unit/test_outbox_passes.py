@@ -5,6 +5,7 @@ with the retries, never dropped (decision 120)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from shared import clock
 from shared.config import parse_config
@@ -17,7 +18,10 @@ from shared.logic.outbound_send import (
     send_outbound,
 )
 from shared.models.outbound import OutboundMessage
+from simulator.template import load_template
 from tests.fakes import MemoryRepository
+
+ROOT = Path(__file__).resolve().parents[2]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONFIG = parse_config("outbound: {pending_redelivery_minutes: 15, max_redeliveries: 1}\n")
@@ -144,3 +148,15 @@ def test_an_unpaced_channel_sends_at_once() -> None:
 
     # Then none waits
     assert outcomes == ["sent", "sent", "sent"]
+
+
+def test_the_deferral_alarm_watches_the_metric_auto_followup_counts() -> None:
+    # Given the template and the name auto_followup counts a deferred send under
+    resources = load_template(ROOT / "template.yaml")["Resources"]
+    counted = f"Outbound{'deferred'.title()}"  # functions/auto_followup/app.py: Outbound<outcome>
+
+    # Then the alarm watches that metric, and the mapping runs batches of a shard in parallel
+    alarm = resources["OutboundDeferredAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Helpdesk", counted)
+    mapping = resources["AutoFollowupFunction"]["Properties"]["Events"]["TicketsStream"]["Properties"]
+    assert mapping["ParallelizationFactor"] == 10
