@@ -227,3 +227,41 @@ def test_the_candidate_pool_is_bounded_skilled_and_puts_preferred_agents_first(
     assert len(pool) == min(limit, len(able))
     wanted = [a for a in dict.fromkeys(preferred) if a in able][:limit]
     assert pool[: len(wanted)] == wanted
+
+
+REASONS = [
+    "presence offline",
+    "presence away",
+    "at capacity (2/2 email)",
+    "at capacity (5/5 email)",
+    NOT_READ,
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    skipped=st.lists(st.sampled_from([None, *REASONS]), max_size=60),
+    limit=st.integers(min_value=1, max_value=15),
+)
+def test_a_routing_event_is_bounded_keeps_the_best_candidates_and_counts_everyone(
+    skipped: list[str | None], limit: int
+) -> None:
+    rows = [{"agent": f"x{n}", "load": "0/2", "skipped": why} for n, why in enumerate(skipped)]
+    ordered = [
+        row["agent"] for row in reversed(rows) if row["skipped"] is None
+    ]  # any order the strategy gives
+
+    shown = event_considered(Candidates(ordered=ordered, considered=rows), limit)
+
+    assert len(shown["considered"]) <= limit
+    if len(rows) <= limit:
+        assert shown == {"considered": rows}
+        return
+    listed = [row["agent"] for row in shown["considered"]]
+    assert listed[: min(limit, len(ordered))] == ordered[:limit]
+    assert len(set(listed)) == len(listed)
+    assert shown["agents_total"] == len(rows)
+    assert shown["eligible_total"] + sum(shown["skipped_counts"].values()) == len(rows)
+    assert "at capacity (email)" in shown["skipped_counts"] or not any(
+        (why or "").startswith("at capacity") for why in skipped
+    )
