@@ -247,9 +247,8 @@ def test_a_routing_event_is_bounded_keeps_the_best_candidates_and_counts_everyon
     skipped: list[str | None], limit: int
 ) -> None:
     rows = [{"agent": f"x{n}", "load": "0/2", "skipped": why} for n, why in enumerate(skipped)]
-    ordered = [
-        row["agent"] for row in reversed(rows) if row["skipped"] is None
-    ]  # any order the strategy gives
+    # the strategy's order (any: here the team's, reversed)
+    ordered = [f"x{n}" for n in reversed(range(len(skipped))) if skipped[n] is None]
 
     shown = event_considered(Candidates(ordered=ordered, considered=rows), limit)
 
