@@ -208,7 +208,8 @@ def _follow_live(record: DynamoDBRecord) -> None:
 
 def _note_freshness(records: list[dict[str, Any]]) -> None:
     """A batch projected whole: the report aggregates now include the ticket changes up to its newest
-    record (reports answer `as_of` and how far behind the stream that was)."""
+    record (reports answer `as_of` and how far behind the stream that was). Written at most once per
+    stream second by this process (decision 127)."""
     times = [r["dynamodb"].get("ApproximateCreationDateTime") for r in records]
     newest = max((float(t) for t in times if t is not None), default=None)
     if newest is None:

@@ -508,8 +508,9 @@ class LedgerItem(Model):
 
 
 class ReportClockItem(Model):
-    """How current the report aggregates are: `REPORTCLOCK` / `CLOCK`, the stream time of the newest
-    ticket change route_ticket has projected, and when it did."""
+    """How current the report aggregates are: `REPORTCLOCK#<n>` / `CLOCK` (decision 127; the keys'
+    default is the one item of older releases), the stream time of the newest ticket change a
+    route_ticket process projected, and when it did."""
 
     class Meta(_Meta):
         pass
