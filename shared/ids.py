@@ -36,8 +36,6 @@ RATE_WINDOW = timedelta(seconds=10)
 BLOCK_SECONDS = 30
 """A block holds about this many seconds of the recent rate (half its lifetime: a rate that halves
 still uses it up)."""
-MIN_RECENT = 2
-"""Numbers taken in the last `RATE_WINDOW` below which a process takes them one at a time."""
 MAX_BLOCK = 100
 """The largest block: bounds the numbers lost when a process stops with a block in hand."""
 
@@ -67,9 +65,8 @@ class NumberBlocks:
     """Ticket numbers for one process, taken from blocks it reserves on the counter (decision 121).
 
     A block is sized to the process's recent rate (1 when it is quiet, so a small desk's numbers
-    stay consecutive and its counter at its last ticket; up to `MAX_BLOCK` under load) and used
-    for at most `BLOCK_LIFETIME`; what is left of an expired block is put back when nothing was
-    reserved after it, else skipped. Numbers
+    stay consecutive, up to `MAX_BLOCK` under load) and used for at most `BLOCK_LIFETIME`; what is
+    left of an expired block is put back when nothing was reserved after it, else skipped. Numbers
     are unique (each comes from one reservation, and a number is put back only unused and with its
     block abandoned). If n < m, n's block was reserved no later than m's, so n was taken at most
     `BLOCK_LIFETIME` after m was.
@@ -104,9 +101,7 @@ class NumberBlocks:
 
 
 def block_size(recent: int) -> int:
-    """The size of the next block after `recent` numbers taken in the last `RATE_WINDOW`: 1 below
-    `MIN_RECENT` (a quiet desk's counter stays at its last ticket), else about `BLOCK_SECONDS` of
-    that rate, at most `MAX_BLOCK`."""
-    if recent < MIN_RECENT:
-        return 1
-    return min(MAX_BLOCK, -(-recent * BLOCK_SECONDS // int(RATE_WINDOW.total_seconds())))
+    """The size of the next block after `recent` numbers taken in the last `RATE_WINDOW`: about
+    `BLOCK_SECONDS` of that rate, at least 1 and at most `MAX_BLOCK`."""
+    wanted = -(-recent * BLOCK_SECONDS // int(RATE_WINDOW.total_seconds()))
+    return max(1, min(MAX_BLOCK, wanted))
