@@ -380,6 +380,41 @@ def test_ticket_numbers_start_at_the_given_number_and_count_up(repo: Repository)
     assert repo.next_ticket_number(5) == 1003
 
 
+def test_ticket_numbers_are_reserved_in_blocks_and_put_back_only_from_the_top(repo: Repository) -> None:
+    # Given a block of five reserved from the start, then one more
+    assert repo.reserve_ticket_numbers(1000, 5) == 1004
+    assert repo.reserve_ticket_numbers(1000, 1) == 1005
+    # Then the first block's rest cannot be put back (reserved after), the last number can
+    assert repo.release_ticket_numbers(1003, 1004) is False
+    assert repo.release_ticket_numbers(1005, 1005) is True
+    assert repo.last_ticket_number() == 1004
+    assert repo.reserve_ticket_numbers(1000, 2) == 1006
+
+
+def _another_process(repo: Repository) -> Repository:
+    """A second store on the same table, with its own blocks (another Lambda container)."""
+    return (
+        MemoryRepository(repo.table)
+        if isinstance(repo, MemoryRepository)
+        else DynamoRepository(TABLE, REGION)
+    )
+
+
+def test_processes_taking_numbers_together_never_take_one_twice(repo: Repository) -> None:
+    # Given two processes taking numbers in turns, fast enough to grow their blocks, then pausing
+    other = _another_process(repo)
+    moment = [T0]
+    clock.set_clock(lambda: moment[0])
+    taken: list[int] = []
+    for step in range(60):
+        moment[0] += timedelta(seconds=0.2 if step < 50 else 70)
+        taken.append((repo if step % 3 else other).next_ticket_number(1000))
+    # Then every number was taken once, and the counter is at or past all of them
+    assert len(set(taken)) == len(taken) == 60
+    assert min(taken) == 1000
+    assert repo.last_ticket_number() >= max(taken)
+
+
 def test_an_appended_message_changes_the_ticket_at_the_version_it_was_read(repo: Repository) -> None:
     create(repo, status="resolved", resolved_at=T0, closed_at=T0, flags=["x"])
     later = T0 + timedelta(hours=2, microseconds=999)
