@@ -220,10 +220,11 @@ class DynamoViews(Table):
             condition = ViewEntryItem.sk.between(after, ENTRY_END)
         else:
             condition = ViewEntryItem.sk.between(ENTRY_PREFIX, after)
+        asked = limit + (1 if after is None else 2)  # one more to know more follow, one for `after`
         items = [
             item
             for item in ViewEntryItem.query(
-                partition, condition, scan_index_forward=ascending, limit=limit + 2, page_size=limit + 2
+                partition, condition, scan_index_forward=ascending, limit=asked, page_size=asked
             )
             if item.sk != after  # BETWEEN is inclusive: the position itself is not after it
         ][: limit + 1]
