@@ -77,9 +77,9 @@ def _follow_views(raw: dict[str, Any]) -> None:
     after = ticket_from_stream_image(new) if new else None
     ticket_id = raw["Keys"]["pk"]["S"].removeprefix("TICKET#")
     settings = get_settings(RouteTicketSettings)
-    changes = project(
-        ticket_id, after, int(raw["SequenceNumber"]), get_repository(settings.table_name, aws_region())
-    )
+    repository = get_repository(settings.table_name, aws_region())
+    shards = _routing_context().config.views.shards
+    changes = project(ticket_id, after, int(raw["SequenceNumber"]), repository, shards)
     if changes is not None:
         writes = len(changes.entries) + len(changes.stale)
         metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=writes)

@@ -4,6 +4,7 @@ template.yaml) and on the in-memory fakes of `tests.fakes`. A fake that disagree
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1521,3 +1522,35 @@ def test_a_view_slice_pages_in_either_order(repo: Repository) -> None:
     oldest = repo.view_slice("VIEW#a#open", 3, ascending=True)
     assert [e.ticket_id for e in oldest.entries] == ["tkt_0", "tkt_1", "tkt_2"]
     assert repo.view_counts(["VIEW#a#open"]) == {"VIEW#a#open": 5}
+
+
+def test_a_view_slice_reads_on_from_a_position_that_is_no_entry_of_its_partition(repo: Repository) -> None:
+    # Given a partition of five entries (the COUNT item sorts before them, nothing after)
+    for n in range(5):
+        repo.apply_view_changes(
+            _view_changes(repo, f"tkt_{n}", 1, {"VIEW#a#open#3": f"2026-03-02T09:0{n}:00.000Z"})
+        )
+    # When it is read from a position another shard's page ended at, Then strictly after it
+    between = "E#2026-03-02T09:02:00.000Z#tkt_9"  # after tkt_2's key, before tkt_3's
+    down = repo.view_slice("VIEW#a#open#3", 10, ascending=False, after=between)
+    assert ([e.ticket_id for e in down.entries], down.last) == (["tkt_2", "tkt_1", "tkt_0"], None)
+    up = repo.view_slice("VIEW#a#open#3", 1, ascending=True, after=between)
+    assert [e.ticket_id for e in up.entries] == ["tkt_3"]
+    assert up.last == up.entries[0].sk
+    # And from an entry's own key, without it
+    exact = repo.view_slice("VIEW#a#open#3", 10, ascending=True, after=up.entries[0].sk)
+    assert [e.ticket_id for e in exact.entries] == ["tkt_4"]
+    assert repo.view_slice("VIEW#a#open#3", 10, ascending=True, after="E#2027").entries == []
+
+
+def test_a_view_state_keeps_the_digest_of_what_its_entries_show(repo: Repository) -> None:
+    placed = _view_changes(repo, "tkt_1", 1, {"VIEW#a#open#0": "2026-03-02T09:00:00.000Z"})
+    assert repo.apply_view_changes(replace(placed, shown="abc123"))
+    state = repo.view_state("tkt_1")
+    assert state is not None
+    assert state.shown == "abc123"
+    # a change computed against the state with another digest is refused (it was replaced meanwhile)
+    stale = _view_changes(repo, "tkt_1", 2, {"VIEW#a#open#0": "2026-03-02T09:00:00.000Z"})
+    assert not repo.apply_view_changes(replace(stale, before=replace(state, shown="other")))
+    assert repo.apply_view_changes(replace(stale, shown="def456"))
+    assert repo.view_state("tkt_1") == replace(state, seq=2, shown="def456")
