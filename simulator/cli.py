@@ -140,6 +140,12 @@ def _add_index(commands: argparse._SubParsersAction[_Parser]) -> None:
     rebuild.add_argument("--search", action="store_true", help="rebuild the search index (default: both)")
     rebuild.add_argument("--from-number", type=_number, default=1, help="the first ticket number (1)")
     rebuild.add_argument("--to-number", type=_number, help="the last ticket number (the counter's)")
+    rebuild.add_argument(
+        "--view-shards",
+        type=_number,
+        default=1,
+        help="the shards of each view: the config's views.shards (1); entries in another layout are moved",
+    )
     rebuild.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
     rebuild.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
 
@@ -179,7 +185,7 @@ def index_rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_BAD_INPUT
     chosen = [i for i in INDEXES if getattr(args, i)] or list(INDEXES)
     stores = DynamoRepository(args.table, args.region or aws_region())
-    options = RebuildOptions(chosen, args.from_number, args.to_number, args.dry_run)
+    options = RebuildOptions(chosen, args.from_number, args.to_number, args.dry_run, args.view_shards)
     report = rebuild_indexes(stores, options, _report_ticket(out, args.quiet))
     _summary(report, out)
     return EXIT_FAILED if report.busy else EXIT_OK

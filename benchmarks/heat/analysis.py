@@ -10,6 +10,13 @@ teams, agents, the live log): at full scale it takes 1/f times the traffic. Its 
 second, so its per-second rate is its mean; the run's single busiest second, times 1/f, would be
 Poisson noise of a few events. Table totals, stream records, invocations and HTTP requests are
 shared in this sense too.
+
+A **sharded** key is one of N write shards of a family whose entries are spread by a hash of the
+ticket id (the views' `VIEW#<scope>#<view>#<n>`, N the config's `views.shards`): at full scale each
+shard takes 1/N of the family's traffic, thousands of tickets a second spread evenly, while in a run
+at f each shard holds a handful of tickets, so its own window times 1/f would be the noise of one
+ticket. Its figure is the family's (all shards summed) busiest window mean, times 1/f, over N,
+reported as `<family>#*`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,6 +61,15 @@ def classify(resource: str, partition: str) -> str:
     on_index = "/" in resource
     prefixes = PER_ENTITY_ON_INDEX if on_index else PER_ENTITY_ON_TABLE
     return "entity" if partition.startswith(prefixes) else "shared"
+
+
+_VIEW_SHARD = re.compile(r"(VIEW#.+)#\d+")
+
+
+def shard_family(resource: str, partition: str) -> str | None:
+    """The family of a hash-sharded key (`VIEW#mail#open#3` -> `VIEW#mail#open`), else None."""
+    match = _VIEW_SHARD.fullmatch(partition) if "/" not in resource else None
+    return match.group(1) if match else None
 
 
 def key_pattern(resource: str, partition: str) -> str:
@@ -153,10 +170,12 @@ def key_peaks(measured: Measurements, window: int) -> list[KeyPeak]:
             wcu[(name, partition)][second] = usage.wcu
         if usage.rcu:
             rcu[(name, partition)][second] = usage.rcu
-    peaks: list[KeyPeak] = []
+    peaks: list[KeyPeak] = _sharded_peaks(wcu, rcu, window, f, measured.load.shape.view_shards)
     entity: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for resource, partition in set(wcu) | set(rcu):
         w, r = wcu.get((resource, partition), {}), rcu.get((resource, partition), {})
+        if shard_family(resource, partition) is not None:
+            continue
         if classify(resource, partition) == "shared":
             peaks.append(
                 KeyPeak(resource, partition, "shared", sliding_max(w, window) / f, sliding_max(r, window) / f)
@@ -183,6 +202,37 @@ def key_peaks(measured: Measurements, window: int) -> list[KeyPeak]:
     return peaks
 
 
+def _sharded_peaks(
+    wcu: dict[tuple[str, str], dict[int, float]],
+    rcu: dict[tuple[str, str], dict[int, float]],
+    window: int,
+    f: float,
+    shards: int,
+) -> list[KeyPeak]:
+    """Per family of sharded keys, one shard's figure at full scale: the family's busiest window
+    mean x 1/f, over the shards (see the module's docstring)."""
+    families: dict[tuple[str, str], tuple[dict[int, float], dict[int, float]]] = {}
+    for units, at in ((wcu, 0), (rcu, 1)):
+        for (resource, partition), per_second in units.items():
+            family = shard_family(resource, partition)
+            if family is None:
+                continue
+            sums = families.setdefault((resource, family), (defaultdict(float), defaultdict(float)))
+            for second, value in per_second.items():
+                sums[at][second] += value
+    return [
+        KeyPeak(
+            resource,
+            f"{family}#*",
+            "sharded",
+            sliding_max(w, window) / f / shards,
+            sliding_max(r, window) / f / shards,
+            shards,
+        )
+        for (resource, family), (w, r) in families.items()
+    ]
+
+
 def _windowed(events: Iterable[tuple[int, float]], window: int) -> float:
     per_second: dict[int, float] = defaultdict(float)
     for second, value in events:
@@ -196,7 +246,10 @@ def analyse(measured: Measurements, window: int, allowed: list[dict[str, Any]]) 
     peaks = key_peaks(measured, window)
     findings: list[Finding] = []
     for peak in peaks:
-        how = "busiest second of the busiest key" if peak.kind == "entity" else f"{window}-s mean x 1/f"
+        how = {
+            "entity": "busiest second of the busiest key",
+            "sharded": f"one of {peak.keys} shards: the family's {window}-s mean x 1/f / {peak.keys}",
+        }.get(peak.kind, f"{window}-s mean x 1/f")
         subject = f"{peak.resource} {peak.key}"
         extra = (
             f" ({peak.keys} keys, p99 {peak.wcu_p99:.0f} WCU / {peak.rcu_p99:.1f} RCU)"

@@ -71,6 +71,8 @@ class LoadShape:
     """Share of answered tickets the agent then resolves (1 to 4 min after the answer)."""
     sla_minutes: int = 2
     """The SLA policy's first response target (resolution: three times it), in calendar minutes."""
+    view_shards: int = 64
+    """The config's `views.shards`: what a deployment at the target sets (docs/scale.md)."""
     seed: int = 17
 
     @property
@@ -134,6 +136,7 @@ def config_yaml(shape: LoadShape) -> str:
         f"      resolution: {{minutes: {shape.sla_minutes * 3}, business: false}}",
         "      warning_at: 0.5",
     ]
+    lines += ["views:", f"  shards: {shape.view_shards}"]
     lines += ["routing:", f"  default_team: {teams[0]}", "  rules:"]
     for channel, name in (("email", "email"), ("sms", "sms"), ("social", "whatsapp")):
         if team_of(channel) in teams:

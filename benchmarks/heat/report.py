@@ -24,7 +24,10 @@ def _peaks(title: str, peaks: list[KeyPeak], unit: str, limit: float, top: int) 
     for peak in peaks[:top]:
         value = peak.wcu if unit == "WCU/s" else peak.rcu
         p99 = peak.wcu_p99 if unit == "WCU/s" else peak.rcu_p99
-        key = peak.key if peak.kind == "shared" else f"{peak.key} ({peak.keys} keys, p99 {_num(p99)})"
+        key = {
+            "shared": peak.key,
+            "sharded": f"{peak.key} (1 of {peak.keys})",
+        }.get(peak.kind, f"{peak.key} ({peak.keys} keys, p99 {_num(p99)})")
         lines.append(
             f"  {peak.resource:<22} {key[:44]:<44} {peak.kind:<7} {_num(value):>12}"
             f" {_headroom(value, limit):>9}"

@@ -28,6 +28,7 @@ from shared.logic.live import change_events
 from shared.logic.projection_failures import quarantine_stream_record
 from shared.logic.report_ledgers import refresh_customer_tickets, refresh_ledger
 from shared.logic.route_ticket import (
+    AgentCache,
     RouteOutcome,
     RoutingContext,
     on_presence,
@@ -51,6 +52,7 @@ def _routing_context() -> RoutingContext:
         repository=get_repository(settings.table_name, aws_region()),
         config=load_config(settings.helpdesk_config),
         detect_language=detect_language,
+        agents=AgentCache(),
     )
 
 
@@ -75,9 +77,9 @@ def _follow_views(raw: dict[str, Any]) -> None:
     after = ticket_from_stream_image(new) if new else None
     ticket_id = raw["Keys"]["pk"]["S"].removeprefix("TICKET#")
     settings = get_settings(RouteTicketSettings)
-    changes = project(
-        ticket_id, after, int(raw["SequenceNumber"]), get_repository(settings.table_name, aws_region())
-    )
+    repository = get_repository(settings.table_name, aws_region())
+    shards = _routing_context().config.views.shards
+    changes = project(ticket_id, after, int(raw["SequenceNumber"]), repository, shards)
     if changes is not None:
         writes = len(changes.entries) + len(changes.stale)
         metrics.add_metric(name="ViewEntriesWritten", unit=MetricUnit.Count, value=writes)
@@ -161,9 +163,16 @@ def record_handler(record: DynamoDBRecord) -> None:
             _report([route_new_ticket(ticket, ctx, now)])
         elif image.get("load_stale", {}).get("BOOL"):
             _report(release_load(ticket, ctx, now))
-    elif sort_key == "AGENT" and image.get("presence", {}).get("S") == "online":
+    elif sort_key == "AGENT" and _came_online(raw):
         _report(on_presence(image["id"]["S"], ctx, now))
     _follow_live(record)
+
+
+def _came_online(raw: dict[str, Any]) -> bool:
+    """An agent's presence turned online (the mapping's filter passes only these; a claim or release
+    rewriting the item of an agent who stays online drains nothing, decision 123)."""
+    before = (raw.get("OldImage") or {}).get("presence", {}).get("S")
+    return bool((raw.get("NewImage") or {}).get("presence", {}).get("S") == "online" and before != "online")
 
 
 def _follow_work(record: dict[str, Any]) -> None:
@@ -199,7 +208,8 @@ def _follow_live(record: DynamoDBRecord) -> None:
 
 def _note_freshness(records: list[dict[str, Any]]) -> None:
     """A batch projected whole: the report aggregates now include the ticket changes up to its newest
-    record (reports answer `as_of` and how far behind the stream that was)."""
+    record (reports answer `as_of` and how far behind the stream that was). Written at most once per
+    stream second by this process (decision 127)."""
     times = [r["dynamodb"].get("ApproximateCreationDateTime") for r in records]
     newest = max((float(t) for t in times if t is not None), default=None)
     if newest is None:
@@ -213,6 +223,10 @@ def _note_freshness(records: list[dict[str, Any]]) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # agents are read once an invocation (a batch), never trusted from an earlier one
+    agents = _routing_context().agents
+    if agents is not None:
+        agents.clear()
     if "Records" in event:
         response: dict[str, Any] = dict(
             process_partial_response(

@@ -374,7 +374,7 @@ class MacroItem(Model):
 
 
 class ViewEntryItem(Model):
-    """A ticket in one view partition: `VIEW#<scope>#<view>` / `E#<sort value>#<ticket id>`, with
+    """A ticket in one view partition: `VIEW#<scope>#<view>#<shard>` / `E#<sort value>#<ticket id>`, with
     the ticket's summary, so a page of a view is one Query of these items."""
 
     class Meta(_Meta):
@@ -388,7 +388,7 @@ class ViewEntryItem(Model):
 
 
 class ViewCountItem(Model):
-    """How many tickets a view partition holds: `VIEW#<scope>#<view>` / `COUNT`, changed only in
+    """How many tickets a view partition holds: `VIEW#<scope>#<view>#<shard>` / `COUNT`, changed only in
     the transaction that adds or removes an entry (so a retried change never counts twice)."""
 
     class Meta(_Meta):
@@ -412,6 +412,8 @@ class ViewStateItem(Model):
     entity = UnicodeAttribute(default="view_state")
     seq = NumberAttribute()
     entries = JSONAttribute()
+    shown = UnicodeAttribute(null=True)
+    """A digest of the summary the entries show (absent on states written before it was kept)."""
 
 
 class MentionItem(Model):
@@ -523,8 +525,9 @@ class LedgerItem(Model):
 
 
 class ReportClockItem(Model):
-    """How current the report aggregates are: `REPORTCLOCK` / `CLOCK`, the stream time of the newest
-    ticket change route_ticket has projected, and when it did."""
+    """How current the report aggregates are: `REPORTCLOCK#<n>` / `CLOCK` (decision 127; the keys'
+    default is the one item of older releases), the stream time of the newest ticket change a
+    route_ticket process projected, and when it did."""
 
     class Meta(_Meta):
         pass

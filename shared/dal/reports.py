@@ -9,6 +9,10 @@ module applies it exactly once:
 - a change is a list of operations (`ADD`s to aggregate items, dimension values to record), cut into
   chunks of at most 99 operations (no item twice in one chunk, at most `MAX_ACTIONS` attributes per
   operation), each written in one transaction with a conditional update of the ledger item;
+- the dimension values a change records keep their places in the chunk plan (so an apply begun by
+  an older release resumes at the same chunk), but are written before the first chunk, outside the
+  transactions, and only those this process has not yet seen stored (`ReportWriteMemory`,
+  decision 128): a value is written about once, not once per ticket;
 - one chunk: the transaction also stores the new ledger and `rev + 1`. More: the first chunk's
   transaction stores the target ledger as `pending` with `step = 1`, each later chunk's advances
   `step` conditionally on it, and the last one stores the ledger and `rev + 1` and drops `pending`.
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -69,6 +75,56 @@ MAX_TRANSACTION = 100
 """Most items DynamoDB takes in one TransactWriteItems (one of them is the ledger item)."""
 MAX_ACTIONS = 80
 """Most attributes one update changes (an UpdateExpression is at most 4 KB)."""
+CLOCK_SHARDS = 32
+"""Report clock items, `REPORTCLOCK#<n>` / `CLOCK` (decision 127): a process writes them in turn, at
+most once per stream second, and a read takes the newest of all (one BatchGetItem)."""
+LEGACY_CLOCK = ("REPORTCLOCK", "CLOCK")
+"""The one clock item of releases before decision 127, still read (the newest wins) until removed."""
+
+
+def clock_key(shard: int) -> tuple[str, str]:
+    return f"REPORTCLOCK#{shard}", "CLOCK"
+
+
+def clock_keys() -> list[tuple[str, str]]:
+    """Every clock item a read takes the newest of."""
+    return [*(clock_key(n) for n in range(CLOCK_SHARDS)), LEGACY_CLOCK]
+
+
+@dataclass
+class ReportWriteMemory:
+    """What this process (a Lambda container) knows it has stored, so it does not write it again:
+    the newest stream second of the report clock, and each dimension's values (decisions 127, 128).
+    Both only grow on the table, so knowing too little costs a repeated write, never a wrong one."""
+
+    clock_second: datetime | None = None
+    next_clock: int = field(default_factory=lambda: secrets.randbelow(CLOCK_SHARDS))
+    values: dict[str, set[str]] = field(default_factory=dict)
+
+    def clock_due(self, second: datetime) -> bool:
+        """A clock write adds something: this process has not recorded this second or a newer one."""
+        return self.clock_second is None or second > self.clock_second
+
+    def clock_written(self, second: datetime) -> None:
+        self.clock_second, self.next_clock = second, (self.next_clock + 1) % CLOCK_SHARDS
+
+    def unknown_values(
+        self, values: Iterable[tuple[str, str]], stored: Callable[[str], list[str]]
+    ) -> list[tuple[str, str]]:
+        """The values not known to be stored; a dimension's stored values are read (`stored`) the
+        first time it is asked about."""
+        unknown = []
+        for dimension, value in values:
+            known = self.values.get(dimension)
+            if known is None:
+                known = self.values[dimension] = set(stored(dimension))
+            if value not in known:
+                unknown.append((dimension, value))
+        return unknown
+
+    def values_written(self, values: Iterable[tuple[str, str]]) -> None:
+        for dimension, value in values:
+            self.values.setdefault(dimension, set()).add(value)
 
 
 @dataclass(frozen=True)
@@ -175,12 +231,15 @@ def apply_in_chunks(
     values: Sequence[tuple[str, str]],
     transact: Callable[[list[ReportOp], LedgerStep], bool],
 ) -> bool:
-    """Apply the change chunk by chunk from where a previous apply stopped, each chunk one
-    `transact` (False: the ledger item was not as read; stop)."""
+    """Apply the change chunk by chunk from where a previous apply stopped, each chunk's `ADD`s one
+    `transact` (False: the ledger item was not as read; stop). The dimension values are the
+    caller's to write, before: they are left out of the transactions but keep their places in
+    the plan, so the chunks are those an older release cut (decision 128)."""
     chunks = plan_chunks(deltas, values)
     rev = stored.rev if stored is not None else 0
     for index in range(first_step(stored, ledger), len(chunks)):
-        if not transact(chunks[index], LedgerStep(rev, index, len(chunks), stored is None, ledger)):
+        adds = [op for op in chunks[index] if op.dimension is None]
+        if not transact(adds, LedgerStep(rev, index, len(chunks), stored is None, ledger)):
             return False
     return True
 
@@ -293,8 +352,18 @@ def _take(days: dict[date, _StoredDay], dimension: str, value: str, raw: dict[st
 class DynamoReports(Table):
     """ReportStore and TicketHistoryReads on the table."""
 
+    @cached_property
+    def report_memory(self) -> ReportWriteMemory:
+        return ReportWriteMemory()
+
     def record_report_freshness(self, stream_at: datetime, processed_at: datetime) -> None:
-        record_clock(stream_at, processed_at)
+        """Written at most once per stream second by a process, to its next clock item (decision
+        127); the stream's times are whole seconds, so the newest of the items is the newest
+        batch's time all the same."""
+        memory, second = self.report_memory, stream_at.replace(microsecond=0)
+        if memory.clock_due(second):
+            record_clock(clock_key(memory.next_clock), second, processed_at)
+            memory.clock_written(second)
 
     def report_freshness(self) -> Freshness:
         return read_clock()
@@ -316,6 +385,11 @@ class DynamoReports(Table):
         deltas: Sequence[ReportDelta],
         values: Sequence[tuple[str, str]],
     ) -> bool:
+        memory = self.report_memory
+        unknown = memory.unknown_values(values, self.dimension_values)
+        for dimension, value in unknown:  # before the ADDs: a report lists every value it counts
+            record_dimension_value(dimension, value)
+        memory.values_written(unknown)
         return apply_in_chunks(
             stored, ledger, deltas, values, lambda ops, step: self._transact_chunk(ticket_id, ops, step)
         )
@@ -388,16 +462,18 @@ class DynamoReports(Table):
         )
 
 
-def _op_update(op: ReportOp) -> tuple[Any, list[Any]]:
-    if op.dimension is not None:
-        dimension, value = op.dimension
-        item: Any = ReportDimensionItem(pk=op.pk, sk=op.sk)
-        actions = [
+def record_dimension_value(dimension: str, value: str) -> None:
+    """Note a value the dimension's aggregates are kept for (the same item however often)."""
+    ReportDimensionItem(*dimension_key(dimension, value)).update(
+        actions=[
             ReportDimensionItem.entity.set("report_dimension"),
             ReportDimensionItem.dimension.set(dimension),
             ReportDimensionItem.value.set(value),
         ]
-        return item, actions
+    )
+
+
+def _op_update(op: ReportOp) -> tuple[Any, list[Any]]:
     adds = [NumberAttribute(attr_name=name).add(number) for name, number in op.adds.items()]
     # `v` changes with every write, so sealing the item can be made conditional on what it read
     return ReportDayItem(pk=op.pk, sk=op.sk), [ReportDayItem.entity.set("report_day"), _VERSION.add(1), *adds]
@@ -427,9 +503,10 @@ def _ledger_update(ticket_id: str, step: LedgerStep) -> tuple[LedgerItem, list[A
     return item, actions, condition
 
 
-def record_clock(stream_at: datetime, processed_at: datetime) -> None:
-    """Move the report clock forward to `stream_at` (an older time changes nothing)."""
-    item = ReportClockItem(stream_at=clock.iso(stream_at), processed_at=clock.iso(processed_at))
+def record_clock(key: tuple[str, str], stream_at: datetime, processed_at: datetime) -> None:
+    """Move a report clock item forward to `stream_at` (an older time changes nothing)."""
+    pk, sk = key
+    item = ReportClockItem(pk=pk, sk=sk, stream_at=clock.iso(stream_at), processed_at=clock.iso(processed_at))
     newer = ReportClockItem.stream_at.does_not_exist() | (ReportClockItem.stream_at < clock.iso(stream_at))
     try:
         item.save(condition=newer)
@@ -439,9 +516,10 @@ def record_clock(stream_at: datetime, processed_at: datetime) -> None:
 
 
 def read_clock() -> Freshness:
-    try:
-        item = ReportClockItem.get("REPORTCLOCK", "CLOCK")
-    except DoesNotExist:
+    """The newest of the clock items (one BatchGetItem)."""
+    items = list(ReportClockItem.batch_get(clock_keys()))
+    if not items:
         return Freshness()
+    item = max(items, key=lambda i: str(i.stream_at))
     stream_at, processed_at = clock.parse_iso(str(item.stream_at)), clock.parse_iso(str(item.processed_at))
     return Freshness(stream_at, max(0.0, (processed_at - stream_at).total_seconds()))

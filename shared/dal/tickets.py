@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from pynamodb.exceptions import UpdateError
@@ -27,7 +28,7 @@ from shared.dal.items import (
 from shared.dal.pointers import Pointer
 from shared.dal.queues import QueueEntry, queue_item
 from shared.errors import ConflictError
-from shared.ids import new_id
+from shared.ids import NumberBlocks, new_id
 from shared.models.ticket import (
     Attachment,
     Customer,
@@ -37,6 +38,9 @@ from shared.models.ticket import (
     TicketEvent,
     TicketMerge,
 )
+
+TICKET_COUNTER = "COUNTER#tickets"
+"""The counter ticket numbers are reserved from, a block at a time (decision 121)."""
 
 
 @dataclass(frozen=True)
@@ -392,7 +396,9 @@ class TicketStore(Protocol):
 
     def list_customer_tickets(self, customer_id: str) -> list[Ticket]: ...
 
-    def next_ticket_number(self, start: int) -> int: ...
+    def next_ticket_number(self, start: int) -> int:
+        """A new ticket's number: unique, rising with time to within a minute, not consecutive."""
+        ...
 
     def create_ticket(self, write: NewTicketWrite) -> None: ...
 
@@ -429,7 +435,7 @@ class DynamoTickets(Table):
 
     def last_ticket_number(self) -> int:
         try:
-            return int(CounterItem.get("COUNTER#tickets", "COUNTER", consistent_read=True).value or 0)
+            return int(CounterItem.get(TICKET_COUNTER, "COUNTER", consistent_read=True).value or 0)
         except CounterItem.DoesNotExist:
             return 0
 
@@ -468,15 +474,33 @@ class DynamoTickets(Table):
     def list_customer_tickets(self, customer_id: str) -> list[Ticket]:
         return [ticket_from_item(item) for item in TicketItem.by_customer.query(f"CUSTOMER#{customer_id}")]
 
+    @cached_property
+    def _number_blocks(self) -> NumberBlocks:
+        return NumberBlocks()
+
     def next_ticket_number(self, start: int) -> int:
-        """Atomically take the next ticket number (the first one is `start`)."""
-        counter = CounterItem(pk="COUNTER#tickets", sk="COUNTER")
+        """The next ticket number (the first one is `start`), from this process's block (decision 121)."""
+        return self._number_blocks.take(self, start)
+
+    def reserve_ticket_numbers(self, start: int, count: int) -> int:
+        counter = CounterItem(pk=TICKET_COUNTER, sk="COUNTER")
         try:
-            counter.update(actions=[CounterItem.value.set((CounterItem.value | (start - 1)) + 1)])
+            counter.update(actions=[CounterItem.value.set((CounterItem.value | (start - 1)) + count)])
         except UpdateError as exc:
             raise_if_permanent(exc)
             raise ConflictError("could not take a ticket number") from exc
         return int(counter.value)
+
+    def release_ticket_numbers(self, first: int, last: int) -> bool:
+        counter = CounterItem(pk=TICKET_COUNTER, sk="COUNTER")
+        try:
+            counter.update(actions=[CounterItem.value.set(first - 1)], condition=CounterItem.value == last)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False  # reserved after them: they stay unused
+            raise_if_permanent(exc)
+            raise ConflictError("could not put ticket numbers back") from exc
+        return True
 
     def create_ticket(self, write: NewTicketWrite) -> None:
         at = clock.iso(write.message.at)

@@ -19,8 +19,13 @@ that stream records applied twice, or an older one retried after a newer one, ne
   nothing and is computed again. No BatchWriteItem: no function of ours may write unconditionally in
   bulk (tests/unit/test_template_security.py).
 
-A page is one Query of a partition (`E#` entries, forwards or backwards, one more than asked);
-counts are one BatchGetItem.
+An entry is written only when its sort key or the summary it shows changed: the state keeps a
+digest of the summary its entries show (`shown`), so a change that moves nothing and shows nothing
+new writes no entry, only the state (decision 125).
+
+A slice is one Query of a partition (`E#` entries, forwards or backwards, strictly after a position,
+one more than asked); the position need not be an entry of that partition (a view reads many
+partitions from one position, decision 126). Counts are one BatchGetItem per 100 partitions.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from shared.dal.base import Table, cancellation_codes, partition_page, raise_if_permanent, ticket_pk
+from shared.dal.base import Table, cancellation_codes, raise_if_permanent, ticket_pk
 from shared.dal.items import MAX_BATCH_GET, ViewCountItem, ViewEntryItem, ViewStateItem
 
 ENTRY_PREFIX = "E#"
+ENTRY_END = "E$"
+"""Sorts after every entry key (`$` follows `#`)."""
 MAX_TRANSACTION = 100
 """Most items DynamoDB takes in one TransactWriteItems."""
 
@@ -60,6 +68,9 @@ class ViewState:
     """The stream record (sequence number) the state is as of."""
     entries: dict[str, str]
     """Partition -> the sort key of the ticket's entry there."""
+    shown: str | None = None
+    """A digest of the summary the entries show (None: not known, a state written before it was
+    kept: every entry is written again)."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,10 @@ class ViewChanges:
     """Partition -> +1 entered, -1 left."""
     before: ViewState | None
     stored: frozenset[tuple[str, str]] = frozenset()
-    """(partition, sort key) of entries already stored as they should be (a rebuild read them):
-    not written again."""
+    """(partition, sort key) of entries already stored as they should be (their key and summary
+    did not change, or a rebuild read them): not written again."""
+    shown: str | None = None
+    """The digest of the summary the entries show now."""
 
     @property
     def writes(self) -> list[ViewEntry]:
@@ -86,7 +99,7 @@ class ViewChanges:
 
     @property
     def state(self) -> ViewState:
-        return ViewState(self.seq, {e.partition: e.sk for e in self.entries})
+        return ViewState(self.seq, {e.partition: e.sk for e in self.entries}, self.shown)
 
 
 @dataclass(frozen=True)
@@ -109,8 +122,9 @@ class ViewIndex(Protocol):
         ...
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
-        page, last = partition_page(ViewEntryItem, partition, ENTRY_PREFIX, limit, ascending, after)
-        return ViewSlice([entry_from_item(i) for i in page], last)
+        """At most `limit` entries of the partition in its order, strictly after the sort key
+        `after` (any `E#` position, an entry of this partition or not)."""
+        ...
 
     def view_counts(self, partitions: Sequence[str]) -> dict[str, int]: ...
 
@@ -125,7 +139,14 @@ def entry_from_item(item: ViewEntryItem) -> ViewEntry:
 
 
 def state_from_item(item: ViewStateItem) -> ViewState:
-    return ViewState(int(item.seq), {str(k): str(v) for k, v in dict(item.entries or {}).items()})
+    entries = {str(k): str(v) for k, v in dict(item.entries or {}).items()}
+    return ViewState(int(item.seq), entries, str(item.shown) if item.shown else None)
+
+
+def state_item(ticket_id: str, state: ViewState) -> ViewStateItem:
+    return ViewStateItem(
+        pk=ticket_pk(ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries, shown=state.shown
+    )
 
 
 class DynamoViews(Table):
@@ -138,15 +159,18 @@ class DynamoViews(Table):
             return None
 
     def apply_view_changes(self, changes: ViewChanges) -> bool:
-        state = changes.state
-        item = ViewStateItem(
-            pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
-        )
+        item = state_item(changes.ticket_id, changes.state)
         before = changes.before
         as_read = (
             ViewStateItem.seq.does_not_exist()
             if before is None
-            else (ViewStateItem.seq == before.seq) & (ViewStateItem.entries == before.entries)
+            else (ViewStateItem.seq == before.seq)
+            & (ViewStateItem.entries == before.entries)
+            & (
+                ViewStateItem.shown.does_not_exist()
+                if before.shown is None
+                else ViewStateItem.shown == before.shown
+            )
         )
         counts = sorted(changes.counts.items())
         writes: list[tuple[str, ViewEntryItem]] = [
@@ -189,17 +213,21 @@ class DynamoViews(Table):
         return True
 
     def view_slice(self, partition: str, limit: int, ascending: bool, after: str | None = None) -> ViewSlice:
-        start = {"pk": {"S": partition}, "sk": {"S": after}} if after is not None else None
-        items = list(
-            ViewEntryItem.query(
-                partition,
-                ViewEntryItem.sk.startswith(ENTRY_PREFIX),
-                scan_index_forward=ascending,
-                last_evaluated_key=start,
-                limit=limit + 1,
-                page_size=limit + 1,
+        condition: Condition
+        if after is None:
+            condition = ViewEntryItem.sk.startswith(ENTRY_PREFIX)
+        elif ascending:  # a key condition, not ExclusiveStartKey: `after` may be no item of this partition
+            condition = ViewEntryItem.sk.between(after, ENTRY_END)
+        else:
+            condition = ViewEntryItem.sk.between(ENTRY_PREFIX, after)
+        asked = limit + (1 if after is None else 2)  # one more to know more follow, one for `after`
+        items = [
+            item
+            for item in ViewEntryItem.query(
+                partition, condition, scan_index_forward=ascending, limit=asked, page_size=asked
             )
-        )
+            if item.sk != after  # BETWEEN is inclusive: the position itself is not after it
+        ][: limit + 1]
         page = items[:limit]
         return ViewSlice([entry_from_item(i) for i in page], str(page[-1].sk) if len(items) > limit else None)
 

@@ -50,6 +50,9 @@ class RebuildOptions:
     """The last ticket number to rebuild (None: the counter's last)."""
     dry_run: bool = False
     """Report what would change, write nothing."""
+    view_shards: int = 1
+    """The shards the views are laid out in (the config's `views.shards`): entries in another
+    layout are moved into it (decision 126)."""
 
 
 @dataclass(frozen=True)
@@ -102,16 +105,21 @@ def _attempts(
     return TicketRebuild(number, ticket_id, index, "busy")
 
 
-def _rebuild_views(number: int, ticket_id: str, stores: RebuildStores, dry_run: bool) -> TicketRebuild:
+def _rebuild_views(
+    number: int, ticket_id: str, stores: RebuildStores, options: RebuildOptions
+) -> TicketRebuild:
     def attempt() -> tuple[Any, int, int] | None:
         before = stores.view_state(ticket_id)  # before the ticket: see the module's docstring
-        changes = views.rebuild_changes(ticket_id, stores.current_ticket(ticket_id), before, stores)
+        ticket = stores.current_ticket(ticket_id)
+        changes = views.rebuild_changes(ticket_id, ticket, before, stores, options.view_shards)
         return None if changes is None else (changes, len(changes.writes), len(changes.stale))
 
-    return _attempts(number, ticket_id, "views", attempt, stores.apply_view_changes, dry_run)
+    return _attempts(number, ticket_id, "views", attempt, stores.apply_view_changes, options.dry_run)
 
 
-def _rebuild_search(number: int, ticket_id: str, stores: RebuildStores, dry_run: bool) -> TicketRebuild:
+def _rebuild_search(
+    number: int, ticket_id: str, stores: RebuildStores, options: RebuildOptions
+) -> TicketRebuild:
     def attempt() -> tuple[Any, int, int] | None:
         before = stores.search_state(ticket_id)  # before the ticket and its messages
         ticket = stores.current_ticket(ticket_id)
@@ -119,10 +127,10 @@ def _rebuild_search(number: int, ticket_id: str, stores: RebuildStores, dry_run:
         changes = search.rebuild_changes(ticket_id, ticket, messages, before, stores)
         return None if changes is None else (changes, len(changes.puts), len(changes.deletes))
 
-    return _attempts(number, ticket_id, "search", attempt, stores.apply_search_changes, dry_run)
+    return _attempts(number, ticket_id, "search", attempt, stores.apply_search_changes, options.dry_run)
 
 
-REBUILDERS: dict[Index, Callable[[int, str, RebuildStores, bool], TicketRebuild]] = {
+REBUILDERS: dict[Index, Callable[[int, str, RebuildStores, RebuildOptions], TicketRebuild]] = {
     "views": _rebuild_views,
     "search": _rebuild_search,
 }
@@ -147,7 +155,7 @@ def rebuild_indexes(
                 continue
             report.tickets += 1
             for index in options.indexes:
-                done = REBUILDERS[index](number, pointer.ticket_id, stores, options.dry_run)
+                done = REBUILDERS[index](number, pointer.ticket_id, stores, options)
                 report.outcomes[(index, done.outcome)] += 1
                 if done.outcome == "busy" and number not in report.busy:
                     report.busy.append(number)

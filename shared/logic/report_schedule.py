@@ -25,7 +25,7 @@ from shared.logic.permissions import Principal, Role
 from shared.logic.report_alerts import alert_period, report_alerts
 from shared.logic.report_sealing import SealStore
 from shared.logic.reports import ReportReads, ReportRequest, build_report
-from shared.logic.views import NO_TEAM, SOLVED
+from shared.logic.views import NO_TEAM, SOLVED, shard_partitions
 from shared.models.config import HelpdeskConfig
 from shared.models.reports import Freshness, Report
 from shared.models.ticket import Ticket
@@ -213,7 +213,8 @@ def deliver_digest(ctx: ScheduleContext, run: DigestRun, now: datetime, result: 
         result.skipped.append(run.key)
         return
     current, previous = (_report(ctx, request, now) for request in run.requests())
-    breaching = breaching_tickets(ctx.stores, digest_scopes(ctx.config, run.team), now)
+    scopes = digest_scopes(ctx.config, run.team)
+    breaching = breaching_tickets(ctx.stores, scopes, now, shards=ctx.config.views.shards)
     digest = render_digest(run, current, previous, breaching)
     ctx.pages.write(run.key, digest.html.encode("utf-8"), PAGE_TYPE)
     send = partial(ctx.mailer.send_digest, run.to, digest.subject, digest.html, digest.text, now.timestamp())
@@ -226,14 +227,20 @@ def digest_scopes(config: HelpdeskConfig, team: str) -> list[str]:
 
 
 def breaching_tickets(
-    stores: BreachingReads, scopes: Sequence[str], now: datetime, limit: int = BREACHING_LIMIT
+    stores: BreachingReads,
+    scopes: Sequence[str],
+    now: datetime,
+    limit: int = BREACHING_LIMIT,
+    shards: int = 1,
 ) -> list[BreachingTicket]:
     """The open tickets past an SLA target, most overdue first, at most `limit`: the head of each
-    scope's `breaching` view (sorted by the soonest due target not met), each ticket read to name
-    its target. The view follows the stream, so an entry may be of a ticket solved since: it is
-    skipped, and up to twice `limit` entries are read to fill the list (bounded either way)."""
+    shard of each scope's `breaching` view (sorted by the soonest due target not met), each ticket
+    read to name its target. The view follows the stream, so an entry may be of a ticket solved
+    since: it is skipped, and up to twice `limit` entries are read to fill the list (bounded
+    either way)."""
     cutoff, reads = clock.iso(now), 2 * limit
-    heads = [e for s in scopes for e in stores.view_slice(f"VIEW#{s}#breaching", reads, True).entries]
+    names = [p for s in scopes for p in shard_partitions(f"VIEW#{s}#breaching", shards)]
+    heads = [e for name in names for e in stores.view_slice(name, reads, True).entries]
     overdue = sorted((e for e in heads if e.sort < cutoff), key=lambda e: e.sort)[:reads]
     found: list[BreachingTicket] = []
     for entry in overdue:

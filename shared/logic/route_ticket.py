@@ -7,6 +7,7 @@ never exceeded, and a ticket is never assigned twice, however many routers run a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,9 @@ from shared.logic.routing import (
     AgentState,
     Candidates,
     TicketFacts,
+    candidate_pool,
     capacity_group,
+    event_considered,
     match_rule,
     rank_agents,
 )
@@ -49,10 +52,28 @@ class RoutingStores(TicketStore, CustomerStore, Presence, Assignments, DeadlineI
 
 
 @dataclass
+class AgentCache:
+    """Agents' live state read during one stream batch, kept current by the batch's own claims, so
+    a batch reads each agent once (decision 123). Another router's claims are not seen: a claim on
+    an agent it filled fails its condition, and that agent is read again."""
+
+    live: dict[str, AgentLive | None] = field(default_factory=dict)
+    """None: read, never stored."""
+
+    def forget(self, agent_id: str) -> None:
+        self.live.pop(agent_id, None)
+
+    def clear(self) -> None:
+        self.live.clear()
+
+
+@dataclass
 class RoutingContext:
     repository: RoutingStores
     config: HelpdeskConfig
     detect_language: Callable[[str], str | None] = lambda text: None
+    agents: AgentCache | None = None
+    """The batch's agent reads (route_ticket clears it per invocation); None: each decision reads."""
 
 
 @dataclass
@@ -103,17 +124,52 @@ def _sticky(ticket: Ticket, others: list[Ticket]) -> list[str]:
 
 @dataclass
 class _TeamAgents:
-    """The live state of a team's agents while routing, kept current as claims succeed."""
+    """The live state of the agents of a team a decision read, kept current as claims succeed."""
 
     states: dict[str, AgentState]
     stored: set[str]
     """Agents with a live item in the table; any other gets the presence the config assumes stored
     before its first claim."""
+    read: list[str]
+    """The agents read (`candidate_pool`): all of a team of at most CANDIDATE_READS."""
 
 
-def _team_agents(team_id: str, ctx: RoutingContext) -> _TeamAgents:
-    live = ctx.repository.get_agents([a.id for a in ctx.config.agents if team_id in a.teams])
-    return _TeamAgents(_states(ctx.config, live), set(live))
+def _read_agents(agent_ids: list[str], ctx: RoutingContext) -> dict[str, AgentLive]:
+    """The live state of these agents, from the batch's reads where it has them."""
+    cache = ctx.agents
+    if cache is None:
+        return ctx.repository.get_agents(agent_ids)
+    missing = [a for a in agent_ids if a not in cache.live]
+    if missing:
+        found = ctx.repository.get_agents(missing)
+        cache.live.update({a: found.get(a) for a in missing})
+    return {a: live for a in agent_ids if (live := cache.live[a]) is not None}
+
+
+def _team_agents(team: TeamConfig, ctx: RoutingContext, pool: list[str]) -> _TeamAgents:
+    """The team's agents in `pool` (`candidate_pool`), read in one BatchGetItem or from the batch."""
+    live = _read_agents(pool, ctx)
+    states = _states(ctx.config, live)
+    return _TeamAgents({a: states[a] for a in pool if a in states}, set(live), pool)
+
+
+def _claimed(agent_id: str, group: str, agents: _TeamAgents, ctx: RoutingContext, now: datetime) -> None:
+    """A claim held: the agent holds one more ticket of `group`, here and in the batch's reads."""
+    state = agents.states[agent_id]
+    load = dict(state.load)
+    load[group] = load.get(group, 0) + 1
+    agents.states[agent_id] = AgentState(
+        id=agent_id, presence=state.presence, load=load, last_assigned_at=now.isoformat()
+    )
+    if ctx.agents is not None:
+        agent = ctx.config.agent(agent_id)
+        ctx.agents.live[agent_id] = AgentLive(
+            id=agent_id,
+            presence=state.presence,
+            load=load,
+            last_assigned_at=now.isoformat(),
+            teams=list(agent.teams) if agent else [],
+        )
 
 
 @dataclass
@@ -149,15 +205,12 @@ def _try_claims(
             )
         except ClaimLostError:
             claim.event_data.setdefault("lost_claims", []).append(agent_id)
+            if ctx.agents is not None:
+                ctx.agents.forget(agent_id)  # changed by someone else: read again when needed
             continue
         except AlreadyRoutedError:
             return RouteOutcome(ticket.id, "already", changes.team)
-        state = agents.states[agent_id]
-        load = dict(state.load)
-        load[group] = load.get(group, 0) + 1
-        agents.states[agent_id] = AgentState(
-            id=agent_id, presence=state.presence, load=load, last_assigned_at=now.isoformat()
-        )
+        _claimed(agent_id, group, agents, ctx, now)
         return RouteOutcome(ticket.id, "assigned", changes.team, agent_id, event.data)
     return None
 
@@ -264,17 +317,16 @@ def _changes(new: _NewTicket, team: TeamConfig, action: RuleAction | None) -> Ro
     return changes
 
 
-def _rank(new: _NewTicket, team: TeamConfig, agents: _TeamAgents, skills: list[str]) -> Candidates:
+def _rank(new: _NewTicket, team: TeamConfig, skills: list[str]) -> tuple[Candidates, _TeamAgents]:
+    """Read a bounded pool of the team (the customer's agents first) and rank it."""
     ticket = new.ticket
-    return rank_agents(
-        team,
-        new.ctx.config,
-        agents.states,
-        ticket.channel.value,
-        skills,
-        _sticky(ticket, new.others),
-        new.now,
+    sticky = _sticky(ticket, new.others)
+    pool = candidate_pool(team, new.ctx.config, skills, sticky, new.now, ticket.id)
+    agents = _team_agents(team, new.ctx, pool)
+    ranked = rank_agents(
+        team, new.ctx.config, agents.states, ticket.channel.value, skills, sticky, new.now, pool
     )
+    return ranked, agents
 
 
 def _assign_in_team(
@@ -282,9 +334,8 @@ def _assign_in_team(
 ) -> RouteOutcome | None:
     """Give the ticket to the best free agent of the rule's team; the team and whom it considered
     join the decision's data, which a queue entry records too when nobody takes it."""
-    agents = _team_agents(team.id, new.ctx)
-    candidates = _rank(new, team, agents, changes.skills)
-    event_data.update({"team": team.id, "strategy": team.strategy, "considered": candidates.considered})
+    candidates, agents = _rank(new, team, changes.skills)
+    event_data.update({"team": team.id, "strategy": team.strategy, **event_considered(candidates)})
     claim = _Claim(new.ticket, changes, event_data, new.preface)
     return _try_claims(claim, candidates.ordered, agents, new.ctx, new.now)
 
@@ -301,14 +352,14 @@ def _assign_in_fallback(
     fallback = config.team(action.fallback_team) if action and action.fallback_team else None
     if fallback is None or fallback.id == team.id:
         return None
-    agents = _team_agents(fallback.id, new.ctx)
-    ranked = _rank(new, fallback, agents, changes.skills)
+    ranked, agents = _rank(new, fallback, changes.skills)
     moved = RoutingChanges(**{**changes.__dict__, "team": fallback.id})
+    shown = event_considered(ranked)  # named apart from the first team's: `considered_fallback`...
     data = {
         **event_data,
         "team": fallback.id,
         "fallback_from": team.id,
-        "considered_fallback": ranked.considered,
+        **{f"{key}_fallback" if key == "considered" else f"fallback_{key}": v for key, v in shown.items()},
     }
     return _try_claims(_Claim(new.ticket, moved, data, new.preface), ranked.ordered, agents, new.ctx, new.now)
 
@@ -354,30 +405,61 @@ def route_new_ticket(
     return assigned or _enqueue(new, team, changes, event_data)
 
 
-def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOutcome]:
-    """Give queued tickets of a team, most urgent and longest waiting first, to agents now free."""
+def _queued_ticket(entry: QueueEntry, team_id: str, ctx: RoutingContext) -> Ticket | None:
+    """The ticket still waiting for the team, or None after dropping an entry it no longer needs."""
+    ticket = ctx.repository.get_ticket(entry.ticket_id)
+    if (
+        ticket is None
+        or ticket.assignee is not None
+        or ticket.status.value not in OPEN
+        or ticket.team != team_id
+    ):
+        ctx.repository.drop_queued(entry)  # assigned by hand, resolved or moved while waiting
+        return None
+    return ticket
+
+
+def _drain_data(team: TeamConfig, entry: QueueEntry, candidates: Candidates, now: datetime) -> dict[str, Any]:
+    return {
+        "team": team.id,
+        "strategy": team.strategy,
+        "from_queue": True,
+        "waited_seconds": (now - entry.queued_at).total_seconds(),
+        **event_considered(candidates),
+        "rule": None,
+        "reasons": ["queue drained"],
+    }
+
+
+def drain_team(
+    team_id: str, ctx: RoutingContext, now: datetime, freed: str | None = None
+) -> list[RouteOutcome]:
+    """Give queued tickets of a team, most urgent and longest waiting first, to agents now free.
+
+    `freed`: the agent whose presence or capacity changed, read first (a big team is sampled); an
+    empty queue costs one Query and no agent reads."""
     team = ctx.config.team(team_id)
     if team is None:
         return []
+    if ctx.agents is None:  # one drain reads each agent once, kept current by its claims
+        ctx = dataclasses.replace(ctx, agents=AgentCache())
     outcomes: list[RouteOutcome] = []
-    agents = _team_agents(team_id, ctx)
     for entry in ctx.repository.list_queue(team_id):
-        ticket = ctx.repository.get_ticket(entry.ticket_id)
-        if (
-            ticket is None
-            or ticket.assignee is not None
-            or ticket.status.value not in OPEN
-            or ticket.team != team_id
-        ):
-            ctx.repository.drop_queued(entry)  # assigned by hand, resolved or moved while waiting
+        ticket = _queued_ticket(entry, team_id, ctx)
+        if ticket is None:
             continue
         others: list[Ticket] = []
         if team.strategy == "sticky" or ticket.group_id:
             others = [
                 t for t in ctx.repository.list_customer_tickets(ticket.customer_id) if t.id != ticket.id
             ]
+        sticky = _sticky(ticket, others)
+        pool = candidate_pool(
+            team, ctx.config, ticket.skills, [*([freed] if freed else []), *sticky], now, ticket.id
+        )
+        agents = _team_agents(team, ctx, pool)
         candidates = rank_agents(
-            team, ctx.config, agents.states, ticket.channel.value, ticket.skills, _sticky(ticket, others), now
+            team, ctx.config, agents.states, ticket.channel.value, ticket.skills, sticky, now, pool
         )
         if not candidates.ordered:
             if not any(
@@ -392,19 +474,8 @@ def drain_team(team_id: str, ctx: RoutingContext, now: datetime) -> list[RouteOu
             skills=list(ticket.skills),
             language=ticket.language,
         )
-        waited = (now - entry.queued_at).total_seconds()
-        data = {
-            "team": team_id,
-            "strategy": team.strategy,
-            "from_queue": True,
-            "waited_seconds": waited,
-            "considered": candidates.considered,
-            "rule": None,
-            "reasons": ["queue drained"],
-        }
-        outcome = _try_claims(
-            _Claim(ticket, changes, data, dequeue=entry), candidates.ordered, agents, ctx, now
-        )
+        claim = _Claim(ticket, changes, _drain_data(team, entry, candidates, now), dequeue=entry)
+        outcome = _try_claims(claim, candidates.ordered, agents, ctx, now)
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes
@@ -460,8 +531,11 @@ def release_load(ticket: Ticket, ctx: RoutingContext, now: datetime) -> list[Rou
             ctx.repository.clear_stale(ticket.id)
     freed = ticket.load_holder
     agent = ctx.config.agent(freed) if freed else None
+    if ctx.agents is not None:  # capacity given back or taken by hand: read them again
+        for changed in (freed, ticket.assignee):
+            ctx.agents.forget(changed or "")
     for team_id in agent.teams if agent else []:
-        outcomes += drain_team(team_id, ctx, now)
+        outcomes += drain_team(team_id, ctx, now, freed)
     return outcomes
 
 
@@ -469,8 +543,10 @@ def on_presence(agent_id: str, ctx: RoutingContext, now: datetime) -> list[Route
     """An agent came online: drain the queues of their teams."""
     agent = ctx.config.agent(agent_id)
     outcomes: list[RouteOutcome] = []
+    if ctx.agents is not None:
+        ctx.agents.forget(agent_id)  # their presence changed: read it again
     for team_id in agent.teams if agent else []:
-        outcomes += drain_team(team_id, ctx, now)
+        outcomes += drain_team(team_id, ctx, now, agent_id)
     return outcomes
 
 

@@ -7,7 +7,8 @@ claims the first candidate with an atomic conditional write.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -236,6 +237,66 @@ class Candidates:
     considered: list[dict[str, Any]]
 
 
+CANDIDATE_READS = 100
+"""At most this many agents' live state a routing decision reads (one BatchGetItem): a bigger team
+is sampled (`candidate_pool`)."""
+EVENT_CANDIDATES = 10
+"""At most this many agents a routing event lists (`event_considered`); the rest are counted."""
+NOT_READ = "not read (team sampled)"
+
+
+def candidate_pool(
+    team: TeamConfig,
+    config: HelpdeskConfig,
+    skills: list[str],
+    prefer: list[str],
+    now: datetime,
+    seed: str,
+    limit: int = CANDIDATE_READS,
+) -> list[str]:
+    """The agents of the team whose live state a decision reads: every one while the team has at
+    most `limit`; else the `prefer`red ones (sticky agents, an agent who just became free), then
+    agents with the skills and in working hours from a place in the team that `seed` (the ticket's
+    id) picks, so that decisions spread over the team, `limit` in all."""
+    members = [a for a in config.agents if team.id in a.teams]
+    if len(members) <= limit:
+        return [a.id for a in members]
+    able = [
+        a.id
+        for a in members
+        if all(s in a.skills for s in skills)
+        and (a.calendar is None or calendar_for(config, a.calendar).is_open(now))
+    ]
+    start = zlib.crc32(seed.encode()) % len(able) if able else 0
+    first = [a for a in prefer if a in set(able)]
+    return list(dict.fromkeys([*first, *able[start:], *able[:start]]))[:limit]
+
+
+def _skip_reason(
+    agent: AgentConfig,
+    state: AgentState | None,
+    config: HelpdeskConfig,
+    skills: list[str],
+    group: str,
+    now: datetime,
+) -> str | None:
+    """Why the agent may not take the ticket now (None: they may); `state` None: not read."""
+    if missing := [s for s in skills if s not in agent.skills]:
+        return f"lacks skills {missing}"
+    open_now = agent.calendar is None or calendar_for(config, agent.calendar).is_open(now)
+    if state is None:
+        return NOT_READ if open_now else f"outside working hours ({agent.calendar})"
+    capacity = agent.capacity.get(group, 0)  # type: ignore[call-overload]
+    load = state.load.get(group, 0)
+    if state.presence != "online":
+        return f"presence {state.presence}"
+    if not open_now:
+        return f"outside working hours ({agent.calendar})"
+    if load >= capacity:
+        return f"at capacity ({load}/{capacity} {group})"
+    return None
+
+
 def rank_agents(
     team: TeamConfig,
     config: HelpdeskConfig,
@@ -244,31 +305,25 @@ def rank_agents(
     skills: list[str],
     sticky: list[str],
     now: datetime,
+    among: Collection[str] | None = None,
 ) -> Candidates:
     """Agents of the team who may take a ticket now, best first, and why each other one was skipped.
 
     Skills filter first; then presence, working hours and free capacity; then the team's strategy:
     `sticky` puts the customer's current or last agents first, `least_loaded` orders by load
-    relative to capacity, `round_robin` by who was given a ticket longest ago.
+    relative to capacity, `round_robin` by who was given a ticket longest ago. `among`: the agents
+    whose state was read (`candidate_pool`); the others are skipped as not read (None: all were).
     """
     group = capacity_group(channel)
     considered: list[dict[str, Any]] = []
     eligible: list[tuple[AgentConfig, AgentState]] = []
     for agent in (a for a in config.agents if team.id in a.teams):
-        state = states.get(agent.id, AgentState(id=agent.id))
-        capacity = agent.capacity.get(group, 0)  # type: ignore[call-overload]
-        load = state.load.get(group, 0)
-        skipped = None
-        if missing := [s for s in skills if s not in agent.skills]:
-            skipped = f"lacks skills {missing}"
-        elif state.presence != "online":
-            skipped = f"presence {state.presence}"
-        elif agent.calendar is not None and not calendar_for(config, agent.calendar).is_open(now):
-            skipped = f"outside working hours ({agent.calendar})"
-        elif load >= capacity:
-            skipped = f"at capacity ({load}/{capacity} {group})"
-        considered.append({"agent": agent.id, "load": f"{load}/{capacity}", "skipped": skipped})
-        if skipped is None:
+        read = among is None or agent.id in among
+        state = states.get(agent.id, AgentState(id=agent.id)) if read else None
+        skipped = _skip_reason(agent, state, config, skills, group, now)
+        load = f"{state.load.get(group, 0) if state else '?'}/{agent.capacity.get(group, 0)}"  # type: ignore[call-overload]
+        considered.append({"agent": agent.id, "load": load, "skipped": skipped})
+        if skipped is None and state is not None:
             eligible.append((agent, state))
 
     def least_loaded(item: tuple[AgentConfig, AgentState]) -> tuple[float, str, str]:
@@ -286,3 +341,33 @@ def rank_agents(
     if team.strategy == "sticky" and sticky:
         eligible.sort(key=lambda item: sticky.index(item[0].id) if item[0].id in sticky else len(sticky))
     return Candidates(ordered=[agent.id for agent, _ in eligible], considered=considered)
+
+
+def _reason_kind(skipped: str) -> str:
+    """A skip reason without the agent's own figures: `at capacity (3/5 email)` counts as
+    `at capacity (email)`."""
+    return re.sub(r"\(\d+/\d+ ", "(", skipped)
+
+
+def event_considered(candidates: Candidates, limit: int = EVENT_CANDIDATES) -> dict[str, Any]:
+    """Whom a routing event shows it considered, bounded whatever the team's size: every agent (in
+    team order) while the team has at most `limit`; else the `limit` best candidates in order, then
+    skipped agents to fill the rows, with the team's size, how many could take the ticket and how
+    many were skipped for each reason (`skipped_counts`)."""
+    rows = candidates.considered
+    if len(rows) <= limit:
+        return {"considered": rows}
+    by_agent = {row["agent"]: row for row in rows}
+    shown = [by_agent[agent] for agent in candidates.ordered[:limit]]
+    shown += [row for row in rows if row["skipped"] is not None][: limit - len(shown)]
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["skipped"] is not None:
+            kind = _reason_kind(row["skipped"])
+            counts[kind] = counts.get(kind, 0) + 1
+    return {
+        "considered": shown,
+        "agents_total": len(rows),
+        "eligible_total": len(candidates.ordered),
+        "skipped_counts": counts,
+    }

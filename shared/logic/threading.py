@@ -129,7 +129,7 @@ def decide_thread(
     A candidate is refused when the sender is neither the ticket's customer nor a participant
     (guards against newsletters and forwards replying into someone else's ticket), when an
     unverified sender (DMARC failed, malformed From, a relay's Reply-To) offers only a subject
-    token or plus-address (ticket numbers are sequential, so easy to guess), or when the ticket was
+    token or plus-address (ticket numbers rise close together, so are easy to guess), or when the ticket was
     closed longer ago than the reopen window: then a new ticket is opened, linked to it.
     """
     rejected: list[dict[str, str]] = []

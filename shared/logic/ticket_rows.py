@@ -1,12 +1,13 @@
 """The tickets behind a report: a row per ticket created in a period, found without a Scan
 (decision 102; docs/reports.md, "Ticket export and drill-down").
 
-Ticket numbers are taken in time order (the counter), and a ticket's creation time is its first
-message's, at most a little before its number was taken (`CREATION_SLACK`: a delivery retried
-later). So the tickets created in a period lie in one number range, found by two bisections on the
-counter's range (one GetItem of a number's pointer per probe), then walked a hundred numbers at a
-time (BatchGetItem of pointers, tickets and ledgers), each ticket kept if its creation time is in
-the period, its dimensions match the filter and the caller may read its team.
+Ticket numbers are taken in time order to within `BLOCK_LIFETIME` (blocks of the counter, decision
+121), and a ticket's creation time is its first message's, at most a little before its number was
+taken (`CREATION_SLACK`: a delivery retried later). So the tickets created in a period lie in one
+number range, found by two bisections on the counter's range (one GetItem of a number's pointer per
+probe), then walked a hundred numbers at a time (BatchGetItem of pointers, tickets and ledgers),
+each ticket kept if its creation time is in the period, its dimensions match the filter and the
+caller may read its team.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from shared.ids import BLOCK_LIFETIME
 from shared.logic.permissions import Principal, Role
 from shared.logic.reports import ReportRequest, check_request
 from shared.models.exports import EXPORT_MEASURES, EXPORT_TARGETS, MeasureSeconds, TicketRow
@@ -109,12 +111,16 @@ def number_range(
     last: int,
     start: datetime,
     end: datetime,
-    slack: timedelta = CREATION_SLACK,
+    slack: timedelta = CREATION_SLACK + BLOCK_LIFETIME,
 ) -> tuple[int, int] | None:
     """The numbers (of `first` to `last`) to walk for the tickets created in [start, end): from the
     first ticket created at or after `start - slack` to the last before the first ticket created at
-    or after `end + slack`. None when the range is empty. With every ticket created at most `slack`
-    before its number was taken, no ticket created in the period lies outside it."""
+    or after `end + slack`. None when the range is empty. With every ticket created at most `D`
+    before its number was taken, and a smaller number never taken more than `BLOCK_LIFETIME` after
+    a larger one, no ticket created in the period lies outside it while D + BLOCK_LIFETIME <= slack:
+    a ticket m left below the range would have a larger number q created before `start - slack`,
+    so taken before `start - slack + D`, while m was taken at or after `start` (symmetrically
+    above)."""
     probe = _Probe(created, last)
     low = _first_at_or_after(first, last, start - slack, probe)
     high = _first_at_or_after(low, last, end + slack, probe) - 1

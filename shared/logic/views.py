@@ -11,16 +11,24 @@ for a ticket no team owns: the shared inbox) and the view one of:
 - `breaching`: the open tickets with an SLA target not met, by its due time, soonest (or most
   overdue) first; every other view is sorted by the last update, newest first;
 
-and `VIEW#@<agent>#mine`, the open tickets assigned to the agent. A caller's view is the union of
-the partitions of their scopes (their teams and `-`; an admin's: every team), merged a page at a
-time: the items a page reads depend on the page size and the number of scopes, never on how many
-tickets there are. `project` turns a ticket's change (the stream's old and new images) into the
-entries to add, remove and move (shared/dal/views.py stores them, counting each once).
+and `VIEW#@<agent>#mine`, the open tickets assigned to the agent. Each is written in
+`views.shards` shards (the config's, decision 126): a ticket's entries are in shard
+`n = hash(ticket id) mod shards` of each view (`VIEW#<scope>#<view>#<n>`), so a busy view's writes
+spread over that many partitions. A caller's view is the union of the shards of their scopes (their
+teams and `-`; an admin's: every team), merged exactly by entry key a page at a time from one
+position (the last key shown), which every shard reads on from: the items a page reads depend on the
+page size, the scopes and the shards, never on how many tickets there are. `project` turns a
+ticket's change (the stream's new image) into the entries to add, remove and move, writing only
+those whose key or summary changed (decision 125; shared/dal/views.py stores them, counting each
+once).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -59,7 +67,6 @@ MAX_TAG_VIEWS = 30
 (at most 2 x (8 + 30) partitions entered or left, and the state, under DynamoDB's 100)."""
 ATTEMPTS = 3
 """Reads and writes of a ticket's view state before its record is left to the stream's retry."""
-_START, _END = "^", "$"
 _POSITION = re.compile(r"E#[^\x00-\x1f]{1,1200}")
 
 
@@ -102,8 +109,34 @@ def summary(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def entries_of(ticket: Ticket) -> list[ViewEntry]:
-    """Every view entry of the ticket as it is now."""
+def view_summary(ticket: Ticket) -> dict[str, Any]:
+    """What a view entry shows: the summary without the version, which every change moves, so a
+    change that moves nothing else (an SLA mark, a routing note) rewrites no entry (decision 125)."""
+    shown = summary(ticket)
+    del shown["version"]
+    return shown
+
+
+def digest(shown: dict[str, Any]) -> str:
+    """A short stable digest of a summary, kept in the view state to tell whether it changed."""
+    text = json.dumps(shown, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def shard_of(ticket_id: str, shards: int) -> int:
+    """The shard of every view entry of the ticket: stable across processes and deployments."""
+    if shards == 1:
+        return 0
+    return int.from_bytes(hashlib.blake2b(ticket_id.encode(), digest_size=4).digest(), "big") % shards
+
+
+def shard_partitions(base: str, shards: int) -> list[str]:
+    """The partitions of a view (`VIEW#<scope>#<view>`) in `shards` shards."""
+    return [f"{base}#{n}" for n in range(shards)]
+
+
+def entries_of(ticket: Ticket, shards: int = 1) -> list[ViewEntry]:
+    """Every view entry of the ticket as it is now, in its shard of each view."""
     scope = ticket.team or NO_TEAM
     updated = clock.iso(ticket.updated_at)
     views: list[tuple[str, str]] = [("recent", updated), (f"status:{ticket.status.value}", updated)]
@@ -115,17 +148,22 @@ def entries_of(ticket: Ticket) -> list[ViewEntry]:
         views += [("unassigned", updated)] if ticket.assignee is None else []
         due = next_due(ticket)
         views += [("breaching", clock.iso(due))] if due is not None else []
-    shown = summary(ticket)
-    entries = [ViewEntry(f"VIEW#{scope}#{view}", sort, ticket.id, shown) for view, sort in views]
+    shown = view_summary(ticket)
+    n = shard_of(ticket.id, shards)
+    entries = [ViewEntry(f"VIEW#{scope}#{view}#{n}", sort, ticket.id, shown) for view, sort in views]
     if ticket.assignee is not None and ticket.status not in SOLVED:
-        entries.append(ViewEntry(f"VIEW#@{ticket.assignee}#mine", updated, ticket.id, shown))
+        entries.append(ViewEntry(f"VIEW#@{ticket.assignee}#mine#{n}", updated, ticket.id, shown))
     return entries
 
 
-def changes_for(ticket_id: str, after: Ticket | None, seq: int, before: ViewState | None) -> ViewChanges:
+def changes_for(
+    ticket_id: str, after: Ticket | None, seq: int, before: ViewState | None, shards: int = 1
+) -> ViewChanges:
     """The ticket's entries as it is now (none when it is gone), the entries it had elsewhere, and
-    the partitions it entered and left, against where it stood (`before`)."""
-    entries = entries_of(after) if after is not None else []
+    the partitions it entered and left, against where it stood (`before`). An entry whose key and
+    summary are as the state has them is not written again."""
+    entries = entries_of(after, shards) if after is not None else []
+    shown = digest(entries[0].summary) if entries else None
     new = {e.partition: e for e in entries}
     old = before.entries if before is not None else {}
     stale = [
@@ -134,33 +172,38 @@ def changes_for(ticket_id: str, after: Ticket | None, seq: int, before: ViewStat
         if new.get(partition) is None or new[partition].sk != sk
     ]
     counts = {p: 1 for p in new if p not in old} | {p: -1 for p in old if p not in new}
-    return ViewChanges(ticket_id, seq, entries, stale, counts, before)
+    same = shown is not None and before is not None and before.shown == shown
+    kept = frozenset((p, e.sk) for p, e in new.items() if same and old.get(p) == e.sk)
+    return ViewChanges(ticket_id, seq, entries, stale, counts, before, kept, shown)
 
 
-def project(ticket_id: str, after: Ticket | None, seq: int, index: ViewIndex) -> ViewChanges | None:
-    """Bring the views up to date with the ticket as stream record `seq` shows it. A record older
-    than the one the views are at is skipped; one applied twice counts once; one whose state was
-    replaced meanwhile (by a rebuild) is computed again. None: nothing done."""
+def project(
+    ticket_id: str, after: Ticket | None, seq: int, index: ViewIndex, shards: int = 1
+) -> ViewChanges | None:
+    """Bring the views (in `shards` shards) up to date with the ticket as stream record `seq` shows
+    it. A record older than the one the views are at is skipped; one applied twice counts once; one
+    whose state was replaced meanwhile (by a rebuild) is computed again. None: nothing done."""
     for _ in range(ATTEMPTS):
         before = index.view_state(ticket_id)
         if before is not None and before.seq >= seq:
             return None
-        changes = changes_for(ticket_id, after, seq, before)
+        changes = changes_for(ticket_id, after, seq, before, shards)
         if index.apply_view_changes(changes):
             return changes
     raise ViewConflictError(f"ticket {ticket_id}: its view state kept changing")
 
 
 def rebuild_changes(
-    ticket_id: str, ticket: Ticket | None, before: ViewState | None, index: ViewIndex
+    ticket_id: str, ticket: Ticket | None, before: ViewState | None, index: ViewIndex, shards: int = 1
 ) -> ViewChanges | None:
-    """The changes that make the ticket's views what the stream's projection of the ticket as it
-    is now makes them, against its state `before` (read before the ticket), keeping the state's
-    sequence number: entries missing or with another summary written, entries the state has
-    elsewhere removed, counts moved. None when the views are so already."""
+    """The changes that make the ticket's views (in `shards` shards) what the stream's projection
+    of the ticket as it is now makes them, against its state `before` (read before the ticket),
+    keeping the state's sequence number: entries missing or with another summary written, entries
+    the state has elsewhere (another shard count, the layout before shards) removed, counts moved.
+    None when the views are so already."""
     if before is None and ticket is None:
         return None
-    changes = changes_for(ticket_id, ticket, before.seq if before is not None else 0, before)
+    changes = changes_for(ticket_id, ticket, before.seq if before is not None else 0, before, shards)
     keys = [(e.partition, e.sk) for e in changes.entries]
     stored = index.view_entries(keys) if keys else {}
     fine = frozenset(
@@ -202,10 +245,13 @@ def scopes_of(caller: Principal, config: HelpdeskConfig, team: str | None) -> li
 
 
 def partitions(caller: Principal, config: HelpdeskConfig, view: str, team: str | None) -> list[str]:
+    """Every partition (each shard of each scope) a caller's view reads."""
     name = view_name(view)
     if name == "mine":
-        return [f"VIEW#@{caller.agent_id}#mine"]
-    return [f"VIEW#{scope}#{name}" for scope in scopes_of(caller, config, team)]
+        bases = [f"VIEW#@{caller.agent_id}#mine"]
+    else:
+        bases = [f"VIEW#{scope}#{name}" for scope in scopes_of(caller, config, team)]
+    return [p for base in bases for p in shard_partitions(base, config.views.shards)]
 
 
 @dataclass(frozen=True)
@@ -216,8 +262,34 @@ class ViewPage:
     cursor: str | None
 
 
+def merge_page(
+    names: Sequence[str], limit: int, ascending: bool, after: str | None, index: ViewIndex
+) -> tuple[list[ViewEntry], bool]:
+    """The first `limit` entries of the partitions strictly after the position `after`, in entry
+    key order (a k-way merge), and whether more follow. Each partition is read a few entries at a
+    time, and read on only when the merge has taken all it read of it: every partition with more
+    entries always has its next one at hand, so no entry is taken before a smaller one."""
+    batch = max(2, -(-limit // len(names)) + 1)
+    read = {name: index.view_slice(name, batch, ascending, after) for name in names}
+    heads = {name: deque(part.entries) for name, part in read.items()}
+    lasts = {name: part.last for name, part in read.items()}
+    taken: list[ViewEntry] = []
+    pick = min if ascending else max
+    while any(heads.values()):
+        if len(taken) == limit:
+            return taken, True
+        name = pick((queue[0].sk, name) for name, queue in heads.items() if queue)[1]
+        taken.append(heads[name].popleft())
+        last = lasts[name]
+        if not heads[name] and last is not None:
+            more = index.view_slice(name, batch, ascending, last)
+            heads[name].extend(more.entries)
+            lasts[name] = more.last
+    return taken, False
+
+
 def _is_position(text: str) -> bool:
-    return text in (_START, _END) or _POSITION.fullmatch(text) is not None
+    return _POSITION.fullmatch(text) is not None
 
 
 def read_view(
@@ -229,51 +301,18 @@ def read_view(
     cursor: str | None,
     index: ViewIndex,
 ) -> ViewPage:
-    """One page of a view: the partitions of the caller's scopes merged in the view's order."""
+    """One page of a view: the shards of the caller's scopes merged in the view's order. The
+    cursor is the last entry key shown: every shard reads on strictly after it."""
     names = partitions(caller, config, view, team)
-    positions = (
-        decode_cursor(cursor, len(names), *[_is_position] * len(names)) if cursor else [_START] * len(names)
-    )
-    ascending = view_name(view) == "breaching"
-    slices = {
-        name: index.view_slice(name, limit, ascending, None if position == _START else position)
-        for name, position in zip(names, positions, strict=True)
-        if position != _END
-    }
-    merged = sorted(
-        (
-            (entry.sort, entry.ticket_id, name, entry)
-            for name, part in slices.items()
-            for entry in part.entries
-        ),
-        reverse=not ascending,
-    )[:limit]
-    taken = {name: [e for _, _, n, e in merged if n == name] for name in slices}
-    new_positions = [
-        _next_position(name, position, slices, taken) for name, position in zip(names, positions, strict=True)
-    ]
-    more = any(p != _END for p in new_positions)
+    after = decode_cursor(cursor, 1, _is_position)[0] if cursor else None
+    taken, more = merge_page(names, limit, view_name(view) == "breaching", after, index)
     counts = index.view_counts(names)
     return ViewPage(
         view=view_name(view),
-        tickets=[entry.summary for *_, entry in merged],
+        tickets=[entry.summary for entry in taken],
         count=sum(counts.values()),
-        cursor=encode_cursor(new_positions) if more else None,
+        cursor=encode_cursor([taken[-1].sk]) if more else None,
     )
-
-
-def _next_position(
-    name: str, position: str, slices: dict[str, Any], taken: dict[str, list[ViewEntry]]
-) -> str:
-    """Where the partition's next page starts: after the last entry this page took from it; the
-    end when it took all that was left."""
-    if position == _END:
-        return _END
-    part = slices[name]
-    used = taken[name]
-    if len(used) == len(part.entries):
-        return part.last if part.last is not None else _END
-    return used[-1].sk if used else position
 
 
 def view_counts(
@@ -283,7 +322,8 @@ def view_counts(
     index: ViewIndex,
     views: Sequence[str] = COUNTED,
 ) -> dict[str, int]:
-    """How many tickets each of the views holds for the caller (one BatchGetItem)."""
+    """How many tickets each of the views holds for the caller: the counts of every shard of each
+    scope, summed (one BatchGetItem per 100 partitions)."""
     wanted = {view: partitions(caller, config, view, team) for view in views}
     counts = index.view_counts([p for names in wanted.values() for p in names])
     return {view: sum(counts[p] for p in names) for view, names in wanted.items()}

@@ -356,7 +356,12 @@ class TicketSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     due_at: datetime | None = Field(description="The soonest due time of an SLA target not met")
-    version: int = Field(ge=1)
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The ticket's version in search results; absent from a view's tickets (a view is "
+        "rewritten only when what it shows changes, decision 125): open the ticket for it",
+    )
 
 
 class ViewPageView(BaseModel):

@@ -47,6 +47,13 @@ class TicketsConfig(_Strict):
         return next((f for f in self.fields if f.id == field_id), None)
 
 
+class ViewsConfig(_Strict):
+    shards: int = Field(default=1, ge=1, le=64)
+    """Write shards of each view partition (`VIEW#<scope>#<view>#<n>`): one takes about 100 ticket
+    changes a second (docs/scale.md); a page reads every shard of each scope. Changing it needs
+    `helpdesk index rebuild --views --view-shards <n>` (decision 126)."""
+
+
 class EmailConfig(_Strict):
     reopen_closed_within_days: float = Field(default=14, ge=0)
     """A reply to a ticket closed at most this long ago reopens it; later ones open a new linked ticket."""
@@ -385,6 +392,7 @@ class HelpdeskConfig(_Strict):
     followups: FollowupConfig = Field(default_factory=FollowupConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    views: ViewsConfig = Field(default_factory=ViewsConfig)
 
     @model_validator(mode="after")
     def _references(self) -> HelpdeskConfig:

@@ -1,10 +1,12 @@
 """ReportStore and TicketHistoryReads in memory: the ledger items, the per-day aggregates changed by
-`ADD`, the dimension values, in the same chunked conditional transactions as on DynamoDB."""
+`ADD` in the same chunked conditional transactions as on DynamoDB, the dimension values written
+before them when not known yet, the report clock items written in turn."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import cached_property
 
 from shared import clock
 from shared.dal.base import ticket_pk
@@ -13,9 +15,12 @@ from shared.dal.reports import (
     LEDGER_SK,
     LedgerStep,
     ReportOp,
+    ReportWriteMemory,
     StoredLedger,
     TicketHistory,
     apply_in_chunks,
+    clock_key,
+    clock_keys,
     dimension_key,
     pack,
     unpack,
@@ -52,15 +57,19 @@ from tests.fakes.table import (
 
 def _op_change(op: ReportOp) -> Change:
     def edit(item: Item) -> None:
-        if op.dimension is not None:
-            item.update(entity="report_dimension", dimension=op.dimension[0], value=op.dimension[1])
-            return
         item["entity"] = "report_day"
         item["v"] = int(item.get("v", 0)) + 1
         for name, number in op.adds.items():
             item[name] = int(item.get(name, 0)) + number
 
     return update_op((op.pk, op.sk), "report", always, edit)
+
+
+def _value_change(dimension: str, value: str) -> Change:
+    def edit(item: Item) -> None:
+        item.update(entity="report_dimension", dimension=dimension, value=value)
+
+    return update_op(dimension_key(dimension, value), "value", always, edit)
 
 
 def _ledger_condition(step: LedgerStep) -> Condition:
@@ -93,19 +102,29 @@ def _ledger_change(ticket_id: str, step: LedgerStep) -> Change:
 class MemoryReports(MemoryStore):
     """ReportStore and TicketHistoryReads on the in-memory table."""
 
+    @cached_property
+    def report_memory(self) -> ReportWriteMemory:
+        return ReportWriteMemory()
+
     def record_report_freshness(self, stream_at: datetime, processed_at: datetime) -> None:
-        at = clock.iso(stream_at)
-        item = ReportClockItem(stream_at=at, processed_at=clock.iso(processed_at))
+        memory, second = self.report_memory, stream_at.replace(microsecond=0)
+        if not memory.clock_due(second):
+            return
+        at = clock.iso(second)
+        pk, sk = clock_key(memory.next_clock)
+        item = ReportClockItem(pk=pk, sk=sk, stream_at=at, processed_at=clock.iso(processed_at))
 
         def newer(current: Item | None) -> bool:
             return current is None or str(current["stream_at"]) < at
 
         self.table.transact([put_op(item, "clock", newer)])
+        memory.clock_written(second)
 
     def report_freshness(self) -> Freshness:
-        item = self.table.get(("REPORTCLOCK", "CLOCK"))
-        if item is None:
+        items = [item for key in clock_keys() if (item := self.table.get(key)) is not None]
+        if not items:
             return Freshness()
+        item = max(items, key=lambda i: str(i["stream_at"]))
         stream_at = clock.parse_iso(str(item["stream_at"]))
         processed_at = clock.parse_iso(str(item["processed_at"]))
         return Freshness(stream_at, max(0.0, (processed_at - stream_at).total_seconds()))
@@ -127,6 +146,10 @@ class MemoryReports(MemoryStore):
         deltas: Sequence[ReportDelta],
         values: Sequence[tuple[str, str]],
     ) -> bool:
+        unknown = self.report_memory.unknown_values(values, self.dimension_values)
+        for dimension, value in unknown:
+            self.table.transact([_value_change(dimension, value)])
+        self.report_memory.values_written(unknown)
         return apply_in_chunks(
             stored, ledger, deltas, values, lambda ops, step: self._transact_chunk(ticket_id, ops, step)
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 
 from shared import clock
 from shared.dal.base import ticket_pk
@@ -32,6 +33,7 @@ from shared.dal.tickets import (
     unrouted_key,
 )
 from shared.errors import ConflictError
+from shared.ids import NumberBlocks
 from shared.models.ticket import Message, Ticket, TicketEvent
 from tests.fakes.table import (
     Change,
@@ -162,12 +164,28 @@ class MemoryTickets(MemoryStore):
     def current_messages(self, ticket_id: str) -> list[Message]:
         return self.list_messages(ticket_id)
 
+    @cached_property
+    def _number_blocks(self) -> NumberBlocks:
+        return NumberBlocks()
+
     def next_ticket_number(self, start: int) -> int:
+        return self._number_blocks.take(self, start)
+
+    def reserve_ticket_numbers(self, start: int, count: int) -> int:
         key = ("COUNTER#tickets", "COUNTER")
         counter = self.table.get(key) or {"pk": key[0], "sk": key[1]}
-        counter["value"] = int(counter.get("value", start - 1)) + 1
+        counter["value"] = int(counter.get("value", start - 1)) + count
         self.table.items[key] = counter
         return int(counter["value"])
+
+    def release_ticket_numbers(self, first: int, last: int) -> bool:
+        key = ("COUNTER#tickets", "COUNTER")
+        counter = self.table.get(key)
+        if counter is None or int(counter.get("value", 0)) != last:
+            return False
+        counter["value"] = first - 1
+        self.table.items[key] = counter
+        return True
 
     def create_ticket(self, write: NewTicketWrite) -> None:
         at = clock.iso(write.message.at)

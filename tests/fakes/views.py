@@ -16,6 +16,7 @@ from shared.dal.views import (
     entry_from_item,
     entry_item,
     state_from_item,
+    state_item,
 )
 from tests.fakes.table import (
     Item,
@@ -46,11 +47,8 @@ class MemoryViews(MemoryStore):
     def apply_view_changes(self, changes: ViewChanges) -> bool:
         writes = [delete_op((partition, sk)) for partition, sk in changes.stale]
         writes += [put_op(entry_item(entry)) for entry in changes.writes]
-        state = changes.state
         before = changes.before
-        item = ViewStateItem(
-            pk=ticket_pk(changes.ticket_id), sk="VIEWS", seq=state.seq, entries=state.entries
-        )
+        item = state_item(changes.ticket_id, changes.state)
         as_read = put_op(
             item,
             "state",

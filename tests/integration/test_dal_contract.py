@@ -4,6 +4,7 @@ template.yaml) and on the in-memory fakes of `tests.fakes`. A fake that disagree
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -389,6 +390,41 @@ def test_customer_tickets_are_listed_in_creation_order(repo: Repository) -> None
 def test_ticket_numbers_start_at_the_given_number_and_count_up(repo: Repository) -> None:
     assert [repo.next_ticket_number(1000) for _ in range(3)] == [1000, 1001, 1002]
     assert repo.next_ticket_number(5) == 1003
+
+
+def test_ticket_numbers_are_reserved_in_blocks_and_put_back_only_from_the_top(repo: Repository) -> None:
+    # Given a block of five reserved from the start, then one more
+    assert repo.reserve_ticket_numbers(1000, 5) == 1004
+    assert repo.reserve_ticket_numbers(1000, 1) == 1005
+    # Then the first block's rest cannot be put back (reserved after), the last number can
+    assert repo.release_ticket_numbers(1003, 1004) is False
+    assert repo.release_ticket_numbers(1005, 1005) is True
+    assert repo.last_ticket_number() == 1004
+    assert repo.reserve_ticket_numbers(1000, 2) == 1006
+
+
+def _another_process(repo: Repository) -> Repository:
+    """A second store on the same table, with its own blocks (another Lambda container)."""
+    return (
+        MemoryRepository(repo.table)
+        if isinstance(repo, MemoryRepository)
+        else DynamoRepository(TABLE, REGION)
+    )
+
+
+def test_processes_taking_numbers_together_never_take_one_twice(repo: Repository) -> None:
+    # Given two processes taking numbers in turns, fast enough to grow their blocks, then pausing
+    other = _another_process(repo)
+    moment = [T0]
+    clock.set_clock(lambda: moment[0])
+    taken: list[int] = []
+    for step in range(60):
+        moment[0] += timedelta(seconds=0.2 if step < 50 else 70)
+        taken.append((repo if step % 3 else other).next_ticket_number(1000))
+    # Then every number was taken once, and the counter is at or past all of them
+    assert len(set(taken)) == len(taken) == 60
+    assert min(taken) == 1000
+    assert repo.last_ticket_number() >= max(taken)
 
 
 def test_an_appended_message_changes_the_ticket_at_the_version_it_was_read(repo: Repository) -> None:
@@ -1599,3 +1635,35 @@ def test_a_view_slice_pages_in_either_order(repo: Repository) -> None:
     oldest = repo.view_slice("VIEW#a#open", 3, ascending=True)
     assert [e.ticket_id for e in oldest.entries] == ["tkt_0", "tkt_1", "tkt_2"]
     assert repo.view_counts(["VIEW#a#open"]) == {"VIEW#a#open": 5}
+
+
+def test_a_view_slice_reads_on_from_a_position_that_is_no_entry_of_its_partition(repo: Repository) -> None:
+    # Given a partition of five entries (the COUNT item sorts before them, nothing after)
+    for n in range(5):
+        repo.apply_view_changes(
+            _view_changes(repo, f"tkt_{n}", 1, {"VIEW#a#open#3": f"2026-03-02T09:0{n}:00.000Z"})
+        )
+    # When it is read from a position another shard's page ended at, Then strictly after it
+    between = "E#2026-03-02T09:02:00.000Z#tkt_9"  # after tkt_2's key, before tkt_3's
+    down = repo.view_slice("VIEW#a#open#3", 10, ascending=False, after=between)
+    assert ([e.ticket_id for e in down.entries], down.last) == (["tkt_2", "tkt_1", "tkt_0"], None)
+    up = repo.view_slice("VIEW#a#open#3", 1, ascending=True, after=between)
+    assert [e.ticket_id for e in up.entries] == ["tkt_3"]
+    assert up.last == up.entries[0].sk
+    # And from an entry's own key, without it
+    exact = repo.view_slice("VIEW#a#open#3", 10, ascending=True, after=up.entries[0].sk)
+    assert [e.ticket_id for e in exact.entries] == ["tkt_4"]
+    assert repo.view_slice("VIEW#a#open#3", 10, ascending=True, after="E#2027").entries == []
+
+
+def test_a_view_state_keeps_the_digest_of_what_its_entries_show(repo: Repository) -> None:
+    placed = _view_changes(repo, "tkt_1", 1, {"VIEW#a#open#0": "2026-03-02T09:00:00.000Z"})
+    assert repo.apply_view_changes(replace(placed, shown="abc123"))
+    state = repo.view_state("tkt_1")
+    assert state is not None
+    assert state.shown == "abc123"
+    # a change computed against the state with another digest is refused (it was replaced meanwhile)
+    stale = _view_changes(repo, "tkt_1", 2, {"VIEW#a#open#0": "2026-03-02T09:00:00.000Z"})
+    assert not repo.apply_view_changes(replace(stale, before=replace(state, shown="other")))
+    assert repo.apply_view_changes(replace(stale, shown="def456"))
+    assert repo.view_state("tkt_1") == replace(state, seq=2, shown="def456")

@@ -11,6 +11,8 @@ import pytest
 import shared.dal.reports as reports_dal
 import shared.models.reports as reports_model
 import tests.fakes.reports as reports_fake
+import tests.fakes.table as table_fake
+from shared.dal.items import ReportClockItem, ReportDimensionItem
 from shared.dal.reports import MAX_ACTIONS, MAX_TRANSACTION, StoredLedger, plan_chunks
 from shared.logic.report_sealing import seal_reports
 from shared.models.metrics import MetricLedger, TicketFacts
@@ -178,6 +180,102 @@ def test_the_report_clock_only_moves_forward_and_says_how_far_behind_it_was(repo
     # and a newer batch moves it on
     repo.record_report_freshness(monday + timedelta(minutes=1), monday + timedelta(minutes=1, seconds=30))
     assert repo.report_freshness() == Freshness(monday + timedelta(minutes=1), 30.0)
+
+
+def another_process(repo: Repository) -> Repository:
+    """A store on the same table with a memory of its own (another Lambda container)."""
+    if isinstance(repo, reports_fake.MemoryReports):
+        return type(repo)(repo.table)
+    return type(repo)(repo.table_name, repo.connection.region)
+
+
+def clock_items(repo: Repository) -> dict[str, str]:
+    """The report clock items stored: key to `stream_at`."""
+    if isinstance(repo, reports_fake.MemoryReports):
+        found = [item for key in reports_dal.clock_keys() if (item := repo.table.get(key)) is not None]
+        return {str(item["pk"]): str(item["stream_at"]) for item in found}
+    items = ReportClockItem.batch_get(reports_dal.clock_keys())
+    return {str(item.pk): str(item.stream_at) for item in items}
+
+
+def test_a_process_writes_the_clock_once_a_stream_second_in_turn_and_a_read_takes_the_newest(
+    repo: Repository,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.models.reports import Freshness
+
+    # Given two processes projecting batches (decision 127)
+    monday = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    other = another_process(repo)
+    # When one records three batches of the same stream second, then one of the next second
+    for lag in (1, 2, 3):
+        repo.record_report_freshness(monday, monday + timedelta(seconds=lag))
+    repo.record_report_freshness(monday + timedelta(seconds=1), monday + timedelta(seconds=5))
+    # and the other an older second
+    other.record_report_freshness(monday - timedelta(seconds=30), monday)
+    # Then each second was written once, each time to the process's next clock item
+    stored = clock_items(repo)
+    assert sorted(stored.values()) == [
+        "2026-03-02T09:59:30.000Z",
+        "2026-03-02T10:00:00.000Z",
+        "2026-03-02T10:00:01.000Z",
+    ]
+    first = int(min(k for k, v in stored.items() if v.startswith("2026-03-02T10:00:00")).split("#")[1])
+    assert f"REPORTCLOCK#{(first + 1) % reports_dal.CLOCK_SHARDS}" in stored
+    # and the aggregates read as current as the newest batch any process recorded
+    assert (
+        repo.report_freshness() == other.report_freshness() == Freshness(monday + timedelta(seconds=1), 4.0)
+    )
+
+
+def test_the_clock_item_of_older_releases_is_read_beside_the_new_ones(repo: Repository) -> None:
+    from datetime import UTC, datetime
+
+    from shared.models.reports import Freshness
+
+    # Given the one clock item an older release wrote, newer than anything recorded since
+    old = ReportClockItem(stream_at="2026-03-02T10:00:00.000Z", processed_at="2026-03-02T10:00:03.000Z")
+    if isinstance(repo, reports_fake.MemoryReports):
+        repo.table.transact([table_fake.put_op(old, "clock", lambda _: True)])
+    else:
+        old.save()
+    repo.record_report_freshness(
+        datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    )
+    # Then a read takes it into account (the newest wins)
+    assert repo.report_freshness() == Freshness(datetime(2026, 3, 2, 10, 0, tzinfo=UTC), 3.0)
+
+
+def test_a_dimension_value_is_written_once_by_a_process_and_outside_the_transactions(
+    repo: Repository,
+) -> None:
+    # Given a process that recorded a team value with a ticket's first apply
+    assert repo.apply_ledger(
+        "t1", None, ledger(), [delta("team", "support", MON, c__created=1)], [("team", "support")]
+    )
+    assert repo.dimension_values("team") == ["support"]
+    # When the value item goes (as only an operator removes it) and the process applies again
+    remove_dimension_value(repo, "team", "support")
+    stored = repo.stored_ledger("t1")
+    assert repo.apply_ledger("t1", stored, ledger(2), [], [("team", "support")])
+    # Then it is not written again: this process knows it stored it
+    assert repo.dimension_values("team") == []
+    # But another process, which reads the dimension's values first, writes it back
+    other = another_process(repo)
+    assert other.apply_ledger("t1", other.stored_ledger("t1"), ledger(3), [], [("team", "support")])
+    assert other.dimension_values("team") == ["support"]
+    # And a value is written even when the apply then loses to another (it is written first)
+    assert not other.apply_ledger("t1", None, ledger(), [], [("team", "billing")])
+    assert repo.dimension_values("team") == ["billing", "support"]
+
+
+def remove_dimension_value(repo: Repository, dimension: str, value: str) -> None:
+    pk, sk = reports_dal.dimension_key(dimension, value)
+    if isinstance(repo, reports_fake.MemoryReports):
+        repo.table.transact([table_fake.delete_op((pk, sk), "value", lambda _: True)])
+    else:
+        ReportDimensionItem(pk, sk).delete()
 
 
 # -- sealed days (decision 112) --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
+from shared import clock
 from shared.dal.pointers import Pointer
 from shared.dal.repository import DynamoRepository
 from shared.dal.tickets import NewTicketWrite
@@ -17,6 +18,7 @@ __all__ = ["_moto", "repo"]
 
 def store(repository: Repository, ticket_id: str, number: int, hours: int) -> None:
     new = ticket(ticket_id, number=number, created_at=T0 + timedelta(hours=hours))
+    clock.set_clock(lambda: new.created_at)  # numbers taken hours apart come one at a time
     repository.next_ticket_number(1)
     repository.create_ticket(
         NewTicketWrite(

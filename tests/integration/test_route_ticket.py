@@ -342,3 +342,36 @@ def test_a_view_write_that_may_succeed_later_fails_the_record_for_a_retry(
     # Then the ticket's record is reported failed (Lambda retries it), and nothing is quarantined
     [ticket_record] = [r for r in event["Records"] if r["dynamodb"]["Keys"]["sk"]["S"] == "TICKET"]
     assert result == {"batchItemFailures": [{"itemIdentifier": ticket_record["dynamodb"]["SequenceNumber"]}]}
+
+
+def _sort_keys(event: dict[str, Any]) -> list[str]:
+    return [r["dynamodb"]["Keys"]["sk"]["S"] for r in event["Records"]]
+
+
+def test_only_an_agent_coming_online_passes_the_filter_not_the_writes_of_their_claims(
+    email, routing, deployment
+) -> None:
+    from functions.route_ticket import app
+
+    clock.set_clock(lambda: NOW)
+    cursor: dict[str, str] = {}
+    _stream_event(deployment, cursor)
+    # Given bob's first presence: online (the item's INSERT) passes the filter
+    online(email.repository, "bob")
+    event = _stream_event(deployment, cursor)
+    assert _sort_keys(event) == ["AGENT"]
+    assert app.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+    # When a new ticket is routed to him from the stream (the claim rewrites his item, still online)
+    email.deliver(mail(subject="printer down"))
+    assert app.handler(_stream_event(deployment, cursor), FakeLambdaContext()) == {"batchItemFailures": []}
+    [ticket] = email.repository.scan_tickets()
+    assert ticket.assignee == "bob"
+
+    # Then the claim's write of bob's item does not reach route_ticket: it drains nothing
+    assert "AGENT" not in _sort_keys(_stream_event(deployment, cursor))
+    # and going away does not either, while coming back online does
+    email.repository.set_presence("bob", "away", ["support"], NOW)
+    assert "AGENT" not in _sort_keys(_stream_event(deployment, cursor))
+    online(email.repository, "bob")
+    assert _sort_keys(_stream_event(deployment, cursor)) == ["AGENT"]

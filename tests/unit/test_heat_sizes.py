@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from benchmarks.heat.analysis import Finding, apply_allowances, classify, key_pattern, percentile, sliding_max
+from benchmarks.heat.analysis import (
+    Finding,
+    _sharded_peaks,
+    apply_allowances,
+    classify,
+    key_pattern,
+    percentile,
+    shard_family,
+    sliding_max,
+)
 from benchmarks.heat.recorder import item_kind, query_partition
 from benchmarks.heat.sizes import (
     IndexSpec,
@@ -157,6 +166,29 @@ def test_keys_only_projection_ignores_other_attributes() -> None:
 def test_key_classification(resource: str, key: str, kind: str, pattern: str) -> None:
     assert classify(resource, key) == kind
     assert key_pattern(resource, key) == pattern
+
+
+def test_a_sharded_family_is_reported_as_one_shards_share_of_its_traffic() -> None:
+    # Given two shards of a view busy in different seconds, and an unsharded key
+    assert shard_family("TicketsTable", "VIEW#mail#open#3") == "VIEW#mail#open"
+    assert shard_family("TicketsTable", "VIEW#@alice#mine#0") == "VIEW#@alice#mine"
+    assert shard_family("TicketsTable", "SLADUE#3") is None
+    assert shard_family("TicketsTable/gsi2", "VIEW#mail#open#3") is None
+    wcu = {
+        ("TicketsTable", "VIEW#mail#open#0"): {0: 4.0, 1: 4.0},
+        ("TicketsTable", "VIEW#mail#open#1"): {1: 8.0},
+        ("TicketsTable", "COUNTER#tickets"): {0: 1.0},
+    }
+    # When scaled at f = 0.5 over 4 shards with a 2-s window
+    (peak,) = _sharded_peaks(wcu, {}, window=2, f=0.5, shards=4)
+    # Then the family's busiest 2-s mean (16 / 2) x 1/f, over the 4 shards
+    assert (peak.key, peak.kind, peak.wcu, peak.rcu, peak.keys) == (
+        "VIEW#mail#open#*",
+        "sharded",
+        4.0,
+        0.0,
+        4,
+    )
 
 
 def test_sliding_max_is_the_busiest_window_mean() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shared.logic.rebuild import RebuildOptions, rebuild_indexes
 from shared.logic.search import Query, holds, parse_query, project_ticket
-from shared.logic.views import project
+from shared.logic.views import project, shard_of
 from tests.fakes import MemoryRepository
 from tests.unit.test_search import _save, ticket
 
@@ -64,3 +64,37 @@ def test_a_rebuild_restores_what_the_stream_made_and_then_finds_nothing_to_do() 
     assert (report.tickets, report.no_ticket) == (2, [3])
     again = rebuild_indexes(live, RebuildOptions(dry_run=True))
     assert dict(again.outcomes) == {("views", "in_sync"): 2, ("search", "in_sync"): 2}
+
+
+def test_a_rebuild_with_another_shard_count_moves_every_entry_and_count_into_it() -> None:
+    # Given a ticket the stream laid out in one shard
+    live = MemoryRepository()
+    t = ticket(1, "Refund for my order", team="support")
+    _save(live, t)
+    live.table.items[("PTR#number#1", "PTR")] = {
+        "pk": "PTR#number#1",
+        "sk": "PTR",
+        "kind": "number",
+        "ticket_id": t.id,
+    }
+    live.table.items[("COUNTER#tickets", "COUNTER")] = {"pk": "COUNTER#tickets", "sk": "COUNTER", "value": 1}
+    project(t.id, t, 1, live)
+    one = {k[0] for k in live.table.items if k[0].startswith("VIEW#") and k[1] != "COUNT"}
+    assert one
+    assert all(p.endswith("#0") for p in one)
+
+    # When the views are rebuilt in 8 shards
+    report = rebuild_indexes(live, RebuildOptions(indexes=["views"], view_shards=8))
+
+    # Then the entries are in the ticket's shard of each view, none in the old layout, counts moved
+    shard = shard_of(t.id, 8)
+    eight = {k[0] for k in live.table.items if k[0].startswith("VIEW#") and k[1] != "COUNT"}
+    assert eight == {p.removesuffix("#0") + f"#{shard}" for p in one}
+    counts = {k[0]: v["total"] for k, v in live.table.items.items() if k[1] == "COUNT"}
+    assert {p for p, n in counts.items() if n} == eight
+    assert set(counts.values()) <= {0, 1}
+    assert dict(report.outcomes) == {("views", "repaired"): 1}
+    # And the stream's next record, in the same layout, finds it in place
+    assert rebuild_indexes(live, RebuildOptions(indexes=["views"], view_shards=8, dry_run=True)).outcomes == {
+        ("views", "in_sync"): 1
+    }

@@ -73,7 +73,7 @@ class Breaching:
 
     def add(self, ticket: Ticket, due: datetime) -> None:
         self.tickets[ticket.id] = ticket
-        partition = f"VIEW#{ticket.team}#breaching"
+        partition = f"VIEW#{ticket.team}#breaching#0"
         entry = ViewEntry(partition, clock.iso(due), ticket.id, {})
         self.views[partition] = sorted([*self.views.get(partition, []), entry], key=lambda e: e.sk)
 
@@ -130,7 +130,7 @@ def test_the_tickets_breaching_most_are_the_most_overdue_open_ones_of_the_scopes
     everyone = breaching_tickets(stores, digest_scopes(CONFIG, "all"), NOW)
     assert [t.number for t in everyone][:2] == [30, 12]
     assert (everyone[0].target, everyone[0].overdue_minutes) == ("first_response", 999)
-    assert stores.reads[-3:] == ["VIEW#support#breaching", "VIEW#billing#breaching", "VIEW#-#breaching"]
+    assert stores.reads[-3:] == ["VIEW#support#breaching#0", "VIEW#billing#breaching#0", "VIEW#-#breaching#0"]
 
 
 class Pages:

@@ -31,6 +31,7 @@ TABLE_ACTIONS = {
     "ReportExportsFunction": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"},
     # reads like reports; claims and settles delivery markers with conditional updates
     "ReportsScheduleFunction": {
+        "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",

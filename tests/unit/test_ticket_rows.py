@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared import clock
+from shared.ids import NumberBlocks
 from shared.logic.permissions import ForbiddenActionError, Principal, Role
 from shared.logic.ticket_rows import (
     CREATION_SLACK,
@@ -24,6 +26,7 @@ from shared.logic.ticket_rows import (
 from shared.models.ticket import Channel, Ticket, TicketStatus
 from tests.fakes.exports import MemoryTickets
 from tests.unit.test_metrics_ledger import HOUR, Story
+from tests.unit.test_ticket_numbers import Counter
 
 ADMIN = Principal("root", Role.ADMIN, frozenset())
 SUPPORT_LEAD = Principal("sam", Role.SUPERVISOR, frozenset({"support"}))
@@ -81,6 +84,59 @@ def test_the_number_range_holds_every_ticket_created_in_the_period(
     # past the numbers without a ticket
     longest_gap = max((len(list(g)) for g in _gaps(desk)), default=0)
     assert len(desk.reads) <= 2 * (desk.last.bit_length() + 1) * (longest_gap + 1)
+
+
+@st.composite
+def block_desks(draw: st.DrawFn) -> tuple[MemoryTickets, datetime, datetime]:
+    """Tickets numbered by three processes taking blocks of one counter (decision 121), interleaved,
+    each created up to the slack before its number was taken; and a period."""
+    steps = draw(
+        st.lists(st.tuples(st.integers(0, 2), st.sampled_from([0, 1, 5, 30, 59, 61, 600])), max_size=80)
+    )
+    counter, allocators, desk = Counter(), [NumberBlocks() for _ in range(3)], MemoryTickets()
+    moment = [START]
+    clock.set_clock(lambda: moment[0])
+    try:
+        for process, seconds in steps:
+            moment[0] += timedelta(seconds=seconds)
+            number = allocators[process].take(counter, 1)
+            delay = draw(st.sampled_from([timedelta(0), CREATION_SLACK - timedelta(seconds=1)]))
+            desk.add(ticket(number, moment[0] - delay))
+    finally:
+        clock.set_clock(None)
+    desk.last = max(desk.last, counter.value or 0)
+    first = START + timedelta(seconds=draw(st.integers(-90_000, 50_000)))
+    return desk, first, first + timedelta(seconds=draw(st.integers(0, 50_000)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(block_desks())
+def test_the_number_range_holds_every_ticket_when_numbers_come_from_blocks(
+    found: tuple[MemoryTickets, datetime, datetime],
+) -> None:
+    # Given tickets numbered from blocks held by several processes (a smaller number taken up to a
+    # block's lifetime after a larger one), each created up to the slack before its number
+    desk, start, end = found
+    # When the period's number range is searched with the default slack
+    numbers = number_range(desk.ticket_created, 1, desk.last, start, end)
+    # Then every ticket created in the period is in it
+    inside = {n for n, (t, _) in desk.tickets.items() if start <= t.created_at < end}
+    walked = set(range(numbers[0], numbers[1] + 1)) if numbers else set()
+    assert inside <= walked
+
+
+def test_the_walk_is_widened_by_a_block_lifetime_for_a_smaller_number_taken_later() -> None:
+    # Given #1 taken 59 s after #2 (one process's older block), #2 a delivery retried almost a day
+    # later (created the slack before its number), and #3 created after both
+    desk = MemoryTickets()
+    desk.add(ticket(1, START + timedelta(seconds=59)))
+    desk.add(ticket(2, START + timedelta(seconds=2) - CREATION_SLACK))
+    desk.add(ticket(3, START + timedelta(seconds=90)))
+    start, end = START + timedelta(seconds=30), START + timedelta(hours=1)
+    # When the numbers for a period holding #1's creation are searched
+    # Then #1 is walked, though a walk widened by the delivery slack alone would miss it
+    assert number_range(desk.ticket_created, 1, 3, start, end) == (1, 3)
+    assert number_range(desk.ticket_created, 1, 3, start, end, slack=CREATION_SLACK) == (3, 3)
 
 
 def _gaps(desk: MemoryTickets) -> list[list[int]]:

@@ -47,7 +47,9 @@ def ticket(number: int, minutes: int = 0, **changes: object) -> Ticket:
 
 
 def partitions(t: Ticket) -> set[str]:
-    return {e.partition for e in entries_of(t)}
+    """The views of the ticket's entries (one shard: every partition is `<view>#0`)."""
+    assert all(e.partition.endswith("#0") for e in entries_of(t))
+    return {e.partition.removesuffix("#0") for e in entries_of(t)}
 
 
 def test_an_open_unassigned_ticket_is_in_its_teams_working_views() -> None:
@@ -84,7 +86,7 @@ def test_a_ticket_with_an_sla_target_not_met_is_breaching_by_its_soonest_due_tim
             SlaTarget(name="next_response", state="breached", due_at=T0 + timedelta(hours=2)),
         ]
     )
-    (entry,) = [e for e in entries_of(ticket(1, sla=sla)) if e.partition.endswith("#breaching")]
+    (entry,) = [e for e in entries_of(ticket(1, sla=sla)) if e.partition.endswith("#breaching#0")]
     assert entry.sort == "2026-03-02T11:00:00.000Z"  # the breached one: overdue first
 
 
@@ -96,11 +98,14 @@ def test_a_change_rewrites_the_tickets_entries_and_counts_only_the_views_it_ente
 
     changes = changes_for(after.id, after, 2, store.view_state(after.id))
 
-    assert {e.partition for e in changes.entries} == {"VIEW#support#recent", "VIEW#support#status:resolved"}
-    assert changes.counts == {"VIEW#support#status:resolved": 1} | dict.fromkeys(
-        partitions(before) - {"VIEW#support#recent"}, -1
+    assert {e.partition for e in changes.entries} == {
+        "VIEW#support#recent#0",
+        "VIEW#support#status:resolved#0",
+    }
+    assert changes.counts == {"VIEW#support#status:resolved#0": 1} | dict.fromkeys(
+        {f"{p}#0" for p in partitions(before) - {"VIEW#support#recent"}}, -1
     )
-    assert ("VIEW#support#recent", "E#2026-03-02T09:00:00.000Z#" + before.id) in changes.stale
+    assert ("VIEW#support#recent#0", "E#2026-03-02T09:00:00.000Z#" + before.id) in changes.stale
 
 
 def test_a_record_applied_twice_or_an_older_one_after_a_newer_counts_nothing_twice() -> None:
