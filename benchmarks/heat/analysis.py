@@ -16,7 +16,8 @@ ticket id (the views' `VIEW#<scope>#<view>#<n>`, N the config's `views.shards`):
 shard takes 1/N of the family's traffic, thousands of tickets a second spread evenly, while in a run
 at f each shard holds a handful of tickets, so its own window times 1/f would be the noise of one
 ticket. Its figure is the family's (all shards summed) busiest window mean, times 1/f, over N,
-reported as `<family>#*`.
+reported as `<family>#*`. The outbox's `gsi2` state keys (`OUTBOXPENDING#<n>`, `OUTBOXSENDING#<n>`,
+`OUTBOXRETRY#<n>`, hashed by the message key over `OUTBOX_SHARDS`, decision 119) are such families.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import yaml
 from benchmarks.heat.recorder import SCAN_PARTITION
 from benchmarks.heat.run import Measurements
 from benchmarks.heat.sizes import MAX_ITEM_BYTES
+from shared.dal.outbox import OUTBOX_SHARDS
 
 PARTITION_WCU = 1_000
 PARTITION_RCU = 3_000
@@ -64,12 +66,20 @@ def classify(resource: str, partition: str) -> str:
 
 
 _VIEW_SHARD = re.compile(r"(VIEW#.+)#\d+")
+_OUTBOX_SHARD = re.compile(r"(OUTBOX(?:PENDING|SENDING|RETRY))#\d+")
 
 
 def shard_family(resource: str, partition: str) -> str | None:
-    """The family of a hash-sharded key (`VIEW#mail#open#3` -> `VIEW#mail#open`), else None."""
-    match = _VIEW_SHARD.fullmatch(partition) if "/" not in resource else None
+    """The family of a hash-sharded key (`VIEW#mail#open#3` -> `VIEW#mail#open`, on gsi2
+    `OUTBOXPENDING#7` -> `OUTBOXPENDING`), else None."""
+    pattern = _OUTBOX_SHARD if resource.endswith("/gsi2") else None if "/" in resource else _VIEW_SHARD
+    match = pattern.fullmatch(partition) if pattern is not None else None
     return match.group(1) if match else None
+
+
+def family_shards(family: str, view_shards: int) -> int:
+    """How many shards a family's traffic spreads over at full scale."""
+    return OUTBOX_SHARDS if family.startswith("OUTBOX") else view_shards
 
 
 def key_pattern(resource: str, partition: str) -> str:
@@ -225,9 +235,9 @@ def _sharded_peaks(
             resource,
             f"{family}#*",
             "sharded",
-            sliding_max(w, window) / f / shards,
-            sliding_max(r, window) / f / shards,
-            shards,
+            sliding_max(w, window) / f / family_shards(family, shards),
+            sliding_max(r, window) / f / family_shards(family, shards),
+            family_shards(family, shards),
         )
         for (resource, family), (w, r) in families.items()
     ]

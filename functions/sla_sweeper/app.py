@@ -15,12 +15,16 @@ from shared.config import load_config
 from shared.dal.repository import get_repository
 from shared.language import detect_language
 from shared.logic.outbound import OutboundContext
-from shared.logic.outbound_send import flag_unknown_sends, redeliver_pending
+from shared.logic.outbound_send import flag_unknown_sends, redeliver_pending, requeue_due
 from shared.logic.route_ticket import RoutingContext, drain_team, route_unrouted
 from shared.logic.sla_sweep import SweepContext, sweep
 from shared.notify import SnsNotifier
 from shared.observability import logger, metrics, tracer
 from shared.settings import SlaSweeperSettings, aws_region, get_settings
+
+OUTBOX_RESERVE_MS = 15_000
+"""The outbox passes take another page only while the run has more than this left: routing comes
+after them (decision 119)."""
 
 
 @cache
@@ -51,9 +55,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     repository = get_repository(settings.table_name, aws_region())  # the same one the context holds
     now = clock.now()
     result = sweep(ctx, now)
-    retried = repository.requeue_due_outbound(now)  # outbound messages whose retry time has come
-    unknown = flag_unknown_sends(repository, ctx.config, now)  # claimed, then no result: for an agent
-    redelivered, undeliverable = redeliver_pending(repository, ctx.config, now)  # lost stream records
+
+    def has_time() -> bool:
+        return context.get_remaining_time_in_millis() > OUTBOX_RESERVE_MS
+
+    retried = requeue_due(repository, now, has_time)  # outbound messages whose retry time has come
+    unknown = flag_unknown_sends(repository, ctx.config, now, has_time)  # claimed, no result: for an agent
+    redelivered, undeliverable = redeliver_pending(repository, ctx.config, now, has_time)  # lost records
     # tickets escalated to another team wait in its queue: give them to free agents now
     routing = RoutingContext(repository=repository, config=ctx.config, detect_language=detect_language)
     for team in set(result.reassigned_teams):

@@ -21,6 +21,7 @@ Key layout (pk / sk):
 - `REPORTDIM#<dimension>` / `VALUE#<value>`  a value seen in a report dimension
 - `TICKET#<id>` / `LEDGER`                 the ticket's metric ledger, as the aggregates hold it
 - `DELIVERY#<key>` / `DELIVERY`            a scheduled delivery (digest email, range alert) and its state
+- `PACE#<channel>#<shard>` / `<second>`    send slots taken in a second of a paced channel (TTL)
 - `LIVECONN#<connection id>` / `CONN`      an agent's open WebSocket connection (TTL `expires_at`)
 - `LIVE#<all|team|agent|admin>#<value>` / `CONN#<connection id>`  the connections a push may reach
 - `LIVELOG#<yyyymmddhh>#<shard>` / `<at>#<event id>`  a pushed change, kept a day for catching up
@@ -318,15 +319,29 @@ class OutboxItem(Model):
     """How often the sweeper wrote the pending message again after its stream delivery was lost."""
     provider_id = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
-    gsi1pk = UnicodeAttribute(default="OUTBOX")
-    gsi1sk = UnicodeAttribute()
-    listing = Gsi1()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    """The `OUTBOX` listing dropped by decision 119: never written; items queued before it lose
+    these keys when a send claims them."""
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     retries = SlaDueIndex()
-    """Sparse: messages waiting to be sent (`OUTBOXPENDING`, by when they became pending), waiting
-    for another try (`OUTBOXRETRY`, by retry time) and being sent (`OUTBOXSENDING`, by claim time,
-    until the result is recorded)."""
+    """Sparse: messages waiting to be sent (`OUTBOXPENDING#<n>`, by when they became pending),
+    waiting for another try (`OUTBOXRETRY#<n>`, by retry time) and being sent (`OUTBOXSENDING#<n>`,
+    by claim time, until the result is recorded); n is the key's shard (decision 119)."""
+
+
+class PaceItem(Model):
+    """Sends of a paced channel started in one second, on one of its pace shards (decision 120)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(default="pace")
+    taken = NumberAttribute(default=0)
+    expires_at = NumberAttribute()
 
 
 class CounterItem(Model):
@@ -640,6 +655,7 @@ ALL_ITEMS: tuple[type[Model], ...] = (
     AgentItem,
     QueueItem,
     OutboxItem,
+    PaceItem,
     MacroItem,
     ViewEntryItem,
     ViewCountItem,

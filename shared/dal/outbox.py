@@ -1,8 +1,10 @@
 """The outbox: messages to send, each sent at most once, with the indexes the sweeper uses to retry,
-redeliver and give up (`gsi2` partitions `OUTBOXRETRY`, `OUTBOXSENDING`, `OUTBOXPENDING`)."""
+redeliver and give up (`gsi2` partitions `OUTBOXRETRY#<n>`, `OUTBOXSENDING#<n>`, `OUTBOXPENDING#<n>`,
+n one of `OUTBOX_SHARDS` by a hash of the message key: decision 119)."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -14,6 +16,7 @@ from shared import clock
 from shared.dal.base import DuplicateError, Table, cancellation_codes, raise_if_permanent, ticket_pk
 from shared.dal.items import (
     OutboxItem,
+    PaceItem,
     PointerItem,
     TicketItem,
 )
@@ -42,17 +45,73 @@ REPLY_LOCK = "replylock"
 
 
 OUTBOX_RETRY = "OUTBOXRETRY"
-"""gsi2 partition of outbox items waiting for another try, by retry time."""
+"""gsi2 partitions (`OUTBOXRETRY#<n>`) of outbox items waiting for another try, by retry time."""
 
 
 OUTBOX_SENDING = "OUTBOXSENDING"
-"""gsi2 partition of outbox items claimed for sending and not yet sent or failed, by claim time."""
+"""gsi2 partitions of outbox items claimed for sending and not yet sent or failed, by claim time."""
 
 
 OUTBOX_PENDING = "OUTBOXPENDING"
-"""gsi2 partition of outbox items waiting to be sent, by when they became pending (or were last
+"""gsi2 partitions of outbox items waiting to be sent, by when they became pending (or were last
 delivered again): one whose stream record Lambda gave up on stays here until the sweeper redelivers
 it."""
+
+OUTBOX_SHARDS = 32
+"""Shards of each outbox state on gsi2 (decision 119): at the 10x burst one unsharded state key took
+13,600 write units a second; 32 shards keep each near 425, under half a partition's 1,000. Changing
+the count moves items between shards: readers would have to read both counts for a release."""
+
+
+def outbox_partition(state: str, key: str) -> str:
+    """The gsi2 partition of a message in `state` (a stable hash of its key picks the shard, so every
+    state of one message is on the same shard number)."""
+    return f"{state}#{zlib.crc32(key.encode()) % OUTBOX_SHARDS}"
+
+
+def outbox_partitions(state: str) -> list[str]:
+    """Every gsi2 partition a pass over `state` reads: its shards, then the unsharded key that items
+    written before decision 119 still carry (read for one release, until they have all moved)."""
+    return [f"{state}#{n}" for n in range(OUTBOX_SHARDS)] + [state]
+
+
+PACE_SLOTS_PER_SHARD = 100
+"""Send slots one pace item gives out in a second (decision 120): a paced channel's rate is split
+over ceil(rate / 100) items, so each takes at most about 100 granted writes a second, plus the
+refused ones of a burst."""
+
+PACE_TTL_SECONDS = 3600
+"""How long a second's pace items are kept (TTL) after it: only the current second is read."""
+
+
+@dataclass(frozen=True)
+class PaceSlot:
+    """Where a send of one message takes its slot: the pace item of its shard for a second, and the
+    share of the channel's rate that item gives out."""
+
+    pk: str
+    sk: str
+    share: int
+    expires_at: int
+
+
+def pace_slot(channel: str, key: str, at: datetime, per_second: int) -> PaceSlot:
+    """The pace item a message's send counts against (its shard by a hash of its key); the shares of
+    a channel's shards add up to `per_second`."""
+    shards = max(1, -(-per_second // PACE_SLOTS_PER_SHARD))
+    shard = zlib.crc32(key.encode()) % shards
+    second = at.replace(microsecond=0)
+    return PaceSlot(
+        pk=f"PACE#{channel}#{shard}",
+        sk=clock.iso(second),
+        share=per_second // shards + (shard < per_second % shards),
+        expires_at=int(second.timestamp()) + PACE_TTL_SECONDS,
+    )
+
+
+def indexed_at(index_key: str, key: str) -> datetime:
+    """The time in an outbox item's gsi2 sort key (`<time>#<key>`)."""
+    return clock.parse_iso(index_key.rpartition(f"#{key}")[0])
 
 
 @dataclass(frozen=True)
@@ -101,11 +160,9 @@ def outbox_item(message: OutboundMessage) -> OutboxItem:
         created_at=clock.iso(message.created_at),
         body=message.model_dump(mode="json"),
         error=message.error,  # why a suppressed one was held back
-        gsi1pk="OUTBOX",
-        gsi1sk=f"{clock.iso(message.created_at)}#{message.key}",
     )
     if message.status == "pending":  # until a send claims it (see stale_pending)
-        item.gsi2pk = OUTBOX_PENDING
+        item.gsi2pk = outbox_partition(OUTBOX_PENDING, message.key)
         item.gsi2sk = f"{clock.iso(message.created_at)}#{message.key}"
     return item
 
@@ -120,6 +177,10 @@ class Outbox(Protocol):
     def get_outbound(self, key: str) -> OutboundMessage | None: ...
 
     def start_sending(self, key: str, at: datetime) -> bool: ...
+
+    def take_send_slot(self, channel: str, key: str, at: datetime, per_second: int) -> bool: ...
+
+    def defer_outbound(self, key: str, until: datetime) -> bool: ...
 
     def outbound_sent(
         self,
@@ -231,20 +292,56 @@ class DynamoOutbox(Table):
     def start_sending(self, key: str, at: datetime) -> bool:
         """Take a pending message for sending (False: another delivery of the record took it).
 
-        The claim is indexed by its time (`OUTBOXSENDING`) until the result is recorded, so the
-        sweeper finds sends that never got one."""
+        The claim is indexed by its time (`OUTBOXSENDING#<n>`) until the result is recorded, so the
+        sweeper finds sends that never got one. An item queued before decision 119 also leaves the
+        dropped `gsi1` listing here (a no-op for the others)."""
         try:
             OutboxItem(pk=f"OUTBOX#{key}", sk="OUTBOX").update(
                 actions=[
                     OutboxItem.status.set("sending"),
                     OutboxItem.attempts.set((OutboxItem.attempts | 0) + 1),
-                    OutboxItem.gsi2pk.set(OUTBOX_SENDING),
+                    OutboxItem.gsi2pk.set(outbox_partition(OUTBOX_SENDING, key)),
                     OutboxItem.gsi2sk.set(f"{clock.iso(at)}#{key}"),
+                    OutboxItem.gsi1pk.remove(),
+                    OutboxItem.gsi1sk.remove(),
                 ],
                 condition=OutboxItem.status == "pending",
             )
         except UpdateError:
             return False
+        return True
+
+    def take_send_slot(self, channel: str, key: str, at: datetime, per_second: int) -> bool:
+        """Count a send of `key` on `channel` in the second of `at`, if that second has a slot left
+        of the channel's `per_second` (False: the pace is reached, the send must wait)."""
+        slot = pace_slot(channel, key, at, per_second)
+        try:
+            PaceItem(pk=slot.pk, sk=slot.sk).update(
+                actions=[PaceItem.taken.add(1), PaceItem.expires_at.set(slot.expires_at)],
+                condition=PaceItem.taken.does_not_exist() | (PaceItem.taken < slot.share),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def defer_outbound(self, key: str, until: datetime) -> bool:
+        """Hold a pending message back until `until` without counting an attempt: it waits with
+        the retries, and the sweeper's retry pass puts it back to pending (False: not pending)."""
+        try:
+            OutboxItem(pk=f"OUTBOX#{key}", sk="OUTBOX").update(
+                actions=[
+                    OutboxItem.status.set("retry"),
+                    OutboxItem.gsi2pk.set(outbox_partition(OUTBOX_RETRY, key)),
+                    OutboxItem.gsi2sk.set(f"{clock.iso(until)}#{key}"),
+                ],
+                condition=OutboxItem.status == "pending",
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
         return True
 
     def outbound_sent(
@@ -301,7 +398,7 @@ class DynamoOutbox(Table):
         if not permanent:  # back off: 2, 4, 8... minutes, picked up by the sweeper's retry pass
             retry_at = clock.now() + timedelta(minutes=2 ** max(message.attempts, 1))
             actions += [
-                OutboxItem.gsi2pk.set(OUTBOX_RETRY),
+                OutboxItem.gsi2pk.set(outbox_partition(OUTBOX_RETRY, message.key)),
                 OutboxItem.gsi2sk.set(f"{clock.iso(retry_at)}#{message.key}"),
             ]
         else:  # out of the sending index: the result is known
@@ -326,19 +423,21 @@ class DynamoOutbox(Table):
         return flag not in (item.flags or [])
 
     def list_outbound(self) -> list[OutboundMessage]:
-        return [outbound_from_item(item) for item in OutboxItem.listing.query("OUTBOX")]
+        """Every outbox message, oldest first: a Scan, for tests and the simulator's state only (no
+        function lists the outbox, so it has no listing index: decision 119)."""
+        items = OutboxItem.scan(OutboxItem.entity == "outbox")
+        return [outbound_from_item(i) for i in sorted(items, key=lambda i: (i.created_at, i.key))]
 
     def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int:
-        """Put messages whose retry time has come back to pending (the stream sends them again)."""
+        """Put up to `limit` messages whose retry time has come back to pending (the stream sends
+        them again); fewer than `limit` means none is left due."""
         count = 0
-        for item in OutboxItem.retries.query(
-            OUTBOX_RETRY, OutboxItem.gsi2sk <= f"{clock.iso(now)}#~", limit=limit
-        ):
+        for item in self._indexed(OUTBOX_RETRY, now, limit):
             try:
                 OutboxItem(pk=item.pk, sk="OUTBOX").update(
                     actions=[
                         OutboxItem.status.set("pending"),
-                        OutboxItem.gsi2pk.set(OUTBOX_PENDING),
+                        OutboxItem.gsi2pk.set(outbox_partition(OUTBOX_PENDING, item.key)),
                         OutboxItem.gsi2sk.set(f"{clock.iso(now)}#{item.key}"),
                     ],
                     condition=OutboxItem.status == "retry",
@@ -349,25 +448,28 @@ class DynamoOutbox(Table):
         return count
 
     @staticmethod
-    def _indexed_before(partition: str, before: datetime, limit: int) -> list[tuple[OutboxItem, datetime]]:
-        """Outbox items in a gsi2 partition whose indexed time is at or before `before`, with it."""
-        return [
-            (item, clock.parse_iso(str(item.gsi2sk).rpartition(f"#{item.key}")[0]))
-            for item in OutboxItem.retries.query(
-                partition, OutboxItem.gsi2sk <= f"{clock.iso(before)}#~", limit=limit
+    def _indexed(state: str, before: datetime, limit: int) -> list[OutboxItem]:
+        """Up to `limit` outbox items in `state` whose indexed time is at or before `before`, read
+        shard by shard (each paged until it has no more or `limit` is reached), oldest first."""
+        found: list[OutboxItem] = []
+        for partition in outbox_partitions(state):
+            found += OutboxItem.retries.query(
+                partition, OutboxItem.gsi2sk <= f"{clock.iso(before)}#~", limit=limit - len(found)
             )
-        ]
+            if len(found) >= limit:
+                break
+        return sorted(found, key=lambda item: str(item.gsi2sk))
 
     def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]:
         """Messages pending since before `before`: no delivery of their stream record claimed them."""
         return [
             StalePending(
                 message=outbound_from_item(item),
-                since=since,
+                since=indexed_at(str(item.gsi2sk), item.key),
                 redeliveries=int(item.redeliveries or 0),
                 index_key=str(item.gsi2sk),
             )
-            for item, since in self._indexed_before(OUTBOX_PENDING, before, limit)
+            for item in self._indexed(OUTBOX_PENDING, before, limit)
         ]
 
     def redeliver_pending(self, stale: StalePending, at: datetime) -> bool:
@@ -376,8 +478,9 @@ class DynamoOutbox(Table):
         redelivered meanwhile."""
         try:
             OutboxItem(pk=f"OUTBOX#{stale.message.key}", sk="OUTBOX").update(
-                actions=[
+                actions=[  # onto its shard, if it was queued before decision 119
                     OutboxItem.redeliveries.set(stale.redeliveries + 1),
+                    OutboxItem.gsi2pk.set(outbox_partition(OUTBOX_PENDING, stale.message.key)),
                     OutboxItem.gsi2sk.set(f"{clock.iso(at)}#{stale.message.key}"),
                 ],
                 condition=(OutboxItem.status == "pending") & (OutboxItem.gsi2sk == stale.index_key),
@@ -389,8 +492,12 @@ class DynamoOutbox(Table):
     def stuck_sending(self, claimed_before: datetime, limit: int = 100) -> list[StuckSend]:
         """Messages claimed for sending before `claimed_before` whose result was never recorded."""
         return [
-            StuckSend(message=outbound_from_item(item), claimed_at=claimed_at, claim=str(item.gsi2sk))
-            for item, claimed_at in self._indexed_before(OUTBOX_SENDING, claimed_before, limit)
+            StuckSend(
+                message=outbound_from_item(item),
+                claimed_at=indexed_at(str(item.gsi2sk), item.key),
+                claim=str(item.gsi2sk),
+            )
+            for item in self._indexed(OUTBOX_SENDING, claimed_before, limit)
         ]
 
     def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool:

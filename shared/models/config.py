@@ -274,6 +274,9 @@ WHATSAPP_TEMPLATE = re.compile(r"^[a-z0-9_]{1,512}:[a-z]{2,3}(_[A-Za-z0-9]{2,8})
 """An approved WhatsApp template as `name:language` (the Cloud API's template name and language code)."""
 
 
+PACED_CHANNELS = ("email", "sms", "messenger", "instagram", "whatsapp", "x")
+
+
 class OutboundConfig(_Strict):
     """How the outbox sends: retries, sends whose outcome is unknown, WhatsApp after 24 hours."""
 
@@ -299,6 +302,20 @@ class OutboundConfig(_Strict):
     """End User Messaging configuration set for outbound SMS (its event destinations log deliveries)."""
     sms_max_price: str | None = Field(default=None, pattern=r"^[0-9]{1,2}(\.[0-9]{1,3})?$")
     """End User Messaging: the most one SMS part may cost, in US dollars (e.g. "0.05")."""
+    sends_per_second: dict[str, int] = Field(default_factory=dict)
+    """Channel -> sends started a second at most, across every concurrent auto_followup batch (e.g.
+    email: the account's SES maximum send rate). A send over the pace waits with the retries, without
+    counting an attempt, and goes at the sweeper's next retry pass (decision 120). Unset: unpaced."""
+
+    @field_validator("sends_per_second")
+    @classmethod
+    def _rates(cls, value: dict[str, int]) -> dict[str, int]:
+        for channel, rate in value.items():
+            if channel not in PACED_CHANNELS:
+                raise ValueError(f"{channel!r}: not a channel (one of {', '.join(PACED_CHANNELS)})")
+            if not 1 <= rate <= 100_000:
+                raise ValueError(f"{channel}: a rate of 1 to 100,000 sends a second is expected, not {rate}")
+        return value
 
     @field_validator("whatsapp_reply_templates")
     @classmethod

@@ -1,5 +1,6 @@
-"""Outbox in memory: each message's status and its place in the `OUTBOXPENDING`, `OUTBOXSENDING`
-and `OUTBOXRETRY` partitions of gsi2, moved exactly as `shared.dal.outbox` moves them."""
+"""Outbox in memory: each message's status and its place in the `OUTBOXPENDING#<n>`,
+`OUTBOXSENDING#<n>` and `OUTBOXRETRY#<n>` partitions of gsi2, moved exactly as `shared.dal.outbox`
+moves them (the unsharded keys of items queued before decision 119 read too)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from shared.dal.outbox import (
     ReplyLockMovedError,
     StalePending,
     StuckSend,
+    indexed_at,
     outbound_from_item,
     outbox_item,
+    outbox_partition,
+    outbox_partitions,
+    pace_slot,
 )
 from shared.dal.pointers import Pointer, pointer_item
 from shared.dal.tickets import SlaWrite, message_to_item
@@ -104,12 +109,35 @@ class MemoryOutbox(MemoryStore):
             item.update(
                 status="sending",
                 attempts=int(item.get("attempts") or 0) + 1,
-                gsi2pk=OUTBOX_SENDING,
+                gsi2pk=outbox_partition(OUTBOX_SENDING, key),
                 gsi2sk=f"{clock.iso(at)}#{key}",
+                gsi1pk=None,
+                gsi1sk=None,
             )
 
         return not self.table.transact(
             [update_op(outbox_key(key), "update", equals("status", "pending"), claim)]
+        )
+
+    def take_send_slot(self, channel: str, key: str, at: datetime, per_second: int) -> bool:
+        slot = pace_slot(channel, key, at, per_second)
+
+        def take(item: Item) -> None:
+            item.update(taken=int(item.get("taken") or 0) + 1, expires_at=slot.expires_at)
+
+        def has_room(found: Item | None) -> bool:
+            return found is None or int(found.get("taken") or 0) < slot.share
+
+        return not self.table.transact([update_op((slot.pk, slot.sk), "pace", has_room, take)])
+
+    def defer_outbound(self, key: str, until: datetime) -> bool:
+        def defer(item: Item) -> None:
+            item.update(
+                status="retry", gsi2pk=outbox_partition(OUTBOX_RETRY, key), gsi2sk=f"{clock.iso(until)}#{key}"
+            )
+
+        return not self.table.transact(
+            [update_op(outbox_key(key), "update", equals("status", "pending"), defer)]
         )
 
     def outbound_sent(
@@ -157,7 +185,10 @@ class MemoryOutbox(MemoryStore):
             if permanent:
                 unindex(item)
             else:
-                item.update(gsi2pk=OUTBOX_RETRY, gsi2sk=f"{clock.iso(retry_at)}#{message.key}")
+                item.update(
+                    gsi2pk=outbox_partition(OUTBOX_RETRY, message.key),
+                    gsi2sk=f"{clock.iso(retry_at)}#{message.key}",
+                )
 
         puts = event_puts(message.ticket_id, events) if message.ticket_id else []
         extra = [update_op(outbox_key(message.key), "update", equals("status", "sending"), failed)]
@@ -170,14 +201,20 @@ class MemoryOutbox(MemoryStore):
         return item is not None and flag not in (item.get("flags") or [])
 
     def list_outbound(self) -> list[OutboundMessage]:
-        return [outbound_from_item(as_model(OutboxItem, i)) for i in self.table.query_index("gsi1", "OUTBOX")]
+        items = [i for i in self.table.items.values() if i.get("entity") == "outbox"]
+        items.sort(key=lambda i: (str(i["created_at"]), str(i["key"])))
+        return [outbound_from_item(as_model(OutboxItem, i)) for i in items]
 
     def requeue_due_outbound(self, now: datetime, limit: int = 100) -> int:
         count = 0
-        for found in self.table.query_index("gsi2", OUTBOX_RETRY, at_most=f"{clock.iso(now)}#~")[:limit]:
+        for found in self._indexed(OUTBOX_RETRY, now, limit):
 
             def pend(item: Item, key: str = str(found["key"])) -> None:
-                item.update(status="pending", gsi2pk=OUTBOX_PENDING, gsi2sk=f"{clock.iso(now)}#{key}")
+                item.update(
+                    status="pending",
+                    gsi2pk=outbox_partition(OUTBOX_PENDING, key),
+                    gsi2sk=f"{clock.iso(now)}#{key}",
+                )
 
             if not self.table.transact(
                 [update_op(outbox_key(str(found["key"])), "update", equals("status", "retry"), pend)]
@@ -185,26 +222,32 @@ class MemoryOutbox(MemoryStore):
                 count += 1
         return count
 
-    def _indexed_before(self, partition: str, before: datetime, limit: int) -> list[tuple[Item, datetime]]:
-        items = self.table.query_index("gsi2", partition, at_most=f"{clock.iso(before)}#~")[:limit]
-        return [
-            (item, clock.parse_iso(str(item["gsi2sk"]).rpartition(f"#{item['key']}")[0])) for item in items
-        ]
+    def _indexed(self, state: str, before: datetime, limit: int) -> list[Item]:
+        found: list[Item] = []
+        for partition in outbox_partitions(state):
+            found += self.table.query_index("gsi2", partition, at_most=f"{clock.iso(before)}#~")
+            if len(found) >= limit:
+                break
+        return sorted(found[:limit], key=lambda item: str(item["gsi2sk"]))
 
     def stale_pending(self, before: datetime, limit: int = 100) -> list[StalePending]:
         return [
             StalePending(
                 message=outbound_from_item(as_model(OutboxItem, item)),
-                since=since,
+                since=indexed_at(str(item["gsi2sk"]), str(item["key"])),
                 redeliveries=int(item.get("redeliveries") or 0),
                 index_key=str(item["gsi2sk"]),
             )
-            for item, since in self._indexed_before(OUTBOX_PENDING, before, limit)
+            for item in self._indexed(OUTBOX_PENDING, before, limit)
         ]
 
     def redeliver_pending(self, stale: StalePending, at: datetime) -> bool:
         def again(item: Item) -> None:
-            item.update(redeliveries=stale.redeliveries + 1, gsi2sk=f"{clock.iso(at)}#{stale.message.key}")
+            item.update(
+                redeliveries=stale.redeliveries + 1,
+                gsi2pk=outbox_partition(OUTBOX_PENDING, stale.message.key),
+                gsi2sk=f"{clock.iso(at)}#{stale.message.key}",
+            )
 
         change = update_op(
             outbox_key(stale.message.key), "update", in_state("pending", stale.index_key), again
@@ -215,10 +258,10 @@ class MemoryOutbox(MemoryStore):
         return [
             StuckSend(
                 message=outbound_from_item(as_model(OutboxItem, item)),
-                claimed_at=at,
+                claimed_at=indexed_at(str(item["gsi2sk"]), str(item["key"])),
                 claim=str(item["gsi2sk"]),
             )
-            for item, at in self._indexed_before(OUTBOX_SENDING, claimed_before, limit)
+            for item in self._indexed(OUTBOX_SENDING, claimed_before, limit)
         ]
 
     def outbound_unknown(self, stuck: StuckSend, error: str, events: list[TicketEvent]) -> bool:

@@ -19,8 +19,18 @@ from shared.dal.agents import AgentLive, AlreadyRoutedError, ClaimLostError, Rou
 from shared.dal.audit import AuditPage
 from shared.dal.base import DuplicateError
 from shared.dal.conversation import ConversationPage
-from shared.dal.items import TicketItem, reset_connections
-from shared.dal.outbox import REPLY_LOCK, GuardRaceError, ReplyLockMovedError
+from shared.dal.items import OutboxItem, TicketItem, reset_connections
+from shared.dal.outbox import (
+    OUTBOX_PENDING,
+    OUTBOX_RETRY,
+    OUTBOX_SENDING,
+    OUTBOX_SHARDS,
+    REPLY_LOCK,
+    GuardRaceError,
+    ReplyLockMovedError,
+    outbox_item,
+    outbox_partition,
+)
 from shared.dal.pointers import Pointer
 from shared.dal.quarantine import QuarantineQuery
 from shared.dal.queues import QueueEntry
@@ -46,6 +56,7 @@ from shared.models.ticket import (
 )
 from simulator.template import REGION, Stack
 from tests.fakes import MemoryRepository
+from tests.fakes.table import put_op
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 9, 15, 2, 412_789, tzinfo=UTC)
@@ -1217,6 +1228,108 @@ def test_a_send_without_a_result_is_marked_unknown_once(repo: Repository) -> Non
     assert stored is not None
     assert stored.flags == ["delivery_unknown"]
     assert repo.list_events("t1") == [event("delivery_unknown", ms(T0))]
+
+
+def outbox_index(repo: Repository, key: str) -> tuple[str | None, str | None, str | None]:
+    """An outbox item's gsi1 and gsi2 partition keys and its status, as stored."""
+    if isinstance(repo, MemoryRepository):
+        found = repo.table.get((f"OUTBOX#{key}", "OUTBOX"))
+        assert found is not None
+        return found.get("gsi1pk"), found.get("gsi2pk"), found.get("status")
+    item = OutboxItem.get(f"OUTBOX#{key}", "OUTBOX")
+    return item.gsi1pk, item.gsi2pk, item.status
+
+
+def put_before_sharding(repo: Repository, message: OutboundMessage) -> None:
+    """An outbox item as written before decision 119: in the gsi1 listing, on the unsharded key."""
+    item = outbox_item(message)
+    item.gsi1pk, item.gsi1sk = "OUTBOX", f"{clock.iso(message.created_at)}#{message.key}"
+    item.gsi2pk = OUTBOX_PENDING
+    if isinstance(repo, MemoryRepository):
+        assert repo.table.transact([put_op(item)]) == []
+    else:
+        item.save()
+
+
+def test_each_state_of_a_message_is_indexed_on_the_shard_its_key_hashes_to(repo: Repository) -> None:
+    create(repo)
+    keys = [f"k{n}" for n in range(40)]
+    for key in keys:
+        repo.put_outbound(outbound(key), [])
+
+    # the shards are spread (40 keys over 32 shards land on many of them), and stable per key
+    assert len({outbox_partition(OUTBOX_PENDING, key) for key in keys}) > OUTBOX_SHARDS // 2
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_PENDING, "k1"), "pending")
+    repo.start_sending("k1", T0)
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_SENDING, "k1"), "sending")
+    repo.outbound_failed(outbound("k1", attempts=1), "throttled", False, [])
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_RETRY, "k1"), "retry")
+    assert (
+        outbox_partition(OUTBOX_RETRY, "k1").rpartition("#")[2]
+        == outbox_partition(OUTBOX_PENDING, "k1").rpartition("#")[2]
+    )
+
+
+def test_a_pass_reads_every_shard_a_page_at_a_time_oldest_first(repo: Repository) -> None:
+    keys = [f"k{n:02}" for n in range(30)]
+    for n, key in enumerate(keys):
+        repo.put_outbound(outbound(key, T0 + timedelta(seconds=n)), [])
+
+    first = repo.stale_pending(T0 + timedelta(days=1), limit=12)
+    assert len(first) == 12
+    assert [s.since for s in first] == sorted(s.since for s in first)
+    for stale in first:
+        assert repo.redeliver_pending(stale, T0 + timedelta(days=2)) is True
+    rest = repo.stale_pending(T0 + timedelta(days=1), limit=100)
+
+    assert sorted(s.message.key for s in first + rest) == keys  # every shard read, none twice
+
+
+def test_items_queued_before_the_shards_are_still_found_and_move_onto_their_shard(
+    repo: Repository,
+) -> None:
+    create(repo)
+    put_before_sharding(repo, outbound("old1"))
+    put_before_sharding(repo, outbound("old2"))
+    later = T0 + timedelta(minutes=20)
+
+    [stale_old1, stale_old2] = repo.stale_pending(T0)
+    assert repo.redeliver_pending(stale_old1, later) is True
+    assert outbox_index(repo, "old1") == ("OUTBOX", outbox_partition(OUTBOX_PENDING, "old1"), "pending")
+    assert repo.start_sending("old2", later) is True  # the claim also leaves the dropped listing
+    assert outbox_index(repo, "old2") == (None, outbox_partition(OUTBOX_SENDING, "old2"), "sending")
+    assert [s.message.key for s in repo.stuck_sending(later)] == ["old2"]
+    assert stale_old2.message.key == "old2"
+    assert sorted(o.key for o in repo.list_outbound()) == ["old1", "old2"]
+
+
+def test_a_paced_channel_gives_out_its_rate_of_send_slots_a_second(repo: Repository) -> None:
+    keys = [f"k{n}" for n in range(400)]
+    second, next_second = T0.replace(microsecond=0), T0.replace(microsecond=0) + timedelta(seconds=1)
+
+    taken = [
+        key for key in keys if repo.take_send_slot("email", key, second + timedelta(milliseconds=5), 250)
+    ]
+
+    # 250 a second across its 3 pace shards (each its share), however the keys hash
+    assert len(taken) == 250
+    assert repo.take_send_slot("email", "k0", second + timedelta(milliseconds=900), 250) is False
+    assert repo.take_send_slot("email", "k0", next_second, 250) is True  # a new second
+    assert repo.take_send_slot("sms", "k0", second, 250) is True  # another channel's pace
+
+
+def test_a_deferred_message_waits_with_the_retries_without_an_attempt(repo: Repository) -> None:
+    repo.put_outbound(outbound(), [])
+
+    assert repo.defer_outbound("k1", T0 + timedelta(seconds=1)) is True
+    assert repo.defer_outbound("k1", T0 + timedelta(seconds=1)) is False  # not pending any more
+    assert repo.start_sending("k1", T0) is False
+
+    assert repo.get_outbound("k1") == outbound(status="retry")
+    assert outbox_index(repo, "k1") == (None, outbox_partition(OUTBOX_RETRY, "k1"), "retry")
+    assert repo.requeue_due_outbound(T0) == 0
+    assert repo.requeue_due_outbound(T0 + timedelta(seconds=1)) == 1
+    assert repo.start_sending("k1", T0 + timedelta(seconds=2)) is True
 
 
 # The quarantine ------------------------------------------------------------------------------

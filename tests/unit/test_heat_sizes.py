@@ -174,6 +174,9 @@ def test_a_sharded_family_is_reported_as_one_shards_share_of_its_traffic() -> No
     assert shard_family("TicketsTable", "VIEW#@alice#mine#0") == "VIEW#@alice#mine"
     assert shard_family("TicketsTable", "SLADUE#3") is None
     assert shard_family("TicketsTable/gsi2", "VIEW#mail#open#3") is None
+    assert shard_family("TicketsTable/gsi2", "OUTBOXPENDING#7") == "OUTBOXPENDING"
+    assert shard_family("TicketsTable/gsi2", "OUTBOXPENDING") is None  # the unsharded key of old items
+    assert shard_family("TicketsTable", "OUTBOX#ack#t1") is None
     wcu = {
         ("TicketsTable", "VIEW#mail#open#0"): {0: 4.0, 1: 4.0},
         ("TicketsTable", "VIEW#mail#open#1"): {1: 8.0},
@@ -189,6 +192,18 @@ def test_a_sharded_family_is_reported_as_one_shards_share_of_its_traffic() -> No
         0.0,
         4,
     )
+
+
+def test_the_outbox_families_spread_over_the_outbox_shards() -> None:
+    # Given two outbox shards of one state busy in one second
+    wcu = {
+        ("TicketsTable/gsi2", "OUTBOXSENDING#0"): {0: 3.0},
+        ("TicketsTable/gsi2", "OUTBOXSENDING#9"): {0: 3.0},
+    }
+    # When scaled at f = 0.5 with a 1-s window (the views' shard count does not apply)
+    (peak,) = _sharded_peaks(wcu, {}, window=1, f=0.5, shards=4)
+    # Then the family's 6 units x 1/f, over the outbox's 32 shards
+    assert (peak.key, peak.wcu, peak.keys) == ("OUTBOXSENDING#*", 12.0 / 32, 32)
 
 
 def test_sliding_max_is_the_busiest_window_mean() -> None:
