@@ -173,7 +173,11 @@ def test_sla_sweeper_sample_probes_the_shards_and_dispatches_none_on_an_empty_ta
 def test_sla_sweep_worker_sample_sweeps_its_shard(repository: DynamoRepository) -> None:
     from functions.sla_sweep_worker import app
 
-    assert app.handler(sample("sla_sweep_worker.json"), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert app.handler(sample("sla_sweep_worker.json"), FakeLambdaContext()) == {
+        "batchItemFailures": [],
+        "read": 0,
+        "routed": 0,
+    }
 
 
 def test_agent_api_sample_reads_ticket_one(repository: DynamoRepository) -> None:

@@ -264,7 +264,11 @@ def test_the_schedule_dispatches_a_task_a_shard_and_the_worker_handler_sweeps_th
             }
             for m in messages
         ]
-        assert worker.handler({"Records": records}, FakeLambdaContext()) == {"batchItemFailures": []}
+        assert worker.handler({"Records": records}, FakeLambdaContext()) == {
+            "batchItemFailures": [],
+            "read": 1,
+            "routed": 0,
+        }
         for m in messages:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         handled += len(messages)
