@@ -77,6 +77,16 @@ class AutoFollowupSettings(BaseSettings):
 
 
 class SlaSweeperSettings(BaseSettings):
+    """sla_sweeper: the scheduled dispatcher of the sweep tasks, and the outbox passes."""
+
+    sweep_queue_url: str = Field(alias="SWEEP_QUEUE_URL", min_length=1)
+
+
+class SlaSweepWorkerSettings(BaseSettings):
+    """sla_sweep_worker: one shard of the deadline or unrouted index per task (decision 118)."""
+
+    sweep_queue_url: str = Field(alias="SWEEP_QUEUE_URL", min_length=1)
+    """Where a task whose shard outlasts the time budget goes back as its next part."""
     escalation_topic_arn: str = Field(alias="ESCALATION_TOPIC_ARN", min_length=1)
     support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
     support_addresses: CsvList = Field(alias="SUPPORT_ADDRESSES", min_length=1)

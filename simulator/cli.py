@@ -1,5 +1,6 @@
 """`helpdesk simulate SCENARIO.jsonl`: run the helpdesk on a scenario, locally, and write the final state.
 `helpdesk index rebuild --table TABLE`: rebuild the views and the search index of a table's tickets.
+`helpdesk index deadlines --table TABLE`: move SLA deadline and unrouted entries to gsi3 (decision 117).
 `helpdesk reports rebuild --table TABLE`: recompute every ticket's report ledger and the aggregates.
 
 Exit codes: 0 done; 1 the simulation failed (or some tickets were busy and left to run again);
@@ -21,6 +22,7 @@ from shared.errors import ConfigError
 from shared.logic.rebuild import INDEXES, RebuildOptions, RebuildReport, TicketRebuild, rebuild_indexes
 from shared.settings import aws_region
 from simulator.clock import ScheduleError
+from simulator.deadlines_cli import add_deadlines, index_deadlines
 from simulator.events import utf8_json
 from simulator.lambda_runtime import SimulationError, UnsupportedError
 from simulator.progress import Progress
@@ -148,6 +150,7 @@ def _add_index(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     rebuild.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
     rebuild.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    add_deadlines(actions)
 
 
 def _report_ticket(out: TextIO, quiet: bool) -> Callable[[TicketRebuild], None]:
@@ -259,6 +262,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return simulate(args, out or sys.stdout, err or sys.stderr)
+    if args.command == "index" and args.action == "deadlines":
+        return index_deadlines(args, out or sys.stdout, err or sys.stderr)
     if args.command == "index":
         return index_rebuild(args, out or sys.stdout, err or sys.stderr)
     if args.command == "reports" and args.action == "seal":

@@ -23,7 +23,6 @@ reported as `<family>#*`. The outbox's `gsi2` state keys (`OUTBOXPENDING#<n>`, `
 from __future__ import annotations
 
 import fnmatch
-import inspect
 import math
 import re
 from collections import defaultdict
@@ -56,6 +55,16 @@ PRICE_WRITE_UNITS = 0.625
 PRICE_READ_UNITS = 0.125
 PRICE_LAMBDA_REQUESTS = 0.20
 PRICE_LAMBDA_GB_SECOND = 0.0000133334
+
+
+def hashed_families(measured: Measurements) -> dict[str, int]:
+    """Index key families whose shard is a hash of the ticket id, and their shard counts: at full
+    load each shard takes its even share of the family (crc32 spreads thousands of tickets a second
+    evenly), while at the fraction a handful of writes land on a few shards at random, so a single
+    shard's scaled peak would measure sampling noise. They are judged by the family's total / shards."""
+    from shared.dal.tickets import UNROUTED_SHARDS
+
+    return {"SLADUE#": measured.sla_shards, "UNROUTED#": UNROUTED_SHARDS}
 
 
 def classify(resource: str, partition: str) -> str:
@@ -167,6 +176,44 @@ def _resource_name(measured: Measurements, resource: str) -> str:
     return f"{name}/{index}" if index else name
 
 
+def _hashed(resource: str, partition: str, measured: Measurements) -> str | None:
+    """The hashed family (`SLADUE#`) of a key on the deadline index, else None."""
+    if not resource.endswith("/gsi3"):
+        return None
+    return next((family for family in hashed_families(measured) if partition.startswith(family)), None)
+
+
+def _hashed_peaks(
+    measured: Measurements,
+    wcu: dict[tuple[str, str], dict[int, float]],
+    rcu: dict[tuple[str, str], dict[int, float]],
+    window: int,
+) -> list[KeyPeak]:
+    """Per hashed family: its summed series' scaled peak over its shard count (kind `hashed`)."""
+    f = measured.load.shape.fraction
+    sums: dict[tuple[str, str], tuple[dict[int, float], dict[int, float]]] = {}
+    for units, slot in ((wcu, 0), (rcu, 1)):
+        for (resource, partition), series in units.items():
+            family = _hashed(resource, partition, measured)
+            if family is None:
+                continue
+            pair = sums.setdefault((resource, family), ({}, {}))
+            for second, value in series.items():
+                pair[slot][second] = pair[slot].get(second, 0.0) + value
+    shards = hashed_families(measured)
+    return [
+        KeyPeak(
+            resource,
+            family + "*",
+            "hashed",
+            sliding_max(w, window) / f / shards[family],
+            sliding_max(r, window) / f / shards[family],
+            shards[family],
+        )
+        for (resource, family), (w, r) in sorted(sums.items())
+    ]
+
+
 def key_peaks(measured: Measurements, window: int) -> list[KeyPeak]:
     """Per shared key its scaled peak; per kind of per-entity key the busiest key and the p99."""
     f = measured.load.shape.fraction
@@ -181,10 +228,11 @@ def key_peaks(measured: Measurements, window: int) -> list[KeyPeak]:
         if usage.rcu:
             rcu[(name, partition)][second] = usage.rcu
     peaks: list[KeyPeak] = _sharded_peaks(wcu, rcu, window, f, measured.load.shape.view_shards)
+    peaks += _hashed_peaks(measured, wcu, rcu, window)
     entity: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for resource, partition in set(wcu) | set(rcu):
         w, r = wcu.get((resource, partition), {}), rcu.get((resource, partition), {})
-        if shard_family(resource, partition) is not None:
+        if shard_family(resource, partition) is not None or _hashed(resource, partition, measured):
             continue
         if classify(resource, partition) == "shared":
             peaks.append(
@@ -250,6 +298,77 @@ def _windowed(events: Iterable[tuple[int, float]], window: int) -> float:
     return sliding_max(per_second, window)
 
 
+SWEEP_WORKER = "SlaSweepWorkerFunction"
+
+
+def _due_per_run(measured: Measurements) -> dict[int, int]:
+    """Due tickets the workers read, by the dispatcher run (second) whose tasks they ran."""
+    runs = sorted(i.second for i in measured.invocations if i.function == "SlaSweeperFunction")
+    per_run: dict[int, int] = defaultdict(int)
+    for inv in measured.invocations:
+        if inv.function == SWEEP_WORKER and runs:
+            run = max((r for r in runs if r <= inv.second), default=runs[0])
+            per_run[run] += inv.counts.get("read", 0)
+    return per_run
+
+
+def _worker_rate(measured: Measurements) -> tuple[float, float, int]:
+    """Due tickets a worker handles a second, the seconds a ticket costs, and the tasks measured:
+    a least-squares line through (tickets read, duration) of the due tasks (those that routed
+    nothing), its slope the time a ticket costs, the intercept the task's fixed cost; when the
+    tasks all read as many tickets, their whole duration counts as per-ticket time (a lower bound
+    on the rate)."""
+    points = [
+        (inv.counts["read"], inv.duration_ms / 1000)
+        for inv in measured.invocations
+        if inv.function == SWEEP_WORKER and inv.counts.get("read", 0) > 0 and not inv.counts.get("routed")
+    ]
+    if not points:
+        return 0.0, 0.0, 0
+    mean_n = sum(n for n, _ in points) / len(points)
+    mean_d = sum(d for _, d in points) / len(points)
+    spread = sum((n - mean_n) ** 2 for n, _ in points)
+    slope = sum((n - mean_n) * (d - mean_d) for n, d in points) / spread if spread else 0.0
+    per_ticket = slope if slope > 0 else mean_d / mean_n
+    return 1 / per_ticket, per_ticket, len(points)
+
+
+def sweeper_findings(measured: Measurements, f: float) -> list[Finding]:
+    """The sweep (decision 118): a run's due tickets against what the workers handle in a minute,
+    and a shard's share of the busiest run at full load against the minute, at the measured rate.
+    A worker pages its shard for at most its budget, then hands the rest on."""
+    from functions.sla_sweep_worker.app import BUDGET_MS
+
+    per_run = _due_per_run(measured)
+    rate, per_ticket, tasks = _worker_rate(measured)
+    budget = BUDGET_MS / 1000
+    most_due = max(per_run.values(), default=0)
+    shard_share = most_due / f / measured.sla_shards
+    how = (
+        f"{rate:.1f} tickets/s a worker ({per_ticket * 1000:.0f} ms a ticket, fitted over {tasks} due tasks)"
+    )
+    return [
+        Finding(
+            "sweeper-due",
+            "SlaSweepWorkerFunction due tickets per run",
+            most_due / f,
+            measured.sla_shards * rate * budget,
+            "tickets/min",
+            f"{measured.sla_shards} shards x {how} x {budget:.0f} s budget; busiest run read {most_due}"
+            " at the fraction",
+        ),
+        Finding(
+            "sweeper-duration",
+            "SlaSweepWorkerFunction a shard of the busiest run",
+            shard_share / rate if rate else 0.0,
+            60.0,
+            "s",
+            f"the busiest run's due tickets x 1/f / {measured.sla_shards} shards (crc32 spreads them"
+            f" evenly) = {shard_share:,.0f}, at {how}; paged until empty, handed on after the budget",
+        ),
+    ]
+
+
 def analyse(measured: Measurements, window: int, allowed: list[dict[str, Any]]) -> Analysis:
     shape = measured.load.shape
     f = shape.fraction
@@ -259,6 +378,7 @@ def analyse(measured: Measurements, window: int, allowed: list[dict[str, Any]]) 
         how = {
             "entity": "busiest second of the busiest key",
             "sharded": f"one of {peak.keys} shards: the family's {window}-s mean x 1/f / {peak.keys}",
+            "hashed": f"{window}-s mean x 1/f / {peak.keys} shards (the family's even share a shard)",
         }.get(peak.kind, f"{window}-s mean x 1/f")
         subject = f"{peak.resource} {peak.key}"
         extra = (
@@ -301,30 +421,7 @@ def analyse(measured: Measurements, window: int, allowed: list[dict[str, Any]]) 
         table_peak_wcu[name] = peak_w
         findings.append(Finding("table-wcu", name, peak_w, TABLE_UNITS, "WCU/s", f"{window}-s mean x 1/f"))
         findings.append(Finding("table-rcu", name, peak_r, TABLE_UNITS, "RCU/s", f"{window}-s mean x 1/f"))
-    # the SLA sweeper: due tickets per run against what one run reads
-    from shared.logic.sla_sweep import sweep
-
-    per_shard = int(inspect.signature(sweep).parameters["per_shard"].default)
-    due_per_run: dict[int, int] = defaultdict(int)
-    saturated = 0
-    for (resource, partition, second), usage in measured.recorder.usage.items():
-        if resource.endswith("/gsi2") and partition.startswith("SLADUE#"):
-            due_per_run[second] += usage.items_read
-            saturated += usage.items_read >= per_shard
-    most_due = max(due_per_run.values(), default=0)
-    capacity = measured.sla_shards * per_shard
-    findings.append(
-        Finding(
-            "sweeper-due",
-            "SlaSweeperFunction due tickets per run",
-            most_due / f,
-            capacity,
-            "tickets/min",
-            f"{measured.sla_shards} shards x {per_shard} a shard, one run a minute;"
-            f" busiest run read {most_due}"
-            f" at the fraction; {saturated} shard queries came back full",
-        )
-    )
+    findings += sweeper_findings(measured, f)
     # stream mappings: records a second against shards x parallelisation x batch / batch time
     table_name = next(iter(measured.tables.values()), "")
     shards = max(1, math.ceil(table_peak_wcu.get(table_name, 0.0) / STREAM_SHARD_WCU))
@@ -398,23 +495,6 @@ def analyse(measured: Measurements, window: int, allowed: list[dict[str, Any]]) 
             ACCOUNT_CONCURRENCY,
             "concurrent",
             "requests' busiest windows, plus shards x ParallelizationFactor per mapping",
-        )
-    )
-    longest_full = 0.0
-    for inv in measured.invocations:
-        if inv.function == "SlaSweeperFunction":
-            items = due_per_run.get(inv.second, 0)
-            seconds = inv.duration_ms / 1000
-            longest_full = max(longest_full, seconds * (items / f) / items if items else seconds)
-    findings.append(
-        Finding(
-            "sweeper-duration",
-            "SlaSweeperFunction run at full load",
-            longest_full,
-            60.0,
-            "s",
-            "the longest run with due tickets, x 1/f (all its time counted as work per due ticket: an"
-            " upper bound); one run a minute",
         )
     )
     # HTTP API throttles

@@ -27,6 +27,7 @@ def _peaks(title: str, peaks: list[KeyPeak], unit: str, limit: float, top: int) 
         key = {
             "shared": peak.key,
             "sharded": f"{peak.key} (1 of {peak.keys})",
+            "hashed": f"{peak.key} (a shard's share of {peak.keys})",
         }.get(peak.kind, f"{peak.key} ({peak.keys} keys, p99 {_num(p99)})")
         lines.append(
             f"  {peak.resource:<22} {key[:44]:<44} {peak.kind:<7} {_num(value):>12}"
@@ -100,6 +101,16 @@ def render(analysis: Analysis, profile: str, top: int = 15) -> str:
             f" worst {worst.subject.partition(' ')[2][:40]}"
             f" {_num(worst.value)} / {_num(worst.limit)} {worst.unit}"
         )
+    hashed = [p for p in analysis.peaks if p.kind == "hashed"]
+    if hashed:
+        lines.append("")
+        lines.append("Hash-sharded index families: a shard's even share of the family's peak (decision 117)")
+        for peak in sorted(hashed, key=lambda p: (p.resource, p.key)):
+            lines.append(
+                f"  {peak.resource:<22} {peak.key:<12} {peak.keys:>4} shards"
+                f"  {_num(peak.wcu):>8} WCU/s ({_headroom(peak.wcu, 1000)} of 1,000)"
+                f"  {_num(peak.rcu):>8} RCU/s ({_headroom(peak.rcu, 3000)} of 3,000)"
+            )
     lines.append("")
     lines.append("Other checks (value at full scale against the limit; ALLOWED = on the written allow-list)")
     others = [

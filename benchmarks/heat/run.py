@@ -41,6 +41,8 @@ class InvocationRecord:
     second: int
     duration_ms: float
     ok: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    """The integer counts of a dict response (a sweep worker's `read` and `routed`)."""
 
 
 @dataclass
@@ -129,7 +131,11 @@ def _watch_runtime(
         if paused():
             return result
         second = int(result.at.timestamp())
-        invocations.append(InvocationRecord(spec.logical_id, source, second, result.duration_ms, result.ok))
+        answer = result.response if isinstance(result.response, dict) else {}
+        counts = {k: v for k, v in answer.items() if isinstance(v, int) and not isinstance(v, bool)}
+        invocations.append(
+            InvocationRecord(spec.logical_id, source, second, result.duration_ms, result.ok, counts)
+        )
         return result
 
     def deliver(pump: StreamPump, consumer: Consumer, batch: list[dict[str, Any]]) -> None:

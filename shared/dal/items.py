@@ -31,6 +31,8 @@ GSI1 (`gsi1pk`, `gsi1sk`): `CUSTOMER#<id>` -> the customer's tickets by creation
 `VIEWING#<connection id>` -> the tickets a live connection's agent is on.
 GSI2 (`gsi2pk`, `gsi2sk`) also holds `QUARANTINE#<reason>` -> quarantine entries of one reason by time,
 and `DELIVERYSENDING` -> scheduled deliveries claimed and not yet settled, by claim time.
+GSI3 (`gsi3pk`, `gsi3sk`, keys only): `SLADUE#<shard>` -> tickets by next SLA deadline;
+`UNROUTED#<shard>` -> tickets no routing decision reached yet, by creation time (decision 117).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 DEFAULT_TABLE_NAME = "helpdesk-tickets"
@@ -79,6 +81,18 @@ class SlaDueIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
 
     gsi2pk = UnicodeAttribute(hash_key=True)
     gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class DeadlineIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    """Sparse, keys only: tickets by shard, ordered by next SLA deadline (`SLADUE#<shard>`) or by
+    creation while no routing decision reached them (`UNROUTED#<shard>`); readers get the tickets."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = KeysOnlyProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
 
 
 class QuarantineReasonIndex(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
@@ -151,8 +165,13 @@ class TicketItem(Model):
     gsi1sk = UnicodeAttribute()
     by_customer = Gsi1()
     gsi2pk = UnicodeAttribute(null=True)
+    """Legacy (before decision 117): removed from a ticket when its deadline keys are next written."""
     gsi2sk = UnicodeAttribute(null=True)
-    sla_due = SlaDueIndex()
+    legacy_deadlines = SlaDueIndex()
+    """`gsi2` as tickets used it before decision 117: read only by the migration to `gsi3`."""
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
+    deadlines = DeadlineIndex()
 
 
 class MessageItem(Model):

@@ -26,13 +26,14 @@ from shared.dal.base import DuplicateError, Table, cancellation_codes, raise_if_
 from shared.dal.items import MessageItem, PointerItem, TicketItem
 from shared.dal.pointers import Pointer, pointer_item, pointer_key
 from shared.dal.tickets import (
-    UNROUTED,
     SlaWrite,
     event_items,
     message_to_item,
+    no_deadline_actions,
     sla_actions,
     ticket_to_item,
-    unrouted_key,
+    unrouted_actions,
+    unrouted_keys,
 )
 from shared.errors import ConflictError
 from shared.models.ticket import Message, Ticket, TicketEvent, TicketMerge
@@ -135,7 +136,7 @@ def merge_actions(write: MergeWrite, at: datetime) -> list[Any]:
         actions.append(TicketItem.load_stale.set(True))
     actions += sla_actions(write.source.id, write.sla)
     if write.sla is None:  # no clock to stop, but nothing to watch on a closed ticket either
-        actions += [TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove()]
+        actions += no_deadline_actions()
     return actions
 
 
@@ -161,8 +162,7 @@ def unmerge_actions(write: UnmergeWrite, at: datetime) -> list[Any]:
         return [
             *actions,
             TicketItem.sla.set(write.sla.sla.model_dump(mode="json")),
-            TicketItem.gsi2pk.set(UNROUTED),
-            TicketItem.gsi2sk.set(unrouted_key(write.source)),
+            *unrouted_actions(write.source),
         ]
     return actions + sla_actions(write.source.id, write.sla)
 
@@ -256,7 +256,7 @@ class DynamoTicketMoves(Table):
     def split_message(self, write: SplitWrite) -> None:
         at = write.ticket.created_at
         new = ticket_to_item(write.ticket)
-        new.gsi2pk, new.gsi2sk = UNROUTED, unrouted_key(write.ticket)  # route_ticket routes it
+        new.gsi3pk, new.gsi3sk = unrouted_keys(write.ticket)  # route_ticket routes it
         transaction = _Transaction()
         transaction.saves += [
             (pointer_item(write.marker, clock.iso(at)), PointerItem.pk.does_not_exist(), "split"),

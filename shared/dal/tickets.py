@@ -1,8 +1,8 @@
 """Tickets with their messages and events: the ticket aggregate's items, the writes that create a
 ticket or add to it (with the pointers and the new customer they bring), and agents' changes.
 
-The SLA deadline and unrouted indexes are keys on the ticket item (`gsi2`): the writes here set
-them; `deadlines.py` reads them."""
+The SLA deadline and unrouted indexes are keys on the ticket item (`gsi3`, keys only, sharded;
+decision 117): the writes here set them, only when the deadline moves; `deadlines.py` reads them."""
 
 from __future__ import annotations
 
@@ -118,13 +118,23 @@ class SlaWrite:
     sla: Sla
     deadline: datetime | None
     shards: int
+    moved: bool = True
+    """The next deadline differs from the one the ticket is indexed under: only then are the index
+    keys written (False leaves them untouched, so the write costs the index nothing)."""
 
 
 UNROUTED = "UNROUTED"
-"""gsi2 partition of tickets no routing decision has reached yet, by creation time: a ticket enters
-it when it is created and leaves it when it is first routed (its SLA keys replace the entry) or
-settled without a team. One whose stream record route_ticket gave up on stays here until the
-sweeper routes it."""
+"""gsi3 partitions `UNROUTED#<shard>` of tickets no routing decision has reached yet, by creation
+time: a ticket enters one when it is created and leaves it when it is first routed (its SLA keys
+replace the entry) or settled without a team. One whose stream record route_ticket gave up on stays
+there until a sweep worker routes it."""
+
+UNROUTED_SHARDS = 32
+"""Partitions of the unrouted index: at 5,000 new tickets/s (the 10x burst) each enters and leaves
+once (two 1-WCU index writes), about 310 WCU/s a partition (decision 117)."""
+
+SLA_DUE = "SLADUE"
+"""gsi3 partitions `SLADUE#<shard>` of tickets with a deadline still to come, by that deadline."""
 
 
 @dataclass
@@ -155,6 +165,43 @@ def sla_shard(ticket_id: str, shards: int) -> int:
     return zlib.crc32(ticket_id.encode()) % max(shards, 1)
 
 
+def due_keys(ticket_id: str, deadline: datetime, shards: int) -> tuple[str, str]:
+    """The ticket's deadline index keys (gsi3pk, gsi3sk)."""
+    return f"{SLA_DUE}#{sla_shard(ticket_id, shards)}", f"{clock.iso(deadline)}#{ticket_id}"
+
+
+def unrouted_keys(ticket: Ticket) -> tuple[str, str]:
+    """The ticket's unrouted index keys (gsi3pk, gsi3sk)."""
+    return f"{UNROUTED}#{sla_shard(ticket.id, UNROUTED_SHARDS)}", unrouted_key(ticket)
+
+
+def deadline_key_actions(ticket_id: str, write: SlaWrite) -> list[Any]:
+    """Index keys for a moved deadline (an index write); the legacy gsi2 keys go with them."""
+    if not write.moved:
+        return []
+    legacy = [TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove()]
+    if write.deadline is None:
+        return [TicketItem.gsi3pk.remove(), TicketItem.gsi3sk.remove(), *legacy]
+    pk, sk = due_keys(ticket_id, write.deadline, write.shards)
+    return [TicketItem.gsi3pk.set(pk), TicketItem.gsi3sk.set(sk), *legacy]
+
+
+def unrouted_actions(ticket: Ticket) -> list[Any]:
+    """Put the ticket back in the unrouted index."""
+    pk, sk = unrouted_keys(ticket)
+    return [TicketItem.gsi3pk.set(pk), TicketItem.gsi3sk.set(sk)]
+
+
+def no_deadline_actions() -> list[Any]:
+    """Take the ticket out of both indexes (and the legacy gsi2 ones)."""
+    return [
+        TicketItem.gsi3pk.remove(),
+        TicketItem.gsi3sk.remove(),
+        TicketItem.gsi2pk.remove(),
+        TicketItem.gsi2sk.remove(),
+    ]
+
+
 def sla_actions(ticket_id: str, write: SlaWrite | None) -> list[Any]:
     if write is None:
         return []
@@ -162,14 +209,7 @@ def sla_actions(ticket_id: str, write: SlaWrite | None) -> list[Any]:
         TicketItem.sla.set(write.sla.model_dump(mode="json")),
         TicketItem.sla_policy.set(write.sla.policy) if write.sla.policy else TicketItem.sla_policy.remove(),
     ]
-    if write.deadline is None:
-        actions += [TicketItem.gsi2pk.remove(), TicketItem.gsi2sk.remove()]
-    else:
-        actions += [
-            TicketItem.gsi2pk.set(f"SLADUE#{sla_shard(ticket_id, write.shards)}"),
-            TicketItem.gsi2sk.set(f"{clock.iso(write.deadline)}#{ticket_id}"),
-        ]
-    return actions
+    return actions + deadline_key_actions(ticket_id, write)
 
 
 def flag_ticket(ticket_id: str, flag: str) -> tuple[Any, list[Any], Any]:
@@ -506,7 +546,7 @@ class DynamoTickets(Table):
         at = clock.iso(write.message.at)
         ticket = ticket_to_item(write.ticket)
         if write.ticket.team is None and write.ticket.assignee is None:
-            ticket.gsi2pk, ticket.gsi2sk = UNROUTED, unrouted_key(write.ticket)
+            ticket.gsi3pk, ticket.gsi3sk = unrouted_keys(write.ticket)
         puts: list[tuple[Any, Any]] = [
             (ticket, TicketItem.pk.does_not_exist()),
             (message_to_item(write.message), None),

@@ -585,41 +585,60 @@ class UnroutedSweepError(HelpdeskError):
     """Routing some tickets the stream left unrouted failed; they stay in the index for the next sweep."""
 
 
-def route_unrouted(ctx: RoutingContext, now: datetime, limit: int = 100) -> list[RouteOutcome]:
-    """Route tickets that no routing decision reached `routing.unrouted_after_minutes` after their
-    creation: route_ticket gave their stream record up (too old, or failed on every retry). Each is
-    routed as route_ticket would have, with a `routed_by_sweep` event saying why, written with the
-    decision; a ticket assigned, queued or closed meanwhile only leaves the index.
+def _route_stuck(ticket: Ticket, ctx: RoutingContext, now: datetime, after: int) -> RouteOutcome | None:
+    """Route one ticket left unrouted (None: routed, assigned or closed meanwhile), then take it
+    out of the index (a no-op when the decision's own write already took it out)."""
+    outcome = None
+    unrouted = ticket.team is None and ticket.assignee is None and ticket.queued_at is None
+    if unrouted and ticket.status.value in OPEN:
+        waited = now - ticket.created_at
+        why = TicketEvent(
+            at=now,
+            type="routed_by_sweep",
+            data={
+                "why": f"no routing decision {int(waited.total_seconds() // 60)} minutes after the "
+                "ticket was created: route_ticket gave its stream record up or never received it",
+                "created_at": ticket.created_at.isoformat(),
+                "unrouted_after_minutes": after,
+            },
+        )
+        outcome = route_new_ticket(ticket, ctx, now, preface=[why])
+    ctx.repository.drop_unrouted(ticket.id)
+    return outcome
+
+
+def route_unrouted(
+    ctx: RoutingContext,
+    now: datetime,
+    shard: int,
+    out_of_time: Callable[[], bool] = lambda: False,
+    limit: int = 100,
+) -> tuple[list[RouteOutcome], bool]:
+    """Route the tickets of one unrouted-index shard that no routing decision reached
+    `routing.unrouted_after_minutes` after their creation (route_ticket gave their stream record
+    up), page after page until the shard is empty (True) or `out_of_time` (False). Each is routed as
+    route_ticket would have, with a `routed_by_sweep` event saying why, written with the decision.
 
     Safe beside a late stream delivery: routing is an atomic claim, so a ticket is routed once."""
     after = ctx.config.routing.unrouted_after_minutes
     outcomes: list[RouteOutcome] = []
     failures: list[tuple[str, Exception]] = []
-    for ticket in ctx.repository.unrouted_tickets(now - timedelta(minutes=after), limit):
-        unrouted = ticket.team is None and ticket.assignee is None and ticket.queued_at is None
-        if unrouted and ticket.status.value in OPEN:
-            waited = now - ticket.created_at
-            why = TicketEvent(
-                at=now,
-                type="routed_by_sweep",
-                data={
-                    "why": f"no routing decision {int(waited.total_seconds() // 60)} minutes after the "
-                    "ticket was created: route_ticket gave its stream record up or never received it",
-                    "created_at": ticket.created_at.isoformat(),
-                    "unrouted_after_minutes": after,
-                },
-            )
+    cursor: str | None = None
+    while True:
+        page = ctx.repository.unrouted_tickets(shard, now - timedelta(minutes=after), limit, cursor)
+        for ticket in page.tickets:
             try:
-                outcomes.append(route_new_ticket(ticket, ctx, now, preface=[why]))
+                outcome = _route_stuck(ticket, ctx, now, after)
             except Exception as exc:  # one ticket must not keep the others unrouted
                 failures.append((ticket.id, exc))
                 continue
-        # routed now, or routed or closed meanwhile: nothing left to sweep (a no-op when the
-        # decision's own write already took it out)
-        ctx.repository.drop_unrouted(ticket.id)
+            outcomes += [outcome] if outcome is not None else []
+        cursor = page.cursor
+        if cursor is None or out_of_time():
+            break
     if failures:
         ticket_id, first = failures[0]
         raise UnroutedSweepError(
             f"{len(failures)} unrouted ticket(s) could not be routed, e.g. {ticket_id}: {first!r}"
         ) from first
-    return outcomes
+    return outcomes, cursor is None

@@ -48,11 +48,23 @@ def ticket_policy(config: HelpdeskConfig, ticket: Ticket) -> tuple[SlaPolicyConf
     return policy, calendar
 
 
+def sla_write(
+    config: HelpdeskConfig, ticket: Ticket, updated: Sla, policy: SlaPolicyConfig | None
+) -> SlaWrite:
+    """The ticket's new SLA under `policy`, its deadline index keys written only when its next
+    deadline moves (decision 117): most changes (a reply's met target, a paused clock whose
+    reminder was already the next moment) leave the index untouched."""
+    before, _ = ticket_policy(config, ticket)
+    deadline = sla_math.next_deadline(updated, policy)
+    moved = deadline != sla_math.next_deadline(ticket.sla, before)
+    return SlaWrite(updated, deadline, config.sla.sweep_shards, moved=moved)
+
+
 def _write(config: HelpdeskConfig, ticket: Ticket, updated: Sla) -> SlaWrite | None:
     if updated == ticket.sla:
         return None
     policy, _ = ticket_policy(config, ticket)
-    return SlaWrite(updated, sla_math.next_deadline(updated, policy), config.sla.sweep_shards)
+    return sla_write(config, ticket, updated, policy)
 
 
 def after_customer_message(
@@ -112,5 +124,5 @@ def after_change(
         if chosen is not None and chosen.name != updated.policy:
             chosen_calendar, name = policy_calendar(config, chosen, ticket.team)
             updated = sla_math.replan(updated, chosen, chosen_calendar, name, now)
-            return SlaWrite(updated, sla_math.next_deadline(updated, chosen), config.sla.sweep_shards)
+            return sla_write(config, ticket, updated, chosen)
     return _write(config, ticket, updated)

@@ -7,6 +7,7 @@ which both stay below it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from shared.logic import sla as sla_math
 from shared.logic.automatic import queue_automatic
 from shared.logic.calendar import Calendar
 from shared.logic.outbound import OutboundContext
-from shared.logic.sla_service import ticket_policy
+from shared.logic.sla_service import sla_write, ticket_policy
 from shared.models.config import EscalationStep, HelpdeskConfig, SlaPolicyConfig
 from shared.models.outbound import OutboundKind
 from shared.models.ticket import Sla, Ticket, TicketEvent
@@ -45,6 +46,10 @@ class SweepContext:
     """An OutboundContext for time-based follow-ups (periodic update, reminder, auto-resolve)."""
 
 
+PAGE = 100
+"""Index entries a sweep reads at once: one Query page, then one BatchGetItem of the tickets."""
+
+
 @dataclass
 class SweepResult:
     read: int = 0
@@ -52,9 +57,22 @@ class SweepResult:
     breaches: int = 0
     escalations: int = 0
     skipped: int = 0
+    stale: int = 0
+    """Index entries whose ticket had already moved on (the index lags the table)."""
     notifications: list[dict[str, Any]] = field(default_factory=list)
     reassigned_teams: list[str] = field(default_factory=list)
     followups: int = 0
+
+    def add(self, other: SweepResult) -> None:
+        self.read += other.read
+        self.warnings += other.warnings
+        self.breaches += other.breaches
+        self.escalations += other.escalations
+        self.skipped += other.skipped
+        self.stale += other.stale
+        self.notifications += other.notifications
+        self.reassigned_teams += other.reassigned_teams
+        self.followups += other.followups
 
 
 def _recipients(config: HelpdeskConfig, ticket: Ticket, who: list[str]) -> list[str]:
@@ -257,6 +275,7 @@ def sweep_ticket(ticket: Ticket, ctx: SweepContext, now: datetime, result: Sweep
     if ctx.outbound is not None:  # else no automatic messages: a breach stands until an agent replies
         _plan_periodic_updates(state, due, policy, calendar)
     _remind_or_auto_resolve(state, config, calendar)
+    # always rewrites the index keys: the ticket came from an entry that is now behind
     state.change.sla = SlaWrite(state.sla, sla_math.next_deadline(state.sla, policy), config.sla.sweep_shards)
     try:
         ctx.repository.update_ticket(ticket, state.change, state.events, now)
@@ -280,7 +299,7 @@ def _cancel_auto_resolve(ticket_id: str, ctx: SweepContext, why: str, now: datet
     policy, _ = ticket_policy(ctx.config, ticket)
     updated = ticket.sla.model_copy(update={"auto_resolve_at": None})
     change = TicketUpdate(
-        sla=SlaWrite(updated, sla_math.next_deadline(updated, policy), ctx.config.sla.sweep_shards),
+        sla=sla_write(ctx.config, ticket, updated, policy),
         flags=list(dict.fromkeys([*ticket.flags, NEEDS_ATTENTION])),
     )
     why = f"the reminder was suppressed: {why}"
@@ -291,11 +310,35 @@ def _cancel_auto_resolve(ticket_id: str, ctx: SweepContext, why: str, now: datet
         return  # changed meanwhile (the customer answered, an agent acted): the next sweep decides
 
 
-def sweep(ctx: SweepContext, now: datetime, per_shard: int = 100) -> SweepResult:
-    """Find due SLA warnings and breaches through the sparse deadline index and act on them."""
+def sweep_shard(
+    ctx: SweepContext,
+    shard: int,
+    now: datetime,
+    out_of_time: Callable[[], bool] = lambda: False,
+    per_page: int = PAGE,
+) -> tuple[SweepResult, bool]:
+    """Act on the due tickets of one deadline-index shard, page after page, until the shard has
+    none left up to `now` (True) or `out_of_time` says to stop between pages (False: the caller
+    hands the rest to another run). Entries whose ticket already moved on are counted, not acted on."""
     result = SweepResult()
-    for shard in range(ctx.config.sla.sweep_shards):
-        for ticket in ctx.repository.due_tickets(shard, now, per_shard):
+    after: str | None = None
+    while True:
+        page = ctx.repository.due_tickets(shard, now, per_page, after)
+        result.stale += page.stale
+        for ticket in page.tickets:
             result.read += 1
             sweep_ticket(ticket, ctx, now, result)
-    return result
+        if page.cursor is None:
+            return result, True
+        if out_of_time():
+            return result, False
+        after = page.cursor
+
+
+def sweep(ctx: SweepContext, now: datetime, per_page: int = PAGE) -> SweepResult:
+    """Every shard of the deadline index, each to its end (the sweep workers take one shard each)."""
+    total = SweepResult()
+    for shard in range(ctx.config.sla.sweep_shards):
+        result, _ = sweep_shard(ctx, shard, now, per_page=per_page)
+        total.add(result)
+    return total

@@ -16,7 +16,7 @@ from shared.dal.ticket_moves import (
     UnmergeWrite,
     merged_participants,
 )
-from shared.dal.tickets import UNROUTED, message_to_item, ticket_to_item, unrouted_key
+from shared.dal.tickets import message_to_item, ticket_to_item, unrouted_keys
 from shared.errors import ConflictError
 from shared.models.ticket import Ticket
 from tests.fakes.table import (
@@ -75,7 +75,7 @@ class MemoryTicketMoves(MemoryStore):
             if write.load_stale:
                 item["load_stale"] = True
             if write.sla is None:
-                item["gsi2pk"] = item["gsi2sk"] = None
+                item["gsi2pk"] = item["gsi2sk"] = item["gsi3pk"] = item["gsi3sk"] = None
             set_sla(item, source.id, write.sla)
 
         changes = [
@@ -107,7 +107,7 @@ class MemoryTicketMoves(MemoryStore):
                 item["load_stale"] = True
             if write.unrouted:
                 item["sla"] = write.sla.sla.model_dump(mode="json")
-                item["gsi2pk"], item["gsi2sk"] = UNROUTED, unrouted_key(source)
+                item["gsi3pk"], item["gsi3sk"] = unrouted_keys(source)
             else:
                 set_sla(item, source.id, write.sla)
 
@@ -124,7 +124,7 @@ class MemoryTicketMoves(MemoryStore):
     def split_message(self, write: SplitWrite) -> None:
         at = clock.iso(write.ticket.created_at)
         new = ticket_to_item(write.ticket)
-        new.gsi2pk, new.gsi2sk = UNROUTED, unrouted_key(write.ticket)
+        new.gsi3pk, new.gsi3sk = unrouted_keys(write.ticket)
         original = write.original
 
         def bump(item: Item) -> None:

@@ -1,4 +1,4 @@
-"""TicketStore in memory: tickets with their messages and events, and the gsi2 keys (SLA deadline,
+"""TicketStore in memory: tickets with their messages and events, and the gsi3 keys (SLA deadline,
 unrouted) their writes set, exactly as `shared.dal.tickets` sets them."""
 
 from __future__ import annotations
@@ -15,22 +15,21 @@ from shared.dal.items import EventItem, MessageItem, TicketItem
 from shared.dal.pointers import Pointer
 from shared.dal.queues import queue_item
 from shared.dal.tickets import (
-    UNROUTED,
     AppendWrite,
     Mention,
     NewTicketWrite,
     SlaWrite,
     TicketChanges,
     TicketUpdate,
+    due_keys,
     event_from_item,
     event_items,
     mention_item,
     message_from_item,
     message_to_item,
-    sla_shard,
     ticket_from_item,
     ticket_to_item,
-    unrouted_key,
+    unrouted_keys,
 )
 from shared.errors import ConflictError
 from shared.ids import NumberBlocks
@@ -58,11 +57,13 @@ def set_sla(item: Item, ticket_id: str, write: SlaWrite | None) -> None:
         return
     item["sla"] = write.sla.model_dump(mode="json")
     item["sla_policy"] = write.sla.policy or None
+    if not write.moved:  # the index keys stay as they are (decision 117)
+        return
+    item["gsi2pk"] = item["gsi2sk"] = None  # the legacy keys go with any move
     if write.deadline is None:
-        item["gsi2pk"] = item["gsi2sk"] = None
+        item["gsi3pk"] = item["gsi3sk"] = None
     else:
-        item["gsi2pk"] = f"SLADUE#{sla_shard(ticket_id, write.shards)}"
-        item["gsi2sk"] = f"{clock.iso(write.deadline)}#{ticket_id}"
+        item["gsi3pk"], item["gsi3sk"] = due_keys(ticket_id, write.deadline, write.shards)
 
 
 def event_puts(ticket_id: str, events: Sequence[TicketEvent]) -> list[Change]:
@@ -191,7 +192,7 @@ class MemoryTickets(MemoryStore):
         at = clock.iso(write.message.at)
         ticket = ticket_to_item(write.ticket)
         if write.ticket.team is None and write.ticket.assignee is None:
-            ticket.gsi2pk, ticket.gsi2sk = UNROUTED, unrouted_key(write.ticket)
+            ticket.gsi3pk, ticket.gsi3sk = unrouted_keys(write.ticket)
         puts = [put_op(ticket, condition=absent), put_op(message_to_item(write.message))]
         puts += event_puts(write.ticket.id, write.events)
         if write.new_customer is not None:

@@ -76,6 +76,7 @@ def _reset_process_caches() -> None:
     app._email_context.cache_clear()
     sms_app._chat_context.cache_clear()
     from functions.agent_api import app as agent_app
+    from functions.sla_sweep_worker import app as worker_app
     from functions.sla_sweeper import app as sweeper_app
 
     agent_app._agent_context.cache_clear()
@@ -89,13 +90,51 @@ def _reset_process_caches() -> None:
     reports_app._config.cache_clear()
     reports_schedule._schedule_context.cache_clear()
     route_app._routing_context.cache_clear()
-    sweeper_app._sweep_context.cache_clear()
+    sweeper_app._queue.cache_clear()
+    worker_app._context.cache_clear()
     webhook_app._chat_context.cache_clear()
     parameters.clear_caches()
     get_repository.cache_clear()
     load_config.cache_clear()
     reset_settings()
     reset_connections()
+
+
+SWEEP_COUNTS = ("read", "stale", "warnings", "breaches", "escalations", "skipped", "followups")
+
+
+def run_sweep(moment: Any) -> dict[str, Any]:
+    """One scheduled SLA sweep at `moment`, as deployed (decision 118): the sla_sweeper handler
+    queues a task a shard, then each task on the sweep queue is run as sla_sweep_worker runs it
+    (its use case). A task that fails stays on the queue (invisible, as after a failed delivery)
+    and its error is listed in `errors`; the others run. Returns the dispatcher's answer with the
+    workers' counts summed (`read`, `breaches`, ..., `routed_by_sweep`, `tasks_run`)."""
+    from functions.sla_sweep_worker import app as worker_app
+    from functions.sla_sweeper import app
+    from shared.logic.sweep_dispatch import run_task
+    from shared.models.sweep import SweepTask
+
+    clock.set_clock(lambda: moment)
+    event = {"scheduledTime": clock.iso(moment), "executionId": "e7a1", "attemptNumber": "1"}
+    result: dict[str, Any] = app.handler(event, FakeLambdaContext())
+    totals: dict[str, Any] = dict.fromkeys([*SWEEP_COUNTS, "routed_by_sweep", "tasks_run"], 0)
+    errors: list[Exception] = []
+    sqs = boto3.client("sqs")
+    url = app._queue().queue_url
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            task = SweepTask.model_validate_json(message["Body"])
+            try:
+                outcome = run_task(task, worker_app._context(), moment, lambda: False)
+            except Exception as exc:  # the worker reports the record failed: SQS redelivers it
+                errors.append(exc)
+                continue
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            for name in SWEEP_COUNTS:
+                totals[name] += getattr(outcome.result, name)
+            totals["routed_by_sweep"] += len(outcome.routed)
+            totals["tasks_run"] += 1
+    return {**result, **totals, "errors": errors}
 
 
 @dataclass
@@ -169,6 +208,7 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
         for function in (
             "AutoFollowupFunction",
             "SlaSweeperFunction",
+            "SlaSweepWorkerFunction",
             "AgentApiFunction",
             "InboundSmsFunction",
             "SocialWebhookFunction",

@@ -56,6 +56,7 @@ from shared.models.ticket import (
 )
 from simulator.template import REGION, Stack
 from tests.fakes import MemoryRepository
+from tests.fakes.deadlines import all_unrouted, due_in
 from tests.fakes.table import put_op
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -706,17 +707,17 @@ def test_a_ticket_without_team_or_assignee_is_unrouted_until_routed_or_dropped(r
     create(repo, "t3", created_at=T0 + timedelta(minutes=1), team="support")
     create(repo, "t4", created_at=T0 + timedelta(minutes=1), assignee="a1")
 
-    assert [t.id for t in repo.unrouted_tickets(T0 + timedelta(minutes=5))] == ["t1", "t2"]
-    assert [t.id for t in repo.unrouted_tickets(T0 + timedelta(minutes=5), limit=1)] == ["t1"]
-    assert [t.id for t in repo.unrouted_tickets(ms(T0))] == ["t1"]  # at the creation time exactly
-    assert repo.unrouted_tickets(ms(T0) - timedelta(milliseconds=1)) == []
+    assert [t.id for t in all_unrouted(repo, T0 + timedelta(minutes=5))] == ["t1", "t2"]
+    assert [t.id for t in all_unrouted(repo, T0 + timedelta(minutes=5), limit=1)] == ["t1"]
+    assert [t.id for t in all_unrouted(repo, ms(T0))] == ["t1"]  # at the creation time exactly
+    assert all_unrouted(repo, ms(T0) - timedelta(milliseconds=1)) == []
 
     assert repo.drop_unrouted("t1") is True
     assert repo.drop_unrouted("t1") is False
     assert repo.drop_unrouted("t3") is False
     assert repo.drop_unrouted("t9") is False
     assert repo.get_ticket("t9") is None
-    assert [t.id for t in repo.unrouted_tickets(T0 + timedelta(minutes=5))] == ["t2"]
+    assert [t.id for t in all_unrouted(repo, T0 + timedelta(minutes=5))] == ["t2"]
 
 
 def test_due_tickets_come_by_shard_in_deadline_order_up_to_now(repo: Repository) -> None:
@@ -742,17 +743,17 @@ def test_due_tickets_come_by_shard_in_deadline_order_up_to_now(repo: Repository)
         for s in (0, 1)
     }
 
-    assert {s: [t.id for t in repo.due_tickets(s, now)] for s in (0, 1)} == expected
-    assert [t.id for t in repo.due_tickets(0, now, limit=1)] == expected[0][:1]
-    assert repo.unrouted_tickets(T0 + timedelta(days=1)) == []  # their SLA keys replaced the entry
-    due = repo.due_tickets(shard["t0"], T0 + timedelta(minutes=10))[-1]
+    assert {s: [t.id for t in due_in(repo, s, now)] for s in (0, 1)} == expected
+    assert [t.id for t in repo.due_tickets(0, now, limit=1).tickets] == expected[0][:1]
+    assert all_unrouted(repo, T0 + timedelta(days=1)) == []  # their SLA keys replaced the entry
+    due = due_in(repo, shard["t0"], T0 + timedelta(minutes=10))[-1]
     # the SLA is kept as written (its JSON keeps microseconds), only the index key is in milliseconds
     assert (due.id, due.sla) == ("t0", sla_write("t0", T0 + timedelta(minutes=10)).sla)
 
     stored = repo.get_ticket("t0")
     assert stored is not None
     repo.update_ticket(stored, TicketUpdate(sla=sla_write("t0", None)), [], T0)  # nothing left to watch
-    assert "t0" not in [t.id for s in (0, 1) for t in repo.due_tickets(s, T0 + timedelta(days=1))]
+    assert "t0" not in [t.id for s in (0, 1) for t in due_in(repo, s, T0 + timedelta(days=1))]
     unwatched = repo.get_ticket("t0")
     assert unwatched is not None
     assert unwatched.sla.policy == "standard"
@@ -820,7 +821,7 @@ def test_a_claim_assigns_the_ticket_and_takes_one_unit_of_capacity(repo: Reposit
     live = repo.get_agents(["a1"])["a1"]
     assert (live.load, live.last_assigned_at) == ({"email": 1, "sms": 0, "social": 0}, clock.iso(at))
     assert repo.list_events("t1") == [event("assigned", ms(at))]
-    assert repo.unrouted_tickets(T0 + timedelta(days=1)) == [stored]  # routing alone keeps the entry
+    assert all_unrouted(repo, T0 + timedelta(days=1)) == [stored]  # routing alone keeps the entry
 
 
 def test_a_claim_is_lost_when_the_agent_is_full_or_not_online_and_changes_nothing(repo: Repository) -> None:
@@ -1131,7 +1132,7 @@ def test_a_pending_message_is_taken_for_sending_once_and_marked_sent(repo: Repos
     after = repo.get_ticket("t1")
     assert after is not None
     assert (after.version, after.sla) == (2, sla_write("t1", T0 + timedelta(hours=1)).sla)
-    assert [t.id for t in repo.due_tickets(sla_shard("t1", 4), T0 + timedelta(hours=1))] == ["t1"]
+    assert [t.id for t in due_in(repo, sla_shard("t1", 4), T0 + timedelta(hours=1))] == ["t1"]
     assert repo.get_pointers([("ref", "<o1@x>")])[("ref", "<o1@x>")].message_id == "o1"
 
     with pytest.raises(ConflictError):  # not sending any more

@@ -15,6 +15,7 @@ import pytest
 from shared import clock
 from shared.dal.repository import DynamoRepository
 from simulator.resources import Deployment
+from tests.fakes.deadlines import all_unrouted
 from tests.integration.conftest import ROOT, FakeLambdaContext, _reset_process_caches, mail
 
 SAMPLES = ROOT / "events"
@@ -130,7 +131,7 @@ def test_route_ticket_sample_routes_the_new_ticket(
     ticket = repository.get_ticket(ticket_id)
     assert ticket is not None
     assert (ticket.team, ticket.assignee is not None) == ("support", True)
-    assert repository.unrouted_tickets(NOW) == []
+    assert all_unrouted(repository, NOW) == []
 
 
 def test_route_ticket_schedule_sample_runs_the_overflow(repository: DynamoRepository) -> None:
@@ -159,12 +160,24 @@ def test_auto_followup_sample_is_processed(repository: DynamoRepository, deploym
     assert acknowledgement.promised_due_at == first_response.due_at
 
 
-def test_sla_sweeper_sample_runs_a_sweep(repository: DynamoRepository) -> None:
+def test_sla_sweeper_sample_probes_the_shards_and_dispatches_none_on_an_empty_table(
+    repository: DynamoRepository,
+) -> None:
     from functions.sla_sweeper import app
 
     result = app.handler(sample("sla_sweeper.json"), FakeLambdaContext())
 
-    assert (result["read"], result["routed_by_sweep"]) == (0, 0)
+    assert (result["tasks"], result["outbound_retried"]) == (0, 0)
+
+
+def test_sla_sweep_worker_sample_sweeps_its_shard(repository: DynamoRepository) -> None:
+    from functions.sla_sweep_worker import app
+
+    assert app.handler(sample("sla_sweep_worker.json"), FakeLambdaContext()) == {
+        "batchItemFailures": [],
+        "read": 0,
+        "routed": 0,
+    }
 
 
 def test_agent_api_sample_reads_ticket_one(repository: DynamoRepository) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
 from moto.sns import sns_backends  # type: ignore[attr-defined]
@@ -19,7 +20,15 @@ from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_sweep import SweepContext, sweep
 from shared.notify import SnsNotifier
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, outbound_context, use_config
+from tests.fakes.deadlines import due_in
+from tests.integration.conftest import (
+    EmailHarness,
+    FakeLambdaContext,
+    mail,
+    outbound_context,
+    run_sweep,
+    use_config,
+)
 
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Europe/Berlin 10:00, inside business hours
 
@@ -52,11 +61,11 @@ sla:
 @pytest.fixture
 def helpdesk(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmailHarness]:
     use_config(CONFIG, tmp_path, monkeypatch)
-    from functions.sla_sweeper import app
+    from functions.sla_sweep_worker import app
 
-    app._sweep_context.cache_clear()
+    app._context.cache_clear()
     yield email
-    app._sweep_context.cache_clear()
+    app._context.cache_clear()
 
 
 def contexts(email: EmailHarness) -> tuple[RoutingContext, SweepContext]:
@@ -140,9 +149,9 @@ def test_overlapping_sweeps_escalate_once(helpdesk: EmailHarness) -> None:
     ticket = routed_ticket(helpdesk)
     _, ctx = contexts(helpdesk)
     stale = (
-        helpdesk.repository.due_tickets(0, MONDAY_9 + timedelta(minutes=31))
-        + helpdesk.repository.due_tickets(1, MONDAY_9 + timedelta(minutes=31))
-        + helpdesk.repository.due_tickets(2, MONDAY_9 + timedelta(minutes=31))
+        due_in(helpdesk.repository, 0, MONDAY_9 + timedelta(minutes=31))
+        + due_in(helpdesk.repository, 1, MONDAY_9 + timedelta(minutes=31))
+        + due_in(helpdesk.repository, 2, MONDAY_9 + timedelta(minutes=31))
     )
     assert [t.id for t in stale] == [ticket.id]
     first = sweep(ctx, MONDAY_9 + timedelta(minutes=31))
@@ -214,28 +223,58 @@ def test_urgent_priority_replans_and_resolution_meets_target(
     assert resolution.state == "met"
 
 
-def test_sweeper_handler_on_the_schedule(helpdesk: EmailHarness) -> None:
+def test_the_schedule_dispatches_a_task_a_shard_and_the_worker_handler_sweeps_them(
+    helpdesk: EmailHarness,
+) -> None:
+    from functions.sla_sweep_worker import app as worker
     from functions.sla_sweeper import app
 
-    routed_ticket(helpdesk)
+    # Given a routed ticket whose first response is breached at minute 61
+    ticket = routed_ticket(helpdesk)
     clock.set_clock(lambda: MONDAY_9 + timedelta(minutes=61))
+
+    # When the schedule fires: one task per shard with something due (the ticket's; none unrouted)
     result = app.handler(
         {"scheduledTime": "2026-03-02T10:01:00Z", "executionId": "x", "attemptNumber": "1"},
         FakeLambdaContext(),
     )
     assert result == {
+        "tasks": 1,
         "outbound_retried": 0,
         "outbound_unknown": 0,
         "outbound_redelivered": 0,
         "outbound_undeliverable": 0,
-        "routed_by_sweep": 0,
-        "followups": 0,
-        "read": 1,
-        "warnings": 0,
-        "breaches": 1,
-        "escalations": 2,
-        "skipped": 0,
     }
+
+    # Then the worker handler, given the queued tasks as SQS delivers them, sweeps them all
+    sqs, url = boto3.client("sqs"), app._queue().queue_url
+    handled = 0
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                "awsRegion": "us-east-1",
+                "md5OfBody": "",
+            }
+            for m in messages
+        ]
+        assert worker.handler({"Records": records}, FakeLambdaContext()) == {
+            "batchItemFailures": [],
+            "read": 1,
+            "routed": 0,
+        }
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        handled += len(messages)
+    assert handled == 1
+    types = [e.type for e in helpdesk.repository.list_events(ticket.id)]
+    assert (types.count("sla_breached"), types.count("escalated")) == (1, 2)
 
 
 class CrashingSender:
@@ -256,13 +295,7 @@ def sending_with(email: EmailHarness, sender: Sender) -> OutboundContext:
 
 
 def sweep_at(moment: datetime) -> dict[str, int]:
-    from functions.sla_sweeper import app
-
-    clock.set_clock(lambda: moment)
-    result: dict[str, int] = app.handler(
-        {"scheduledTime": clock.iso(moment), "executionId": "x", "attemptNumber": "1"}, FakeLambdaContext()
-    )
-    return result
+    return run_sweep(moment)
 
 
 def test_send_without_a_result_is_flagged_for_an_agent_not_resent(helpdesk: EmailHarness) -> None:

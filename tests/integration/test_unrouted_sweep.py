@@ -12,7 +12,8 @@ import pytest
 from shared import clock
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from simulator.resources import Deployment
-from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, use_config
+from tests.fakes.deadlines import all_unrouted
+from tests.integration.conftest import EmailHarness, FakeLambdaContext, mail, run_sweep, use_config
 from tests.integration.test_route_ticket import _stream_event
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -39,12 +40,7 @@ def helpdesk(email: EmailHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def sweep_at(moment: datetime) -> dict[str, Any]:
-    from functions.sla_sweeper import app
-
-    clock.set_clock(lambda: moment)
-    event = {"scheduledTime": clock.iso(moment), "executionId": "e7a1", "attemptNumber": "1"}
-    result: dict[str, Any] = app.handler(event, FakeLambdaContext())
-    return result
+    return run_sweep(moment)
 
 
 def types(email: EmailHarness, ticket_id: str) -> list[str]:
@@ -116,7 +112,7 @@ def test_tickets_routed_from_the_stream_are_not_swept(helpdesk: EmailHarness, de
 
     assert sweep_at(CREATED + timedelta(minutes=30))["routed_by_sweep"] == 0
     assert "routed_by_sweep" not in types(helpdesk, ticket_id)
-    assert helpdesk.repository.unrouted_tickets(CREATED + timedelta(days=1)) == []
+    assert all_unrouted(helpdesk.repository, CREATED + timedelta(days=1)) == []
 
 
 def test_routing_without_an_sla_policy_also_leaves_the_unrouted_index(
@@ -124,14 +120,14 @@ def test_routing_without_an_sla_policy_also_leaves_the_unrouted_index(
 ) -> None:
     config = use_config(CONFIG.split("sla:")[0], tmp_path, monkeypatch)
     ticket_id = email.deliver(mail(), at=clock.iso(CREATED))["ticket_id"]
-    assert [t.id for t in email.repository.unrouted_tickets(CREATED)] == [ticket_id]
+    assert [t.id for t in all_unrouted(email.repository, CREATED)] == [ticket_id]
 
     ticket = email.repository.get_ticket(ticket_id)
     assert ticket is not None
     outcome = route_new_ticket(ticket, RoutingContext(email.repository, config), CREATED)
 
     assert outcome.outcome == "assigned"
-    assert email.repository.unrouted_tickets(CREATED + timedelta(days=1)) == []
+    assert all_unrouted(email.repository, CREATED + timedelta(days=1)) == []
 
 
 def test_with_no_team_configured_the_sweep_records_it_once(
@@ -169,13 +165,15 @@ def test_a_ticket_that_cannot_be_routed_fails_the_run_without_holding_up_the_oth
 
     monkeypatch.setattr(DynamoRepository, "claim", failing_for_stuck)
 
-    # When the sweeper runs, the run fails (so the Errors alarm fires), after routing the other one
-    with pytest.raises(UnroutedSweepError, match=stuck):
-        sweep_at(CREATED + timedelta(minutes=6))
+    # When the sweeper runs, the stuck ticket's task fails (so the Errors alarm fires, and the queue
+    # retries it, then dead-letters it), and the other one is routed all the same
+    [error] = sweep_at(CREATED + timedelta(minutes=6))["errors"]
+    assert isinstance(error, UnroutedSweepError)
+    assert stuck in str(error)
     routed = helpdesk.repository.get_ticket(other)
     assert routed is not None
     assert routed.assignee == "alice"
-    assert [t.id for t in helpdesk.repository.unrouted_tickets(CREATED + timedelta(minutes=6))] == [stuck]
+    assert [t.id for t in all_unrouted(helpdesk.repository, CREATED + timedelta(minutes=6))] == [stuck]
     assert "routed_by_sweep" not in types(helpdesk, stuck)  # nothing half-written
 
     # Then the next sweep, with the cause gone, routes it once

@@ -17,6 +17,7 @@ from shared.dal.tickets import sla_shard
 from shared.logic.route_ticket import RouteOutcome, RoutingContext, route_new_ticket
 from shared.models.ticket import Sla, Ticket, TicketEvent
 from tests.fakes import MemoryRepository
+from tests.fakes.deadlines import all_unrouted, due_in
 from tests.fakes.seeds import email_ticket
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -107,7 +108,7 @@ def test_least_loaded_compares_load_relative_to_capacity(repo: MemoryRepository,
         "bob": 1,
     }
     assert repo.get_agents(["alice"])["alice"].last_assigned_at == clock.iso(NOW)
-    assert "t1" not in [t.id for t in repo.unrouted_tickets(NOW)]  # routed: out of the unrouted index
+    assert "t1" not in [t.id for t in all_unrouted(repo, NOW)]  # routed: out of the unrouted index
 
 
 def test_round_robin_gives_the_ticket_to_whoever_waited_longest(
@@ -168,7 +169,7 @@ def test_nobody_free_queues_the_ticket_with_why_each_agent_was_skipped(
     assert repo.get_ticket("t1") == ticket.model_copy(
         update={"team": "support", "queued_at": NOW, "updated_at": NOW, "sla": Sla()}
     )
-    assert "t1" not in [t.id for t in repo.unrouted_tickets(NOW)]
+    assert "t1" not in [t.id for t in all_unrouted(repo, NOW)]
     assert route_new_ticket(ticket, ctx, NOW) == RouteOutcome(
         "t1", "already", "support"
     )  # redelivered record
@@ -247,7 +248,7 @@ def test_without_any_team_the_decision_is_recorded_once_and_the_ticket_leaves_th
     }
     assert first == again == RouteOutcome("t1", "no_team")
     assert repo.list_events("t1") == [TicketEvent(at=NOW, type="queued", data=data)]
-    assert repo.unrouted_tickets(NOW) == []
+    assert all_unrouted(repo, NOW) == []
     assert repo.get_ticket("t1") == ticket
 
 
@@ -263,9 +264,9 @@ def test_an_sla_policy_puts_the_routed_ticket_in_the_due_index(repo: MemoryRepos
 
     assert (outcome.outcome, outcome.agent) == ("assigned", "bob")
     warn, due = CREATED + timedelta(minutes=48), CREATED + timedelta(minutes=60)  # warning at 0.8
-    assert [t.id for t in repo.due_tickets(sla_shard("t1", 2), warn)] == ["t1"]  # the earlier deadline
-    assert repo.due_tickets(sla_shard("t1", 2), warn - timedelta(milliseconds=1)) == []
-    assert repo.unrouted_tickets(NOW) == []
+    assert [t.id for t in due_in(repo, sla_shard("t1", 2), warn)] == ["t1"]  # the earlier deadline
+    assert due_in(repo, sla_shard("t1", 2), warn - timedelta(milliseconds=1)) == []
+    assert all_unrouted(repo, NOW) == []
     stored = repo.get_ticket("t1")
     assert stored is not None
     assert stored.sla.policy == "email"

@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 
 from shared.config import parse_config
+from shared.dal.deadlines import IndexPage
 from shared.dal.queues import QueueEntry, queue_key
 from shared.dal.tickets import TicketUpdate, sla_shard
 from shared.logic.outbound import OutboundContext
 from shared.logic.route_ticket import RoutingContext, route_new_ticket
 from shared.logic.sla_service import after_change
-from shared.logic.sla_sweep import SweepContext, SweepResult, sweep
+from shared.logic.sla_sweep import SweepContext, SweepResult, sweep, sweep_shard
 from shared.models.ticket import Ticket, TicketStatus
 from tests.fakes import MemoryRepository
+from tests.fakes.deadlines import due_in
 from tests.fakes.seeds import email_ticket
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -93,7 +95,7 @@ def indexed_at(repo: MemoryRepository, ticket_id: str) -> datetime | None:
     """The ticket's next deadline as the due index holds it (None: not in it)."""
     shard = sla_shard(ticket_id, 3)
     for step in range(0, 60 * 24, 1):
-        if any(t.id == ticket_id for t in repo.due_tickets(shard, minutes(step))):
+        if any(t.id == ticket_id for t in due_in(repo, shard, minutes(step))):
             return minutes(step)
     return None
 
@@ -180,9 +182,9 @@ def test_a_breach_raises_the_priority_then_reassigns_the_ticket_to_the_escalatio
 class ChangedMeanwhile(MemoryRepository):
     """An agent resolves each ticket between the sweep's read of the index and its write."""
 
-    def due_tickets(self, shard: int, now: datetime, limit: int = 100) -> list[Ticket]:
-        found = super().due_tickets(shard, now, limit)
-        for ticket in found:
+    def due_tickets(self, shard: int, now: datetime, limit: int = 100, after: str | None = None) -> IndexPage:
+        found = super().due_tickets(shard, now, limit, after)
+        for ticket in found.tickets:
             self.set_status(ticket.id, "resolved", now, ticket.version)
         return found
 
@@ -202,18 +204,38 @@ def test_a_ticket_changed_since_the_index_was_read_is_skipped_and_nobody_is_noti
     assert (stored.status, stored.sla.escalation_level, stored.version) == ("resolved", 0, 2)
 
 
-def test_each_shard_is_read_up_to_its_limit(repo: MemoryRepository, ctx: SweepContext) -> None:
+def test_a_shard_is_paged_until_it_is_empty(repo: MemoryRepository, ctx: SweepContext) -> None:
+    # Given six tickets warned at minute 30, pages of one entry
     ids = [f"t{i}" for i in range(6)]
     for ticket_id in ids:
         routed(repo, ctx, ticket_id)
-    shards = {sla_shard(t, 3) for t in ids}
 
-    first = sweep(ctx, minutes(30), per_shard=1)
-    rest = sweep(ctx, minutes(30))
+    # When each shard is swept with no time limit
+    swept = [sweep_shard(ctx, shard, minutes(30), per_page=1) for shard in range(3)]
 
-    assert first.read == first.warnings == len(shards)
-    assert first.read + rest.read == len(ids)
+    # Then every due ticket is read, however many pages its shard takes, and every shard is done
+    assert sum(result.read for result, _ in swept) == sum(result.warnings for result, _ in swept) == 6
+    assert all(done for _, done in swept)
     assert sweep(ctx, minutes(30)) == SweepResult()
+
+
+def test_a_shard_out_of_time_stops_between_pages_and_says_so(
+    repo: MemoryRepository, ctx: SweepContext
+) -> None:
+    ids = [f"t{i}" for i in range(6)]
+    for ticket_id in ids:
+        routed(repo, ctx, ticket_id)
+    shard = max(range(3), key=lambda s: sum(sla_shard(t, 3) == s for t in ids))
+    in_shard = sum(sla_shard(t, 3) == shard for t in ids)
+    assert in_shard >= 2
+
+    # When the budget is spent after the first page of one entry
+    first, done = sweep_shard(ctx, shard, minutes(30), out_of_time=lambda: True, per_page=1)
+
+    # Then one ticket was handled and the shard is not done; the next run takes the rest
+    assert (first.read, done) == (1, False)
+    rest, done = sweep_shard(ctx, shard, minutes(30))
+    assert (rest.read, done) == (in_shard - 1, True)
 
 
 def test_a_pending_ticket_gets_its_reminder_then_is_resolved_with_a_closing_message(

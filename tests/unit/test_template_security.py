@@ -41,6 +41,7 @@ TABLE_ACTIONS = {
     "AgentApiFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "RouteTicketFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "SlaSweeperFunction": READ | WRITE | {"dynamodb:DeleteItem"},
+    "SlaSweepWorkerFunction": READ | WRITE | {"dynamodb:DeleteItem"},
     "AutoFollowupFunction": READ | WRITE,
     # reads the stream only (the event source mapping's role), writes to S3
     "AnalyticsExportFunction": set(),
@@ -136,7 +137,7 @@ def test_end_user_messaging_sends_only_from_the_configured_origination_identitie
 
 
 def test_only_the_sweeper_and_the_reports_schedule_publish_each_to_its_one_topic() -> None:
-    topics = {"SlaSweeperFunction": "EscalationTopic", "ReportsScheduleFunction": "AlarmTopic"}
+    topics = {"SlaSweepWorkerFunction": "EscalationTopic", "ReportsScheduleFunction": "AlarmTopic"}
     for function in FUNCTIONS:
         for statement in allowed(function, "sns:"):
             if function in topics:
