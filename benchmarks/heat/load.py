@@ -73,6 +73,8 @@ class LoadShape:
     """The SLA policy's first response target (resolution: three times it), in calendar minutes."""
     view_shards: int = 64
     """The config's `views.shards`: what a deployment at the target sets (docs/scale.md)."""
+    sla_shards: int = 256
+    """The config's `sla.sweep_shards`: what a deployment at the target sets (decision 117)."""
     seed: int = 17
 
     @property
@@ -130,6 +132,7 @@ def config_yaml(shape: LoadShape) -> str:
             lines.append(f"  - {{id: {team}-{n:04d}, teams: [{team}], capacity: {capacity}}}")
     lines += [
         "sla:",  # short targets, so tickets come due (warnings, breaches) within the run
+        f"  sweep_shards: {shape.sla_shards}",
         "  policies:",
         "    - name: standard",
         f"      first_response: {{minutes: {shape.sla_minutes}, business: false}}",

@@ -243,7 +243,7 @@ class SlaPolicyConfig(_Strict):
 class SlaConfig(_Strict):
     policies: list[SlaPolicyConfig] = Field(default_factory=list)
     """First match wins (a rule's `sla_policy` names one directly)."""
-    sweep_shards: int = Field(default=256, ge=1, le=1024)
+    sweep_shards: int = Field(default=32, ge=1, le=1024)
     """Partitions of the deadline index (`SLADUE#<shard>` on gsi3), so no partition gets hot: one
     sweep task and worker each a minute (decisions 117, 118). Changing it needs
     `helpdesk rebuild sla-index` (tickets move to their new shard)."""
