@@ -135,9 +135,10 @@ def test_legacy_entries_move_to_their_sharded_keys(store: Repository) -> None:
         store, "t1", "SLADUE#1", f"{due_at.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}#t1"
     )
     make_legacy(store, "t2", "UNROUTED", f"{keys(store, 't2')['gsi3sk']}")
-    assert due_in(store, sla_shard("t1", 64), T0 + timedelta(hours=1)) == []
-    assert all_unrouted(store, T0 + timedelta(hours=1)) == []
     config = HelpdeskConfig()
+    shard = sla_shard("t1", config.sla.sweep_shards)
+    assert due_in(store, shard, T0 + timedelta(hours=1)) == []
+    assert all_unrouted(store, T0 + timedelta(hours=1)) == []
 
     # When the migration has counted, then moved them
     dry = migrate_deadline_index(store, config, dry_run=True)
@@ -147,7 +148,7 @@ def test_legacy_entries_move_to_their_sharded_keys(store: Repository) -> None:
 
     # Then they are in gsi3 at their shards, out of gsi2, and a second run has nothing to do
     assert (done.moved["gsi2 SLADUE#1"], done.moved["gsi2 UNROUTED"]) == (1, 1)
-    assert [t.id for t in due_in(store, sla_shard("t1", 64), T0 + timedelta(hours=1))] == ["t1"]
+    assert [t.id for t in due_in(store, shard, T0 + timedelta(hours=1))] == ["t1"]
     assert [t.id for t in all_unrouted(store, T0 + timedelta(hours=1))] == ["t2"]
     assert keys(store, "t1")["gsi2pk"] is None
     assert sum(migrate_deadline_index(store, config).moved.values()) == 0

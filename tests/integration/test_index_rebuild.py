@@ -5,6 +5,7 @@ beside the stream leaves them as the stream alone would."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,7 +89,10 @@ def test_a_wiped_index_is_rebuilt_as_the_stream_built_it(desk: EmailHarness, dep
     # When the rebuild runs, the index is item for item the one the stream made
     code, output = rebuild(deployment)
     assert (code, index_items(deployment)) == (0, live), output
-    assert "tickets #1 to #3: 3 rebuilt" in output
+    # (numbers come from blocks, decision 121: the counter may stand past the last ticket's number)
+    walked = re.search(r"tickets #1 to #(\d+): 3 rebuilt(, (\d+) numbers? without a ticket)?;", output)
+    assert walked is not None, output
+    assert int(walked.group(1)) - 3 == int(walked.group(3) or 0)
 
     # And running it again finds nothing to do
     kept = index_items(deployment, keep=BOOKKEEPING)
